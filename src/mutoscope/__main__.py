@@ -1,0 +1,3 @@
+from mutoscope.cli.main import app
+
+app(prog_name="mutoscope")

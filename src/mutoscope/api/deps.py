@@ -1,0 +1,28 @@
+"""Dependencies: the database session and the authenticated caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from mutoscope.accounts.service import Principal, authenticate
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_principal(request: Request, session: SessionDep) -> Principal:
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    return authenticate(session, token.strip() if scheme.lower() == "bearer" else None)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,68 @@
+"""One place that turns every failure into OpenAI's error envelope."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mutoscope.errors import MutoscopeError
+from mutoscope.protocol.base import ErrorInfo, ErrorResponse
+
+logger = logging.getLogger(__name__)
+
+_STATUS_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "invalid_request_error",
+                 404: "invalid_request_error", 405: "invalid_request_error", 413: "invalid_request_error",
+                 429: "requests"}
+_ADDR = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def error_response(status: int, message: str, *, type: str | None = None, param: str | None = None,
+                   code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    body = ErrorResponse(error=ErrorInfo(message=_ADDR.sub("", message),
+                                         type=type or _STATUS_TYPES.get(status, "server_error"),
+                                         param=param, code=code))
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def _param_from_loc(loc: tuple) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or None
+
+
+def validation_error(errors: list[dict]) -> JSONResponse:
+    """400 with `param` from the first error's location. Built from errors(), since str(exc) leaks paths."""
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    param = _param_from_loc(tuple(first.get("loc", ())))
+    msg = first.get("msg", "invalid request")
+    if first.get("type") == "missing":
+        msg = f"Missing required parameter: '{param}'."
+    elif param:
+        msg = f"Invalid value for '{param}': {msg}."
+    return error_response(400, msg, param=param, code="missing_required_parameter"
+                          if first.get("type") == "missing" else "invalid_value")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(MutoscopeError)
+    async def _ours(_: Request, exc: MutoscopeError):
+        return error_response(exc.status_code, exc.message, type=exc.type, param=exc.param, code=exc.code,
+                              headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError):
+        return validation_error(list(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        return error_response(exc.status_code, str(exc.detail), code=code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _crash(_: Request, exc: Exception):
+        logger.exception("unhandled error")
+        return error_response(500, "The server had an error while processing your request.", code="internal_error")

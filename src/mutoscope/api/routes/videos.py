@@ -1,0 +1,83 @@
+"""/v1/videos: thin handlers that call VideoService once and shape the HTTP response."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+
+from mutoscope.api.body import read_body
+from mutoscope.api.deps import PrincipalDep
+from mutoscope.api.serving_videos import VideoService
+from mutoscope.protocol.videos import CharacterObject, DeletedVideo, VideoList, VideoObject
+
+router = APIRouter(prefix="/v1/videos", tags=["videos"])
+
+
+def _svc(request: Request) -> VideoService:
+    return request.app.state.videos
+
+
+def _poll_header(response: Response, request: Request, video: VideoObject) -> VideoObject:
+    if video.status in ("queued", "in_progress"):
+        response.headers["openai-poll-after-ms"] = str(_svc(request).poll_after_ms(video.id))
+    return video
+
+
+@router.post("", response_model=VideoObject)
+async def create_video(request: Request, response: Response, who: PrincipalDep) -> VideoObject:
+    body = await read_body(request, request.app.state.settings.max_upload_bytes)
+    return _poll_header(response, request, await run_in_threadpool(_svc(request).create, who, body))
+
+
+@router.get("", response_model=VideoList)
+def list_videos(request: Request, who: PrincipalDep, after: str | None = None,
+                limit: int = Query(20, ge=0, le=100), order: Literal["asc", "desc"] = "desc") -> VideoList:
+    return _svc(request).list(who, after, limit, order)
+
+
+@router.post("/extensions", response_model=VideoObject)
+async def extend_video(request: Request, who: PrincipalDep) -> VideoObject:
+    _svc(request).not_yet("Video extensions", "issue #3")
+
+
+@router.post("/edits", response_model=VideoObject)
+async def edit_video(request: Request, who: PrincipalDep) -> VideoObject:
+    _svc(request).not_yet("Video edits", "issue #3")
+
+
+@router.post("/characters", response_model=CharacterObject)
+async def create_character(request: Request, who: PrincipalDep) -> CharacterObject:
+    _svc(request).not_yet("Characters", "issue #4, consent-gated likeness")
+
+
+@router.get("/characters/{character_id}", response_model=CharacterObject)
+def get_character(character_id: str, request: Request, who: PrincipalDep) -> CharacterObject:
+    _svc(request).not_yet("Characters", "issue #4, consent-gated likeness")
+
+
+@router.get("/{video_id}", response_model=VideoObject)
+def retrieve_video(video_id: str, request: Request, response: Response, who: PrincipalDep) -> VideoObject:
+    return _poll_header(response, request, _svc(request).retrieve(who, video_id))
+
+
+@router.delete("/{video_id}", response_model=DeletedVideo)
+def delete_video(video_id: str, request: Request, who: PrincipalDep) -> DeletedVideo:
+    return _svc(request).delete(who, video_id)
+
+
+@router.get("/{video_id}/content")
+def video_content(video_id: str, request: Request, who: PrincipalDep,
+                  variant: Literal["video", "thumbnail", "spritesheet"] = "video") -> FileResponse:
+    asset = _svc(request).content(who, video_id, variant)
+    # FileResponse answers Range requests (206) so players can seek and downloads can resume.
+    return FileResponse(asset.path, media_type=asset.media_type, filename=asset.filename,
+                        content_disposition_type="inline")
+
+
+@router.post("/{video_id}/remix", response_model=VideoObject)
+async def remix_video(video_id: str, request: Request, response: Response, who: PrincipalDep) -> VideoObject:
+    body = await read_body(request, request.app.state.settings.max_upload_bytes)
+    return _poll_header(response, request, await run_in_threadpool(_svc(request).remix, who, video_id, body))

@@ -1,0 +1,71 @@
+"""Files API subset: uploads that `input_reference.file_id` can name."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mutoscope.accounts.service import Principal
+from mutoscope.api.body import Body
+from mutoscope.db import repositories as repo
+from mutoscope.db.models import File, new_id, now
+from mutoscope.errors import InvalidRequest, NotFound
+from mutoscope.jobs.assets import file_key
+from mutoscope.protocol.files import DeletedFile, FileList, FileObject
+from mutoscope.storage import Storage
+
+PURPOSES = ("vision", "user_data", "assistants")
+
+
+def to_file_object(f: File) -> FileObject:
+    return FileObject(id=f.id, bytes=f.bytes, created_at=f.created_at, filename=f.filename, purpose=f.purpose)
+
+
+class FileService:
+    def __init__(self, sessions: sessionmaker[Session], storage: Storage):
+        self.sessions, self.storage = sessions, storage
+
+    def create(self, who: Principal, body: Body) -> FileObject:
+        upload = body.files.get("file")
+        if upload is None:
+            raise InvalidRequest("Missing required parameter: 'file'.", param="file",
+                                 code="missing_required_parameter")
+        purpose = str(body.fields.get("purpose", "vision"))
+        if purpose not in PURPOSES:
+            raise InvalidRequest(f"Invalid purpose '{purpose}'. Supported: {', '.join(PURPOSES)}.", param="purpose")
+        file_id = new_id("file-")
+        self.storage.put_bytes(file_key(file_id), upload.data)
+        # Keep only a safe display name: the storage key never comes from it.
+        name = upload.filename.replace("/", "_").replace("\\", "_")[:255]
+        with self.sessions() as s:
+            f = File(id=file_id, owner_id=who.user_id, filename=name, purpose=purpose,
+                     content_type=upload.content_type, bytes=len(upload.data), storage_key=file_key(file_id))
+            s.add(f)
+            s.commit()
+            return to_file_object(f)
+
+    def retrieve(self, who: Principal, file_id: str) -> FileObject:
+        with self.sessions() as s:
+            return to_file_object(self._get(s, who, file_id))
+
+    def list(self, who: Principal) -> FileList:
+        with self.sessions() as s:
+            rows = s.scalars(select(File).where(File.owner_id == who.user_id, File.deleted_at.is_(None))
+                             .order_by(File.seq.desc())).all()
+            data = [to_file_object(f) for f in rows]
+        return FileList(data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None)
+
+    def delete(self, who: Principal, file_id: str) -> DeletedFile:
+        with self.sessions() as s:
+            f = self._get(s, who, file_id)
+            f.deleted_at = now()
+            s.commit()
+        self.storage.delete_prefix(file_key(file_id))
+        return DeletedFile(id=file_id)
+
+    @staticmethod
+    def _get(s: Session, who: Principal, file_id: str) -> File:
+        f = repo.get_file(s, who.user_id, file_id)
+        if f is None:
+            raise NotFound(f"No file found with id '{file_id}'.", param="file_id", code="file_not_found")
+        return f

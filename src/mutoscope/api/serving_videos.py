@@ -1,0 +1,290 @@
+"""The Videos API's behaviour: validation against the model catalog, ownership, queueing.
+
+Routers stay thin and call one method here. This class talks to the engine only
+through a `ModelCatalog` (resolve a name to its sizes and durations), never runs it.
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import httpx
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from mutoscope.accounts.service import Principal
+from mutoscope.api.body import Body, Upload
+from mutoscope.config import Settings
+from mutoscope.db import repositories as repo
+from mutoscope.db.models import Video, new_id, now
+from mutoscope.errors import InvalidRequest, NotFound, NotImplementedYet, PayloadTooLarge
+from mutoscope.jobs.assets import VARIANTS, file_key, input_key, variant_key, video_prefix
+from mutoscope.media import MediaError, decode_data_url, fit_image, load_image
+from mutoscope.protocol.videos import (
+    CreateVideoRequest,
+    DeletedVideo,
+    GenerationParams,
+    ImageRef,
+    RemixVideoRequest,
+    VideoError,
+    VideoList,
+    VideoObject,
+)
+from mutoscope.storage import Storage
+
+if TYPE_CHECKING:
+    from mutoscope.jobs.runner import JobRunner
+
+
+class ModelEntry(Protocol):
+    name: str
+    sizes: Sequence[str]
+    seconds: Sequence[str]
+
+
+class ModelCatalog(Protocol):
+    def resolve(self, name: str) -> ModelEntry:
+        """Raises LookupError for an unknown name."""
+
+
+def to_video_object(v: Video) -> VideoObject:
+    error = VideoError(code=v.error_code, message=v.error_message or v.error_code) if v.status == "failed" else None
+    return VideoObject(
+        id=v.id, model=v.model, status=v.status, progress=v.progress, created_at=v.created_at,
+        completed_at=v.completed_at, expires_at=v.expires_at, prompt=v.prompt, size=v.size, seconds=v.seconds,
+        remixed_from_video_id=v.remixed_from_video_id, error=error,
+        extended_from_video_id=v.extended_from_video_id, edited_from_video_id=v.edited_from_video_id,
+        seed=(v.params or {}).get("seed"),
+    )
+
+
+def _parse(model_cls, fields: dict[str, Any]):
+    try:
+        return model_cls.model_validate(fields)
+    except ValidationError as e:
+        raise RequestValidationError(e.errors()) from None
+
+
+@dataclass
+class Asset:
+    path: Path
+    media_type: str
+    filename: str
+
+
+class VideoService:
+    def __init__(self, sessions: sessionmaker[Session], catalog: ModelCatalog, storage: Storage,
+                 runner: "JobRunner", settings: Settings):
+        self.sessions, self.catalog, self.storage = sessions, catalog, storage
+        self.runner, self.settings = runner, settings
+
+    # --- create -------------------------------------------------------------------------
+    def create(self, who: Principal, body: Body) -> VideoObject:
+        fields = dict(body.fields)
+        upload = body.files.get("input_reference")
+        if upload is not None:
+            fields.pop("input_reference", None)
+        elif isinstance(fields.get("input_reference"), str):
+            # multipart sometimes carries the object as a bare URL string
+            fields["input_reference"] = {"image_url": fields["input_reference"]}
+        req: CreateVideoRequest = _parse(CreateVideoRequest, fields)
+        entry = self._resolve(req.model)
+        self._check_size_seconds(entry, req.size, req.seconds)
+        width, height = (int(x) for x in req.size.split("x"))
+        png = None
+        if upload is not None:
+            png = self._image_from_upload(upload, width, height)
+        elif req.input_reference is not None:
+            png = self._image_from_ref(who, req.input_reference, width, height)
+        return self._enqueue(who, prompt=req.prompt, model=req.model, size=req.size, seconds=req.seconds,
+                             params=self._params(req), input_png=png)
+
+    def remix(self, who: Principal, video_id: str, body: Body) -> VideoObject:
+        req: RemixVideoRequest = _parse(RemixVideoRequest, body.fields)
+        with self.sessions() as s:
+            src = self._get(s, who, video_id)
+            if src.status != "completed":
+                raise InvalidRequest(f"Video {video_id} is {src.status}; only a completed video can be remixed.",
+                                     param="video_id", code="video_not_ready")
+            params = dict(src.params or {})
+            params.update({k: v for k, v in self._params(req).items() if k in req.model_fields_set})
+        png = None
+        if src.input_key:
+            with self.storage.open(src.input_key) as f:
+                png = f.read()
+        return self._enqueue(who, prompt=req.prompt, model=src.model, size=src.size, seconds=src.seconds,
+                             params=params, input_png=png, kind="remix", remixed_from_video_id=src.id)
+
+    def not_yet(self, what: str, issue: str) -> None:
+        raise NotImplementedYet(f"{what} is not available on this server yet ({issue}).")
+
+    # --- read ---------------------------------------------------------------------------
+    def retrieve(self, who: Principal, video_id: str) -> VideoObject:
+        with self.sessions() as s:
+            return to_video_object(self._get(s, who, video_id))
+
+    def poll_after_ms(self, video_id: str) -> int:
+        """How long a client should wait before polling again: a quarter of the estimated time left,
+        between 100 ms and the operator's setting, so short jobs aren't delayed by a fixed 1 s poll."""
+        ceiling = self.settings.poll_after_ms
+        with self.sessions() as s:
+            v = s.query(Video.started_at, Video.progress).filter(Video.id == video_id).first()
+        if v is None or v.started_at is None or not v.progress:
+            return min(ceiling, 250)
+        elapsed = time.time() - v.started_at
+        remaining = elapsed * (100 - v.progress) / v.progress
+        return int(max(100, min(ceiling, remaining * 1000 / 4)))
+
+    def list(self, who: Principal, after: str | None, limit: int, order: str) -> VideoList:
+        with self.sessions() as s:
+            rows, more = repo.list_videos(s, who.user_id, after=after, limit=limit, order=order)
+            data = [to_video_object(v) for v in rows]
+        return VideoList(data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None,
+                         has_more=more)
+
+    def content(self, who: Principal, video_id: str, variant: str) -> Asset:
+        with self.sessions() as s:
+            v = self._get(s, who, video_id)
+            if v.status != "completed":
+                raise InvalidRequest(f"Video {video_id} is {v.status}; content is available once it is completed.",
+                                     param="video_id", code="video_not_ready")
+        name, media_type = VARIANTS[variant]
+        path = self.storage.local_path(variant_key(video_id, variant))
+        if path is None or not path.exists():
+            raise NotFound(f"The {variant} of video {video_id} is no longer stored.", param="variant",
+                           code="content_not_found")
+        return Asset(path=path, media_type=media_type, filename=f"{video_id}-{name}")
+
+    # --- delete -------------------------------------------------------------------------
+    def delete(self, who: Principal, video_id: str) -> DeletedVideo:
+        with self.sessions() as s:
+            v = self._get(s, who, video_id)
+            running = v.status == "in_progress"
+            v.deleted_at = now()
+            v.cancel_requested = v.status in ("queued", "in_progress")
+            if v.status == "queued":  # it never runs: claims skip deleted rows
+                v.status, v.error_code, v.error_message = "failed", "cancelled", "Deleted before it started."
+            s.commit()
+        if running:
+            # The worker stops at its next denoising step and removes what it wrote.
+            self.runner.cancel(video_id)
+        else:
+            self.storage.delete_prefix(video_prefix(video_id))
+        return DeletedVideo(id=video_id)
+
+    # --- helpers ------------------------------------------------------------------------
+    def _get(self, s: Session, who: Principal, video_id: str) -> Video:
+        v = repo.get_video(s, who.user_id, video_id)
+        if v is None:
+            raise NotFound(f"No video found with id '{video_id}'.", param="video_id", code="video_not_found")
+        return v
+
+    def _resolve(self, name: str) -> ModelEntry:
+        try:
+            return self.catalog.resolve(name)
+        except LookupError:
+            raise InvalidRequest(f"The model '{name}' does not exist on this server. GET /v1/models lists the "
+                                 "available models.", param="model", code="model_not_found") from None
+
+    @staticmethod
+    def _check_size_seconds(entry: ModelEntry, size: str, seconds: str) -> None:
+        if size not in entry.sizes:
+            raise InvalidRequest(f"Invalid size '{size}' for model '{entry.name}'. Supported sizes: "
+                                 f"{', '.join(entry.sizes)}.", param="size", code="invalid_size")
+        if seconds not in entry.seconds:
+            raise InvalidRequest(f"Invalid seconds '{seconds}' for model '{entry.name}'. Supported values: "
+                                 f"{', '.join(entry.seconds)}.", param="seconds", code="invalid_seconds")
+
+    @staticmethod
+    def _params(req: GenerationParams) -> dict[str, Any]:
+        seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
+        return {"seed": seed, "negative_prompt": req.negative_prompt,
+                "num_inference_steps": req.num_inference_steps, "guidance_scale": req.guidance_scale}
+
+    def _fit(self, data: bytes, width: int, height: int, param: str) -> bytes:
+        try:
+            image = load_image(data)
+        except MediaError as e:
+            raise InvalidRequest(f"{param} is not a decodable image: {e}", param=param, code="invalid_image") from None
+        out = io.BytesIO()
+        fit_image(image, width, height).save(out, format="PNG")
+        return out.getvalue()
+
+    def _image_from_upload(self, upload: Upload, width: int, height: int) -> bytes:
+        if upload.content_type and not upload.content_type.startswith("image/") \
+                and upload.content_type != "application/octet-stream":
+            raise InvalidRequest(f"input_reference must be an image, got '{upload.content_type}'.",
+                                 param="input_reference", code="invalid_image")
+        return self._fit(upload.data, width, height, "input_reference")
+
+    def _image_from_ref(self, who: Principal, ref: ImageRef, width: int, height: int) -> bytes:
+        if (ref.image_url is None) == (ref.file_id is None):
+            raise InvalidRequest("Provide exactly one of input_reference.image_url or input_reference.file_id.",
+                                 param="input_reference")
+        if ref.file_id is not None:
+            with self.sessions() as s:
+                f = repo.get_file(s, who.user_id, ref.file_id)
+            if f is None:
+                raise InvalidRequest(f"No file found with id '{ref.file_id}'. Upload it first with POST /v1/files.",
+                                     param="input_reference.file_id", code="file_not_found")
+            with self.storage.open(file_key(f.id)) as fh:
+                data = fh.read()
+            return self._fit(data, width, height, "input_reference.file_id")
+        url = ref.image_url
+        if url.startswith("data:"):
+            try:
+                data = decode_data_url(url)
+            except MediaError as e:
+                raise InvalidRequest(str(e), param="input_reference.image_url", code="invalid_image") from None
+            return self._fit(data, width, height, "input_reference.image_url")
+        if not url.startswith("https://"):
+            raise InvalidRequest("input_reference.image_url must be an https URL or a base64 data URL.",
+                                 param="input_reference.image_url", code="invalid_url")
+        return self._fit(self._download(url), width, height, "input_reference.image_url")
+
+    def _download(self, url: str) -> bytes:
+        limit = self.settings.max_upload_bytes
+        try:
+            with httpx.stream("GET", url, timeout=10.0, follow_redirects=True) as r:
+                r.raise_for_status()
+                buf = bytearray()
+                for chunk in r.iter_bytes():
+                    buf.extend(chunk)
+                    if len(buf) > limit:
+                        raise PayloadTooLarge("input_reference.image_url points to a file over the upload limit.",
+                                              param="input_reference.image_url")
+                return bytes(buf)
+        except httpx.HTTPError as e:
+            raise InvalidRequest(f"Could not download input_reference.image_url: {type(e).__name__}.",
+                                 param="input_reference.image_url", code="invalid_url") from None
+
+    def _enqueue(self, who: Principal, *, prompt: str, model: str, size: str, seconds: str,
+                 params: dict[str, Any], input_png: bytes | None, kind: str = "generate",
+                 remixed_from_video_id: str | None = None) -> VideoObject:
+        video_id = new_id("video_")
+        key = None
+        if input_png is not None:
+            key = input_key(video_id)
+            self.storage.put_bytes(key, input_png)
+        try:
+            with self.sessions() as s:
+                v = Video(id=video_id, owner_id=who.user_id, kind=kind, model=model, prompt=prompt, size=size,
+                          seconds=seconds, params=params, input_key=key,
+                          remixed_from_video_id=remixed_from_video_id)
+                s.add(v)
+                s.commit()
+                obj = to_video_object(v)
+        except Exception:
+            self.storage.delete_prefix(video_prefix(video_id))  # nothing half-written
+            raise
+        self.runner.submit(video_id)  # only after commit, so a worker always finds the row
+        return obj
+
+

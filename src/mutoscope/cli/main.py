@@ -1,0 +1,287 @@
+"""`mutoscope`: serve, generate, keys, users, models, worker."""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mutoscope import __version__
+from mutoscope.config import Settings
+
+app = typer.Typer(help="Mutoscope: open, self-hosted video generation with an OpenAI-compatible Videos API.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+keys_app = typer.Typer(help="Manage API keys (stored hashed; shown once).", no_args_is_help=False)
+users_app = typer.Typer(help="Manage users.", no_args_is_help=False)
+models_app = typer.Typer(help="List, pull and remove models.", no_args_is_help=False)
+app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
+app.add_typer(models_app, name="models")
+
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", envvar="MUTOSCOPE_DATA_DIR",
+                                                 help="Data folder (database, assets, weights).")]
+
+
+def _settings(data_dir: Path | None = None, **overrides) -> Settings:
+    kw = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        kw["data_dir"] = data_dir
+    return Settings(**kw)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]Error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+def _sessions(settings: Settings):
+    from mutoscope.db.migrate import upgrade
+    from mutoscope.db.session import make_engine, make_sessionmaker
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.db_url)
+    return make_sessionmaker(make_engine(settings.db_url))
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(__version__)
+
+
+@app.command()
+def serve(data_dir: DataDir = None,
+          host: Annotated[Optional[str], typer.Option(envvar="MUTOSCOPE_HOST")] = None,
+          port: Annotated[Optional[int], typer.Option(envvar="MUTOSCOPE_PORT")] = None,
+          log_level: str = "info") -> None:
+    """Run the API and a worker in one process (SQLite + a local data folder)."""
+    import uvicorn
+
+    from mutoscope.wiring import build_server
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings(data_dir, host=host, port=port)
+    app_, owner_key = build_server(settings)
+    if owner_key:
+        console.print("[bold]Created the owner account.[/bold] Its API key (shown once; also saved with mode "
+                      f"0600 in {settings.owner_key_file}):\n\n    {owner_key}\n")
+    console.print(f"Mutoscope {__version__} on http://{settings.host}:{settings.port}/v1  (data: {settings.data_dir})")
+    uvicorn.run(app_, host=settings.host, port=settings.port, log_level=log_level)
+
+
+@app.command()
+def worker(data_dir: DataDir = None, concurrency: int = 1) -> None:
+    """Run a Celery GPU worker (scale-out mode; needs MUTOSCOPE_BROKER_URL and a shared database)."""
+    from mutoscope.jobs.celery_app import celery_app
+
+    celery_app.worker_main(["worker", f"--concurrency={concurrency}", "--loglevel=INFO"])
+
+
+@app.command()
+def generate(prompt: str,
+             output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the MP4.")] = Path("clip.mp4"),
+             model: Annotated[str, typer.Option(envvar="MUTOSCOPE_MODEL")] = "sora-2",
+             seconds: str = "4", size: str = "720x1280",
+             image: Annotated[Optional[Path], typer.Option(help="First-frame image.")] = None,
+             seed: Optional[int] = None, steps: Optional[int] = None, guidance: Optional[float] = None,
+             negative_prompt: Optional[str] = None, data_dir: DataDir = None) -> None:
+    """Generate one video in this process, with a progress bar, and write the MP4."""
+    from PIL import Image
+
+    from mutoscope.engine import EngineError, GenerationSpec
+    from mutoscope.jobs.generation import parse_size, render
+    from mutoscope.media import fit_image
+    from mutoscope.wiring import build_engine
+
+    settings = _settings(data_dir)
+    engine = build_engine(settings)
+    try:
+        info = engine.resolve(model)
+    except LookupError as e:
+        _fail(str(e))
+    if size not in info.sizes:
+        _fail(f"size {size} is not supported by {model}; supported: {', '.join(info.sizes)}")
+    if seconds not in info.seconds:
+        _fail(f"seconds {seconds} is not supported by {model}; supported: {', '.join(info.seconds)}")
+    if info.test_model:
+        err.print(f"[yellow]Note:[/yellow] {info.name} is a random-weight test model: it makes noise, not video.")
+    w, h = parse_size(size)
+    first = fit_image(Image.open(image).convert("RGB"), w, h) if image else None
+    spec = GenerationSpec(prompt=prompt, width=w, height=h, seconds=float(seconds),
+                          seed=seed if seed is not None else random.randrange(2**31), image=first,
+                          num_inference_steps=steps, guidance_scale=guidance, negative_prompt=negative_prompt)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeElapsedColumn(), console=err) as bar, tempfile.TemporaryDirectory() as tmp:
+        task = bar.add_task(f"{model} ({info.name})", total=100)
+        try:
+            _, files = render(engine, model, spec, Path(tmp), lambda p: bar.update(task, completed=p), lambda: False)
+        except EngineError as e:
+            _fail(str(e))
+        bar.update(task, completed=100)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        files["video"].replace(output) if output.parent.stat().st_dev == Path(tmp).stat().st_dev \
+            else output.write_bytes(files["video"].read_bytes())
+    console.print(f"Wrote {output} (seed {spec.seed})")
+
+
+# --- keys ------------------------------------------------------------------------------------------
+
+@keys_app.callback(invoke_without_command=True)
+def keys_default(ctx: typer.Context, data_dir: DataDir = None) -> None:
+    ctx.obj = data_dir
+    if ctx.invoked_subcommand is None:
+        keys_list(data_dir)
+
+
+@keys_app.command("create")
+def keys_create(user: str = "owner", name: str = "", data_dir: DataDir = None,
+                expires_days: Annotated[Optional[int], typer.Option(help="Expire after N days.")] = None) -> None:
+    """Create an API key for a user and print it once."""
+    from mutoscope.accounts.service import create_key, get_user
+    from mutoscope.db.models import now
+    from mutoscope.errors import MutoscopeError
+
+    with _sessions(_settings(data_dir))() as s:
+        try:
+            u = get_user(s, user)
+        except MutoscopeError as e:
+            _fail(e.message)
+        key, plaintext = create_key(s, u, name=name, expires_at=now() + expires_days * 86400 if expires_days else None)
+    err.print(f"Created key {key.id} ({key.prefix}…) for {u.name}. It is shown only once:")
+    print(plaintext)
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDir = None) -> None:
+    """List API keys (prefixes only)."""
+    from mutoscope.accounts.service import list_keys
+
+    table = Table("id", "prefix", "user", "name", "created", "last used", "state")
+    with _sessions(_settings(data_dir))() as s:
+        for k, u in list_keys(s):
+            state = "revoked" if k.revoked_at else "active"
+            table.add_row(k.id, k.prefix + "…", u.name, k.name, str(k.created_at), str(k.last_used_at or "-"), state)
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key: str, data_dir: DataDir = None) -> None:
+    """Revoke a key by id or prefix."""
+    from mutoscope.accounts.service import revoke_key
+    from mutoscope.errors import MutoscopeError
+
+    with _sessions(_settings(data_dir))() as s:
+        try:
+            k = revoke_key(s, key)
+        except MutoscopeError as e:
+            _fail(e.message)
+    console.print(f"Revoked {k.id}")
+
+
+# --- users -----------------------------------------------------------------------------------------
+
+@users_app.callback(invoke_without_command=True)
+def users_default(ctx: typer.Context, data_dir: DataDir = None) -> None:
+    if ctx.invoked_subcommand is None:
+        users_list(data_dir)
+
+
+@users_app.command("create")
+def users_create(name: str, role: str = "member", data_dir: DataDir = None,
+                 with_key: Annotated[bool, typer.Option("--with-key/--no-key")] = True) -> None:
+    """Create a user (and an API key, printed once)."""
+    from mutoscope.accounts.service import create_key, create_user
+    from mutoscope.errors import MutoscopeError
+
+    with _sessions(_settings(data_dir))() as s:
+        try:
+            u = create_user(s, name, role)
+        except (MutoscopeError, ValueError) as e:
+            _fail(getattr(e, "message", str(e)))
+        err.print(f"Created user {u.name} ({u.id}, {u.role})")
+        if with_key:
+            _, plaintext = create_key(s, u, name="created with user")
+            print(plaintext)
+
+
+@users_app.command("list")
+def users_list(data_dir: DataDir = None) -> None:
+    """List users."""
+    from sqlalchemy import select
+
+    from mutoscope.db.models import User
+
+    table = Table("id", "name", "role", "created")
+    with _sessions(_settings(data_dir))() as s:
+        for u in s.scalars(select(User).order_by(User.created_at)):
+            table.add_row(u.id, u.name, u.role, str(u.created_at))
+    console.print(table)
+
+
+# --- models ----------------------------------------------------------------------------------------
+
+@models_app.callback(invoke_without_command=True)
+def models_default(ctx: typer.Context, data_dir: DataDir = None) -> None:
+    if ctx.invoked_subcommand is None:
+        models_list(data_dir)
+
+
+@models_app.command("list")
+def models_list(data_dir: DataDir = None) -> None:
+    """List configured models: family, aliases, audio, licence, installed."""
+    from mutoscope.wiring import build_engine
+
+    engine = build_engine(_settings(data_dir))
+    table = Table("model", "family", "aliases", "audio", "licence", "installed", "note")
+    for m in engine.list_models():
+        note = "test model: random weights, makes noise" if m.test_model else m.description
+        table.add_row(m.name, m.family, ", ".join(m.aliases), "yes" if m.has_audio else "no", m.license,
+                      "yes" if m.installed else "no", note)
+    console.print(table)
+
+
+@models_app.command("pull")
+def models_pull(name: str, data_dir: DataDir = None) -> None:
+    """Download a model's weights (only the files it needs; resumable)."""
+    from mutoscope.engine import weights
+    from mutoscope.wiring import build_engine
+
+    settings = _settings(data_dir)
+    engine = build_engine(settings)
+    try:
+        info = engine.resolve(name)
+        path = weights.pull(info, settings.resolved_weights_dir)
+    except Exception as e:  # network errors, unknown names: one line, no traceback
+        _fail(str(e))
+    console.print(f"{info.name} is installed at {path}")
+
+
+@models_app.command("rm")
+def models_rm(name: str, data_dir: DataDir = None) -> None:
+    """Remove a model's downloaded weights."""
+    from mutoscope.engine import weights
+    from mutoscope.wiring import build_engine
+
+    settings = _settings(data_dir)
+    engine = build_engine(settings)
+    try:
+        info = engine.resolve(name)
+    except LookupError as e:
+        _fail(str(e))
+    weights.remove(info, settings.resolved_weights_dir)
+    console.print(f"Removed the weights of {info.name}")
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,58 @@
+"""One `Settings` object for the whole process, read from MUTOSCOPE_* env vars and `.env`."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MUTOSCOPE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("mutoscope-data")
+    # Default: SQLite inside data_dir. Scale-out: postgresql+psycopg://...
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Operator's models file (TOML); None uses the defaults shipped in engine/models.toml.
+    models_file: Path | None = None
+    # Extra alias overrides, e.g. {"sora-2": "tiny-ltx2"} (JSON in the env var).
+    model_aliases: dict[str, str] = Field(default_factory=dict)
+    weights_dir: Path | None = None
+    device: str | None = None
+
+    max_upload_bytes: int = 50 * 1024 * 1024
+    # Assets never expire unless the operator sets a retention.
+    retention_days: int | None = None
+    poll_after_ms: int = 1000
+
+    runner: Literal["inprocess", "celery"] = "inprocess"
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    # How many times a job interrupted by a crash is re-run before it is failed.
+    max_attempts: int = 3
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @cached_property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'mutoscope.db'}"
+
+    @property
+    def assets_dir(self) -> Path:
+        return self.data_dir / "assets"
+
+    @property
+    def resolved_weights_dir(self) -> Path:
+        return self.weights_dir or self.data_dir / "weights"
+
+    @property
+    def owner_key_file(self) -> Path:
+        return self.data_dir / "owner-api-key"

@@ -1,0 +1,128 @@
+"""The narrow engine interface every model family implements.
+
+The job code (jobs/) only ever talks to a `VideoEngine`; it never sees a
+diffusers pipeline. Progress and cancellation flow through `StepHooks`, which
+the family adapters wire to diffusers' `callback_on_step_end`.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    from PIL import Image
+
+
+class EngineError(Exception):
+    """Base class for engine failures; `code` becomes the job's error code."""
+
+    code = "generation_failed"
+
+
+class ModelNotAvailable(EngineError):
+    """The model's weights are not on this machine (or the name is unknown)."""
+
+    code = "model_not_available"
+
+
+class GenerationCancelled(EngineError):
+    """Raised by an adapter when `StepHooks.should_cancel()` turned true."""
+
+    code = "cancelled"
+
+
+class StepHooks(Protocol):
+    def on_progress(self, fraction: float, phase: str) -> None:
+        """Report progress in [0, 1] of the engine's own work; phase is 'denoise' or 'decode'."""
+
+    def should_cancel(self) -> bool:
+        """Checked after every denoising step; True stops the job."""
+
+
+@dataclass(frozen=True)
+class GenerationSpec:
+    """What to generate. Sizes are the exact output size the caller wants.
+
+    Args:
+        prompt: text prompt.
+        width, height: exact output size in pixels (the adapter generates at the
+            nearest size the model accepts, then scales/crops to this).
+        seconds: exact output duration.
+        image: optional first frame, already fitted to width x height (RGB).
+        seed: random seed; the adapter must be deterministic for a given seed.
+        num_inference_steps, guidance_scale, negative_prompt: None means the
+            model's default; the resolved values come back in `GenerationOutput.resolved`.
+    """
+
+    prompt: str
+    width: int
+    height: int
+    seconds: float
+    seed: int
+    image: "Image.Image | None" = None
+    num_inference_steps: int | None = None
+    guidance_scale: float | None = None
+    negative_prompt: str | None = None
+
+
+@dataclass
+class GenerationOutput:
+    """Frames and sound, ready for media/ to encode.
+
+    frames: uint8 array (T, H, W, 3), H x W equal to the spec's size and
+        T == round(seconds * fps).
+    fps: frame rate of `frames`.
+    audio: float32 array (channels, samples) in [-1, 1], or None when the
+        family makes no sound; its duration equals T / fps.
+    sample_rate: audio sample rate, or None.
+    resolved: the values actually used (steps, guidance, seed, weights, ...)
+        so any video can be reproduced.
+    """
+
+    frames: "np.ndarray"
+    fps: float
+    audio: "np.ndarray | None" = None
+    sample_rate: int | None = None
+    resolved: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What `models list` and `GET /v1/models` show about one public model name."""
+
+    name: str
+    family: str
+    weights: str
+    aliases: tuple[str, ...] = ()
+    has_audio: bool = False
+    fps: float = 24.0
+    sizes: tuple[str, ...] = ()
+    seconds: tuple[str, ...] = ()
+    license: str = ""
+    installed: bool = False
+    test_model: bool = False
+    description: str = ""
+
+
+class VideoEngine(abc.ABC):
+    """Everything the rest of Mutoscope may ask of the engine."""
+
+    @abc.abstractmethod
+    def resolve(self, name: str) -> ModelInfo:
+        """Resolve a public name or alias to its model; raise ModelNotAvailable if unknown."""
+
+    @abc.abstractmethod
+    def list_models(self) -> list[ModelInfo]:
+        """Every configured model (aliases folded into their target)."""
+
+    @abc.abstractmethod
+    def generate(self, model: str, spec: GenerationSpec, hooks: StepHooks) -> GenerationOutput:
+        """Run one generation synchronously (called from a worker thread).
+
+        Raises ModelNotAvailable when weights are missing, GenerationCancelled when
+        hooks.should_cancel() became true, EngineError for anything else.
+        Loaded pipelines stay warm between calls.
+        """

@@ -1,0 +1,267 @@
+"""LTX-2 (Lightricks): joint video + audio, `LTX2Pipeline` / `LTX2ImageToVideoPipeline`.
+
+PUT HERE: everything LTX-2 specific: the tiny random-weight test components,
+loading real weights, the pipeline call's arguments, reading video + audio.
+DO NOT PUT HERE: fitting to the exact output size/duration (diffusers_engine.py).
+
+Rules the real model imposes, kept by the tiny one too: the video VAE
+compresses 32x in space and 8x in time, so sizes are multiples of 32 and frame
+counts are 8k+1; the audio VAE works on 16 kHz mel frames (hop 160) compressed
+4x in time, and the vocoder upsamples 240x to 24 kHz audio.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mutoscope.engine.families.base import Family, LoadedPipelines, RawOutput
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from PIL import Image
+
+    from mutoscope.engine.registry import ModelEntry
+
+
+def build_tiny_components(seed: int = 0) -> dict[str, Any]:
+    """Random-weight LTX-2 components, small enough for a 2-core CPU, built without the hub.
+
+    Widths are a handful of channels and every stack is 1-2 layers deep, but the
+    shapes that matter to callers are real: 32x/8x video compression, 24 kHz
+    stereo audio whose length follows the frame count.
+    """
+    import torch
+    from diffusers import (
+        AutoencoderKLLTX2Audio,
+        AutoencoderKLLTX2Video,
+        FlowMatchEulerDiscreteScheduler,
+        LTX2VideoTransformer3DModel,
+    )
+    from diffusers.pipelines.ltx2 import LTX2TextConnectors
+    from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration
+
+    from mutoscope.engine.families.tiny_text import VOCAB_SIZE, tiny_gemma_tokenizer
+
+    text_config = {
+        "vocab_size": VOCAB_SIZE,
+        "hidden_size": 16,
+        "intermediate_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "head_dim": 8,
+        "max_position_embeddings": 2048,
+        "sliding_window": 64,
+        "layer_types": ["sliding_attention", "full_attention"],
+    }
+    # Gemma3ForConditionalGeneration carries a vision tower; the pipeline never
+    # feeds it images, so a 1-layer 16x16 SigLIP is enough to make it a valid model.
+    vision_config = {
+        "hidden_size": 8,
+        "intermediate_size": 16,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "image_size": 16,
+        "patch_size": 8,
+    }
+    torch.manual_seed(seed)
+    text_encoder = Gemma3ForConditionalGeneration(
+        Gemma3Config(
+            text_config=text_config,
+            vision_config=vision_config,
+            mm_tokens_per_image=4,
+            boi_token_index=1,
+            eoi_token_index=1,
+            image_token_index=3,
+        )
+    )
+    # eval() turns dropout off: the same seed must give the same video.
+    text_encoder.eval()
+    hidden = text_config["hidden_size"]
+
+    torch.manual_seed(seed)
+    transformer = LTX2VideoTransformer3DModel(
+        in_channels=8,
+        out_channels=8,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=2,
+        attention_head_dim=8,
+        cross_attention_dim=16,
+        audio_in_channels=8,  # audio latent channels (2) x latent mel bins (16 / 4)
+        audio_out_channels=8,
+        audio_num_attention_heads=2,
+        audio_attention_head_dim=4,
+        audio_cross_attention_dim=8,
+        num_layers=1,
+        qk_norm="rms_norm_across_heads",
+        caption_channels=hidden,
+        rope_double_precision=False,
+        rope_type="split",
+    )
+
+    torch.manual_seed(seed)
+    connectors = LTX2TextConnectors(
+        caption_channels=hidden,
+        text_proj_in_factor=text_config["num_hidden_layers"] + 1,  # every hidden state, embeddings included
+        video_connector_num_attention_heads=2,
+        video_connector_attention_head_dim=8,
+        video_connector_num_layers=1,
+        video_connector_num_learnable_registers=None,
+        audio_connector_num_attention_heads=2,
+        audio_connector_attention_head_dim=8,
+        audio_connector_num_layers=1,
+        audio_connector_num_learnable_registers=None,
+        connector_rope_base_seq_len=32,
+        rope_theta=10000.0,
+        rope_double_precision=False,
+        causal_temporal_positioning=False,
+        rope_type="split",
+    )
+
+    torch.manual_seed(seed)
+    # Three spatiotemporal (2x, 2x, 2x) stages after a 4x4 patchify: 32x in space,
+    # 8x in time, like the real VAE. The decoder narrows to 1 channel at full
+    # resolution because that last stage dominates the CPU time of a 720p decode.
+    vae = AutoencoderKLLTX2Video(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=8,
+        block_out_channels=(8, 8, 8),
+        down_block_types=("LTX2VideoDownBlock3D",) * 3,
+        decoder_block_out_channels=(1, 2, 4),
+        layers_per_block=(1, 1, 1, 1),
+        decoder_layers_per_block=(1, 0, 0, 0),
+        spatio_temporal_scaling=(True, True, True),
+        decoder_spatio_temporal_scaling=(True, True, True),
+        decoder_inject_noise=(False,) * 4,
+        downsample_type=("spatiotemporal",) * 3,
+        upsample_type=("spatiotemporal",) * 3,
+        upsample_residual=(False,) * 3,
+        upsample_factor=(1, 1, 1),
+        timestep_conditioning=False,
+        patch_size=4,
+        patch_size_t=1,
+        encoder_causal=True,
+        decoder_causal=False,
+    )
+    assert (vae.spatial_compression_ratio, vae.temporal_compression_ratio) == (32, 8)
+
+    torch.manual_seed(seed)
+    audio_vae = AutoencoderKLLTX2Audio(
+        base_channels=8,  # must equal latent_channels x latent mel bins (2 x 4): the latent statistics are that wide
+        output_channels=2,
+        ch_mult=(1, 1, 1),
+        num_res_blocks=1,
+        attn_resolutions=None,
+        in_channels=2,
+        resolution=32,
+        latent_channels=2,
+        norm_type="pixel",
+        causality_axis="height",
+        dropout=0.0,
+        mid_block_add_attention=False,
+        sample_rate=16000,
+        mel_hop_length=160,
+        is_causal=True,
+        mel_bins=16,
+    )
+
+    torch.manual_seed(seed)
+    vocoder = LTX2Vocoder(
+        in_channels=2 * 16,  # stereo x mel bins
+        hidden_channels=32,
+        out_channels=2,
+        upsample_kernel_sizes=[12, 10, 4, 4, 4],
+        upsample_factors=[6, 5, 2, 2, 2],  # 240x: 100 mel frames/s -> 24 kHz, as in the real vocoder
+        resnet_kernel_sizes=[3],
+        resnet_dilations=[[1, 3, 5]],
+        leaky_relu_negative_slope=0.1,
+        output_sampling_rate=24000,
+    )
+
+    return {
+        "scheduler": FlowMatchEulerDiscreteScheduler(),
+        "vae": vae,
+        "audio_vae": audio_vae,
+        "text_encoder": text_encoder,
+        "tokenizer": tiny_gemma_tokenizer(),
+        "connectors": connectors,
+        "transformer": transformer,
+        "vocoder": vocoder,
+    }
+
+
+class LTX2Family(Family):
+    name = "ltx2"
+    size_multiple = 32
+    temporal_ratio = 8
+    has_audio = True
+
+    def build_tiny(self, builtin: str) -> LoadedPipelines:
+        if builtin != "tiny-ltx2":
+            raise ValueError(f"unknown builtin LTX-2 model {builtin!r} (known: tiny-ltx2)")
+        return self._pipelines(build_tiny_components())
+
+    def load(self, entry: "ModelEntry", source: Path, dtype: "torch.dtype") -> LoadedPipelines:
+        from diffusers import LTX2Pipeline
+
+        t2v = LTX2Pipeline.from_pretrained(str(source), torch_dtype=dtype, local_files_only=True)
+        return self._pipelines(dict(t2v.components), t2v=t2v)
+
+    @staticmethod
+    def _pipelines(components: dict[str, Any], t2v: Any = None) -> LoadedPipelines:
+        from diffusers import LTX2ImageToVideoPipeline, LTX2Pipeline
+
+        t2v = t2v if t2v is not None else LTX2Pipeline(**components)
+        # Same component objects, so the image-to-video pipeline costs no extra memory.
+        i2v = LTX2ImageToVideoPipeline(**components)
+        for pipe in (t2v, i2v):
+            pipe.set_progress_bar_config(disable=True)
+        return LoadedPipelines(text_to_video=t2v, image_to_video=i2v)
+
+    def call_kwargs(
+        self,
+        entry: "ModelEntry",
+        *,
+        prompt: str,
+        negative_prompt: str | None,
+        width: int,
+        height: int,
+        num_frames: int,
+        fps: float,
+        steps: int,
+        guidance: float,
+        generator: "torch.Generator",
+        image: "Image.Image | None",
+    ) -> dict[str, Any]:
+        kwargs = dict(entry.pipeline_kwargs)
+        # A distilled schedule is a fixed list of sigmas; if the caller asked for
+        # another step count it no longer applies, so fall back to the default schedule.
+        if "sigmas" in kwargs and len(kwargs["sigmas"]) != steps:
+            del kwargs["sigmas"]
+        kwargs.update(
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            width=width,
+            height=height,
+            num_frames=num_frames,
+            frame_rate=float(fps),
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            generator=generator,
+            output_type="pt",
+            return_dict=True,
+        )
+        if image is not None:
+            kwargs["image"] = image
+        return kwargs
+
+    def read_output(self, pipe: Any, output: Any) -> RawOutput:
+        return RawOutput(
+            video=output.frames[0],
+            audio=output.audio[0].float(),
+            sample_rate=int(pipe.vocoder.config.output_sampling_rate),
+        )

@@ -1,0 +1,172 @@
+"""Wan 2.2 TI2V-5B: video only, `WanPipeline` / `WanImageToVideoPipeline`.
+
+PUT HERE: everything Wan specific: the tiny random-weight test components,
+loading real weights, the pipeline call's arguments, reading the video.
+DO NOT PUT HERE: fitting to the exact output size/duration (diffusers_engine.py).
+
+Rules of the 5B "TI2V" variant, kept by the tiny one too: its VAE packs 2x2
+pixels and then compresses 8x more (16x in space), 4x in time; the transformer
+adds a 2x2 patch, so sizes are multiples of 32 and frame counts are 4k+1.
+Text and image conditioning share one transformer (`expand_timesteps=True`:
+the first latent frame is held at timestep 0 and replaced by the image latent).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mutoscope.engine.families.base import Family, LoadedPipelines, RawOutput
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from PIL import Image
+
+    from mutoscope.engine.registry import ModelEntry
+
+
+def build_tiny_components(seed: int = 0) -> dict[str, Any]:
+    """Random-weight Wan 2.2 TI2V-5B-shaped components, built without the hub."""
+    import torch
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    from mutoscope.engine.families.tiny_text import VOCAB_SIZE, tiny_t5_tokenizer
+
+    torch.manual_seed(seed)
+    text_encoder = UMT5EncoderModel(
+        UMT5Config(
+            vocab_size=VOCAB_SIZE,
+            d_model=16,
+            d_kv=8,
+            d_ff=32,
+            num_layers=1,
+            num_heads=2,
+            relative_attention_num_buckets=8,
+            dropout_rate=0.0,
+        )
+    )
+    # eval() turns dropout off: the same seed must give the same video.
+    text_encoder.eval()
+
+    torch.manual_seed(seed)
+    vae = AutoencoderKLWan(
+        base_dim=4,
+        z_dim=48,
+        in_channels=12,  # 3 colours x 2x2 pixel patch
+        out_channels=12,
+        is_residual=True,
+        patch_size=2,
+        latents_mean=[0.0] * 48,
+        latents_std=[1.0] * 48,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        scale_factor_spatial=16,
+        scale_factor_temporal=4,
+        temperal_downsample=[False, True, True],
+    )
+
+    torch.manual_seed(seed)
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=8,
+        in_channels=48,
+        out_channels=48,
+        text_dim=16,
+        freq_dim=32,
+        ffn_dim=16,
+        num_layers=1,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=64,
+    )
+
+    return {
+        "tokenizer": tiny_t5_tokenizer(),
+        "text_encoder": text_encoder,
+        "vae": vae,
+        "scheduler": UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=5.0),
+        "transformer": transformer,
+    }
+
+
+class WanFamily(Family):
+    name = "wan"
+    size_multiple = 32
+    temporal_ratio = 4
+    has_audio = False
+
+    def build_tiny(self, builtin: str) -> LoadedPipelines:
+        if builtin != "tiny-wan":
+            raise ValueError(f"unknown builtin Wan model {builtin!r} (known: tiny-wan)")
+        return self._pipelines(build_tiny_components())
+
+    def load(self, entry: "ModelEntry", source: Path, dtype: "torch.dtype") -> LoadedPipelines:
+        import torch
+        from diffusers import AutoencoderKLWan, WanPipeline
+
+        # The Wan VAE is run in float32, as its model card recommends; bf16 decodes show banding.
+        vae = AutoencoderKLWan.from_pretrained(
+            str(source), subfolder="vae", torch_dtype=torch.float32, local_files_only=True
+        )
+        t2v = WanPipeline.from_pretrained(str(source), vae=vae, torch_dtype=dtype, local_files_only=True)
+        components = {k: v for k, v in t2v.components.items() if k in _T2V_COMPONENTS}
+        return self._pipelines(components, t2v=t2v)
+
+    @staticmethod
+    def _pipelines(components: dict[str, Any], t2v: Any = None) -> LoadedPipelines:
+        from diffusers import WanImageToVideoPipeline, WanPipeline
+
+        if t2v is None:
+            t2v = WanPipeline(**components, transformer_2=None, boundary_ratio=None, expand_timesteps=True)
+        i2v = WanImageToVideoPipeline(
+            **{k: components[k] for k in _T2V_COMPONENTS if k != "transformer_2"},
+            transformer_2=None,
+            image_encoder=None,
+            image_processor=None,
+            boundary_ratio=None,
+            expand_timesteps=True,
+        )
+        for pipe in (t2v, i2v):
+            pipe.set_progress_bar_config(disable=True)
+        return LoadedPipelines(text_to_video=t2v, image_to_video=i2v)
+
+    def call_kwargs(
+        self,
+        entry: "ModelEntry",
+        *,
+        prompt: str,
+        negative_prompt: str | None,
+        width: int,
+        height: int,
+        num_frames: int,
+        fps: float,
+        steps: int,
+        guidance: float,
+        generator: "torch.Generator",
+        image: "Image.Image | None",
+    ) -> dict[str, Any]:
+        # Wan has no frame-rate input: the model is trained at one rate (entry.fps).
+        kwargs = dict(entry.pipeline_kwargs)
+        kwargs.update(
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            width=width,
+            height=height,
+            num_frames=num_frames,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            generator=generator,
+            output_type="pt",
+            return_dict=True,
+        )
+        if image is not None:
+            kwargs["image"] = image
+        return kwargs
+
+    def read_output(self, pipe: Any, output: Any) -> RawOutput:
+        return RawOutput(video=output.frames[0], audio=None, sample_rate=None)
+
+
+_T2V_COMPONENTS = ("tokenizer", "text_encoder", "vae", "scheduler", "transformer", "transformer_2")

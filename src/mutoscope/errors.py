@@ -1,0 +1,78 @@
+"""Errors that carry their own HTTP meaning.
+
+Serving code, services and jobs raise these instead of fastapi's HTTPException
+(vllm-omni's `OmniClientError` pattern): `api/errors.py` turns any of them into
+OpenAI's envelope `{"error": {"message", "type", "param", "code"}}` in one place.
+This module imports nothing from the rest of the package so every room may use it.
+"""
+
+from __future__ import annotations
+
+
+class MutoscopeError(Exception):
+    status_code = 500
+    type = "server_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        self.headers = headers or {}
+
+
+class InvalidRequest(MutoscopeError):
+    status_code = 400
+    type = "invalid_request_error"
+    code = "invalid_value"
+
+
+class AuthenticationError(MutoscopeError):
+    status_code = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class PermissionDenied(MutoscopeError):
+    status_code = 403
+    type = "invalid_request_error"
+    code = "permission_denied"
+
+
+class NotFound(MutoscopeError):
+    status_code = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
+class Conflict(MutoscopeError):
+    status_code = 409
+    type = "invalid_request_error"
+    code = "conflict"
+
+
+class Gone(MutoscopeError):
+    status_code = 410
+    type = "invalid_request_error"
+    code = "gone"
+
+
+class PayloadTooLarge(MutoscopeError):
+    status_code = 413
+    type = "invalid_request_error"
+    code = "payload_too_large"
+
+
+class RateLimited(MutoscopeError):
+    status_code = 429
+    type = "requests"
+    code = "rate_limit_exceeded"
+
+
+class NotImplementedYet(MutoscopeError):
+    status_code = 501
+    type = "invalid_request_error"
+    code = "not_implemented"

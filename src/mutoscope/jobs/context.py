@@ -1,0 +1,36 @@
+"""What a job needs from the process around it, built once per process."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from mutoscope.config import Settings
+from mutoscope.engine import VideoEngine
+from mutoscope.storage import Storage
+
+
+@dataclass
+class JobContext:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    engine: VideoEngine
+    storage: Storage
+    # Cancellation requests seen by this process; checked on every denoising step.
+    # Other processes (Celery workers) see the `cancel_requested` column instead.
+    cancelled: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def request_cancel(self, video_id: str) -> None:
+        with self.lock:
+            self.cancelled.add(video_id)
+
+    def is_cancelled(self, video_id: str) -> bool:
+        with self.lock:
+            return video_id in self.cancelled
+
+    def forget(self, video_id: str) -> None:
+        with self.lock:
+            self.cancelled.discard(video_id)

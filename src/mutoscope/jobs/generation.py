@@ -1,0 +1,167 @@
+"""The video job: one function owns the state machine queued → in_progress → completed | failed.
+
+Progress is honest: denoising steps fill 0–85 %, VAE decode 85–90 %, encoding
+and previews 90–99 %, and 100 % only once the files are in storage.
+The function is safe to run twice (assets are keyed by the video id).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PIL import Image
+
+from mutoscope.db.models import Video, now
+from mutoscope.engine import EngineError, GenerationCancelled, GenerationOutput, GenerationSpec, VideoEngine
+from mutoscope.jobs.assets import input_key, variant_key, video_prefix
+from mutoscope.jobs.context import JobContext
+from mutoscope.media import encode_mp4, spritesheet_jpeg, thumbnail_webp
+
+logger = logging.getLogger(__name__)
+
+DENOISE_SHARE, DECODE_END, ENCODE_END = 0.85, 0.90, 0.99
+
+
+def parse_size(size: str) -> tuple[int, int]:
+    w, h = size.lower().split("x")
+    return int(w), int(h)
+
+
+class _Hooks:
+    """StepHooks for the engine: map engine progress to the job's percent; watch for cancellation."""
+
+    def __init__(self, report: Callable[[int], None], cancelled: Callable[[], bool]):
+        self._report, self._cancelled = report, cancelled
+
+    def on_progress(self, fraction: float, phase: str) -> None:
+        if phase == "denoise":
+            pct = DENOISE_SHARE * fraction
+        else:
+            pct = DENOISE_SHARE + (DECODE_END - DENOISE_SHARE) * fraction
+        self._report(int(pct * 100))
+
+    def should_cancel(self) -> bool:
+        return self._cancelled()
+
+
+def render(engine: VideoEngine, model: str, spec: GenerationSpec, out_dir: Path,
+           report: Callable[[int], None], cancelled: Callable[[], bool]) -> tuple[GenerationOutput, dict[str, Path]]:
+    """Generate and write the MP4, thumbnail and spritesheet into out_dir. Shared by jobs and `mutoscope generate`."""
+    output = engine.generate(model, spec, _Hooks(report, cancelled))
+    if cancelled():
+        raise GenerationCancelled("cancelled")
+    files = {"video": out_dir / "video.mp4", "thumbnail": out_dir / "thumbnail.webp",
+             "spritesheet": out_dir / "spritesheet.jpg"}
+    encode_mp4(files["video"], output.frames, output.fps, output.audio, output.sample_rate)
+    report(int(DECODE_END * 100) + 6)
+    files["thumbnail"].write_bytes(thumbnail_webp(output.frames))
+    files["spritesheet"].write_bytes(spritesheet_jpeg(output.frames))
+    report(int(ENCODE_END * 100))
+    return output, files
+
+
+def spec_for(video: Video, image: Image.Image | None) -> GenerationSpec:
+    w, h = parse_size(video.size)
+    p = video.params or {}
+    return GenerationSpec(prompt=video.prompt, width=w, height=h, seconds=float(video.seconds),
+                          seed=int(p["seed"]), image=image, num_inference_steps=p.get("num_inference_steps"),
+                          guidance_scale=p.get("guidance_scale"), negative_prompt=p.get("negative_prompt"))
+
+
+def run_video_job(ctx: JobContext, video_id: str) -> None:
+    """Run a video that is already claimed (status in_progress). Never raises."""
+    with ctx.sessions() as s:
+        video = s.query(Video).filter(Video.id == video_id).one_or_none()
+        if video is None or video.status != "in_progress":
+            return
+        video.started_at = time.time()
+        s.commit()
+        image = None
+        if video.input_key:
+            with ctx.storage.open(video.input_key) as f:
+                image = Image.open(io.BytesIO(f.read())).convert("RGB")
+        spec = spec_for(video, image)
+        model = video.model
+
+    last = {"pct": -1, "db_check": 0.0, "db_cancel": False}
+
+    def report(pct: int) -> None:
+        if pct <= last["pct"]:
+            return
+        last["pct"] = pct
+        with ctx.sessions() as s:
+            s.query(Video).filter(Video.id == video_id, Video.status == "in_progress").update({"progress": pct})
+            s.commit()
+
+    def cancelled() -> bool:
+        if ctx.is_cancelled(video_id):
+            return True
+        t = time.monotonic()
+        if t - last["db_check"] > 0.5:  # other processes flag cancellation in the row
+            last["db_check"] = t
+            with ctx.sessions() as s:
+                row = s.query(Video.cancel_requested, Video.deleted_at).filter(Video.id == video_id).first()
+                last["db_cancel"] = row is None or bool(row[0]) or row[1] is not None
+        return last["db_cancel"]
+
+    scratch = ctx.storage.scratch_dir() / video_id
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        output, files = render(ctx.engine, model, spec, scratch, report, cancelled)
+        for variant, path in files.items():
+            ctx.storage.put_file(variant_key(video_id, variant), path)
+        _finish(ctx, video_id, output)
+    except GenerationCancelled:
+        _fail(ctx, video_id, "cancelled", "The job was cancelled.")
+    except EngineError as e:
+        logger.warning("video %s failed: %s", video_id, e)
+        _fail(ctx, video_id, e.code, str(e))
+    except Exception:  # a job must never be left in_progress
+        logger.exception("video %s crashed", video_id)
+        _fail(ctx, video_id, "internal_error", "Generation failed because of an internal error; it was not charged.")
+    finally:
+        ctx.forget(video_id)
+        for p in scratch.glob("*"):
+            p.unlink(missing_ok=True)
+        scratch.rmdir()
+
+
+def _finish(ctx: JobContext, video_id: str, output: GenerationOutput) -> None:
+    with ctx.sessions() as s:
+        video = s.query(Video).filter(Video.id == video_id).one()
+        if video.deleted_at is not None:  # deleted while we were encoding: leave nothing behind
+            ctx.storage.delete_prefix(video_prefix(video_id))
+            video.status, video.error_code = "failed", "cancelled"
+            s.commit()
+            return
+        video.status, video.progress = "completed", 100
+        video.completed_at = now()
+        video.resolved = output.resolved
+        if ctx.settings.retention_days:
+            video.expires_at = video.completed_at + ctx.settings.retention_days * 86400
+        s.commit()
+
+
+def _fail(ctx: JobContext, video_id: str, code: str, message: str) -> None:
+    with ctx.sessions() as s:
+        video = s.query(Video).filter(Video.id == video_id).one()
+        video.status, video.error_code, video.error_message = "failed", code, message
+        video.completed_at = now()
+        s.commit()
+        deleted = video.deleted_at is not None
+    # Never leave half-written assets: a failed video has no content.
+    for variant in ("video", "thumbnail", "spritesheet"):
+        ctx.storage.delete_prefix(variant_key(video_id, variant))
+    if deleted:
+        ctx.storage.delete_prefix(video_prefix(video_id))
+
+
+def keep_input(ctx: JobContext, video_id: str, png: bytes) -> str:
+    key = input_key(video_id)
+    ctx.storage.put_bytes(key, png)
+    return key
+

@@ -1,0 +1,33 @@
+"""Models API (OpenAI's Model object) plus Mutoscope's capability fields."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+class ModelObject(BaseModel):
+    # OpenAI standard fields
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+    # Mutoscope extensions
+    family: str
+    alias_of: str | None = None
+    has_audio: bool
+    sizes: list[str]
+    seconds: list[str]
+    fps: float
+    license: str
+    installed: bool
+    test_model: bool
+    status: Literal["active", "deprecated", "shutdown"] = "active"
+    shutdown_date: int | None = None
+    replacement: str | None = None
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelObject]

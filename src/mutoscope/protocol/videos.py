@@ -1,0 +1,111 @@
+"""Videos API wire types (OpenAI spec: VideoResource, VideoListResource, Create*Body)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from mutoscope.protocol.base import OpenAIBaseModel
+
+VideoStatus = Literal["queued", "in_progress", "completed", "failed"]
+VideoVariant = Literal["video", "thumbnail", "spritesheet"]
+
+DEFAULT_MODEL = "sora-2"
+DEFAULT_SECONDS = "4"
+DEFAULT_SIZE = "720x1280"
+
+
+class ImageRef(OpenAIBaseModel):
+    """ImageRefParam: exactly one of image_url (https or data URL) or file_id."""
+
+    image_url: str | None = Field(default=None, max_length=20_971_520)
+    file_id: str | None = None
+
+
+class VideoRef(OpenAIBaseModel):
+    id: str
+
+
+class GenerationParams(OpenAIBaseModel):
+    # --8<-- [start:mutoscope-extensions]
+    # Mutoscope extensions (send with the SDK's `extra_body`); stored with the job
+    # so any video can be reproduced.
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    negative_prompt: str | None = Field(default=None, max_length=32000)
+    num_inference_steps: int | None = Field(default=None, ge=1, le=500)
+    guidance_scale: float | None = Field(default=None, ge=0.0, le=50.0)
+    # --8<-- [end:mutoscope-extensions]
+
+
+class CreateVideoRequest(GenerationParams):
+    # OpenAI standard fields
+    prompt: str = Field(min_length=1, max_length=32000)
+    model: str = DEFAULT_MODEL
+    seconds: str = DEFAULT_SECONDS
+    size: str = DEFAULT_SIZE
+    input_reference: ImageRef | None = None
+
+
+class RemixVideoRequest(GenerationParams):
+    # OpenAI standard fields
+    prompt: str = Field(min_length=1, max_length=32000)
+
+
+class ExtendVideoRequest(GenerationParams):
+    # OpenAI standard fields
+    video: VideoRef
+    prompt: str = Field(min_length=1, max_length=32000)
+    seconds: str
+
+
+class EditVideoRequest(GenerationParams):
+    # OpenAI standard fields
+    video: VideoRef
+    prompt: str = Field(min_length=1, max_length=32000)
+
+
+class VideoError(BaseModel):
+    code: str
+    message: str
+
+
+class VideoObject(BaseModel):
+    # OpenAI standard fields (VideoResource)
+    id: str
+    object: Literal["video"] = "video"
+    model: str
+    status: VideoStatus
+    progress: int
+    created_at: int
+    completed_at: int | None
+    expires_at: int | None
+    prompt: str | None
+    size: str
+    seconds: str
+    remixed_from_video_id: str | None
+    error: VideoError | None
+    # Mutoscope extensions
+    extended_from_video_id: str | None = None
+    edited_from_video_id: str | None = None
+    seed: int | None = None
+
+
+class VideoList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[VideoObject]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class DeletedVideo(BaseModel):
+    id: str
+    object: Literal["video.deleted"] = "video.deleted"
+    deleted: bool = True
+
+
+class CharacterObject(BaseModel):
+    id: str | None
+    name: str | None
+    created_at: int

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from mutoscope.storage.base import Storage
+
+_KEY = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-][A-Za-z0-9_.\-]*)*$")
+
+
+class LocalStorage(Storage):
+    def __init__(self, root: Path):
+        self.root = root.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / ".tmp").mkdir(exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        if not _KEY.match(key) or ".." in key.split("/"):
+            raise ValueError(f"invalid storage key: {key!r}")
+        p = (self.root / key).resolve()
+        if self.root not in p.parents and p != self.root:
+            raise ValueError(f"invalid storage key: {key!r}")
+        return p
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        dest = self._path(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.scratch_dir())
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, dest)
+
+    def put_file(self, key: str, src: Path) -> None:
+        dest = self._path(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(src, dest)
+        except OSError:  # another filesystem: copy, then rename into place
+            tmp = dest.with_name(dest.name + ".part")
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dest)
+            os.unlink(src)
+
+    def open(self, key: str) -> BinaryIO:
+        return open(self._path(key), "rb")
+
+    def local_path(self, key: str) -> Path | None:
+        return self._path(key)
+
+    def size(self, key: str) -> int | None:
+        p = self._path(key)
+        return p.stat().st_size if p.exists() else None
+
+    def delete_prefix(self, prefix: str) -> None:
+        p = self._path(prefix.rstrip("/"))
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.exists():
+            p.unlink()
+
+    def scratch_dir(self) -> Path:
+        return self.root / ".tmp"

@@ -1,0 +1,142 @@
+"""Shared fixtures: a real `mutoscope serve` on a free loopback port, driven by the official openai SDK."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+# Tiny random-weight models only: no hub access, ever.
+os.environ["HF_HUB_OFFLINE"] = "1"
+TEST_ALIASES = {"sora-2": "tiny-ltx2", "sora-2-pro": "tiny-ltx2", "sora-2-2025-10-06": "tiny-ltx2",
+                "sora-2-2025-12-08": "tiny-ltx2", "sora-2-pro-2025-10-06": "tiny-ltx2"}
+PG_URL = os.environ.get("MUTOSCOPE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"HF_HUB_OFFLINE": "1", "MUTOSCOPE_DATA_DIR": str(data_dir),
+                "MUTOSCOPE_MODEL_ALIASES": json.dumps(TEST_ALIASES), "MUTOSCOPE_POLL_AFTER_MS": "200",
+                "PYTHONUNBUFFERED": "1"})
+    env.update(extra)
+    return env
+
+
+class LiveServer:
+    """`python -m mutoscope serve` in a subprocess, like a user would run it."""
+
+    def __init__(self, data_dir: Path, **env: str):
+        self.data_dir = data_dir
+        self.env = test_env(data_dir, **env)
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+        self.log = data_dir.parent / f"{data_dir.name}-server.log"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 90) -> "LiveServer":
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mutoscope", "serve", "--port", str(self.port), "--log-level", "warning"],
+            env=self.env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log.read_text()[-4000:]}")
+            try:
+                if httpx.get(self.base_url + "/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"server did not start:\n{self.log.read_text()[-4000:]}")
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    @property
+    def api_key(self) -> str:
+        return (self.data_dir / "owner-api-key").read_text().strip()
+
+    def client(self, api_key: str | None = None):
+        from openai import OpenAI
+
+        return OpenAI(base_url=self.base_url + "/v1", api_key=api_key or self.api_key, max_retries=0, timeout=120)
+
+    def http(self, api_key: str | None = None) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=60,
+                            headers={"Authorization": f"Bearer {api_key or self.api_key}"})
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "mutoscope", *args], env=self.env, capture_output=True,
+                              text=True, check=check, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    srv = LiveServer(tmp_path_factory.mktemp("srv") / "data").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def client(server):
+    return server.client()
+
+
+@pytest.fixture(scope="session")
+def other_user_key(server) -> str:
+    out = server.cli("users", "create", "mallory")
+    return out.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    import psycopg
+
+    base = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    name = f"mutoscope_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as e:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable: {e}")
+    yield PG_URL.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def wait_for(predicate, timeout: float = 120, interval: float = 0.2):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
