@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     # Assets never expire unless the operator sets a retention.
     retention_days: int | None = None
     poll_after_ms: int = 1000
+    visible_watermark_default: bool = False  # draw "@owner" on every frame (issue 7; plans decide later)
+
+    # Plans (TOML; None = the shipped examples) and the plan of users who have none set.
+    plans_file: Path | None = None
+    default_plan: str = "free"
 
     runner: Literal["inprocess", "celery"] = "inprocess"
     broker_url: str = "redis://127.0.0.1:6379/0"

@@ -10,6 +10,7 @@ import httpx
 import numpy as np
 import openai
 import pytest
+from openai.types import Video
 from PIL import Image
 
 from tests.conftest import wait_for
@@ -119,8 +120,9 @@ def test_multipart_upload_image_and_file_id(client):
     up = client.videos.create(prompt="a red door", size="1280x720", input_reference=("ref.png", png_bytes(640, 640),
                                                                                        "image/png"), extra_body=FAST)
     f = client.files.create(file=("ref.png", png_bytes(500, 900, (20, 20, 220)), "image/png"), purpose="vision")
-    by_id = client.videos.create(prompt="a blue door", size="720x1280", input_reference={"file_id": f.id},
-                                 extra_body=FAST)
+    # The SDK's videos.create only uploads files; JSON clients send the object form (spec: ImageRefParam).
+    by_id = client.post("/videos", cast_to=Video, body={"prompt": "a blue door", "size": "720x1280",
+                                                         "input_reference": {"file_id": f.id}, **FAST})
     for vid, channel in ((up.id, 0), (by_id.id, 2)):
         video = client.videos.poll(vid)
         assert video.status == "completed", video.error
@@ -131,7 +133,7 @@ def test_multipart_upload_image_and_file_id(client):
 
 def test_unknown_file_id_is_named(client):
     with pytest.raises(openai.BadRequestError) as e:
-        client.videos.create(prompt="x", input_reference={"file_id": "file-doesnotexist"})
+        client.post("/videos", cast_to=Video, body={"prompt": "x", "input_reference": {"file_id": "file-doesnotexist"}})
     assert e.value.param == "input_reference.file_id" and "file-doesnotexist" in e.value.message
 
 
@@ -197,7 +199,7 @@ def test_delete_queued_job_never_runs(server, client):
 
 
 def test_missing_weights_fail_the_job_with_the_fix(client):
-    video = client.videos.create_and_poll(prompt="real model without weights", model="ltx-2-distilled")
+    video = client.videos.create_and_poll(prompt="real model without weights", model="ltx-2")
     assert video.status == "failed"
     assert video.error.code == "model_not_available"
     assert "mutoscope models pull" in video.error.message

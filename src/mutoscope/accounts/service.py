@@ -31,6 +31,7 @@ class Principal:
     user_name: str
     role: str
     key_id: str
+    plan: str | None = None
 
 
 def create_user(session: Session, name: str, role: str = "member") -> User:
@@ -95,7 +96,7 @@ def authenticate(session: Session, plaintext: str | None) -> Principal:
     if key.last_used_at is None or t - key.last_used_at > 60:  # avoid a write on every request
         key.last_used_at = t
         session.commit()
-    return Principal(user_id=user.id, user_name=user.name, role=user.role, key_id=key.id)
+    return Principal(user_id=user.id, user_name=user.name, role=user.role, key_id=key.id, plan=user.plan)
 
 
 def ensure_owner(session: Session, key_file: Path) -> str | None:
@@ -103,6 +104,7 @@ def ensure_owner(session: Session, key_file: Path) -> str | None:
     if session.scalar(select(User.id).limit(1)) is not None:
         return None
     owner = create_user(session, "owner", role="owner")
+    owner.plan = "unlimited"
     _, plaintext = create_key(session, owner, name="owner (first start)")
     key_file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -10,16 +10,36 @@ from fastapi import FastAPI
 
 from mutoscope import __version__
 from mutoscope.api.errors import install_error_handlers
-from mutoscope.api.routes import files, models, videos
+from mutoscope.accounts.plans import load_plans
+from mutoscope.api.routes import account, files, models, videos
+from mutoscope.api.serving_accounts import AccountService
+from mutoscope.api.routes import exports as exports_routes
+from mutoscope.api.routes import verify as verify_routes
+from mutoscope.api.serving_verify import VerifyService
+from mutoscope.api.serving_exports import ExportService
 from mutoscope.api.serving_files import FileService
 from mutoscope.api.serving_videos import ModelCatalog, VideoService
 from mutoscope.config import Settings
+from mutoscope.lifecycle import service as lifecycle
 from mutoscope.storage import Storage
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from mutoscope.jobs.runner import JobRunner
+
+
+class PhaseCache:
+    """The service phase, re-read at most every two seconds (it changes on a scale of days)."""
+
+    def __init__(self, sessions: "sessionmaker[Session]"):
+        self.sessions, self._value, self._at = sessions, None, 0.0
+
+    def get(self) -> lifecycle.ServicePhase:
+        if self._value is None or time.monotonic() - self._at > 2.0:
+            with self.sessions() as s:
+                self._value, self._at = lifecycle.current_phase(s), time.monotonic()
+        return self._value
 
 
 def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: ModelCatalog, storage: Storage,
@@ -38,12 +58,32 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
     app.state.sessions = sessions
     app.state.catalog = catalog
     app.state.started_at = int(time.time())
-    app.state.videos = VideoService(sessions, catalog, storage, runner, settings)
+    plans = load_plans(settings.plans_file)
+    if settings.default_plan not in plans:
+        raise ValueError(f"MUTOSCOPE_DEFAULT_PLAN={settings.default_plan!r} is not a plan in the plans file "
+                         f"({', '.join(plans)})")
+    app.state.phase = PhaseCache(sessions)
+    app.state.videos = VideoService(sessions, catalog, storage, runner, settings, plans)
+    app.state.accounts = AccountService(sessions, settings, plans)
     app.state.files = FileService(sessions, storage)
+    app.state.verify = VerifyService(sessions, settings.data_dir)
+    app.state.exports = ExportService.start(sessions, storage, settings)  # resumes interrupted exports
     install_error_handlers(app)
     app.include_router(videos.router)
     app.include_router(files.router)
     app.include_router(models.router)
+    app.include_router(verify_routes.router)  # issue 7: POST /v1/verify
+    app.include_router(exports_routes.router)
+    app.include_router(account.router)
+    app.include_router(account.admin)
+
+    @app.middleware("http")
+    async def service_phase_headers(request, call_next):
+        """Every answer carries the service's sunset phase once one is scheduled."""
+        response = await call_next(request)
+        for k, v in app.state.phase.get().headers().items():
+            response.headers.setdefault(k, v)
+        return response
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict:

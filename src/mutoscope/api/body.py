@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from mutoscope.errors import InvalidRequest, PayloadTooLarge
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
@@ -76,3 +80,11 @@ def _assign(fields: dict[str, Any], key: str, value: str) -> None:
         except ValueError:
             pass
     fields[key] = value
+
+
+def parse_model(model_cls: type[M], fields: dict[str, Any]) -> M:
+    """Validate body fields; failures go through the one validation handler (400 naming the param)."""
+    try:
+        return model_cls.model_validate(fields)
+    except ValidationError as e:
+        raise RequestValidationError(e.errors()) from None

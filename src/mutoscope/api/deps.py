@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from mutoscope.accounts.service import Principal, authenticate
+from mutoscope.lifecycle import service as lifecycle
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -22,7 +23,12 @@ SessionDep = Annotated[Session, Depends(get_session)]
 def get_principal(request: Request, session: SessionDep) -> Principal:
     auth = request.headers.get("authorization", "")
     scheme, _, token = auth.partition(" ")
-    return authenticate(session, token.strip() if scheme.lower() == "bearer" else None)
+    who = authenticate(session, token.strip() if scheme.lower() == "bearer" else None)
+    phase = request.app.state.phase.get()
+    if phase.phase != "active":
+        # Seeing the sunset headers is this user's notice and export offer; deletion waits for it.
+        lifecycle.record_export_offer(session, who.user_id, phase)
+    return who
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -15,17 +15,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from mutoscope.accounts import quota
+from mutoscope.accounts.plans import Plan
 from mutoscope.accounts.service import Principal
-from mutoscope.api.body import Body, Upload
+from mutoscope.api.body import Body, Upload, parse_model
 from mutoscope.config import Settings
 from mutoscope.db import repositories as repo
 from mutoscope.db.models import Video, new_id, now
 from mutoscope.errors import InvalidRequest, NotFound, NotImplementedYet, PayloadTooLarge
 from mutoscope.jobs.assets import VARIANTS, file_key, input_key, variant_key, video_prefix
+from mutoscope.lifecycle import service as lifecycle
 from mutoscope.media import MediaError, decode_data_url, fit_image, load_image
 from mutoscope.protocol.videos import (
     CreateVideoRequest,
@@ -65,13 +66,6 @@ def to_video_object(v: Video) -> VideoObject:
     )
 
 
-def _parse(model_cls, fields: dict[str, Any]):
-    try:
-        return model_cls.model_validate(fields)
-    except ValidationError as e:
-        raise RequestValidationError(e.errors()) from None
-
-
 @dataclass
 class Asset:
     path: Path
@@ -81,12 +75,33 @@ class Asset:
 
 class VideoService:
     def __init__(self, sessions: sessionmaker[Session], catalog: ModelCatalog, storage: Storage,
-                 runner: "JobRunner", settings: Settings):
+                 runner: "JobRunner", settings: Settings, plans: dict[str, Plan]):
         self.sessions, self.catalog, self.storage = sessions, catalog, storage
-        self.runner, self.settings = runner, settings
+        self.runner, self.settings, self.plans = runner, settings, plans
+        self.limiter = quota.RateLimiter()
+
+    def plan_of(self, who: Principal) -> Plan:
+        name = who.plan or self.settings.default_plan
+        if name not in self.plans:
+            raise InvalidRequest(f"Your account's plan '{name}' is not configured on this server; ask the "
+                                 "operator.", code="plan_not_configured")
+        return self.plans[name]
+
+    def admit(self, who: Principal, model: str, size: str, seconds: str) -> dict[str, str]:
+        """Everything decided before a job exists: service phase, model lifecycle, plan limits, request rate.
+        Returns the headers the response should carry (deprecation notices)."""
+        entry = self._resolve(model)
+        with self.sessions() as s:
+            lifecycle.check_can_generate(lifecycle.current_phase(s))
+            headers = lifecycle.check_model_usable(s, [model, entry.name])
+        self._check_size_seconds(entry, size, seconds)
+        plan = self.plan_of(who)
+        quota.check_plan(plan, model, size, float(seconds))
+        self.limiter.hit(who.user_id, plan.requests_per_minute)
+        return headers
 
     # --- create -------------------------------------------------------------------------
-    def create(self, who: Principal, body: Body) -> VideoObject:
+    def create(self, who: Principal, body: Body) -> tuple[VideoObject, dict[str, str]]:
         fields = dict(body.fields)
         upload = body.files.get("input_reference")
         if upload is not None:
@@ -94,9 +109,8 @@ class VideoService:
         elif isinstance(fields.get("input_reference"), str):
             # multipart sometimes carries the object as a bare URL string
             fields["input_reference"] = {"image_url": fields["input_reference"]}
-        req: CreateVideoRequest = _parse(CreateVideoRequest, fields)
-        entry = self._resolve(req.model)
-        self._check_size_seconds(entry, req.size, req.seconds)
+        req: CreateVideoRequest = parse_model(CreateVideoRequest, fields)
+        headers = self.admit(who, req.model, req.size, req.seconds)
         width, height = (int(x) for x in req.size.split("x"))
         png = None
         if upload is not None:
@@ -104,10 +118,10 @@ class VideoService:
         elif req.input_reference is not None:
             png = self._image_from_ref(who, req.input_reference, width, height)
         return self._enqueue(who, prompt=req.prompt, model=req.model, size=req.size, seconds=req.seconds,
-                             params=self._params(req), input_png=png)
+                             params=self._params(req), input_png=png), headers
 
-    def remix(self, who: Principal, video_id: str, body: Body) -> VideoObject:
-        req: RemixVideoRequest = _parse(RemixVideoRequest, body.fields)
+    def remix(self, who: Principal, video_id: str, body: Body) -> tuple[VideoObject, dict[str, str]]:
+        req: RemixVideoRequest = parse_model(RemixVideoRequest, body.fields)
         with self.sessions() as s:
             src = self._get(s, who, video_id)
             if src.status != "completed":
@@ -115,12 +129,13 @@ class VideoService:
                                      param="video_id", code="video_not_ready")
             params = dict(src.params or {})
             params.update({k: v for k, v in self._params(req).items() if k in req.model_fields_set})
+        headers = self.admit(who, src.model, src.size, src.seconds)
         png = None
         if src.input_key:
             with self.storage.open(src.input_key) as f:
                 png = f.read()
         return self._enqueue(who, prompt=req.prompt, model=src.model, size=src.size, seconds=src.seconds,
-                             params=params, input_png=png, kind="remix", remixed_from_video_id=src.id)
+                             params=params, input_png=png, kind="remix", remixed_from_video_id=src.id), headers
 
     def not_yet(self, what: str, issue: str) -> None:
         raise NotImplementedYet(f"{what} is not available on this server yet ({issue}).")
@@ -169,9 +184,12 @@ class VideoService:
             running = v.status == "in_progress"
             v.deleted_at = now()
             v.cancel_requested = v.status in ("queued", "in_progress")
-            if v.status == "queued":  # it never runs: claims skip deleted rows
+            queued = v.status == "queued"
+            if queued:  # it never runs: claims skip deleted rows
                 v.status, v.error_code, v.error_message = "failed", "cancelled", "Deleted before it started."
             s.commit()
+            if queued:
+                quota.settle(s, video_id, charged=False)
         if running:
             # The worker stops at its next denoising step and removes what it wrote.
             self.runner.cancel(video_id)
@@ -274,9 +292,12 @@ class VideoService:
             key = input_key(video_id)
             self.storage.put_bytes(key, input_png)
         try:
+            plan = self.plan_of(who)
             with self.sessions() as s:
+                # One transaction: the reservation and the job exist together or not at all.
+                quota.reserve(s, plan, who.user_id, video_id, model, float(seconds))
                 v = Video(id=video_id, owner_id=who.user_id, kind=kind, model=model, prompt=prompt, size=size,
-                          seconds=seconds, params=params, input_key=key,
+                          seconds=seconds, params=params, input_key=key, priority=plan.priority,
                           remixed_from_video_id=remixed_from_video_id)
                 s.add(v)
                 s.commit()

@@ -285,3 +285,12 @@ def models_rm(name: str, data_dir: DataDir = None) -> None:
 
 def main() -> None:  # pragma: no cover
     sys.exit(app())
+
+
+from mutoscope.cli import exports as _exports  # noqa: E402  (issue 6: export, import, migrate)
+
+_exports.register(app)
+
+from mutoscope.cli import verify as _verify  # noqa: E402  (issue 7: provenance)
+
+_verify.register(app)

@@ -18,4 +18,5 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str) -> None:
-    command.upgrade(alembic_config(url), "head")
+    # "heads": features add their own migration branches off 0001 (merge revisions join them later).
+    command.upgrade(alembic_config(url), "heads")

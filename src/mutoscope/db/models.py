@@ -30,6 +30,10 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), default="member")  # owner | admin | member
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # None: the operator's default plan (Settings.default_plan).
+    plan: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Service sunset: when this user was first told the service is ending (and offered an export).
+    export_offered_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class ApiKey(Base):
@@ -95,3 +99,207 @@ class Video(Base):
     deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     __table_args__ = (Index("ix_videos_queue", "status", "priority", "seq"),)
+
+
+# --- plans, usage and lifecycle (issue 5) ---
+
+class UsagePeriod(Base):
+    """One row per user and month: the counters that admission updates atomically."""
+
+    __tablename__ = "usage_periods"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM (UTC)
+    spent: Mapped[float] = mapped_column(Float, default=0.0)
+    reserved: Mapped[float] = mapped_column(Float, default=0.0)
+    active: Mapped[int] = mapped_column(Integer, default=0)  # queued + running jobs
+
+
+class UsageRecord(Base):
+    """What one job reserved, and whether it was charged or refunded."""
+
+    __tablename__ = "usage_records"
+
+    video_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    period: Mapped[str] = mapped_column(String(7))
+    model: Mapped[str] = mapped_column(String(200))
+    seconds: Mapped[float] = mapped_column(Float)
+    amount: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(10))
+    state: Mapped[str] = mapped_column(String(10), default="reserved")  # reserved | charged | refunded
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    settled_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class ModelLifecycle(Base):
+    """An operator's deprecation schedule for a model or alias."""
+
+    __tablename__ = "model_lifecycle"
+
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    deprecated_at: Mapped[int] = mapped_column(BigInteger)
+    shutdown_at: Mapped[int] = mapped_column(BigInteger)
+    replacement: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class ServiceSchedule(Base):
+    """The end of the whole service, in phases. At most one row (id = 1)."""
+
+    __tablename__ = "service_schedule"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notice_at: Mapped[int] = mapped_column(BigInteger)
+    no_new_generations_at: Mapped[int] = mapped_column(BigInteger)
+    export_only_at: Mapped[int] = mapped_column(BigInteger)
+    deletion_at: Mapped[int] = mapped_column(BigInteger)
+    message: Mapped[str] = mapped_column(Text, default="")
+
+
+# --- exports (issue 6) ---
+
+class Export(Base):
+    """An export job: progress and a resumable checkpoint live in the row, so it survives a restart."""
+
+    __tablename__ = "exports"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True, default=lambda: new_id("export_"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued|in_progress|completed|failed
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    video_count: Mapped[int] = mapped_column(Integer, default=0)
+    bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The video ids snapshotted at creation, the videos already written, the per-file checksums and
+    # the length of the archive at its last valid checkpoint (see exports/writer.py).
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    completed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class Import(Base):
+    """One archive imported into one account; (owner, sha256) makes a second import a no-op."""
+
+    __tablename__ = "imports"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True, default=lambda: new_id("import_"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    format_version: Mapped[int] = mapped_column(Integer)
+    video_count: Mapped[int] = mapped_column(Integer, default=0)
+    id_map: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # archive id -> id here
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+    __table_args__ = (Index("ux_imports_owner_sha", "owner_id", "sha256", unique=True),)
+
+
+class ImportedVideo(Base):
+    """Where an imported video came from: an archive ("archive:<sha256>") or a migrated service (its base URL).
+
+    (owner, source, source_id) is unique, which is what makes `mutoscope migrate` resumable and idempotent.
+    """
+
+    __tablename__ = "imported_videos"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(500))
+    source_id: Mapped[str] = mapped_column(String(200))
+    video_id: Mapped[str] = mapped_column(String(64))
+    # What the source said about the video, verbatim (fields we have no column for stay here).
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+    __table_args__ = (Index("ux_imported_videos_source", "owner_id", "source", "source_id", unique=True),)
+
+
+# --- cameos (issue 4) ---
+# Consent-gated likeness. Biometrics (embeddings) live only on `cameos` and are purged after a
+# cameo is deleted; the audit log holds ids and hashes, never biometrics.
+
+
+class CameoChallenge(Base):
+    __tablename__ = "cameo_challenges"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("challenge_"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    digits: Mapped[str] = mapped_column(String(16))
+    turns: Mapped[str] = mapped_column(String(64))  # "left,right"
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class Cameo(Base):
+    __tablename__ = "cameos"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True, default=lambda: new_id("cameo_"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    handle: Mapped[str] = mapped_column(String(40), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="verifying")  # verifying|active|failed|deleted
+    policy: Mapped[str] = mapped_column(String(20), default="only_me")  # only_me|approved|everyone
+    preferences: Mapped[str | None] = mapped_column(Text, nullable=True)
+    blocked_terms: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    challenge_id: Mapped[str] = mapped_column(String(64))
+    verification: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # check names + scores
+    face_embedding: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
+    voice_embedding: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
+    upload_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    keep_upload: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    verified_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    purge_after: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    purged_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class CameoGrant(Base):
+    __tablename__ = "cameo_grants"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cameo_id: Mapped[str] = mapped_column(ForeignKey("cameos.id", ondelete="CASCADE"), index=True)
+    grantee_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+    __table_args__ = (Index("ux_cameo_grants_pair", "cameo_id", "grantee_id", unique=True),)
+
+
+class CameoUse(Base):
+    """A video that uses a cameo: what its owner sees, and where a takedown is recorded."""
+
+    __tablename__ = "cameo_uses"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cameo_id: Mapped[str] = mapped_column(ForeignKey("cameos.id", ondelete="CASCADE"), index=True)
+    video_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))  # who made the video
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    taken_down_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    takedown_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ux_cameo_uses_pair", "cameo_id", "video_id", unique=True),)
+
+
+class CameoAudit(Base):
+    """Append-only, hash-chained: hash = sha256(prev_hash + canonical row). A unique prev_hash keeps it a chain."""
+
+    __tablename__ = "cameo_audit"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[int] = mapped_column(BigInteger, default=now)
+    action: Mapped[str] = mapped_column(String(40))
+    actor_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    owner_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)  # the cameo's owner
+    cameo_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    subject_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # video, grantee, challenge
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # ids, hashes, codes only
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mutoscope.db.models import ApiKey, File, User, Video, now
@@ -31,13 +31,18 @@ def list_videos(session: Session, owner_id: str, *, after: str | None, limit: in
 def claim_next_video(session: Session) -> Video | None:
     """Atomically move the most urgent queued job to in_progress and return it.
 
-    The conditional UPDATE is the lock: two workers (threads here, Celery workers
-    on PostgreSQL) racing for the same row cannot both win.
+    Order: higher plan priority first; within a priority, round-robin between users
+    (each user's n-th queued job ranks with every other user's n-th), so one user's
+    hundred queued jobs don't starve another's one; then first come, first served.
+    The conditional UPDATE in `claim_video` is the lock: two workers racing for the
+    same row cannot both win.
     """
+    queued = (select(Video.id, Video.priority, Video.seq,
+                     func.row_number().over(partition_by=Video.owner_id, order_by=Video.seq).label("turn"))
+              .where(Video.status == "queued", Video.deleted_at.is_(None)).subquery())
     while True:
-        candidate = session.scalar(
-            select(Video.id).where(Video.status == "queued", Video.deleted_at.is_(None))
-            .order_by(Video.priority.desc(), Video.seq.asc()).limit(1))
+        candidate = session.scalar(select(queued.c.id)
+                                   .order_by(queued.c.priority.desc(), queued.c.turn, queued.c.seq).limit(1))
         if candidate is None:
             return None
         if claim_video(session, candidate):

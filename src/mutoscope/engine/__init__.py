@@ -5,6 +5,9 @@ PUT HERE: the narrow `VideoEngine` interface, one module per model family
 weights resolution and download.
 DO NOT PUT HERE: HTTP, database rows, job state, wire types (protocol/),
 MP4 encoding (media/). Nothing here imports fastapi, sqlalchemy, protocol or jobs.
+
+Importing this package does not import torch or diffusers; `DiffusersEngine`
+loads them when it is constructed.
 """
 
 from mutoscope.engine.base import (
@@ -12,17 +15,25 @@ from mutoscope.engine.base import (
     GenerationCancelled,
     GenerationOutput,
     GenerationSpec,
+    ModelInfo,
     ModelNotAvailable,
     StepHooks,
     VideoEngine,
 )
+from mutoscope.engine.registry import DEFAULT_REGISTRY_PATH, ModelEntry, Registry, RegistryError, load_registry
 
 __all__ = [
+    "DEFAULT_REGISTRY_PATH",
     "EngineError",
     "GenerationCancelled",
     "GenerationOutput",
     "GenerationSpec",
+    "ModelEntry",
+    "ModelInfo",
     "ModelNotAvailable",
+    "Registry",
+    "RegistryError",
     "StepHooks",
     "VideoEngine",
+    "load_registry",
 ]

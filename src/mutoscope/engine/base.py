@@ -22,8 +22,11 @@ class EngineError(Exception):
     code = "generation_failed"
 
 
-class ModelNotAvailable(EngineError):
-    """The model's weights are not on this machine (or the name is unknown)."""
+class ModelNotAvailable(EngineError, LookupError):
+    """The model's weights are not on this machine (or the name is unknown).
+
+    Also a LookupError, so callers outside the engine (api/) can catch it without importing engine/.
+    """
 
     code = "model_not_available"
 

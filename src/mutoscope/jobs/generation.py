@@ -15,11 +15,13 @@ from pathlib import Path
 
 from PIL import Image
 
+from mutoscope.accounts import quota
 from mutoscope.db.models import Video, now
 from mutoscope.engine import EngineError, GenerationCancelled, GenerationOutput, GenerationSpec, VideoEngine
 from mutoscope.jobs.assets import input_key, variant_key, video_prefix
 from mutoscope.jobs.context import JobContext
 from mutoscope.media import encode_mp4, spritesheet_jpeg, thumbnail_webp
+from mutoscope.provenance import Stamp, mark_frames, sign_video
 
 logger = logging.getLogger(__name__)
 
@@ -49,14 +51,25 @@ class _Hooks:
 
 
 def render(engine: VideoEngine, model: str, spec: GenerationSpec, out_dir: Path,
-           report: Callable[[int], None], cancelled: Callable[[], bool]) -> tuple[GenerationOutput, dict[str, Path]]:
-    """Generate and write the MP4, thumbnail and spritesheet into out_dir. Shared by jobs and `mutoscope generate`."""
+           report: Callable[[int], None], cancelled: Callable[[], bool], *,
+           provenance: Stamp | None = None,
+           visible_watermark: str | None = None) -> tuple[GenerationOutput, dict[str, Path]]:
+    """Generate and write the MP4, thumbnail and spritesheet into out_dir. Shared by jobs and `mutoscope generate`.
+
+    `provenance` (issue 7) puts its video id in the frames as an invisible watermark and signs the MP4 with
+    a C2PA manifest; `visible_watermark` draws that text (the creator's handle) on every frame.
+    """
     output = engine.generate(model, spec, _Hooks(report, cancelled))
     if cancelled():
         raise GenerationCancelled("cancelled")
     files = {"video": out_dir / "video.mp4", "thumbnail": out_dir / "thumbnail.webp",
              "spritesheet": out_dir / "spritesheet.jpg"}
+    # --- provenance (issue 7): marks go into the frames before encoding, the signed manifest after ---
+    output.frames = mark_frames(output.frames, provenance.video_id if provenance else None, visible_watermark)
     encode_mp4(files["video"], output.frames, output.fps, output.audio, output.sample_rate)
+    if provenance is not None:
+        sign_video(files["video"], provenance)
+    # --- end provenance ---
     report(int(DECODE_END * 100) + 6)
     files["thumbnail"].write_bytes(thumbnail_webp(output.frames))
     files["spritesheet"].write_bytes(spritesheet_jpeg(output.frames))
@@ -70,6 +83,25 @@ def spec_for(video: Video, image: Image.Image | None) -> GenerationSpec:
     return GenerationSpec(prompt=video.prompt, width=w, height=h, seconds=float(video.seconds),
                           seed=int(p["seed"]), image=image, num_inference_steps=p.get("num_inference_steps"),
                           guidance_scale=p.get("guidance_scale"), negative_prompt=p.get("negative_prompt"))
+
+
+def provenance_for(ctx: JobContext, video_id: str) -> dict:
+    """render()'s provenance arguments for a job (issue 7): its id, model, the source of a remix/extension/edit
+    (its MP4 becomes a C2PA ingredient), and the owner's handle when the operator turns the visible mark on."""
+    from mutoscope import __version__
+    from mutoscope.db.models import User
+
+    with ctx.sessions() as s:
+        v = s.query(Video).filter(Video.id == video_id).one()
+        kind, source = next(((k, src) for k, src in (("remix", v.remixed_from_video_id),
+                                                     ("extend", v.extended_from_video_id),
+                                                     ("edit", v.edited_from_video_id)) if src), (None, None))
+        owner = s.get(User, v.owner_id)
+        stamp = Stamp(data_dir=ctx.settings.data_dir, video_id=video_id, model=v.model,
+                      generator_version=__version__, source_video_id=source, source_kind=kind,
+                      source_path=ctx.storage.local_path(variant_key(source, "video")) if source else None)
+        handle = f"@{owner.name}" if owner is not None and ctx.settings.visible_watermark_default else None
+    return {"provenance": stamp, "visible_watermark": handle}
 
 
 def run_video_job(ctx: JobContext, video_id: str) -> None:
@@ -111,7 +143,8 @@ def run_video_job(ctx: JobContext, video_id: str) -> None:
     scratch = ctx.storage.scratch_dir() / video_id
     scratch.mkdir(parents=True, exist_ok=True)
     try:
-        output, files = render(ctx.engine, model, spec, scratch, report, cancelled)
+        output, files = render(ctx.engine, model, spec, scratch, report, cancelled,
+                               **provenance_for(ctx, video_id))
         for variant, path in files.items():
             ctx.storage.put_file(variant_key(video_id, variant), path)
         _finish(ctx, video_id, output)
@@ -137,6 +170,7 @@ def _finish(ctx: JobContext, video_id: str, output: GenerationOutput) -> None:
             ctx.storage.delete_prefix(video_prefix(video_id))
             video.status, video.error_code = "failed", "cancelled"
             s.commit()
+            quota.settle(s, video_id, charged=False)
             return
         video.status, video.progress = "completed", 100
         video.completed_at = now()
@@ -144,6 +178,7 @@ def _finish(ctx: JobContext, video_id: str, output: GenerationOutput) -> None:
         if ctx.settings.retention_days:
             video.expires_at = video.completed_at + ctx.settings.retention_days * 86400
         s.commit()
+        quota.settle(s, video_id, charged=True)
 
 
 def _fail(ctx: JobContext, video_id: str, code: str, message: str) -> None:
@@ -153,6 +188,7 @@ def _fail(ctx: JobContext, video_id: str, code: str, message: str) -> None:
         video.completed_at = now()
         s.commit()
         deleted = video.deleted_at is not None
+        quota.settle(s, video_id, charged=False)  # failures and cancellations are never charged
     # Never leave half-written assets: a failed video has no content.
     for variant in ("video", "thumbnail", "spritesheet"):
         ctx.storage.delete_prefix(variant_key(video_id, variant))

@@ -6,13 +6,16 @@ from fastapi import APIRouter, Request
 
 from mutoscope.api.deps import PrincipalDep
 from mutoscope.errors import NotFound
+from mutoscope.lifecycle import service as lifecycle
 from mutoscope.protocol.models import ModelList, ModelObject
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
-def _to_object(info, public_name: str, created: int) -> ModelObject:
-    return ModelObject(id=public_name, created=created, owned_by="mutoscope", family=info.family,
+def _to_object(info, public_name: str, created: int, schedules: dict) -> ModelObject:
+    row = schedules.get(public_name) or schedules.get(info.name)
+    return ModelObject(status=lifecycle.model_status(row), shutdown_date=row.shutdown_at if row else None,
+                       replacement=row.replacement if row else None,id=public_name, created=created, owned_by="mutoscope", family=info.family,
                        alias_of=info.name if public_name != info.name else None, has_audio=info.has_audio,
                        sizes=list(info.sizes), seconds=list(info.seconds), fps=info.fps, license=info.license,
                        installed=info.installed, test_model=info.test_model)
@@ -21,10 +24,12 @@ def _to_object(info, public_name: str, created: int) -> ModelObject:
 @router.get("", response_model=ModelList)
 def list_models(request: Request, who: PrincipalDep) -> ModelList:
     created = request.app.state.started_at
+    with request.app.state.sessions() as s:
+        schedules = lifecycle.model_schedules(s)
     data = []
     for info in request.app.state.catalog.list_models():
-        data.append(_to_object(info, info.name, created))
-        data.extend(_to_object(info, alias, created) for alias in info.aliases)
+        data.append(_to_object(info, info.name, created, schedules))
+        data.extend(_to_object(info, alias, created, schedules) for alias in info.aliases)
     return ModelList(data=data)
 
 
@@ -34,4 +39,6 @@ def retrieve_model(model_id: str, request: Request, who: PrincipalDep) -> ModelO
         info = request.app.state.catalog.resolve(model_id)
     except LookupError:
         raise NotFound(f"The model '{model_id}' does not exist.", param="model", code="model_not_found") from None
-    return _to_object(info, model_id, request.app.state.started_at)
+    with request.app.state.sessions() as s:
+        schedules = lifecycle.model_schedules(s)
+    return _to_object(info, model_id, request.app.state.started_at, schedules)

@@ -29,7 +29,9 @@ def _poll_header(response: Response, request: Request, video: VideoObject) -> Vi
 @router.post("", response_model=VideoObject)
 async def create_video(request: Request, response: Response, who: PrincipalDep) -> VideoObject:
     body = await read_body(request, request.app.state.settings.max_upload_bytes)
-    return _poll_header(response, request, await run_in_threadpool(_svc(request).create, who, body))
+    video, headers = await run_in_threadpool(_svc(request).create, who, body)
+    response.headers.update(headers)
+    return _poll_header(response, request, video)
 
 
 @router.get("", response_model=VideoList)
@@ -80,4 +82,6 @@ def video_content(video_id: str, request: Request, who: PrincipalDep,
 @router.post("/{video_id}/remix", response_model=VideoObject)
 async def remix_video(video_id: str, request: Request, response: Response, who: PrincipalDep) -> VideoObject:
     body = await read_body(request, request.app.state.settings.max_upload_bytes)
-    return _poll_header(response, request, await run_in_threadpool(_svc(request).remix, who, video_id, body))
+    video, headers = await run_in_threadpool(_svc(request).remix, who, video_id, body)
+    response.headers.update(headers)
+    return _poll_header(response, request, video)

@@ -92,6 +92,10 @@ class Family(abc.ABC):
     ) -> dict[str, Any]:
         """Keyword arguments for the pipeline's `__call__` (without the step callback)."""
 
+    def before_call(self, pipes: LoadedPipelines, pipe: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Last adjustment of the call's arguments once the pipeline is chosen (default: none)."""
+        return kwargs
+
     @abc.abstractmethod
     def read_output(self, pipe: Any, output: Any) -> RawOutput:
         """Turn the pipeline's return value (called with output_type='pt') into a `RawOutput`."""

@@ -208,7 +208,7 @@ class LTX2Family(Family):
     def load(self, entry: "ModelEntry", source: Path, dtype: "torch.dtype") -> LoadedPipelines:
         from diffusers import LTX2Pipeline
 
-        t2v = LTX2Pipeline.from_pretrained(str(source), torch_dtype=dtype, local_files_only=True)
+        t2v = LTX2Pipeline.from_pretrained(str(source), dtype=dtype, local_files_only=True)
         return self._pipelines(dict(t2v.components), t2v=t2v)
 
     @staticmethod

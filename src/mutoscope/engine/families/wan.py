@@ -51,7 +51,7 @@ def build_tiny_components(seed: int = 0) -> dict[str, Any]:
 
     torch.manual_seed(seed)
     vae = AutoencoderKLWan(
-        base_dim=4,
+        base_dim=1,
         z_dim=48,
         in_channels=12,  # 3 colours x 2x2 pixel patch
         out_channels=12,
@@ -60,7 +60,7 @@ def build_tiny_components(seed: int = 0) -> dict[str, Any]:
         latents_mean=[0.0] * 48,
         latents_std=[1.0] * 48,
         dim_mult=[1, 1, 1, 1],
-        num_res_blocks=1,
+        num_res_blocks=0,
         scale_factor_spatial=16,
         scale_factor_temporal=4,
         temperal_downsample=[False, True, True],
@@ -108,9 +108,9 @@ class WanFamily(Family):
 
         # The Wan VAE is run in float32, as its model card recommends; bf16 decodes show banding.
         vae = AutoencoderKLWan.from_pretrained(
-            str(source), subfolder="vae", torch_dtype=torch.float32, local_files_only=True
+            str(source), subfolder="vae", dtype=torch.float32, local_files_only=True
         )
-        t2v = WanPipeline.from_pretrained(str(source), vae=vae, torch_dtype=dtype, local_files_only=True)
+        t2v = WanPipeline.from_pretrained(str(source), vae=vae, dtype=dtype, local_files_only=True)
         components = {k: v for k, v in t2v.components.items() if k in _T2V_COMPONENTS}
         return self._pipelines(components, t2v=t2v)
 
@@ -163,6 +163,25 @@ class WanFamily(Family):
         )
         if image is not None:
             kwargs["image"] = image
+        return kwargs
+
+    def before_call(self, pipes: LoadedPipelines, pipe: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        from diffusers.utils import is_ftfy_available
+
+        if pipe is pipes.image_to_video and not is_ftfy_available():
+            # diffusers' WanImageToVideoPipeline calls ftfy unconditionally when it
+            # cleans the prompt (WanPipeline checks first), so without ftfy we encode
+            # the prompt through the text-to-video pipeline, which shares the encoder.
+            prompt = kwargs.pop("prompt")
+            negative = kwargs.pop("negative_prompt")
+            embeds, negative_embeds = pipes.text_to_video.encode_prompt(
+                prompt=prompt,
+                negative_prompt=negative,
+                do_classifier_free_guidance=kwargs["guidance_scale"] > 1.0,
+                max_sequence_length=kwargs.get("max_sequence_length", 512),
+                device=pipes.text_to_video._execution_device,
+            )
+            kwargs.update(prompt_embeds=embeds, negative_prompt_embeds=negative_embeds)
         return kwargs
 
     def read_output(self, pipe: Any, output: Any) -> RawOutput:

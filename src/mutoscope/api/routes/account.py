@@ -1,0 +1,82 @@
+"""/v1/usage, /v1/service and /v1/admin/*: Mutoscope's own endpoints."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+
+from mutoscope.accounts.service import Principal
+from mutoscope.api.body import parse_model, read_body
+from mutoscope.api.deps import PrincipalDep, get_principal
+from mutoscope.api.serving_accounts import AccountService
+from mutoscope.errors import NotFound
+from mutoscope.protocol.accounts import (
+    CreateUserRequest,
+    DeprecateModelRequest,
+    Service,
+    SunsetRequest,
+    UpdateUserRequest,
+    Usage,
+    UserList,
+    UserObject,
+)
+
+router = APIRouter(prefix="/v1", tags=["account"])
+
+
+def _svc(request: Request) -> AccountService:
+    return request.app.state.accounts
+
+
+def require_admin(who: Principal = Depends(get_principal)) -> Principal:
+    if who.role not in ("owner", "admin"):
+        # Like any unknown path to a member: the admin API's existence is not advertised.
+        raise NotFound("Not found.", code="not_found")
+    return who
+
+
+@router.get("/usage", response_model=Usage)
+def get_usage(request: Request, who: PrincipalDep) -> Usage:
+    return _svc(request).usage(who)
+
+
+@router.get("/service", response_model=Service)
+def get_service(request: Request) -> Service:
+    return _svc(request).service()
+
+
+admin = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+
+@admin.get("/users", response_model=UserList)
+def admin_list_users(request: Request) -> UserList:
+    return _svc(request).list_users()
+
+
+@admin.post("/users", response_model=UserObject)
+async def admin_create_user(request: Request) -> UserObject:
+    body = await read_body(request, 1024 * 1024)
+    return _svc(request).create_user(parse_model(CreateUserRequest, body.fields))
+
+
+@admin.post("/users/{user_id}", response_model=UserObject)
+async def admin_update_user(user_id: str, request: Request) -> UserObject:
+    body = await read_body(request, 1024 * 1024)
+    return _svc(request).update_user(user_id, parse_model(UpdateUserRequest, body.fields))
+
+
+@admin.post("/users/{user_id}/keys", response_model=UserObject)
+async def admin_create_key(user_id: str, request: Request) -> UserObject:
+    body = await read_body(request, 1024 * 1024)
+    return _svc(request).create_key(user_id, str(body.fields.get("name", "")))
+
+
+@admin.post("/models/{model_id}/deprecation")
+async def admin_deprecate_model(model_id: str, request: Request) -> dict:
+    body = await read_body(request, 1024 * 1024)
+    return _svc(request).deprecate_model(model_id, parse_model(DeprecateModelRequest, body.fields))
+
+
+@admin.post("/service/sunset", response_model=Service)
+async def admin_sunset(request: Request) -> Service:
+    body = await read_body(request, 1024 * 1024)
+    return _svc(request).schedule_sunset(parse_model(SunsetRequest, body.fields))

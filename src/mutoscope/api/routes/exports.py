@@ -1,0 +1,56 @@
+"""/v1/exports and /v1/imports: thin handlers that call ExportService once."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+
+from mutoscope.api.deps import PrincipalDep
+from mutoscope.api.serving_exports import ExportService
+from mutoscope.protocol.exports import DeletedExport, ExportList, ExportObject, ImportObject
+
+router = APIRouter(tags=["exports"])
+
+
+def _svc(request: Request) -> ExportService:
+    return request.app.state.exports
+
+
+@router.post("/v1/exports", response_model=ExportObject)
+def create_export(request: Request, who: PrincipalDep) -> ExportObject:
+    return _svc(request).create(who)
+
+
+@router.get("/v1/exports", response_model=ExportList)
+def list_exports(request: Request, who: PrincipalDep, after: str | None = None,
+                 limit: int = Query(20, ge=0, le=100)) -> ExportList:
+    return _svc(request).list(who, after, limit)
+
+
+@router.get("/v1/exports/{export_id}", response_model=ExportObject)
+def retrieve_export(export_id: str, request: Request, who: PrincipalDep) -> ExportObject:
+    return _svc(request).retrieve(who, export_id)
+
+
+@router.delete("/v1/exports/{export_id}", response_model=DeletedExport)
+def delete_export(export_id: str, request: Request, who: PrincipalDep) -> DeletedExport:
+    return _svc(request).delete(who, export_id)
+
+
+@router.get("/v1/exports/{export_id}/content")
+def export_content(export_id: str, request: Request, who: PrincipalDep) -> FileResponse:
+    asset = _svc(request).content(who, export_id)
+    # FileResponse answers Range requests (206), so a large download can resume where it broke off.
+    return FileResponse(asset.path, media_type=asset.media_type, filename=asset.filename)
+
+
+@router.post("/v1/imports", response_model=ImportObject)
+async def create_import(request: Request, who: PrincipalDep) -> ImportObject:
+    path = await _svc(request).receive(request)
+    return await run_in_threadpool(_svc(request).import_upload, who, path)
+
+
+@router.get("/v1/imports/{import_id}", response_model=ImportObject)
+def retrieve_import(import_id: str, request: Request, who: PrincipalDep) -> ImportObject:
+    return _svc(request).retrieve_import(who, import_id)

@@ -1,0 +1,20 @@
+"""/v1/verify: a thin handler over VerifyService (Mutoscope extension, issue 7)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+
+from mutoscope.api.body import read_body
+from mutoscope.api.deps import PrincipalDep
+from mutoscope.api.serving_verify import VerifyService
+from mutoscope.protocol.verify import VerifyResponse
+
+router = APIRouter(prefix="/v1/verify", tags=["provenance"])
+
+
+@router.post("", response_model=VerifyResponse)
+async def verify_file(request: Request, who: PrincipalDep) -> VerifyResponse:
+    svc: VerifyService = request.app.state.verify
+    body = await read_body(request, request.app.state.settings.max_upload_bytes)
+    return await run_in_threadpool(svc.verify_upload, body.files.get("file"))

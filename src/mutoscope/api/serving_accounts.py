@@ -1,0 +1,92 @@
+"""Usage, service status and the admin API (users, keys, plans, model lifecycle, sunset)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mutoscope.accounts import quota
+from mutoscope.accounts.plans import Plan
+from mutoscope.accounts.service import Principal, create_key, create_user, get_user
+from mutoscope.config import Settings
+from mutoscope.db.models import User
+from mutoscope.errors import InvalidRequest, NotFound
+from mutoscope.lifecycle import service as lifecycle
+from mutoscope.protocol.accounts import (
+    CreateUserRequest,
+    DeprecateModelRequest,
+    Service,
+    SunsetRequest,
+    UpdateUserRequest,
+    Usage,
+    UserList,
+    UserObject,
+)
+
+
+def to_user_object(u: User, api_key: str | None = None) -> UserObject:
+    return UserObject(id=u.id, name=u.name, role=u.role, plan=u.plan, created_at=u.created_at,
+                      disabled=u.disabled, api_key=api_key)
+
+
+class AccountService:
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings, plans: dict[str, Plan]):
+        self.sessions, self.settings, self.plans = sessions, settings, plans
+
+    def plan(self, name: str | None) -> Plan:
+        return self.plans[name or self.settings.default_plan]
+
+    def usage(self, who: Principal) -> Usage:
+        with self.sessions() as s:
+            return Usage(**quota.usage(s, self.plan(who.plan), who.user_id))
+
+    def service(self) -> Service:
+        with self.sessions() as s:
+            return Service(**lifecycle.current_phase(s).as_dict())
+
+    # --- admin ---------------------------------------------------------------------------------
+    def _check_plan(self, plan: str | None) -> None:
+        if plan is not None and plan not in self.plans:
+            raise InvalidRequest(f"Unknown plan '{plan}'. Configured: {', '.join(self.plans)}.", param="plan")
+
+    def list_users(self) -> UserList:
+        with self.sessions() as s:
+            return UserList(data=[to_user_object(u) for u in s.scalars(select(User).order_by(User.created_at))])
+
+    def create_user(self, req: CreateUserRequest) -> UserObject:
+        self._check_plan(req.plan)
+        with self.sessions() as s:
+            u = create_user(s, req.name, req.role)
+            u.plan = req.plan
+            _, key = create_key(s, u, name="created with user")
+            return to_user_object(u, key)
+
+    def update_user(self, user_id: str, req: UpdateUserRequest) -> UserObject:
+        self._check_plan(req.plan)
+        with self.sessions() as s:
+            u = s.get(User, user_id)
+            if u is None:
+                raise NotFound(f"No user found with id '{user_id}'.", param="user_id")
+            for field in ("role", "plan", "disabled"):
+                if field in req.model_fields_set:
+                    setattr(u, field, getattr(req, field))
+            s.commit()
+            return to_user_object(u)
+
+    def create_key(self, user_id: str, name: str) -> UserObject:
+        with self.sessions() as s:
+            u = get_user(s, user_id)
+            _, key = create_key(s, u, name=name)
+            return to_user_object(u, key)
+
+    def deprecate_model(self, model: str, req: DeprecateModelRequest) -> dict:
+        with self.sessions() as s:
+            row = lifecycle.deprecate_model(s, model, shutdown_at=req.shutdown_date,
+                                            deprecated_at=req.deprecation_date, replacement=req.replacement)
+            return {"model": row.model, "deprecated_at": row.deprecated_at, "shutdown_at": row.shutdown_at,
+                    "replacement": row.replacement}
+
+    def schedule_sunset(self, req: SunsetRequest) -> Service:
+        with self.sessions() as s:
+            lifecycle.schedule_sunset(s, **req.model_dump(exclude_unset=False, include=set(SunsetRequest.model_fields)))
+        return self.service()

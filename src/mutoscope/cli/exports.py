@@ -1,0 +1,162 @@
+"""`mutoscope export`, `mutoscope import`, `mutoscope migrate`: the exports room from the command line.
+
+Registered by cli/main.py (`register(app)`), like a built-in plugin. These work on the data folder
+directly, so they run with or without a server on the same data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", envvar="MUTOSCOPE_DATA_DIR",
+                                                 help="Data folder (database, assets, weights).")]
+UserOpt = Annotated[str, typer.Option("--user", "-u", envvar="MUTOSCOPE_USER", help="Account name or id.")]
+
+
+def _open(data_dir: Path | None):
+    """Settings, sessions and storage of a data folder (migrated to the current schema)."""
+    from mutoscope.cli.main import _sessions, _settings
+    from mutoscope.storage import LocalStorage
+
+    settings = _settings(data_dir)
+    sessions = _sessions(settings)
+    return settings, sessions, LocalStorage(settings.assets_dir)
+
+
+def _user_id(sessions, user: str) -> str:
+    from mutoscope.accounts.service import get_user
+    from mutoscope.errors import MutoscopeError
+
+    with sessions() as s:
+        try:
+            return get_user(s, user).id
+        except MutoscopeError as e:
+            _fail(e.message)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]Error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+def _bar() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err)
+
+
+def export_cmd(output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the zip.")],
+               user: UserOpt = "owner", data_dir: DataDir = None) -> None:
+    """Export everything an account owns (videos, previews, metadata, lineage) into one zip."""
+    from mutoscope import __version__
+    from mutoscope.api.serving_videos import to_video_object
+    from mutoscope.db.models import Export, now
+    from mutoscope.exports.jobs import ExportJobs
+
+    settings, sessions, storage = _open(data_dir)
+    owner_id = _user_id(sessions, user)
+    jobs = ExportJobs(sessions, storage, to_video_object, exporter=f"mutoscope {__version__}")
+    e = jobs.create(owner_id, claimed=True)
+    with _bar() as bar:
+        task = bar.add_task(f"export {e.id}", total=e.video_count)
+        jobs.run(e.id, on_progress=lambda done, total: bar.update(task, completed=done))
+    with sessions() as s:
+        row = s.get(Export, e.seq)
+        if row.status != "completed":
+            _fail(row.error_message or f"export {e.id} is {row.status}")
+        archive = jobs.archive_path(e.id)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(archive, output)
+        except OSError:  # another filesystem
+            shutil.copyfile(archive, output)
+            archive.unlink()
+        row.deleted_at = now()  # the archive lives at OUTPUT now, not in the data folder
+        s.commit()
+        console.print(f"Wrote {output}: {row.video_count} videos, {row.bytes} bytes, sha256 {row.sha256}")
+
+
+def import_cmd(file: Annotated[Path, typer.Argument(help="An archive made by `mutoscope export` or /v1/exports.",
+                                                    exists=True, dir_okay=False)],
+               user: UserOpt = "owner", data_dir: DataDir = None,
+               max_bytes: Annotated[Optional[int], typer.Option(help="Refuse archives larger than this.")] = None
+               ) -> None:
+    """Import an export archive into an account: verified first, then all or nothing; twice changes nothing."""
+    from mutoscope.api.serving_exports import import_limits
+    from mutoscope.errors import MutoscopeError
+    from mutoscope.exports.importer import Limits, import_archive
+
+    settings, sessions, storage = _open(data_dir)
+    owner_id = _user_id(sessions, user)
+    limits = Limits(max_archive_bytes=max_bytes) if max_bytes else import_limits(settings)
+    with err.status(f"verifying and importing {file.name}"):
+        try:
+            row, already = import_archive(sessions, storage, owner_id, file, limits)
+        except MutoscopeError as e:
+            _fail(f"{e.message} ({e.code})")
+    if already:
+        console.print(f"{file} was already imported as {row.id}; nothing changed.")
+        return
+    remapped = {k: v for k, v in row.id_map.items() if k != v}
+    console.print(f"Imported {row.video_count} videos as {row.id}"
+                  f"{f' ({len(remapped)} ids were taken here and got new ones)' if remapped else ''}.")
+    for old, new in remapped.items():
+        console.print(f"  {old} -> {new}")
+
+
+def migrate_cmd(source: Annotated[str, typer.Option("--from", help="Base URL of the source API, e.g. "
+                                                    "https://api.openai.com/v1.")],
+                api_key: Annotated[str, typer.Option(envvar="MUTOSCOPE_MIGRATE_API_KEY",
+                                                     help="API key at the source.")],
+                user: UserOpt = "owner", data_dir: DataDir = None,
+                limit: Annotated[Optional[int], typer.Option(help="Stop after this many new videos.")] = None,
+                timeout: float = 600.0) -> None:
+    """Copy every video from an OpenAI-compatible Videos API into an account. Safe to rerun: it goes on where it stopped."""
+    from openai import OpenAI
+
+    from mutoscope.exports.migrate import migrate, normalize_source
+
+    settings, sessions, storage = _open(data_dir)
+    owner_id = _user_id(sessions, user)
+    client = OpenAI(base_url=normalize_source(source), api_key=api_key, max_retries=3, timeout=timeout)
+    with _bar() as bar:
+        task = bar.add_task(f"migrate from {source}", total=None)
+        try:
+            report = migrate(client, sessions, storage, owner_id, source, limit=limit,
+                             on_total=lambda n: bar.update(task, total=n),
+                             on_video=lambda vid, outcome: bar.advance(task))
+        except Exception as e:  # listing failed: wrong URL or key
+            _fail(f"could not list videos at {source}: {type(e).__name__}: {getattr(e, 'message', e)}")
+    console.print(f"{report.total} videos at the source: {len(report.imported)} imported now, "
+                  f"{report.already} already imported, {len(report.not_finished)} not finished at the source, "
+                  f"{len(report.failures)} failed.")
+    if report.stopped_at_limit:
+        console.print(f"Stopped after {limit} videos (--limit); run the same command again to go on.")
+    if report.not_finished:
+        console.print("Still generating at the source (run again later): " + ", ".join(report.not_finished))
+    problems = [(f.video_id, f.reason) for f in report.failures] + \
+               [(f.video_id, "imported without " + f.reason) for f in report.missing_previews]
+    if problems:
+        table = Table("video", "what went wrong", title="Could not fetch everything")
+        for vid, reason in problems:
+            table.add_row(vid, reason)
+        console.print(table)
+    if report.failures:
+        err.print("Run the same command again to retry the failed videos.")
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export_cmd)
+    app.command("import")(import_cmd)
+    app.command("migrate")(migrate_cmd)

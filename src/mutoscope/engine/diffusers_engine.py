@@ -1,0 +1,326 @@
+"""`DiffusersEngine`: the `VideoEngine` that runs real diffusers pipelines.
+
+PUT HERE: alias resolution through the registry, the warm pipeline cache,
+choosing text- vs image-to-video, progress/cancel wiring, and fitting the
+pipeline's output to exactly the size and duration the caller asked for.
+DO NOT PUT HERE: family specifics (families/), downloads (weights.py),
+MP4 encoding (media/), job state (jobs/).
+
+Fitting policy (documented for the API docs):
+- Size: the model generates at the smallest size it accepts that covers the
+  request (each side rounded up to the family's multiple, e.g. 720x1280 ->
+  736x1280 for LTX-2). The output is scaled to cover the requested size (a
+  factor of 1 whenever generation covers it, which the rounding guarantees) and
+  center-cropped, so the picture is never stretched and, in practice, never
+  resampled.
+- An input image (already width x height) is centered on the generation canvas
+  with its edge pixels repeated into the margin, so the crop returns exactly it.
+- Frames: the family's frame rule (8k+1 for LTX-2, 4k+1 for Wan) is rounded up
+  to cover round(seconds * fps), then the tail is cut to exactly that many.
+- Audio: cut or zero-padded to exactly frames / fps seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mutoscope.engine.base import (
+    EngineError,
+    GenerationCancelled,
+    GenerationOutput,
+    GenerationSpec,
+    ModelInfo,
+    ModelNotAvailable,
+    StepHooks,
+    VideoEngine,
+)
+from mutoscope.engine.families import FAMILIES, Family, LoadedPipelines, RawOutput
+from mutoscope.engine.registry import ModelEntry, Registry
+from mutoscope.engine import weights as weights_mod
+
+# Frames converted to uint8 at a time; bounds the float32 working set at 720p.
+_FRAME_CHUNK = 16
+
+
+class DiffusersEngine(VideoEngine):
+    """Runs the registry's models with diffusers; pipelines stay loaded between jobs.
+
+    Args:
+        registry: the model registry (see `registry.load_registry`).
+        weights_dir: where pulled weights live (`<weights_dir>/<model name>/`).
+        device: torch device; None picks "cuda" when available, else "cpu".
+    """
+
+    def __init__(self, registry: Registry, weights_dir: Path, device: str | None = None):
+        import torch
+
+        self.registry = registry
+        self.weights_dir = Path(weights_dir)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self._pipelines: dict[str, LoadedPipelines] = {}
+        # generate() runs on one worker thread per engine, but loading may also be
+        # triggered from elsewhere (preload, models list); one load at a time.
+        self._load_lock = threading.Lock()
+
+    # -- VideoEngine --------------------------------------------------------
+
+    def resolve(self, name: str) -> ModelInfo:
+        entry = self.registry.resolve(name)
+        return entry.info(installed=weights_mod.is_installed(entry, self.weights_dir))
+
+    def list_models(self) -> list[ModelInfo]:
+        return [e.info(installed=weights_mod.is_installed(e, self.weights_dir)) for e in self.registry.entries()]
+
+    def generate(self, model: str, spec: GenerationSpec, hooks: StepHooks) -> GenerationOutput:
+        import torch
+
+        entry = self.registry.resolve(model)
+        family = FAMILIES[entry.family]
+        if spec.width <= 0 or spec.height <= 0 or spec.seconds <= 0:
+            raise EngineError(f"invalid size/duration: {spec.width}x{spec.height}, {spec.seconds}s")
+        frames_out = round(spec.seconds * entry.fps)
+        if frames_out < 1:
+            raise EngineError(f"{spec.seconds}s at {entry.fps} fps is less than one frame")
+
+        pipes = self.load(entry.name)
+        pipe = pipes.image_to_video if spec.image is not None else pipes.text_to_video
+        gen_w, gen_h = family.generation_size(spec.width, spec.height)
+        gen_frames = family.frames_covering(frames_out)
+        steps = spec.num_inference_steps if spec.num_inference_steps is not None else entry.steps
+        guidance = spec.guidance_scale if spec.guidance_scale is not None else entry.guidance
+        # A CPU generator gives the same noise for a seed on every device.
+        generator = torch.Generator(device="cpu").manual_seed(spec.seed)
+        image = fit_image(spec.image, gen_w, gen_h) if spec.image is not None else None
+
+        kwargs = family.call_kwargs(
+            entry,
+            prompt=spec.prompt,
+            negative_prompt=spec.negative_prompt,
+            width=gen_w,
+            height=gen_h,
+            num_frames=gen_frames,
+            fps=entry.fps,
+            steps=steps,
+            guidance=guidance,
+            generator=generator,
+            image=image,
+        )
+        kwargs = _accepted_kwargs(pipe, family.before_call(pipes, pipe, kwargs))
+        kwargs["callback_on_step_end"] = _step_callback(hooks, steps)
+
+        if hooks.should_cancel():
+            raise GenerationCancelled("cancelled before start")
+        hooks.on_progress(0.0, "denoise")
+        try:
+            with torch.no_grad():
+                output = pipe(**kwargs)
+                raw = family.read_output(pipe, output)
+        except GenerationCancelled:
+            raise
+        except EngineError:
+            raise
+        except Exception as exc:  # the pipeline's own errors become job errors, with the cause chained
+            raise EngineError(f"{entry.name}: generation failed: {type(exc).__name__}: {exc}") from exc
+        # A pipeline that swallowed our interrupt (stopped early, then decoded) must not pass as a result.
+        if getattr(pipe, "_interrupt", False) or hooks.should_cancel():
+            raise GenerationCancelled("cancelled")
+
+        frames = fit_video(raw.video, frames_out, spec.width, spec.height)
+        raw.video = output = None  # drop the float32 video (~1 GB at 720p) before the audio work
+        if entry.pin_first_frame and spec.image is not None:
+            frames[0] = np.asarray(fit_image(spec.image, spec.width, spec.height), dtype=np.uint8)
+        audio = None
+        if raw.audio is not None and raw.sample_rate:
+            audio = fit_audio(raw.audio, frames_out / entry.fps, raw.sample_rate)
+        hooks.on_progress(1.0, "decode")
+
+        return GenerationOutput(
+            frames=frames,
+            fps=float(entry.fps),
+            audio=audio,
+            sample_rate=raw.sample_rate if audio is not None else None,
+            resolved={
+                "model": entry.name,
+                "requested_model": model,
+                "family": entry.family,
+                "weights": entry.weights,
+                "revision": entry.revision or weights_mod.installed_revision(entry, self.weights_dir),
+                "task": "image-to-video" if spec.image is not None else "text-to-video",
+                "steps": steps,
+                "guidance_scale": guidance,
+                "seed": spec.seed,
+                "negative_prompt": spec.negative_prompt,
+                "generation_width": gen_w,
+                "generation_height": gen_h,
+                "generation_frames": gen_frames,
+                "frames": frames_out,
+                "fps": float(entry.fps),
+                "first_frame_pinned": bool(entry.pin_first_frame and spec.image is not None),
+            },
+        )
+
+    # -- loading --------------------------------------------------------------
+
+    def load(self, name: str) -> LoadedPipelines:
+        """Load (once) and return the pipelines for a model name or alias."""
+        entry = self.registry.resolve(name)
+        cached = self._pipelines.get(entry.name)
+        if cached is not None:
+            return cached
+        with self._load_lock:
+            cached = self._pipelines.get(entry.name)
+            if cached is None:
+                cached = self._pipelines[entry.name] = self._build(entry, FAMILIES[entry.family])
+            return cached
+
+    def unload(self, name: str) -> None:
+        entry = self.registry.resolve(name)
+        with self._load_lock:
+            self._pipelines.pop(entry.name, None)
+
+    def _build(self, entry: ModelEntry, family: Family) -> LoadedPipelines:
+        import torch
+
+        if entry.is_builtin:
+            pipes = family.build_tiny(entry.builtin_name)
+            for pipe in (pipes.text_to_video, pipes.image_to_video):
+                pipe.to(self.device)
+            return pipes
+
+        source = weights_mod.require_installed(entry, self.weights_dir)
+        dtype_name = entry.dtype or ("bfloat16" if self.device.startswith("cuda") else "float32")
+        try:
+            pipes = family.load(entry, source, getattr(torch, dtype_name))
+        except (OSError, EnvironmentError) as exc:
+            # from_pretrained(local_files_only=True) on a partial download lands here.
+            raise ModelNotAvailable(
+                f"model {entry.name!r}: weights at {source} are incomplete ({exc}); "
+                f"run `{weights_mod.pull_command(entry.name)}`"
+            ) from exc
+        _place(pipes, entry.memory, self.device)
+        return pipes
+
+
+def _place(pipes: LoadedPipelines, memory: str, device: str) -> None:
+    """Put the shared components where `memory` says; the two pipelines share modules."""
+    t2v = pipes.text_to_video
+    if not device.startswith("cuda") or memory == "full" or (memory == "auto" and _fits_on_gpu(t2v)):
+        t2v.to(device)
+        return
+    for pipe in (t2v, pipes.image_to_video):
+        if memory == "sequential_cpu_offload":
+            pipe.enable_sequential_cpu_offload(device=device)
+        else:
+            pipe.enable_model_cpu_offload(device=device)
+
+
+def _fits_on_gpu(pipe: Any) -> bool:
+    import torch
+
+    size = sum(
+        p.numel() * p.element_size()
+        for component in pipe.components.values()
+        if isinstance(component, torch.nn.Module)
+        for p in component.parameters()
+    )
+    free, _total = torch.cuda.mem_get_info()
+    # Leave room for activations and the VAE decode, which at 720p need several GB.
+    return size < free * 0.7
+
+
+def _accepted_kwargs(pipe: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Drop arguments this pipeline's __call__ does not take.
+
+    One `pipeline_kwargs` table serves both of a model's pipelines, and some
+    arguments exist only on one (LTX-2's `image_crf` is image-to-video only).
+    """
+    import inspect
+
+    params = inspect.signature(type(pipe).__call__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return kwargs
+    return {k: v for k, v in kwargs.items() if k in params}
+
+
+def _step_callback(hooks: StepHooks, steps: int):
+    def on_step_end(pipe: Any, i: int, t: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
+        total = getattr(pipe, "_num_timesteps", None) or steps
+        hooks.on_progress(min(1.0, (i + 1) / total), "denoise")
+        if hooks.should_cancel():
+            # The documented flag skips the remaining steps, but diffusers still
+            # decodes afterwards; raising here also skips the decode (seconds on
+            # GPU, most of the time on CPU). Pipelines reset the flag each call.
+            pipe._interrupt = True
+            raise GenerationCancelled(f"cancelled after step {i + 1}")
+        return callback_kwargs
+
+    return on_step_end
+
+
+# -- fitting ------------------------------------------------------------------
+
+
+def fit_image(image: Any, width: int, height: int):
+    """`image` as an RGB PIL image of exactly width x height.
+
+    Canvas at least as large on both sides: the image is centered and its edge
+    pixels repeated into the margin (no resampling). Otherwise: scaled to cover,
+    then center-cropped.
+    """
+    from PIL import Image
+
+    image = image.convert("RGB")
+    if image.size == (width, height):
+        return image
+    if image.width <= width and image.height <= height:
+        arr = np.asarray(image)
+        pad_w, pad_h = width - image.width, height - image.height
+        arr = np.pad(arr, ((pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)), mode="edge")
+        return Image.fromarray(arr)
+    scale = max(width / image.width, height / image.height)
+    size = (max(width, round(image.width * scale)), max(height, round(image.height * scale)))
+    image = image.resize(size, Image.Resampling.LANCZOS)
+    left, top = (image.width - width) // 2, (image.height - height) // 2
+    return image.crop((left, top, left + width, top + height))
+
+
+def fit_video(video: Any, frames: int, width: int, height: int) -> np.ndarray:
+    """(F, 3, h, w) float in [0, 1] -> (frames, height, width, 3) uint8: cut the tail, scale to cover, center-crop."""
+    import torch
+    import torch.nn.functional as F
+
+    video = video[:frames]
+    if video.shape[0] < frames:
+        raise EngineError(f"pipeline returned {video.shape[0]} frames, {frames} needed")
+    h, w = video.shape[-2:]
+    scale = max(width / w, height / h)
+    out = np.empty((frames, height, width, 3), dtype=np.uint8)
+    for start in range(0, frames, _FRAME_CHUNK):
+        chunk = video[start : start + _FRAME_CHUNK].float()
+        if scale > 1:
+            size = (math.ceil(h * scale), math.ceil(w * scale))
+            chunk = F.interpolate(chunk, size=size, mode="bilinear", align_corners=False, antialias=False)
+        ch, cw = chunk.shape[-2:]
+        top, left = (ch - height) // 2, (cw - width) // 2
+        chunk = chunk[:, :, top : top + height, left : left + width]
+        chunk = chunk.mul(255.0).add_(0.5).clamp_(0.0, 255.0).to(torch.uint8)
+        out[start : start + chunk.shape[0]] = chunk.permute(0, 2, 3, 1).cpu().numpy()
+    return out
+
+
+def fit_audio(audio: Any, seconds: float, sample_rate: int) -> np.ndarray:
+    """(channels, samples) -> float32 (channels, round(seconds * sample_rate)) in [-1, 1]: cut or zero-pad the end."""
+    arr = audio.detach().float().cpu().numpy() if hasattr(audio, "detach") else np.asarray(audio, dtype=np.float32)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    want = round(seconds * sample_rate)
+    if arr.shape[1] >= want:
+        arr = arr[:, :want]
+    else:
+        arr = np.pad(arr, ((0, 0), (0, want - arr.shape[1])))
+    return np.clip(arr, -1.0, 1.0).astype(np.float32, copy=False)

@@ -1,0 +1,127 @@
+"""The archive format, version 1. `docs/exports.md` is its human description; keep the two in step.
+
+    manifest.json      format, format_version, created_at, exporter, owner, counts, and
+                       files: {path: {sha256, bytes}} for every other entry of the zip
+    README.txt         what this is, for a human who opens the zip
+    videos.jsonl       one VideoRecord per line
+    cameos.jsonl       one cameo per line, with consent settings and grant history (issue #4:
+                       always empty until cameos exist; an importer refuses lines it cannot honour)
+    videos/<id>/video.mp4, thumbnail.webp, spritesheet.jpg, input.png   (each only where it exists)
+    provenance/...     reserved for provenance data (not written yet)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+FORMAT = "mutoscope-export"
+FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+
+MANIFEST, README, VIDEOS, CAMEOS = "manifest.json", "README.txt", "videos.jsonl", "cameos.jsonl"
+# Archive file name of each stored variant (the same names as in storage, see jobs/assets.py).
+VIDEO_FILES = {"video": "video.mp4", "thumbnail": "thumbnail.webp", "spritesheet": "spritesheet.jpg",
+               "input": "input.png"}
+RESERVED_PREFIXES = ("provenance/", "cameos/")
+
+ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+_KNOWN = re.compile(r"^(manifest\.json|README\.txt|videos\.jsonl|cameos\.jsonl|"
+                    r"videos/[A-Za-z0-9_\-]{1,64}/(video\.mp4|thumbnail\.webp|spritesheet\.jpg|input\.png))$")
+
+
+def video_path(video_id: str, what: str) -> str:
+    return f"videos/{video_id}/{VIDEO_FILES[what]}"
+
+
+def is_unsafe(name: str) -> bool:
+    """A name that could write outside the folder it is extracted to (zip-slip), on any OS."""
+    if not name or name.startswith(("/", "\\")) or "\\" in name or "\0" in name:
+        return True
+    if re.match(r"^[A-Za-z]:", name):
+        return True
+    return any(part in ("..", "") for part in name.rstrip("/").split("/"))
+
+
+def is_known(name: str) -> bool:
+    return bool(_KNOWN.match(name)) or name.startswith(RESERVED_PREFIXES)
+
+
+class Lineage(BaseModel):
+    remixed_from_video_id: str | None = None
+    extended_from_video_id: str | None = None
+    edited_from_video_id: str | None = None
+
+
+class RecordError(BaseModel):
+    code: str
+    message: str | None = None
+
+
+class Reproduce(BaseModel):
+    """Mutoscope's part of a record: everything needed to reproduce the video, beyond OpenAI's fields."""
+
+    kind: str = Field("generate", max_length=20)  # generate | remix | extend | edit
+    params: dict[str, Any] = Field(default_factory=dict)  # seed, steps, guidance, negative prompt as asked
+    resolved: dict[str, Any] | None = None  # what the engine used: model, weights revision, steps, …
+    lineage: Lineage = Field(default_factory=Lineage)
+    cameo_ids: list[str] = Field(default_factory=list)  # issue #4; empty until cameos exist
+    input_reference: str | None = None  # archive path of the first-frame image, if any
+    files: dict[str, str] = Field(default_factory=dict)  # variant -> archive path
+    started_at: float | None = None
+    error: RecordError | None = None
+
+
+class VideoFields(BaseModel):
+    """The video object as GET /v1/videos/{id} returns it (extra fields are kept, not required)."""
+
+    model_config = {"extra": "allow"}
+
+    # Any id the source used; one that is not a safe storage name is replaced on import.
+    id: str = Field(min_length=1, max_length=200)
+    object: Literal["video"] = "video"
+    model: str = Field(max_length=200)
+    status: Literal["queued", "in_progress", "completed", "failed"]
+    progress: int = Field(0, ge=0, le=100)
+    created_at: int
+    completed_at: int | None = None
+    expires_at: int | None = None
+    prompt: str | None = Field(None, max_length=32000)
+    size: str = Field(max_length=20)
+    seconds: str = Field(max_length=10)
+    remixed_from_video_id: str | None = None
+    error: RecordError | None = None
+
+
+class VideoRecord(BaseModel):
+    """One line of videos.jsonl."""
+
+    video: VideoFields
+    mutoscope: Reproduce = Field(default_factory=Reproduce)
+
+
+README_TEXT = """\
+Mutoscope export
+================
+
+This zip holds everything account "{owner}" made on a Mutoscope server, exported {when} UTC.
+
+  videos/<id>/video.mp4         the video (H.264 + AAC)
+  videos/<id>/thumbnail.webp    its thumbnail
+  videos/<id>/spritesheet.jpg   its preview spritesheet
+  videos/<id>/input.png         the first-frame image it was made from, if any
+  videos.jsonl                  one line per video: the video object exactly as the API returned
+                                it ("video") and everything needed to reproduce it ("mutoscope":
+                                kind, requested params, resolved model/weights/seed/steps,
+                                remix/extension lineage, cameo ids)
+  cameos.jsonl                  cameos with consent settings and grant history (empty for now)
+  manifest.json                 format version, counts and a SHA-256 for every file
+
+Videos: {videos}. Files: {files}. Format: {format} version {version}.
+
+To bring this into another Mutoscope server:  mutoscope import THIS.zip --user NAME
+(or POST it to /v1/imports). Importing the same archive twice changes nothing.
+Check a file by hand:  sha256sum videos/<id>/video.mp4  and compare with manifest.json.
+"""

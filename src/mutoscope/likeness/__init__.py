@@ -1,0 +1,28 @@
+"""likeness/: cameos — consent-gated use of a real person's face and voice (issue 4).
+
+PUT HERE:
+- Verification of a cameo clip against a challenge (`verify.py`): exactly one face,
+  the same identity throughout, the head turns in the asked order, speech present,
+  the spoken digits match, the voice is consistent. Each check returns a named score.
+- The offline analyzers it uses (`face.py`: dlib; `voice.py`: silero-vad, faster-whisper,
+  resemblyzer), loaded lazily from files that ship inside their packages. They are the
+  optional `likeness` extra: `LikenessUnavailable` says how to install them.
+- Challenges (`challenge.py`), prompt/body mention parsing and the consent rules
+  (`consent.py`), the hash-chained audit log (`audit.py`), the cameo service over the
+  database (`service.py`): used by `api/`, `web/` and `jobs/`.
+
+DO NOT PUT HERE:
+- HTTP (fastapi), multipart parsing, wire types: that is `api/serving_cameos.py` and
+  `protocol/cameos.py`.
+- The video job's state machine: `jobs/` calls `consent.recheck_video()` at start and
+  before publishing and fails the job with the code it returns.
+- Biometrics in logs or in the audit chain: it holds ids and hashes only.
+
+This package's import is light: numpy, dlib, torch and friends load on first use.
+"""
+
+from mutoscope.likeness.challenge import Challenge, new_challenge
+from mutoscope.likeness.report import CheckResult, VerificationReport
+from mutoscope.likeness.runtime import LikenessUnavailable
+
+__all__ = ["Challenge", "CheckResult", "LikenessUnavailable", "VerificationReport", "new_challenge"]

@@ -1,0 +1,77 @@
+"""Mutoscope's own endpoints: usage, service status, admin (no OpenAI equivalent)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from mutoscope.protocol.base import OpenAIBaseModel
+
+
+class Usage(BaseModel):
+    object: Literal["usage"] = "usage"
+    plan: str
+    period: str
+    unit: Literal["seconds", "credits"]
+    budget: float | None
+    spent: float
+    reserved: float
+    left: float | None
+    active_jobs: int
+    concurrent_jobs: int
+    requests_per_minute: int
+    priority: int
+
+
+class Service(BaseModel):
+    object: Literal["service"] = "service"
+    phase: Literal["active", "notice", "no_new_generations", "export_only", "deletion"]
+    notice_at: int | None
+    no_new_generations_at: int | None
+    export_only_at: int | None
+    deletion_at: int | None
+    message: str
+
+
+class UserObject(BaseModel):
+    id: str
+    object: Literal["user"] = "user"
+    name: str
+    role: str
+    plan: str | None
+    created_at: int
+    disabled: bool
+    # Only in the answer that created a key: shown once.
+    api_key: str | None = None
+
+
+class UserList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[UserObject]
+
+
+class CreateUserRequest(OpenAIBaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    role: Literal["owner", "admin", "member"] = "member"
+    plan: str | None = None
+
+
+class UpdateUserRequest(OpenAIBaseModel):
+    role: Literal["owner", "admin", "member"] | None = None
+    plan: str | None = None
+    disabled: bool | None = None
+
+
+class DeprecateModelRequest(OpenAIBaseModel):
+    shutdown_date: int
+    deprecation_date: int | None = None
+    replacement: str | None = None
+
+
+class SunsetRequest(OpenAIBaseModel):
+    notice_at: int
+    no_new_generations_at: int
+    export_only_at: int
+    deletion_at: int
+    message: str = ""

@@ -1,0 +1,99 @@
+"""In-process fixtures for the exports room: a real SQLite database and a real local store in tmp_path.
+
+The videos here are rows and files put in place directly (no engine), so the format, the writer's
+checkpoints and every bad-archive case run in milliseconds; test_live.py does the same against live servers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mutoscope.accounts.service import create_user
+from mutoscope.api.serving_videos import to_video_object
+from mutoscope.db.migrate import upgrade
+from mutoscope.db.models import Video, new_id
+from mutoscope.db.session import make_engine, make_sessionmaker
+from mutoscope.exports.jobs import ExportJobs
+from mutoscope.jobs.assets import input_key, variant_key
+from mutoscope.storage import LocalStorage
+
+
+@dataclass
+class Site:
+    """One server's data folder, without the server."""
+
+    root: Path
+    sessions: object
+    storage: LocalStorage
+    owner_id: str
+
+    def jobs(self, **kw) -> ExportJobs:
+        return ExportJobs(self.sessions, self.storage, to_video_object, exporter="mutoscope test", **kw)
+
+    def add_video(self, *, prompt: str = "a cat", remix_of: str | None = None, status: str = "completed",
+                  video_id: str | None = None, with_input: bool = False, owner_id: str | None = None) -> str:
+        vid = video_id or new_id("video_")
+        with self.sessions() as s:
+            s.add(Video(id=vid, owner_id=owner_id or self.owner_id, kind="remix" if remix_of else "generate",
+                        model="sora-2", status=status, progress=100 if status == "completed" else 0,
+                        prompt=prompt, size="720x1280", seconds="4",
+                        params={"seed": 7, "num_inference_steps": 2, "guidance_scale": None, "negative_prompt": None},
+                        resolved={"model": "tiny-ltx2", "revision": "abc123", "seed": 7, "steps": 2}
+                        if status == "completed" else None,
+                        input_key=input_key(vid) if with_input else None, remixed_from_video_id=remix_of,
+                        error_code="cancelled" if status == "failed" else None,
+                        error_message="The job was cancelled." if status == "failed" else None,
+                        created_at=1_700_000_000, started_at=1_700_000_001.5 if status == "completed" else None,
+                        completed_at=1_700_000_030 if status != "queued" else None))
+            s.commit()
+        if status == "completed":
+            for variant, size in (("video", 3000), ("thumbnail", 200), ("spritesheet", 500)):
+                self.storage.put_bytes(variant_key(vid, variant), os.urandom(size))
+        if with_input:
+            self.storage.put_bytes(input_key(vid), os.urandom(100))
+        return vid
+
+    def video(self, vid: str) -> Video | None:
+        with self.sessions() as s:
+            return s.query(Video).filter(Video.id == vid).one_or_none()
+
+    def video_ids(self) -> list[str]:
+        with self.sessions() as s:
+            return [v for (v,) in s.query(Video.id).order_by(Video.seq)]
+
+    def leftovers(self) -> list[Path]:
+        """Anything an import may have left in scratch space."""
+        return [p for p in self.storage.scratch_dir().iterdir()]
+
+
+def make_site(root: Path) -> Site:
+    root.mkdir(parents=True)
+    url = f"sqlite:///{root / 'db.sqlite'}"
+    upgrade(url)
+    sessions = make_sessionmaker(make_engine(url))
+    with sessions() as s:
+        owner = create_user(s, "owner", "owner")
+    return Site(root, sessions, LocalStorage(root / "assets"), owner.id)
+
+
+@pytest.fixture
+def site_a(tmp_path) -> Site:
+    return make_site(tmp_path / "a")
+
+
+@pytest.fixture
+def site_b(tmp_path) -> Site:
+    return make_site(tmp_path / "b")
+
+
+def export_now(site: Site, **kw) -> Path:
+    jobs = site.jobs(**kw)
+    e = jobs.create(site.owner_id, claimed=True)
+    jobs.run(e.id)
+    path = jobs.archive_path(e.id)
+    assert path.exists(), "export did not complete"
+    return path

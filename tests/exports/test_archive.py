@@ -1,0 +1,240 @@
+"""The archive format, the resumable writer and verified import, in process (see conftest.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+
+import pytest
+
+from mutoscope.api.serving_videos import to_video_object
+from mutoscope.db.models import Export, Import
+from mutoscope.errors import InvalidRequest, NotImplementedYet, PayloadTooLarge
+from mutoscope.exports.importer import Limits, import_archive
+from mutoscope.exports.writer import ExportState
+from mutoscope.jobs.assets import input_key, variant_key
+from tests.exports.conftest import export_now
+
+
+def _bytes(site, key):
+    with site.storage.open(key) as f:
+        return f.read()
+
+
+def test_round_trip_keeps_every_field_and_byte(site_a, site_b):
+    first = site_a.add_video(prompt="a lighthouse", with_input=True)
+    remix = site_a.add_video(prompt="the lighthouse at dawn", remix_of=first)
+    failed = site_a.add_video(prompt="never made", status="failed")
+    archive = export_now(site_a)
+
+    with zipfile.ZipFile(archive) as zf:
+        names = set(zf.namelist())
+        manifest = json.loads(zf.read("manifest.json"))
+        assert manifest["format"] == "mutoscope-export" and manifest["format_version"] == 1
+        assert manifest["counts"] == {"videos": 3, "cameos": 0, "files": len(names) - 1}
+        for name, meta in manifest["files"].items():  # every file but the manifest has its checksum
+            assert hashlib.sha256(zf.read(name)).hexdigest() == meta["sha256"]
+        assert names - set(manifest["files"]) == {"manifest.json"}
+        assert zf.getinfo(f"videos/{first}/video.mp4").compress_type == zipfile.ZIP_STORED
+        lines = [json.loads(x) for x in zf.read("videos.jsonl").decode().splitlines()]
+        assert "README.txt" in names and zf.read("cameos.jsonl") == b""
+    by_id = {r["video"]["id"]: r for r in lines}
+    assert by_id[remix]["mutoscope"]["lineage"]["remixed_from_video_id"] == first
+    assert by_id[first]["mutoscope"]["resolved"]["revision"] == "abc123"
+    assert by_id[first]["mutoscope"]["input_reference"] == f"videos/{first}/input.png"
+    assert by_id[failed]["video"]["error"] == {"code": "cancelled", "message": "The job was cancelled."}
+
+    imp, already = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive)
+    assert not already and imp.video_count == 3 and imp.id_map == {first: first, remix: remix, failed: failed}
+    for vid in (first, remix, failed):
+        a, b = site_a.video(vid), site_b.video(vid)
+        assert to_video_object(b).model_dump() == to_video_object(a).model_dump()
+        for col in ("kind", "params", "resolved", "started_at", "error_code", "error_message", "input_key"):
+            assert getattr(b, col) == getattr(a, col), col
+    for variant in ("video", "thumbnail", "spritesheet"):
+        assert _bytes(site_b, variant_key(first, variant)) == _bytes(site_a, variant_key(first, variant))
+    assert _bytes(site_b, input_key(first)) == _bytes(site_a, input_key(first))
+    assert site_b.leftovers() == []
+
+
+def test_second_import_changes_nothing(site_a, site_b):
+    site_a.add_video()
+    archive = export_now(site_a)
+    one, _ = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive)
+    before = site_b.video_ids()
+    two, already = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive)
+    assert already and two.id == one.id and site_b.video_ids() == before
+
+
+def test_taken_ids_are_remapped_with_lineage(site_a, site_b):
+    first = site_a.add_video(prompt="source")
+    remix = site_a.add_video(prompt="remix", remix_of=first)
+    site_b.add_video(video_id=first, prompt="someone else's video with the same id")
+    archive = export_now(site_a)
+    imp, _ = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive)
+    new_first = imp.id_map[first]
+    assert new_first != first and imp.id_map[remix] == remix
+    assert site_b.video(remix).remixed_from_video_id == new_first
+    assert site_b.video(new_first).prompt == "source"
+    assert site_b.video(first).prompt.startswith("someone else")
+    assert _bytes(site_b, variant_key(new_first, "video")) == _bytes(site_a, variant_key(first, "video"))
+
+
+def test_export_resumes_from_its_checkpoint_after_a_crash(site_a, site_b):
+    ids = [site_a.add_video(prompt=f"v{i}") for i in range(4)]
+    jobs = site_a.jobs(checkpoint_every=0)  # a checkpoint after every video
+    e = jobs.create(site_a.owner_id, claimed=True)
+    calls = {"n": 0}
+    real_item = jobs._item
+
+    def crashing_item(owner_id, vid):  # the "power cut": the process dies while writing the third video
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise SystemExit("killed")
+        return real_item(owner_id, vid)
+
+    jobs._item = crashing_item
+    with pytest.raises(SystemExit):
+        jobs.run(e.id)
+    with site_a.sessions() as s:
+        row = s.query(Export).filter(Export.id == e.id).one()
+        state = ExportState.from_json(row.state)
+        assert row.status == "in_progress" and state.done == 2 and state.offset > 0
+    jobs.part_path(e.id).open("ab").write(b"half-written garbage after the checkpoint")
+
+    again = site_a.jobs(checkpoint_every=0)
+    again.recover()
+    assert again.claim(e.id)
+    seen = []
+    again.run(e.id, on_progress=lambda done, total: seen.append(done))
+    assert seen == [3, 4], "the first two videos are not written again"
+    archive = again.archive_path(e.id)
+    imp, _ = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive)
+    assert sorted(imp.id_map) == sorted(ids)
+    for vid in ids:
+        assert _bytes(site_b, variant_key(vid, "video")) == _bytes(site_a, variant_key(vid, "video"))
+
+
+def test_export_is_scoped_to_its_owner(site_a):
+    from mutoscope.accounts.service import create_user
+
+    with site_a.sessions() as s:
+        other = create_user(s, "mallory").id
+    mine = site_a.add_video()
+    site_a.add_video(owner_id=other, prompt="not yours")
+    with zipfile.ZipFile(export_now(site_a)) as zf:
+        ids = [json.loads(x)["video"]["id"] for x in zf.read("videos.jsonl").decode().splitlines()]
+    assert ids == [mine]
+
+
+# --- bad archives: a clear error and nothing left behind ------------------------------------------
+
+def _rebuild(src, dest, *, drop=(), replace=None, add=(), manifest_edit=None, compression=zipfile.ZIP_STORED):
+    """Copy an archive entry by entry, with changes; `replace` keeps the manifest's (now wrong) checksum."""
+    replace = replace or {}
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dest, "w", compression) as zout:
+        for info in zin.infolist():
+            if info.filename in drop:
+                continue
+            data = replace.get(info.filename, zin.read(info.filename))
+            if info.filename == "manifest.json" and manifest_edit:
+                m = json.loads(data)
+                manifest_edit(m)
+                data = json.dumps(m).encode()
+            zout.writestr(info.filename, data)
+        for name, data in add:
+            zout.writestr(name, data)
+    return dest
+
+
+@pytest.fixture
+def good(site_a, tmp_path):
+    site_a.vid = site_a.add_video()
+    return export_now(site_a)
+
+
+def _refused(site, archive, exc=InvalidRequest, code=None, limits=Limits()):
+    before = site.video_ids()
+    with pytest.raises(exc) as e:
+        import_archive(site.sessions, site.storage, site.owner_id, archive, limits)
+    assert site.video_ids() == before
+    with site.sessions() as s:
+        assert s.query(Import).count() == 0
+    assert site.leftovers() == [], "staging must be removed"
+    assert not (site.storage.root / "videos").exists() or not any((site.storage.root / "videos").iterdir())
+    if code:
+        assert e.value.code == code, e.value.message
+    assert e.value.param == "file" and e.value.message
+    return e.value
+
+
+def test_wrong_checksum(site_a, site_b, good, tmp_path):
+    bad = _rebuild(good, tmp_path / "bad.zip", replace={f"videos/{site_a.vid}/video.mp4": b"x" * 3000})
+    err = _refused(site_b, bad, code="checksum_mismatch")
+    assert f"videos/{site_a.vid}/video.mp4" in err.message
+
+
+def test_truncated(site_b, good, tmp_path):
+    bad = tmp_path / "cut.zip"
+    bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    _refused(site_b, bad, code="archive_truncated")
+
+
+def test_missing_file(site_a, site_b, good, tmp_path):
+    bad = _rebuild(good, tmp_path / "bad.zip", drop={f"videos/{site_a.vid}/thumbnail.webp"})
+    _refused(site_b, bad, code="archive_incomplete")
+
+
+def test_unknown_format_version(site_b, good, tmp_path):
+    bad = _rebuild(good, tmp_path / "v9.zip", manifest_edit=lambda m: m.update(format_version=9))
+    err = _refused(site_b, bad, code="unsupported_format_version")
+    assert "9" in err.message
+
+
+@pytest.mark.parametrize("name", ["../evil.txt", "/etc/evil", "videos/../../evil", "C:/evil", "a\\..\\evil"])
+def test_zip_slip(site_b, good, tmp_path, name):
+    bad = _rebuild(good, tmp_path / "slip.zip", add=[(name, b"pwned")])
+    _refused(site_b, bad, code="unsafe_path")
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_zip_bomb(site_b, good, tmp_path):
+    bomb = b"\0" * (20 * 1024 * 1024)
+    bad = _rebuild(good, tmp_path / "bomb.zip", add=[("provenance/bomb.bin", bomb)],
+                   compression=zipfile.ZIP_DEFLATED)
+    _refused(site_b, bad, code="suspicious_compression")
+
+
+def test_over_size_limit(site_b, good):
+    _refused(site_b, good, PayloadTooLarge, code="archive_too_large", limits=Limits(max_archive_bytes=1000))
+
+
+def test_not_a_zip(site_b, tmp_path):
+    bad = tmp_path / "x.zip"
+    bad.write_bytes(b"this is not a zip at all" * 100)
+    _refused(site_b, bad, code="archive_truncated")
+
+
+def test_cameos_are_refused_until_issue_4(site_b, good, tmp_path):
+    line = b'{"id": "cameo_1"}\n'
+
+    def edit(m):
+        m["files"]["cameos.jsonl"] = {"sha256": hashlib.sha256(line).hexdigest(), "bytes": len(line)}
+
+    bad = _rebuild(good, tmp_path / "cameo.zip", replace={"cameos.jsonl": line}, manifest_edit=edit)
+    _refused(site_b, bad, NotImplementedYet, code="cameos_not_supported")
+
+
+def test_file_missing_midway_rolls_back_moved_files(site_a, site_b, good, tmp_path):
+    """A record naming a file the archive lacks fails after checks of earlier records: still nothing written."""
+    with zipfile.ZipFile(good) as zf:
+        rec = json.loads(zf.read("videos.jsonl"))
+    second = dict(rec, video=dict(rec["video"], id="video_second"))
+    jsonl = (json.dumps(rec) + "\n" + json.dumps(second) + "\n").encode()
+
+    def edit(m):
+        m["files"]["videos.jsonl"] = {"sha256": hashlib.sha256(jsonl).hexdigest(), "bytes": len(jsonl)}
+
+    bad = _rebuild(good, tmp_path / "bad.zip", replace={"videos.jsonl": jsonl}, manifest_edit=edit)
+    _refused(site_b, bad, code="invalid_archive")
