@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     device: str | None = None
 
     max_upload_bytes: int = 50 * 1024 * 1024
+    # Export archives brought back in (POST /v1/imports, `mutoscope import`).
+    max_import_bytes: int = 50 * 1024**3
     # Assets never expire unless the operator sets a retention.
     retention_days: int | None = None
     poll_after_ms: int = 1000

@@ -12,6 +12,8 @@ from mutoscope import __version__
 from mutoscope.api.errors import install_error_handlers
 from mutoscope.accounts.plans import load_plans
 from mutoscope.api.routes import account, files, models, videos
+from mutoscope.api.routes import cameos as cameo_routes
+from mutoscope.api.serving_cameos import CameoAPI
 from mutoscope.api.serving_accounts import AccountService
 from mutoscope.api.routes import exports as exports_routes
 from mutoscope.api.routes import verify as verify_routes
@@ -66,12 +68,14 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
     app.state.videos = VideoService(sessions, catalog, storage, runner, settings, plans)
     app.state.accounts = AccountService(sessions, settings, plans)
     app.state.files = FileService(sessions, storage)
+    app.state.cameos = CameoAPI(sessions, storage, settings)  # issue 4: cameos
     app.state.verify = VerifyService(sessions, settings.data_dir)
     app.state.exports = ExportService.start(sessions, storage, settings)  # resumes interrupted exports
     install_error_handlers(app)
     app.include_router(videos.router)
     app.include_router(files.router)
     app.include_router(models.router)
+    app.include_router(cameo_routes.router)  # issue 4: /v1/cameos
     app.include_router(verify_routes.router)  # issue 7: POST /v1/verify
     app.include_router(exports_routes.router)
     app.include_router(account.router)

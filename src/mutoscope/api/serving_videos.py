@@ -24,9 +24,10 @@ from mutoscope.api.body import Body, Upload, parse_model
 from mutoscope.config import Settings
 from mutoscope.db import repositories as repo
 from mutoscope.db.models import Video, new_id, now
-from mutoscope.errors import InvalidRequest, NotFound, NotImplementedYet, PayloadTooLarge
+from mutoscope.errors import Gone, InvalidRequest, NotFound, NotImplementedYet, PayloadTooLarge
 from mutoscope.jobs.assets import VARIANTS, file_key, input_key, variant_key, video_prefix
 from mutoscope.lifecycle import service as lifecycle
+from mutoscope.likeness import consent as cameo_consent
 from mutoscope.media import MediaError, decode_data_url, fit_image, load_image
 from mutoscope.protocol.videos import (
     CreateVideoRequest,
@@ -117,8 +118,16 @@ class VideoService:
             png = self._image_from_upload(upload, width, height)
         elif req.input_reference is not None:
             png = self._image_from_ref(who, req.input_reference, width, height)
-        return self._enqueue(who, prompt=req.prompt, model=req.model, size=req.size, seconds=req.seconds,
-                             params=self._params(req), input_png=png), headers
+        # --- cameos (issue 4): consent gate for @handles and characters; rules in likeness/consent.py ---
+        with self.sessions() as s:
+            cameo_ids = cameo_consent.check_create(s, who.user_id, req.prompt, fields.get("characters"))
+        video = self._enqueue(who, prompt=req.prompt, model=req.model, size=req.size, seconds=req.seconds,
+                              params=self._params(req), input_png=png)
+        if cameo_ids:
+            with self.sessions() as s:
+                cameo_consent.record_use(s, who.user_id, video.id, cameo_ids)
+        # --- end cameos ---
+        return video, headers
 
     def remix(self, who: Principal, video_id: str, body: Body) -> tuple[VideoObject, dict[str, str]]:
         req: RemixVideoRequest = parse_model(RemixVideoRequest, body.fields)
@@ -170,6 +179,9 @@ class VideoService:
             if v.status != "completed":
                 raise InvalidRequest(f"Video {video_id} is {v.status}; content is available once it is completed.",
                                      param="video_id", code="video_not_ready")
+            # --- cameos (issue 4): taken down by a cameo's owner -> 410 with the reason ---
+            if (reason := cameo_consent.takedown_reason(s, video_id)) is not None:
+                raise Gone(reason, param="video_id", code="video_taken_down")
         name, media_type = VARIANTS[variant]
         path = self.storage.local_path(variant_key(video_id, variant))
         if path is None or not path.exists():

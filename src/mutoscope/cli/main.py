@@ -26,7 +26,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(models_app, name="models")
 
-console = Console()
+# Piped output (scripts, tests) gets full-width tables instead of 80 columns of ellipses.
+console = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", envvar="MUTOSCOPE_DATA_DIR",
@@ -294,3 +295,9 @@ _exports.register(app)
 from mutoscope.cli import verify as _verify  # noqa: E402  (issue 7: provenance)
 
 _verify.register(app)
+
+
+# Feature groups register their commands here (one line each).
+from mutoscope.cli import lifecycle as _lifecycle  # noqa: E402
+
+_lifecycle.register(app, users_app, models_app)

@@ -160,3 +160,20 @@ def deletable_users(session: Session, t: int | None = None) -> list[str]:
     window = s.deletion_at - s.notice_at
     return [u.id for u in session.scalars(select(User).where(User.export_offered_at.is_not(None)))
             if t - u.export_offered_at >= window]
+
+
+def purge_user_data(session: Session, storage, user_id: str) -> int:
+    """Delete a deletable user's videos and files (rows marked deleted, assets removed). Returns videos purged."""
+    from mutoscope.db.models import File, Video
+    from mutoscope.jobs.assets import file_key, video_prefix
+
+    t = int(time.time())
+    videos = list(session.scalars(select(Video).where(Video.owner_id == user_id, Video.deleted_at.is_(None))))
+    for v in videos:
+        storage.delete_prefix(video_prefix(v.id))
+        v.deleted_at = t
+    for f in session.scalars(select(File).where(File.owner_id == user_id, File.deleted_at.is_(None))):
+        storage.delete_prefix(file_key(f.id))
+        f.deleted_at = t
+    session.commit()
+    return len(videos)

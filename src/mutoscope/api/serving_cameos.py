@@ -1,0 +1,126 @@
+"""The cameo API's behaviour: parse requests, call likeness/service.py once, shape wire objects.
+
+Biometrics never leave the server through this API: objects carry check names and scores only.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from mutoscope.accounts import quota
+from mutoscope.accounts.service import Principal
+from mutoscope.api.body import Body, parse_model
+from mutoscope.config import Settings
+from mutoscope.db.models import Cameo, CameoAudit, CameoChallenge
+from mutoscope.errors import InvalidRequest
+from mutoscope.likeness.challenge import Challenge
+from mutoscope.likeness.service import CameoService, LikenessOptions
+from mutoscope.protocol.cameos import (
+    AuditEntry,
+    AuditList,
+    AuditVerification,
+    CameoList,
+    CameoObject,
+    CameoUseList,
+    CameoUseObject,
+    ChallengeObject,
+    DeletedCameo,
+    GrantObject,
+    GrantRequest,
+    TakedownRequest,
+    UpdateCameoRequest,
+)
+from mutoscope.storage import Storage
+
+
+def to_cameo(c: Cameo) -> CameoObject:
+    return CameoObject(id=c.id, handle=c.handle, status=c.status, policy=c.policy, preferences=c.preferences,
+                       blocked_terms=c.blocked_terms or [], created_at=c.created_at, verified_at=c.verified_at,
+                       verification=c.verification)
+
+
+def to_challenge(row: CameoChallenge) -> ChallengeObject:
+    ch = Challenge(digits=row.digits, turns=tuple(row.turns.split(",")))
+    return ChallengeObject(id=row.id, digits=row.digits, turns=list(ch.turns), instructions=ch.instructions,
+                           expires_at=row.expires_at)
+
+
+def to_audit(r: CameoAudit) -> AuditEntry:
+    return AuditEntry(seq=r.seq, at=r.at, action=r.action, actor_id=r.actor_id, cameo_id=r.cameo_id,
+                      subject_id=r.subject_id, detail=r.detail, prev_hash=r.prev_hash, hash=r.hash)
+
+
+def _refund(s: Session, video_id: str) -> None:
+    quota.settle(s, video_id, charged=False)
+
+
+class CameoAPI:
+    def __init__(self, sessions: sessionmaker[Session], storage: Storage, settings: Settings):
+        self.service = CameoService(sessions, storage, LikenessOptions(
+            whisper_model=getattr(settings, "likeness_whisper_model", None),
+            weights_dir=settings.resolved_weights_dir,
+            purge_grace_days=getattr(settings, "cameo_purge_grace_days", 30)), refund=_refund)
+
+    def challenge(self, who: Principal) -> ChallengeObject:
+        return to_challenge(self.service.new_challenge(who.user_id))
+
+    def create(self, who: Principal, body: Body) -> CameoObject:
+        video = body.files.get("video")
+        if video is None:
+            raise InvalidRequest("Upload the cameo clip as the multipart file field 'video'.", param="video")
+        handle, challenge_id = body.fields.get("handle"), body.fields.get("challenge_id")
+        if not isinstance(handle, str) or not handle:
+            raise InvalidRequest("handle is required.", param="handle")
+        if not isinstance(challenge_id, str) or not challenge_id:
+            raise InvalidRequest("challenge_id is required (POST /v1/cameos/challenges).", param="challenge_id")
+        if video.content_type and not video.content_type.startswith("video/") \
+                and video.content_type != "application/octet-stream":
+            raise InvalidRequest(f"video must be a video file, got '{video.content_type}'.", param="video")
+        keep = str(body.fields.get("keep_upload", "")).lower() in ("1", "true", "yes")
+        return to_cameo(self.service.create(who.user_id, handle, challenge_id, video.data, keep_upload=keep))
+
+    def list(self, who: Principal) -> CameoList:
+        return CameoList(data=[to_cameo(c) for c in self.service.list(who.user_id)])
+
+    def retrieve(self, who: Principal, cameo_id: str) -> CameoObject:
+        return to_cameo(self.service.get(who.user_id, cameo_id))
+
+    def update(self, who: Principal, cameo_id: str, body: Body) -> CameoObject:
+        req: UpdateCameoRequest = parse_model(UpdateCameoRequest, body.fields)
+        return to_cameo(self.service.update(who.user_id, cameo_id, policy=req.policy, preferences=req.preferences,
+                                            blocked_terms=req.blocked_terms))
+
+    def grant(self, who: Principal, cameo_id: str, body: Body) -> GrantObject:
+        req: GrantRequest = parse_model(GrantRequest, body.fields)
+        g = self.service.grant(who.user_id, cameo_id, req.user)
+        return GrantObject(cameo_id=g.cameo_id, user_id=g.grantee_id, created_at=g.created_at)
+
+    def revoke(self, who: Principal, cameo_id: str, user: str) -> GrantObject:
+        g, failed = self.service.revoke(who.user_id, cameo_id, user)
+        return GrantObject(cameo_id=g.cameo_id, user_id=g.grantee_id, created_at=g.created_at,
+                           revoked_at=g.revoked_at, failed_video_ids=failed)
+
+    def videos(self, who: Principal, cameo_id: str) -> CameoUseList:
+        return CameoUseList(data=[
+            CameoUseObject(video_id=u.video_id, user_id=u.user_id, status=v.status if v is not None else None,
+                           created_at=u.created_at, taken_down_at=u.taken_down_at, takedown_reason=u.takedown_reason)
+            for u, v in self.service.uses(who.user_id, cameo_id)])
+
+    def takedown(self, who: Principal, cameo_id: str, video_id: str, body: Body) -> CameoUseObject:
+        req: TakedownRequest = parse_model(TakedownRequest, body.fields)
+        u = self.service.takedown(who.user_id, cameo_id, video_id, req.reason)
+        return CameoUseObject(video_id=u.video_id, user_id=u.user_id, status=None, created_at=u.created_at,
+                              taken_down_at=u.taken_down_at, takedown_reason=u.takedown_reason)
+
+    def delete(self, who: Principal, cameo_id: str) -> DeletedCameo:
+        c = self.service.delete(who.user_id, cameo_id)
+        return DeletedCameo(id=c.id, purge_after=c.purge_after)
+
+    def audit(self, who: Principal, after: int | None, limit: int) -> AuditList:
+        rows = self.service.audit_log(who.user_id, after, limit + 1)
+        return AuditList(data=[to_audit(r) for r in rows[:limit]], has_more=len(rows) > limit)
+
+    def verify_audit(self) -> AuditVerification:
+        c = self.service.verify_audit()
+        return AuditVerification(valid=c.valid, checked=c.checked, head=c.head, first_bad_seq=c.first_bad_seq,
+                                 reason=c.reason)

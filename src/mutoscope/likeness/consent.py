@@ -1,0 +1,185 @@
+"""Consent rules: who may put a cameo in a video, checked at create, at job start and before publish.
+
+A generation names cameos with `@handle` in its prompt or `characters: [{"id": ...}]` in its
+body (OpenAI's shape; an id is a cameo id or a handle). At most two per video.
+
+Policies: `only_me` (the owner), `approved` (the owner and people they approve), `everyone`.
+A cameo that is not `active` (still verifying, failed, deleted) may be used by nobody.
+
+Wiring for jobs/ (one call at job start, one before publishing):
+
+    from mutoscope.likeness.consent import recheck_video
+    denial = recheck_video(session, video_id)
+    if denial: fail the job with denial.code ("cameo_permission_denied") and denial.message, refund it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from mutoscope.db.models import Cameo, CameoGrant, CameoUse, Video, now
+from mutoscope.errors import InvalidRequest, PermissionDenied
+from mutoscope.likeness import audit
+
+MAX_CAMEOS_PER_VIDEO = 2
+POLICIES = ("only_me", "approved", "everyone")
+HANDLE = re.compile(r"^[a-z0-9_](?:[a-z0-9_.]{1,28}[a-z0-9_])$")
+# "@handle" at a word start: not an e-mail address ("me@example.com") and not "@@".
+MENTION = re.compile(r"(?<![\w@.])@([A-Za-z0-9_](?:[A-Za-z0-9_.]{1,28}[A-Za-z0-9_]))")
+DENIED = "cameo_permission_denied"
+
+
+def mentions(prompt: str | None) -> list[str]:
+    seen: list[str] = []
+    for m in MENTION.finditer(prompt or ""):
+        h = m.group(1).lower()
+        if h not in seen:
+            seen.append(h)
+    return seen
+
+
+def character_refs(characters: Any) -> list[str]:
+    """`characters: [{"id": ...}]` -> ids; a malformed value is a 400 naming the param."""
+    if characters in (None, "", []):
+        return []
+    if isinstance(characters, dict):  # multipart sends characters[0][id] as a dict keyed by index
+        characters = [characters[k] for k in sorted(characters)]
+    if not isinstance(characters, list) or not all(isinstance(c, dict) and isinstance(c.get("id"), str)
+                                                     for c in characters):
+        raise InvalidRequest('characters must be a list of objects like {"id": "cameo_..."}.', param="characters")
+    return [c["id"] for c in characters]
+
+
+def may_use(s: Session, cameo: Cameo, user_id: str) -> bool:
+    if cameo.status != "active" or cameo.deleted_at is not None:
+        return False
+    if cameo.owner_id == user_id or cameo.policy == "everyone":
+        return True
+    if cameo.policy == "approved":
+        grant = s.scalar(select(CameoGrant).where(CameoGrant.cameo_id == cameo.id,
+                                                  CameoGrant.grantee_id == user_id,
+                                                  CameoGrant.revoked_at.is_(None)))
+        return grant is not None
+    return False
+
+
+def _blocked(cameo: Cameo, prompt: str) -> str | None:
+    text = prompt.lower()
+    for term in cameo.blocked_terms or []:
+        if term and re.search(r"(?<!\w)" + re.escape(term.lower()) + r"(?!\w)", text):
+            return term
+    return None
+
+
+def resolve(s: Session, refs: Iterable[str]) -> list[tuple[str, Cameo | None]]:
+    out = []
+    for ref in refs:
+        ref_l = ref.lower().lstrip("@")
+        cameo = s.scalar(select(Cameo).where((Cameo.id == ref) | (Cameo.handle == ref_l)))
+        out.append((ref, cameo))
+    return out
+
+
+def check_create(s: Session, user_id: str, prompt: str | None, characters: Any) -> list[str]:
+    """The consent gate at create: returns the ids of the cameos the video will use.
+
+    Raises PermissionDenied (`cameo_permission_denied`) when any named cameo may not be used by
+    this caller, InvalidRequest for too many cameos or a prompt the owner's preferences forbid.
+    Unknown `@words` are ordinary text; an unknown `characters` id is an error. Denials are audited.
+    """
+    handles, ids = mentions(prompt), character_refs(characters)
+    if not handles and not ids:
+        return []
+    found = [(ref, c) for ref, c in resolve(s, handles) if c is not None]
+    for ref, c in resolve(s, ids):
+        if c is None:
+            raise InvalidRequest(f"No cameo or character found with id '{ref}'.", param="characters",
+                                 code="character_not_found")
+        found.append((ref, c))
+    cameos: dict[str, Cameo] = {}
+    for _, c in found:
+        cameos.setdefault(c.id, c)
+    if len(cameos) > MAX_CAMEOS_PER_VIDEO:
+        raise InvalidRequest(f"A video can use at most {MAX_CAMEOS_PER_VIDEO} cameos; this one names "
+                             f"{len(cameos)}.", param="characters" if ids else "prompt", code="too_many_cameos")
+    for c in cameos.values():
+        if not may_use(s, c, user_id):
+            audit.append(s, "deny", actor_id=user_id, owner_id=c.owner_id, cameo_id=c.id,
+                         detail={"at": "create", "prompt_sha256": audit.digest(prompt or "")})
+            s.commit()
+            raise PermissionDenied(f"You may not use the cameo @{c.handle}: its owner has not given you "
+                                   "permission, or it is not active.", param="prompt", code=DENIED)
+        term = _blocked(c, prompt or "")
+        if term is not None:
+            audit.append(s, "deny", actor_id=user_id, owner_id=c.owner_id, cameo_id=c.id,
+                         detail={"at": "create", "reason": "preferences", "prompt_sha256": audit.digest(prompt or "")})
+            s.commit()
+            raise InvalidRequest(f"The owner of @{c.handle} does not allow '{term}' in videos with their cameo.",
+                                 param="prompt", code="cameo_preferences_violated")
+    return list(cameos)
+
+
+def record_use(s: Session, user_id: str, video_id: str, cameo_ids: list[str]) -> None:
+    for cid in cameo_ids:
+        c = s.scalar(select(Cameo).where(Cameo.id == cid))
+        if c is None:
+            continue
+        s.add(CameoUse(cameo_id=cid, video_id=video_id, user_id=user_id))
+        audit.append(s, "use", actor_id=user_id, owner_id=c.owner_id, cameo_id=cid, subject_id=video_id)
+    s.commit()
+
+
+@dataclass(frozen=True)
+class Denial:
+    code: str
+    message: str
+
+
+def recheck_video(s: Session, video_id: str) -> Denial | None:
+    """Consent again, at job start and before publish: None when every cameo is still allowed."""
+    uses = s.scalars(select(CameoUse).where(CameoUse.video_id == video_id)).all()
+    for use in uses:
+        c = s.scalar(select(Cameo).where(Cameo.id == use.cameo_id))
+        if use.taken_down_at is not None:
+            return Denial(DENIED, "The owner of a cameo in this video took it down.")
+        if c is None or not may_use(s, c, use.user_id):
+            handle = f"@{c.handle}" if c is not None else "a cameo"
+            if c is not None:
+                audit.append(s, "deny", actor_id=use.user_id, owner_id=c.owner_id, cameo_id=c.id,
+                             subject_id=video_id, detail={"at": "recheck"})
+                s.commit()
+            return Denial(DENIED, f"Permission to use {handle} was withdrawn before this video was finished; "
+                                  "it was not charged.")
+    return None
+
+
+def takedown_reason(s: Session, video_id: str) -> str | None:
+    """Why a video's content is gone (410), or None."""
+    use = s.scalar(select(CameoUse).where(CameoUse.video_id == video_id, CameoUse.taken_down_at.is_not(None))
+                   .limit(1))
+    if use is None:
+        return None
+    return use.takedown_reason or "Taken down by the owner of a cameo in this video."
+
+
+def fail_queued(s: Session, cameo_id: str, user_id: str | None = None) -> list[str]:
+    """Fail, at once, queued videos that may no longer use this cameo (all users, or one)."""
+    q = select(CameoUse).where(CameoUse.cameo_id == cameo_id)
+    if user_id is not None:
+        q = q.where(CameoUse.user_id == user_id)
+    failed = []
+    for use in s.scalars(q).all():
+        # status='queued' in the WHERE: a worker that already claimed it re-checks at publish instead.
+        n = s.execute(update(Video).where(Video.id == use.video_id, Video.status == "queued").values(
+            status="failed", error_code=DENIED, completed_at=now(),
+            error_message="Permission to use a cameo in this video was withdrawn before it started; "
+                          "it was not charged.")).rowcount
+        if n:
+            failed.append(use.video_id)
+    return failed

@@ -1,0 +1,118 @@
+"""Cameos through a live server: verification job, consent at create, grants, takedown, audit chain.
+
+Two users: the owner (the cameo's person) and mallory. Video creation uses the official openai SDK.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import openai
+import pytest
+
+from tests.conftest import LiveServer, wait_for
+from tests.likeness.clips import build_clip
+
+FAST = {"num_inference_steps": 2}
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory, whisper_dir, clip_dir):
+    s = LiveServer(tmp_path_factory.mktemp("cameo-srv") / "data",
+                   MUTOSCOPE_LIKENESS_WHISPER_MODEL=str(whisper_dir)).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def mallory(srv):
+    return srv.cli("users", "create", "mallory").stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def cameo(srv, clip_dir):
+    with srv.http() as h:
+        ch = h.post("/v1/cameos/challenges").json()
+        assert len(ch["digits"]) == 3 and ch["turns"] and "then your" in ch["instructions"]
+        clip = build_clip(clip_dir / "api.mp4", digits=ch["digits"], turns=tuple(ch["turns"]))
+        r = h.post("/v1/cameos", data={"handle": "Eileen", "challenge_id": ch["id"]},
+                   files={"video": ("clip.mp4", clip.read_bytes(), "video/mp4")})
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "verifying" and r.json()["handle"] == "eileen"
+        # a challenge is single-use
+        again = h.post("/v1/cameos", data={"handle": "eileen2", "challenge_id": ch["id"]},
+                       files={"video": ("clip.mp4", clip.read_bytes(), "video/mp4")})
+        assert again.status_code == 400 and again.json()["error"]["code"] == "challenge_expired"
+        done = wait_for(lambda: (c := h.get(f"/v1/cameos/{r.json()['id']}").json())["status"] != "verifying" and c,
+                        timeout=300, interval=1)
+    assert done["status"] == "active", done
+    assert {c["name"] for c in done["verification"]["checks"]} >= {"one_face", "spoken_digits", "head_turns"}
+    assert "embedding" not in str(done)
+    return done
+
+
+def _error(exc: openai.APIStatusError) -> dict:
+    return exc.response.json()["error"]
+
+
+def test_consent_flow(srv, cameo, mallory):
+    owner, other = srv.client(), srv.client(mallory)
+    # only_me: the owner may, mallory may not (by @handle or by characters id)
+    mine = owner.videos.create(prompt="@eileen waves at the camera", seconds="4", extra_body=FAST)
+    with pytest.raises(openai.PermissionDeniedError) as e:
+        other.videos.create(prompt="@eileen waves at the camera", seconds="4", extra_body=FAST)
+    assert _error(e.value)["code"] == "cameo_permission_denied"
+    with pytest.raises(openai.PermissionDeniedError):
+        other.videos.create(prompt="a wave", seconds="4", extra_body={**FAST, "characters": [{"id": cameo["id"]}]})
+    # e-mail addresses are not mentions
+    other.videos.create(prompt="write to eileen@example.com", seconds="4", extra_body=FAST)
+
+    with srv.http() as h:
+        assert h.post(f"/v1/cameos/{cameo['id']}", json={"policy": "approved", "blocked_terms": ["smoking"]}
+                      ).json()["policy"] == "approved"
+        assert h.post(f"/v1/cameos/{cameo['id']}/grants", json={"user": "mallory"}).status_code == 200
+    with pytest.raises(openai.BadRequestError) as e:
+        other.videos.create(prompt="@eileen smoking a pipe", seconds="4", extra_body=FAST)
+    assert _error(e.value)["code"] == "cameo_preferences_violated"
+    theirs = other.videos.create_and_poll(prompt="@eileen plays the piano", seconds="4", extra_body=FAST)
+    assert theirs.status == "completed", theirs.error
+
+    with srv.http() as h:
+        uses = h.get(f"/v1/cameos/{cameo['id']}/videos").json()["data"]
+        assert {u["video_id"] for u in uses} == {mine.id, theirs.id}
+        td = h.post(f"/v1/cameos/{cameo['id']}/videos/{theirs.id}/takedown", json={"reason": "not me"})
+        assert td.status_code == 200 and td.json()["taken_down_at"]
+    with srv.http(mallory) as h:
+        gone = h.get(f"/v1/videos/{theirs.id}/content")
+    assert gone.status_code == 410 and gone.json()["error"]["message"] == "not me"
+
+    with srv.http() as h:
+        revoked = h.delete(f"/v1/cameos/{cameo['id']}/grants/mallory")
+        assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+    with pytest.raises(openai.PermissionDeniedError):
+        other.videos.create(prompt="@eileen again", seconds="4", extra_body=FAST)
+
+
+def test_audit_chain_verifies_and_detects_an_edit(srv, cameo):
+    with srv.http() as h:
+        log = h.get("/v1/cameos/audit").json()["data"]
+        actions = [r["action"] for r in log]
+        assert actions[:2] == ["create", "verify"] and "deny" in actions and "use" in actions
+        assert "embedding" not in str(log)
+        assert h.get("/v1/cameos/audit/verify").json()["valid"] is True
+        with sqlite3.connect(srv.data_dir / "mutoscope.db") as db:
+            db.execute("UPDATE cameo_audit SET action='grant' WHERE seq = ?", (log[1]["seq"],))
+        bad = h.get("/v1/cameos/audit/verify").json()
+        assert bad["valid"] is False and bad["first_bad_seq"] == log[1]["seq"]
+        with sqlite3.connect(srv.data_dir / "mutoscope.db") as db:
+            db.execute("UPDATE cameo_audit SET action='verify' WHERE seq = ?", (log[1]["seq"],))
+        assert h.get("/v1/cameos/audit/verify").json()["valid"] is True
+
+
+def test_delete_disables_at_once(srv, cameo, mallory):
+    with srv.http() as h:
+        d = h.delete(f"/v1/cameos/{cameo['id']}").json()
+        assert d["deleted"] and d["purge_after"] > 0
+        assert h.get(f"/v1/cameos/{cameo['id']}").status_code == 404
+    with pytest.raises(openai.PermissionDeniedError):
+        srv.client().videos.create(prompt="@eileen one last time", seconds="4", extra_body=FAST)
