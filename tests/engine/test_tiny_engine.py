@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +17,11 @@ from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from mutoscope.engine import weights  # noqa: E402
 from mutoscope.engine.base import GenerationCancelled, GenerationSpec, ModelNotAvailable  # noqa: E402
 from mutoscope.engine.diffusers_engine import DiffusersEngine, fit_audio, fit_image  # noqa: E402
 from mutoscope.engine.families import FAMILIES  # noqa: E402
 from mutoscope.engine.registry import RegistryError, load_registry  # noqa: E402
-from mutoscope.engine import weights  # noqa: E402
 
 TEST_ALIASES = {"sora-2": "tiny-ltx2", "sora-2-pro": "tiny-ltx2"}
 
@@ -319,8 +320,6 @@ def test_incomplete_download_asks_for_a_pull(tmp_path):
     assert out.frames.shape == (12, 96, 64, 3) and out.resolved["revision"] == "abc123"
 
     engine.unload("wan2.2-ti2v-5b")
-    import shutil
-
     shutil.rmtree(folder / "transformer")
     with pytest.raises(ModelNotAvailable, match="mutoscope models pull wan2.2-ti2v-5b"):
         engine.generate("wan2.2-ti2v-5b", small_spec(), RecordingHooks())

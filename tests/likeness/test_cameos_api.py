@@ -19,7 +19,8 @@ FAST = {"num_inference_steps": 2}
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory, whisper_dir, clip_dir):
     s = LiveServer(tmp_path_factory.mktemp("cameo-srv") / "data",
-                   MUTOSCOPE_LIKENESS_WHISPER_MODEL=str(whisper_dir)).start()
+                   MUTOSCOPE_LIKENESS_WHISPER_MODEL=str(whisper_dir),
+                   MUTOSCOPE_DEFAULT_PLAN="unlimited").start()
     yield s
     s.stop()
 

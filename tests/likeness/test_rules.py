@@ -50,3 +50,18 @@ def test_turn_order_is_exact_and_relative_to_the_resting_pose():
     # Missing frames (profile views the detector misses) do not split one turn into two.
     assert _ordered_turns(rest + [0.2, 0.2] + rest, 0.08)[0] == ["left"]
     assert _ordered_turns(rest, 0.08)[0] == []
+
+
+def test_character_refs_and_mentions():
+    from mutoscope.api.body import _assign
+    from mutoscope.likeness.consent import character_refs, mentions
+
+    fields: dict = {}
+    for v in ("cameo_a", "cameo_b"):  # what the openai SDK sends for characters=[{"id": a}, {"id": b}]
+        _assign(fields, "characters[][id]", v)
+    assert character_refs(fields["characters"]) == ["cameo_a", "cameo_b"]
+    assert character_refs([{"id": "x"}]) == ["x"] and character_refs(None) == []
+    assert character_refs({"0": {"id": "x"}}) == ["x"]
+    with pytest.raises(Exception):
+        character_refs([{"name": "x"}])
+    assert mentions("@Eileen meets @bob_2 and @eileen; mail me@example.com, @@x") == ["eileen", "bob_2"]

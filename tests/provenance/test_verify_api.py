@@ -72,3 +72,15 @@ def test_cli_verify(server, made):
     assert body["c2pa"]["state"] == "trusted" and body["video"]["origin"] == "this_server"
     text = server.cli("verify", str(path)).stdout
     assert "trusted" in text and video.id in text
+
+
+def test_remix_carries_its_source_as_ingredient(server, client, made, tmp_path):
+    video, _ = made
+    remix = client.videos.remix(video.id, prompt="the same lighthouse at dawn")
+    remix = client.videos.poll(remix.id)
+    assert remix.status == "completed", remix.error
+    path = tmp_path / "remix.mp4"
+    client.videos.download_content(remix.id).write_to_file(path)
+    c2pa = _verify(server, path).json()["c2pa"]
+    assert c2pa["state"] == "trusted" and c2pa["video_id"] == remix.id
+    assert c2pa["source_video_id"] == video.id and c2pa["ingredients"] == [f"{video.id}.mp4"]

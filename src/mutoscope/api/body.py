@@ -69,6 +69,16 @@ def _assign(fields: dict[str, Any], key: str, value: str) -> None:
     """Multipart can't nest: the SDKs send objects as `a[b]=v` (or a JSON string)."""
     if "[" in key and key.endswith("]"):
         outer, inner = key[:-1].split("[", 1)
+        if inner.startswith("]["):
+            # Arrays of objects: the openai SDK sends characters=[{"id": a}, {"id": b}] as repeated
+            # `characters[][id]`; a repeated key starts the next object (issue 4: consent must see every id).
+            items = fields.setdefault(outer, [])
+            if isinstance(items, list):
+                k = inner[2:]
+                if not items or not isinstance(items[-1], dict) or k in items[-1]:
+                    items.append({})
+                items[-1][k] = value
+            return
         fields.setdefault(outer, {})
         if isinstance(fields[outer], dict):
             fields[outer][inner] = value

@@ -20,14 +20,17 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_principal(request: Request, session: SessionDep) -> Principal:
+def get_principal(request: Request) -> Principal:
+    # A session of its own, closed before the handler runs: holding one per request for its whole
+    # life would double the connections each request needs and starve the pool under load.
     auth = request.headers.get("authorization", "")
     scheme, _, token = auth.partition(" ")
-    who = authenticate(session, token.strip() if scheme.lower() == "bearer" else None)
-    phase = request.app.state.phase.get()
-    if phase.phase != "active":
-        # Seeing the sunset headers is this user's notice and export offer; deletion waits for it.
-        lifecycle.record_export_offer(session, who.user_id, phase)
+    with request.app.state.sessions() as session:
+        who = authenticate(session, token.strip() if scheme.lower() == "bearer" else None)
+        phase = request.app.state.phase.get()
+        if phase.phase != "active":
+            # Seeing the sunset headers is this user's notice and export offer; deletion waits for it.
+            lifecycle.record_export_offer(session, who.user_id, phase)
     return who
 
 

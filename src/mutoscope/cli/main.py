@@ -254,34 +254,41 @@ def models_list(data_dir: DataDir = None) -> None:
 
 @models_app.command("pull")
 def models_pull(name: str, data_dir: DataDir = None) -> None:
-    """Download a model's weights (only the files it needs; resumable)."""
+    """Download a model's weights (only the files its pipeline needs; resumable)."""
     from mutoscope.engine import weights
-    from mutoscope.wiring import build_engine
+    from mutoscope.engine.registry import load_registry
 
     settings = _settings(data_dir)
-    engine = build_engine(settings)
     try:
-        info = engine.resolve(name)
-        path = weights.pull(info, settings.resolved_weights_dir)
-    except Exception as e:  # network errors, unknown names: one line, no traceback
+        entry = load_registry(settings.models_file, settings.model_aliases or None).resolve(name)
+    except LookupError as e:
         _fail(str(e))
-    console.print(f"{info.name} is installed at {path}")
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeElapsedColumn(), console=err) as bar:
+        task = bar.add_task(f"{entry.name} ({entry.weights})", total=1.0)
+        try:
+            path = weights.pull(entry, settings.resolved_weights_dir,
+                                lambda frac, msg: bar.update(task, completed=frac, description=msg or entry.name))
+        except Exception as e:  # network errors: one line, no traceback
+            _fail(f"could not download {entry.name}: {e}")
+    console.print(f"{entry.name} is installed at {path}")
 
 
 @models_app.command("rm")
 def models_rm(name: str, data_dir: DataDir = None) -> None:
     """Remove a model's downloaded weights."""
     from mutoscope.engine import weights
-    from mutoscope.wiring import build_engine
+    from mutoscope.engine.registry import load_registry
 
     settings = _settings(data_dir)
-    engine = build_engine(settings)
     try:
-        info = engine.resolve(name)
+        entry = load_registry(settings.models_file, settings.model_aliases or None).resolve(name)
     except LookupError as e:
         _fail(str(e))
-    weights.remove(info, settings.resolved_weights_dir)
-    console.print(f"Removed the weights of {info.name}")
+    if weights.remove(entry, settings.resolved_weights_dir):
+        console.print(f"Removed the weights of {entry.name}")
+    else:
+        console.print(f"{entry.name} has no downloaded weights to remove")
 
 
 def main() -> None:  # pragma: no cover

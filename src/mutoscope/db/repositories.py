@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -31,18 +33,19 @@ def list_videos(session: Session, owner_id: str, *, after: str | None, limit: in
 def claim_next_video(session: Session) -> Video | None:
     """Atomically move the most urgent queued job to in_progress and return it.
 
-    Order: higher plan priority first; within a priority, round-robin between users
-    (each user's n-th queued job ranks with every other user's n-th), so one user's
-    hundred queued jobs don't starve another's one; then first come, first served.
+    Order: higher plan priority first; within a priority, the user served least
+    recently goes next (round-robin between users), so one user's hundred queued
+    jobs don't starve another's one; then first come, first served.
     The conditional UPDATE in `claim_video` is the lock: two workers racing for the
     same row cannot both win.
     """
-    queued = (select(Video.id, Video.priority, Video.seq,
-                     func.row_number().over(partition_by=Video.owner_id, order_by=Video.seq).label("turn"))
-              .where(Video.status == "queued", Video.deleted_at.is_(None)).subquery())
+    last_served = (select(Video.owner_id, func.max(Video.started_at).label("at"))
+                   .group_by(Video.owner_id).subquery())
+    pick = (select(Video.id).outerjoin(last_served, last_served.c.owner_id == Video.owner_id)
+            .where(Video.status == "queued", Video.deleted_at.is_(None))
+            .order_by(Video.priority.desc(), func.coalesce(last_served.c.at, 0.0), Video.seq).limit(1))
     while True:
-        candidate = session.scalar(select(queued.c.id)
-                                   .order_by(queued.c.priority.desc(), queued.c.turn, queued.c.seq).limit(1))
+        candidate = session.scalar(pick)
         if candidate is None:
             return None
         if claim_video(session, candidate):
@@ -52,7 +55,7 @@ def claim_next_video(session: Session) -> Video | None:
 def claim_video(session: Session, video_id: str) -> bool:
     res = session.execute(
         update(Video).where(Video.id == video_id, Video.status == "queued", Video.deleted_at.is_(None))
-        .values(status="in_progress", progress=0, attempts=Video.attempts + 1))
+        .values(status="in_progress", progress=0, attempts=Video.attempts + 1, started_at=time.time()))
     session.commit()
     return res.rowcount == 1
 

@@ -12,7 +12,8 @@ def make_engine(url: str) -> Engine:
         # The API's threads and the worker share one file: WAL lets readers run
         # while the worker writes progress, and the busy timeout turns rare write
         # contention into a short wait instead of "database is locked".
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               pool_size=20, max_overflow=60)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from mutoscope.engine import weights as weights_mod
 from mutoscope.engine.base import (
     EngineError,
     GenerationCancelled,
@@ -41,7 +42,6 @@ from mutoscope.engine.base import (
 )
 from mutoscope.engine.families import FAMILIES, Family, LoadedPipelines, RawOutput
 from mutoscope.engine.registry import ModelEntry, Registry
-from mutoscope.engine import weights as weights_mod
 
 # Frames converted to uint8 at a time; bounds the float32 working set at 720p.
 _FRAME_CHUNK = 16
@@ -196,7 +196,7 @@ class DiffusersEngine(VideoEngine):
         dtype_name = entry.dtype or ("bfloat16" if self.device.startswith("cuda") else "float32")
         try:
             pipes = family.load(entry, source, getattr(torch, dtype_name))
-        except (OSError, EnvironmentError) as exc:
+        except OSError as exc:
             # from_pretrained(local_files_only=True) on a partial download lands here.
             raise ModelNotAvailable(
                 f"model {entry.name!r}: weights at {source} are incomplete ({exc}); "

@@ -138,7 +138,9 @@ def load_registry(path: Path | None = None, extra_aliases: dict[str, str] | None
 
     unknown_top = set(doc) - {"models", "aliases"}
     if unknown_top:
-        raise RegistryError(f"{path}: unknown top-level key(s) {sorted(unknown_top)}; expected [[models]] and [aliases]")
+        raise RegistryError(
+            f"{path}: unknown top-level key(s) {sorted(unknown_top)}; expected [[models]] and [aliases]"
+        )
     raw_models = doc.get("models", [])
     if not isinstance(raw_models, list) or not raw_models:
         raise RegistryError(f"{path}: no [[models]] entries")
@@ -192,12 +194,18 @@ def _parse_entry(raw: Any, where: str) -> ModelEntry:
     def str_list(key: str) -> bool:
         return isinstance(raw.get(key), list) and all(isinstance(x, str) for x in raw[key])
 
+    def number(key: str, positive: bool = False, integer: bool = False) -> bool:
+        value = raw.get(key)
+        types = int if integer else (int, float)
+        return isinstance(value, types) and not isinstance(value, bool) and (not positive or value > 0)
+
     check("aliases", str_list("aliases"), "a list of strings")
-    check("sizes", str_list("sizes") and all(re.fullmatch(r"\d+x\d+", s) for s in raw.get("sizes", [])), 'a list like ["1280x720"]')
+    sizes_ok = str_list("sizes") and all(re.fullmatch(r"\d+x\d+", s) for s in raw.get("sizes", []))
+    check("sizes", sizes_ok, 'a list like ["1280x720"]')
     check("seconds", str_list("seconds"), 'a list of strings like ["4", "8"]')
-    check("fps", isinstance(raw.get("fps"), (int, float)) and not isinstance(raw.get("fps"), bool) and raw.get("fps", 0) > 0, "a positive number")
-    check("steps", isinstance(raw.get("steps"), int) and not isinstance(raw.get("steps"), bool) and raw.get("steps", 0) > 0, "a positive integer")
-    check("guidance", isinstance(raw.get("guidance"), (int, float)) and not isinstance(raw.get("guidance"), bool), "a number")
+    check("fps", number("fps", positive=True), "a positive number")
+    check("steps", number("steps", positive=True, integer=True), "a positive integer")
+    check("guidance", number("guidance"), "a number")
     for flag in ("has_audio", "test_model", "pin_first_frame"):
         check(flag, isinstance(raw.get(flag), bool), "true or false")
     for text_key in ("license", "description", "revision"):

@@ -110,8 +110,6 @@ def run_video_job(ctx: JobContext, video_id: str) -> None:
         video = s.query(Video).filter(Video.id == video_id).one_or_none()
         if video is None or video.status != "in_progress":
             return
-        video.started_at = time.time()
-        s.commit()
         image = None
         if video.input_key:
             with ctx.storage.open(video.input_key) as f:

@@ -48,8 +48,26 @@ def character_refs(characters: Any) -> list[str]:
     """`characters: [{"id": ...}]` -> ids; a malformed value is a 400 naming the param."""
     if characters in (None, "", []):
         return []
-    if isinstance(characters, dict):  # multipart sends characters[0][id] as a dict keyed by index
-        characters = [characters[k] for k in sorted(characters)]
+    if isinstance(characters, dict):
+        # Multipart can't nest: the SDK sends characters[0][id]=..., which api/body.py reads as
+        # {"0][id": ...}; a JSON string or {"0": {"id": ...}} also occurs.
+        items = []
+        for k in sorted(characters, key=lambda k: (len(k), k)):
+            v = characters[k]
+            if isinstance(v, dict):
+                items.append(v)
+            elif re.fullmatch(r"\d+\]\[id", k):
+                items.append({"id": v})
+            else:
+                items.append(None)
+        characters = items
+    if isinstance(characters, str):
+        import json
+
+        try:
+            characters = json.loads(characters)
+        except ValueError:
+            characters = None
     if not isinstance(characters, list) or not all(isinstance(c, dict) and isinstance(c.get("id"), str)
                                                      for c in characters):
         raise InvalidRequest('characters must be a list of objects like {"id": "cameo_..."}.', param="characters")

@@ -29,13 +29,16 @@ def tiny_gemma_tokenizer():
 
 def tiny_t5_tokenizer():
     """A fast T5-style tokenizer (what Wan's UMT5 encoder reads) over the same vocabulary."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE(vocab=byte_fallback_vocab(), merges=[], unk_token="<unk>", byte_fallback=True))
     tok.normalizer = normalizers.Sequence([normalizers.Lowercase()])
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tok.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Metaspace(replacement="▁")])
+    # T5 ends every sequence with </s>; here <eos>.
+    eos_id = byte_fallback_vocab()["<eos>"]
+    tok.post_processor = processors.TemplateProcessing(single="$A <eos>", special_tokens=[("<eos>", eos_id)])
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>", bos_token="<bos>"
     )
