@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     plans_file: Path | None = None
     default_plan: str = "free"
 
+    # Extensions (issue 3): a lineage is a video and the chain of extensions built on it.
+    max_extensions_per_lineage: int = 6
+    max_lineage_seconds: float = 120.0
+
     runner: Literal["inprocess", "celery"] = "inprocess"
     broker_url: str = "redis://127.0.0.1:6379/0"
     # How many times a job interrupted by a crash is re-run before it is failed.

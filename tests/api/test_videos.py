@@ -150,7 +150,7 @@ def test_list_pagination(client):
     everything = [v.id for v in client.videos.list(limit=2)]  # the SDK's auto-pagination follows `after`
     assert set(ids) <= set(everything) and len(everything) == len(set(everything))
     for i in ids:
-        client.videos.poll(i)
+        client.videos.delete(i)
 
 
 def test_remix_keeps_settings_and_links_source(client, done):

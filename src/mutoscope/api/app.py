@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from mutoscope import __version__
 from mutoscope.api.errors import install_error_handlers
 from mutoscope.accounts.plans import load_plans
-from mutoscope.api.routes import account, files, models, videos
+from mutoscope.api.routes import account, files, models, videos, webhooks
+from mutoscope.webhooks.service import Deliverer
 from mutoscope.api.routes import cameos as cameo_routes
 from mutoscope.api.serving_cameos import CameoAPI
 from mutoscope.api.serving_accounts import AccountService
@@ -49,10 +50,12 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         runner.start()
+        app.state.deliverer.start()
         try:
             yield
         finally:
             runner.stop()
+            app.state.deliverer.stop()
 
     app = FastAPI(title="Mutoscope", version=__version__, lifespan=lifespan,
                   description="Open, self-hosted video generation with an OpenAI-compatible Videos API.")
@@ -68,6 +71,7 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
     app.state.videos = VideoService(sessions, catalog, storage, runner, settings, plans)
     app.state.accounts = AccountService(sessions, settings, plans)
     app.state.files = FileService(sessions, storage)
+    app.state.deliverer = Deliverer(sessions)  # webhooks: sends the outbox that jobs fill
     app.state.cameos = CameoAPI(sessions, storage, settings)  # issue 4: cameos
     app.state.verify = VerifyService(sessions, settings.data_dir)
     app.state.exports = ExportService.start(sessions, storage, settings)  # resumes interrupted exports
@@ -79,6 +83,7 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
     app.include_router(verify_routes.router)  # issue 7: POST /v1/verify
     app.include_router(exports_routes.router)
     app.include_router(account.router)
+    app.include_router(webhooks.router)
     app.include_router(account.admin)
 
     @app.middleware("http")

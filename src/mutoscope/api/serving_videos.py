@@ -7,6 +7,7 @@ through a `ModelCatalog` (resolve a name to its sizes and durations), never runs
 from __future__ import annotations
 
 import io
+import math
 import secrets
 import time
 from collections.abc import Sequence
@@ -28,10 +29,13 @@ from mutoscope.errors import Gone, InvalidRequest, NotFound, NotImplementedYet, 
 from mutoscope.jobs.assets import VARIANTS, file_key, input_key, variant_key, video_prefix
 from mutoscope.lifecycle import service as lifecycle
 from mutoscope.likeness import consent as cameo_consent
-from mutoscope.media import MediaError, decode_data_url, fit_image, load_image
+from mutoscope.media import MediaError, MediaInfo, decode_data_url, fit_image, load_image, probe
 from mutoscope.protocol.videos import (
+    DEFAULT_MODEL,
     CreateVideoRequest,
     DeletedVideo,
+    EditVideoRequest,
+    ExtendVideoRequest,
     GenerationParams,
     ImageRef,
     RemixVideoRequest,
@@ -145,6 +149,114 @@ class VideoService:
                 png = f.read()
         return self._enqueue(who, prompt=req.prompt, model=src.model, size=src.size, seconds=src.seconds,
                              params=params, input_png=png, kind="remix", remixed_from_video_id=src.id), headers
+
+    # --- extensions and edits (issue 3) -------------------------------------------------
+    def extend(self, who: Principal, body: Body) -> tuple[VideoObject, dict[str, str]]:
+        """Continue a completed video; the new video is the source followed by `seconds` more (its `seconds`
+        is the stitched total). Limits per lineage: Settings.max_extensions_per_lineage / max_lineage_seconds."""
+        req: ExtendVideoRequest = parse_model(ExtendVideoRequest, body.fields)
+        with self.sessions() as s:
+            src = self._completed_source(s, who, req.video.id, "extended")
+            extensions, root = self._lineage(s, src)
+        total = float(src.seconds) + float(req.seconds)
+        limit_n, limit_s = self.settings.max_extensions_per_lineage, self.settings.max_lineage_seconds
+        if extensions + 1 > limit_n:
+            raise InvalidRequest(f"Video {root} already has {extensions} extension(s); this server allows at most "
+                                 f"{limit_n} per video.", param="video", code="extension_limit_reached")
+        if total > limit_s + 1e-9:
+            raise InvalidRequest(f"Extending video {src.id} ({src.seconds} s) by {req.seconds} s would make it "
+                                 f"{total:g} s; this server allows at most {limit_s:g} s per video lineage.",
+                                 param="seconds", code="extension_limit_reached")
+        headers = self.admit(who, src.model, src.size, req.seconds)
+        params = self._derived_params(src, req)
+        params["extend_seconds"] = req.seconds
+        return self._enqueue(who, prompt=req.prompt, model=src.model, size=src.size, seconds=f"{total:g}",
+                             charge_seconds=req.seconds, params=params, input_png=None, kind="extend",
+                             extended_from_video_id=src.id), headers
+
+    def edit(self, who: Principal, body: Body) -> tuple[VideoObject, dict[str, str]]:
+        """Video-to-video: a completed video (`video: {id}`) or an uploaded one, re-generated under `prompt`."""
+        fields = dict(body.fields)
+        upload = body.files.get("video")
+        if upload is not None:
+            fields.pop("video", None)
+        req: EditVideoRequest = parse_model(EditVideoRequest, fields)
+        if (upload is None) == (req.video is None):
+            raise InvalidRequest("Provide exactly one of video.id or an uploaded video file.", param="video")
+        if req.video is not None:
+            with self.sessions() as s:
+                src = self._completed_source(s, who, req.video.id, "edited")
+            headers = self.admit(who, src.model, src.size, src.seconds)
+            return self._enqueue(who, prompt=req.prompt, model=src.model, size=src.size, seconds=src.seconds,
+                                 params=self._derived_params(src, req), input_png=None, kind="edit",
+                                 edited_from_video_id=src.id), headers
+        model = req.model or DEFAULT_MODEL
+        entry = self._resolve(model)
+        info = self._video_from_upload(upload)
+        size = req.size or self._size_like(entry, info.width, info.height)
+        seconds = req.seconds or self._seconds_within(entry, info.duration)
+        headers = self.admit(who, model, size, seconds)
+        return self._enqueue(who, prompt=req.prompt, model=model, size=size, seconds=seconds,
+                             params=self._params(req), input_png=None, input_video=upload.data, kind="edit"), headers
+
+    def _completed_source(self, s: Session, who: Principal, video_id: str, verb: str) -> Video:
+        v = repo.get_video(s, who.user_id, video_id)
+        if v is None:
+            raise NotFound(f"No video found with id '{video_id}'.", param="video.id", code="video_not_found")
+        if v.status != "completed":
+            raise InvalidRequest(f"Video {video_id} is {v.status}; only a completed video can be {verb}.",
+                                 param="video.id", code="video_not_ready")
+        return v
+
+    @staticmethod
+    def _lineage(s: Session, video: Video) -> tuple[int, str]:
+        """(extensions in the chain ending at `video`, the id of the chain's first video)."""
+        count, v, seen = 0, video, set()
+        while v is not None and v.kind == "extend" and v.extended_from_video_id and v.id not in seen:
+            seen.add(v.id)
+            count += 1
+            parent = s.query(Video).filter(Video.id == v.extended_from_video_id).one_or_none()
+            if parent is None:
+                return count, v.extended_from_video_id
+            v = parent
+        return count, v.id
+
+    def _derived_params(self, src: Video, req: GenerationParams) -> dict[str, Any]:
+        """The source's steps/guidance/negative prompt unless the request sets them; a new seed unless given."""
+        params = {k: v for k, v in (src.params or {}).items()
+                  if k in ("num_inference_steps", "guidance_scale", "negative_prompt")}
+        params.update({k: v for k, v in self._params(req).items() if k in req.model_fields_set or k == "seed"})
+        return params
+
+    def _video_from_upload(self, upload: Upload) -> MediaInfo:
+        if upload.content_type and not upload.content_type.startswith("video/") \
+                and upload.content_type != "application/octet-stream":
+            raise InvalidRequest(f"video must be a video file (MP4, WebM, MOV), got '{upload.content_type}'.",
+                                 param="video", code="invalid_video")
+        try:
+            info = probe(io.BytesIO(upload.data))
+            if info.frame_count < 1 or info.width < 1 or info.height < 1:
+                raise MediaError("it has no frames")
+        except MediaError as e:
+            raise InvalidRequest(f"video is not a decodable video: {e}", param="video", code="invalid_video") from None
+        return info
+
+    @staticmethod
+    def _size_like(entry: ModelEntry, width: int, height: int) -> str:
+        """The model's size whose aspect ratio is closest to the upload's (the edit scales and center-crops)."""
+        def distance(size: str) -> float:
+            w, h = (int(x) for x in size.split("x"))
+            return abs(math.log((w / h) / (width / height)))
+        return min(entry.sizes, key=distance)
+
+    @staticmethod
+    def _seconds_within(entry: ModelEntry, duration: float) -> str:
+        fits = [x for x in entry.seconds if float(x) <= duration + 0.05]
+        if not fits:
+            raise InvalidRequest(f"The uploaded video lasts {duration:.2f} s; model '{entry.name}' edits clips of "
+                                 f"{', '.join(entry.seconds)} s.", param="video", code="invalid_video")
+        return max(fits, key=float)
+    # --- end extensions and edits ---
 
     def not_yet(self, what: str, issue: str) -> None:
         raise NotImplementedYet(f"{what} is not available on this server yet ({issue}).")
@@ -297,20 +409,28 @@ class VideoService:
 
     def _enqueue(self, who: Principal, *, prompt: str, model: str, size: str, seconds: str,
                  params: dict[str, Any], input_png: bytes | None, kind: str = "generate",
-                 remixed_from_video_id: str | None = None) -> VideoObject:
+                 remixed_from_video_id: str | None = None, extended_from_video_id: str | None = None,
+                 edited_from_video_id: str | None = None, input_video: bytes | None = None,
+                 charge_seconds: str | None = None) -> VideoObject:
+        """`charge_seconds`: what the plan pays for when it differs from `seconds` (an extension's `seconds` is
+        the stitched total; only the new part is generated). `input_video`: an uploaded edit source."""
         video_id = new_id("video_")
         key = None
         if input_png is not None:
             key = input_key(video_id)
             self.storage.put_bytes(key, input_png)
+        elif input_video is not None:
+            key = f"{video_prefix(video_id)}/input.mp4"  # derived from the id, like every asset of a video
+            self.storage.put_bytes(key, input_video)
         try:
             plan = self.plan_of(who)
             with self.sessions() as s:
                 # One transaction: the reservation and the job exist together or not at all.
-                quota.reserve(s, plan, who.user_id, video_id, model, float(seconds))
+                quota.reserve(s, plan, who.user_id, video_id, model, float(charge_seconds or seconds))
                 v = Video(id=video_id, owner_id=who.user_id, kind=kind, model=model, prompt=prompt, size=size,
                           seconds=seconds, params=params, input_key=key, priority=plan.priority,
-                          remixed_from_video_id=remixed_from_video_id)
+                          remixed_from_video_id=remixed_from_video_id, extended_from_video_id=extended_from_video_id,
+                          edited_from_video_id=edited_from_video_id)
                 s.add(v)
                 s.commit()
                 obj = to_video_object(v)

@@ -156,6 +156,40 @@ class ServiceSchedule(Base):
     message: Mapped[str] = mapped_column(Text, default="")
 
 
+# --- webhooks ---
+
+class WebhookEndpoint(Base):
+    __tablename__ = "webhook_endpoints"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True, default=lambda: new_id("we_"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(Text)
+    event_types: Mapped[list] = mapped_column(JSON)
+    # The signing key has to be usable for HMAC, so unlike API keys it is stored as issued.
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    updated_at: Mapped[int | None] = mapped_column(BigInteger, default=now, nullable=True)
+    deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class WebhookDelivery(Base):
+    """The outbox: one row per event and endpoint, sent and retried by the deliverer."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the event id (webhook-id header)
+    endpoint_id: Mapped[str] = mapped_column(String(64), index=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Float, index=True)
+    delivered_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 # --- exports (issue 6) ---
 
 class Export(Base):

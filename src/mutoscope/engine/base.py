@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -58,6 +58,14 @@ class GenerationSpec:
         seed: random seed; the adapter must be deterministic for a given seed.
         num_inference_steps, guidance_scale, negative_prompt: None means the
             model's default; the resolved values come back in `GenerationOutput.resolved`.
+        condition_frames: optional source clip, uint8 (T, H, W, 3) at the model's frame
+            rate (any H x W; the adapter scales/crops it like `image`). What it means
+            depends on `condition_mode`.
+        condition_mode: "extend": `condition_frames` is the tail of a clip to continue
+            (the last frame is the newest); the output holds only the *new* frames,
+            round(seconds * fps) of them, that follow it. "edit": `condition_frames`
+            is the clip to transform (at least round(seconds * fps) frames); the output
+            replaces it frame for frame, guided by `prompt`.
     """
 
     prompt: str
@@ -69,6 +77,14 @@ class GenerationSpec:
     num_inference_steps: int | None = None
     guidance_scale: float | None = None
     negative_prompt: str | None = None
+    condition_frames: "np.ndarray | None" = None
+    condition_mode: "Literal['extend', 'edit'] | None" = None
+
+    def __post_init__(self) -> None:
+        if (self.condition_frames is None) != (self.condition_mode is None):
+            raise ValueError("condition_frames and condition_mode go together")
+        if self.condition_mode not in (None, "extend", "edit"):
+            raise ValueError(f"condition_mode must be 'extend' or 'edit', got {self.condition_mode!r}")
 
 
 @dataclass

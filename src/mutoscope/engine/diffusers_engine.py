@@ -90,7 +90,19 @@ class DiffusersEngine(VideoEngine):
         pipes = self.load(entry.name)
         pipe = pipes.image_to_video if spec.image is not None else pipes.text_to_video
         gen_w, gen_h = family.generation_size(spec.width, spec.height)
-        gen_frames = family.frames_covering(frames_out)
+        mode = spec.condition_mode
+        source = None
+        overlap = 0  # leading generated frames that repeat the source (extensions), cut below
+        if mode is not None:
+            source = np.asarray(spec.condition_frames)
+            if source.ndim != 4 or source.shape[-1] != 3 or source.dtype != np.uint8 or len(source) == 0:
+                raise EngineError(f"condition_frames must be non-empty uint8 (T, H, W, 3), got {source.shape}")
+            if mode == "edit" and len(source) < frames_out:
+                raise EngineError(f"edit source has {len(source)} frames, {frames_out} needed")
+            if mode == "extend":
+                overlap = family.extend_overlap(pipes, len(source))
+                source = source[-overlap:]
+        gen_frames = family.frames_covering(overlap + frames_out)
         steps = spec.num_inference_steps if spec.num_inference_steps is not None else entry.steps
         guidance = spec.guidance_scale if spec.guidance_scale is not None else entry.guidance
         # A CPU generator gives the same noise for a seed on every device.
@@ -110,6 +122,15 @@ class DiffusersEngine(VideoEngine):
             generator=generator,
             image=image,
         )
+        if mode == "extend":
+            pipe, kwargs = family.extend_call(pipes, entry, kwargs, fit_frames(source, gen_w, gen_h))
+        elif mode == "edit":
+            # The source, cut to the output's length and padded (last frame repeated) to the family's frame rule.
+            clip = source[:frames_out]
+            clip = np.concatenate([clip, np.repeat(clip[-1:], gen_frames - len(clip), axis=0)])
+            pipe, kwargs = family.edit_call(pipes, entry, kwargs, fit_frames(clip, gen_w, gen_h), entry.edit_strength)
+        if pipe is None:
+            raise EngineError(f"{entry.name}: this model cannot {mode} videos")
         kwargs = _accepted_kwargs(pipe, family.before_call(pipes, pipe, kwargs))
         kwargs["callback_on_step_end"] = _step_callback(hooks, steps)
 
@@ -130,13 +151,15 @@ class DiffusersEngine(VideoEngine):
         if getattr(pipe, "_interrupt", False) or hooks.should_cancel():
             raise GenerationCancelled("cancelled")
 
-        frames = fit_video(raw.video, frames_out, spec.width, spec.height)
+        frames = fit_video(raw.video[overlap:], frames_out, spec.width, spec.height)
         raw.video = output = None  # drop the float32 video (~1 GB at 720p) before the audio work
-        if entry.pin_first_frame and spec.image is not None:
+        if entry.pin_first_frame and spec.image is not None and mode is None:
             frames[0] = np.asarray(fit_image(spec.image, spec.width, spec.height), dtype=np.uint8)
         audio = None
         if raw.audio is not None and raw.sample_rate:
-            audio = fit_audio(raw.audio, frames_out / entry.fps, raw.sample_rate)
+            # The overlap's sound belongs to frames the caller already has: start where the new frames start.
+            skip = round(overlap * raw.sample_rate / entry.fps)
+            audio = fit_audio(raw.audio[..., skip:], frames_out / entry.fps, raw.sample_rate)
         hooks.on_progress(1.0, "decode")
 
         return GenerationOutput(
@@ -150,7 +173,7 @@ class DiffusersEngine(VideoEngine):
                 "family": entry.family,
                 "weights": entry.weights,
                 "revision": entry.revision or weights_mod.installed_revision(entry, self.weights_dir),
-                "task": "image-to-video" if spec.image is not None else "text-to-video",
+                "task": _task(spec),
                 "steps": steps,
                 "guidance_scale": guidance,
                 "seed": spec.seed,
@@ -160,7 +183,10 @@ class DiffusersEngine(VideoEngine):
                 "generation_frames": gen_frames,
                 "frames": frames_out,
                 "fps": float(entry.fps),
-                "first_frame_pinned": bool(entry.pin_first_frame and spec.image is not None),
+                "first_frame_pinned": bool(entry.pin_first_frame and spec.image is not None and mode is None),
+                **({"condition_frames": overlap} if mode == "extend" else {}),
+                **({"edit_strength": entry.edit_strength} if mode == "edit" else {}),
+                **({"conditioning_pipeline": type(pipe).__name__} if mode is not None else {}),
             },
         )
 
@@ -188,7 +214,7 @@ class DiffusersEngine(VideoEngine):
 
         if entry.is_builtin:
             pipes = family.build_tiny(entry.builtin_name)
-            for pipe in (pipes.text_to_video, pipes.image_to_video):
+            for pipe in pipes.all():
                 pipe.to(self.device)
             return pipes
 
@@ -212,7 +238,7 @@ def _place(pipes: LoadedPipelines, memory: str, device: str) -> None:
     if not device.startswith("cuda") or memory == "full" or (memory == "auto" and _fits_on_gpu(t2v)):
         t2v.to(device)
         return
-    for pipe in (t2v, pipes.image_to_video):
+    for pipe in pipes.all():
         if memory == "sequential_cpu_offload":
             pipe.enable_sequential_cpu_offload(device=device)
         else:
@@ -231,6 +257,14 @@ def _fits_on_gpu(pipe: Any) -> bool:
     free, _total = torch.cuda.mem_get_info()
     # Leave room for activations and the VAE decode, which at 720p need several GB.
     return size < free * 0.7
+
+
+def _task(spec: GenerationSpec) -> str:
+    if spec.condition_mode == "extend":
+        return "extend"
+    if spec.condition_mode == "edit":
+        return "video-to-video"
+    return "image-to-video" if spec.image is not None else "text-to-video"
 
 
 def _accepted_kwargs(pipe: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -287,6 +321,35 @@ def fit_image(image: Any, width: int, height: int):
     image = image.resize(size, Image.Resampling.LANCZOS)
     left, top = (image.width - width) // 2, (image.height - height) // 2
     return image.crop((left, top, left + width, top + height))
+
+
+def fit_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(T, h, w, 3) uint8 -> (T, height, width, 3) uint8 with `fit_image`'s policy, for a whole clip.
+
+    A clip no larger than the canvas is centered with its edge pixels repeated
+    (our own clips: the canvas is the output size rounded up, so the crop after
+    generation gives back exactly the source). Otherwise scale to cover, center-crop.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    t, h, w, _ = frames.shape
+    if (w, h) == (width, height):
+        return frames
+    if w <= width and h <= height:
+        pad_w, pad_h = width - w, height - h
+        return np.pad(frames, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)),
+                      mode="edge")
+    scale = max(width / w, height / h)
+    size = (max(height, math.ceil(h * scale)), max(width, math.ceil(w * scale)))
+    out = np.empty((t, height, width, 3), dtype=np.uint8)
+    for start in range(0, t, _FRAME_CHUNK):
+        chunk = torch.from_numpy(frames[start : start + _FRAME_CHUNK]).permute(0, 3, 1, 2).float()
+        chunk = F.interpolate(chunk, size=size, mode="bilinear", align_corners=False, antialias=True)
+        top, left = (size[0] - height) // 2, (size[1] - width) // 2
+        chunk = chunk[:, :, top : top + height, left : left + width].round_().clamp_(0, 255).to(torch.uint8)
+        out[start : start + len(chunk)] = chunk.permute(0, 2, 3, 1).numpy()
+    return out
 
 
 def fit_video(video: Any, frames: int, width: int, height: int) -> np.ndarray:

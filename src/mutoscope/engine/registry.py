@@ -45,6 +45,8 @@ class ModelEntry:
         memory: how to place the pipeline on a GPU (see MEMORY_MODES).
         dtype: weights dtype, or None for bfloat16 on GPU / float32 on CPU.
         pin_first_frame: image-to-video writes the input image into frame 0.
+        edit_strength: video-to-video edits: how much of the source is replaced by noise,
+            in (0, 1] (1 ignores the source; lower keeps more of its layout and motion).
         pipeline_kwargs: extra keyword arguments for the pipeline call.
     """
 
@@ -65,6 +67,7 @@ class ModelEntry:
     test_model: bool = False
     description: str = ""
     pin_first_frame: bool = False
+    edit_strength: float = 0.7
     pipeline_kwargs: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -206,6 +209,8 @@ def _parse_entry(raw: Any, where: str) -> ModelEntry:
     check("fps", number("fps", positive=True), "a positive number")
     check("steps", number("steps", positive=True, integer=True), "a positive integer")
     check("guidance", number("guidance"), "a number")
+    check("edit_strength", number("edit_strength", positive=True) and raw.get("edit_strength", 0) <= 1,
+          "a number in (0, 1]")
     for flag in ("has_audio", "test_model", "pin_first_frame"):
         check(flag, isinstance(raw.get(flag), bool), "true or false")
     for text_key in ("license", "description", "revision"):
@@ -220,8 +225,9 @@ def _parse_entry(raw: Any, where: str) -> ModelEntry:
             values[key] = tuple(values[key])
     if "fps" in values:
         values["fps"] = float(values["fps"])
-    if "guidance" in values:
-        values["guidance"] = float(values["guidance"])
+    for key in ("guidance", "edit_strength"):
+        if key in values:
+            values[key] = float(values[key])
     return ModelEntry(**values)
 
 

@@ -11,16 +11,29 @@ import io
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 from PIL import Image
 
 from mutoscope.accounts import quota
+from mutoscope.webhooks import service as webhooks
 from mutoscope.db.models import Video, now
 from mutoscope.engine import EngineError, GenerationCancelled, GenerationOutput, GenerationSpec, VideoEngine
 from mutoscope.jobs.assets import input_key, variant_key, video_prefix
 from mutoscope.jobs.context import JobContext
-from mutoscope.media import encode_mp4, spritesheet_jpeg, thumbnail_webp
+from mutoscope.media import (
+    MediaError,
+    concat,
+    encode_mp4,
+    probe,
+    read_audio,
+    read_frames,
+    spritesheet_jpeg,
+    thumbnail_webp,
+)
 from mutoscope.provenance import Stamp, mark_frames, sign_video
 
 logger = logging.getLogger(__name__)
@@ -53,15 +66,19 @@ class _Hooks:
 def render(engine: VideoEngine, model: str, spec: GenerationSpec, out_dir: Path,
            report: Callable[[int], None], cancelled: Callable[[], bool], *,
            provenance: Stamp | None = None,
-           visible_watermark: str | None = None) -> tuple[GenerationOutput, dict[str, Path]]:
+           visible_watermark: str | None = None,
+           prefix: "SourceClip | None" = None) -> tuple[GenerationOutput, dict[str, Path]]:
     """Generate and write the MP4, thumbnail and spritesheet into out_dir. Shared by jobs and `mutoscope generate`.
 
     `provenance` (issue 7) puts its video id in the frames as an invisible watermark and signs the MP4 with
     a C2PA manifest; `visible_watermark` draws that text (the creator's handle) on every frame.
+    `prefix` (extensions, issue 3): the source clip; the output is it followed by the new frames.
     """
     output = engine.generate(model, spec, _Hooks(report, cancelled))
     if cancelled():
         raise GenerationCancelled("cancelled")
+    if prefix is not None:
+        output = _stitch(prefix, output)
     files = {"video": out_dir / "video.mp4", "thumbnail": out_dir / "thumbnail.webp",
              "spritesheet": out_dir / "spritesheet.jpg"}
     # --- provenance (issue 7): marks go into the frames before encoding, the signed manifest after ---
@@ -83,6 +100,103 @@ def spec_for(video: Video, image: Image.Image | None) -> GenerationSpec:
     return GenerationSpec(prompt=video.prompt, width=w, height=h, seconds=float(video.seconds),
                           seed=int(p["seed"]), image=image, num_inference_steps=p.get("num_inference_steps"),
                           guidance_scale=p.get("guidance_scale"), negative_prompt=p.get("negative_prompt"))
+
+
+# --- extensions, edits and remixes (issue 3): the source clip a job is conditioned on ---
+
+# Source frames handed to the engine for an extension (it uses what its family can: 17 for LTX-2, 1 for Wan).
+EXTEND_TAIL_FRAMES = 25
+
+
+class SourceVideoError(EngineError):
+    """The clip a job continues or edits is gone or cannot be decoded."""
+
+    code = "invalid_source_video"
+
+
+@dataclass
+class SourceClip:
+    frames: np.ndarray  # (T, H, W, 3) uint8
+    fps: float
+    audio: np.ndarray | None  # (channels, samples) float32
+    sample_rate: int | None
+
+
+def load_clip(ctx: JobContext, key: str, *, with_audio: bool = True) -> SourceClip:
+    """Decode a stored MP4 (a finished video or an uploaded edit input)."""
+    try:
+        with ctx.storage.open(key) as f:
+            data = f.read()
+    except (FileNotFoundError, KeyError, OSError):
+        raise SourceVideoError("The source video is no longer stored; it may have been deleted.") from None
+    try:
+        info = probe(io.BytesIO(data))
+        frames = read_frames(io.BytesIO(data))
+        sound = read_audio(io.BytesIO(data)) if with_audio else None
+    except MediaError as e:
+        raise SourceVideoError(f"The source video cannot be decoded: {e}") from None
+    audio, rate = sound if sound is not None else (None, None)
+    return SourceClip(frames=frames, fps=info.fps or 24.0, audio=audio, sample_rate=rate)
+
+
+def retime(frames: np.ndarray, src_fps: float, fps: float, count: int) -> np.ndarray:
+    """`count` frames at `fps` sampled (nearest frame) from a clip at `src_fps`; the last frame repeats past its end."""
+    if abs(src_fps - fps) < 1e-6 and len(frames) >= count:
+        return frames[:count]
+    idx = np.minimum(np.round(np.arange(count) * src_fps / fps).astype(int), len(frames) - 1)
+    return frames[idx]
+
+
+def conditioning_for(ctx: JobContext, video: Video, spec: GenerationSpec) -> tuple[GenerationSpec, SourceClip | None]:
+    """The spec conditioned on the job's source clip, and the clip to stitch in front (extensions only)."""
+    if video.kind == "extend" and video.extended_from_video_id:
+        src = load_clip(ctx, variant_key(video.extended_from_video_id, "video"))
+        seconds = float((video.params or {})["extend_seconds"])
+        spec = replace(spec, seconds=seconds, condition_frames=src.frames[-EXTEND_TAIL_FRAMES:],
+                       condition_mode="extend")
+        return spec, src
+    if video.kind == "edit":
+        key = video.input_key or variant_key(video.edited_from_video_id, "video")
+        src = load_clip(ctx, key, with_audio=False)
+        fps = ctx.engine.resolve(video.model).fps
+        frames = retime(src.frames, src.fps, fps, round(spec.seconds * fps))
+        return replace(spec, image=None, condition_frames=frames, condition_mode="edit"), None
+    if video.kind == "remix" and video.remixed_from_video_id:
+        # A remix re-generates the completed source guided by the new prompt (the edit machinery);
+        # if its file is gone it is generated afresh from the same settings, as before.
+        try:
+            src = load_clip(ctx, variant_key(video.remixed_from_video_id, "video"), with_audio=False)
+        except SourceVideoError:
+            return spec, None
+        fps = ctx.engine.resolve(video.model).fps
+        frames = retime(src.frames, src.fps, fps, round(spec.seconds * fps))
+        return replace(spec, image=None, condition_frames=frames, condition_mode="edit"), None
+    return spec, None
+
+
+def _stitch(prefix: SourceClip, output: GenerationOutput) -> GenerationOutput:
+    rate = output.sample_rate or prefix.sample_rate
+    audio_a = prefix.audio
+    if audio_a is not None and rate and prefix.sample_rate != rate:
+        audio_a = _resample(audio_a, prefix.sample_rate, rate)
+    frames_a = prefix.frames
+    if frames_a.shape[1:] != output.frames.shape[1:]:
+        raise SourceVideoError(f"source size {frames_a.shape[2]}x{frames_a.shape[1]} differs from the extension's")
+    try:
+        frames, audio = concat(frames_a, audio_a, output.frames, output.audio, fps=output.fps, sample_rate=rate)
+    except MediaError as e:
+        raise SourceVideoError(f"cannot stitch the extension onto its source: {e}") from None
+    resolved = {**output.resolved, "source_frames": len(frames_a), "stitched_frames": len(frames)}
+    return GenerationOutput(frames=frames, fps=output.fps, audio=audio, sample_rate=rate if audio is not None else None,
+                            resolved=resolved)
+
+
+def _resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    n = round(audio.shape[1] * rate_out / rate_in)
+    x = np.linspace(0, audio.shape[1] - 1, n)
+    return np.stack([np.interp(x, np.arange(audio.shape[1]), ch) for ch in audio]).astype(np.float32)
+
+# --- end extensions, edits and remixes ---
 
 
 def provenance_for(ctx: JobContext, video_id: str) -> dict:
@@ -111,11 +225,14 @@ def run_video_job(ctx: JobContext, video_id: str) -> None:
         if video is None or video.status != "in_progress":
             return
         image = None
-        if video.input_key:
+        if video.input_key and video.kind != "edit":  # an edit's input is its source MP4 (issue 3)
             with ctx.storage.open(video.input_key) as f:
                 image = Image.open(io.BytesIO(f.read())).convert("RGB")
         spec = spec_for(video, image)
         model = video.model
+        job = {"kind": video.kind, "extended_from_video_id": video.extended_from_video_id,
+               "edited_from_video_id": video.edited_from_video_id, "remixed_from_video_id": video.remixed_from_video_id,
+               "input_key": video.input_key, "params": dict(video.params or {}), "model": video.model}
 
     last = {"pct": -1, "db_check": 0.0, "db_cancel": False}
 
@@ -141,8 +258,9 @@ def run_video_job(ctx: JobContext, video_id: str) -> None:
     scratch = ctx.storage.scratch_dir() / video_id
     scratch.mkdir(parents=True, exist_ok=True)
     try:
+        spec, prefix = conditioning_for(ctx, SimpleNamespace(**job), spec)
         output, files = render(ctx.engine, model, spec, scratch, report, cancelled,
-                               **provenance_for(ctx, video_id))
+                               **provenance_for(ctx, video_id), prefix=prefix)
         for variant, path in files.items():
             ctx.storage.put_file(variant_key(video_id, variant), path)
         _finish(ctx, video_id, output)
@@ -177,6 +295,7 @@ def _finish(ctx: JobContext, video_id: str, output: GenerationOutput) -> None:
             video.expires_at = video.completed_at + ctx.settings.retention_days * 86400
         s.commit()
         quota.settle(s, video_id, charged=True)
+        webhooks.emit(s, video.owner_id, "video.completed", {"id": video_id})
 
 
 def _fail(ctx: JobContext, video_id: str, code: str, message: str) -> None:
@@ -187,6 +306,8 @@ def _fail(ctx: JobContext, video_id: str, code: str, message: str) -> None:
         s.commit()
         deleted = video.deleted_at is not None
         quota.settle(s, video_id, charged=False)  # failures and cancellations are never charged
+        if not deleted:  # a video its owner deleted is nobody's news
+            webhooks.emit(s, video.owner_id, "video.failed", {"id": video_id})
     # Never leave half-written assets: a failed video has no content.
     for variant in ("video", "thumbnail", "spritesheet"):
         ctx.storage.delete_prefix(variant_key(video_id, variant))

@@ -60,9 +60,15 @@ class ExtendVideoRequest(GenerationParams):
 
 
 class EditVideoRequest(GenerationParams):
-    # OpenAI standard fields
-    video: VideoRef
+    # OpenAI standard fields; `video` is a reference here, an uploaded file arrives as a multipart part
+    video: VideoRef | None = None
     prompt: str = Field(min_length=1, max_length=32000)
+    # Mutoscope extensions, for an uploaded video only (a referenced video keeps its own):
+    # model (default sora-2), size (default: the model's size of the upload's orientation),
+    # seconds (default: the longest the model allows that the upload covers).
+    model: str | None = None
+    size: str | None = None
+    seconds: str | None = None
 
 
 class VideoError(BaseModel):

@@ -41,13 +41,19 @@ def list_videos(request: Request, who: PrincipalDep, after: str | None = None,
 
 
 @router.post("/extensions", response_model=VideoObject)
-async def extend_video(request: Request, who: PrincipalDep) -> VideoObject:
-    _svc(request).not_yet("Video extensions", "issue #3")
+async def extend_video(request: Request, response: Response, who: PrincipalDep) -> VideoObject:
+    body = await read_body(request, request.app.state.settings.max_upload_bytes)
+    video, headers = await run_in_threadpool(_svc(request).extend, who, body)
+    response.headers.update(headers)
+    return _poll_header(response, request, video)
 
 
 @router.post("/edits", response_model=VideoObject)
-async def edit_video(request: Request, who: PrincipalDep) -> VideoObject:
-    _svc(request).not_yet("Video edits", "issue #3")
+async def edit_video(request: Request, response: Response, who: PrincipalDep) -> VideoObject:
+    body = await read_body(request, request.app.state.settings.max_upload_bytes)
+    video, headers = await run_in_threadpool(_svc(request).edit, who, body)
+    response.headers.update(headers)
+    return _poll_header(response, request, video)
 
 
 @router.post("/characters", response_model=CharacterObject)

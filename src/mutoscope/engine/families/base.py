@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
     import torch
     from PIL import Image
 
@@ -22,10 +23,23 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass
 class LoadedPipelines:
-    """The two pipelines of one model; they share every component (no second copy of the weights)."""
+    """The pipelines of one model; they share every component (no second copy of the weights).
+
+    condition: a pipeline that takes several leading frames as conditioning
+        (LTX-2's `LTX2ConditionPipeline`), used to extend a clip; None when the
+        family has none (extensions then condition on the last frame only).
+    video_to_video: a pipeline that transforms a whole clip (Wan's
+        `WanVideoToVideoPipeline`); None when the family edits another way.
+    """
 
     text_to_video: Any
     image_to_video: Any
+    condition: Any = None
+    video_to_video: Any = None
+
+    def all(self) -> list[Any]:
+        return [p for p in (self.text_to_video, self.image_to_video, self.condition, self.video_to_video)
+                if p is not None]
 
 
 @dataclass
@@ -95,6 +109,41 @@ class Family(abc.ABC):
     def before_call(self, pipes: LoadedPipelines, pipe: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Last adjustment of the call's arguments once the pipeline is chosen (default: none)."""
         return kwargs
+
+    # -- conditioning on a source clip (extensions and edits) ---------------------
+
+    def extend_overlap(self, pipes: LoadedPipelines, available: int) -> int:
+        """How many of the source's last frames the continuation is conditioned on.
+
+        The pipeline regenerates those frames first; the engine cuts them off.
+        Default: one frame, through image-to-video (`extend_call`).
+        """
+        return 1
+
+    def extend_call(
+        self, pipes: LoadedPipelines, entry: "ModelEntry", kwargs: dict[str, Any], tail: "np.ndarray"
+    ) -> tuple[Any, dict[str, Any]]:
+        """(pipeline, call kwargs) that continue `tail` ((overlap, H, W, 3) uint8 at the generation size).
+
+        Default: image-to-video from the last frame, with the same crop/pin rules as an input image.
+        """
+        from PIL import Image
+
+        kwargs = dict(kwargs)
+        kwargs["image"] = Image.fromarray(tail[-1])
+        return pipes.image_to_video, kwargs
+
+    @abc.abstractmethod
+    def edit_call(
+        self,
+        pipes: LoadedPipelines,
+        entry: "ModelEntry",
+        kwargs: dict[str, Any],
+        frames: "np.ndarray",
+        strength: float,
+    ) -> tuple[Any, dict[str, Any]]:
+        """(pipeline, call kwargs) that re-generate `frames` ((num_frames, H, W, 3) uint8 at the
+        generation size) guided by the prompt; `strength` in (0, 1] is how much noise replaces the source."""
 
     @abc.abstractmethod
     def read_output(self, pipe: Any, output: Any) -> RawOutput:

@@ -17,7 +17,20 @@ from typing import TYPE_CHECKING, Any
 
 from mutoscope.engine.families.base import Family, LoadedPipelines, RawOutput
 
+# Source frames an extension is conditioned on (at most; 8k+1): ~0.7 s at 24 fps, enough
+# for the model to see the motion, few enough to keep the extra tokens cheap.
+EXTEND_CONDITION_FRAMES = 17
+
+
+def _accepted(cls: type, components: dict[str, Any]) -> dict[str, Any]:
+    """The components `cls.__init__` takes (pipelines differ in their optional ones)."""
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters
+    return {k: v for k, v in components.items() if k in params}
+
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
     import torch
     from PIL import Image
 
@@ -218,9 +231,85 @@ class LTX2Family(Family):
         t2v = t2v if t2v is not None else LTX2Pipeline(**components)
         # Same component objects, so the image-to-video pipeline costs no extra memory.
         i2v = LTX2ImageToVideoPipeline(**components)
-        for pipe in (t2v, i2v):
+        try:
+            from diffusers import LTX2ConditionPipeline
+        except ImportError:  # older diffusers: extensions fall back to image-to-video from the last frame
+            cond = None
+        else:
+            cond = LTX2ConditionPipeline(**_accepted(LTX2ConditionPipeline, components))
+        pipes = LoadedPipelines(text_to_video=t2v, image_to_video=i2v, condition=cond)
+        for pipe in pipes.all():
             pipe.set_progress_bar_config(disable=True)
-        return LoadedPipelines(text_to_video=t2v, image_to_video=i2v)
+        return pipes
+
+    # -- extensions and edits -------------------------------------------------------
+
+    def extend_overlap(self, pipes: LoadedPipelines, available: int) -> int:
+        if pipes.condition is None:
+            return 1
+        # A multi-frame condition is encoded as whole latent frames: 8k+1 pixel frames.
+        usable = min(available, EXTEND_CONDITION_FRAMES)
+        return (usable - 1) // self.temporal_ratio * self.temporal_ratio + 1
+
+    def extend_call(
+        self, pipes: LoadedPipelines, entry: "ModelEntry", kwargs: dict[str, Any], tail: "np.ndarray"
+    ) -> tuple[Any, dict[str, Any]]:
+        if pipes.condition is None:
+            return super().extend_call(pipes, entry, kwargs, tail)
+        from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
+
+        kwargs = dict(kwargs)
+        kwargs.pop("image", None)
+        # The clip's last frames become the first latent frames of the new one, kept clean
+        # (strength 1): the model continues the motion instead of restarting from a still.
+        crf = entry.pipeline_kwargs.get("image_crf")  # only used by single-frame conditions
+        kwargs["conditions"] = [LTX2VideoCondition(frames=tail, index=0, strength=1.0, crf=crf)]
+        return pipes.condition, kwargs
+
+    def edit_call(
+        self,
+        pipes: LoadedPipelines,
+        entry: "ModelEntry",
+        kwargs: dict[str, Any],
+        frames: "np.ndarray",
+        strength: float,
+    ) -> tuple[Any, dict[str, Any]]:
+        """SDEdit through `LTX2Pipeline`'s own `latents` + `noise_scale` + `sigmas` inputs.
+
+        This is the mechanism diffusers' two-stage recipe uses to refine stage-1
+        latents: the source is VAE-encoded, noised to `strength`, and denoised
+        along the model's schedule scaled by `strength`. diffusers has no path
+        from a waveform to LTX-2 audio latents (no mel front end), so the sound
+        starts from the audio prior's mean at the same noise level and is
+        generated with the new picture, in sync with it.
+        """
+        import numpy as np
+        import torch
+
+        pipe = pipes.text_to_video
+        kwargs = dict(kwargs)
+        kwargs.pop("image", None)
+        steps = kwargs["num_inference_steps"]
+        device = pipe._execution_device
+        video = torch.from_numpy(np.ascontiguousarray(frames)).to(device=device, dtype=pipe.vae.dtype)
+        video = video.permute(3, 0, 1, 2).unsqueeze(0) / 127.5 - 1.0  # (1, 3, F, H, W) in [-1, 1]
+        with torch.no_grad():
+            latents = pipe.vae.encode(video).latent_dist.mode()
+        base = kwargs.get("sigmas")
+        if base is None:
+            base = np.linspace(1.0, 1.0 / steps, steps)  # the pipeline's default schedule
+        kwargs["sigmas"] = [float(x) * strength for x in base]
+        kwargs["noise_scale"] = float(strength)
+        kwargs["latents"] = latents
+
+        per_second = pipe.audio_sampling_rate / pipe.audio_hop_length / float(pipe.audio_vae_temporal_compression_ratio)
+        length = round(kwargs["num_frames"] / kwargs["frame_rate"] * per_second)
+        mel_bins = pipe.audio_vae.config.mel_bins // pipe.audio_vae_mel_compression_ratio
+        mean = pipe.audio_vae.latents_mean.to(device=device, dtype=torch.float32)
+        kwargs["audio_latents"] = pipe._unpack_audio_latents(
+            mean.view(1, 1, -1).expand(1, length, -1), length, num_mel_bins=mel_bins
+        )
+        return pipe, kwargs
 
     def call_kwargs(
         self,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from mutoscope.engine.families.base import Family, LoadedPipelines, RawOutput
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
     import torch
     from PIL import Image
 
@@ -116,7 +117,7 @@ class WanFamily(Family):
 
     @staticmethod
     def _pipelines(components: dict[str, Any], t2v: Any = None) -> LoadedPipelines:
-        from diffusers import WanImageToVideoPipeline, WanPipeline
+        from diffusers import WanImageToVideoPipeline, WanPipeline, WanVideoToVideoPipeline
 
         if t2v is None:
             t2v = WanPipeline(**components, transformer_2=None, boundary_ratio=None, expand_timesteps=True)
@@ -128,9 +129,35 @@ class WanFamily(Family):
             boundary_ratio=None,
             expand_timesteps=True,
         )
-        for pipe in (t2v, i2v):
+        v2v = WanVideoToVideoPipeline(**{k: components[k] for k in _T2V_COMPONENTS if k != "transformer_2"})
+        # WanVideoToVideoPipeline derives its VAE factors from the Wan 2.1 VAE (8x in space);
+        # the 2.2 TI2V VAE packs 2x2 pixels first (16x). Take the factors WanPipeline read
+        # from this VAE's config, so the noise matches the encoded source's shape.
+        v2v.vae_scale_factor_spatial = t2v.vae_scale_factor_spatial
+        v2v.vae_scale_factor_temporal = t2v.vae_scale_factor_temporal
+        v2v.video_processor = t2v.video_processor
+        pipes = LoadedPipelines(text_to_video=t2v, image_to_video=i2v, video_to_video=v2v)
+        for pipe in pipes.all():
             pipe.set_progress_bar_config(disable=True)
-        return LoadedPipelines(text_to_video=t2v, image_to_video=i2v)
+        return pipes
+
+    def edit_call(
+        self,
+        pipes: LoadedPipelines,
+        entry: "ModelEntry",
+        kwargs: dict[str, Any],
+        frames: "np.ndarray",
+        strength: float,
+    ) -> tuple[Any, dict[str, Any]]:
+        """SDEdit through `WanVideoToVideoPipeline` (`video` + `strength`); its frame count is the source's."""
+        from PIL import Image
+
+        kwargs = dict(kwargs)
+        kwargs.pop("image", None)
+        kwargs.pop("num_frames", None)
+        kwargs["video"] = [Image.fromarray(f) for f in frames]
+        kwargs["strength"] = float(strength)
+        return pipes.video_to_video, kwargs
 
     def call_kwargs(
         self,
@@ -168,10 +195,11 @@ class WanFamily(Family):
     def before_call(self, pipes: LoadedPipelines, pipe: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         from diffusers.utils import is_ftfy_available
 
-        if pipe is pipes.image_to_video and not is_ftfy_available():
-            # diffusers' WanImageToVideoPipeline calls ftfy unconditionally when it
-            # cleans the prompt (WanPipeline checks first), so without ftfy we encode
-            # the prompt through the text-to-video pipeline, which shares the encoder.
+        if pipe is not pipes.text_to_video and not is_ftfy_available():
+            # diffusers' WanImageToVideoPipeline and WanVideoToVideoPipeline call ftfy
+            # unconditionally when they clean the prompt (WanPipeline checks first), so
+            # without ftfy we encode the prompt through the text-to-video pipeline,
+            # which shares the encoder.
             prompt = kwargs.pop("prompt")
             negative = kwargs.pop("negative_prompt")
             embeds, negative_embeds = pipes.text_to_video.encode_prompt(
