@@ -101,6 +101,7 @@ def bench(family: str, config_dir: Path | None, width: int, height: int, seconds
     import torch
 
     from mutoscope.engine.base import GenerationSpec
+    from mutoscope.engine.diffusers_engine import _accepted_kwargs
     from mutoscope.engine.families import FAMILIES
 
     engine, name, pipes = _engine_and_pipes(family, config_dir, device)
@@ -116,8 +117,9 @@ def bench(family: str, config_dir: Path | None, width: int, height: int, seconds
         kwargs = fam.call_kwargs(entry, prompt=prompt, negative_prompt=None, width=gen_w, height=gen_h,
                                  num_frames=frames, fps=entry.fps, steps=steps, guidance=entry.guidance,
                                  generator=torch.Generator("cpu").manual_seed(0), image=None)
+        kwargs = _accepted_kwargs(pipes.text_to_video, fam.before_call(pipes, pipes.text_to_video, kwargs))
         with torch.no_grad():
-            pipes.text_to_video(**fam.before_call(pipes, pipes.text_to_video, kwargs))
+            pipes.text_to_video(**kwargs)
 
     def ours():
         engine.generate(name, spec, _Hooks())

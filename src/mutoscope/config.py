@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     # Export archives brought back in (POST /v1/imports, `mutoscope import`).
     max_import_bytes: int = 50 * 1024**3
     # Assets never expire unless the operator sets a retention.
-    retention_days: int | None = None
+    retention_days: float | None = None
     poll_after_ms: int = 1000
     visible_watermark_default: bool = False  # draw "@owner" on every frame (issue 7; plans decide later)
 

@@ -46,6 +46,13 @@ concurrent_jobs = 10
 requests_per_minute = 1000
 priority = 10
 
+[plans.ephemeral]
+models = ["*"]
+concurrent_jobs = 10
+requests_per_minute = 1000
+retention_days = 0.00005  # about 4 seconds
+visible_watermark = true
+
 [plans.unlimited]
 models = ["*"]
 concurrent_jobs = 1000
@@ -238,3 +245,15 @@ def test_sunset_phases(tmp_path):
         assert "0 users" in out
     finally:
         s.stop()
+
+
+def test_retention_expires_assets(srv):
+    c = make_user(srv, "ephemeral1", "ephemeral")
+    v = c.videos.create_and_poll(prompt="here today", extra_body=FAST)
+    assert v.status == "completed" and v.expires_at is not None and 3 <= v.expires_at - v.completed_at <= 5
+    assert c.videos.download_content(v.id).read()[4:8] == b"ftyp"
+    time.sleep(max(0.0, v.expires_at - time.time()) + 1.1)
+    with pytest.raises(openai.APIStatusError) as e:
+        c.videos.download_content(v.id)
+    assert e.value.status_code == 410 and e.value.code == "video_expired"
+    assert c.videos.retrieve(v.id).status == "completed"  # the record stays; the assets went

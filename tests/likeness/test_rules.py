@@ -65,3 +65,15 @@ def test_character_refs_and_mentions():
     with pytest.raises(Exception):
         character_refs([{"name": "x"}])
     assert mentions("@Eileen meets @bob_2 and @eileen; mail me@example.com, @@x") == ["eileen", "bob_2"]
+
+
+def test_missing_speech_model_is_a_clear_501(monkeypatch, tmp_path):
+    from mutoscope.likeness.runtime import LikenessUnavailable, require
+    from mutoscope.likeness.voice import WHISPER_ENV, whisper_model_path
+
+    monkeypatch.delenv(WHISPER_ENV, raising=False)
+    with pytest.raises(LikenessUnavailable) as e:
+        whisper_model_path(None, tmp_path)
+    assert e.value.status_code == 501 and e.value.code == "likeness_not_installed"
+    with pytest.raises(LikenessUnavailable, match=r"mutoscope\[likeness\]"):
+        require("no_such_module_here", "no-such-package")

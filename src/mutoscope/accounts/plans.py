@@ -26,7 +26,7 @@ class Plan:
     requests_per_minute: int = 60
     priority: int = 0
     extensions: bool = True
-    retention_days: int | None = None
+    retention_days: float | None = None
     visible_watermark: bool = False
 
     @property

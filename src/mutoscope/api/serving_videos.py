@@ -291,6 +291,9 @@ class VideoService:
             if v.status != "completed":
                 raise InvalidRequest(f"Video {video_id} is {v.status}; content is available once it is completed.",
                                      param="video_id", code="video_not_ready")
+            if v.expires_at is not None and v.expires_at <= now():
+                raise Gone(f"The assets of video {video_id} expired at {v.expires_at} under this server's "
+                           "retention policy.", param="video_id", code="video_expired")
             # --- cameos (issue 4): taken down by a cameo's owner -> 410 with the reason ---
             if (reason := cameo_consent.takedown_reason(s, video_id)) is not None:
                 raise Gone(reason, param="video_id", code="video_taken_down")
@@ -424,6 +427,9 @@ class VideoService:
             self.storage.put_bytes(key, input_video)
         try:
             plan = self.plan_of(who)
+            # The plan's output policy is fixed when the job is admitted and travels with it.
+            params = {**params, "policy": {"visible_watermark": plan.visible_watermark,
+                                           "retention_days": plan.retention_days}}
             with self.sessions() as s:
                 # One transaction: the reservation and the job exist together or not at all.
                 quota.reserve(s, plan, who.user_id, video_id, model, float(charge_seconds or seconds))

@@ -84,9 +84,17 @@ def serve(data_dir: DataDir = None,
 @app.command()
 def worker(data_dir: DataDir = None, concurrency: int = 1) -> None:
     """Run a Celery GPU worker (scale-out mode; needs MUTOSCOPE_BROKER_URL and a shared database)."""
+    import os
+
+    if data_dir is not None:  # the Celery app reads Settings from the environment
+        os.environ["MUTOSCOPE_DATA_DIR"] = str(data_dir)
     from mutoscope.jobs.celery_app import celery_app
 
-    celery_app.worker_main(["worker", f"--concurrency={concurrency}", "--loglevel=INFO"])
+    # solo pool: the worker process itself runs jobs, so its loaded pipelines stay warm on its GPU and
+    # nothing forks after torch has started. Run one worker per GPU.
+    argv = ["worker", "--pool=solo" if concurrency == 1 else f"--concurrency={concurrency}", "--loglevel=INFO",
+            "--without-gossip", "--without-mingle"]
+    celery_app.worker_main(argv)
 
 
 @app.command()

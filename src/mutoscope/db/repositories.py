@@ -74,6 +74,12 @@ def recover_interrupted(session: Session, max_attempts: int) -> tuple[int, int]:
     return requeued, failed
 
 
+def expired_videos(session: Session, t: int, limit: int = 100) -> list[str]:
+    """Completed videos past their retention whose assets may still be on disk."""
+    return list(session.scalars(select(Video.id).where(Video.expires_at.is_not(None), Video.expires_at <= t,
+                                                       Video.status == "completed").limit(limit)))
+
+
 def get_file(session: Session, owner_id: str, file_id: str) -> File | None:
     return session.scalar(select(File).where(File.id == file_id, File.owner_id == owner_id,
                                              File.deleted_at.is_(None)))

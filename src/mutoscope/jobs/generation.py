@@ -214,7 +214,9 @@ def provenance_for(ctx: JobContext, video_id: str) -> dict:
         stamp = Stamp(data_dir=ctx.settings.data_dir, video_id=video_id, model=v.model,
                       generator_version=__version__, source_video_id=source, source_kind=kind,
                       source_path=ctx.storage.local_path(variant_key(source, "video")) if source else None)
-        handle = f"@{owner.name}" if owner is not None and ctx.settings.visible_watermark_default else None
+        policy = (v.params or {}).get("policy") or {}
+        marked = policy.get("visible_watermark", ctx.settings.visible_watermark_default)
+        handle = f"@{owner.name}" if owner is not None and marked else None
     return {"provenance": stamp, "visible_watermark": handle}
 
 
@@ -291,8 +293,9 @@ def _finish(ctx: JobContext, video_id: str, output: GenerationOutput) -> None:
         video.status, video.progress = "completed", 100
         video.completed_at = now()
         video.resolved = output.resolved
-        if ctx.settings.retention_days:
-            video.expires_at = video.completed_at + ctx.settings.retention_days * 86400
+        retention = ((video.params or {}).get("policy") or {}).get("retention_days") or ctx.settings.retention_days
+        if retention:  # assets never expire unless the operator (or the plan) sets a retention
+            video.expires_at = video.completed_at + int(retention * 86400)
         s.commit()
         quota.settle(s, video_id, charged=True)
         webhooks.emit(s, video.owner_id, "video.completed", {"id": video_id})

@@ -10,8 +10,11 @@ from __future__ import annotations
 import abc
 import logging
 import threading
+import time
 
 from mutoscope.db import repositories as repo
+from mutoscope.db.models import now
+from mutoscope.jobs.assets import VARIANTS, variant_key
 from mutoscope.jobs.context import JobContext
 from mutoscope.jobs.generation import run_video_job
 
@@ -44,6 +47,7 @@ class InProcessRunner(JobRunner):
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._last_sweep = 0.0
 
     def start(self) -> None:
         if self.recover:
@@ -69,6 +73,21 @@ class InProcessRunner(JobRunner):
     def cancel(self, video_id: str) -> None:
         self.ctx.request_cancel(video_id)
 
+    def _sweep_expired(self) -> None:
+        """While idle, at most once a minute: remove assets past the operator's retention."""
+        t = time.monotonic()
+        if t - self._last_sweep < 60:
+            return
+        self._last_sweep = t
+        try:
+            with self.ctx.sessions() as s:
+                expired = repo.expired_videos(s, now())
+            for video_id in expired:
+                for variant in VARIANTS:
+                    self.ctx.storage.delete_prefix(variant_key(video_id, variant))
+        except Exception:
+            logger.exception("retention sweep failed")
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
@@ -79,6 +98,7 @@ class InProcessRunner(JobRunner):
                 logger.exception("claiming the next job failed")
                 video_id = None
             if video_id is None:
+                self._sweep_expired()
                 self._wake.wait(timeout=1.0)
                 self._wake.clear()
                 continue
