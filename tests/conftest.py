@@ -28,7 +28,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_env(data_dir: Path, **extra: str) -> dict[str, str]:
+def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"HF_HUB_OFFLINE": "1", "MUTOSCOPE_DATA_DIR": str(data_dir),
                 "MUTOSCOPE_MODEL_ALIASES": json.dumps(TEST_ALIASES), "MUTOSCOPE_POLL_AFTER_MS": "200",
@@ -42,7 +42,7 @@ class LiveServer:
 
     def __init__(self, data_dir: Path, **env: str):
         self.data_dir = data_dir
-        self.env = test_env(data_dir, **env)
+        self.env = server_env(data_dir, **env)
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.log = data_dir.parent / f"{data_dir.name}-server.log"

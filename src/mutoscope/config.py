@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     max_extensions_per_lineage: int = 6
     max_lineage_seconds: float = 120.0
 
+    # --- cameos (issue 4) ---
+    # faster-whisper model folder for cameo verification (None: <weights_dir>/faster-whisper).
+    likeness_whisper_model: str | None = None
+    # A deleted cameo is disabled at once; its biometrics are purged after this grace period.
+    cameo_purge_grace_days: float = 30
+    # --- end cameos ---
+
     runner: Literal["inprocess", "celery"] = "inprocess"
     broker_url: str = "redis://127.0.0.1:6379/0"
     # How many times a job interrupted by a crash is re-run before it is failed.

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
-from tests.conftest import test_env as server_env
+from tests.conftest import server_env as server_env
 
 GOOD_ENTRY = '''[[models]]
 name = "tiny-ltx2"

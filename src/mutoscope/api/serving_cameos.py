@@ -57,9 +57,9 @@ def _refund(s: Session, video_id: str) -> None:
 class CameoAPI:
     def __init__(self, sessions: sessionmaker[Session], storage: Storage, settings: Settings):
         self.service = CameoService(sessions, storage, LikenessOptions(
-            whisper_model=getattr(settings, "likeness_whisper_model", None),
+            whisper_model=settings.likeness_whisper_model,
             weights_dir=settings.resolved_weights_dir,
-            purge_grace_days=getattr(settings, "cameo_purge_grace_days", 30)), refund=_refund)
+            purge_grace_days=settings.cameo_purge_grace_days), refund=_refund)
 
     def challenge(self, who: Principal) -> ChallengeObject:
         return to_challenge(self.service.new_challenge(who.user_id))

@@ -147,8 +147,16 @@ class VideoService:
         if src.input_key:
             with self.storage.open(src.input_key) as f:
                 png = f.read()
-        return self._enqueue(who, prompt=req.prompt, model=src.model, size=src.size, seconds=src.seconds,
-                             params=params, input_png=png, kind="remix", remixed_from_video_id=src.id), headers
+        # --- cameos (issue 4): the new prompt's cameos and the source's; rules in likeness/consent.py ---
+        with self.sessions() as s:
+            cameo_ids = cameo_consent.check_derived(s, who.user_id, req.prompt, body.fields.get("characters"), src.id)
+        video = self._enqueue(who, prompt=req.prompt, model=src.model, size=src.size, seconds=src.seconds,
+                              params=params, input_png=png, kind="remix", remixed_from_video_id=src.id)
+        if cameo_ids:
+            with self.sessions() as s:
+                cameo_consent.record_use(s, who.user_id, video.id, cameo_ids)
+        # --- end cameos ---
+        return video, headers
 
     # --- extensions and edits (issue 3) -------------------------------------------------
     def extend(self, who: Principal, body: Body) -> tuple[VideoObject, dict[str, str]]:

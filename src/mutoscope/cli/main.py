@@ -72,8 +72,14 @@ def serve(data_dir: DataDir = None,
     from mutoscope.wiring import build_server
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from mutoscope.accounts.plans import PlansError
+    from mutoscope.engine import RegistryError
+
     settings = _settings(data_dir, host=host, port=port)
-    app_, owner_key = build_server(settings)
+    try:
+        app_, owner_key = build_server(settings)
+    except (RegistryError, PlansError, ValueError) as e:  # a bad models/plans file: one clear line
+        _fail(str(e))
     if owner_key:
         console.print("[bold]Created the owner account.[/bold] Its API key (shown once; also saved with mode "
                       f"0600 in {settings.owner_key_file}):\n\n    {owner_key}\n")
@@ -108,7 +114,9 @@ def generate(prompt: str,
     """Generate one video in this process, with a progress bar, and write the MP4."""
     from PIL import Image
 
+    from mutoscope.db.models import new_id
     from mutoscope.engine import EngineError, GenerationSpec
+    from mutoscope.provenance import Stamp
     from mutoscope.jobs.generation import parse_size, render
     from mutoscope.media import fit_image
     from mutoscope.wiring import build_engine
@@ -134,14 +142,18 @@ def generate(prompt: str,
                   TimeElapsedColumn(), console=err) as bar, tempfile.TemporaryDirectory() as tmp:
         task = bar.add_task(f"{model} ({info.name})", total=100)
         try:
-            _, files = render(engine, model, spec, Path(tmp), lambda p: bar.update(task, completed=p), lambda: False)
+            # Made here or by the server, a video carries the same provenance: watermark + signed manifest.
+            stamp = Stamp(data_dir=settings.data_dir, video_id=new_id("video_"), model=model,
+                          generator_version=__version__)
+            _, files = render(engine, model, spec, Path(tmp), lambda p: bar.update(task, completed=p), lambda: False,
+                              provenance=stamp)
         except EngineError as e:
             _fail(str(e))
         bar.update(task, completed=100)
         output.parent.mkdir(parents=True, exist_ok=True)
         files["video"].replace(output) if output.parent.stat().st_dev == Path(tmp).stat().st_dev \
             else output.write_bytes(files["video"].read_bytes())
-    console.print(f"Wrote {output} (seed {spec.seed})")
+    console.print(f"Wrote {output} (id {stamp.video_id}, seed {spec.seed})")
 
 
 # --- keys ------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from mutoscope.db.models import Video, now
 from mutoscope.engine import EngineError, GenerationCancelled, GenerationOutput, GenerationSpec, VideoEngine
 from mutoscope.jobs.assets import input_key, variant_key, video_prefix
 from mutoscope.jobs.context import JobContext
+from mutoscope.likeness import consent as cameo_consent  # --- cameos (issue 4) ---
 from mutoscope.media import (
     MediaError,
     concat,
@@ -260,6 +261,10 @@ def run_video_job(ctx: JobContext, video_id: str) -> None:
     scratch = ctx.storage.scratch_dir() / video_id
     scratch.mkdir(parents=True, exist_ok=True)
     try:
+        # --- cameos (issue 4): consent again as the job starts; a withdrawn one fails it, refunded ---
+        if _consent_denied(ctx, video_id, "start"):
+            return
+        # --- end cameos ---
         spec, prefix = conditioning_for(ctx, SimpleNamespace(**job), spec)
         output, files = render(ctx.engine, model, spec, scratch, report, cancelled,
                                **provenance_for(ctx, video_id), prefix=prefix)
@@ -281,7 +286,22 @@ def run_video_job(ctx: JobContext, video_id: str) -> None:
         scratch.rmdir()
 
 
+# --- cameos (issue 4) ---
+def _consent_denied(ctx: JobContext, video_id: str, at: str) -> bool:
+    """Re-check the consent of every cameo the video uses; on a denial fail it (refunded by _fail)."""
+    with ctx.sessions() as s:
+        denial = cameo_consent.recheck_video(s, video_id, at)
+    if denial is None:
+        return False
+    logger.info("video %s: cameo consent withdrawn (%s)", video_id, at)
+    _fail(ctx, video_id, denial.code, denial.message)
+    return True
+# --- end cameos ---
+
+
 def _finish(ctx: JobContext, video_id: str, output: GenerationOutput) -> None:
+    if _consent_denied(ctx, video_id, "publish"):  # --- cameos (issue 4): last check before publishing ---
+        return
     with ctx.sessions() as s:
         video = s.query(Video).filter(Video.id == video_id).one()
         if video.deleted_at is not None:  # deleted while we were encoding: leave nothing behind

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mutoscope.db.models import Cameo, CameoGrant, CameoUse, Video, now
@@ -159,22 +160,69 @@ class Denial:
     message: str
 
 
-def recheck_video(s: Session, video_id: str) -> Denial | None:
-    """Consent again, at job start and before publish: None when every cameo is still allowed."""
+def recheck_video(s: Session, video_id: str, at: str = "recheck") -> Denial | None:
+    """Consent again, at job start and before publish: None when every cameo is still allowed.
+
+    `at` ("start", "publish") goes into the audit row of a denial. Safe to call from any process
+    (it reads the rows, not a cache), so the Celery runner's workers re-check the same way.
+    """
     uses = s.scalars(select(CameoUse).where(CameoUse.video_id == video_id)).all()
     for use in uses:
         c = s.scalar(select(Cameo).where(Cameo.id == use.cameo_id))
         if use.taken_down_at is not None:
-            return Denial(DENIED, "The owner of a cameo in this video took it down.")
+            return Denial(DENIED, use.takedown_reason or "The owner of a cameo in this video took it down.")
         if c is None or not may_use(s, c, use.user_id):
             handle = f"@{c.handle}" if c is not None else "a cameo"
             if c is not None:
-                audit.append(s, "deny", actor_id=use.user_id, owner_id=c.owner_id, cameo_id=c.id,
-                             subject_id=video_id, detail={"at": "recheck"})
-                s.commit()
+                _audit_deny(s, use.user_id, c, video_id, at)
             return Denial(DENIED, f"Permission to use {handle} was withdrawn before this video was finished; "
                                   "it was not charged.")
     return None
+
+
+def _audit_deny(s: Session, user_id: str, c: Cameo, video_id: str, at: str) -> None:
+    # Another writer may take the chain's tail between our read and insert (prev_hash is unique): retry.
+    for attempt in range(5):
+        try:
+            audit.append(s, "deny", actor_id=user_id, owner_id=c.owner_id, cameo_id=c.id, subject_id=video_id,
+                         detail={"at": at})
+            s.commit()
+            return
+        except IntegrityError:
+            s.rollback()
+            if attempt == 4:
+                raise
+
+
+def cameos_of(s: Session, video_id: str) -> list[str]:
+    """The cameos a video uses (a remix, extension or edit of it shows the same people)."""
+    return list(dict.fromkeys(s.scalars(select(CameoUse.cameo_id).where(CameoUse.video_id == video_id)
+                                        .order_by(CameoUse.seq)).all()))
+
+
+def check_derived(s: Session, user_id: str, prompt: str | None, characters: Any, source_video_id: str) -> list[str]:
+    """The consent gate for a video made from another (remix, extension, edit): the new prompt's cameos
+    plus the source's, each of which this caller must still be allowed to use."""
+    named = check_create(s, user_id, prompt, characters)
+    inherited = [cid for cid in cameos_of(s, source_video_id) if cid not in named]
+    for cid in inherited:
+        c = s.scalar(select(Cameo).where(Cameo.id == cid))
+        taken_down = s.scalar(select(CameoUse).where(CameoUse.video_id == source_video_id,
+                                                     CameoUse.cameo_id == cid,
+                                                     CameoUse.taken_down_at.is_not(None)).limit(1))
+        if c is None or taken_down is not None or not may_use(s, c, user_id):
+            if c is not None:
+                audit.append(s, "deny", actor_id=user_id, owner_id=c.owner_id, cameo_id=c.id,
+                             subject_id=source_video_id, detail={"at": "create", "reason": "source"})
+                s.commit()
+            handle = f"@{c.handle}" if c is not None else "a cameo"
+            raise PermissionDenied(f"Video {source_video_id} shows {handle}, whose owner has not given you "
+                                   "permission to use it (any more).", param="video_id", code=DENIED)
+    if len(named) + len(inherited) > MAX_CAMEOS_PER_VIDEO:
+        raise InvalidRequest(f"A video can use at most {MAX_CAMEOS_PER_VIDEO} cameos; this one would show "
+                             f"{len(named) + len(inherited)} with its source's.", param="prompt",
+                             code="too_many_cameos")
+    return named + inherited
 
 
 def takedown_reason(s: Session, video_id: str) -> str | None:

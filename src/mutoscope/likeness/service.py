@@ -55,7 +55,7 @@ class LikenessOptions:
 
     whisper_model: str | None = None
     weights_dir: Path | None = None
-    purge_grace_days: int = PURGE_GRACE_DAYS
+    purge_grace_days: float = PURGE_GRACE_DAYS
 
 
 def ensure_installed(options: LikenessOptions) -> Path:
@@ -357,7 +357,7 @@ class CameoService:
         def tx(s: Session):
             c = self._own(s, user_id, cameo_id)
             c.status, c.deleted_at = "deleted", now()
-            c.purge_after = c.deleted_at + self.options.purge_grace_days * 86400
+            c.purge_after = c.deleted_at + int(self.options.purge_grace_days * 86400)
             failed = consent.fail_queued(s, c.id)
             audit.append(s, "delete", actor_id=user_id, owner_id=user_id, cameo_id=c.id,
                          detail={"purge_after": c.purge_after, "failed_videos": failed})

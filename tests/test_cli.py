@@ -1,0 +1,44 @@
+"""The command line as a user runs it: generate, models list, serve with a broken models file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import av
+
+from tests.conftest import server_env
+
+
+def run(tmp_path, *args, **env):
+    return subprocess.run([sys.executable, "-m", "mutoscope", *args], env=server_env(tmp_path / "data", **env),
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_generate_writes_a_signed_mp4(tmp_path):
+    out = tmp_path / "clip.mp4"
+    r = run(tmp_path, "generate", "a quiet harbour at night", "--seconds", "4", "--size", "1280x720",
+            "--steps", "2", "--seed", "3", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "random-weight test model" in r.stderr  # never presented as a generator
+    with av.open(str(out)) as c:
+        v = c.streams.video[0]
+        assert (v.width, v.height, v.codec_context.name) == (1280, 720, "h264")
+        assert c.streams.audio and c.streams.audio[0].codec_context.name == "aac"
+        assert abs(c.duration / av.time_base - 4.0) < 0.1
+    video_id = r.stdout.split("(id ")[1].split(",")[0]
+    verified = run(tmp_path, "verify", str(out))
+    assert "trusted" in verified.stdout and video_id in verified.stdout
+
+
+def test_generate_refuses_unknown_size(tmp_path):
+    r = run(tmp_path, "generate", "x", "--size", "640x480", "-o", str(tmp_path / "x.mp4"))
+    assert r.returncode == 1 and "640x480" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_models_list_marks_test_models(tmp_path):
+    r = run(tmp_path, "models", "list")
+    assert r.returncode == 0, r.stderr
+    line = next(ln for ln in r.stdout.splitlines() if "tiny-ltx2" in ln)
+    assert "test model" in line
+    assert "ltx-2" in r.stdout and "LTX-2 Community License" in r.stdout
