@@ -29,6 +29,7 @@ from mutoscope.errors import Gone, InvalidRequest, NotFound, NotImplementedYet, 
 from mutoscope.jobs.assets import VARIANTS, file_key, input_key, variant_key, video_prefix
 from mutoscope.lifecycle import service as lifecycle
 from mutoscope.likeness import consent as cameo_consent
+from mutoscope.likeness import guard as likeness_guard
 from mutoscope.media import MediaError, MediaInfo, decode_data_url, fit_image, load_image, probe
 from mutoscope.protocol.videos import (
     DEFAULT_MODEL,
@@ -125,6 +126,8 @@ class VideoService:
         # --- cameos (issue 4): consent gate for @handles and characters; rules in likeness/consent.py ---
         with self.sessions() as s:
             cameo_ids = cameo_consent.check_create(s, who.user_id, req.prompt, fields.get("characters"))
+            if png is not None:  # the likeness guard: a face in the image must be a cameo the caller may use
+                cameo_ids = likeness_guard.check_image(s, who.user_id, png, "input_reference", req.prompt, cameo_ids)
         video = self._enqueue(who, prompt=req.prompt, model=req.model, size=req.size, seconds=req.seconds,
                               params=self._params(req), input_png=png)
         if cameo_ids:

@@ -25,6 +25,7 @@ from mutoscope.engine import EngineError, GenerationCancelled, GenerationOutput,
 from mutoscope.jobs.assets import input_key, variant_key, video_prefix
 from mutoscope.jobs.context import JobContext
 from mutoscope.likeness import consent as cameo_consent  # --- cameos (issue 4) ---
+from mutoscope.likeness import guard as likeness_guard  # --- cameos (issue 4) ---
 from mutoscope.media import (
     MediaError,
     concat,
@@ -266,11 +267,15 @@ def run_video_job(ctx: JobContext, video_id: str) -> None:
             return
         # --- end cameos ---
         spec, prefix = conditioning_for(ctx, SimpleNamespace(**job), spec)
+        t0 = time.perf_counter()
         output, files = render(ctx.engine, model, spec, scratch, report, cancelled,
                                **provenance_for(ctx, video_id), prefix=prefix)
+        t1 = time.perf_counter()
         for variant, path in files.items():
             ctx.storage.put_file(variant_key(video_id, variant), path)
         _finish(ctx, video_id, output)
+        logger.info("video %s: rendered in %.2f s, stored and published in %.2f s", video_id, t1 - t0,
+                    time.perf_counter() - t1)
     except GenerationCancelled:
         _fail(ctx, video_id, "cancelled", "The job was cancelled.")
     except EngineError as e:
@@ -287,20 +292,24 @@ def run_video_job(ctx: JobContext, video_id: str) -> None:
 
 
 # --- cameos (issue 4) ---
-def _consent_denied(ctx: JobContext, video_id: str, at: str) -> bool:
-    """Re-check the consent of every cameo the video uses; on a denial fail it (refunded by _fail)."""
+def _consent_denied(ctx: JobContext, video_id: str, at: str, frames: np.ndarray | None = None) -> bool:
+    """Re-check the consent of every cameo the video uses and, given the frames, the likeness guard on
+    the output (no face of a cameo the owner may not use); on a denial fail it (refunded by _fail)."""
     with ctx.sessions() as s:
         denial = cameo_consent.recheck_video(s, video_id, at)
+        if denial is None and frames is not None:
+            owner_id = s.query(Video.owner_id).filter(Video.id == video_id).scalar()
+            denial = likeness_guard.check_frames(s, owner_id, video_id, frames)
     if denial is None:
         return False
-    logger.info("video %s: cameo consent withdrawn (%s)", video_id, at)
+    logger.info("video %s: %s (%s)", video_id, denial.code, at)
     _fail(ctx, video_id, denial.code, denial.message)
     return True
 # --- end cameos ---
 
 
 def _finish(ctx: JobContext, video_id: str, output: GenerationOutput) -> None:
-    if _consent_denied(ctx, video_id, "publish"):  # --- cameos (issue 4): last check before publishing ---
+    if _consent_denied(ctx, video_id, "publish", output.frames):  # --- cameos (issue 4): before publishing ---
         return
     with ctx.sessions() as s:
         video = s.query(Video).filter(Video.id == video_id).one()

@@ -96,6 +96,9 @@ def _blocked(cameo: Cameo, prompt: str) -> str | None:
     return None
 
 
+blocked_term = _blocked  # for likeness/guard.py: a face-matched cameo's preferences bind like a named one's
+
+
 def resolve(s: Session, refs: Iterable[str]) -> list[tuple[str, Cameo | None]]:
     out = []
     for ref in refs:

@@ -24,6 +24,7 @@ class Face:
     box: tuple[int, int, int, int]  # left, top, right, bottom
     landmarks: np.ndarray  # (5, 2) float: two corners of each eye, then the base of the nose
     embedding: np.ndarray | None  # (128,) float32
+    score: float | None = None  # the HOG detector's confidence (set by FaceAnalyzer.scan)
 
     @property
     def eye_distance(self) -> float:
@@ -78,6 +79,21 @@ class FaceAnalyzer:
                 emb = np.asarray(self._encoder.compute_face_descriptor(img, shape), np.float32) if embed else None
                 out.append(Face(box=(rect.left(), rect.top(), rect.right(), rect.bottom()), landmarks=pts,
                                 embedding=emb))
+        return out
+
+
+    def scan(self, frame: np.ndarray, upsample: int = 1) -> list[Face]:
+        """Every face with its detector score and embedding; for the likeness guard (downscale first)."""
+        img = np.ascontiguousarray(frame, dtype=np.uint8)
+        out = []
+        with self._lock:
+            rects, scores, _ = self._detector.run(img, upsample, 0.0)
+            for rect, score in zip(rects, scores):
+                shape = self._landmarks(img, rect)
+                pts = np.array([(shape.part(i).x, shape.part(i).y) for i in range(shape.num_parts)], np.float32)
+                emb = np.asarray(self._encoder.compute_face_descriptor(img, shape), np.float32)
+                out.append(Face(box=(rect.left(), rect.top(), rect.right(), rect.bottom()), landmarks=pts,
+                                embedding=emb, score=float(score)))
         return out
 
 

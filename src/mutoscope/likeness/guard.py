@@ -1,0 +1,165 @@
+"""The likeness guard: a real person's face enters or leaves a video only under a cameo that allows it.
+
+Inputs (`check_image`): an `input_reference` image, as the model will see it (after fitting to the
+video size), is scanned for faces. Each face must match a cameo the requester may use (dlib 128-d
+embedding distance below `MATCH_DISTANCE`); that cameo then joins the video's cameos, so the consent
+re-checks at job start and before publishing, the owner's list of uses and takedowns all cover it.
+Otherwise the request is refused with 400 `likeness_not_permitted`, naming the param:
+- a face whose nearest cameo is one the requester may not use, however weakly it was detected;
+- a face that matches no cameo, when the detector is confident it is a face (`MIN_SCORE`): someone
+  who never enrolled has not consented either.
+
+Outputs (`check_frames`): before a result is published a few frames are scanned; a face matching an
+active cameo the requester may not use fails the job with `likeness_blocked`. Faces that match nobody
+pass there: generators invent faces.
+
+Speed: images are downscaled so the longer side is `SCAN_SIDE` and scanned with one 2x upsample
+(~0.1 s on one CPU core); faces smaller than about 40 px at that scale (about a ninth of a 16:9
+image's height) are not seen. Matching is a linear scan over active cameos' embeddings, fine for a
+self-hosted server's few thousand cameos.
+
+On when the `likeness` extra (dlib, face-recognition-models) is installed (`enabled()`); without it
+nothing is scanned and a warning is logged once (docs/likeness.md says so).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mutoscope.db.models import Cameo
+from mutoscope.errors import InvalidRequest
+from mutoscope.likeness import audit, consent
+
+logger = logging.getLogger(__name__)
+
+NOT_PERMITTED = "likeness_not_permitted"
+BLOCKED = "likeness_blocked"
+SCAN_SIDE = 640
+MATCH_DISTANCE = 0.6  # dlib's published same-person distance (likeness/face.py)
+MIN_SCORE = 0.3  # HOG detector confidence above which an unmatched detection is taken for a real face
+OUTPUT_SAMPLES = 4
+
+_warned = False
+
+
+def enabled() -> bool:
+    global _warned
+    ok = all(importlib.util.find_spec(m) is not None for m in ("dlib", "face_recognition_models"))
+    if not ok and not _warned:
+        _warned = True
+        logger.warning("likeness guard is off: install the likeness extra (pip install 'mutoscope[likeness]') "
+                       "to refuse input images showing people who have not consented")
+    return ok
+
+
+@dataclass(frozen=True)
+class Match:
+    cameo_id: str | None  # the nearest active cameo within MATCH_DISTANCE, or None
+    usable: bool
+    score: float
+
+
+def _downscale(image: np.ndarray) -> np.ndarray:
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    if max(h, w) <= SCAN_SIDE:
+        return image
+    im = Image.fromarray(image)
+    im.thumbnail((SCAN_SIDE, SCAN_SIDE), Image.Resampling.BILINEAR)
+    return np.asarray(im)
+
+
+def _embeddings(image: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    from mutoscope.likeness.face import shared_analyzer
+
+    return [(f.embedding, f.score or 0.0) for f in shared_analyzer().scan(_downscale(image), upsample=1)]
+
+
+def _active(s: Session) -> list[Cameo]:
+    return list(s.scalars(select(Cameo).where(Cameo.status == "active", Cameo.deleted_at.is_(None),
+                                              Cameo.face_embedding.is_not(None))).all())
+
+
+def _match(s: Session, user_id: str, emb: np.ndarray, score: float, cameos: list[Cameo]) -> Match:
+    best, best_d = None, MATCH_DISTANCE
+    for c in cameos:
+        d = float(np.linalg.norm(np.asarray(c.face_embedding, np.float32) - emb))
+        if d < best_d:
+            best, best_d = c, d
+    if best is None:
+        return Match(None, False, score)
+    return Match(best.id, consent.may_use(s, best, user_id), score)
+
+
+def matches(s: Session, user_id: str, image: np.ndarray) -> list[Match]:
+    cameos = _active(s)
+    return [_match(s, user_id, emb, score, cameos) for emb, score in _embeddings(image)]
+
+
+def check_image(s: Session, user_id: str, data: bytes, param: str, prompt: str | None,
+                already: list[str]) -> list[str]:
+    """The cameos of a video after its input image is checked: `already` plus those its faces match.
+
+    Raises InvalidRequest (`likeness_not_permitted`, naming `param`) for a face nobody allowed.
+    """
+    if not enabled():
+        return already
+    from PIL import Image
+
+    image = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    out = list(already)
+    for m in matches(s, user_id, image):
+        if m.cameo_id is not None and m.usable:
+            c = s.scalar(select(Cameo).where(Cameo.id == m.cameo_id))
+            term = consent.blocked_term(c, prompt or "")
+            if term is not None:
+                raise InvalidRequest(f"{param} shows @{c.handle}, whose owner does not allow '{term}' in videos "
+                                     "with their cameo.", param="prompt", code="cameo_preferences_violated")
+            if m.cameo_id not in out:
+                out.append(m.cameo_id)
+            continue
+        if m.cameo_id is None and m.score < MIN_SCORE:
+            continue  # a weak detection that looks like nobody registered: most likely not a face
+        if m.cameo_id is not None:
+            c = s.scalar(select(Cameo).where(Cameo.id == m.cameo_id))
+            audit.append(s, "deny", actor_id=user_id, owner_id=c.owner_id, cameo_id=c.id,
+                         detail={"at": "create", "reason": "input_face", "param": param})
+            s.commit()
+        raise InvalidRequest(f"{param} shows a person's face that is not a cameo you may use. Only faces of "
+                             "verified cameos whose owners allow you (your own, or one shared with you) can "
+                             "be used; use an image without a recognisable face otherwise.",
+                             param=param, code=NOT_PERMITTED)
+    if len(out) > consent.MAX_CAMEOS_PER_VIDEO:
+        raise InvalidRequest(f"A video can use at most {consent.MAX_CAMEOS_PER_VIDEO} cameos; with the faces in "
+                             f"{param} this one would show {len(out)}.", param=param, code="too_many_cameos")
+    return out
+
+
+def check_frames(s: Session, user_id: str, video_id: str, frames: np.ndarray,
+                 samples: int = OUTPUT_SAMPLES) -> consent.Denial | None:
+    """The output guard: None, or a `likeness_blocked` denial when a sampled frame shows a registered
+    cameo that `user_id` may not use. `frames`: (T, H, W, 3) uint8."""
+    if not enabled() or frames is None or len(frames) == 0:
+        return None
+    cameos = _active(s)
+    if not cameos:
+        return None
+    for i in np.unique(np.linspace(0, len(frames) - 1, samples).round().astype(int)):
+        for emb, score in _embeddings(np.asarray(frames[i], np.uint8)):
+            m = _match(s, user_id, emb, score, cameos)
+            if m.cameo_id is not None and not m.usable:
+                c = s.scalar(select(Cameo).where(Cameo.id == m.cameo_id))
+                audit.append(s, "deny", actor_id=user_id, owner_id=c.owner_id, cameo_id=c.id,
+                             subject_id=video_id, detail={"at": "publish", "reason": "output_face", "frame": int(i)})
+                s.commit()
+                return consent.Denial(BLOCKED, "The result shows the face of a person whose cameo you may not "
+                                               "use, so it was not published; it was not charged.")
+    return None
