@@ -101,8 +101,19 @@ def test_plan_limits_name_the_param(srv):
     assert usage(c)["reserved"] == 0  # refused requests reserve nothing
 
 
-def test_fifty_simultaneous_creates_against_ten_admit_exactly_ten(srv):
-    c = make_user(srv, "racer", "tiny")  # 40 video-seconds = ten 4 s videos
+@pytest.fixture
+def pg_srv(tmp_path, pg_url):
+    (tmp_path / "plans.toml").write_text(PLANS)
+    s = LiveServer(tmp_path / "pgdata", MUTOSCOPE_PLANS_FILE=str(tmp_path / "plans.toml"),
+                   MUTOSCOPE_DEFAULT_PLAN="low", MUTOSCOPE_DATABASE_URL=pg_url).start()
+    yield s
+    s.stop()
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_fifty_simultaneous_creates_against_ten_admit_exactly_ten(request, db):
+    srv = request.getfixturevalue("srv" if db == "sqlite" else "pg_srv")
+    c = make_user(srv, f"racer_{db}", "tiny")  # 40 video-seconds = ten 4 s videos
     results: list = []
     barrier = threading.Barrier(50)
 

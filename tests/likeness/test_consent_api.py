@@ -89,15 +89,15 @@ def test_permission_then_revoke_while_queued_and_while_running(srv, keys, cameo)
     mallory = srv.client(keys["mallory"])
     # without permission: refused at create, by @handle and by characters id
     with pytest.raises(openai.PermissionDeniedError) as e:
-        mallory.videos.create(prompt="@eileen waves", seconds="4", extra_body=FAST)
+        mallory.videos.create(prompt=f"@{cameo['handle']} waves", seconds="4", extra_body=FAST)
     assert _code(e.value)["code"] == "cameo_permission_denied"
     with pytest.raises(openai.PermissionDeniedError):
         mallory.videos.create(prompt="a wave", seconds="4", extra_body={**FAST, "characters": [{"id": cameo["id"]}]})
 
     # approved: accepted. One worker, so the second job waits behind the first.
     _grant(srv, keys, cameo)
-    running = mallory.videos.create(prompt="@eileen walks on the moon", seconds="4", extra_body=SLOW)
-    queued = mallory.videos.create(prompt="@eileen waves", seconds="4", extra_body=FAST)
+    running = mallory.videos.create(prompt=f"@{cameo['handle']} on the moon", seconds="4", extra_body=SLOW)
+    queued = mallory.videos.create(prompt=f"@{cameo['handle']} waves", seconds="4", extra_body=FAST)
     _wait_status(mallory, running.id, "in_progress")
     assert mallory.videos.retrieve(queued.id).status == "queued"
     assert _usage(srv, keys["mallory"])["reserved"] == 8
@@ -119,7 +119,7 @@ def test_permission_then_revoke_while_queued_and_while_running(srv, keys, cameo)
 def test_remix_inherits_cameos_and_owner_takes_down(srv, keys, cameo):
     _grant(srv, keys, cameo)
     mallory = srv.client(keys["mallory"])
-    v = mallory.videos.create_and_poll(prompt="@eileen plays the piano", seconds="4", extra_body=FAST)
+    v = mallory.videos.create_and_poll(prompt=f"@{cameo['handle']} plays the piano", seconds="4", extra_body=FAST)
     assert v.status == "completed", v.error
 
     with srv.http(keys["eileen"]) as h:

@@ -7,6 +7,8 @@ PUT HERE:
 - The offline analyzers it uses (`face.py`: dlib; `voice.py`: silero-vad, faster-whisper,
   resemblyzer), loaded lazily from files that ship inside their packages. They are the
   optional `likeness` extra: `LikenessUnavailable` says how to install them.
+- The likeness guard (`guard.py`): faces in input images and in results must match a cameo
+  the requester may use (`likeness_not_permitted`, `likeness_blocked`).
 - Challenges (`challenge.py`), prompt/body mention parsing and the consent rules
   (`consent.py`), the hash-chained audit log (`audit.py`), the cameo service over the
   database (`service.py`): used by `api/`, `web/` and `jobs/`.
@@ -14,8 +16,8 @@ PUT HERE:
 DO NOT PUT HERE:
 - HTTP (fastapi), multipart parsing, wire types: that is `api/serving_cameos.py` and
   `protocol/cameos.py`.
-- The video job's state machine: `jobs/` calls `consent.recheck_video()` at start and
-  before publishing and fails the job with the code it returns.
+- The video job's state machine: `jobs/generation.py` calls `consent.recheck_video()` at start
+  and before publishing (with `guard.check_frames()`), and fails the job with the code returned.
 - Biometrics in logs or in the audit chain: it holds ids and hashes only.
 
 This package's import is light: numpy, dlib, torch and friends load on first use.
