@@ -280,10 +280,8 @@ def test_revoked_key_stops_working(server):
         server.client(key).videos.list()
 
 
-@pytest.mark.parametrize("path", ["/v1/videos/extensions", "/v1/videos/edits", "/v1/videos/characters"])
-def test_paths_of_later_issues_answer_clearly(server, path):
+def test_extension_of_unknown_video_is_404(server):
     with server.http() as h:
-        r = h.post(path, json={"prompt": "x", "video": {"id": "video_1"}, "seconds": "4"})
-    assert r.status_code == 501 and r.json()["error"]["code"] == "not_implemented"
-    with server.http() as h:
-        assert h.get("/v1/videos/characters/char_1").status_code == 501
+        for path in ("/v1/videos/extensions", "/v1/videos/edits"):
+            r = h.post(path, json={"prompt": "x", "video": {"id": "video_nope"}, "seconds": "4"})
+            assert r.status_code == 404 and r.json()["error"]["param"], (path, r.text)
