@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     model_aliases: dict[str, str] = Field(default_factory=dict)
     weights_dir: Path | None = None
     device: str | None = None
+    # Memory/speed modes over the models file, for every model ("cache") or one ("ltx-2.cache"),
+    # e.g. {"memory": "group_offload", "wan2.2-ti2v-5b.cache": "first_block"} (JSON in the env var).
+    engine_overrides: dict[str, str | bool | float] = Field(default_factory=dict)
 
     max_upload_bytes: int = 50 * 1024 * 1024
     # Export archives brought back in (POST /v1/imports, `mutoscope import`).

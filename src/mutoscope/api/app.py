@@ -25,6 +25,7 @@ from mutoscope.api.serving_videos import ModelCatalog, VideoService
 from mutoscope.config import Settings
 from mutoscope.lifecycle import service as lifecycle
 from mutoscope.storage import Storage
+from mutoscope.web import mount_web
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -85,6 +86,7 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
     app.include_router(account.router)
     app.include_router(webhooks.router)
     app.include_router(account.admin)
+    mount_web(app, settings)  # the browser front end at / (web/): same services, a session cookie
 
     @app.middleware("http")
     async def service_phase_headers(request, call_next):

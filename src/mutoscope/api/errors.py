@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mutoscope.errors import MutoscopeError
@@ -47,22 +48,37 @@ def validation_error(errors: list[dict]) -> JSONResponse:
                           if first.get("type") == "missing" else "invalid_value")
 
 
+def _html(request: Request, status: int, message: str, code: str | None,
+          headers: dict[str, str] | None = None) -> Response | None:
+    """Datasette's one handler, two formats: a browser on a web page (not /v1) gets the web app's HTML
+    error page; every /v1 path keeps OpenAI's JSON envelope whatever the client accepts."""
+    render = getattr(request.app.state, "render_error_page", None)  # set by web/ when it is mounted
+    if render is None or request.url.path.startswith("/v1") or "text/html" not in request.headers.get("accept", ""):
+        return None
+    return render(request, status, _ADDR.sub("", message), code, headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(MutoscopeError)
-    async def _ours(_: Request, exc: MutoscopeError):
-        return error_response(exc.status_code, exc.message, type=exc.type, param=exc.param, code=exc.code,
-                              headers=exc.headers)
+    async def _ours(request: Request, exc: MutoscopeError):
+        return _html(request, exc.status_code, exc.message, exc.code, exc.headers) or error_response(
+            exc.status_code, exc.message, type=exc.type, param=exc.param, code=exc.code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError):
-        return validation_error(list(exc.errors()))
+    async def _validation(request: Request, exc: RequestValidationError):
+        response = validation_error(list(exc.errors()))
+        error = json.loads(response.body)["error"]
+        return _html(request, 400, error["message"], error["code"]) or response
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException):
+    async def _http(request: Request, exc: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
-        return error_response(exc.status_code, str(exc.detail), code=code, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        return _html(request, exc.status_code, str(exc.detail), code, headers) or error_response(
+            exc.status_code, str(exc.detail), code=code, headers=headers)
 
     @app.exception_handler(Exception)
-    async def _crash(_: Request, exc: Exception):
+    async def _crash(request: Request, exc: Exception):
         logger.exception("unhandled error")
-        return error_response(500, "The server had an error while processing your request.", code="internal_error")
+        message = "The server had an error while processing your request."
+        return _html(request, 500, message, "internal_error") or error_response(500, message, code="internal_error")

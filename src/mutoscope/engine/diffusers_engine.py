@@ -3,6 +3,7 @@
 PUT HERE: alias resolution through the registry, the warm pipeline cache,
 choosing text- vs image-to-video, progress/cancel wiring, and fitting the
 pipeline's output to exactly the size and duration the caller asked for.
+Memory and speed modes are applied at load, by modes.py.
 DO NOT PUT HERE: family specifics (families/), downloads (weights.py),
 MP4 encoding (media/), job state (jobs/).
 
@@ -29,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from mutoscope.engine import modes as modes_mod
 from mutoscope.engine import weights as weights_mod
 from mutoscope.engine.base import (
     EngineError,
@@ -137,6 +139,7 @@ class DiffusersEngine(VideoEngine):
         if hooks.should_cancel():
             raise GenerationCancelled("cancelled before start")
         hooks.on_progress(0.0, "denoise")
+        modes_mod.reset_step_caches(pipes)
         try:
             with torch.no_grad():
                 output = pipe(**kwargs)
@@ -187,6 +190,7 @@ class DiffusersEngine(VideoEngine):
                 **({"condition_frames": overlap} if mode == "extend" else {}),
                 **({"edit_strength": entry.edit_strength} if mode == "edit" else {}),
                 **({"conditioning_pipeline": type(pipe).__name__} if mode is not None else {}),
+                "modes": dict(pipes.modes),
             },
         )
 
@@ -209,54 +213,35 @@ class DiffusersEngine(VideoEngine):
         with self._load_lock:
             self._pipelines.pop(entry.name, None)
 
+    def install(self, name: str, pipes: LoadedPipelines) -> LoadedPipelines:
+        """Adopt already built pipelines for a model (benchmarks at real sizes with random weights):
+        place them and turn on the model's modes as a load would, replacing any loaded ones."""
+        entry = self.registry.resolve(name)
+        with self._load_lock:
+            pipes.modes = modes_mod.apply_modes(pipes, entry, self.device)
+            self._pipelines[entry.name] = pipes
+        return pipes
+
     def _build(self, entry: ModelEntry, family: Family) -> LoadedPipelines:
         import torch
 
+        # A mode this device cannot run fails here, before minutes of loading.
+        modes_mod.check_device(entry, self.device)
         if entry.is_builtin:
             pipes = family.build_tiny(entry.builtin_name)
-            for pipe in pipes.all():
-                pipe.to(self.device)
-            return pipes
-
-        source = weights_mod.require_installed(entry, self.weights_dir)
-        dtype_name = entry.dtype or ("bfloat16" if self.device.startswith("cuda") else "float32")
-        try:
-            pipes = family.load(entry, source, getattr(torch, dtype_name))
-        except OSError as exc:
-            # from_pretrained(local_files_only=True) on a partial download lands here.
-            raise ModelNotAvailable(
-                f"model {entry.name!r}: weights at {source} are incomplete ({exc}); "
-                f"run `{weights_mod.pull_command(entry.name)}`"
-            ) from exc
-        _place(pipes, entry.memory, self.device)
-        return pipes
-
-
-def _place(pipes: LoadedPipelines, memory: str, device: str) -> None:
-    """Put the shared components where `memory` says; the two pipelines share modules."""
-    t2v = pipes.text_to_video
-    if not device.startswith("cuda") or memory == "full" or (memory == "auto" and _fits_on_gpu(t2v)):
-        t2v.to(device)
-        return
-    for pipe in pipes.all():
-        if memory == "sequential_cpu_offload":
-            pipe.enable_sequential_cpu_offload(device=device)
         else:
-            pipe.enable_model_cpu_offload(device=device)
-
-
-def _fits_on_gpu(pipe: Any) -> bool:
-    import torch
-
-    size = sum(
-        p.numel() * p.element_size()
-        for component in pipe.components.values()
-        if isinstance(component, torch.nn.Module)
-        for p in component.parameters()
-    )
-    free, _total = torch.cuda.mem_get_info()
-    # Leave room for activations and the VAE decode, which at 720p need several GB.
-    return size < free * 0.7
+            source = weights_mod.require_installed(entry, self.weights_dir)
+            dtype_name = entry.dtype or ("bfloat16" if self.device.startswith("cuda") else "float32")
+            try:
+                pipes = family.load(entry, source, getattr(torch, dtype_name))
+            except OSError as exc:
+                # from_pretrained(local_files_only=True) on a partial download lands here.
+                raise ModelNotAvailable(
+                    f"model {entry.name!r}: weights at {source} are incomplete ({exc}); "
+                    f"run `{weights_mod.pull_command(entry.name)}`"
+                ) from exc
+        pipes.modes = modes_mod.apply_modes(pipes, entry, self.device)
+        return pipes
 
 
 def _task(spec: GenerationSpec) -> str:

@@ -21,8 +21,14 @@ from mutoscope.engine.base import ModelInfo, ModelNotAvailable
 
 DEFAULT_REGISTRY_PATH = Path(__file__).with_name("models.toml")
 
-MEMORY_MODES = ("auto", "full", "model_cpu_offload", "sequential_cpu_offload")
+MEMORY_MODES = ("auto", "full", "model_cpu_offload", "group_offload", "sequential_cpu_offload")
 DTYPES = ("bfloat16", "float16", "float32")
+# Step caches the engine knows how to configure; each family lists the ones its transformer supports.
+CACHES = ("none", "first_block", "taylorseer")
+# The fields an operator may override per process (Settings.engine_overrides), for every model
+# ("cache") or one ("ltx-2.cache").
+MODE_FIELDS = ("memory", "dtype", "vae_tiling", "layerwise_fp8", "attention_backend", "compile", "cache",
+               "cache_threshold")
 BUILTIN_PREFIX = "builtin:"
 
 
@@ -42,8 +48,14 @@ class ModelEntry:
         aliases: other public names resolving to this model.
         fps, sizes, seconds: what the model generates (sizes as "WxH", seconds as strings).
         steps, guidance: default denoising steps and guidance scale.
-        memory: how to place the pipeline on a GPU (see MEMORY_MODES).
+        memory: how to place the pipeline on a GPU (see MEMORY_MODES; "auto" chooses from free VRAM).
         dtype: weights dtype, or None for bfloat16 on GPU / float32 on CPU.
+        vae_tiling: decode (and encode) the video in tiles: True, False or "auto" (on when GPU memory is tight).
+        layerwise_fp8: store the transformer's weights in float8, upcast layer by layer to compute.
+        attention_backend: a diffusers attention backend ("native", "flash", "sage", ...); None: diffusers' default.
+        compile: torch.compile the transformer's repeated blocks (CUDA only).
+        cache: a step cache for the transformer (see CACHES; the family lists which it supports).
+        cache_threshold: the first-block cache's threshold (None: diffusers' default, 0.05).
         pin_first_frame: image-to-video writes the input image into frame 0.
         edit_strength: video-to-video edits: how much of the source is replaced by noise,
             in (0, 1] (1 ignores the source; lower keeps more of its layout and motion).
@@ -68,6 +80,12 @@ class ModelEntry:
     description: str = ""
     pin_first_frame: bool = False
     edit_strength: float = 0.7
+    vae_tiling: bool | str = "auto"
+    layerwise_fp8: bool = False
+    attention_backend: str | None = None
+    compile: bool = False
+    cache: str = "none"
+    cache_threshold: float | None = None
     pipeline_kwargs: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -119,13 +137,19 @@ class Registry:
         return dict(self._aliases)
 
 
-def load_registry(path: Path | None = None, extra_aliases: dict[str, str] | None = None) -> Registry:
+def load_registry(
+    path: Path | None = None,
+    extra_aliases: dict[str, str] | None = None,
+    mode_overrides: Mapping[str, Any] | None = None,
+) -> Registry:
     """Read and validate a registry file (default: the shipped models.toml).
 
     `extra_aliases` (alias -> model name) is applied last and wins over the
     file: an alias moves from whichever model declared it to the new target.
+    `mode_overrides` (see `apply_mode_overrides`) replaces memory/speed modes.
     Raises RegistryError for bad TOML (message: "<file>:<line>: ..."), unknown
-    fields or families, duplicate names, or an alias that reaches no model.
+    fields or families, duplicate names, an alias that reaches no model, or a
+    mode the model's family does not support.
     """
     from mutoscope.engine.families import FAMILIES
 
@@ -154,6 +178,7 @@ def load_registry(path: Path | None = None, extra_aliases: dict[str, str] | None
         entry = _parse_entry(raw, where)
         if entry.family not in FAMILIES:
             raise RegistryError(f"{where}: unknown family {entry.family!r} (known: {', '.join(sorted(FAMILIES))})")
+        _check_family_modes(entry, where)
         if any(e.name == entry.name for e in entries):
             raise RegistryError(f"{where}: duplicate model name {entry.name!r}")
         entries.append(entry)
@@ -174,7 +199,57 @@ def load_registry(path: Path | None = None, extra_aliases: dict[str, str] | None
             if alias in seen:
                 raise RegistryError(f"{path}: alias {alias!r} is declared by both {seen[alias]!r} and {e.name!r}")
             seen[alias] = e.name
+    if mode_overrides:
+        entries = apply_mode_overrides(entries, mode_overrides)
     return Registry(entries, source=path)
+
+
+def apply_mode_overrides(entries: list[ModelEntry], overrides: Mapping[str, Any],
+                         origin: str = "engine override") -> list[ModelEntry]:
+    """Entries with the operator's memory/speed modes on top of the file's.
+
+    Keys are a field of MODE_FIELDS for every model (`"memory"`) or `"<model>.<field>"` for one
+    (`"ltx-2.cache"`; the per-model key wins). Values may be strings, as environment variables
+    give them ("true", "0.1"). Each is validated like the models file's own value; an error
+    names the override and the model.
+    """
+    names = {e.name for e in entries}
+    everyone: dict[str, Any] = {}
+    per_model: dict[str, dict[str, Any]] = {}
+    for key, value in overrides.items():
+        model, _, name = str(key).rpartition(".")
+        if name not in MODE_FIELDS:
+            raise RegistryError(f"{origin} {key!r}: only {', '.join(MODE_FIELDS)} can be overridden")
+        if model and model not in names:
+            raise RegistryError(f"{origin} {key!r}: unknown model {model!r} (configured: {', '.join(sorted(names))})")
+        (per_model.setdefault(model, {}) if model else everyone)[name] = _from_text(name, value)
+    result = []
+    for e in entries:
+        changes = {**everyone, **per_model.get(e.name, {})}
+        if not changes:
+            result.append(e)
+            continue
+        where = f"{origin} for model {e.name!r}"
+        _check_mode_values(changes, where)
+        entry = replace(e, **_normalized(changes))
+        _check_family_modes(entry, where)
+        result.append(entry)
+    return result
+
+
+def _from_text(name: str, value: Any) -> Any:
+    """An override value as TOML would have typed it ("true" -> True, "0.1" -> 0.1 for numbers)."""
+    if not isinstance(value, str):
+        return value
+    lowered = value.strip().lower()
+    if name in ("layerwise_fp8", "compile", "vae_tiling") and lowered in ("true", "false"):
+        return lowered == "true"
+    if name == "cache_threshold":
+        try:
+            return float(lowered)
+        except ValueError:
+            return value
+    return value
 
 
 _FIELDS = {f for f in ModelEntry.__dataclass_fields__}
@@ -215,9 +290,8 @@ def _parse_entry(raw: Any, where: str) -> ModelEntry:
         check(flag, isinstance(raw.get(flag), bool), "true or false")
     for text_key in ("license", "description", "revision"):
         check(text_key, isinstance(raw.get(text_key), str), "a string")
-    check("memory", raw.get("memory") in MEMORY_MODES, f"one of {MEMORY_MODES}")
-    check("dtype", raw.get("dtype") in DTYPES, f"one of {DTYPES}")
     check("pipeline_kwargs", isinstance(raw.get("pipeline_kwargs"), dict), "a table")
+    _check_mode_values(raw, where)
 
     values = dict(raw)
     for key in ("aliases", "sizes", "seconds"):
@@ -228,7 +302,62 @@ def _parse_entry(raw: Any, where: str) -> ModelEntry:
     for key in ("guidance", "edit_strength"):
         if key in values:
             values[key] = float(values[key])
-    return ModelEntry(**values)
+    return ModelEntry(**_normalized(values))
+
+
+def _check_mode_values(raw: Mapping[str, Any], where: str) -> None:
+    """The memory/speed fields' types and values (shared by the models file and the overrides)."""
+
+    def check(key: str, ok: bool, expected: str) -> None:
+        if key in raw and not ok:
+            raise RegistryError(f"{where}: {key!r} must be {expected}, got {raw[key]!r}")
+
+    check("memory", raw.get("memory") in MEMORY_MODES, f"one of {MEMORY_MODES}")
+    check("dtype", raw.get("dtype") in DTYPES, f"one of {DTYPES}")
+    tiling = raw.get("vae_tiling")
+    check("vae_tiling", isinstance(tiling, bool) or tiling == "auto", 'true, false or "auto"')
+    for flag in ("layerwise_fp8", "compile"):
+        check(flag, isinstance(raw.get(flag), bool), "true or false")
+    check("cache", raw.get("cache") in CACHES, f"one of {CACHES}")
+    threshold = raw.get("cache_threshold")
+    check("cache_threshold", isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
+          and threshold > 0, "a positive number")
+    if "attention_backend" in raw:
+        backends = _attention_backends()
+        backend = raw["attention_backend"]
+        check("attention_backend", isinstance(backend, str) and backend.lower() in backends,
+              f"one of {', '.join(sorted(backends))}")
+        if backend.lower().endswith("_hub"):
+            # diffusers fetches these kernels from the Hub when the model loads; a server must not download
+            # inside a job. Install the kernel package and name the local backend instead.
+            raise RegistryError(f"{where}: 'attention_backend' {backend!r} downloads its kernel from the Hub at "
+                                f"load; install the kernel and use {backend[: -len('_hub')]!r}")
+
+
+def _check_family_modes(entry: ModelEntry, where: str) -> None:
+    from mutoscope.engine.families import FAMILIES
+
+    family = FAMILIES.get(entry.family)
+    if family is not None and entry.cache != "none" and entry.cache not in family.step_caches:
+        supported = ", ".join(("none", *family.step_caches))
+        raise RegistryError(f"{where}: cache {entry.cache!r} is not supported by family {entry.family!r} "
+                            f"with this diffusers (supported: {supported})")
+
+
+def _normalized(values: Mapping[str, Any]) -> dict[str, Any]:
+    values = dict(values)
+    if isinstance(values.get("attention_backend"), str):
+        values["attention_backend"] = values["attention_backend"].lower()
+    if "cache_threshold" in values:
+        values["cache_threshold"] = float(values["cache_threshold"])
+    return values
+
+
+def _attention_backends() -> set[str]:
+    """diffusers' attention backend names (imported only when a model names one)."""
+    from diffusers.models.attention_dispatch import AttentionBackendName
+
+    return {b.value for b in AttentionBackendName}
 
 
 def _move_alias(entries: list[ModelEntry], alias: str, target: str, origin: str) -> list[ModelEntry]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,8 @@ class LoadedPipelines:
     image_to_video: Any
     condition: Any = None
     video_to_video: Any = None
+    # What the engine applied at load (memory placement, VAE tiling, caches...): `resolved["modes"]`.
+    modes: dict[str, Any] = field(default_factory=dict)
 
     def all(self) -> list[Any]:
         return [p for p in (self.text_to_video, self.image_to_video, self.condition, self.video_to_video)
@@ -63,12 +65,18 @@ class Family(abc.ABC):
         size_multiple: generation width and height must be multiples of this
             (VAE spatial compression times the transformer's patch size).
         temporal_ratio: frame counts must be `temporal_ratio * k + 1`.
+        step_caches: the `cache` values (registry.CACHES, besides "none") this family's
+            transformer supports with the installed diffusers.
+        taylorseer_modules: regular expressions (full match) naming the transformer's modules
+            whose outputs TaylorSeer predicts between full steps.
     """
 
     name: str
     size_multiple: int
     temporal_ratio: int
     has_audio: bool
+    step_caches: tuple[str, ...] = ()
+    taylorseer_modules: tuple[str, ...] = ()
 
     def generation_size(self, width: int, height: int) -> tuple[int, int]:
         """The smallest accepted size covering width x height (rounded up, so fitting back is a pure crop)."""

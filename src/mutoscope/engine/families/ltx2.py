@@ -212,6 +212,15 @@ class LTX2Family(Family):
     size_multiple = 32
     temporal_ratio = 8
     has_audio = True
+    # TaylorSeer hooks the attention modules and keeps its state per `cache_context`, which LTX-2's
+    # pipelines enter. The block-skipping caches (first-block, MagCache, SeaCache) need the block's
+    # outputs registered in diffusers' TransformerBlockRegistry, and 0.42 does not register
+    # `LTX2VideoTransformerBlock` (its second output is the audio stream, not encoder states).
+    step_caches = ("taylorseer",)
+    # Every attention (video, audio, text cross, audio<->video) and both feed-forwards of each block.
+    # TaylorSeer's default patterns ("^transformer_blocks.*attn", full match) hook nothing here:
+    # LTX-2's modules are named attn1, audio_attn2, ...
+    taylorseer_modules = (r"transformer_blocks\.\d+\.\w*(?:attn\d?|ff)",)
 
     def build_tiny(self, builtin: str) -> LoadedPipelines:
         if builtin != "tiny-ltx2":

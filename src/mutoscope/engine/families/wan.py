@@ -77,7 +77,8 @@ def build_tiny_components(seed: int = 0) -> dict[str, Any]:
         text_dim=16,
         freq_dim=32,
         ffn_dim=16,
-        num_layers=1,
+        # Two blocks, as in diffusers' own Wan test model: the first-block cache skips "the rest".
+        num_layers=2,
         cross_attn_norm=True,
         qk_norm="rms_norm_across_heads",
         rope_max_seq_len=64,
@@ -97,6 +98,11 @@ class WanFamily(Family):
     size_multiple = 32
     temporal_ratio = 4
     has_audio = False
+    # Both keep state per `cache_context` ("cond" / "uncond"), which the Wan pipelines enter.
+    step_caches = ("first_block", "taylorseer")
+    # Self- and cross-attention and the feed-forward of each block (diffusers' default patterns
+    # expect modules named "...attn" and match none of Wan's "attn1", "attn2").
+    taylorseer_modules = (r"blocks\.\d+\.(?:attn\d|ffn)",)
 
     def build_tiny(self, builtin: str) -> LoadedPipelines:
         if builtin != "tiny-wan":

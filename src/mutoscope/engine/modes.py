@@ -1,0 +1,274 @@
+"""Memory and speed modes: choosing them ("auto") and applying them with diffusers' own APIs.
+
+PUT HERE: the policy that turns a model's `memory`, `vae_tiling`, `layerwise_fp8`,
+`attention_backend`, `compile` and `cache` settings into calls on freshly loaded
+pipelines, the device checks that refuse a mode this machine cannot run, and the
+record of what was applied (`GenerationOutput.resolved["modes"]`).
+DO NOT PUT HERE: validating the TOML values (registry.py), family specifics
+(families/: each family lists the step caches its transformer supports).
+
+Every mode is a diffusers API, applied once at load, to modules the pipelines share:
+
+| mode | diffusers call |
+|---|---|
+| memory = full | `pipe.to(device)` |
+| memory = model_cpu_offload | `pipe.enable_model_cpu_offload(device=...)` |
+| memory = group_offload | `pipe.enable_group_offload(leaf_level, use_stream=True)`, VAEs and vocoder resident |
+| memory = sequential_cpu_offload | `pipe.enable_sequential_cpu_offload(device=...)` |
+| vae_tiling | `vae.enable_tiling()` |
+| layerwise_fp8 | `transformer.enable_layerwise_casting(float8_e4m3fn, compute dtype)` |
+| attention_backend | `transformer.set_attention_backend(name)` |
+| compile | `transformer.compile_repeated_blocks()` (regional torch.compile) |
+| cache | `transformer.enable_cache(FirstBlockCacheConfig / TaylorSeerCacheConfig)` |
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mutoscope.engine.base import EngineError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from mutoscope.engine.families.base import LoadedPipelines
+    from mutoscope.engine.registry import ModelEntry
+
+# Modes that move weights between an accelerator and the CPU: meaningless (and, in
+# accelerate, an error or a silent no-op) when the engine already runs on the CPU.
+OFFLOAD_MEMORY_MODES = ("model_cpu_offload", "group_offload", "sequential_cpu_offload")
+# The attention backends that run without CUDA; every other one is a CUDA kernel.
+CPU_ATTENTION_BACKENDS = ("native", "_native_math")
+# diffusers' own default for FirstBlockCacheConfig.threshold.
+DEFAULT_FIRST_BLOCK_THRESHOLD = 0.05
+
+# "auto" placement: all on the GPU when the weights take under this share of free memory
+# (the rest is for activations and the VAE decode, several GB at 720p) ...
+FULL_SHARE = 0.7
+# ... else whole-model offload when the largest component fits in this share ...
+MODEL_OFFLOAD_SHARE = 0.6
+# ... else group offload (leaf level, CUDA streams), which needs about one layer at a time.
+# "auto" VAE tiling on a fully resident model when less than this is left after loading.
+VAE_UNTILED_FREE_BYTES = 24 * 2**30
+
+
+def is_cuda(device: str) -> bool:
+    return str(device).startswith("cuda")
+
+
+def choose_memory(model_bytes: int, largest_bytes: int, free_bytes: int) -> str:
+    """The `memory = "auto"` choice on a CUDA device, from the weights' size and free VRAM."""
+    if model_bytes < free_bytes * FULL_SHARE:
+        return "full"
+    if largest_bytes < free_bytes * MODEL_OFFLOAD_SHARE:
+        return "model_cpu_offload"
+    return "group_offload"
+
+
+def choose_vae_tiling(device: str, memory: str, free_after_bytes: int | None) -> bool:
+    """The `vae_tiling = "auto"` choice: on a GPU whenever memory is tight (offloaded weights or
+    little left after loading); never on the CPU, where tiling only costs time."""
+    if not is_cuda(device):
+        return False
+    if memory != "full":
+        return True
+    return free_after_bytes is not None and free_after_bytes < VAE_UNTILED_FREE_BYTES
+
+
+def check_device(entry: "ModelEntry", device: str) -> None:
+    """Refuse, before any work, a mode this device cannot run (EngineError naming the field)."""
+    if is_cuda(device):
+        return
+    fix = "on a machine with a CUDA GPU, or set it back to its default in the models file"
+    if entry.memory in OFFLOAD_MEMORY_MODES:
+        raise EngineError(
+            f"{entry.name}: memory = {entry.memory!r} offloads from a CUDA GPU, but this engine runs on "
+            f"{device!r}; use memory = \"auto\" or \"full\" ({fix})"
+        )
+    if entry.compile:
+        raise EngineError(
+            f"{entry.name}: compile = true is only supported on a CUDA GPU (this engine runs on {device!r}); "
+            f"on the CPU the compile time exceeds any gain ({fix})"
+        )
+    if entry.attention_backend not in (None, *CPU_ATTENTION_BACKENDS):
+        raise EngineError(
+            f"{entry.name}: attention_backend = {entry.attention_backend!r} is a CUDA kernel, but this engine runs "
+            f"on {device!r}; use \"native\" ({fix})"
+        )
+
+
+def apply_modes(pipes: "LoadedPipelines", entry: "ModelEntry", device: str) -> dict[str, Any]:
+    """Place `pipes` and turn on the entry's modes; returns what was applied (for `resolved["modes"]`).
+
+    Order matters: fp8 storage first (so "auto" sees the smaller weights and offloading moves
+    fp8 tensors), then placement, then VAE tiling, attention backend, step cache, and compile
+    last, so it traces the hooks the other modes installed.
+    """
+    import torch
+
+    check_device(entry, device)
+    t2v = pipes.text_to_video
+    transformers = _transformers(pipes)
+    compute_dtype = transformers[0].dtype if transformers else torch.float32
+    chosen: list[str] = []
+    try:
+        if entry.layerwise_fp8:
+            for t in transformers:
+                t.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=compute_dtype)
+
+        memory = entry.memory
+        if not is_cuda(device):
+            memory = "full"  # "auto" or "full": everything on the CPU (offload modes were refused above)
+        elif memory == "auto":
+            sizes = [_module_bytes(m) for m in _modules(pipes)]
+            free, _total = torch.cuda.mem_get_info(torch.device(device))
+            memory = choose_memory(sum(sizes), max(sizes, default=0), free)
+        if entry.memory == "auto":
+            chosen.append("memory")
+        _place(pipes, memory, device)
+
+        tiling = entry.vae_tiling
+        if tiling == "auto":
+            free_after = torch.cuda.mem_get_info(torch.device(device))[0] if is_cuda(device) else None
+            tiling = choose_vae_tiling(device, memory, free_after)
+            chosen.append("vae_tiling")
+        if tiling:
+            for vae in _vaes(pipes):
+                vae.enable_tiling()
+
+        if entry.attention_backend is not None:
+            for t in transformers:
+                t.set_attention_backend(entry.attention_backend)
+
+        if entry.cache != "none":
+            for t in transformers:
+                t.enable_cache(_cache_config(entry, t, compute_dtype))
+
+        if entry.compile:
+            for t in transformers:
+                # Regional compilation: each repeated block once, a fraction of a whole-model compile.
+                t.compile_repeated_blocks()
+    except EngineError:
+        raise
+    except Exception as exc:  # a diffusers refusal (missing kernel package, unsupported module) is a job error
+        raise EngineError(f"{entry.name}: cannot apply its memory/speed modes: {type(exc).__name__}: {exc}") from exc
+
+    modes: dict[str, Any] = {
+        "device": str(device),
+        "dtype": str(compute_dtype).removeprefix("torch."),
+        "memory": memory,
+        "vae_tiling": bool(tiling),
+        "layerwise_fp8": entry.layerwise_fp8,
+        "attention_backend": entry.attention_backend or "native",
+        "compile": entry.compile,
+        "cache": entry.cache,
+    }
+    if entry.cache == "first_block":
+        modes["cache_threshold"] = entry.cache_threshold or DEFAULT_FIRST_BLOCK_THRESHOLD
+    if chosen:
+        modes["auto"] = chosen
+    return modes
+
+
+def reset_step_caches(pipes: "LoadedPipelines") -> None:
+    """Clear the step caches' state before a generation.
+
+    Pipelines reset it at the end of a call (`maybe_free_model_hooks`), but a cancelled or
+    failed call never gets there, and the next video must not reuse its residuals.
+    """
+    from diffusers.hooks import HookRegistry
+
+    for t in _transformers(pipes):
+        if getattr(t, "is_cache_enabled", False):
+            HookRegistry.check_if_exists_or_initialize(t).reset_stateful_hooks()
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+def _place(pipes: "LoadedPipelines", memory: str, device: str) -> None:
+    """Put the components where `memory` says; the pipelines share modules."""
+    import torch
+
+    t2v = pipes.text_to_video
+    if memory == "full":
+        for pipe in pipes.all():
+            pipe.to(device)
+    elif memory == "group_offload":
+        # Applied once, through the text-to-video pipeline, which holds every shared module. The VAEs and
+        # the vocoder stay resident: they are small, and diffusers warns that streamed group offload of a
+        # VAE can misbehave when its first forward pass is tiled.
+        resident = [name for name, c in t2v.components.items()
+                    if isinstance(c, torch.nn.Module) and ("vae" in name or name == "vocoder")]
+        t2v.enable_group_offload(
+            onload_device=torch.device(device),
+            offload_device=torch.device("cpu"),
+            offload_type="leaf_level",
+            use_stream=True,  # prefetch the next layer while this one computes
+            exclude_modules=resident,
+        )
+    else:
+        for pipe in pipes.all():
+            if memory == "sequential_cpu_offload":
+                pipe.enable_sequential_cpu_offload(device=device)
+            else:
+                pipe.enable_model_cpu_offload(device=device)
+
+
+def _cache_config(entry: "ModelEntry", transformer: Any, dtype: "torch.dtype") -> Any:
+    from diffusers.hooks import FirstBlockCacheConfig, TaylorSeerCacheConfig
+
+    if entry.cache == "first_block":
+        blocks = getattr(transformer, "blocks", None) or getattr(transformer, "transformer_blocks", None) or []
+        if len(blocks) < 2:
+            # The cache runs the first block and decides whether to skip the rest: there must be a rest.
+            raise EngineError(f"{entry.name}: cache = 'first_block' needs at least two transformer blocks")
+        return FirstBlockCacheConfig(threshold=entry.cache_threshold or DEFAULT_FIRST_BLOCK_THRESHOLD)
+    if entry.cache == "taylorseer":
+        import re
+
+        from mutoscope.engine.families import FAMILIES
+
+        patterns = list(FAMILIES[entry.family].taylorseer_modules)
+        if not any(re.fullmatch(p, name) for name, _ in transformer.named_modules() for p in patterns):
+            # diffusers would hook nothing and silently run at full cost.
+            raise EngineError(f"{entry.name}: cache = 'taylorseer' matches no module of {type(transformer).__name__}")
+        # Taylor factors in the compute dtype: bfloat16 on GPU (diffusers' default), float32 on CPU.
+        return TaylorSeerCacheConfig(taylor_factors_dtype=dtype, cache_identifiers=patterns)
+    raise EngineError(f"{entry.name}: unknown cache {entry.cache!r}")
+
+
+def _modules(pipes: "LoadedPipelines") -> list[Any]:
+    """Every distinct torch module of the model (the pipelines share them)."""
+    import torch
+
+    seen: dict[int, Any] = {}
+    for pipe in pipes.all():
+        for component in pipe.components.values():
+            if isinstance(component, torch.nn.Module):
+                seen.setdefault(id(component), component)
+    return list(seen.values())
+
+
+def _transformers(pipes: "LoadedPipelines") -> list[Any]:
+    """The denoisers (`transformer`, and `transformer_2` in two-expert Wan models)."""
+    seen: dict[int, Any] = {}
+    for pipe in pipes.all():
+        for name, component in pipe.components.items():
+            if name.startswith("transformer") and component is not None and hasattr(component, "enable_cache"):
+                seen.setdefault(id(component), component)
+    return list(seen.values())
+
+
+def _vaes(pipes: "LoadedPipelines") -> list[Any]:
+    """The video VAEs that tile (LTX-2's audio VAE has no tiling)."""
+    seen: dict[int, Any] = {}
+    for pipe in pipes.all():
+        vae = getattr(pipe, "vae", None)
+        if vae is not None and hasattr(vae, "enable_tiling"):
+            seen.setdefault(id(vae), vae)
+    return list(seen.values())
+
+
+def _module_bytes(module: Any) -> int:
+    return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))

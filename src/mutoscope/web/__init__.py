@@ -1,0 +1,26 @@
+"""web/: the browser front end — server-rendered pages over the same services as the API.
+
+PUT HERE:
+- Page routes (`routes.py`): sign in with an API key, the library, create, a video's page,
+  remix/extend/delete, usage, exports, the sunset banner. Each handler calls the same service
+  on `app.state` that the matching /v1 route calls (`videos`, `accounts`, `exports`), so plans,
+  quotas, consent and lifecycle rules apply to a click exactly as to an API call.
+- The browser session (`session.py`): the signing secret kept in the data folder, the session
+  cookie (it holds the API key's id, never the key), the CSRF token of every POST form, and the
+  resolution of a session to a `Principal`.
+- Jinja2 templates (`templates/`), plain CSS and a little vanilla JS (`static/`); no build step,
+  nothing loaded from another host.
+- The HTML error page renderer that `api/errors.py` calls for non-/v1 paths when the client
+  accepts HTML (Datasette's one handler, two formats).
+
+DO NOT PUT HERE:
+- Business rules (validation, quotas, consent, ownership): they live in the services; a page that
+  needs a new rule adds it there so the API gets it too.
+- `engine/` imports, torch, or anything that runs a model; the model list comes from the
+  `ModelCatalog` on `app.state`.
+- JSON endpoints for programs: that is /v1 in `api/`.
+"""
+
+from mutoscope.web.app import mount_web
+
+__all__ = ["mount_web"]

@@ -1,0 +1,36 @@
+"""Mount the web app on the API's FastAPI app: session middleware, static files, pages, HTML errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from mutoscope.config import Settings
+from mutoscope.web import session
+from mutoscope.web.pages import render_error_page
+from mutoscope.web.routes import router
+
+STATIC = Path(__file__).parent / "static"
+
+
+def mount_web(app: FastAPI, settings: Settings) -> None:
+    """Add the browser front end at `/` (the API keeps `/v1`)."""
+    app.add_middleware(SessionMiddleware, secret_key=session.load_or_create_secret(settings.data_dir),
+                       session_cookie=session.COOKIE, max_age=session.MAX_AGE, same_site="lax",
+                       # Self-hosted servers are often plain http on a LAN; set Secure only when behind TLS.
+                       https_only=False)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(router)
+    # api/errors.py calls this for non-/v1 paths when the client accepts HTML (api never imports web/).
+    app.state.render_error_page = render_error_page
+
+    @app.exception_handler(session.SignInRequired)
+    async def _sign_in(request: Request, exc: session.SignInRequired):
+        from urllib.parse import quote
+
+        target = "/signin" if exc.next_url in ("", "/") else f"/signin?next={quote(exc.next_url, safe='')}"
+        return RedirectResponse(target, status_code=303)
