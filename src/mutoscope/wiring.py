@@ -17,7 +17,7 @@ def build_engine(settings: Settings):
     from mutoscope.engine.diffusers_engine import DiffusersEngine
     from mutoscope.engine.registry import load_registry
 
-    registry = load_registry(settings.models_file, settings.model_aliases or None)
+    registry = load_registry(settings.models_file, settings.model_aliases or None, settings.engine_overrides or None)
     return DiffusersEngine(registry, settings.resolved_weights_dir, device=settings.device)
 
 

@@ -10,10 +10,15 @@ from tests.conftest import wait_for
 from tests.likeness.clips import build_clip
 
 
-def enrol(h: httpx.Client, clip_dir: Path, handle: str, attempts: int = 2) -> dict:
-    """The verified cameo object. A second attempt (new challenge) only when the sole failed check is
-    `voice_consistent`: espeak-ng's synthetic voice scores 0.70-0.80 between the halves of some digit
-    strings, at the 0.7 pass mark (seen: 0.6956 for "769"); every other check must pass first time."""
+# Checks that depend on the synthetic voice, not on the clip being right: espeak-ng's voice scores 0.70-0.80
+# between the halves of some digit strings, at the 0.7 pass mark (seen: 0.6956 for "769"), and whisper tiny.en
+# still mishears about 1 in 50 of its readings (repeated digits: "995" heard as "nine, five").
+SYNTHETIC_VOICE_CHECKS = {"voice_consistent", "spoken_digits"}
+
+
+def enrol(h: httpx.Client, clip_dir: Path, handle: str, attempts: int = 3) -> dict:
+    """The verified cameo object. Another attempt (new challenge, so new digits; handle + attempt number)
+    only when every failed check is one of SYNTHETIC_VOICE_CHECKS; every other check must pass first time."""
     for attempt in range(attempts):
         ch = h.post("/v1/cameos/challenges").json()
         clip = build_clip(clip_dir / f"{handle}-{attempt}.mp4", digits=ch["digits"], turns=tuple(ch["turns"]))
@@ -25,8 +30,8 @@ def enrol(h: httpx.Client, clip_dir: Path, handle: str, attempts: int = 2) -> di
                         timeout=300, interval=1)
         if done["status"] == "active":
             return done
-        failed = [c["name"] for c in done["verification"]["checks"] if not c["passed"]]
-        if failed != ["voice_consistent"]:
+        failed = {c["name"] for c in done["verification"]["checks"] if not c["passed"]}
+        if not failed <= SYNTHETIC_VOICE_CHECKS:
             break
         h.delete(f"/v1/cameos/{done['id']}")
     raise AssertionError(f"cameo verification failed: {done['verification']}")

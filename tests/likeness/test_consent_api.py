@@ -1,7 +1,8 @@
 """Consent through a live server, with two users made by the admin API and the official openai SDK:
 use with and without permission, approval, revocation while a job is queued and while it runs
-(the job fails `cameo_permission_denied` and is refunded), remixes inherit a video's cameos,
-takedown by the owner, the likeness guard on `input_reference`, and the audit chain.
+(the job fails `cameo_permission_denied` and is refunded), remixes, extensions and edits inherit a
+video's cameos, takedown by the owner, the likeness guard on `input_reference` and on an uploaded
+edit video, and the audit chain.
 
 One cameo per module, verified by the real pipeline (astronaut clip with espeak-ng speech).
 Generated videos are few and tiny (2 denoising steps) except the one that must still be running
@@ -171,6 +172,65 @@ def test_input_reference_guard(srv, keys, cameo):
         assert own.id in {u["video_id"] for u in h.get(f"/v1/cameos/{cameo['id']}/videos").json()["data"]}
     for client, vid in made:  # these need not render: keep the shared CPU free
         client.videos.delete(vid)
+
+
+def _by_reference(client, path: str, **body):
+    """POST a `video: {id}` reference: the SDK's extend()/edit() only upload files (tests/api/test_extensions_edits.py)."""
+    from openai.types import Video
+
+    return client.post(path, body=body, cast_to=Video)
+
+
+def _uses(srv, keys, cameo) -> set[str]:
+    with srv.http(keys["eileen"]) as h:
+        return {u["video_id"] for u in h.get(f"/v1/cameos/{cameo['id']}/videos").json()["data"]}
+
+
+def test_extensions_and_edits_inherit_the_source_cameos(srv, keys, cameo):
+    _grant(srv, keys, cameo)
+    mallory = srv.client(keys["mallory"])
+    v = mallory.videos.create_and_poll(prompt=f"@{cameo['handle']} skates", seconds="4", extra_body=FAST)
+    assert v.status == "completed", v.error
+    extend = dict(video={"id": v.id}, prompt="and skates on", seconds="4", **FAST)
+    edit = dict(video={"id": v.id}, prompt="the same, in watercolour", **FAST)
+
+    _revoke(srv, keys, cameo)
+    # neither prompt names anybody, but the source shows @eileen
+    for path, body in (("/videos/extensions", extend), ("/videos/edits", edit)):
+        with pytest.raises(openai.PermissionDeniedError) as e:
+            _by_reference(mallory, path, **body)
+        assert (_code(e.value)["code"], _code(e.value)["param"]) == ("cameo_permission_denied", "video"), path
+
+    _grant(srv, keys, cameo)
+    made = [_by_reference(mallory, "/videos/extensions", **extend), _by_reference(mallory, "/videos/edits", **edit)]
+    # the derived videos are uses of the cameo: re-checked, listed to its owner, open to takedown
+    assert {m.id for m in made} <= _uses(srv, keys, cameo)
+    for m in made:  # they need not render: keep the shared CPU free
+        mallory.videos.delete(m.id)
+    _revoke(srv, keys, cameo)
+
+
+def test_uploaded_edit_video_is_face_checked(srv, keys, cameo, clip_dir):
+    from mutoscope.media import encode_mp4
+    from tests.likeness.clips import build_clip
+
+    face = build_clip(clip_dir / "edit-face.mp4", digits=None).read_bytes()  # eileen's face, silent
+    noise = io.BytesIO()
+    encode_mp4(noise, np.random.default_rng(1).integers(0, 255, (48, 96, 128, 3), dtype=np.uint8), 12)
+    _grant(srv, keys, cameo, user=None, policy="only_me")
+    eileen, mallory = srv.client(keys["eileen"]), srv.client(keys["mallory"])
+
+    with pytest.raises(openai.BadRequestError) as e:
+        mallory.videos.edit(prompt="in watercolour", video=("face.mp4", face, "video/mp4"), extra_body=FAST)
+    err = _code(e.value)
+    assert (err["code"], err["param"]) == ("likeness_not_permitted", "video"), err
+
+    own = eileen.videos.edit(prompt="in watercolour", video=("face.mp4", face, "video/mp4"), extra_body=FAST)
+    assert own.id in _uses(srv, keys, cameo)  # the matched face binds the edit to the cameo's consent
+    faceless = mallory.videos.edit(prompt="in watercolour", video=("noise.mp4", noise.getvalue(), "video/mp4"),
+                                   extra_body=FAST)
+    eileen.videos.delete(own.id)
+    mallory.videos.delete(faceless.id)
 
 
 def test_audit_chain_records_the_recheck_and_detects_an_edit(srv, keys, cameo):

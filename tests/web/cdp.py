@@ -54,7 +54,8 @@ class Browser:
             if time.time() > deadline:
                 raise RuntimeError("chromium opened no page")
             time.sleep(0.1)
-        self.ws = connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=timeout)
+        # Entered by hand (closed in close()): the connection outlives any one `with` block.
+        self.ws = connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=timeout).__enter__()
         self.ids = itertools.count(1)
         self.events: list[dict] = []
         self.send("Page.enable")
@@ -113,22 +114,31 @@ class Browser:
         raise AssertionError(f"timed out waiting for {expression!r} (last error: {last}); page: {self.url}")
 
     # --- conveniences -----------------------------------------------------------------------------
+    def _mark(self) -> str:
+        """Tag the current document so `_loaded` can tell when another one has replaced it."""
+        marker = f"m{next(self.ids)}"
+        self.eval(f"window.__page = {json.dumps(marker)}")
+        return marker
+
+    def _loaded(self, marker: str, timeout: float) -> None:
+        self.wait(f"window.__page !== {json.dumps(marker)} && document.readyState === 'complete'", timeout)
+
     def goto(self, url: str, timeout: float = 30) -> None:
+        """Navigate and wait for the page (after any redirects) to finish loading."""
+        marker = self._mark()
         self.send("Page.navigate", url=url)
-        self.wait(f"location.href.startsWith({json.dumps(url.split('#')[0])}) && document.readyState === 'complete'",
-                  timeout)
+        self._loaded(marker, timeout)
 
     def submit(self, form_selector: str, fields: dict[str, str] | None = None, timeout: float = 30) -> None:
         """Fill fields by name, click the form's submit button and wait for the next page to load."""
-        marker = f"m{next(self.ids)}"
-        self.eval(f"window.__page = {json.dumps(marker)}")
         js = [f"var f = document.querySelector({json.dumps(form_selector)});",
               "if (!f) throw new Error('no form ' + " + json.dumps(form_selector) + ");"]
         for name, value in (fields or {}).items():
             js.append(f"f.elements[{json.dumps(name)}].value = {json.dumps(value)};")
         js.append("var b = f.querySelector('[type=submit]'); if (b) b.click(); else f.requestSubmit();")
+        marker = self._mark()
         self.eval("(function(){" + "".join(js) + "})()")
-        self.wait(f"window.__page !== {json.dumps(marker)} && document.readyState === 'complete'", timeout)
+        self._loaded(marker, timeout)
 
     @property
     def url(self) -> str:

@@ -13,7 +13,6 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import httpx
-import pytest
 
 from tests.web.conftest import signed_in_http
 
@@ -109,6 +108,12 @@ def test_create_watch_complete_and_play(web, browser):
                           ".then(r => r.status + ' ' + r.headers.get('content-range'))")
     assert status.startswith("206 bytes 0-99/")
     assert browser.eval("document.getElementById('download').getAttribute('href')").endswith("download=1")
+    assert browser.eval("!!document.getElementById('remix-form') && !!document.getElementById('extend-form')")
+    # A remix the service refuses (no prompt) shows the API's error on the page; no job is made.
+    browser.eval("document.getElementById('remix-prompt').removeAttribute('required')")
+    browser.submit("#remix-form", {"prompt": " "})
+    assert nav_status(browser) == 400 and "prompt" in browser.text("#form-error")
+    assert len(web.client().videos.list().data) == 1
 
 
 def test_someone_elses_video_is_a_404_page(web, browser):
@@ -128,7 +133,7 @@ def test_someone_elses_video_is_a_404_page(web, browser):
 def test_export_everything_then_download(web, browser):
     browser.goto(web.base_url + "/")
     browser.submit("form[action='/exports']")
-    browser.wait("document.getElementById('export-download')", timeout=60, interval=0.5)
+    browser.wait("!!document.getElementById('export-download')", timeout=60, interval=0.5)
     head = browser.eval("fetch(document.getElementById('export-download').href).then(async r => "
                         "r.status + ' ' + r.headers.get('content-type') + ' ' + "
                         "new TextDecoder().decode((await r.arrayBuffer()).slice(0, 2)))")

@@ -14,6 +14,7 @@ from mutoscope.config import Settings
 from mutoscope.db.models import Cameo, CameoAudit, CameoChallenge
 from mutoscope.errors import InvalidRequest
 from mutoscope.likeness.challenge import Challenge
+from mutoscope.likeness.characters import CharacterService
 from mutoscope.likeness.service import CameoService, LikenessOptions
 from mutoscope.protocol.cameos import (
     AuditEntry,
@@ -30,6 +31,7 @@ from mutoscope.protocol.cameos import (
     TakedownRequest,
     UpdateCameoRequest,
 )
+from mutoscope.protocol.videos import CharacterObject
 from mutoscope.storage import Storage
 
 
@@ -60,6 +62,7 @@ class CameoAPI:
             whisper_model=settings.likeness_whisper_model,
             weights_dir=settings.resolved_weights_dir,
             purge_grace_days=settings.cameo_purge_grace_days), refund=_refund)
+        self.characters = CharacterService(sessions, storage)
 
     def challenge(self, who: Principal) -> ChallengeObject:
         return to_challenge(self.service.new_challenge(who.user_id))
@@ -124,3 +127,22 @@ class CameoAPI:
         c = self.service.verify_audit()
         return AuditVerification(valid=c.valid, checked=c.checked, head=c.head, first_bad_seq=c.first_bad_seq,
                                  reason=c.reason)
+
+    # --- characters: POST/GET /v1/videos/characters (OpenAI's shape; the routes live in routes/videos.py) ---
+    def create_character(self, who: Principal, body: Body) -> CharacterObject:
+        video = body.files.get("video")
+        if video is None:
+            raise InvalidRequest("Upload the character clip as the multipart file field 'video'.", param="video")
+        name = body.fields.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidRequest("name is required.", param="name")
+        if video.content_type and not video.content_type.startswith("video/") \
+                and video.content_type != "application/octet-stream":
+            raise InvalidRequest(f"video must be a video file, got '{video.content_type}'.", param="video",
+                                 code="invalid_video")
+        c = self.characters.create(who.user_id, name, video.data)
+        return CharacterObject(id=c.id, name=c.name, created_at=c.created_at)
+
+    def get_character(self, who: Principal, character_id: str) -> CharacterObject:
+        c = self.characters.get(who.user_id, character_id)
+        return CharacterObject(id=c.id, name=c.name, created_at=c.created_at)

@@ -30,7 +30,8 @@ from mutoscope.jobs.assets import VARIANTS, file_key, input_key, variant_key, vi
 from mutoscope.lifecycle import service as lifecycle
 from mutoscope.likeness import consent as cameo_consent
 from mutoscope.likeness import guard as likeness_guard
-from mutoscope.media import MediaError, MediaInfo, decode_data_url, fit_image, load_image, probe
+from mutoscope.likeness.characters import CharacterService, is_character_id
+from mutoscope.media import MediaError, MediaInfo, decode_data_url, fit_image, load_image, probe, read_frame
 from mutoscope.protocol.videos import (
     DEFAULT_MODEL,
     CreateVideoRequest,
@@ -128,6 +129,11 @@ class VideoService:
             cameo_ids = cameo_consent.check_create(s, who.user_id, req.prompt, fields.get("characters"))
             if png is not None:  # the likeness guard: a face in the image must be a cameo the caller may use
                 cameo_ids = likeness_guard.check_image(s, who.user_id, png, "input_reference", req.prompt, cameo_ids)
+        if png is None:  # a named character's frame is the first frame (checked when the character was made)
+            refs = [r for r in cameo_consent.character_refs(fields.get("characters")) if is_character_id(r)]
+            frame = CharacterService(self.sessions, self.storage).first_frame(who.user_id, refs) if refs else None
+            if frame is not None:
+                png = self._fit(frame, width, height, "characters")
         video = self._enqueue(who, prompt=req.prompt, model=req.model, size=req.size, seconds=req.seconds,
                               params=self._params(req), input_png=png)
         if cameo_ids:
@@ -181,9 +187,16 @@ class VideoService:
         headers = self.admit(who, src.model, src.size, req.seconds)
         params = self._derived_params(src, req)
         params["extend_seconds"] = req.seconds
-        return self._enqueue(who, prompt=req.prompt, model=src.model, size=src.size, seconds=f"{total:g}",
-                             charge_seconds=req.seconds, params=params, input_png=None, kind="extend",
-                             extended_from_video_id=src.id), headers
+        # --- cameos (issue 4): an extension shows its source's cameos too, like a remix ---
+        with self.sessions() as s:
+            cameo_ids = cameo_consent.check_derived(s, who.user_id, req.prompt, body.fields.get("characters"),
+                                                    src.id, param="video")
+        video = self._enqueue(who, prompt=req.prompt, model=src.model, size=src.size, seconds=f"{total:g}",
+                              charge_seconds=req.seconds, params=params, input_png=None, kind="extend",
+                              extended_from_video_id=src.id)
+        self._record_cameos(who, video.id, cameo_ids)
+        # --- end cameos ---
+        return video, headers
 
     def edit(self, who: Principal, body: Body) -> tuple[VideoObject, dict[str, str]]:
         """Video-to-video: a completed video (`video: {id}`) or an uploaded one, re-generated under `prompt`."""
@@ -198,17 +211,57 @@ class VideoService:
             with self.sessions() as s:
                 src = self._completed_source(s, who, req.video.id, "edited")
             headers = self.admit(who, src.model, src.size, src.seconds)
-            return self._enqueue(who, prompt=req.prompt, model=src.model, size=src.size, seconds=src.seconds,
-                                 params=self._derived_params(src, req), input_png=None, kind="edit",
-                                 edited_from_video_id=src.id), headers
+            # --- cameos (issue 4): an edit shows its source's cameos too, like a remix ---
+            with self.sessions() as s:
+                cameo_ids = cameo_consent.check_derived(s, who.user_id, req.prompt, fields.get("characters"),
+                                                        src.id, param="video")
+            video = self._enqueue(who, prompt=req.prompt, model=src.model, size=src.size, seconds=src.seconds,
+                                  params=self._derived_params(src, req), input_png=None, kind="edit",
+                                  edited_from_video_id=src.id)
+            self._record_cameos(who, video.id, cameo_ids)
+            # --- end cameos ---
+            return video, headers
         model = req.model or DEFAULT_MODEL
         entry = self._resolve(model)
         info = self._video_from_upload(upload)
         size = req.size or self._size_like(entry, info.width, info.height)
         seconds = req.seconds or self._seconds_within(entry, info.duration)
         headers = self.admit(who, model, size, seconds)
-        return self._enqueue(who, prompt=req.prompt, model=model, size=size, seconds=seconds,
-                             params=self._params(req), input_png=None, input_video=upload.data, kind="edit"), headers
+        # --- cameos (issue 4): consent for named cameos; faces in the upload pass the input_reference guard ---
+        with self.sessions() as s:
+            cameo_ids = cameo_consent.check_create(s, who.user_id, req.prompt, fields.get("characters"))
+            if likeness_guard.enabled():
+                frames = self._guard_frames(upload.data, info.frame_count, size)
+                cameo_ids = likeness_guard.check_images(s, who.user_id, frames, "video", req.prompt, cameo_ids)
+        video = self._enqueue(who, prompt=req.prompt, model=model, size=size, seconds=seconds,
+                              params=self._params(req), input_png=None, input_video=upload.data, kind="edit")
+        self._record_cameos(who, video.id, cameo_ids)
+        # --- end cameos ---
+        return video, headers
+
+    # --- cameos (issue 4) ---
+    def _record_cameos(self, who: Principal, video_id: str, cameo_ids: list[str]) -> None:
+        if cameo_ids:
+            with self.sessions() as s:
+                cameo_consent.record_use(s, who.user_id, video_id, cameo_ids)
+
+    @staticmethod
+    def _guard_frames(data: bytes, frame_count: int, size: str) -> list[Any]:
+        """A few evenly spaced frames of an uploaded edit video, scaled and center-cropped to the output size
+        as the model will see them (a face the crop cuts off is not in the result either)."""
+        import numpy as np
+        from PIL import Image
+
+        width, height = (int(x) for x in size.split("x"))
+        frames = []
+        for i in likeness_guard.sample_indices(frame_count):
+            try:
+                frame = read_frame(io.BytesIO(data), i)
+            except MediaError:
+                break  # probe's count can overshoot the decodable frames: the ones read are checked
+            frames.append(np.asarray(fit_image(Image.fromarray(frame), width, height)))
+        return frames
+    # --- end cameos ---
 
     def _completed_source(self, s: Session, who: Principal, video_id: str, verb: str) -> Video:
         v = repo.get_video(s, who.user_id, video_id)

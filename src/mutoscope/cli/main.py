@@ -83,7 +83,8 @@ def serve(data_dir: DataDir = None,
     if owner_key:
         console.print("[bold]Created the owner account.[/bold] Its API key (shown once; also saved with mode "
                       f"0600 in {settings.owner_key_file}):\n\n    {owner_key}\n")
-    console.print(f"Mutoscope {__version__} on http://{settings.host}:{settings.port}/v1  (data: {settings.data_dir})")
+    console.print(f"Mutoscope {__version__}: web app http://{settings.host}:{settings.port}/ , API "
+                  f"http://{settings.host}:{settings.port}/v1  (data: {settings.data_dir})")
     uvicorn.run(app_, host=settings.host, port=settings.port, log_level=log_level)
 
 
@@ -280,7 +281,8 @@ def models_pull(name: str, data_dir: DataDir = None) -> None:
 
     settings = _settings(data_dir)
     try:
-        entry = load_registry(settings.models_file, settings.model_aliases or None).resolve(name)
+        entry = load_registry(settings.models_file, settings.model_aliases or None,
+                              settings.engine_overrides or None).resolve(name)
     except LookupError as e:
         _fail(str(e))
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
@@ -302,7 +304,8 @@ def models_rm(name: str, data_dir: DataDir = None) -> None:
 
     settings = _settings(data_dir)
     try:
-        entry = load_registry(settings.models_file, settings.model_aliases or None).resolve(name)
+        entry = load_registry(settings.models_file, settings.model_aliases or None,
+                              settings.engine_overrides or None).resolve(name)
     except LookupError as e:
         _fail(str(e))
     if weights.remove(entry, settings.resolved_weights_dir):

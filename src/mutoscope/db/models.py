@@ -337,3 +337,23 @@ class CameoAudit(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # ids, hashes, codes only
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+# --- characters (issue 4) ---
+# OpenAI's video characters (POST /v1/videos/characters). A clip without a face makes a character its
+# owner may use; a clip with a face is accepted only when the face is the owner's own verified cameo, and
+# the character is then bound to that cameo's consent (deleting the cameo disables the character).
+
+
+class Character(Base):
+    __tablename__ = "characters"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True, default=lambda: new_id("char_"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # The cameo whose face the clip shows (its consent governs every use), or None for a faceless clip.
+    cameo_id: Mapped[str | None] = mapped_column(ForeignKey("cameos.id", ondelete="CASCADE"), nullable=True,
+                                                 index=True)
+    reference_key: Mapped[str | None] = mapped_column(String(255), nullable=True)  # one frame, PNG
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)

@@ -7,8 +7,10 @@ PUT HERE:
 - The offline analyzers it uses (`face.py`: dlib; `voice.py`: silero-vad, faster-whisper,
   resemblyzer), loaded lazily from files that ship inside their packages. They are the
   optional `likeness` extra: `LikenessUnavailable` says how to install them.
-- The likeness guard (`guard.py`): faces in input images and in results must match a cameo
-  the requester may use (`likeness_not_permitted`, `likeness_blocked`).
+- The likeness guard (`guard.py`): faces in input images, uploaded edit videos and results must
+  match a cameo the requester may use (`likeness_not_permitted`, `likeness_blocked`).
+- Characters (`characters.py`, OpenAI's `/v1/videos/characters`): a faceless clip, or one showing
+  the creator's own cameo, which then binds the character to that cameo's consent.
 - Challenges (`challenge.py`), prompt/body mention parsing and the consent rules
   (`consent.py`), the hash-chained audit log (`audit.py`), the cameo service over the
   database (`service.py`): used by `api/`, `web/` and `jobs/`.

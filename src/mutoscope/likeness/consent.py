@@ -1,7 +1,8 @@
 """Consent rules: who may put a cameo in a video, checked at create, at job start and before publish.
 
 A generation names cameos with `@handle` in its prompt or `characters: [{"id": ...}]` in its
-body (OpenAI's shape; an id is a cameo id or a handle). At most two per video.
+body (OpenAI's shape; an id is a cameo id, a handle, or one of the caller's `char_` characters:
+likeness/characters.py). At most two cameos and characters together per video.
 
 Policies: `only_me` (the owner), `approved` (the owner and people they approve), `everyone`.
 A cameo that is not `active` (still verifying, failed, deleted) may be used by nobody.
@@ -24,7 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mutoscope.db.models import Cameo, CameoGrant, CameoUse, Video, now
+from mutoscope.db.models import Cameo, CameoGrant, CameoUse, Character, Video, now
 from mutoscope.errors import InvalidRequest, PermissionDenied
 from mutoscope.likeness import audit
 
@@ -119,7 +120,19 @@ def check_create(s: Session, user_id: str, prompt: str | None, characters: Any) 
     if not handles and not ids:
         return []
     found = [(ref, c) for ref, c in resolve(s, handles) if c is not None]
-    for ref, c in resolve(s, ids):
+    # --- characters (issue 4): a char_ id is the caller's own character; one that shows a face stands for
+    # its cameo (consent as for the cameo), a faceless one only counts towards the limit of two.
+    faceless: list[str] = []
+    for ref in [r for r in ids if r.startswith("char_")]:
+        ch = s.scalar(select(Character).where(Character.id == ref, Character.owner_id == user_id))
+        if ch is None:  # someone else's too: ids are not a way to probe other accounts
+            raise InvalidRequest(f"No cameo or character found with id '{ref}'.", param="characters",
+                                 code="character_not_found")
+        if ch.cameo_id is None:
+            faceless.append(ch.id)
+        else:
+            found.append((ref, s.scalar(select(Cameo).where(Cameo.id == ch.cameo_id))))
+    for ref, c in resolve(s, [r for r in ids if not r.startswith("char_")]):
         if c is None:
             raise InvalidRequest(f"No cameo or character found with id '{ref}'.", param="characters",
                                  code="character_not_found")
@@ -127,9 +140,10 @@ def check_create(s: Session, user_id: str, prompt: str | None, characters: Any) 
     cameos: dict[str, Cameo] = {}
     for _, c in found:
         cameos.setdefault(c.id, c)
-    if len(cameos) > MAX_CAMEOS_PER_VIDEO:
-        raise InvalidRequest(f"A video can use at most {MAX_CAMEOS_PER_VIDEO} cameos; this one names "
-                             f"{len(cameos)}.", param="characters" if ids else "prompt", code="too_many_cameos")
+    if len(cameos) + len(set(faceless)) > MAX_CAMEOS_PER_VIDEO:
+        raise InvalidRequest(f"A video can use at most {MAX_CAMEOS_PER_VIDEO} cameos and characters; this one "
+                             f"names {len(cameos) + len(set(faceless))}.", param="characters" if ids else "prompt",
+                             code="too_many_cameos")
     for c in cameos.values():
         if not may_use(s, c, user_id):
             audit.append(s, "deny", actor_id=user_id, owner_id=c.owner_id, cameo_id=c.id,
@@ -203,9 +217,11 @@ def cameos_of(s: Session, video_id: str) -> list[str]:
                                         .order_by(CameoUse.seq)).all()))
 
 
-def check_derived(s: Session, user_id: str, prompt: str | None, characters: Any, source_video_id: str) -> list[str]:
+def check_derived(s: Session, user_id: str, prompt: str | None, characters: Any, source_video_id: str,
+                  param: str = "video_id") -> list[str]:
     """The consent gate for a video made from another (remix, extension, edit): the new prompt's cameos
-    plus the source's, each of which this caller must still be allowed to use."""
+    plus the source's, each of which this caller must still be allowed to use. `param` names the source
+    in a denial (`video_id` for a remix's path, `video` for an extension's or edit's body)."""
     named = check_create(s, user_id, prompt, characters)
     inherited = [cid for cid in cameos_of(s, source_video_id) if cid not in named]
     for cid in inherited:
@@ -220,7 +236,7 @@ def check_derived(s: Session, user_id: str, prompt: str | None, characters: Any,
                 s.commit()
             handle = f"@{c.handle}" if c is not None else "a cameo"
             raise PermissionDenied(f"Video {source_video_id} shows {handle}, whose owner has not given you "
-                                   "permission to use it (any more).", param="video_id", code=DENIED)
+                                   "permission to use it (any more).", param=param, code=DENIED)
     if len(named) + len(inherited) > MAX_CAMEOS_PER_VIDEO:
         raise InvalidRequest(f"A video can use at most {MAX_CAMEOS_PER_VIDEO} cameos; this one would show "
                              f"{len(named) + len(inherited)} with its source's.", param="prompt",

@@ -1,7 +1,8 @@
 """The likeness guard: a real person's face enters or leaves a video only under a cameo that allows it.
 
-Inputs (`check_image`): an `input_reference` image, as the model will see it (after fitting to the
-video size), is scanned for faces. Each face must match a cameo the requester may use (dlib 128-d
+Inputs (`check_image`, `check_images`): an `input_reference` image, or a few frames of an uploaded
+edit video (`sample_indices`), as the model will see them (after fitting to the video size), are
+scanned for faces. Each face must match a cameo the requester may use (dlib 128-d
 embedding distance below `MATCH_DISTANCE`); that cameo then joins the video's cameos, so the consent
 re-checks at job start and before publishing, the owner's list of uses and takedowns all cover it.
 Otherwise the request is refused with 400 `likeness_not_permitted`, naming the param:
@@ -104,6 +105,12 @@ def matches(s: Session, user_id: str, image: np.ndarray) -> list[Match]:
     return [_match(s, user_id, emb, score, cameos) for emb, score in _embeddings(image)]
 
 
+def faces_in(s: Session, user_id: str, images: list[np.ndarray]) -> list[Match]:
+    """Every face in the images with its nearest active cameo (for likeness/characters.py)."""
+    cameos = _active(s)
+    return [_match(s, user_id, emb, score, cameos) for image in images for emb, score in _embeddings(image)]
+
+
 def check_image(s: Session, user_id: str, data: bytes, param: str, prompt: str | None,
                 already: list[str]) -> list[str]:
     """The cameos of a video after its input image is checked: `already` plus those its faces match.
@@ -114,33 +121,55 @@ def check_image(s: Session, user_id: str, data: bytes, param: str, prompt: str |
         return already
     from PIL import Image
 
-    image = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    return check_images(s, user_id, [np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))], param, prompt,
+                        already)
+
+
+def check_images(s: Session, user_id: str, images: list[np.ndarray], param: str, prompt: str | None,
+                 already: list[str]) -> list[str]:
+    """`check_image` over several RGB arrays: an input image, or frames sampled from an uploaded video
+    (`sample_indices`), each as the model will see it."""
+    if not enabled():
+        return already
     out = list(already)
-    for m in matches(s, user_id, image):
-        if m.cameo_id is not None and m.usable:
-            c = s.scalar(select(Cameo).where(Cameo.id == m.cameo_id))
-            term = consent.blocked_term(c, prompt or "")
-            if term is not None:
-                raise InvalidRequest(f"{param} shows @{c.handle}, whose owner does not allow '{term}' in videos "
-                                     "with their cameo.", param="prompt", code="cameo_preferences_violated")
-            if m.cameo_id not in out:
-                out.append(m.cameo_id)
-            continue
-        if m.cameo_id is None and m.score < MIN_SCORE:
-            continue  # a weak detection that looks like nobody registered: most likely not a face
-        if m.cameo_id is not None:
-            c = s.scalar(select(Cameo).where(Cameo.id == m.cameo_id))
-            audit.append(s, "deny", actor_id=user_id, owner_id=c.owner_id, cameo_id=c.id,
-                         detail={"at": "create", "reason": "input_face", "param": param})
-            s.commit()
-        raise InvalidRequest(f"{param} shows a person's face that is not a cameo you may use. Only faces of "
-                             "verified cameos whose owners allow you (your own, or one shared with you) can "
-                             "be used; use an image without a recognisable face otherwise.",
-                             param=param, code=NOT_PERMITTED)
+    cameos = _active(s)
+    for image in images:
+        for emb, score in _embeddings(image):
+            m = _match(s, user_id, emb, score, cameos)
+            _admit(s, user_id, m, param, prompt, out)
     if len(out) > consent.MAX_CAMEOS_PER_VIDEO:
         raise InvalidRequest(f"A video can use at most {consent.MAX_CAMEOS_PER_VIDEO} cameos; with the faces in "
                              f"{param} this one would show {len(out)}.", param=param, code="too_many_cameos")
     return out
+
+
+def sample_indices(frame_count: int, samples: int = OUTPUT_SAMPLES) -> list[int]:
+    """Evenly spaced frame indices, first and last included: the frames of a video the guard scans."""
+    return [int(i) for i in np.unique(np.linspace(0, max(0, frame_count - 1), samples).round().astype(int))]
+
+
+def _admit(s: Session, user_id: str, m: Match, param: str, prompt: str | None, out: list[str]) -> None:
+    """Add a usable matched cameo to `out`; ignore a weak unmatched detection; refuse anything else."""
+    if m.cameo_id is not None and m.usable:
+        c = s.scalar(select(Cameo).where(Cameo.id == m.cameo_id))
+        term = consent.blocked_term(c, prompt or "")
+        if term is not None:
+            raise InvalidRequest(f"{param} shows @{c.handle}, whose owner does not allow '{term}' in videos "
+                                 "with their cameo.", param="prompt", code="cameo_preferences_violated")
+        if m.cameo_id not in out:
+            out.append(m.cameo_id)
+        return
+    if m.cameo_id is None and m.score < MIN_SCORE:
+        return  # a weak detection that looks like nobody registered: most likely not a face
+    if m.cameo_id is not None:
+        c = s.scalar(select(Cameo).where(Cameo.id == m.cameo_id))
+        audit.append(s, "deny", actor_id=user_id, owner_id=c.owner_id, cameo_id=c.id,
+                     detail={"at": "create", "reason": "input_face", "param": param})
+        s.commit()
+    raise InvalidRequest(f"{param} shows a person's face that is not a cameo you may use. Only faces of "
+                         "verified cameos whose owners allow you (your own, or one shared with you) can "
+                         "be used; use one without a recognisable face otherwise.",
+                         param=param, code=NOT_PERMITTED)
 
 
 def check_frames(s: Session, user_id: str, video_id: str, frames: np.ndarray,
@@ -152,7 +181,7 @@ def check_frames(s: Session, user_id: str, video_id: str, frames: np.ndarray,
     cameos = _active(s)
     if not cameos:
         return None
-    for i in np.unique(np.linspace(0, len(frames) - 1, samples).round().astype(int)):
+    for i in sample_indices(len(frames), samples):
         for emb, score in _embeddings(np.asarray(frames[i], np.uint8)):
             m = _match(s, user_id, emb, score, cameos)
             if m.cameo_id is not None and not m.usable:

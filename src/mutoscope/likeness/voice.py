@@ -18,6 +18,12 @@ RATE = 16000
 WHISPER_ENV = "MUTOSCOPE_LIKENESS_WHISPER_MODEL"
 
 
+# Whisper primed with the vocabulary it is about to hear. Unprimed, whisper tiny.en wrote "nine" as "I" and
+# "seven" as "Sam" in 13 of 52 synthetic readings, 1 in 52 primed. The prompt names no challenge's digits, so
+# it cannot make a wrong reading pass; on silence it may invent digits, which fail `speech_present` anyway.
+DIGITS_PROMPT = "Digits read one by one: one, two, three, four, five, six, seven, eight, nine, zero."
+
+
 def to_mono_16k(audio: np.ndarray, rate: int) -> np.ndarray:
     """(channels, n) or (n,) float audio at any rate -> (n,) float32 mono at 16 kHz (PyAV's swresample)."""
     import av
@@ -103,7 +109,7 @@ class SpeechAnalyzer:
             model = self._whisper_model()
             segments, _ = model.transcribe(wav, language="en", beam_size=1, temperature=0.0,
                                            condition_on_previous_text=False, without_timestamps=True,
-                                           vad_filter=False)
+                                           vad_filter=False, initial_prompt=DIGITS_PROMPT)
             return " ".join(s.text.strip() for s in segments).strip()
 
     def speaker_embedding(self, wav: np.ndarray) -> np.ndarray:

@@ -49,7 +49,8 @@ class FormError:
 
 def _safe_next(url: str | None) -> str:
     """Only a local path: a sign-in link must not bounce the user to another site."""
-    if not url or not url.startswith("/") or url.startswith("//") or urlsplit(url).netloc:
+    # Browsers read a backslash like a slash ("/\\host" is "//host"); neither may leave this server.
+    if not url or not url.startswith("/") or url.startswith("//") or "\\" in url or urlsplit(url).netloc:
         return "/"
     return url
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+import time
 from pathlib import Path
 
 from fastapi import Request
@@ -41,9 +42,11 @@ def load_or_create_secret(data_dir: Path) -> str:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        secret = path.read_text().strip()
-        if len(secret) >= 32:
-            return secret
+        for _ in range(20):  # another process may have created it a moment ago and still be writing
+            secret = path.read_text().strip()
+            if len(secret) >= 32:
+                return secret
+            time.sleep(0.05)
         # An empty or truncated file (a crash mid-write): replace it, which signs every browser out.
         fd = os.open(path, os.O_WRONLY | os.O_TRUNC, 0o600)
     secret = secrets.token_urlsafe(48)

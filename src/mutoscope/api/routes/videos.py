@@ -56,14 +56,16 @@ async def edit_video(request: Request, response: Response, who: PrincipalDep) ->
     return _poll_header(response, request, video)
 
 
+# Characters (issue 4) are served by the cameo API: a character with a face is bound to a cameo's consent.
 @router.post("/characters", response_model=CharacterObject)
 async def create_character(request: Request, who: PrincipalDep) -> CharacterObject:
-    _svc(request).not_yet("Characters", "issue #4, consent-gated likeness")
+    body = await read_body(request, request.app.state.settings.max_upload_bytes)
+    return await run_in_threadpool(request.app.state.cameos.create_character, who, body)
 
 
 @router.get("/characters/{character_id}", response_model=CharacterObject)
 def get_character(character_id: str, request: Request, who: PrincipalDep) -> CharacterObject:
-    _svc(request).not_yet("Characters", "issue #4, consent-gated likeness")
+    return request.app.state.cameos.get_character(who, character_id)
 
 
 @router.get("/{video_id}", response_model=VideoObject)
