@@ -85,6 +85,20 @@ def test_members_cannot_use_the_admin_api(srv):
     member = make_user(srv, "member1", "low")
     with pytest.raises(openai.NotFoundError):
         member.get("/admin/users", cast_to=object)
+    with pytest.raises(openai.NotFoundError):
+        member.get("/admin/keys", cast_to=object)
+
+
+def test_admin_api_manages_keys(srv):
+    owner = srv.client()
+    temp = make_user(srv, "keyholder", "low")
+    assert temp.videos.list() is not None
+    keys = owner.get("/admin/keys", cast_to=object)["data"]
+    mine = next(k for k in keys if k["user"] == "keyholder")
+    assert temp.api_key[:12] == mine["prefix"] and temp.api_key not in str(keys)  # hashes only, prefix shown
+    owner.delete(f"/admin/keys/{mine['id']}", cast_to=object)
+    with pytest.raises(openai.AuthenticationError):
+        temp.videos.list()
 
 
 def test_plan_limits_name_the_param(srv):

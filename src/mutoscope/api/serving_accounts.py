@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mutoscope.accounts import quota
 from mutoscope.accounts.plans import Plan
-from mutoscope.accounts.service import Principal, create_key, create_user, get_user
+from mutoscope.accounts.service import Principal, create_key, create_user, get_user, list_keys, revoke_key
 from mutoscope.config import Settings
 from mutoscope.db.models import User
 from mutoscope.errors import InvalidRequest, NotFound
@@ -78,6 +78,18 @@ class AccountService:
             u = get_user(s, user_id)
             _, key = create_key(s, u, name=name)
             return to_user_object(u, key)
+
+    def list_keys(self) -> dict:
+        with self.sessions() as s:
+            return {"object": "list", "data": [
+                {"id": k.id, "object": "api_key", "prefix": k.prefix, "name": k.name, "user_id": u.id,
+                 "user": u.name, "created_at": k.created_at, "last_used_at": k.last_used_at,
+                 "expires_at": k.expires_at, "revoked_at": k.revoked_at} for k, u in list_keys(s)]}
+
+    def revoke_key(self, key_id: str) -> dict:
+        with self.sessions() as s:
+            k = revoke_key(s, key_id)
+            return {"id": k.id, "object": "api_key", "revoked_at": k.revoked_at}
 
     def deprecate_model(self, model: str, req: DeprecateModelRequest) -> dict:
         with self.sessions() as s:

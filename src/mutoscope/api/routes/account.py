@@ -70,6 +70,16 @@ async def admin_create_key(user_id: str, request: Request) -> UserObject:
     return _svc(request).create_key(user_id, str(body.fields.get("name", "")))
 
 
+@admin.get("/keys")
+def admin_list_keys(request: Request) -> dict:
+    return _svc(request).list_keys()
+
+
+@admin.delete("/keys/{key_id}")
+def admin_revoke_key(key_id: str, request: Request) -> dict:
+    return _svc(request).revoke_key(key_id)
+
+
 @admin.post("/models/{model_id}/deprecation")
 async def admin_deprecate_model(model_id: str, request: Request) -> dict:
     body = await read_body(request, 1024 * 1024)
