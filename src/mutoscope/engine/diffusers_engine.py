@@ -19,6 +19,10 @@ Fitting policy (documented for the API docs):
 - Frames: the family's frame rule (8k+1 for LTX-2, 4k+1 for Wan) is rounded up
   to cover round(seconds * fps), then the tail is cut to exactly that many.
 - Audio: cut or zero-padded to exactly frames / fps seconds.
+- Two-stage models (`recipe = "two_stage"`, text- and image-to-video): stage 1
+  runs at half the size, each side rounded up to the family's multiple (1792x1024
+  -> 896x512; 1280x720 -> 640x384), the latent upsampler doubles it, and the
+  refine pass and decode run at exactly twice that; the same crop then applies.
 """
 
 from __future__ import annotations
@@ -91,8 +95,17 @@ class DiffusersEngine(VideoEngine):
 
         pipes = self.load(entry.name)
         pipe = pipes.image_to_video if spec.image is not None else pipes.text_to_video
-        gen_w, gen_h = family.generation_size(spec.width, spec.height)
         mode = spec.condition_mode
+        # Extensions and edits condition on a source clip at full size: they take the single pass.
+        two_stage = entry.recipe == "two_stage" and mode is None
+        if two_stage:
+            if pipes.upsample is None:
+                raise EngineError(f"{entry.name}: recipe 'two_stage' but no latent upsampler was loaded")
+            # Stage 1 at half the size, each side a multiple of the family's; stage 2 at exactly twice that.
+            stage1_w, stage1_h = family.generation_size(math.ceil(spec.width / 2), math.ceil(spec.height / 2))
+            gen_w, gen_h = 2 * stage1_w, 2 * stage1_h
+        else:
+            gen_w, gen_h = family.generation_size(spec.width, spec.height)
         source = None
         overlap = 0  # leading generated frames that repeat the source (extensions), cut below
         if mode is not None:
@@ -111,19 +124,30 @@ class DiffusersEngine(VideoEngine):
         generator = torch.Generator(device="cpu").manual_seed(spec.seed)
         image = fit_image(spec.image, gen_w, gen_h) if spec.image is not None else None
 
-        kwargs = family.call_kwargs(
-            entry,
-            prompt=spec.prompt,
-            negative_prompt=spec.negative_prompt,
-            width=gen_w,
-            height=gen_h,
-            num_frames=gen_frames,
-            fps=entry.fps,
-            steps=steps,
-            guidance=guidance,
-            generator=generator,
-            image=image,
-        )
+        def call_kwargs(width: int, height: int, image: Any) -> dict[str, Any]:
+            return family.call_kwargs(
+                entry,
+                prompt=spec.prompt,
+                negative_prompt=spec.negative_prompt,
+                width=width,
+                height=height,
+                num_frames=gen_frames,
+                fps=entry.fps,
+                steps=steps,
+                guidance=guidance,
+                generator=generator,
+                image=image,
+            )
+
+        if two_stage:
+            from PIL import Image
+
+            # The stage-1 image is the full canvas halved, so both stages see the same framing.
+            stage1_image = image.resize((stage1_w, stage1_h), Image.Resampling.LANCZOS) if image is not None else None
+            kwargs = call_kwargs(stage1_w, stage1_h, stage1_image)
+            kwargs["output_type"] = "latent"
+        else:
+            kwargs = call_kwargs(gen_w, gen_h, image)
         if mode == "extend":
             pipe, kwargs = family.extend_call(pipes, entry, kwargs, fit_frames(source, gen_w, gen_h))
         elif mode == "edit":
@@ -134,7 +158,10 @@ class DiffusersEngine(VideoEngine):
         if pipe is None:
             raise EngineError(f"{entry.name}: this model cannot {mode} videos")
         kwargs = _accepted_kwargs(pipe, family.before_call(pipes, pipe, kwargs))
-        kwargs["callback_on_step_end"] = _step_callback(hooks, steps)
+        refine_steps = entry.refine_steps if two_stage else 0
+        # Both stages' steps share the denoise phase, stage 1 first, so progress only grows.
+        total_steps = steps + refine_steps if two_stage else None
+        kwargs["callback_on_step_end"] = _step_callback(hooks, steps, total=total_steps)
 
         if hooks.should_cancel():
             raise GenerationCancelled("cancelled before start")
@@ -143,6 +170,22 @@ class DiffusersEngine(VideoEngine):
         try:
             with torch.no_grad():
                 output = pipe(**kwargs)
+                if two_stage:
+                    _check_not_cancelled(pipe, hooks)
+                    video_latents, audio_latents = family.read_latents(output)
+                    output = None
+                    upsampled = family.upsample_latents(pipes, video_latents)
+                    video_latents = None
+                    _check_not_cancelled(pipes.upsample, hooks)
+                    pipe, kwargs = family.refine_call(pipes, entry, call_kwargs(gen_w, gen_h, image), upsampled,
+                                                      audio_latents)
+                    upsampled = audio_latents = None
+                    kwargs = _accepted_kwargs(pipe, family.before_call(pipes, pipe, kwargs))
+                    kwargs["callback_on_step_end"] = _step_callback(hooks, refine_steps, offset=steps,
+                                                                    total=total_steps)
+                    modes_mod.reset_step_caches(pipes)
+                    with family.refining(pipes):
+                        output = pipe(**kwargs)
                 raw = family.read_output(pipe, output)
         except GenerationCancelled:
             raise
@@ -151,8 +194,7 @@ class DiffusersEngine(VideoEngine):
         except Exception as exc:  # the pipeline's own errors become job errors, with the cause chained
             raise EngineError(f"{entry.name}: generation failed: {type(exc).__name__}: {exc}") from exc
         # A pipeline that swallowed our interrupt (stopped early, then decoded) must not pass as a result.
-        if getattr(pipe, "_interrupt", False) or hooks.should_cancel():
-            raise GenerationCancelled("cancelled")
+        _check_not_cancelled(pipe, hooks)
 
         frames = fit_video(raw.video[overlap:], frames_out, spec.width, spec.height)
         raw.video = output = None  # drop the float32 video (~1 GB at 720p) before the audio work
@@ -177,6 +219,7 @@ class DiffusersEngine(VideoEngine):
                 "weights": entry.weights,
                 "revision": entry.revision or weights_mod.installed_revision(entry, self.weights_dir),
                 "task": _task(spec),
+                "recipe": "two_stage" if two_stage else "single",
                 "steps": steps,
                 "guidance_scale": guidance,
                 "seed": spec.seed,
@@ -190,6 +233,14 @@ class DiffusersEngine(VideoEngine):
                 **({"condition_frames": overlap} if mode == "extend" else {}),
                 **({"edit_strength": entry.edit_strength} if mode == "edit" else {}),
                 **({"conditioning_pipeline": type(pipe).__name__} if mode is not None else {}),
+                **({"stages": [
+                    {"stage": "generate", "width": stage1_w, "height": stage1_h, "steps": steps,
+                     "guidance_scale": guidance},
+                    {"stage": "upsample", "width": gen_w, "height": gen_h, "upsampler": entry.upsampler or "builtin"},
+                    {"stage": "refine", "width": gen_w, "height": gen_h, "steps": refine_steps,
+                     "sigmas": [float(x) for x in entry.refine_sigmas], "noise_scale": float(entry.refine_sigmas[0]),
+                     "guidance_scale": entry.refine_guidance, "lora": entry.refine_lora},
+                ]} if two_stage else {}),
                 "modes": dict(pipes.modes),
             },
         )
@@ -266,10 +317,21 @@ def _accepted_kwargs(pipe: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if k in params}
 
 
-def _step_callback(hooks: StepHooks, steps: int):
+def _check_not_cancelled(pipe: Any, hooks: StepHooks) -> None:
+    if getattr(pipe, "_interrupt", False) or hooks.should_cancel():
+        raise GenerationCancelled("cancelled")
+
+
+def _step_callback(hooks: StepHooks, steps: int, offset: int = 0, total: int | None = None):
+    """Report step `offset + i + 1` of `total` (default: this call's own step count) and honour cancellation.
+
+    The two-stage recipe makes two calls: stage 1 with offset 0, the refine pass with offset = stage 1's
+    steps, both against their sum, so progress runs 0 -> 1 once across both.
+    """
+
     def on_step_end(pipe: Any, i: int, t: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
-        total = getattr(pipe, "_num_timesteps", None) or steps
-        hooks.on_progress(min(1.0, (i + 1) / total), "denoise")
+        denominator = total or getattr(pipe, "_num_timesteps", None) or steps
+        hooks.on_progress(min(1.0, (offset + i + 1) / denominator), "denoise")
         if hooks.should_cancel():
             # The documented flag skips the remaining steps, but diffusers still
             # decodes afterwards; raising here also skips the decode (seconds on

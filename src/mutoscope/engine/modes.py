@@ -207,6 +207,10 @@ def _place(pipes: "LoadedPipelines", memory: str, device: str) -> None:
             use_stream=True,  # prefetch the next layer while this one computes
             exclude_modules=resident,
         )
+        if pipes.upsample is not None:
+            # The two-stage recipe's latent upsampler is no component of the text-to-video pipeline; like
+            # the VAEs it is small and runs once per video, so it stays resident.
+            pipes.upsample.latent_upsampler.to(device)
     else:
         for pipe in pipes.all():
             if memory == "sequential_cpu_offload":

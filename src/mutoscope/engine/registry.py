@@ -30,6 +30,14 @@ CACHES = ("none", "first_block", "taylorseer")
 MODE_FIELDS = ("memory", "dtype", "vae_tiling", "layerwise_fp8", "attention_backend", "compile", "cache",
                "cache_threshold")
 BUILTIN_PREFIX = "builtin:"
+# How a model makes a video: one denoising pass at the output size, or LTX-2's two-stage recipe
+# (denoise at half size, upsample the latents 2x, refine a few steps at full size).
+RECIPES = ("single", "two_stage")
+# diffusers' STAGE_2_DISTILLED_SIGMA_VALUES (pipelines/ltx2/utils.py): the refine schedule of the
+# two-stage recipe; the latents are re-noised to its first value.
+DEFAULT_REFINE_SIGMAS = (0.909375, 0.725, 0.421875)
+# Fields that only mean something with recipe = "two_stage".
+TWO_STAGE_FIELDS = ("upsampler", "refine_steps", "refine_sigmas", "refine_guidance", "refine_lora")
 
 
 class RegistryError(ValueError):
@@ -60,6 +68,16 @@ class ModelEntry:
         edit_strength: video-to-video edits: how much of the source is replaced by noise,
             in (0, 1] (1 ignores the source; lower keeps more of its layout and motion).
         pipeline_kwargs: extra keyword arguments for the pipeline call.
+        recipe: "single" (one pass at the output size) or "two_stage" (see RECIPES): text- and
+            image-to-video denoise at half the size, upsample the latents 2x, then refine.
+        upsampler: two_stage: the weights' subfolder holding the latent upsampler
+            (required unless the weights are builtin).
+        refine_sigmas: two_stage: the refine schedule (the latents are re-noised to its first value);
+            default DEFAULT_REFINE_SIGMAS, or evenly spaced below its first value when only
+            `refine_steps` is given.
+        refine_guidance: two_stage: the refine pass's guidance scale (1.0: no guidance pass at all).
+        refine_lora: two_stage: a LoRA file at the weights' root used only while refining
+            (LTX-2's distilled LoRA); needs the `peft` package.
     """
 
     name: str
@@ -87,6 +105,15 @@ class ModelEntry:
     cache: str = "none"
     cache_threshold: float | None = None
     pipeline_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    recipe: str = "single"
+    upsampler: str | None = None
+    refine_sigmas: tuple[float, ...] = DEFAULT_REFINE_SIGMAS
+    refine_guidance: float = 1.0
+    refine_lora: str | None = None
+
+    @property
+    def refine_steps(self) -> int:
+        return len(self.refine_sigmas)
 
     @property
     def is_builtin(self) -> bool:
@@ -178,6 +205,10 @@ def load_registry(
         entry = _parse_entry(raw, where)
         if entry.family not in FAMILIES:
             raise RegistryError(f"{where}: unknown family {entry.family!r} (known: {', '.join(sorted(FAMILIES))})")
+        if entry.recipe == "two_stage" and not FAMILIES[entry.family].supports_two_stage:
+            two_stage = ", ".join(sorted(n for n, f in FAMILIES.items() if f.supports_two_stage))
+            raise RegistryError(f"{where}: recipe 'two_stage' is not supported by family {entry.family!r} "
+                                f"(families with a latent upsampler: {two_stage})")
         _check_family_modes(entry, where)
         if any(e.name == entry.name for e in entries):
             raise RegistryError(f"{where}: duplicate model name {entry.name!r}")
@@ -252,7 +283,7 @@ def _from_text(name: str, value: Any) -> Any:
     return value
 
 
-_FIELDS = {f for f in ModelEntry.__dataclass_fields__}
+_FIELDS = {f for f in ModelEntry.__dataclass_fields__} | {"refine_steps"}
 
 
 def _parse_entry(raw: Any, where: str) -> ModelEntry:
@@ -292,8 +323,18 @@ def _parse_entry(raw: Any, where: str) -> ModelEntry:
         check(text_key, isinstance(raw.get(text_key), str), "a string")
     check("pipeline_kwargs", isinstance(raw.get("pipeline_kwargs"), dict), "a table")
     _check_mode_values(raw, where)
+    _check_recipe(raw, where)
 
     values = dict(raw)
+    refine_steps = values.pop("refine_steps", None)
+    if "refine_sigmas" in values:
+        values["refine_sigmas"] = tuple(float(x) for x in values["refine_sigmas"])
+    elif refine_steps is not None and refine_steps != len(DEFAULT_REFINE_SIGMAS):
+        # The pipeline's own default spacing (linspace(1, 1/n, n)), scaled to start at the default re-noise level.
+        start = DEFAULT_REFINE_SIGMAS[0]
+        values["refine_sigmas"] = tuple(start * (1 - i / refine_steps) for i in range(refine_steps))
+    if "refine_guidance" in values:
+        values["refine_guidance"] = float(values["refine_guidance"])
     for key in ("aliases", "sizes", "seconds"):
         if key in values:
             values[key] = tuple(values[key])
@@ -303,6 +344,44 @@ def _parse_entry(raw: Any, where: str) -> ModelEntry:
         if key in values:
             values[key] = float(values[key])
     return ModelEntry(**_normalized(values))
+
+
+def _check_recipe(raw: Mapping[str, Any], where: str) -> None:
+    """`recipe` and the two-stage fields (types, ranges, and that they go with recipe = "two_stage")."""
+
+    def check(key: str, ok: bool, expected: str) -> None:
+        if key in raw and not ok:
+            raise RegistryError(f"{where}: {key!r} must be {expected}, got {raw[key]!r}")
+
+    def relative_path(key: str, suffix: str = "") -> bool:
+        value = raw.get(key)
+        return (isinstance(value, str) and bool(value) and not value.startswith(("/", "~"))
+                and ".." not in value.split("/") and value.endswith(suffix))
+
+    check("recipe", raw.get("recipe") in RECIPES, f"one of {RECIPES}")
+    check("upsampler", relative_path("upsampler"), "a subfolder of the weights, like \"latent_upsampler\"")
+    check("refine_lora", relative_path("refine_lora", ".safetensors"),
+          "a .safetensors file in the weights, like \"ltx-2-19b-distilled-lora-384.safetensors\"")
+    steps = raw.get("refine_steps")
+    check("refine_steps", isinstance(steps, int) and not isinstance(steps, bool) and steps > 0, "a positive integer")
+    sigmas = raw.get("refine_sigmas")
+    sigmas_ok = (isinstance(sigmas, list) and len(sigmas) > 0
+                 and all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x <= 1 for x in sigmas)
+                 and all(a > b for a, b in zip(sigmas, sigmas[1:])))
+    check("refine_sigmas", sigmas_ok, "a non-empty, strictly decreasing list of numbers in (0, 1]")
+    if "refine_steps" in raw and "refine_sigmas" in raw and steps != len(sigmas):
+        raise RegistryError(f"{where}: 'refine_steps' ({steps}) must equal the number of 'refine_sigmas' "
+                            f"({len(sigmas)}); give one of them")
+    guidance = raw.get("refine_guidance")
+    check("refine_guidance", isinstance(guidance, (int, float)) and not isinstance(guidance, bool) and guidance >= 1,
+          "a number >= 1 (1: no guidance pass)")
+    if raw.get("recipe", "single") != "two_stage":
+        stray = [k for k in TWO_STAGE_FIELDS if k in raw]
+        if stray:
+            raise RegistryError(f"{where}: {', '.join(repr(k) for k in stray)} only apply with recipe = \"two_stage\"")
+    elif not str(raw.get("weights", "")).startswith(BUILTIN_PREFIX) and "upsampler" not in raw:
+        raise RegistryError(f"{where}: recipe = \"two_stage\" needs 'upsampler', the weights' subfolder holding "
+                            "the latent upsampler (e.g. \"latent_upsampler\")")
 
 
 def _check_mode_values(raw: Mapping[str, Any], where: str) -> None:

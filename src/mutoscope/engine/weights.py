@@ -74,15 +74,20 @@ def require_installed(entry: "ModelEntry", weights_dir: Path) -> Path:
     return folder
 
 
-def allow_patterns(model_index: dict[str, Any]) -> list[str]:
-    """Files to fetch: model_index.json plus the listed components' configs, tokenizers and weights."""
+def allow_patterns(model_index: dict[str, Any], extra_folders: tuple[str, ...] = (),
+                   extra_files: tuple[str, ...] = ()) -> list[str]:
+    """Files to fetch: model_index.json plus the listed components' configs, tokenizers and weights.
+
+    `extra_folders` are component folders the pipeline's model_index.json does not list (the two-stage
+    recipe's latent upsampler); `extra_files` are single files fetched as named (its refine LoRA).
+    """
     components = [
         key
         for key, value in model_index.items()
         if not key.startswith("_") and isinstance(value, list) and len(value) == 2 and value[0] is not None
     ]
-    patterns = ["model_index.json"]
-    for component in sorted(components):
+    patterns = ["model_index.json", *extra_files]
+    for component in [*sorted(components), *(f for f in extra_folders if f not in components)]:
         patterns += [f"{component}/{p}" for p in _COMPONENT_PATTERNS]
         # Some tokenizers (Gemma's) keep extra files one level down.
         patterns += [f"{component}/*/{p}" for p in _COMPONENT_PATTERNS]
@@ -105,7 +110,7 @@ def pull(entry: "ModelEntry", weights_dir: Path, progress: Progress | None = Non
     report = progress or (lambda fraction, message: None)
     report(0.0, f"reading {entry.weights} model_index.json")
     index_file = hf_hub_download(entry.weights, "model_index.json", revision=entry.revision, local_dir=target)
-    patterns = allow_patterns(json.loads(Path(index_file).read_text(encoding="utf-8")))
+    patterns = allow_patterns(json.loads(Path(index_file).read_text(encoding="utf-8")), *_recipe_files(entry))
     snapshot_path = snapshot_download(
         entry.weights,
         revision=entry.revision,
@@ -119,6 +124,13 @@ def pull(entry: "ModelEntry", weights_dir: Path, progress: Progress | None = Non
     )
     report(1.0, f"{entry.name} installed at {snapshot_path}")
     return target
+
+
+def _recipe_files(entry: "ModelEntry") -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(extra folders, extra files) the entry's recipe needs beyond the pipeline's components."""
+    if entry.recipe != "two_stage":
+        return (), ()
+    return ((entry.upsampler,) if entry.upsampler else ()), ((entry.refine_lora,) if entry.refine_lora else ())
 
 
 def remove(entry: "ModelEntry", weights_dir: Path) -> bool:

@@ -30,17 +30,27 @@ class LoadedPipelines:
         family has none (extensions then condition on the last frame only).
     video_to_video: a pipeline that transforms a whole clip (Wan's
         `WanVideoToVideoPipeline`); None when the family edits another way.
+    upsample: the two-stage recipe's latent upsampler pipeline (LTX-2's
+        `LTX2LatentUpsamplePipeline`, sharing the VAE); None for single-pass models.
+    refine, refine_image: the two-stage recipe's stage-2 pipelines (text- and
+        image-to-video), the same modules with the refine schedule's scheduler.
+    refine_adapter: the LoRA adapter switched on only while refining, if any.
     """
 
     text_to_video: Any
     image_to_video: Any
     condition: Any = None
     video_to_video: Any = None
+    upsample: Any = None
+    refine: Any = None
+    refine_image: Any = None
+    refine_adapter: str | None = None
     # What the engine applied at load (memory placement, VAE tiling, caches...): `resolved["modes"]`.
     modes: dict[str, Any] = field(default_factory=dict)
 
     def all(self) -> list[Any]:
-        return [p for p in (self.text_to_video, self.image_to_video, self.condition, self.video_to_video)
+        return [p for p in (self.text_to_video, self.image_to_video, self.condition, self.video_to_video,
+                            self.upsample, self.refine, self.refine_image)
                 if p is not None]
 
 
@@ -69,6 +79,8 @@ class Family(abc.ABC):
             transformer supports with the installed diffusers.
         taylorseer_modules: regular expressions (full match) naming the transformer's modules
             whose outputs TaylorSeer predicts between full steps.
+        supports_two_stage: the family implements the two-stage recipe (`recipe = "two_stage"`:
+            `read_latents`, `upsample_latents`, `refine_call`).
     """
 
     name: str
@@ -77,6 +89,7 @@ class Family(abc.ABC):
     has_audio: bool
     step_caches: tuple[str, ...] = ()
     taylorseer_modules: tuple[str, ...] = ()
+    supports_two_stage: bool = False
 
     def generation_size(self, width: int, height: int) -> tuple[int, int]:
         """The smallest accepted size covering width x height (rounded up, so fitting back is a pure crop)."""
@@ -152,6 +165,34 @@ class Family(abc.ABC):
     ) -> tuple[Any, dict[str, Any]]:
         """(pipeline, call kwargs) that re-generate `frames` ((num_frames, H, W, 3) uint8 at the
         generation size) guided by the prompt; `strength` in (0, 1] is how much noise replaces the source."""
+
+    # -- the two-stage recipe (families with supports_two_stage) -----------------------
+
+    def read_latents(self, output: Any) -> tuple[Any, Any]:
+        """(video latents, audio latents or None) from a call made with output_type='latent'."""
+        raise NotImplementedError(f"family {self.name!r} has no two-stage recipe")
+
+    def upsample_latents(self, pipes: LoadedPipelines, video_latents: Any) -> Any:
+        """Stage-1 video latents doubled in height and width."""
+        raise NotImplementedError(f"family {self.name!r} has no two-stage recipe")
+
+    def refine_call(
+        self,
+        pipes: LoadedPipelines,
+        entry: "ModelEntry",
+        kwargs: dict[str, Any],
+        video_latents: Any,
+        audio_latents: Any,
+    ) -> tuple[Any, dict[str, Any]]:
+        """(pipeline, call kwargs) that re-noise the upsampled latents to the refine schedule's first sigma
+        and denoise them along it; `kwargs` are `call_kwargs` at the full generation size."""
+        raise NotImplementedError(f"family {self.name!r} has no two-stage recipe")
+
+    def refining(self, pipes: LoadedPipelines) -> Any:
+        """A context manager around the refine call (LTX-2: switches the refine LoRA on); default: nothing."""
+        import contextlib
+
+        return contextlib.nullcontext()
 
     @abc.abstractmethod
     def read_output(self, pipe: Any, output: Any) -> RawOutput:

@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from mutoscope.engine.families.base import Family, LoadedPipelines, RawOutput
 
+# The adapter name of the two-stage recipe's refine LoRA (switched on only while refining).
+REFINE_ADAPTER = "refine"
+
 # Source frames an extension is conditioned on (at most; 8k+1): ~0.7 s at 24 fps, enough
 # for the model to see the motion, few enough to keep the extra tokens cheap.
 EXTEND_CONDITION_FRAMES = 17
@@ -207,6 +210,29 @@ def build_tiny_components(seed: int = 0) -> dict[str, Any]:
     }
 
 
+def build_tiny_upsampler(seed: int = 0) -> Any:
+    """A random-weight `LTX2LatentUpsamplerModel` for the tiny components' 8 latent channels.
+
+    The real upsampler's structure (3D ResBlocks, the rational 2x spatial resampler), one block per
+    stage and 32 channels (its GroupNorms have 32 groups, so that is the narrowest it can be).
+    """
+    import torch
+    from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
+
+    torch.manual_seed(seed)
+    upsampler = LTX2LatentUpsamplerModel(
+        in_channels=8,
+        mid_channels=32,
+        num_blocks_per_stage=1,
+        dims=3,
+        spatial_upsample=True,
+        temporal_upsample=False,
+        rational_spatial_scale=2.0,
+        use_rational_resampler=True,
+    )
+    return upsampler.eval()
+
+
 class LTX2Family(Family):
     name = "ltx2"
     size_multiple = 32
@@ -221,21 +247,50 @@ class LTX2Family(Family):
     # TaylorSeer's default patterns ("^transformer_blocks.*attn", full match) hook nothing here:
     # LTX-2's modules are named attn1, audio_attn2, ...
     taylorseer_modules = (r"transformer_blocks\.\d+\.\w*(?:attn\d?|ff)",)
+    supports_two_stage = True
 
     def build_tiny(self, builtin: str) -> LoadedPipelines:
-        if builtin != "tiny-ltx2":
-            raise ValueError(f"unknown builtin LTX-2 model {builtin!r} (known: tiny-ltx2)")
-        return self._pipelines(build_tiny_components())
+        # tiny-ltx2-pro: the same components plus a latent upsampler, for the two-stage recipe.
+        if builtin not in ("tiny-ltx2", "tiny-ltx2-pro"):
+            raise ValueError(f"unknown builtin LTX-2 model {builtin!r} (known: tiny-ltx2, tiny-ltx2-pro)")
+        upsampler = build_tiny_upsampler() if builtin == "tiny-ltx2-pro" else None
+        return self._pipelines(build_tiny_components(), upsampler=upsampler)
 
     def load(self, entry: "ModelEntry", source: Path, dtype: "torch.dtype") -> LoadedPipelines:
         from diffusers import LTX2Pipeline
 
         t2v = LTX2Pipeline.from_pretrained(str(source), dtype=dtype, local_files_only=True)
-        return self._pipelines(dict(t2v.components), t2v=t2v)
+        upsampler = adapter = None
+        if entry.recipe == "two_stage":
+            from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
+
+            # A missing subfolder is an OSError, which the engine reports as an incomplete pull.
+            upsampler = LTX2LatentUpsamplerModel.from_pretrained(
+                str(source), subfolder=entry.upsampler, dtype=dtype, local_files_only=True
+            )
+            if entry.refine_lora:
+                adapter = self._load_refine_lora(entry, t2v, source)
+        return self._pipelines(dict(t2v.components), t2v=t2v, upsampler=upsampler, refine_adapter=adapter)
 
     @staticmethod
-    def _pipelines(components: dict[str, Any], t2v: Any = None) -> LoadedPipelines:
-        from diffusers import LTX2ImageToVideoPipeline, LTX2Pipeline
+    def _load_refine_lora(entry: "ModelEntry", t2v: Any, source: Path) -> str:
+        """Load the refine LoRA into the shared transformer, switched off (stage 1 runs without it)."""
+        from diffusers.utils import USE_PEFT_BACKEND
+
+        from mutoscope.engine.base import EngineError
+
+        if not USE_PEFT_BACKEND:
+            raise EngineError(f"{entry.name}: refine_lora {entry.refine_lora!r} needs the `peft` package "
+                              "(pip install peft), which is not installed")
+        t2v.load_lora_weights(str(source), weight_name=entry.refine_lora, adapter_name=REFINE_ADAPTER,
+                              local_files_only=True)
+        t2v.disable_lora()
+        return REFINE_ADAPTER
+
+    @staticmethod
+    def _pipelines(components: dict[str, Any], t2v: Any = None, upsampler: Any = None,
+                   refine_adapter: str | None = None) -> LoadedPipelines:
+        from diffusers import FlowMatchEulerDiscreteScheduler, LTX2ImageToVideoPipeline, LTX2Pipeline
 
         t2v = t2v if t2v is not None else LTX2Pipeline(**components)
         # Same component objects, so the image-to-video pipeline costs no extra memory.
@@ -247,6 +302,19 @@ class LTX2Family(Family):
         else:
             cond = LTX2ConditionPipeline(**_accepted(LTX2ConditionPipeline, components))
         pipes = LoadedPipelines(text_to_video=t2v, image_to_video=i2v, condition=cond)
+        if upsampler is not None:
+            from diffusers import LTX2LatentUpsamplePipeline
+
+            pipes.upsample = LTX2LatentUpsamplePipeline(vae=components["vae"], latent_upsampler=upsampler)
+            # Stage 2 follows the refine sigmas as given: diffusers' two-stage example switches off the
+            # resolution-dependent shift (a shifted 0.909 would no longer be the level the latents were re-noised to).
+            refine_scheduler = FlowMatchEulerDiscreteScheduler.from_config(
+                components["scheduler"].config, use_dynamic_shifting=False, shift_terminal=None
+            )
+            refine_components = {**components, "scheduler": refine_scheduler}
+            pipes.refine = LTX2Pipeline(**refine_components)
+            pipes.refine_image = LTX2ImageToVideoPipeline(**refine_components)
+            pipes.refine_adapter = refine_adapter
         for pipe in pipes.all():
             pipe.set_progress_bar_config(disable=True)
         return pipes
@@ -319,6 +387,63 @@ class LTX2Family(Family):
             mean.view(1, 1, -1).expand(1, length, -1), length, num_mel_bins=mel_bins
         )
         return pipe, kwargs
+
+    # -- the two-stage recipe -------------------------------------------------------
+
+    def read_latents(self, output: Any) -> tuple[Any, Any]:
+        # output_type="latent": video (B, C, F, H, W) and audio (B, C, L, M), both denormalized,
+        # which is what the upsampler and the refine call's `latents` / `audio_latents` take.
+        return output.frames, output.audio
+
+    def upsample_latents(self, pipes: LoadedPipelines, video_latents: Any) -> Any:
+        return pipes.upsample(latents=video_latents, output_type="latent", return_dict=False)[0]
+
+    def refine_call(
+        self,
+        pipes: LoadedPipelines,
+        entry: "ModelEntry",
+        kwargs: dict[str, Any],
+        video_latents: Any,
+        audio_latents: Any,
+    ) -> tuple[Any, dict[str, Any]]:
+        """Stage 2 as in diffusers' LTX-2 two-stage examples: the upsampled video latents and stage 1's
+        audio latents, both re-noised to the first refine sigma (`noise_scale`) and denoised along the
+        refine sigmas; with refine_guidance 1 no guidance pass runs (CFG, STG, modality isolation).
+
+        Image-to-video refines with the image-to-video pipeline, which keeps the first latent frame
+        (the image, upsampled) clean."""
+        pipe = pipes.refine_image if kwargs.get("image") is not None else pipes.refine
+        kwargs = dict(kwargs)
+        sigmas = [float(x) for x in entry.refine_sigmas]
+        kwargs.update(
+            latents=video_latents,
+            audio_latents=audio_latents,
+            sigmas=sigmas,
+            num_inference_steps=len(sigmas),
+            noise_scale=sigmas[0],
+            guidance_scale=entry.refine_guidance,
+        )
+        if entry.refine_guidance <= 1.0:
+            kwargs.update(stg_scale=0.0, modality_scale=1.0, guidance_rescale=0.0, audio_guidance_scale=1.0,
+                          audio_stg_scale=0.0, audio_modality_scale=1.0, audio_guidance_rescale=0.0)
+        return pipe, kwargs
+
+    def refining(self, pipes: LoadedPipelines) -> Any:
+        import contextlib
+
+        if pipes.refine_adapter is None:
+            return contextlib.nullcontext()
+
+        @contextlib.contextmanager
+        def lora_on():
+            # The transformer is shared: the LoRA is on for the refine pass only, off again even when it fails.
+            pipes.refine.enable_lora()
+            try:
+                yield
+            finally:
+                pipes.refine.disable_lora()
+
+        return lora_on()
 
     def call_kwargs(
         self,

@@ -1,0 +1,196 @@
+"""The two-stage recipe (`recipe = "two_stage"`, behind `sora-2-pro`) through DiffusersEngine with tiny-ltx2-pro.
+
+tiny-ltx2-pro is the tiny LTX-2 pipeline plus a random `LTX2LatentUpsamplerModel`: real diffusers
+pipelines on the CPU, no hub. One engine per module, as in the server: the pipelines stay warm.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from mutoscope.engine import weights  # noqa: E402
+from mutoscope.engine.base import GenerationCancelled, GenerationSpec  # noqa: E402
+from mutoscope.engine.diffusers_engine import DiffusersEngine  # noqa: E402
+from mutoscope.engine.registry import DEFAULT_REGISTRY_PATH, RegistryError, load_registry  # noqa: E402
+
+MODEL = "tiny-ltx2-pro"
+
+
+class RecordingHooks:
+    """StepHooks that records progress and cancels after `cancel_after` denoising steps (both stages counted)."""
+
+    def __init__(self, cancel_after: int | None = None):
+        self.events: list[tuple[float, str]] = []
+        self.cancel_after = cancel_after
+
+    def on_progress(self, fraction: float, phase: str) -> None:
+        self.events.append((fraction, phase))
+
+    def should_cancel(self) -> bool:
+        steps_done = sum(1 for f, phase in self.events if phase == "denoise" and f > 0)
+        return self.cancel_after is not None and steps_done >= self.cancel_after
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory) -> DiffusersEngine:
+    registry = load_registry(extra_aliases={"sora-2-pro": MODEL})
+    return DiffusersEngine(registry, tmp_path_factory.mktemp("weights"), device="cpu")
+
+
+@pytest.fixture
+def upsampler_shapes(engine):
+    """(input, output) latent shapes of every latent-upsampler call during the test."""
+    shapes: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+    upsampler = engine.load(MODEL).upsample.latent_upsampler
+    handle = upsampler.register_forward_hook(
+        lambda module, args, out: shapes.append((tuple(args[0].shape), tuple(out.shape)))
+    )
+    yield shapes
+    handle.remove()
+
+
+def spec(**overrides) -> GenerationSpec:
+    # 80x112 is not a multiple of 64: stage 1 rounds each half up to 32 (64x64), the output is cropped.
+    values = dict(prompt="a paper boat on a rainy street", width=80, height=112, seconds=0.5, seed=3)
+    values.update(overrides)
+    return GenerationSpec(**values)
+
+
+def assert_audio_matches(out) -> None:
+    assert out.sample_rate == 24000 and out.audio.dtype == np.float32 and out.audio.shape[0] == 2
+    # Exactly T / fps seconds of sound, to the sample.
+    assert out.audio.shape[1] == round(out.frames.shape[0] / out.fps * out.sample_rate)
+    assert np.abs(out.audio).max() > 0
+
+
+def test_two_stage_small(engine, upsampler_shapes):
+    hooks = RecordingHooks()
+    out = engine.generate("sora-2-pro", spec(), hooks)
+
+    assert out.frames.shape == (12, 112, 80, 3)  # round(0.5 * 24) frames, exactly the requested size
+    assert out.fps == 24.0
+    assert_audio_matches(out)
+
+    r = out.resolved
+    assert r["model"] == MODEL and r["recipe"] == "two_stage"
+    generate, upsample, refine = r["stages"]
+    # Stage 1 at half the generation size (each side a multiple of 32), refined at the full one.
+    assert (generate["width"], generate["height"]) == (64, 64)
+    assert (r["generation_width"], r["generation_height"]) == (128, 128)
+    assert (upsample["width"], upsample["height"]) == (refine["width"], refine["height"]) == (128, 128)
+    assert generate["steps"] == r["steps"] == 2
+    assert refine["steps"] == len(refine["sigmas"]) == 2 and refine["noise_scale"] == refine["sigmas"][0]
+    # The upsampler really ran once, on stage 1's latents (32x compression: 64 px -> 2), doubling them.
+    assert [(i[-2:], o[-2:]) for i, o in upsampler_shapes] == [((2, 2), (4, 4))]
+
+    # Both stages' steps in order in the denoise phase: monotonic, reaching 1.0.
+    fractions = [f for f, _ in hooks.events]
+    assert fractions == sorted(fractions)
+    assert [f for f, phase in hooks.events if phase == "denoise"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert hooks.events[-1] == (1.0, "decode")
+
+
+def test_two_stage_is_deterministic_per_seed(engine):
+    a = engine.generate(MODEL, spec(seconds=0.25), RecordingHooks())
+    b = engine.generate(MODEL, spec(seconds=0.25), RecordingHooks())
+    assert np.array_equal(a.frames, b.frames) and np.array_equal(a.audio, b.audio)
+
+
+def test_two_stage_image_to_video_pins_the_image(engine):
+    yy, xx = np.mgrid[0:112, 0:80]
+    image = Image.fromarray(np.stack([xx * 3, yy * 2, np.full_like(xx, 90)], axis=-1).astype(np.uint8))
+    out = engine.generate(MODEL, spec(image=image), RecordingHooks())
+    assert out.frames.shape == (12, 112, 80, 3)
+    assert out.resolved["task"] == "image-to-video" and out.resolved["recipe"] == "two_stage"
+    assert np.array_equal(out.frames[0], np.asarray(image))
+    assert_audio_matches(out)
+
+
+def test_cancel_during_refine(engine):
+    # Stage 1 has 2 steps; cancel once the first refine step has run.
+    hooks = RecordingHooks(cancel_after=3)
+    with pytest.raises(GenerationCancelled, match="after step 1"):
+        engine.generate(MODEL, spec(), hooks)
+    assert [f for f, _ in hooks.events] == [0.0, 0.25, 0.5, 0.75]  # no decode, no 1.0
+    # The engine stays usable.
+    assert engine.generate(MODEL, spec(seconds=0.25), RecordingHooks()).frames.shape == (6, 112, 80, 3)
+
+
+def test_cancel_during_stage_one(engine):
+    hooks = RecordingHooks(cancel_after=1)
+    with pytest.raises(GenerationCancelled):
+        engine.generate(MODEL, spec(), hooks)
+    assert [f for f, _ in hooks.events] == [0.0, 0.25]
+
+
+def test_two_stage_at_real_size(engine):
+    """The one large test: 4 s of 1024x1792 (width x height), stage 1 at 512x896."""
+    out = engine.generate("sora-2-pro", GenerationSpec(prompt="a tall waterfall", width=1024, height=1792,
+                                                       seconds=4, seed=1), RecordingHooks())
+    assert out.frames.shape == (96, 1792, 1024, 3)
+    assert_audio_matches(out)
+    generate, _, refine = out.resolved["stages"]
+    assert (generate["width"], generate["height"]) == (512, 896)
+    assert (refine["width"], refine["height"]) == (1024, 1792)
+    assert out.resolved["generation_frames"] == 97
+
+
+# -- the models file -------------------------------------------------------------
+
+ENTRY = """[[models]]
+name = "pro"
+family = "{family}"
+weights = "{weights}"
+{extra}
+"""
+
+
+@pytest.mark.parametrize(
+    ("family", "weights", "extra", "words"),
+    [
+        ("ltx2", "builtin:tiny-ltx2-pro", 'recipe = "three_stage"', "'recipe' must be one of"),
+        ("wan", "builtin:tiny-wan", 'recipe = "two_stage"', "not supported by family 'wan'"),
+        ("ltx2", "org/repo", 'recipe = "two_stage"', "needs 'upsampler'"),
+        ("ltx2", "org/repo", 'refine_steps = 3', "only apply with recipe"),
+        ("ltx2", "builtin:tiny-ltx2-pro", 'recipe = "two_stage"\nrefine_sigmas = [0.5, 0.7]', "strictly decreasing"),
+        ("ltx2", "builtin:tiny-ltx2-pro", 'recipe = "two_stage"\nrefine_steps = 2\nrefine_sigmas = [0.9, 0.7, 0.4]',
+         "must equal"),
+        ("ltx2", "org/repo", 'recipe = "two_stage"\nupsampler = "../up"', "'upsampler' must be"),
+    ],
+)
+def test_registry_refuses_bad_two_stage_settings(tmp_path: Path, family, weights, extra, words):
+    path = tmp_path / "models.toml"
+    path.write_text("# operator models\n" + ENTRY.format(family=family, weights=weights, extra=extra))
+    with pytest.raises(RegistryError) as err:
+        load_registry(path)
+    # The message names the file and the entry's line.
+    assert f"{path}:3: model 'pro'" in str(err.value)
+    assert words in str(err.value)
+
+
+def test_shipped_sora_2_pro_is_two_stage():
+    entry = load_registry().resolve("sora-2-pro")
+    assert entry.name == "ltx-2" and entry.recipe == "two_stage"
+    assert entry.upsampler == "latent_upsampler" and entry.refine_steps == 3
+    assert {"1024x1792", "1792x1024"} <= set(entry.sizes)
+    assert load_registry(DEFAULT_REGISTRY_PATH).resolve(MODEL).refine_sigmas == (0.909375, 0.4546875)
+
+
+def test_pull_fetches_the_upsampler_and_refine_lora():
+    entry = load_registry().resolve("sora-2-pro")
+    # Lightricks/LTX-2's model_index.json lists the pipeline's components, not the upsampler.
+    index = {"_class_name": "LTX2Pipeline", "transformer": ["diffusers", "LTX2VideoTransformer3DModel"],
+             "vae": ["diffusers", "AutoencoderKLLTX2Video"]}
+    patterns = weights.allow_patterns(index, *weights._recipe_files(entry))
+    assert "latent_upsampler/*.safetensors" in patterns and "latent_upsampler/*.json" in patterns
+    assert "ltx-2-19b-distilled-lora-384.safetensors" in patterns
+    assert "transformer/*.safetensors" in patterns
+    single = load_registry().resolve("sora-2")
+    assert weights._recipe_files(single) == ((), ())
