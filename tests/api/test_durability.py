@@ -11,8 +11,8 @@ def test_restart_mid_queue_runs_everything(tmp_path):
     srv = LiveServer(tmp_path / "data").start()
     try:
         client = srv.client()
-        first = client.videos.create(prompt="interrupted", extra_body={"num_inference_steps": 12})
-        rest = [client.videos.create(prompt=f"queued {i}", extra_body=FAST).id for i in range(2)]
+        first = client.videos.create(prompt="interrupted", extra_body={"num_inference_steps": 8})
+        rest = [client.videos.create(prompt="queued behind it", extra_body=FAST).id]
         wait_for(lambda: client.videos.retrieve(first.id).progress > 0, timeout=120)
         srv.stop(kill=True)  # a crash: no graceful shutdown
         srv.start()

@@ -189,10 +189,13 @@ def test_delete_running_job_stops_it_and_frees_the_worker(server, client):
 
 
 def test_delete_queued_job_never_runs(server, client):
-    blocker = client.videos.create(prompt="blocker", extra_body={"num_inference_steps": 8})
+    blocker = client.videos.create(prompt="blocker", extra_body={"num_inference_steps": 400})
     queued = client.videos.create(prompt="never runs", extra_body=FAST)
+    wait_for(lambda: client.videos.retrieve(blocker.id).progress > 0, timeout=120, interval=0.1)
     client.videos.delete(queued.id)
-    client.videos.poll(blocker.id)
+    client.videos.delete(blocker.id)  # the worker is free again and finds nothing to run
+    follow = client.videos.create_and_poll(prompt="after both", extra_body=FAST)
+    assert follow.status == "completed"
     assert not (server.data_dir / "assets" / "videos" / queued.id).exists()
     with pytest.raises(openai.NotFoundError):
         client.videos.retrieve(queued.id)
