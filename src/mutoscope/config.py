@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     broker_url: str = "redis://127.0.0.1:6379/0"
     # How many times a job interrupted by a crash is re-run before it is failed.
     max_attempts: int = 3
+    # A running job's lease: its worker renews it every quarter of this; another runner takes the job back
+    # once it has not been renewed for this long. Long enough to ride out a database failover or a slow
+    # checkpoint load between renewals, short enough that a dead GPU worker's job restarts within a minute.
+    lease_seconds: float = Field(60.0, gt=0)
 
     @field_validator("data_dir", mode="after")
     @classmethod

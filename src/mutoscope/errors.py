@@ -76,3 +76,22 @@ class NotImplementedYet(MutoscopeError):
     status_code = 501
     type = "invalid_request_error"
     code = "not_implemented"
+
+
+def describe_validation(errors: list[dict]) -> tuple[str, str | None, str]:
+    """(message, param, code) for pydantic's errors(): `param` from the first error's location.
+    Built from errors(), never str(exc), which leaks file paths."""
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    parts = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    param = ".".join(parts) or None
+    msg = first.get("msg", "invalid request")
+    if first.get("type") == "missing":
+        return f"Missing required parameter: '{param}'.", param, "missing_required_parameter"
+    if param:
+        msg = f"Invalid value for '{param}': {msg}."
+    return msg, param, "invalid_value"
+
+
+def invalid_from_validation(errors: list[dict]) -> InvalidRequest:
+    message, param, code = describe_validation(errors)
+    return InvalidRequest(message, param=param, code=code)

@@ -13,40 +13,60 @@ from mutoscope.jobs.context import JobContext
 from mutoscope.storage import LocalStorage
 
 
-def build_engine(settings: Settings):
-    from mutoscope.engine.diffusers_engine import DiffusersEngine
+def _registry(settings: Settings):
     from mutoscope.engine.registry import load_registry
 
-    registry = load_registry(settings.models_file, settings.model_aliases or None, settings.engine_overrides or None)
-    return DiffusersEngine(registry, settings.resolved_weights_dir, device=settings.device)
+    return load_registry(settings.models_file, settings.model_aliases or None, settings.engine_overrides or None)
 
 
-def build_job_context(settings: Settings, migrate: bool = True) -> JobContext:
+def build_engine(settings: Settings):
+    from mutoscope.engine.diffusers_engine import DiffusersEngine
+
+    return DiffusersEngine(_registry(settings), settings.resolved_weights_dir, device=settings.device)
+
+
+def build_catalog(settings: Settings):
+    """What an API-only process knows of the models: the registry and the weights folder, no torch."""
+    from mutoscope.engine.catalog import Catalog
+
+    return Catalog(_registry(settings), settings.resolved_weights_dir)
+
+
+def build_job_context(settings: Settings, migrate: bool = True, *, with_engine: bool = True) -> JobContext:
+    """`with_engine=False`: an API-only process; its context's engine is the torch-free catalog."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if migrate:
         upgrade(settings.db_url)
     sessions = make_sessionmaker(make_engine(settings.db_url))
-    return JobContext(settings=settings, sessions=sessions, engine=build_engine(settings),
-                      storage=LocalStorage(settings.assets_dir))
+    engine = build_engine(settings) if with_engine else build_catalog(settings)
+    return JobContext(settings=settings, sessions=sessions, engine=engine, storage=LocalStorage(settings.assets_dir))
 
 
-def build_runner(ctx: JobContext):
+def build_runner(ctx: JobContext, worker: bool = True):
+    """Celery mode: messages to GPU workers. Embedded: worker threads here, or none (`serve --no-worker`,
+    for an API process beside `mutoscope worker` processes)."""
     if ctx.settings.runner == "celery":
         from mutoscope.jobs.celery_app import CeleryRunner
 
         return CeleryRunner(ctx)
+    if not worker:
+        from mutoscope.jobs.base import NoWorkerRunner
+
+        return NoWorkerRunner(ctx)
     from mutoscope.jobs.runner import InProcessRunner
 
     return InProcessRunner(ctx)
 
 
-def build_server(settings: Settings):
-    """The embedded default: API + in-process worker on SQLite and a data folder."""
+def build_server(settings: Settings, worker: bool = True):
+    """The embedded default: API + in-process worker on SQLite and a data folder. Without a worker here
+    (`worker=False` or the Celery mode) the process never imports torch."""
     from mutoscope.accounts.service import ensure_owner
     from mutoscope.api.app import build_app
 
-    ctx = build_job_context(settings)
+    runs_jobs = worker and settings.runner != "celery"
+    ctx = build_job_context(settings, with_engine=runs_jobs)
     with ctx.sessions() as s:
         owner_key = ensure_owner(s, settings.owner_key_file)
-    app = build_app(settings, ctx.sessions, ctx.engine, ctx.storage, build_runner(ctx))
+    app = build_app(settings, ctx.sessions, ctx.engine, ctx.storage, build_runner(ctx, worker))
     return app, owner_key

@@ -164,7 +164,7 @@ def test_remix_keeps_settings_and_links_source(client, done):
 def test_delete_finished_video_removes_files(server, client):
     video = client.videos.create_and_poll(prompt="to be deleted", extra_body=FAST)
     folder = server.data_dir / "assets" / "videos" / video.id
-    assert (folder / "video.mp4").exists()
+    assert (folder / "a1" / "video.mp4").exists()  # each attempt writes under its own folder
     deleted = client.videos.delete(video.id)
     assert (deleted.id, deleted.deleted, deleted.object) == (video.id, True, "video.deleted")
     assert not folder.exists()

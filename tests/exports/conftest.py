@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from mutoscope.accounts.service import create_user
-from mutoscope.api.serving_videos import to_video_object
+from mutoscope.videos.service import to_video_object
 from mutoscope.db.migrate import upgrade
 from mutoscope.db.models import Video, new_id
 from mutoscope.db.session import make_engine, make_sessionmaker
 from mutoscope.exports.jobs import ExportJobs
-from mutoscope.jobs.assets import input_key, variant_key
+from mutoscope.storage.keys import input_key, variant_key
 from mutoscope.storage import LocalStorage
 
 

@@ -8,12 +8,12 @@ import zipfile
 
 import pytest
 
-from mutoscope.api.serving_videos import to_video_object
+from mutoscope.videos.service import to_video_object
 from mutoscope.db.models import Export, Import
 from mutoscope.errors import InvalidRequest, NotImplementedYet, PayloadTooLarge
 from mutoscope.exports.importer import Limits, import_archive
 from mutoscope.exports.writer import ExportState
-from mutoscope.jobs.assets import input_key, variant_key
+from mutoscope.storage.keys import input_key, variant_key
 from tests.exports.conftest import export_now
 
 

@@ -13,6 +13,7 @@ from mutoscope.errors import PermissionDenied
 from mutoscope.likeness import audit, consent
 from mutoscope.likeness.service import CameoService, LikenessOptions
 from mutoscope.storage import LocalStorage
+from mutoscope.videos import transitions
 
 
 @pytest.fixture
@@ -21,8 +22,13 @@ def world(tmp_path):
     upgrade(url)
     sessions = make_sessionmaker(make_engine(url))
     refunded: list[str] = []
+
+    def fail_video(s, vid, code, message):
+        refunded.append(vid)
+        return transitions.fail(s, vid, code, message, only_queued=True)
+
     svc = CameoService(sessions, LocalStorage(tmp_path / "assets"), LikenessOptions(purge_grace_days=30),
-                       refund=lambda s, vid: refunded.append(vid))
+                       fail_video=fail_video)
     with sessions() as s:
         owner, other = User(name="owner"), User(name="mallory")
         s.add_all([owner, other])

@@ -101,7 +101,8 @@ def reserve(session: Session, plan: Plan, user_id: str, video_id: str, model: st
 
 
 def settle(session: Session, video_id: str, charged: bool) -> None:
-    """Charge (completed) or refund (failed, cancelled). Idempotent: a record settles once. Commits."""
+    """Charge (completed) or refund (failed, cancelled), in the caller's transaction: the status change that
+    settles a job commits together with its charge. Idempotent: a record settles once."""
     state = "charged" if charged else "refunded"
     res = session.execute(update(UsageRecord).where(UsageRecord.video_id == video_id,
                                                     UsageRecord.state == "reserved")
@@ -113,7 +114,6 @@ def settle(session: Session, video_id: str, charged: bool) -> None:
                         .values(reserved=UsagePeriod.reserved - rec.amount,
                                 spent=UsagePeriod.spent + (rec.amount if charged else 0.0),
                                 active=UsagePeriod.active - 1))
-    session.commit()
 
 
 

@@ -21,7 +21,7 @@ from mutoscope.api.routes import verify as verify_routes
 from mutoscope.api.serving_verify import VerifyService
 from mutoscope.api.serving_exports import ExportService
 from mutoscope.api.serving_files import FileService
-from mutoscope.api.serving_videos import ModelCatalog, VideoService
+from mutoscope.videos.service import ModelCatalog, VideoService
 from mutoscope.config import Settings
 from mutoscope.lifecycle import service as lifecycle
 from mutoscope.storage import Storage
@@ -30,7 +30,7 @@ from mutoscope.web import mount_web
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-    from mutoscope.jobs.runner import JobRunner
+    from mutoscope.jobs.base import JobRunner
 
 
 class PhaseCache:

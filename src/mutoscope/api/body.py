@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fastapi import Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
 from mutoscope.errors import InvalidRequest, PayloadTooLarge
+from mutoscope.protocol.base import Body, Upload, parse
 
 M = TypeVar("M", bound=BaseModel)
-
-
-@dataclass
-class Upload:
-    filename: str
-    content_type: str
-    data: bytes
-
-
-@dataclass
-class Body:
-    fields: dict[str, Any]
-    files: dict[str, Upload] = field(default_factory=dict)
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
@@ -93,8 +79,5 @@ def _assign(fields: dict[str, Any], key: str, value: str) -> None:
 
 
 def parse_model(model_cls: type[M], fields: dict[str, Any]) -> M:
-    """Validate body fields; failures go through the one validation handler (400 naming the param)."""
-    try:
-        return model_cls.model_validate(fields)
-    except ValidationError as e:
-        raise RequestValidationError(e.errors()) from None
+    """Validate body fields; a failure is a 400 naming the param."""
+    return parse(model_cls, fields)

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mutoscope.errors import MutoscopeError
+from mutoscope.errors import MutoscopeError, describe_validation
 from mutoscope.protocol.base import ErrorInfo, ErrorResponse
 
 logger = logging.getLogger(__name__)
@@ -30,22 +30,10 @@ def error_response(status: int, message: str, *, type: str | None = None, param:
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
-def _param_from_loc(loc: tuple) -> str | None:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or None
-
-
 def validation_error(errors: list[dict]) -> JSONResponse:
-    """400 with `param` from the first error's location. Built from errors(), since str(exc) leaks paths."""
-    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-    param = _param_from_loc(tuple(first.get("loc", ())))
-    msg = first.get("msg", "invalid request")
-    if first.get("type") == "missing":
-        msg = f"Missing required parameter: '{param}'."
-    elif param:
-        msg = f"Invalid value for '{param}': {msg}."
-    return error_response(400, msg, param=param, code="missing_required_parameter"
-                          if first.get("type") == "missing" else "invalid_value")
+    """400 with `param` from the first error's location."""
+    message, param, code = describe_validation(errors)
+    return error_response(400, message, param=param, code=code)
 
 
 def _html(request: Request, status: int, message: str, code: str | None,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from mutoscope.accounts import quota
+from mutoscope.videos import transitions
 from mutoscope.accounts.service import Principal
 from mutoscope.api.body import Body, parse_model
 from mutoscope.config import Settings
@@ -52,8 +52,8 @@ def to_audit(r: CameoAudit) -> AuditEntry:
                       subject_id=r.subject_id, detail=r.detail, prev_hash=r.prev_hash, hash=r.hash)
 
 
-def _refund(s: Session, video_id: str) -> None:
-    quota.settle(s, video_id, charged=False)
+def _fail_queued(s: Session, video_id: str, code: str, message: str) -> bool:
+    return transitions.fail(s, video_id, code, message, only_queued=True)
 
 
 class CameoAPI:
@@ -61,7 +61,7 @@ class CameoAPI:
         self.service = CameoService(sessions, storage, LikenessOptions(
             whisper_model=settings.likeness_whisper_model,
             weights_dir=settings.resolved_weights_dir,
-            purge_grace_days=settings.cameo_purge_grace_days), refund=_refund)
+            purge_grace_days=settings.cameo_purge_grace_days), fail_video=_fail_queued)
         self.characters = CharacterService(sessions, storage)
 
     def challenge(self, who: Principal) -> ChallengeObject:

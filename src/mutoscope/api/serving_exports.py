@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile
 
 from mutoscope import __version__
 from mutoscope.accounts.service import Principal
-from mutoscope.api.serving_videos import Asset, to_video_object
+from mutoscope.videos.service import Asset, to_video_object
 from mutoscope.config import Settings
 from mutoscope.db.models import Export, Import, now
 from mutoscope.errors import InvalidRequest, NotFound, PayloadTooLarge

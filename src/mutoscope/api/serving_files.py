@@ -10,7 +10,7 @@ from mutoscope.api.body import Body
 from mutoscope.db import repositories as repo
 from mutoscope.db.models import File, new_id, now
 from mutoscope.errors import InvalidRequest, NotFound
-from mutoscope.jobs.assets import file_key
+from mutoscope.storage.keys import file_key
 from mutoscope.protocol.files import DeletedFile, FileList, FileObject
 from mutoscope.storage import Storage
 

@@ -59,7 +59,7 @@ def export_cmd(output: Annotated[Path, typer.Option("-o", "--output", help="Wher
                user: UserOpt = "owner", data_dir: DataDir = None) -> None:
     """Export everything an account owns (videos, previews, metadata, lineage) into one zip."""
     from mutoscope import __version__
-    from mutoscope.api.serving_videos import to_video_object
+    from mutoscope.videos.service import to_video_object
     from mutoscope.db.models import Export, now
     from mutoscope.exports.jobs import ExportJobs
 

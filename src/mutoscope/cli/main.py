@@ -65,7 +65,10 @@ def version() -> None:
 def serve(data_dir: DataDir = None,
           host: Annotated[Optional[str], typer.Option(envvar="MUTOSCOPE_HOST")] = None,
           port: Annotated[Optional[int], typer.Option(envvar="MUTOSCOPE_PORT")] = None,
-          log_level: str = "info") -> None:
+          log_level: str = "info",
+          no_worker: Annotated[bool, typer.Option("--no-worker", help="Serve the API only; jobs run in "
+                                                   "`mutoscope worker` processes. Never imports torch.")] = False,
+          ) -> None:
     """Run the API and a worker in one process (SQLite + a local data folder)."""
     import uvicorn
 
@@ -77,7 +80,7 @@ def serve(data_dir: DataDir = None,
 
     settings = _settings(data_dir, host=host, port=port)
     try:
-        app_, owner_key = build_server(settings)
+        app_, owner_key = build_server(settings, worker=not no_worker)
     except (RegistryError, PlansError, ValueError) as e:  # a bad models/plans file: one clear line
         _fail(str(e))
     if owner_key:
@@ -89,12 +92,19 @@ def serve(data_dir: DataDir = None,
 
 
 @app.command()
-def worker(data_dir: DataDir = None, concurrency: int = 1) -> None:
-    """Run a Celery GPU worker (scale-out mode; needs MUTOSCOPE_BROKER_URL and a shared database)."""
+def worker(data_dir: DataDir = None, concurrency: int = 1, log_level: str = "info") -> None:
+    """Run a GPU worker beside `serve --no-worker` or a Celery-mode API (same database and storage).
+
+    With MUTOSCOPE_RUNNER=celery it is a Celery worker woken by messages; otherwise it polls the
+    database queue. Either way SIGTERM finishes or hands back the running job."""
     import os
 
     if data_dir is not None:  # the Celery app reads Settings from the environment
         os.environ["MUTOSCOPE_DATA_DIR"] = str(data_dir)
+    settings = _settings(data_dir)
+    if settings.runner != "celery":
+        _poll_worker(settings, concurrency, log_level)
+        return
     from mutoscope.jobs.celery_app import celery_app
 
     # solo pool: the worker process itself runs jobs, so its loaded pipelines stay warm on its GPU and
@@ -102,6 +112,24 @@ def worker(data_dir: DataDir = None, concurrency: int = 1) -> None:
     argv = ["worker", "--pool=solo" if concurrency == 1 else f"--concurrency={concurrency}", "--loglevel=INFO",
             "--without-gossip", "--without-mingle"]
     celery_app.worker_main(argv)
+
+
+def _poll_worker(settings: Settings, workers: int, log_level: str) -> None:
+    import signal
+    import threading
+
+    from mutoscope.jobs.runner import InProcessRunner
+    from mutoscope.wiring import build_job_context
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runner = InProcessRunner(build_job_context(settings, migrate=False), workers=workers)
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    runner.start()
+    err.print(f"Mutoscope worker: {workers} job(s) at a time from {settings.db_url.split('@')[-1]}")
+    done.wait()
+    runner.stop()
 
 
 @app.command()

@@ -89,6 +89,12 @@ class Video(Base):
     edited_from_video_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     priority: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # A running job is held by one worker until its lease expires; the worker renews it while it runs,
+    # and any runner may take back a job whose lease ran out (videos/transitions.py).
+    lease_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Which attempt's files are the published ones (None: files written before attempts had their own keys).
+    assets_attempt: Mapped[int | None] = mapped_column(Integer, nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -98,7 +104,8 @@ class Video(Base):
     expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
-    __table_args__ = (Index("ix_videos_queue", "status", "priority", "seq"),)
+    __table_args__ = (Index("ix_videos_queue", "status", "priority", "seq"),
+                      Index("ix_videos_lease", "status", "lease_expires_at"))
 
 
 # --- plans, usage and lifecycle (issue 5) ---

@@ -47,13 +47,14 @@ from mutoscope.engine.base import (
     VideoEngine,
 )
 from mutoscope.engine.families import FAMILIES, Family, LoadedPipelines, RawOutput
+from mutoscope.engine.catalog import Catalog
 from mutoscope.engine.registry import ModelEntry, Registry
 
 # Frames converted to uint8 at a time; bounds the float32 working set at 720p.
 _FRAME_CHUNK = 16
 
 
-class DiffusersEngine(VideoEngine):
+class DiffusersEngine(Catalog, VideoEngine):
     """Runs the registry's models with diffusers; pipelines stay loaded between jobs.
 
     Args:
@@ -65,8 +66,7 @@ class DiffusersEngine(VideoEngine):
     def __init__(self, registry: Registry, weights_dir: Path, device: str | None = None):
         import torch
 
-        self.registry = registry
-        self.weights_dir = Path(weights_dir)
+        super().__init__(registry, weights_dir)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._pipelines: dict[str, LoadedPipelines] = {}
         # generate() runs on one worker thread per engine, but loading may also be
@@ -74,13 +74,6 @@ class DiffusersEngine(VideoEngine):
         self._load_lock = threading.Lock()
 
     # -- VideoEngine --------------------------------------------------------
-
-    def resolve(self, name: str) -> ModelInfo:
-        entry = self.registry.resolve(name)
-        return entry.info(installed=weights_mod.is_installed(entry, self.weights_dir))
-
-    def list_models(self) -> list[ModelInfo]:
-        return [e.info(installed=weights_mod.is_installed(e, self.weights_dir)) for e in self.registry.entries()]
 
     def generate(self, model: str, spec: GenerationSpec, hooks: StepHooks) -> GenerationOutput:
         import torch

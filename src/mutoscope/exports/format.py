@@ -22,7 +22,7 @@ FORMAT_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 
 MANIFEST, README, VIDEOS, CAMEOS = "manifest.json", "README.txt", "videos.jsonl", "cameos.jsonl"
-# Archive file name of each stored variant (the same names as in storage, see jobs/assets.py).
+# Archive file name of each stored variant (the same names as in storage, see storage/keys.py).
 VIDEO_FILES = {"video": "video.mp4", "thumbnail": "thumbnail.webp", "spritesheet": "spritesheet.jpg",
                "input": "input.png"}
 RESERVED_PREFIXES = ("provenance/", "cameos/")

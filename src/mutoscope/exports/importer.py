@@ -33,7 +33,7 @@ from mutoscope.db.models import Import, ImportedVideo, Video, new_id
 from mutoscope.errors import InvalidRequest, NotImplementedYet, PayloadTooLarge
 from mutoscope.exports.format import (CAMEOS, FORMAT, ID_RE, MANIFEST, SUPPORTED_VERSIONS, VIDEO_FILES, VIDEOS,
                                       VideoRecord, is_known, is_unsafe)
-from mutoscope.jobs.assets import input_key, variant_key, video_prefix
+from mutoscope.storage.keys import input_key, variant_key, video_prefix
 from mutoscope.storage import Storage
 
 CHUNK = 1024 * 1024

@@ -19,12 +19,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from mutoscope.db.models import Export, User, Video, now
 from mutoscope.exports.format import video_path
 from mutoscope.exports.writer import Entry, ExportState, Item, finish, write_archive
-from mutoscope.jobs.assets import variant_key
+from mutoscope.storage.keys import published_key
 from mutoscope.storage import Storage
 
 logger = logging.getLogger(__name__)
 
-VideoObjectFn = Callable[[Video], Any]  # api.serving_videos.to_video_object: the exact public object
+VideoObjectFn = Callable[[Video], Any]  # videos.service.to_video_object: the exact public object
 
 
 def archive_key(export_id: str) -> str:
@@ -146,7 +146,7 @@ class ExportJobs:
                 return None
             entries: list[Entry] = []
             files: dict[str, str] = {}
-            keys = {variant: variant_key(v.id, variant) for variant in ("video", "thumbnail", "spritesheet")}
+            keys = {variant: published_key(v, variant) for variant in ("video", "thumbnail", "spritesheet")}
             if v.input_key:
                 keys["input"] = v.input_key
             for what, key in keys.items():

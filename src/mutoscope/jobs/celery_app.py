@@ -7,16 +7,18 @@ one task reserved at a time, and a visibility timeout longer than any job.
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 
 from celery import Celery
 
 from mutoscope.config import Settings
-from mutoscope.db import repositories as repo
 from mutoscope.db.models import Video
 from mutoscope.jobs.context import JobContext
-from mutoscope.jobs.generation import run_video_job
-from mutoscope.jobs.runner import JobRunner
+from mutoscope.jobs.base import NoWorkerRunner, Reclaimer
+from mutoscope.videos import transitions
+
+logger = logging.getLogger(__name__)
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -42,28 +44,43 @@ def _worker_context() -> JobContext:
     return build_job_context(Settings(), migrate=False)
 
 
+@cache
+def _worker_id() -> str:
+    return transitions.new_worker_id("celery")
+
+
+@cache
+def _reclaimer() -> Reclaimer:
+    return Reclaimer(_worker_context(), {_worker_id()})
+
+
 @celery_app.task(name="mutoscope.run_next")
 def run_next() -> str | None:
     """Claim and run the most urgent queued job.
 
     Messages carry no job id on purpose: the database is the queue, so plan priority and
     per-user fairness hold in this mode too, and a redelivered or duplicate message just
-    claims the next job (or nothing) instead of running one twice.
+    claims the next job (or nothing) instead of running one twice. Before claiming, the worker
+    takes back jobs whose lease ran out, so a killed worker's job runs again on a live one.
     """
+    from mutoscope.jobs.generation import run_video_job
+
     ctx = _worker_context()
+    for _ in _reclaimer()():
+        run_next.delay()
     with ctx.sessions() as s:
-        video = repo.claim_next_video(s)
-        video_id = video.id if video else None
-    if video_id is not None:
-        run_video_job(ctx, video_id)
-    return video_id
+        claim = transitions.claim_next(s, _worker_id(), ctx.settings.lease_seconds)
+    if claim is None:
+        return None
+    run_video_job(ctx, claim)
+    return claim.video_id
 
 
-class CeleryRunner(JobRunner):
-    """The API side: one message per queued job, sent after commit; cancellation travels in the row."""
+class CeleryRunner(NoWorkerRunner):
+    """The API side: one message per queued job, sent after commit; cancellation travels in the row.
 
-    def __init__(self, ctx: JobContext):
-        self.ctx = ctx
+    The API process also watches leases, so a job whose only worker was killed is re-queued (or failed
+    after `max_attempts`) even while no worker is asking for work."""
 
     def start(self) -> None:
         # Jobs queued before a restart get their wake-up messages again (extra ones are harmless).
@@ -71,12 +88,11 @@ class CeleryRunner(JobRunner):
             queued = s.query(Video.id).filter(Video.status == "queued", Video.deleted_at.is_(None)).count()
         for _ in range(queued):
             run_next.delay()
+        super().start()
 
-    def stop(self) -> None:
-        pass
+    def after_reclaim(self, requeued: list[str]) -> None:
+        for _ in requeued:
+            run_next.delay()
 
     def submit(self, video_id: str) -> None:
         run_next.delay()
-
-    def cancel(self, video_id: str) -> None:
-        self.ctx.request_cancel(video_id)

@@ -22,6 +22,8 @@ class JobContext:
     # Other processes (Celery workers) see the `cancel_requested` column instead.
     cancelled: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Set when the process is shutting down: running jobs stop at their next step and are handed back.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def request_cancel(self, video_id: str) -> None:
         with self.lock:

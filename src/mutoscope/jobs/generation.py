@@ -1,31 +1,30 @@
-"""The video job: one function owns the state machine queued → in_progress → completed | failed.
+"""Running one claimed video job: `run_video_job`, `render()` and what they need (sources, provenance, leases).
 
-Progress is honest: denoising steps fill 0–85 %, VAE decode 85–90 %, encoding
-and previews 90–99 %, and 100 % only once the files are in storage.
-The function is safe to run twice (assets are keyed by the video id).
+Status changes are not made here but through `videos/transitions.py`, each conditional on this worker's
+lease. Progress is honest: denoising steps fill 0–85 %, VAE decode 85–90 %, encoding and previews
+90–99 %, and 100 % only once the files are in storage. A rerun is safe: each attempt writes under its own
+keys, and only the attempt that completes is published.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 from PIL import Image
 
-from mutoscope.accounts import quota
-from mutoscope.webhooks import service as webhooks
-from mutoscope.db.models import Video, now
+from mutoscope.db.models import Video
 from mutoscope.engine import EngineError, GenerationCancelled, GenerationOutput, GenerationSpec, VideoEngine
-from mutoscope.jobs.assets import input_key, variant_key, video_prefix
 from mutoscope.jobs.context import JobContext
-from mutoscope.likeness import consent as cameo_consent  # --- cameos (issue 4) ---
-from mutoscope.likeness import guard as likeness_guard  # --- cameos (issue 4) ---
+from mutoscope.likeness import consent as cameo_consent
+from mutoscope.likeness import guard as likeness_guard
 from mutoscope.media import (
     MediaError,
     concat,
@@ -37,6 +36,9 @@ from mutoscope.media import (
     thumbnail_webp,
 )
 from mutoscope.provenance import Stamp, mark_frames, sign_video
+from mutoscope.storage import StorageUnavailable, keys
+from mutoscope.videos import transitions
+from mutoscope.videos.transitions import Claim
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +74,9 @@ def render(engine: VideoEngine, model: str, spec: GenerationSpec, out_dir: Path,
            prefix: "SourceClip | None" = None) -> tuple[GenerationOutput, dict[str, Path]]:
     """Generate and write the MP4, thumbnail and spritesheet into out_dir. Shared by jobs and `mutoscope generate`.
 
-    `provenance` (issue 7) puts its video id in the frames as an invisible watermark and signs the MP4 with
+    `provenance` puts its video id in the frames as an invisible watermark and signs the MP4 with
     a C2PA manifest; `visible_watermark` draws that text (the creator's handle) on every frame.
-    `prefix` (extensions, issue 3): the source clip; the output is it followed by the new frames.
+    `prefix` (extensions): the source clip; the output is it followed by the new frames.
     """
     output = engine.generate(model, spec, _Hooks(report, cancelled))
     if cancelled():
@@ -83,12 +85,11 @@ def render(engine: VideoEngine, model: str, spec: GenerationSpec, out_dir: Path,
         output = _stitch(prefix, output)
     files = {"video": out_dir / "video.mp4", "thumbnail": out_dir / "thumbnail.webp",
              "spritesheet": out_dir / "spritesheet.jpg"}
-    # --- provenance (issue 7): marks go into the frames before encoding, the signed manifest after ---
+    # Marks go into the frames before encoding, the signed manifest after.
     output.frames = mark_frames(output.frames, provenance.video_id if provenance else None, visible_watermark)
     encode_mp4(files["video"], output.frames, output.fps, output.audio, output.sample_rate)
     if provenance is not None:
         sign_video(files["video"], provenance)
-    # --- end provenance ---
     report(int(DECODE_END * 100) + 6)
     files["thumbnail"].write_bytes(thumbnail_webp(output.frames))
     files["spritesheet"].write_bytes(spritesheet_jpeg(output.frames))
@@ -103,8 +104,6 @@ def spec_for(video: Video, image: Image.Image | None) -> GenerationSpec:
                           seed=int(p["seed"]), image=image, num_inference_steps=p.get("num_inference_steps"),
                           guidance_scale=p.get("guidance_scale"), negative_prompt=p.get("negative_prompt"))
 
-
-# --- extensions, edits and remixes (issue 3): the source clip a job is conditioned on ---
 
 # Source frames handed to the engine for an extension (it uses what its family can: 17 for LTX-2, 1 for Wan).
 EXTEND_TAIL_FRAMES = 25
@@ -149,25 +148,27 @@ def retime(frames: np.ndarray, src_fps: float, fps: float, count: int) -> np.nda
     return frames[idx]
 
 
-def conditioning_for(ctx: JobContext, video: Video, spec: GenerationSpec) -> tuple[GenerationSpec, SourceClip | None]:
+def conditioning_for(ctx: JobContext, video: "Job", spec: GenerationSpec) -> tuple[GenerationSpec, SourceClip | None]:
     """The spec conditioned on the job's source clip, and the clip to stitch in front (extensions only)."""
-    if video.kind == "extend" and video.extended_from_video_id:
-        src = load_clip(ctx, variant_key(video.extended_from_video_id, "video"))
-        seconds = float((video.params or {})["extend_seconds"])
+    if video.kind == "extend" and video.source_key:
+        src = load_clip(ctx, video.source_key)
+        seconds = float(video.params["extend_seconds"])
         spec = replace(spec, seconds=seconds, condition_frames=src.frames[-EXTEND_TAIL_FRAMES:],
                        condition_mode="extend")
         return spec, src
     if video.kind == "edit":
-        key = video.input_key or variant_key(video.edited_from_video_id, "video")
+        key = video.input_key or video.source_key
+        if key is None:
+            raise SourceVideoError("The source video does not exist.")
         src = load_clip(ctx, key, with_audio=False)
         fps = ctx.engine.resolve(video.model).fps
         frames = retime(src.frames, src.fps, fps, round(spec.seconds * fps))
         return replace(spec, image=None, condition_frames=frames, condition_mode="edit"), None
-    if video.kind == "remix" and video.remixed_from_video_id:
+    if video.kind == "remix" and video.source_key:
         # A remix re-generates the completed source guided by the new prompt (the edit machinery);
         # if its file is gone it is generated afresh from the same settings, as before.
         try:
-            src = load_clip(ctx, variant_key(video.remixed_from_video_id, "video"), with_audio=False)
+            src = load_clip(ctx, video.source_key, with_audio=False)
         except SourceVideoError:
             return spec, None
         fps = ctx.engine.resolve(video.model).fps
@@ -198,11 +199,9 @@ def _resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     x = np.linspace(0, audio.shape[1] - 1, n)
     return np.stack([np.interp(x, np.arange(audio.shape[1]), ch) for ch in audio]).astype(np.float32)
 
-# --- end extensions, edits and remixes ---
-
 
 def provenance_for(ctx: JobContext, video_id: str) -> dict:
-    """render()'s provenance arguments for a job (issue 7): its id, model, the source of a remix/extension/edit
+    """render()'s provenance arguments for a job: its id, model, the source of a remix/extension/edit
     (its MP4 becomes a C2PA ingredient), and the owner's handle when the operator turns the visible mark on."""
     from mutoscope import __version__
     from mutoscope.db.models import User
@@ -213,43 +212,90 @@ def provenance_for(ctx: JobContext, video_id: str) -> dict:
                                                      ("extend", v.extended_from_video_id),
                                                      ("edit", v.edited_from_video_id)) if src), (None, None))
         owner = s.get(User, v.owner_id)
+        src = s.query(Video).filter(Video.id == source, Video.owner_id == v.owner_id).one_or_none() \
+            if source else None
         stamp = Stamp(data_dir=ctx.settings.data_dir, video_id=video_id, model=v.model,
                       generator_version=__version__, source_video_id=source, source_kind=kind,
-                      source_path=ctx.storage.local_path(variant_key(source, "video")) if source else None)
+                      source_path=ctx.storage.local_path(keys.published_key(src, "video")) if src else None)
         policy = (v.params or {}).get("policy") or {}
         marked = policy.get("visible_watermark", ctx.settings.visible_watermark_default)
         handle = f"@{owner.name}" if owner is not None and marked else None
     return {"provenance": stamp, "visible_watermark": handle}
 
 
-def run_video_job(ctx: JobContext, video_id: str) -> None:
-    """Run a video that is already claimed (status in_progress). Never raises."""
-    with ctx.sessions() as s:
-        video = s.query(Video).filter(Video.id == video_id).one_or_none()
-        if video is None or video.status != "in_progress":
-            return
-        image = None
-        if video.input_key and video.kind != "edit":  # an edit's input is its source MP4 (issue 3)
-            with ctx.storage.open(video.input_key) as f:
-                image = Image.open(io.BytesIO(f.read())).convert("RGB")
-        spec = spec_for(video, image)
-        model = video.model
-        job = {"kind": video.kind, "extended_from_video_id": video.extended_from_video_id,
-               "edited_from_video_id": video.edited_from_video_id, "remixed_from_video_id": video.remixed_from_video_id,
-               "input_key": video.input_key, "params": dict(video.params or {}), "model": video.model}
+class LeaseKeeper:
+    """Renews a claimed job's lease from a background thread while the job runs — through denoising, decode and
+    encode alike, which report progress unevenly — and notices when the lease is lost: taken back by
+    another runner, or not renewable for a whole lease period (the database is away)."""
 
+    def __init__(self, ctx: JobContext, claim: Claim):
+        self.ctx, self.claim = ctx, claim
+        self.lease = ctx.settings.lease_seconds
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._progress: int | None = None
+        self._renewed = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{claim.video_id}", daemon=True)
+
+    def __enter__(self) -> "LeaseKeeper":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def progress(self, pct: int) -> None:
+        self._progress = pct
+
+    def renew_now(self) -> bool:
+        try:
+            with self.ctx.sessions() as s:
+                held = transitions.renew(s, self.claim, self.lease, self._progress)
+        except Exception:  # the database is away: keep trying until the lease would have run out
+            logger.warning("video %s: could not renew its lease", self.claim.video_id, exc_info=True)
+            held = time.monotonic() - self._renewed < self.lease
+            if not held:
+                self.lost.set()
+            return held
+        if held:
+            self._renewed = time.monotonic()
+        else:
+            self.lost.set()
+        return held
+
+    def _run(self) -> None:
+        interval = max(0.2, self.lease / 4)
+        while not self._stop.wait(interval) and not self.lost.is_set():
+            if not self.renew_now():
+                logger.warning("video %s: lease lost; stopping without writing", self.claim.video_id)
+
+
+class LeaseLost(Exception):
+    """This worker no longer holds the job: another runner took it back."""
+
+
+def run_video_job(ctx: JobContext, claim: Claim) -> None:
+    """Run a job this worker claimed. Never raises: any failure of one job fails that job (refunded, with its
+    event) and the worker goes on. A worker that lost its lease stops and writes nothing; a worker that is
+    shutting down hands the job back to the queue."""
+    video_id = claim.video_id
+    attempt_prefix = keys.attempt_prefix(video_id, claim.attempt)
+    scratch = ctx.storage.scratch_dir() / f"{video_id}-a{claim.attempt}"
     last = {"pct": -1, "db_check": 0.0, "db_cancel": False}
+    keeper = LeaseKeeper(ctx, claim)
 
     def report(pct: int) -> None:
-        if pct <= last["pct"]:
-            return
-        last["pct"] = pct
-        with ctx.sessions() as s:
-            s.query(Video).filter(Video.id == video_id, Video.status == "in_progress").update({"progress": pct})
-            s.commit()
+        if pct > last["pct"]:
+            last["pct"] = pct
+            keeper.progress(pct)
+            with ctx.sessions() as s:
+                s.query(Video).filter(Video.id == video_id, Video.status == "in_progress",
+                                      Video.lease_owner == claim.worker_id).update({"progress": pct})
+                s.commit()
 
     def cancelled() -> bool:
-        if ctx.is_cancelled(video_id):
+        if keeper.lost.is_set() or ctx.stopping.is_set() or ctx.is_cancelled(video_id):
             return True
         t = time.monotonic()
         if t - last["db_check"] > 0.5:  # other processes flag cancellation in the row
@@ -259,42 +305,121 @@ def run_video_job(ctx: JobContext, video_id: str) -> None:
                 last["db_cancel"] = row is None or bool(row[0]) or row[1] is not None
         return last["db_cancel"]
 
-    scratch = ctx.storage.scratch_dir() / video_id
-    scratch.mkdir(parents=True, exist_ok=True)
+    def fail(code: str, message: str) -> None:
+        with ctx.sessions() as s:
+            transitions.fail(s, video_id, code, message, claim=claim)
+
     try:
-        # --- cameos (issue 4): consent again as the job starts; a withdrawn one fails it, refunded ---
-        if _consent_denied(ctx, video_id, "start"):
-            return
-        # --- end cameos ---
-        spec, prefix = conditioning_for(ctx, SimpleNamespace(**job), spec)
-        t0 = time.perf_counter()
-        output, files = render(ctx.engine, model, spec, scratch, report, cancelled,
-                               **provenance_for(ctx, video_id), prefix=prefix)
-        t1 = time.perf_counter()
-        for variant, path in files.items():
-            ctx.storage.put_file(variant_key(video_id, variant), path)
-        _finish(ctx, video_id, output)
-        logger.info("video %s: rendered in %.2f s, stored and published in %.2f s", video_id, t1 - t0,
-                    time.perf_counter() - t1)
-    except GenerationCancelled:
-        _fail(ctx, video_id, "cancelled", "The job was cancelled.")
-    except EngineError as e:
-        logger.warning("video %s failed: %s", video_id, e)
-        _fail(ctx, video_id, e.code, str(e))
-    except Exception:  # a job must never be left in_progress
-        logger.exception("video %s crashed", video_id)
-        _fail(ctx, video_id, "internal_error", "Generation failed because of an internal error; it was not charged.")
+        with keeper:
+            scratch.mkdir(parents=True, exist_ok=True)
+            job = _load_job(ctx, video_id)
+            if job is None:
+                return
+            if _consent_denial(ctx, video_id, "start", fail):
+                return
+            spec, prefix = conditioning_for(ctx, job, job.spec)
+            t0 = time.perf_counter()
+            output, files = render(ctx.engine, job.model, spec, scratch, report, cancelled,
+                                   **provenance_for(ctx, video_id), prefix=prefix)
+            t1 = time.perf_counter()
+            if keeper.lost.is_set() or not keeper.renew_now():
+                raise LeaseLost
+            for variant, path in files.items():
+                ctx.storage.put_file(keys.variant_key(video_id, variant, claim.attempt), path)
+            if _consent_denial(ctx, video_id, "publish", fail, output.frames):
+                ctx.storage.delete_prefix(attempt_prefix)
+                return
+            retention = (job.params.get("policy") or {}).get("retention_days") or ctx.settings.retention_days
+            with ctx.sessions() as s:
+                published = transitions.complete(s, claim, resolved=output.resolved, retention_days=retention)
+            if not published:  # deleted while encoding, or the lease was taken back: leave nothing behind
+                ctx.storage.delete_prefix(attempt_prefix)
+                _drop_if_deleted(ctx, video_id)
+                return
+            logger.info("video %s: rendered in %.2f s, stored and published in %.2f s", video_id, t1 - t0,
+                        time.perf_counter() - t1)
+    except (GenerationCancelled, LeaseLost) as e:
+        ctx.storage.delete_prefix(attempt_prefix)
+        if keeper.lost.is_set() or isinstance(e, LeaseLost):
+            logger.warning("video %s: stopped after losing its lease; another attempt owns it now", video_id)
+        elif ctx.stopping.is_set() and not ctx.is_cancelled(video_id):
+            with ctx.sessions() as s:
+                transitions.release(s, claim)
+            logger.info("video %s: handed back to the queue (worker shutting down)", video_id)
+        else:
+            fail("cancelled", "The job was cancelled.")
+            _drop_if_deleted(ctx, video_id)
+    except Exception as e:  # a job must never be left in_progress, nor take the worker down
+        ctx.storage.delete_prefix(attempt_prefix)
+        if isinstance(e, EngineError):
+            logger.warning("video %s failed: %s", video_id, e)
+            fail(e.code, str(e))
+        elif isinstance(e, StorageUnavailable):
+            logger.warning("video %s: storage unavailable: %s", video_id, e)
+            fail("storage_unavailable", "The asset storage was unavailable; the job was not charged. Try again.")
+        else:
+            logger.exception("video %s crashed", video_id)
+            fail("internal_error", "Generation failed because of an internal error; it was not charged.")
     finally:
         ctx.forget(video_id)
-        for p in scratch.glob("*"):
-            p.unlink(missing_ok=True)
-        scratch.rmdir()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
-# --- cameos (issue 4) ---
-def _consent_denied(ctx: JobContext, video_id: str, at: str, frames: np.ndarray | None = None) -> bool:
+def _drop_if_deleted(ctx: JobContext, video_id: str) -> None:
+    with ctx.sessions() as s:
+        deleted = s.query(Video.deleted_at).filter(Video.id == video_id).scalar() is not None
+    if deleted:
+        ctx.storage.delete_prefix(keys.video_prefix(video_id))
+
+
+@dataclass
+class Job:
+    """What a job needs from its row, read once: a plain value, so nothing goes stale mid-render."""
+
+    kind: str
+    model: str
+    spec: GenerationSpec
+    params: dict
+    input_key: str | None
+    source_key: str | None  # the published MP4 of the video this one extends, edits or remixes
+
+
+def _load_job(ctx: JobContext, video_id: str) -> Job | None:
+    with ctx.sessions() as s:
+        video = s.query(Video).filter(Video.id == video_id).one_or_none()
+        if video is None or video.status != "in_progress":
+            return None
+        source_id = video.extended_from_video_id or video.edited_from_video_id or video.remixed_from_video_id
+        source_key = None
+        if source_id is not None:
+            # Defence in depth: whatever wrote this row, a job only ever reads its own owner's videos.
+            src = s.query(Video).filter(Video.id == source_id, Video.owner_id == video.owner_id).one_or_none()
+            if src is None and video.kind != "remix":
+                raise SourceVideoError("The source video does not exist.")
+            source_key = keys.published_key(src, "video") if src is not None else None
+        image = None
+        if video.input_key and video.kind != "edit":  # an edit's input is its source MP4
+            with ctx.storage.open(video.input_key) as f:
+                try:
+                    image = Image.open(io.BytesIO(f.read())).convert("RGB")
+                except (OSError, ValueError):
+                    raise SourceVideoError("The stored input image cannot be decoded.") from None
+        try:
+            spec = spec_for(video, image)
+        except (KeyError, TypeError, ValueError):
+            raise InvalidJob("The job's stored settings are invalid; it cannot run.") from None
+        return Job(kind=video.kind, model=video.model, spec=spec, params=dict(video.params or {}),
+                   input_key=video.input_key, source_key=source_key)
+
+
+class InvalidJob(EngineError):
+    code = "invalid_job"
+
+
+def _consent_denial(ctx: JobContext, video_id: str, at: str, fail: Callable[[str, str], None],
+                    frames: np.ndarray | None = None) -> bool:
     """Re-check the consent of every cameo the video uses and, given the frames, the likeness guard on
-    the output (no face of a cameo the owner may not use); on a denial fail it (refunded by _fail)."""
+    the output (no face of a cameo the owner may not use); on a denial fail the job (refunded)."""
     with ctx.sessions() as s:
         denial = cameo_consent.recheck_video(s, video_id, at)
         if denial is None and frames is not None:
@@ -303,52 +428,5 @@ def _consent_denied(ctx: JobContext, video_id: str, at: str, frames: np.ndarray 
     if denial is None:
         return False
     logger.info("video %s: %s (%s)", video_id, denial.code, at)
-    _fail(ctx, video_id, denial.code, denial.message)
+    fail(denial.code, denial.message)
     return True
-# --- end cameos ---
-
-
-def _finish(ctx: JobContext, video_id: str, output: GenerationOutput) -> None:
-    if _consent_denied(ctx, video_id, "publish", output.frames):  # --- cameos (issue 4): before publishing ---
-        return
-    with ctx.sessions() as s:
-        video = s.query(Video).filter(Video.id == video_id).one()
-        if video.deleted_at is not None:  # deleted while we were encoding: leave nothing behind
-            ctx.storage.delete_prefix(video_prefix(video_id))
-            video.status, video.error_code = "failed", "cancelled"
-            s.commit()
-            quota.settle(s, video_id, charged=False)
-            return
-        video.status, video.progress = "completed", 100
-        video.completed_at = now()
-        video.resolved = output.resolved
-        retention = ((video.params or {}).get("policy") or {}).get("retention_days") or ctx.settings.retention_days
-        if retention:  # assets never expire unless the operator (or the plan) sets a retention
-            video.expires_at = video.completed_at + int(retention * 86400)
-        s.commit()
-        quota.settle(s, video_id, charged=True)
-        webhooks.emit(s, video.owner_id, "video.completed", {"id": video_id})
-
-
-def _fail(ctx: JobContext, video_id: str, code: str, message: str) -> None:
-    with ctx.sessions() as s:
-        video = s.query(Video).filter(Video.id == video_id).one()
-        video.status, video.error_code, video.error_message = "failed", code, message
-        video.completed_at = now()
-        s.commit()
-        deleted = video.deleted_at is not None
-        quota.settle(s, video_id, charged=False)  # failures and cancellations are never charged
-        if not deleted:  # a video its owner deleted is nobody's news
-            webhooks.emit(s, video.owner_id, "video.failed", {"id": video_id})
-    # Never leave half-written assets: a failed video has no content.
-    for variant in ("video", "thumbnail", "spritesheet"):
-        ctx.storage.delete_prefix(variant_key(video_id, variant))
-    if deleted:
-        ctx.storage.delete_prefix(video_prefix(video_id))
-
-
-def keep_input(ctx: JobContext, video_id: str, png: bytes) -> str:
-    key = input_key(video_id)
-    ctx.storage.put_bytes(key, png)
-    return key
-

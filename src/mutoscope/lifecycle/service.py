@@ -165,7 +165,7 @@ def deletable_users(session: Session, t: int | None = None) -> list[str]:
 def purge_user_data(session: Session, storage, user_id: str) -> int:
     """Delete a deletable user's videos and files (rows marked deleted, assets removed). Returns videos purged."""
     from mutoscope.db.models import File, Video
-    from mutoscope.jobs.assets import file_key, video_prefix
+    from mutoscope.storage.keys import file_key, video_prefix
 
     t = int(time.time())
     videos = list(session.scalars(select(Video).where(Video.owner_id == user_id, Video.deleted_at.is_(None))))

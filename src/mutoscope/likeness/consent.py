@@ -253,18 +253,14 @@ def takedown_reason(s: Session, video_id: str) -> str | None:
     return use.takedown_reason or "Taken down by the owner of a cameo in this video."
 
 
-def fail_queued(s: Session, cameo_id: str, user_id: str | None = None) -> list[str]:
-    """Fail, at once, queued videos that may no longer use this cameo (all users, or one)."""
-    q = select(CameoUse).where(CameoUse.cameo_id == cameo_id)
+def queued_videos(s: Session, cameo_id: str, user_id: str | None = None) -> list[str]:
+    """Queued videos that use this cameo (all users', or one's): after a revocation they must fail at once.
+    A video a worker already claimed re-checks consent before it publishes instead."""
+    q = select(CameoUse.video_id).join(Video, Video.id == CameoUse.video_id).where(
+        CameoUse.cameo_id == cameo_id, Video.status == "queued")
     if user_id is not None:
         q = q.where(CameoUse.user_id == user_id)
-    failed = []
-    for use in s.scalars(q).all():
-        # status='queued' in the WHERE: a worker that already claimed it re-checks at publish instead.
-        n = s.execute(update(Video).where(Video.id == use.video_id, Video.status == "queued").values(
-            status="failed", error_code=DENIED, completed_at=now(),
-            error_message="Permission to use a cameo in this video was withdrawn before it started; "
-                          "it was not charged.")).rowcount
-        if n:
-            failed.append(use.video_id)
-    return failed
+    return list(s.scalars(q))
+
+
+WITHDRAWN_MESSAGE = "Permission to use a cameo in this video was withdrawn before it started; it was not charged."

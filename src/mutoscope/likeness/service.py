@@ -79,11 +79,12 @@ def _find(module: str, package: str) -> None:
 
 class CameoService:
     def __init__(self, sessions: sessionmaker[Session], storage: Storage, options: LikenessOptions | None = None,
-                 refund: Callable[[Session, str], None] | None = None):
-        """`refund(session, video_id)` settles a video that consent failed before it ran (accounts/quota)."""
+                 fail_video: Callable[[Session, str, str, str], bool] | None = None):
+        """`fail_video(session, video_id, code, message)` fails a queued video whose consent was withdrawn,
+        refunded and with its event (the videos room's transition; injected so this room stays below it)."""
         self.sessions, self.storage = sessions, storage
         self.options = options or LikenessOptions()
-        self._refund = refund
+        self._fail_video = fail_video
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cameo-verify")
         self._lock = threading.Lock()
 
@@ -104,12 +105,12 @@ class CameoService:
                         raise
         raise AssertionError("unreachable")
 
-    def _refund_all(self, video_ids: list[str]) -> None:
-        if self._refund is None or not video_ids:
+    def _fail_all(self, video_ids: list[str]) -> None:
+        if self._fail_video is None or not video_ids:
             return
         with self.sessions() as s:
-            for vid in video_ids:
-                self._refund(s, vid)
+            for vid in dict.fromkeys(video_ids):
+                self._fail_video(s, vid, consent.DENIED, consent.WITHDRAWN_MESSAGE)
 
     # --- challenges -----------------------------------------------------------------------
     def new_challenge(self, user_id: str) -> CameoChallenge:
@@ -264,13 +265,13 @@ class CameoService:
             if c.policy != before:
                 for use in s.scalars(select(CameoUse).where(CameoUse.cameo_id == c.id)).all():
                     if use.user_id != user_id and not consent.may_use(s, c, use.user_id):
-                        failed.extend(consent.fail_queued(s, c.id, use.user_id))
+                        failed.extend(consent.queued_videos(s, c.id, use.user_id))
             s.flush()
             s.expunge(c)
             return c
 
         out = self._tx(tx)
-        self._refund_all(failed)
+        self._fail_all(failed)
         return out
 
     def _user(self, s: Session, name_or_id: str) -> User:
@@ -303,7 +304,7 @@ class CameoService:
             if g is None:
                 raise NotFound(f"User '{grantee}' has no grant on this cameo.", param="user", code="grant_not_found")
             g.revoked_at = g.revoked_at or now()
-            failed = [] if consent.may_use(s, c, u.id) else consent.fail_queued(s, c.id, u.id)
+            failed = [] if consent.may_use(s, c, u.id) else consent.queued_videos(s, c.id, u.id)
             audit.append(s, "revoke", actor_id=user_id, owner_id=user_id, cameo_id=c.id, subject_id=u.id,
                          detail={"failed_videos": failed})
             s.flush()
@@ -311,7 +312,7 @@ class CameoService:
             return g, failed
 
         g, failed = self._tx(tx)
-        self._refund_all(failed)
+        self._fail_all(failed)
         return g, failed
 
     def uses(self, user_id: str, cameo_id: str) -> list[tuple[CameoUse, Video | None]]:
@@ -341,7 +342,7 @@ class CameoService:
             use.takedown_reason = (reason or "").strip()[:500] or f"Taken down by the owner of @{c.handle}."
             s.execute(Video.__table__.update().where(Video.id == video_id, Video.status.in_(("queued", "in_progress")))
                       .values(cancel_requested=True))
-            failed.extend(consent.fail_queued(s, c.id, use.user_id))
+            failed.extend(consent.queued_videos(s, c.id, use.user_id))
             audit.append(s, "takedown", actor_id=user_id, owner_id=user_id, cameo_id=c.id, subject_id=video_id,
                          detail={"reason_sha256": audit.digest(use.takedown_reason)})
             s.flush()
@@ -349,7 +350,7 @@ class CameoService:
             return use
 
         out = self._tx(tx)
-        self._refund_all(failed)
+        self._fail_all(failed)
         return out
 
     # --- delete + purge -------------------------------------------------------------------
@@ -358,7 +359,7 @@ class CameoService:
             c = self._own(s, user_id, cameo_id)
             c.status, c.deleted_at = "deleted", now()
             c.purge_after = c.deleted_at + int(self.options.purge_grace_days * 86400)
-            failed = consent.fail_queued(s, c.id)
+            failed = consent.queued_videos(s, c.id)
             audit.append(s, "delete", actor_id=user_id, owner_id=user_id, cameo_id=c.id,
                          detail={"purge_after": c.purge_after, "failed_videos": failed})
             s.flush()
@@ -366,7 +367,7 @@ class CameoService:
             return c, failed
 
         cameo, failed = self._tx(tx)
-        self._refund_all(failed)
+        self._fail_all(failed)
         if self.options.purge_grace_days <= 0:
             self.purge_due()
         return cameo

@@ -1,10 +1,40 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from mutoscope.errors import invalid_from_validation
 
 logger = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class Upload:
+    """One file of a multipart request."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class Body:
+    """A request body as the services see it: JSON or multipart fields, and any uploaded files."""
+
+    fields: dict[str, Any]
+    files: dict[str, Upload] = field(default_factory=dict)
+
+
+def parse(model_cls: type[M], fields: dict[str, Any]) -> M:
+    """Validate body fields into a request model; a failure is a 400 naming the param."""
+    try:
+        return model_cls.model_validate(fields)
+    except ValidationError as e:
+        raise invalid_from_validation(e.errors()) from None
 
 
 class OpenAIBaseModel(BaseModel):

@@ -4,6 +4,16 @@ import abc
 from pathlib import Path
 from typing import BinaryIO
 
+from mutoscope.errors import MutoscopeError
+
+
+class StorageUnavailable(MutoscopeError):
+    """The asset store cannot be reached (an S3 endpoint down, a disk gone): retry later."""
+
+    status_code = 503
+    type = "server_error"
+    code = "storage_unavailable"
+
 
 class Storage(abc.ABC):
     @abc.abstractmethod

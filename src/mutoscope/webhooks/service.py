@@ -98,7 +98,8 @@ def event_payload(event_id: str, event_type: str, data: dict) -> str:
 
 
 def emit(session: Session, owner_id: str, event_type: str, data: dict) -> int:
-    """Queue an event for every endpoint of the owner subscribed to it. Commits; returns how many."""
+    """Queue an event for every endpoint of the owner subscribed to it, in the caller's transaction (the
+    transactional outbox: the event exists if and only if the change it reports committed). Returns how many."""
     count = 0
     for ep in list_endpoints(session, owner_id):
         if event_type in ep.event_types:
@@ -106,7 +107,6 @@ def emit(session: Session, owner_id: str, event_type: str, data: dict) -> int:
             session.add(WebhookDelivery(id=event_id, endpoint_id=ep.id, event_type=event_type,
                                         payload=event_payload(event_id, event_type, data), next_attempt_at=time.time()))
             count += 1
-    session.commit()
     return count
 
 

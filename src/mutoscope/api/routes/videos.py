@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse
 
 from mutoscope.api.body import read_body
 from mutoscope.api.deps import PrincipalDep
-from mutoscope.api.serving_videos import VideoService
+from mutoscope.videos.service import VideoService
 from mutoscope.protocol.videos import CharacterObject, DeletedVideo, VideoList, VideoObject
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"])

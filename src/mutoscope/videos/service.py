@@ -1,7 +1,9 @@
-"""The Videos API's behaviour: validation against the model catalog, ownership, queueing.
+"""A video's rules: admission, create/remix/extend/edit, lineage, ownership and enqueue.
 
-Routers stay thin and call one method here. This class talks to the engine only
-through a `ModelCatalog` (resolve a name to its sizes and durations), never runs it.
+The API's routers, the web app, the CLI and the assistants all call `VideoService`; each only
+translates its own transport. This class talks to the engine only through a `ModelCatalog`
+(resolve a name to its sizes and durations), never runs it, and changes a video's status only
+through `videos/transitions.py`.
 """
 
 from __future__ import annotations
@@ -21,17 +23,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from mutoscope.accounts import quota
 from mutoscope.accounts.plans import Plan
 from mutoscope.accounts.service import Principal
-from mutoscope.api.body import Body, Upload, parse_model
 from mutoscope.config import Settings
 from mutoscope.db import repositories as repo
 from mutoscope.db.models import Video, new_id, now
-from mutoscope.errors import Gone, InvalidRequest, NotFound, NotImplementedYet, PayloadTooLarge
-from mutoscope.jobs.assets import VARIANTS, file_key, input_key, variant_key, video_prefix
+from mutoscope.errors import Gone, InvalidRequest, NotFound, PayloadTooLarge, PermissionDenied
+from mutoscope.storage.keys import VARIANTS, file_key, input_key, input_video_key, published_key, video_prefix
 from mutoscope.lifecycle import service as lifecycle
 from mutoscope.likeness import consent as cameo_consent
 from mutoscope.likeness import guard as likeness_guard
 from mutoscope.likeness.characters import CharacterService, is_character_id
 from mutoscope.media import MediaError, MediaInfo, decode_data_url, fit_image, load_image, probe, read_frame
+from mutoscope.protocol.base import Body, Upload, parse
 from mutoscope.protocol.videos import (
     DEFAULT_MODEL,
     CreateVideoRequest,
@@ -46,9 +48,10 @@ from mutoscope.protocol.videos import (
     VideoObject,
 )
 from mutoscope.storage import Storage
+from mutoscope.videos import transitions
 
 if TYPE_CHECKING:
-    from mutoscope.jobs.runner import JobRunner
+    from mutoscope.jobs.base import JobRunner
 
 
 class ModelEntry(Protocol):
@@ -101,13 +104,12 @@ class VideoService:
         with self.sessions() as s:
             lifecycle.check_can_generate(lifecycle.current_phase(s))
             headers = lifecycle.check_model_usable(s, [model, entry.name])
-        self._check_size_seconds(entry, size, seconds)
+        self._check_size_seconds(model, entry, size, seconds)
         plan = self.plan_of(who)
         quota.check_plan(plan, model, size, float(seconds))
         self.limiter.hit(who.user_id, plan.requests_per_minute)
         return headers
 
-    # --- create -------------------------------------------------------------------------
     def create(self, who: Principal, body: Body) -> tuple[VideoObject, dict[str, str]]:
         fields = dict(body.fields)
         upload = body.files.get("input_reference")
@@ -116,7 +118,7 @@ class VideoService:
         elif isinstance(fields.get("input_reference"), str):
             # multipart sometimes carries the object as a bare URL string
             fields["input_reference"] = {"image_url": fields["input_reference"]}
-        req: CreateVideoRequest = parse_model(CreateVideoRequest, fields)
+        req: CreateVideoRequest = parse(CreateVideoRequest, fields)
         headers = self.admit(who, req.model, req.size, req.seconds)
         width, height = (int(x) for x in req.size.split("x"))
         png = None
@@ -124,7 +126,7 @@ class VideoService:
             png = self._image_from_upload(upload, width, height)
         elif req.input_reference is not None:
             png = self._image_from_ref(who, req.input_reference, width, height)
-        # --- cameos (issue 4): consent gate for @handles and characters; rules in likeness/consent.py ---
+        # Consent for @handles and characters (rules in likeness/consent.py).
         with self.sessions() as s:
             cameo_ids = cameo_consent.check_create(s, who.user_id, req.prompt, fields.get("characters"))
             if png is not None:  # the likeness guard: a face in the image must be a cameo the caller may use
@@ -139,11 +141,10 @@ class VideoService:
         if cameo_ids:
             with self.sessions() as s:
                 cameo_consent.record_use(s, who.user_id, video.id, cameo_ids)
-        # --- end cameos ---
         return video, headers
 
     def remix(self, who: Principal, video_id: str, body: Body) -> tuple[VideoObject, dict[str, str]]:
-        req: RemixVideoRequest = parse_model(RemixVideoRequest, body.fields)
+        req: RemixVideoRequest = parse(RemixVideoRequest, body.fields)
         with self.sessions() as s:
             src = self._get(s, who, video_id)
             if src.status != "completed":
@@ -156,7 +157,7 @@ class VideoService:
         if src.input_key:
             with self.storage.open(src.input_key) as f:
                 png = f.read()
-        # --- cameos (issue 4): the new prompt's cameos and the source's; rules in likeness/consent.py ---
+        # The new prompt's cameos and the source's.
         with self.sessions() as s:
             cameo_ids = cameo_consent.check_derived(s, who.user_id, req.prompt, body.fields.get("characters"), src.id)
         video = self._enqueue(who, prompt=req.prompt, model=src.model, size=src.size, seconds=src.seconds,
@@ -164,14 +165,16 @@ class VideoService:
         if cameo_ids:
             with self.sessions() as s:
                 cameo_consent.record_use(s, who.user_id, video.id, cameo_ids)
-        # --- end cameos ---
         return video, headers
 
-    # --- extensions and edits (issue 3) -------------------------------------------------
     def extend(self, who: Principal, body: Body) -> tuple[VideoObject, dict[str, str]]:
         """Continue a completed video; the new video is the source followed by `seconds` more (its `seconds`
         is the stitched total). Limits per lineage: Settings.max_extensions_per_lineage / max_lineage_seconds."""
-        req: ExtendVideoRequest = parse_model(ExtendVideoRequest, body.fields)
+        req: ExtendVideoRequest = parse(ExtendVideoRequest, body.fields)
+        plan = self.plan_of(who)
+        if not plan.extensions:
+            raise PermissionDenied(f"Your plan '{plan.name}' does not include extensions.", param="video",
+                                   code="plan_excludes_extensions")
         with self.sessions() as s:
             src = self._completed_source(s, who, req.video.id, "extended")
             extensions, root = self._lineage(s, src)
@@ -187,7 +190,7 @@ class VideoService:
         headers = self.admit(who, src.model, src.size, req.seconds)
         params = self._derived_params(src, req)
         params["extend_seconds"] = req.seconds
-        # --- cameos (issue 4): an extension shows its source's cameos too, like a remix ---
+        # An extension shows its source's cameos too, like a remix.
         with self.sessions() as s:
             cameo_ids = cameo_consent.check_derived(s, who.user_id, req.prompt, body.fields.get("characters"),
                                                     src.id, param="video")
@@ -195,7 +198,6 @@ class VideoService:
                               charge_seconds=req.seconds, params=params, input_png=None, kind="extend",
                               extended_from_video_id=src.id)
         self._record_cameos(who, video.id, cameo_ids)
-        # --- end cameos ---
         return video, headers
 
     def edit(self, who: Principal, body: Body) -> tuple[VideoObject, dict[str, str]]:
@@ -204,14 +206,14 @@ class VideoService:
         upload = body.files.get("video")
         if upload is not None:
             fields.pop("video", None)
-        req: EditVideoRequest = parse_model(EditVideoRequest, fields)
+        req: EditVideoRequest = parse(EditVideoRequest, fields)
         if (upload is None) == (req.video is None):
             raise InvalidRequest("Provide exactly one of video.id or an uploaded video file.", param="video")
         if req.video is not None:
             with self.sessions() as s:
                 src = self._completed_source(s, who, req.video.id, "edited")
             headers = self.admit(who, src.model, src.size, src.seconds)
-            # --- cameos (issue 4): an edit shows its source's cameos too, like a remix ---
+            # An edit shows its source's cameos too, like a remix.
             with self.sessions() as s:
                 cameo_ids = cameo_consent.check_derived(s, who.user_id, req.prompt, fields.get("characters"),
                                                         src.id, param="video")
@@ -219,15 +221,14 @@ class VideoService:
                                   params=self._derived_params(src, req), input_png=None, kind="edit",
                                   edited_from_video_id=src.id)
             self._record_cameos(who, video.id, cameo_ids)
-            # --- end cameos ---
             return video, headers
         model = req.model or DEFAULT_MODEL
         entry = self._resolve(model)
         info = self._video_from_upload(upload)
         size = req.size or self._size_like(entry, info.width, info.height)
-        seconds = req.seconds or self._seconds_within(entry, info.duration)
+        seconds = req.seconds or self._seconds_within(model, entry, info.duration)
         headers = self.admit(who, model, size, seconds)
-        # --- cameos (issue 4): consent for named cameos; faces in the upload pass the input_reference guard ---
+        # Consent for named cameos; faces in the upload pass the same guard as input_reference.
         with self.sessions() as s:
             cameo_ids = cameo_consent.check_create(s, who.user_id, req.prompt, fields.get("characters"))
             if likeness_guard.enabled():
@@ -236,10 +237,8 @@ class VideoService:
         video = self._enqueue(who, prompt=req.prompt, model=model, size=size, seconds=seconds,
                               params=self._params(req), input_png=None, input_video=upload.data, kind="edit")
         self._record_cameos(who, video.id, cameo_ids)
-        # --- end cameos ---
         return video, headers
 
-    # --- cameos (issue 4) ---
     def _record_cameos(self, who: Principal, video_id: str, cameo_ids: list[str]) -> None:
         if cameo_ids:
             with self.sessions() as s:
@@ -261,7 +260,6 @@ class VideoService:
                 break  # probe's count can overshoot the decodable frames: the ones read are checked
             frames.append(np.asarray(fit_image(Image.fromarray(frame), width, height)))
         return frames
-    # --- end cameos ---
 
     def _completed_source(self, s: Session, who: Principal, video_id: str, verb: str) -> Video:
         v = repo.get_video(s, who.user_id, video_id)
@@ -314,18 +312,13 @@ class VideoService:
         return min(entry.sizes, key=distance)
 
     @staticmethod
-    def _seconds_within(entry: ModelEntry, duration: float) -> str:
+    def _seconds_within(model: str, entry: ModelEntry, duration: float) -> str:
         fits = [x for x in entry.seconds if float(x) <= duration + 0.05]
         if not fits:
-            raise InvalidRequest(f"The uploaded video lasts {duration:.2f} s; model '{entry.name}' edits clips of "
+            raise InvalidRequest(f"The uploaded video lasts {duration:.2f} s; model '{model}' edits clips of "
                                  f"{', '.join(entry.seconds)} s.", param="video", code="invalid_video")
         return max(fits, key=float)
-    # --- end extensions and edits ---
 
-    def not_yet(self, what: str, issue: str) -> None:
-        raise NotImplementedYet(f"{what} is not available on this server yet ({issue}).")
-
-    # --- read ---------------------------------------------------------------------------
     def retrieve(self, who: Principal, video_id: str) -> VideoObject:
         with self.sessions() as s:
             return to_video_object(self._get(s, who, video_id))
@@ -358,37 +351,27 @@ class VideoService:
             if v.expires_at is not None and v.expires_at <= now():
                 raise Gone(f"The assets of video {video_id} expired at {v.expires_at} under this server's "
                            "retention policy.", param="video_id", code="video_expired")
-            # --- cameos (issue 4): taken down by a cameo's owner -> 410 with the reason ---
+            # Taken down by a cameo's owner: 410 with the reason.
             if (reason := cameo_consent.takedown_reason(s, video_id)) is not None:
                 raise Gone(reason, param="video_id", code="video_taken_down")
+            key = published_key(v, variant)
         name, media_type = VARIANTS[variant]
-        path = self.storage.local_path(variant_key(video_id, variant))
+        path = self.storage.local_path(key)
         if path is None or not path.exists():
             raise NotFound(f"The {variant} of video {video_id} is no longer stored.", param="variant",
                            code="content_not_found")
         return Asset(path=path, media_type=media_type, filename=f"{video_id}-{name}")
 
-    # --- delete -------------------------------------------------------------------------
     def delete(self, who: Principal, video_id: str) -> DeletedVideo:
         with self.sessions() as s:
-            v = self._get(s, who, video_id)
-            running = v.status == "in_progress"
-            v.deleted_at = now()
-            v.cancel_requested = v.status in ("queued", "in_progress")
-            queued = v.status == "queued"
-            if queued:  # it never runs: claims skip deleted rows
-                v.status, v.error_code, v.error_message = "failed", "cancelled", "Deleted before it started."
-            s.commit()
-            if queued:
-                quota.settle(s, video_id, charged=False)
-        if running:
-            # The worker stops at its next denoising step and removes what it wrote.
+            was = transitions.delete(s, self._get(s, who, video_id))
+        if was == "in_progress":
+            # Its worker stops at the next denoising step and removes what it wrote.
             self.runner.cancel(video_id)
         else:
             self.storage.delete_prefix(video_prefix(video_id))
         return DeletedVideo(id=video_id)
 
-    # --- helpers ------------------------------------------------------------------------
     def _get(self, s: Session, who: Principal, video_id: str) -> Video:
         v = repo.get_video(s, who.user_id, video_id)
         if v is None:
@@ -403,12 +386,13 @@ class VideoService:
                                  "available models.", param="model", code="model_not_found") from None
 
     @staticmethod
-    def _check_size_seconds(entry: ModelEntry, size: str, seconds: str) -> None:
+    def _check_size_seconds(model: str, entry: ModelEntry, size: str, seconds: str) -> None:
+        """Messages name the model as the caller did: which checkpoint an alias maps to is the operator's."""
         if size not in entry.sizes:
-            raise InvalidRequest(f"Invalid size '{size}' for model '{entry.name}'. Supported sizes: "
+            raise InvalidRequest(f"Invalid size '{size}' for model '{model}'. Supported sizes: "
                                  f"{', '.join(entry.sizes)}.", param="size", code="invalid_size")
         if seconds not in entry.seconds:
-            raise InvalidRequest(f"Invalid seconds '{seconds}' for model '{entry.name}'. Supported values: "
+            raise InvalidRequest(f"Invalid seconds '{seconds}' for model '{model}'. Supported values: "
                                  f"{', '.join(entry.seconds)}.", param="seconds", code="invalid_seconds")
 
     @staticmethod
@@ -487,7 +471,7 @@ class VideoService:
             key = input_key(video_id)
             self.storage.put_bytes(key, input_png)
         elif input_video is not None:
-            key = f"{video_prefix(video_id)}/input.mp4"  # derived from the id, like every asset of a video
+            key = input_video_key(video_id)
             self.storage.put_bytes(key, input_video)
         try:
             plan = self.plan_of(who)
@@ -495,14 +479,11 @@ class VideoService:
             params = {**params, "policy": {"visible_watermark": plan.visible_watermark,
                                            "retention_days": plan.retention_days}}
             with self.sessions() as s:
-                # One transaction: the reservation and the job exist together or not at all.
-                quota.reserve(s, plan, who.user_id, video_id, model, float(charge_seconds or seconds))
                 v = Video(id=video_id, owner_id=who.user_id, kind=kind, model=model, prompt=prompt, size=size,
                           seconds=seconds, params=params, input_key=key, priority=plan.priority,
                           remixed_from_video_id=remixed_from_video_id, extended_from_video_id=extended_from_video_id,
                           edited_from_video_id=edited_from_video_id)
-                s.add(v)
-                s.commit()
+                transitions.enqueue(s, v, plan, float(charge_seconds or seconds))
                 obj = to_video_object(v)
         except Exception:
             self.storage.delete_prefix(video_prefix(video_id))  # nothing half-written

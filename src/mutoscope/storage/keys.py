@@ -1,0 +1,51 @@
+"""Storage keys: the one place they are built, from server ids only (never from client input).
+
+A video's files live under `videos/<id>/`. Each attempt at rendering a video writes under its own
+`videos/<id>/a<attempt>/`, and the row's `assets_attempt` says which attempt's files are published, so a
+worker that lost its lease can never overwrite the files another attempt published.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+VARIANTS = {
+    "video": ("video.mp4", "video/mp4"),
+    "thumbnail": ("thumbnail.webp", "image/webp"),
+    "spritesheet": ("spritesheet.jpg", "image/jpeg"),
+}
+
+
+class HasAssets(Protocol):
+    id: str
+    assets_attempt: int | None
+
+
+def video_prefix(video_id: str) -> str:
+    return f"videos/{video_id}"
+
+
+def attempt_prefix(video_id: str, attempt: int) -> str:
+    return f"{video_prefix(video_id)}/a{attempt}"
+
+
+def variant_key(video_id: str, variant: str, attempt: int | None = None) -> str:
+    """Files written before attempts had their own folders (and imported ones) sit directly under the id."""
+    folder = video_prefix(video_id) if attempt is None else attempt_prefix(video_id, attempt)
+    return f"{folder}/{VARIANTS[variant][0]}"
+
+
+def published_key(video: HasAssets, variant: str) -> str:
+    return variant_key(video.id, variant, video.assets_attempt)
+
+
+def input_key(video_id: str) -> str:
+    return f"{video_prefix(video_id)}/input.png"
+
+
+def input_video_key(video_id: str) -> str:
+    return f"{video_prefix(video_id)}/input.mp4"
+
+
+def file_key(file_id: str) -> str:
+    return f"files/{file_id}"
