@@ -40,8 +40,9 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
 class LiveServer:
     """`python -m mutoscope serve` in a subprocess, like a user would run it."""
 
-    def __init__(self, data_dir: Path, **env: str):
+    def __init__(self, data_dir: Path, *args: str, **env: str):
         self.data_dir = data_dir
+        self.args = args  # extra `serve` options, e.g. --no-worker
         self.env = server_env(data_dir, **env)
         self.proc: subprocess.Popen | None = None
         self.port = 0
@@ -54,7 +55,8 @@ class LiveServer:
     def start(self, timeout: float = 90) -> "LiveServer":
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mutoscope", "serve", "--port", str(self.port), "--log-level", "warning"],
+            [sys.executable, "-m", "mutoscope", "serve", "--port", str(self.port), "--log-level", "warning",
+             *self.args],
             env=self.env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
         deadline = time.time() + timeout
         while time.time() < deadline:
