@@ -229,6 +229,10 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     ip = literal_ip(host)
     if ip is not None:
         return [ip]
+    name = host.rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        # RFC 6761: these name loopback whatever a resolver says (and some resolvers say nothing).
+        return [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")]
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     seen: list[IPAddress] = []
     for *_, sockaddr in infos:
@@ -239,15 +243,15 @@ def resolve(host: str, port: int) -> list[IPAddress]:
 
 
 def vetted_addresses(policy: Policy, host: str, port: int) -> list[IPAddress]:
-    """Resolve once and vet every answer. All must pass: a name that resolves to a public and a private
-    address is refused rather than raced. Raises Blocked, or OSError when the name does not resolve."""
+    """Resolve once and keep the answers the policy permits; only those are ever dialled. Raises Blocked
+    when none is permitted, OSError when the name does not resolve."""
     addresses = resolve(host, port)
     if not addresses:
         raise OSError(f"{host} has no address")
-    refused = [a for a in addresses if not policy.permits(host, a, port)]
-    if refused:
-        raise Blocked(f"{host}:{port} resolves to an address outside the outbound policy ({refused[0]})")
-    return addresses
+    permitted = [a for a in addresses if policy.permits(host, a, port)]
+    if not permitted:
+        raise Blocked(f"{host}:{port} resolves only to addresses outside the outbound policy")
+    return permitted
 
 
 def check_destination(url: str, settings: "Settings", *, schemes: tuple[str, ...], param: str) -> Target:
