@@ -124,7 +124,9 @@ def test_sealed_secrets_open_only_with_their_key_and_row(tmp_path, monkeypatch):
     with pytest.raises(SealError):
         box.open(sealed, context="we_2")  # copied into another row
     monkeypatch.setenv("MUTOSCOPE_SECRET_KEY", "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=")
+    key_file.unlink()
     env_box = SecretBox.load(Settings(data_dir=tmp_path))
+    assert not key_file.exists()  # the environment's key is used, and no file is made beside it
     with pytest.raises(SealError):
         env_box.open(sealed, context="we_1")
     monkeypatch.setenv("MUTOSCOPE_SECRET_KEY", "too-short")
