@@ -270,14 +270,47 @@ def check_destination(url: str, settings: "Settings", *, schemes: tuple[str, ...
     return target
 
 
-class _GuardedBackend(httpcore.SyncBackend):
-    """httpcore's network backend, but every TCP connect resolves, vets and dials a vetted address."""
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection with a total time limit: per-read timeouts alone let a receiver that trickles one
+    byte at a time hold a worker for ever."""
 
-    def __init__(self, policy: Policy):
-        self.policy = policy
+    def __init__(self, inner: httpcore.NetworkStream, deadline: float):
+        self._inner, self._deadline = inner, deadline
+
+    def _left(self, timeout: float | None) -> float:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise httpcore.ReadTimeout("the request's total time limit passed")
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._left(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._left(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, self._left(timeout)),
+                               self._deadline)
+
+    def get_extra_info(self, info: str):
+        return self._inner.get_extra_info(info)
+
+
+class _GuardedBackend(httpcore.SyncBackend):
+    """httpcore's network backend, but every TCP connect resolves, vets and dials a vetted address, and
+    the connection lives at most `total` seconds."""
+
+    def __init__(self, policy: Policy, total: float):
+        self.policy, self.total = policy, total
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options=None) -> httpcore.NetworkStream:
+        deadline = time.monotonic() + self.total
         try:
             addresses = vetted_addresses(self.policy, host, port)
         except (OSError, UnicodeError) as e:
@@ -285,16 +318,23 @@ class _GuardedBackend(httpcore.SyncBackend):
         last: Exception | None = None
         for ip in addresses:
             try:
-                return super().connect_tcp(str(ip), port, timeout, local_address, socket_options)
+                return _DeadlineStream(super().connect_tcp(str(ip), port, timeout, local_address, socket_options),
+                                       deadline)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
                 last = e
         raise last  # type: ignore[misc]
 
 
 class GuardedTransport(httpx.HTTPTransport):
-    """httpx's transport with the guarded network backend (and HTTP/1.1 only, no proxy, no retries)."""
+    """httpx's transport with the guarded network backend: HTTP/1.1, no proxy, no retries, and no
+    keep-alive, so each request gets a fresh connection and its own total time limit.
 
-    def __init__(self, policy: Policy):
+    Args:
+        policy: which destinations may be dialled.
+        total: seconds one request (connect, TLS, sending, the whole response) may take.
+    """
+
+    def __init__(self, policy: Policy, total: float):
         # trust_env here only lets SSL_CERT_FILE / SSL_CERT_DIR name the CA bundle; proxies are never used.
         super().__init__(trust_env=True, retries=0)
         if not isinstance(getattr(self, "_pool", None), httpcore.ConnectionPool):
@@ -302,15 +342,15 @@ class GuardedTransport(httpx.HTTPTransport):
             raise RuntimeError("this httpx version cannot be guarded; pin httpx<0.29")
         self._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(trust_env=True), http1=True,
                                              http2=False, retries=0, max_connections=100,
-                                             max_keepalive_connections=20, keepalive_expiry=5.0,
-                                             network_backend=_GuardedBackend(policy))
+                                             max_keepalive_connections=0,
+                                             network_backend=_GuardedBackend(policy, total))
 
 
 def client(settings: "Settings", *, timeout: float) -> httpx.Client:
-    """A client for user-supplied destinations: guarded connects, no redirects followed, no proxies, no
-    .netrc credentials. Thread-safe; close it when done."""
-    return httpx.Client(transport=GuardedTransport(policy_for(settings)), trust_env=False, follow_redirects=False,
-                        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
+    """A client for user-supplied destinations: guarded connects, each request done within `timeout`
+    seconds in all, no redirects followed, no proxies, no .netrc credentials. Thread-safe; close it."""
+    return httpx.Client(transport=GuardedTransport(policy_for(settings), total=timeout), trust_env=False,
+                        follow_redirects=False, timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
 
 
 def post(http: httpx.Client, url: str, *, content: bytes, headers: dict[str, str]) -> int:
@@ -332,11 +372,15 @@ def fetch_bytes(url: str, *, max_bytes: int, timeout: float, settings: "Settings
     (code invalid_url) or PayloadTooLarge, both naming `param`; the message never says why a connection
     failed, so the answer cannot map a network.
     """
-    failed = InvalidRequest(f"Could not download {param}.", param=param, code="invalid_url")
+    def failed() -> InvalidRequest:
+        return InvalidRequest(f"Could not download {param}.", param=param, code="invalid_url")
+
     deadline = time.monotonic() + timeout
     target = parse_url(url, schemes=("https",), param=param)
     with client(settings, timeout=timeout) as http:
         for _ in range(MAX_REDIRECTS + 1):
+            if time.monotonic() > deadline:
+                raise failed()
             try:
                 with http.stream("GET", target.url) as r:
                     if r.is_redirect:
@@ -344,7 +388,7 @@ def fetch_bytes(url: str, *, max_bytes: int, timeout: float, settings: "Settings
                         target = parse_url(str(target.url.join(location)), schemes=("https",), param=param)
                         continue
                     if r.status_code != 200:
-                        raise failed
+                        raise failed()
                     declared = r.headers.get("content-length", "")
                     if declared.isdigit() and int(declared) > max_bytes:
                         raise PayloadTooLarge(f"{param} points to a file over the upload limit.", param=param)
@@ -354,8 +398,8 @@ def fetch_bytes(url: str, *, max_bytes: int, timeout: float, settings: "Settings
                         if len(buf) > max_bytes:
                             raise PayloadTooLarge(f"{param} points to a file over the upload limit.", param=param)
                         if time.monotonic() > deadline:
-                            raise failed
+                            raise failed()
                     return bytes(buf)
             except (Blocked, httpx.HTTPError):
-                raise failed from None
-        raise failed
+                raise failed() from None
+        raise failed()

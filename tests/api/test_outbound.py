@@ -8,8 +8,10 @@ import ipaddress
 import ssl
 import stat
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -261,3 +263,26 @@ def test_environment_proxies_are_not_used(tmp_path, https, monkeypatch):
     monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
     assert outbound.fetch_bytes(f"https://127.0.0.1:{srv.server_port}/", max_bytes=100, timeout=5,
                                 settings=settings(tmp_path, ["127.0.0.1"])) == b"direct"
+
+
+def test_a_trickling_receiver_is_cut_off_at_the_total_time_limit(tmp_path):
+    """Each byte arrives inside the read timeout, so only a limit on the whole request ends it."""
+    stop = threading.Event()
+
+    def trickle(h):
+        for byte in b"HTTP/1.1 200 OK\r\nx-slow: " + b"a" * 100:
+            if stop.wait(0.2):
+                return
+            h.wfile.write(bytes([byte]))
+            h.wfile.flush()
+
+    srv = _server(trickle, tls=False)
+    try:
+        with outbound.client(settings(tmp_path, ["127.0.0.1"]), timeout=1.0) as http:
+            t0 = time.monotonic()
+            with pytest.raises(httpx.TimeoutException):
+                outbound.post(http, f"http://127.0.0.1:{srv.server_port}/", content=b"{}", headers={})
+            assert time.monotonic() - t0 < 3
+    finally:
+        stop.set()
+        srv.shutdown()

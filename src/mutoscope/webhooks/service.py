@@ -188,8 +188,9 @@ class Deliverer:
     """Sends the outbox from a pool of worker threads, so one slow or broken receiver holds up nobody else.
 
     A scheduler thread picks, per round, the endpoints that have an event due and hands each to a worker,
-    with at most one delivery in flight per endpoint and `per_owner` per account: one endpoint that hangs
-    until the timeout takes one worker, and one account with many such endpoints takes at most its share.
+    with at most one delivery in flight per endpoint and half the workers per account: one endpoint that
+    hangs until the timeout takes one worker, and one account with many such endpoints leaves the other
+    half to everyone else. Every request ends within `webhook_timeout_s` in all (outbound's deadline).
     An endpoint that fails backs off as a whole (doubling, up to five minutes), on top of each event's
     own backoff, so a dead receiver with a thousand queued events costs one attempt per period. Any
     exception in one delivery is recorded on that delivery and retried like a failed POST; deleted
@@ -255,9 +256,14 @@ class Deliverer:
         t = time.time()
         with self._lock:
             free = self.workers - len(self._busy)
+            for e in [e for e, (_, until) in self._backoff.items() if until < t - 3600]:
+                del self._backoff[e]  # long quiet (or deleted): forget its failures
             skip = set(self._busy) | {e for e, (_, until) in self._backoff.items() if until > t}
+            full = [o for o, n in self._owners.items() if n >= self.per_owner]
         if free <= 0:
             return 0
+        # Busy, backing-off endpoints and accounts at their share are left out in SQL, not after a LIMIT:
+        # otherwise one account's thousand due endpoints would fill every round's window.
         q = (select(WebhookDelivery.endpoint_id, WebhookEndpoint.owner_id,
                     func.min(WebhookDelivery.next_attempt_at).label("due"))
              .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
@@ -266,15 +272,19 @@ class Deliverer:
                     WebhookDelivery.next_attempt_at <= t, WebhookEndpoint.deleted_at.is_(None),
                     User.disabled.is_(False))
              .group_by(WebhookDelivery.endpoint_id, WebhookEndpoint.owner_id)
-             .order_by("due").limit(free + len(skip) + 4 * self.workers))
+             .order_by("due").limit(4 * self.workers))
+        if skip:
+            q = q.where(WebhookDelivery.endpoint_id.not_in(skip))
+        if full:
+            q = q.where(WebhookEndpoint.owner_id.not_in(full))
         with self.sessions() as s:
-            candidates = [(e, o) for e, o, _ in s.execute(q) if e not in skip]
+            candidates = [(e, o) for e, o, _ in s.execute(q)]
         handed = 0
         with self._lock:
             for endpoint_id, owner_id in candidates:
                 if len(self._busy) >= self.workers:
                     break
-                if self._owners[owner_id] >= self.per_owner:
+                if endpoint_id in self._busy or self._owners[owner_id] >= self.per_owner:
                     continue
                 self._busy[endpoint_id] = owner_id
                 self._owners[owner_id] += 1
@@ -297,6 +307,8 @@ class Deliverer:
                 with self._lock:
                     self._busy.pop(endpoint_id, None)
                     self._owners[owner_id] -= 1
+                    if self._owners[owner_id] <= 0:
+                        del self._owners[owner_id]
                     if ok:
                         self._backoff.pop(endpoint_id, None)
                     else:
