@@ -370,8 +370,9 @@ def fetch_bytes(url: str, *, max_bytes: int, timeout: float, settings: "Settings
     link-local and metadata addresses (unless `MUTOSCOPE_OUTBOUND_ALLOW` opens them) at connect time;
     stops at `max_bytes` (decoded) and after about `timeout` seconds in all. Raises InvalidRequest
     (code invalid_url) or PayloadTooLarge, both naming `param`; the message never says why a connection
-    failed, so the answer cannot map a network.
+    failed, so the answer cannot map a network. Blocking (DNS and network): call it from a worker thread.
     """
+
     def failed() -> InvalidRequest:
         return InvalidRequest(f"Could not download {param}.", param=param, code="invalid_url")
 
@@ -400,6 +401,6 @@ def fetch_bytes(url: str, *, max_bytes: int, timeout: float, settings: "Settings
                         if time.monotonic() > deadline:
                             raise failed()
                     return bytes(buf)
-            except (Blocked, httpx.HTTPError):
+            except (Blocked, httpx.HTTPError, httpx.InvalidURL):  # InvalidURL: a Location httpx cannot join
                 raise failed() from None
         raise failed()
