@@ -101,6 +101,8 @@ def hooks(tmp_path_factory, legacy_receiver):
         _insert_endpoint(db, owner, "we_legacy_bad_url", "http://[::1", LEGACY_SECRET)
         _insert_endpoint(db, owner, "we_legacy_metadata", "http://169.254.169.254/latest/meta-data/", LEGACY_SECRET)
         _insert_endpoint(db, owner, "we_legacy_ok", legacy_receiver.url, LEGACY_SECRET)
+        # A secret sealed under some other key (or damaged): it cannot be opened, so it cannot sign.
+        _insert_endpoint(db, owner, "we_foreign_seal", legacy_receiver.url, "sealed1:bm90IG91ciBrZXk=")
     srv.start()
     yield srv
     srv.stop()
@@ -209,11 +211,15 @@ def test_a_malformed_stored_url_cannot_break_delivery_to_others(hooks, hooks_cli
     try:
         video_id = _fail_video(hooks_client)
         wait_for(lambda: any(e["data"]["id"] == video_id for e in good.events()), timeout=10)
-        # The broken and the refused endpoints were tried, failed on their own, and will back off.
+        # The broken, refused and unreadable endpoints were tried, failed on their own, and back off.
         wait_for(lambda: any(a >= 1 for a, _, _ in _deliveries(hooks, "we_legacy_bad_url")), timeout=10)
-        errors = {err for _, done, err in _deliveries(hooks, "we_legacy_bad_url") + _deliveries(hooks, "we_legacy_metadata")
-                  if not done and err}
-        assert errors <= {"invalid_url", "refused_by_outbound_policy"} and errors
+        wait_for(lambda: any(a >= 1 for a, _, _ in _deliveries(hooks, "we_foreign_seal")), timeout=10)
+        errors = {(eid, err) for eid in ("we_legacy_bad_url", "we_legacy_metadata", "we_foreign_seal")
+                  for _, done, err in _deliveries(hooks, eid) if not done and err}
+        assert {eid for eid, _ in errors} == {"we_legacy_bad_url", "we_legacy_metadata", "we_foreign_seal"}
+        assert {err for _, err in errors} == {"invalid_url", "refused_by_outbound_policy", "secret_unreadable"}
+        # The unreadable secret does not break listing either; it just has no hint (rotating replaces it).
+        assert hooks_client.webhooks.retrieve("we_foreign_seal").signing_secret_hint is None
     finally:
         hooks_client.webhooks.delete(ep.id)
         good.close()
