@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -52,6 +52,16 @@ class Settings(BaseSettings):
     cameo_purge_grace_days: float = 30
     # --- end cameos ---
 
+    # Outbound requests to user-supplied URLs (webhooks, input_reference.image_url) reach public
+    # addresses only. Entries opened anyway, e.g. ["10.1.2.0/24", "[::1]:9000", "hooks.internal"]
+    # (JSON in the env var); metadata addresses open only when an entry names that exact address.
+    outbound_allow: list[str] = Field(default_factory=list)
+    webhook_concurrency: int = Field(default=8, ge=1, le=256)
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    # The key that seals secrets stored in the database (webhook signing secrets): 32 bytes, urlsafe
+    # base64. Unset: a key file made on first start in data_dir (mode 0600), never in the database.
+    secret_key: SecretStr | None = None
+
     runner: Literal["inprocess", "celery"] = "inprocess"
     broker_url: str = "redis://127.0.0.1:6379/0"
     # How many times a job interrupted by a crash is re-run before it is failed.
@@ -65,6 +75,15 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, v: Path) -> Path:
         return v.expanduser().resolve()
+
+    @field_validator("outbound_allow", mode="after")
+    @classmethod
+    def _allow_entries(cls, v: list[str]) -> list[str]:
+        from mutoscope.outbound import parse_allow_entry  # raises ValueError naming a bad entry
+
+        for entry in v:
+            parse_allow_entry(entry)
+        return v
 
     @cached_property
     def db_url(self) -> str:
@@ -81,3 +100,7 @@ class Settings(BaseSettings):
     @property
     def owner_key_file(self) -> Path:
         return self.data_dir / "owner-api-key"
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.data_dir / "secret-key"

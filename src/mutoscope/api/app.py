@@ -12,7 +12,7 @@ from mutoscope import __version__
 from mutoscope.api.errors import install_error_handlers
 from mutoscope.accounts.plans import load_plans
 from mutoscope.api.routes import account, files, models, videos, webhooks
-from mutoscope.webhooks.service import Deliverer
+from mutoscope.webhooks.service import Deliverer, seal_plaintext_secrets
 from mutoscope.api.routes import cameos as cameo_routes
 from mutoscope.api.serving_cameos import CameoAPI
 from mutoscope.api.serving_accounts import AccountService
@@ -24,6 +24,7 @@ from mutoscope.api.serving_files import FileService
 from mutoscope.videos.service import ModelCatalog, VideoService
 from mutoscope.config import Settings
 from mutoscope.lifecycle import service as lifecycle
+from mutoscope.sealing import SecretBox
 from mutoscope.storage import Storage
 from mutoscope.web import mount_web
 
@@ -72,7 +73,9 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
     app.state.videos = VideoService(sessions, catalog, storage, runner, settings, plans)
     app.state.accounts = AccountService(sessions, settings, plans)
     app.state.files = FileService(sessions, storage)
-    app.state.deliverer = Deliverer(sessions)  # webhooks: sends the outbox that jobs fill
+    app.state.secret_box = SecretBox.load(settings)  # the key that seals stored secrets, kept outside the db
+    seal_plaintext_secrets(sessions, app.state.secret_box)
+    app.state.deliverer = Deliverer(sessions, settings, app.state.secret_box)  # sends the outbox jobs fill
     app.state.cameos = CameoAPI(sessions, storage, settings)  # issue 4: cameos
     app.state.verify = VerifyService(sessions, settings.data_dir)
     app.state.exports = ExportService.start(sessions, storage, settings)  # resumes interrupted exports

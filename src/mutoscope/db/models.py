@@ -174,8 +174,9 @@ class WebhookEndpoint(Base):
     name: Mapped[str] = mapped_column(String(200))
     url: Mapped[str] = mapped_column(Text)
     event_types: Mapped[list] = mapped_column(JSON)
-    # The signing key has to be usable for HMAC, so unlike API keys it is stored as issued.
-    secret: Mapped[str] = mapped_column(String(100))
+    # The signing key has to be usable for HMAC, so unlike API keys it cannot be hashed: it is sealed
+    # (mutoscope.sealing, a key outside the database) with this row's id as associated data.
+    secret: Mapped[str] = mapped_column(Text)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     updated_at: Mapped[int | None] = mapped_column(BigInteger, default=now, nullable=True)
     deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

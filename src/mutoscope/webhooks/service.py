@@ -7,21 +7,32 @@ import hashlib
 import hmac
 import json
 import logging
+import queue
 import secrets
 import threading
 import time
+from collections import Counter
+from typing import TYPE_CHECKING
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mutoscope.db.models import WebhookDelivery, WebhookEndpoint, new_id, now  # noqa: F401 (new_id re-exported)
+from mutoscope import outbound
+from mutoscope.db.models import User, WebhookDelivery, WebhookEndpoint, new_id, now  # noqa: F401 (new_id re-exported)
 from mutoscope.errors import InvalidRequest, NotFound
+from mutoscope.sealing import SealError, SecretBox
+
+if TYPE_CHECKING:
+    from mutoscope.config import Settings
 
 logger = logging.getLogger(__name__)
 
 EVENT_TYPES = ("video.completed", "video.failed")
 MAX_ATTEMPTS = 8  # 5 s, 10 s, 20 s … about 10 minutes in all
+SCHEMES = ("http", "https")
+# An endpoint that keeps failing is tried at most this often, however many events wait for it.
+MAX_ENDPOINT_BACKOFF_S = 300.0
 
 
 def new_secret() -> str:
@@ -34,20 +45,48 @@ def sign(secret: str, msg_id: str, timestamp: int, body: str) -> str:
     return "v1," + base64.b64encode(mac).decode()
 
 
-def _check(url: str | None, event_types: list[str] | None) -> None:
-    if url is not None and not url.startswith(("https://", "http://")):
-        raise InvalidRequest("url must be an http(s) URL.", param="url", code="invalid_url")
+def open_secret(box: SecretBox, endpoint_id: str, stored: str) -> str:
+    """A signing secret in clear. A plaintext row (written by an older server sharing the database after
+    this one sealed the rest) is read as it is and sealed at the next start. Raises SealError."""
+    if not SecretBox.is_sealed(stored):
+        return stored
+    return box.open(stored, context=endpoint_id)
+
+
+def reveal(box: SecretBox, ep: WebhookEndpoint) -> str:
+    return open_secret(box, ep.id, ep.secret)
+
+
+def seal_plaintext_secrets(sessions: sessionmaker[Session], box: SecretBox) -> int:
+    """Seal every secret still stored in clear (rows from before sealing existed). Run at start; idempotent."""
+    with sessions() as s:
+        rows = [ep for ep in s.scalars(select(WebhookEndpoint)) if not SecretBox.is_sealed(ep.secret)]
+        for ep in rows:
+            ep.secret = box.seal(ep.secret, context=ep.id)
+        s.commit()
+    if rows:
+        logger.info("sealed %d webhook signing secrets that were stored in clear", len(rows))
+    return len(rows)
+
+
+def _check(settings: "Settings", url: str | None, event_types: list[str] | None) -> None:
+    if url is not None:
+        outbound.check_destination(url, settings, schemes=SCHEMES, param="url")
     for t in event_types or []:
         if t not in EVENT_TYPES:
             raise InvalidRequest(f"Unsupported event type '{t}'. Supported: {', '.join(EVENT_TYPES)}.",
                                  param="event_types")
 
 
-def create_endpoint(session: Session, owner_id: str, *, name: str, url: str, event_types: list[str]) -> WebhookEndpoint:
-    _check(url, event_types)
+def create_endpoint(session: Session, settings: "Settings", box: SecretBox, owner_id: str, *, name: str, url: str,
+                    event_types: list[str]) -> WebhookEndpoint:
+    """Resolves the URL's host (blocking): call from a worker thread."""
+    _check(settings, url, event_types)
     if not event_types:
         raise InvalidRequest("event_types must name at least one event.", param="event_types")
-    ep = WebhookEndpoint(owner_id=owner_id, name=name, url=url, event_types=list(event_types), secret=new_secret())
+    endpoint_id = new_id("we_")
+    ep = WebhookEndpoint(id=endpoint_id, owner_id=owner_id, name=name, url=url, event_types=list(event_types),
+                         secret=box.seal(new_secret(), context=endpoint_id))
     session.add(ep)
     session.commit()
     return ep
@@ -68,9 +107,11 @@ def list_endpoints(session: Session, owner_id: str) -> list[WebhookEndpoint]:
                                 .order_by(WebhookEndpoint.seq.desc())))
 
 
-def update_endpoint(session: Session, owner_id: str, endpoint_id: str, **changes) -> WebhookEndpoint:
+def update_endpoint(session: Session, settings: "Settings", owner_id: str, endpoint_id: str,
+                    **changes) -> WebhookEndpoint:
+    """Resolves a new URL's host (blocking): call from a worker thread."""
     ep = get_endpoint(session, owner_id, endpoint_id)
-    _check(changes.get("url"), changes.get("event_types"))
+    _check(settings, changes.get("url"), changes.get("event_types"))
     for k, v in changes.items():
         if v is not None:
             setattr(ep, k, v)
@@ -80,14 +121,15 @@ def update_endpoint(session: Session, owner_id: str, endpoint_id: str, **changes
 
 
 def delete_endpoint(session: Session, owner_id: str, endpoint_id: str) -> None:
+    """Deleting also drops the endpoint's queued events: the deliverer only sends to live endpoints."""
     ep = get_endpoint(session, owner_id, endpoint_id)
     ep.deleted_at = now()
     session.commit()
 
 
-def rotate_secret(session: Session, owner_id: str, endpoint_id: str) -> WebhookEndpoint:
+def rotate_secret(session: Session, box: SecretBox, owner_id: str, endpoint_id: str) -> WebhookEndpoint:
     ep = get_endpoint(session, owner_id, endpoint_id)
-    ep.secret, ep.updated_at = new_secret(), now()
+    ep.secret, ep.updated_at = box.seal(new_secret(), context=ep.id), now()
     session.commit()
     return ep
 
@@ -110,31 +152,92 @@ def emit(session: Session, owner_id: str, event_type: str, data: dict) -> int:
     return count
 
 
-def post(url: str, secret: str, event_id: str, body: str, timeout: float = 10.0) -> int:
+class Undeliverable(Exception):
+    """The event did not reach the receiver. Deliberately without detail: why a connection failed (refused
+    by policy, closed port, no route) is exactly what a port scan through this server would want."""
+
+
+def post(http: httpx.Client, url: str, secret: str, event_id: str, body: str) -> int:
+    """Sign and send one event; the receiver's HTTP status. Raises Undeliverable."""
     ts = int(time.time())
     headers = {"content-type": "application/json", "webhook-id": event_id, "webhook-timestamp": str(ts),
                "webhook-signature": sign(secret, event_id, ts, body), "user-agent": "Mutoscope-Webhooks/1"}
-    return httpx.post(url, content=body.encode(), headers=headers, timeout=timeout).status_code
+    try:
+        return outbound.post(http, url, content=body.encode(), headers=headers)
+    except InvalidRequest:  # a URL stored before URLs were validated
+        raise Undeliverable("invalid_url") from None
+    except outbound.Blocked:
+        raise Undeliverable("refused_by_outbound_policy") from None
+    except httpx.HTTPError as e:
+        raise Undeliverable(type(e).__name__) from None
+
+
+def send_test(settings: "Settings", box: SecretBox, ep: WebhookEndpoint, event_type: str) -> int:
+    """POST a signed sample event to the endpoint now (blocking). Raises Undeliverable."""
+    event_id = new_id("evt_")
+    body = event_payload(event_id, event_type, {"id": "video_test"})
+    try:
+        secret = reveal(box, ep)
+    except SealError:
+        raise Undeliverable("SealError") from None
+    with outbound.client(settings, timeout=settings.webhook_timeout_s) as http:
+        return post(http, ep.url, secret, event_id, body)
 
 
 class Deliverer:
-    """Sends due deliveries in a background thread; failed ones are retried with exponential backoff."""
+    """Sends the outbox from a pool of worker threads, so one slow or broken receiver holds up nobody else.
 
-    def __init__(self, sessions: sessionmaker[Session], interval: float = 0.5):
-        self.sessions, self.interval = sessions, interval
+    A scheduler thread picks, per round, the endpoints that have an event due and hands each to a worker,
+    with at most one delivery in flight per endpoint and half the workers per account: one endpoint that
+    hangs until the timeout takes one worker, and one account with many such endpoints leaves the other
+    half to everyone else. Every request ends within `webhook_timeout_s` in all (outbound's deadline).
+    An endpoint that fails backs off as a whole (doubling, up to five minutes), on top of each event's
+    own backoff, so a dead receiver with a thousand queued events costs one attempt per period. Any
+    exception in one delivery is recorded on that delivery and retried like a failed POST; deleted
+    endpoints and disabled accounts are never sent to. Each event is claimed with a conditional UPDATE
+    before it is sent, so two servers sharing a database do not both send it, and a claim left by a
+    crash expires and is retried.
+
+    Args:
+        sessions: the session factory.
+        settings: outbound policy, `webhook_concurrency`, `webhook_timeout_s`.
+        box: opens the sealed signing secrets.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], settings: "Settings", box: SecretBox,
+                 interval: float = 0.5):
+        self.sessions, self.settings, self.box, self.interval = sessions, settings, box, interval
+        self.workers = settings.webhook_concurrency
+        self.per_owner = max(2, self.workers // 2)
+        self.lease_s = settings.webhook_timeout_s * 2 + 30
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._busy: dict[str, str] = {}  # endpoint id -> owner id, while a worker sends to it
+        self._owners: Counter[str] = Counter()
+        self._backoff: dict[str, tuple[int, float]] = {}  # endpoint id -> (failures in a row, not before)
+        self._jobs: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._http: httpx.Client | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="mutoscope-webhooks", daemon=True)
-        self._thread.start()
+        self._http = outbound.client(self.settings, timeout=self.settings.webhook_timeout_s)
+        # Daemon threads: a receiver that hangs must not hold up the server's exit either.
+        self._threads = [threading.Thread(target=self._loop, name="mutoscope-webhooks", daemon=True)]
+        self._threads += [threading.Thread(target=self._work, name=f"mutoscope-webhook-{i}", daemon=True)
+                          for i in range(self.workers)]
+        for t in self._threads:
+            t.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread:
-            self._thread.join(timeout=5)
+        for _ in range(self.workers):
+            self._jobs.put(None)
+        if self._threads:
+            self._threads[0].join(timeout=5)
+        if self._http is not None:
+            self._http.close()
 
     def wake(self) -> None:
         self._wake.set()
@@ -142,30 +245,123 @@ class Deliverer:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self.deliver_due()
-            except Exception:
-                logger.exception("webhook delivery loop failed")
+                self.dispatch_due()
+            except Exception:  # a database hiccup: try again next round
+                logger.exception("webhook scheduling failed")
             self._wake.wait(self.interval)
             self._wake.clear()
 
-    def deliver_due(self) -> None:
+    def dispatch_due(self) -> int:
+        """Hand endpoints with a due event to idle workers; returns how many were handed out."""
+        t = time.time()
+        with self._lock:
+            free = self.workers - len(self._busy)
+            for e in [e for e, (_, until) in self._backoff.items() if until < t - 3600]:
+                del self._backoff[e]  # long quiet (or deleted): forget its failures
+            skip = set(self._busy) | {e for e, (_, until) in self._backoff.items() if until > t}
+            full = [o for o, n in self._owners.items() if n >= self.per_owner]
+        if free <= 0:
+            return 0
+        # Busy, backing-off endpoints and accounts at their share are left out in SQL, not after a LIMIT:
+        # otherwise one account's thousand due endpoints would fill every round's window.
+        q = (select(WebhookDelivery.endpoint_id, WebhookEndpoint.owner_id,
+                    func.min(WebhookDelivery.next_attempt_at).label("due"))
+             .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+             .join(User, User.id == WebhookEndpoint.owner_id)
+             .where(WebhookDelivery.delivered_at.is_(None), WebhookDelivery.attempts < MAX_ATTEMPTS,
+                    WebhookDelivery.next_attempt_at <= t, WebhookEndpoint.deleted_at.is_(None),
+                    User.disabled.is_(False))
+             .group_by(WebhookDelivery.endpoint_id, WebhookEndpoint.owner_id)
+             .order_by("due").limit(4 * self.workers))
+        if skip:
+            q = q.where(WebhookDelivery.endpoint_id.not_in(skip))
+        if full:
+            q = q.where(WebhookEndpoint.owner_id.not_in(full))
         with self.sessions() as s:
-            due = list(s.execute(
-                select(WebhookDelivery, WebhookEndpoint).join(WebhookEndpoint,
-                                                              WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-                .where(WebhookDelivery.delivered_at.is_(None), WebhookDelivery.attempts < MAX_ATTEMPTS,
-                       WebhookDelivery.next_attempt_at <= time.time()).limit(20)))
-            for delivery, ep in due:
-                try:
-                    status = post(ep.url, ep.secret, delivery.id, delivery.payload)
-                    error = None if 200 <= status < 300 else f"HTTP {status}"
-                except httpx.HTTPError as e:
-                    status, error = None, type(e).__name__
-                delivery.attempts += 1
-                delivery.last_status = status
-                if error is None:
-                    delivery.delivered_at = now()
-                else:
-                    delivery.last_error = error
-                    delivery.next_attempt_at = time.time() + 5 * 2 ** (delivery.attempts - 1)
-                s.commit()
+            candidates = [(e, o) for e, o, _ in s.execute(q)]
+        handed = 0
+        with self._lock:
+            for endpoint_id, owner_id in candidates:
+                if len(self._busy) >= self.workers:
+                    break
+                if endpoint_id in self._busy or self._owners[owner_id] >= self.per_owner:
+                    continue
+                self._busy[endpoint_id] = owner_id
+                self._owners[owner_id] += 1
+                self._jobs.put((endpoint_id, owner_id))
+                handed += 1
+        return handed
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            endpoint_id, owner_id = job
+            ok = False
+            try:
+                ok = self.deliver_next(endpoint_id)
+            except Exception:  # contained: this endpoint backs off, the others carry on
+                logger.exception("webhook delivery to endpoint %s failed", endpoint_id)
+            finally:
+                with self._lock:
+                    self._busy.pop(endpoint_id, None)
+                    self._owners[owner_id] -= 1
+                    if self._owners[owner_id] <= 0:
+                        del self._owners[owner_id]
+                    if ok:
+                        self._backoff.pop(endpoint_id, None)
+                    else:
+                        failures = self._backoff.get(endpoint_id, (0, 0.0))[0] + 1
+                        delay = min(MAX_ENDPOINT_BACKOFF_S, 5 * 2 ** (failures - 1))
+                        self._backoff[endpoint_id] = (failures, time.time() + delay)
+                self._wake.set()  # the endpoint may have more events waiting
+
+    def deliver_next(self, endpoint_id: str) -> bool:
+        """Claim and send the endpoint's earliest due event. True when it was delivered (or none was due)."""
+        t = time.time()
+        with self.sessions() as s:
+            ep = s.scalar(select(WebhookEndpoint).join(User, User.id == WebhookEndpoint.owner_id)
+                          .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.deleted_at.is_(None),
+                                 User.disabled.is_(False)))
+            delivery = ep and s.scalar(
+                select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id,
+                                              WebhookDelivery.delivered_at.is_(None),
+                                              WebhookDelivery.attempts < MAX_ATTEMPTS,
+                                              WebhookDelivery.next_attempt_at <= t)
+                .order_by(WebhookDelivery.next_attempt_at).limit(1))
+            if delivery is None:
+                return True
+            claimed = s.execute(update(WebhookDelivery).where(
+                WebhookDelivery.id == delivery.id, WebhookDelivery.delivered_at.is_(None),
+                WebhookDelivery.next_attempt_at == delivery.next_attempt_at,
+            ).values(next_attempt_at=t + self.lease_s)).rowcount
+            s.commit()
+            if claimed != 1:
+                return True  # another server took it
+            url, sealed, delivery_id, payload = ep.url, ep.secret, delivery.id, delivery.payload
+        status, error = None, None
+        try:
+            secret = open_secret(self.box, endpoint_id, sealed)
+            status = post(self._http, url, secret, delivery_id, payload)
+            if not 200 <= status < 300:
+                error = f"HTTP {status}"
+        except Undeliverable as e:
+            error = str(e)
+        except SealError:
+            logger.error("webhook endpoint %s: its secret does not open with this server's key", endpoint_id)
+            error = "secret_unreadable"
+        except Exception:
+            logger.exception("webhook delivery %s failed", delivery_id)
+            error = "internal_error"
+        with self.sessions() as s:
+            d = s.get(WebhookDelivery, delivery_id)
+            d.attempts += 1
+            d.last_status = status
+            if error is None:
+                d.delivered_at = now()
+            else:
+                d.last_error = error
+                d.next_attempt_at = time.time() + 5 * 2 ** (d.attempts - 1)
+            s.commit()
+        return error is None
