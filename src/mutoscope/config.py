@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
+    # The address users reach this server at (behind a proxy, or from `mutoscope mcp`), for the links
+    # in MCP tool results; unset, /mcp uses the address of each request and stdio http://host:port.
+    public_url: str | None = None
 
     # Operator's models file (TOML); None uses the defaults shipped in engine/models.toml.
     models_file: Path | None = None

@@ -70,3 +70,19 @@ def build_server(settings: Settings, worker: bool = True):
         owner_key = ensure_owner(s, settings.owner_key_file)
     app = build_app(settings, ctx.sessions, ctx.engine, ctx.storage, build_runner(ctx, worker))
     return app, owner_key
+
+
+def build_video_service(settings: Settings, worker: bool = True):
+    """`VideoService` and its runner outside `serve` (the stdio MCP server): the same parts `build_server`
+    hands to `build_app`. The caller starts and stops the runner."""
+    from mutoscope.accounts.plans import load_plans
+    from mutoscope.videos.service import VideoService
+
+    runs_jobs = worker and settings.runner != "celery"
+    ctx = build_job_context(settings, with_engine=runs_jobs)
+    runner = build_runner(ctx, worker)
+    plans = load_plans(settings.plans_file)
+    if settings.default_plan not in plans:
+        raise ValueError(f"MUTOSCOPE_DEFAULT_PLAN={settings.default_plan!r} is not a plan in the plans file "
+                         f"({', '.join(plans)})")
+    return VideoService(ctx.sessions, ctx.engine, ctx.storage, runner, settings, plans), runner

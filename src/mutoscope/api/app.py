@@ -7,9 +7,11 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from mutoscope import __version__
 from mutoscope.api.errors import install_error_handlers
+from mutoscope.assistants.server import HttpEndpoint
 from mutoscope.accounts.plans import load_plans
 from mutoscope.api.routes import account, files, models, videos, webhooks
 from mutoscope.webhooks.service import Deliverer, seal_plaintext_secrets
@@ -54,7 +56,8 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
         runner.start()
         app.state.deliverer.start()
         try:
-            yield
+            async with app.state.mcp.run():
+                yield
         finally:
             runner.stop()
             app.state.deliverer.stop()
@@ -89,6 +92,9 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
     app.include_router(account.router)
     app.include_router(webhooks.router)
     app.include_router(account.admin)
+    # MCP for chat assistants: the same VideoService and API keys as /v1 (assistants/).
+    app.state.mcp = HttpEndpoint(app.state.videos, sessions, settings.public_url)
+    app.router.routes.append(Route("/mcp", endpoint=app.state.mcp, include_in_schema=False))
     mount_web(app, settings)  # the browser front end at / (web/): same services, a session cookie
 
     @app.middleware("http")

@@ -359,3 +359,6 @@ _verify.register(app)
 from mutoscope.cli import lifecycle as _lifecycle  # noqa: E402
 
 _lifecycle.register(app, users_app, models_app)
+from mutoscope.cli import assistants as _assistants  # noqa: E402
+
+_assistants.register(app)
