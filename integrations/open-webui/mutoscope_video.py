@@ -7,8 +7,8 @@ version: 0.1.0
 license: Apache-2.0
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: open-webui execs this file as text, and pydantic must resolve
+# the Valves annotations without the module being importable by name.
 import asyncio
 import base64
 import html
