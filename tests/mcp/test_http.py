@@ -160,9 +160,8 @@ def test_bad_key_is_refused_at_connect(live):
         async with http_client(url(live), "msk-wrong") as c:
             await c.list_tools()
 
-    with pytest.raises(BaseException) as info:
+    with pytest.raises(Exception):  # the client cannot even negotiate: every POST is answered 401
         anyio.run(go)
-    assert "401" in repr(info.value) or "Unauthorized" in repr(info.value) or info.value is not None
 
 
 @pytest.mark.parametrize("args, api_body", [
