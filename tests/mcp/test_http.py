@@ -202,3 +202,29 @@ def test_tool_arguments_of_its_own_are_checked_like_the_api(live):
     assert limit.is_error and text(limit) == api
     assert missing.is_error and text(missing) == "Missing required parameter: 'video_id'."
     assert unknown.is_error and "Unknown tool 'no_such_tool'" in text(unknown)
+
+
+def test_a_session_belongs_to_the_key_that_opened_it(live, mallory):
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    opened = httpx.post(url(live), json=init, headers={**headers, "Authorization": f"Bearer {live.api_key}"})
+    assert opened.status_code == 200
+    sid = opened.headers["mcp-session-id"]
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+    session = {**headers, "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18"}
+    stolen = httpx.post(url(live), json=listing, headers={**session, "Authorization": f"Bearer {mallory}"})
+    assert stolen.status_code == 404
+    own = httpx.post(url(live), json=listing, headers={**session, "Authorization": f"Bearer {live.api_key}"})
+    assert own.status_code == 200 and "create_video" in own.text
+
+
+def test_resources_list_the_callers_finished_videos(live, made, mallory):
+    vid = made[0].structured_content["video"]["id"]
+
+    async def go(key):
+        async with http_client(url(live), key) as c:
+            return [r.uri for r in (await c.list_resources()).resources]
+
+    assert f"{live.base_url}/v1/videos/{vid}/content" in anyio.run(go, live.api_key)
+    assert anyio.run(go, mallory) == []
