@@ -228,3 +228,20 @@ def test_resources_list_the_callers_finished_videos(live, made, mallory):
 
     assert f"{live.base_url}/v1/videos/{vid}/content" in anyio.run(go, live.api_key)
     assert anyio.run(go, mallory) == []
+
+
+def test_remix_extend_and_edit_make_linked_videos(live, made):
+    src = made[0].structured_content["video"]
+
+    async def go():
+        async with http_client(url(live), live.api_key) as c:
+            return (await c.call_tool("remix_video", {"video_id": src["id"], "prompt": "the boat at night", **FAST}),
+                    await c.call_tool("extend_video", {"video_id": src["id"], "prompt": "it drifts away",
+                                                       "seconds": 4, **FAST}),
+                    await c.call_tool("edit_video", {"video_id": src["id"], "prompt": "as a watercolor", **FAST}))
+
+    remix, extend, edit = (r.structured_content["video"] for r in anyio.run(go))
+    assert all(v["status"] == "completed" for v in (remix, extend, edit)), (remix, extend, edit)
+    assert remix["remixed_from_video_id"] == src["id"] and remix["prompt"] == "the boat at night"
+    assert extend["extended_from_video_id"] == src["id"] and extend["seconds"] == "8"
+    assert edit["edited_from_video_id"] == src["id"] and edit["size"] == src["size"]

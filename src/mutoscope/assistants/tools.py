@@ -280,6 +280,12 @@ class VideoTools:
         # VideoService is synchronous (database, storage, image fetches): keep it off the event loop.
         return await anyio.to_thread.run_sync(partial(fn, *args))
 
+    async def _start(self, fn: Callable[..., Any], *args: Any) -> Any:
+        # Shielded: a cancel that arrives while the job is being created is held until the wait below, which
+        # then cancels the job it knows of, instead of leaving a video nobody waits for.
+        with anyio.CancelScope(shield=True):
+            return await self._call(fn, *args)
+
     async def create_video(self, ctx: ServerRequestContext, who: Principal, args: dict[str, Any]):
         wait = parse(_Wait, args)
         fields = {k: args[k] for k in ("prompt", "model", "size", *_GENERATION_KEYS) if args.get(k) is not None}
@@ -291,13 +297,13 @@ class VideoTools:
             chars = args["characters"]
             fields["characters"] = [{"id": c} if isinstance(c, str) else c for c in chars] \
                 if isinstance(chars, list) else chars
-        video, _ = await self._call(self.videos.create, who, Body(fields=fields))
+        video, _ = await self._start(self.videos.create, who, Body(fields=fields))
         return await self._finish(ctx, who, video, wait)
 
     async def remix_video(self, ctx: ServerRequestContext, who: Principal, args: dict[str, Any]):
         ref, wait = parse(_VideoId, args), parse(_Wait, args)
         fields = {k: args[k] for k in ("prompt", *_GENERATION_KEYS) if args.get(k) is not None}
-        video, _ = await self._call(self.videos.remix, who, ref.video_id, Body(fields=fields))
+        video, _ = await self._start(self.videos.remix, who, ref.video_id, Body(fields=fields))
         return await self._finish(ctx, who, video, wait)
 
     async def extend_video(self, ctx: ServerRequestContext, who: Principal, args: dict[str, Any]):
@@ -306,14 +312,14 @@ class VideoTools:
         fields["video"] = {"id": ref.video_id}
         if args.get("seconds") is not None:
             fields["seconds"] = _seconds(args["seconds"])
-        video, _ = await self._call(self.videos.extend, who, Body(fields=fields))
+        video, _ = await self._start(self.videos.extend, who, Body(fields=fields))
         return await self._finish(ctx, who, video, wait)
 
     async def edit_video(self, ctx: ServerRequestContext, who: Principal, args: dict[str, Any]):
         ref, wait = parse(_VideoId, args), parse(_Wait, args)
         fields = {k: args[k] for k in ("prompt", *_GENERATION_KEYS) if args.get(k) is not None}
         fields["video"] = {"id": ref.video_id}
-        video, _ = await self._call(self.videos.edit, who, Body(fields=fields))
+        video, _ = await self._start(self.videos.edit, who, Body(fields=fields))
         return await self._finish(ctx, who, video, wait)
 
     async def get_video(self, ctx: ServerRequestContext, who: Principal, args: dict[str, Any]):
