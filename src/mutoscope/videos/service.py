@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from mutoscope.accounts import quota
@@ -26,12 +25,13 @@ from mutoscope.accounts.service import Principal
 from mutoscope.config import Settings
 from mutoscope.db import repositories as repo
 from mutoscope.db.models import Video, new_id, now
-from mutoscope.errors import Gone, InvalidRequest, NotFound, PayloadTooLarge, PermissionDenied
+from mutoscope.errors import Gone, InvalidRequest, NotFound, PermissionDenied
 from mutoscope.storage.keys import VARIANTS, file_key, input_key, input_video_key, published_key, video_prefix
 from mutoscope.lifecycle import service as lifecycle
 from mutoscope.likeness import consent as cameo_consent
 from mutoscope.likeness import guard as likeness_guard
 from mutoscope.likeness.characters import CharacterService, is_character_id
+from mutoscope.outbound import fetch_bytes
 from mutoscope.media import MediaError, MediaInfo, decode_data_url, fit_image, load_image, probe, read_frame
 from mutoscope.protocol.base import Body, Upload, parse
 from mutoscope.protocol.videos import (
@@ -443,20 +443,9 @@ class VideoService:
         return self._fit(self._download(url), width, height, "input_reference.image_url")
 
     def _download(self, url: str) -> bytes:
-        limit = self.settings.max_upload_bytes
-        try:
-            with httpx.stream("GET", url, timeout=10.0, follow_redirects=True) as r:
-                r.raise_for_status()
-                buf = bytearray()
-                for chunk in r.iter_bytes():
-                    buf.extend(chunk)
-                    if len(buf) > limit:
-                        raise PayloadTooLarge("input_reference.image_url points to a file over the upload limit.",
-                                              param="input_reference.image_url")
-                return bytes(buf)
-        except httpx.HTTPError as e:
-            raise InvalidRequest(f"Could not download input_reference.image_url: {type(e).__name__}.",
-                                 param="input_reference.image_url", code="invalid_url") from None
+        # The outbound guard refuses internal addresses on every hop and bounds size and time.
+        return fetch_bytes(url, max_bytes=self.settings.max_upload_bytes, timeout=10.0, settings=self.settings,
+                           param="input_reference.image_url")
 
     def _enqueue(self, who: Principal, *, prompt: str, model: str, size: str, seconds: str,
                  params: dict[str, Any], input_png: bytes | None, kind: str = "generate",
