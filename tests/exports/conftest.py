@@ -17,9 +17,15 @@ from mutoscope.api.serving_videos import to_video_object
 from mutoscope.db.migrate import upgrade
 from mutoscope.db.models import Video, new_id
 from mutoscope.db.session import make_engine, make_sessionmaker
+from mutoscope.engine.registry import load_registry
 from mutoscope.exports.jobs import ExportJobs
 from mutoscope.jobs.assets import input_key, variant_key
 from mutoscope.storage import LocalStorage
+from tests.conftest import TEST_ALIASES
+
+# The catalog a test server has (the shipped models file with the test aliases): imported records are
+# checked against it. Reading it loads no weights.
+CATALOG = load_registry(None, TEST_ALIASES)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from mutoscope.errors import InvalidRequest, NotImplementedYet, PayloadTooLarge
 from mutoscope.exports.importer import Limits, import_archive
 from mutoscope.exports.writer import ExportState
 from mutoscope.jobs.assets import input_key, variant_key
-from tests.exports.conftest import export_now
+from tests.exports.conftest import CATALOG, export_now
 
 
 def _bytes(site, key):
@@ -45,7 +45,7 @@ def test_round_trip_keeps_every_field_and_byte(site_a, site_b):
     assert by_id[first]["mutoscope"]["input_reference"] == f"videos/{first}/input.png"
     assert by_id[failed]["video"]["error"] == {"code": "cancelled", "message": "The job was cancelled."}
 
-    imp, already = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive)
+    imp, already = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive, catalog=CATALOG)
     assert not already and imp.video_count == 3 and imp.id_map == {first: first, remix: remix, failed: failed}
     for vid in (first, remix, failed):
         a, b = site_a.video(vid), site_b.video(vid)
@@ -61,9 +61,9 @@ def test_round_trip_keeps_every_field_and_byte(site_a, site_b):
 def test_second_import_changes_nothing(site_a, site_b):
     site_a.add_video()
     archive = export_now(site_a)
-    one, _ = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive)
+    one, _ = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive, catalog=CATALOG)
     before = site_b.video_ids()
-    two, already = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive)
+    two, already = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive, catalog=CATALOG)
     assert already and two.id == one.id and site_b.video_ids() == before
 
 
@@ -72,7 +72,7 @@ def test_taken_ids_are_remapped_with_lineage(site_a, site_b):
     remix = site_a.add_video(prompt="remix", remix_of=first)
     site_b.add_video(video_id=first, prompt="someone else's video with the same id")
     archive = export_now(site_a)
-    imp, _ = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive)
+    imp, _ = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive, catalog=CATALOG)
     new_first = imp.id_map[first]
     assert new_first != first and imp.id_map[remix] == remix
     assert site_b.video(remix).remixed_from_video_id == new_first
@@ -110,7 +110,7 @@ def test_export_resumes_from_its_checkpoint_after_a_crash(site_a, site_b):
     again.run(e.id, on_progress=lambda done, total: seen.append(done))
     assert seen == [3, 4], "the first two videos are not written again"
     archive = again.archive_path(e.id)
-    imp, _ = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive)
+    imp, _ = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive, catalog=CATALOG)
     assert sorted(imp.id_map) == sorted(ids)
     for vid in ids:
         assert _bytes(site_b, variant_key(vid, "video")) == _bytes(site_a, variant_key(vid, "video"))
@@ -157,7 +157,7 @@ def good(site_a, tmp_path):
 def _refused(site, archive, exc=InvalidRequest, code=None, limits=Limits()):
     before = site.video_ids()
     with pytest.raises(exc) as e:
-        import_archive(site.sessions, site.storage, site.owner_id, archive, limits)
+        import_archive(site.sessions, site.storage, site.owner_id, archive, limits, catalog=CATALOG)
     assert site.video_ids() == before
     with site.sessions() as s:
         assert s.query(Import).count() == 0
