@@ -345,6 +345,14 @@ def _lineage_of(rec: VideoRecord) -> dict[str, str | None]:
     return {k: ref if isinstance(ref, str) and ref else None for k, ref in links.items()}
 
 
+def _found(s: Session, column: Any, ids: set[str] | list[str], *where: Any) -> set[str]:
+    """The values of `column` among `ids` (in slices: SQLite caps the parameters of one statement)."""
+    ids, out = sorted(set(ids)), set()
+    for i in range(0, len(ids), 10_000):
+        out |= set(s.scalars(select(column).where(column.in_(ids[i:i + 10_000]), *where)))
+    return out
+
+
 def _where(st: Staged) -> str:
     return f"videos.jsonl line {st.line} (video {st.source_id})"
 
@@ -406,9 +414,8 @@ def _check_links(sessions: sessionmaker[Session], owner_id: str, videos: list[St
     refs = {ref for st in videos for ref in (st.links or {}).values() if ref and ref not in in_archive}
     cameo_refs = {c for st in videos for c in st.record.mutoscope.cameo_ids}
     with sessions() as s:
-        own = set(s.scalars(select(Video.id).where(Video.owner_id == owner_id, Video.id.in_(refs)))) if refs else set()
-        own_cameos = set(s.scalars(select(Cameo.id).where(Cameo.owner_id == owner_id, Cameo.id.in_(cameo_refs),
-                                                         Cameo.deleted_at.is_(None)))) if cameo_refs else set()
+        own = _found(s, Video.id, refs, Video.owner_id == owner_id)
+        own_cameos = _found(s, Cameo.id, cameo_refs, Cameo.owner_id == owner_id, Cameo.deleted_at.is_(None))
     for st in videos:
         for name, ref in (st.links or {}).items():
             if ref and ref not in in_archive and ref not in own:
@@ -459,12 +466,7 @@ def _row(st: Staged, vid: str, owner_id: str, link: Callable[[str | None], str |
 def _taken(s: Session, ids: list[str]) -> set[str]:
     """Ids this server already uses anywhere, for any account: a kept id must not inherit another
     video's usage record or cameo uses (a takedown, inherited consent) any more than its row."""
-    if not ids:
-        return set()
-    taken = set(s.scalars(select(Video.id).where(Video.id.in_(ids))))
-    taken |= set(s.scalars(select(CameoUse.video_id).where(CameoUse.video_id.in_(ids))))
-    taken |= set(s.scalars(select(UsageRecord.video_id).where(UsageRecord.video_id.in_(ids))))
-    return taken
+    return _found(s, Video.id, ids) | _found(s, CameoUse.video_id, ids) | _found(s, UsageRecord.video_id, ids)
 
 
 def place(sessions: sessionmaker[Session], storage: Storage, owner_id: str, videos: list[Staged], source: str,
@@ -478,10 +480,9 @@ def place(sessions: sessionmaker[Session], storage: Storage, owner_id: str, vide
     Archive imports have refused such links already (`_check_links`).
     """
     with sessions() as s:
-        wanted = [st.record.video.id for st in videos if ID_RE.match(st.record.video.id)]
-        taken = _taken(s, wanted)
+        taken = _taken(s, [st.record.video.id for st in videos if ID_RE.match(st.record.video.id)])
         refs = {ref for st in videos for ref in (st.links or _lineage_of(st.record)).values() if ref}
-        own = set(s.scalars(select(Video.id).where(Video.owner_id == owner_id, Video.id.in_(refs)))) if refs else set()
+        own = _found(s, Video.id, refs, Video.owner_id == owner_id)
     id_map: dict[str, str] = {}
     for st in videos:
         vid = st.record.video.id
@@ -617,9 +618,8 @@ def unfinished_outcome(sessions: sessionmaker[Session], row: Import) -> tuple[li
     with sessions() as s:
         placed = dict(s.execute(select(ImportedVideo.source_id, ImportedVideo.video_id).where(
             ImportedVideo.owner_id == row.owner_id, ImportedVideo.source == f"archive:{row.sha256}")).all())
-        ids = list((row.id_map or {}).values())
-        not_run = list(s.scalars(select(Video.id).where(Video.owner_id == row.owner_id, Video.id.in_(ids),
-                                                        Video.error_code == NOT_RUN, Video.deleted_at.is_(None))
-                                 .order_by(Video.seq))) if ids else []
+        found = _found(s, Video.id, list((row.id_map or {}).values()), Video.owner_id == row.owner_id,
+                       Video.error_code == NOT_RUN, Video.deleted_at.is_(None))
+    not_run = [vid for vid in (row.id_map or {}).values() if vid in found]  # in archive order
     resubmitted = {k: v for k, v in (row.id_map or {}).items() if k in placed and placed[k] != v}
     return not_run, resubmitted
