@@ -238,3 +238,24 @@ def test_file_missing_midway_rolls_back_moved_files(site_a, site_b, good, tmp_pa
 
     bad = _rebuild(good, tmp_path / "bad.zip", replace={"videos.jsonl": jsonl}, manifest_edit=edit)
     _refused(site_b, bad, code="invalid_archive")
+
+
+def test_migrated_links_never_point_into_another_account(site_b):
+    """`place` (what migration uses) drops a lineage link it cannot resolve to the batch or the owner's
+    own videos, instead of keeping an id that is, or may become, another account's video."""
+    from mutoscope.accounts.service import create_user
+    from mutoscope.exports.format import Lineage, Reproduce, VideoFields, VideoRecord
+    from mutoscope.exports.importer import Staged, place
+
+    with site_b.sessions() as s:
+        other = create_user(s, "someone-else").id
+    theirs = site_b.add_video(owner_id=other, prompt="not yours")
+    mine = site_b.add_video(prompt="mine")
+    records = [VideoRecord(video=VideoFields(id=f"video_src{i}", model="sora-2", status="completed",
+                                             created_at=1_700_000_000, size="720x1280", seconds="4"),
+                           mutoscope=Reproduce(kind="remix", lineage=Lineage(remixed_from_video_id=ref)))
+               for i, ref in enumerate((theirs, mine, "video_gone"))]
+    id_map = place(site_b.sessions, site_b.storage, site_b.owner_id, [Staged(r, source_id=r.video.id) for r in records],
+                   "https://example.test/v1")
+    links = [site_b.video(id_map[r.video.id]).remixed_from_video_id for r in records]
+    assert links == [None, mine, None]
