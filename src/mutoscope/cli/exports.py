@@ -145,13 +145,14 @@ def import_cmd(file: Annotated[Path, typer.Argument(help="An archive made by `mu
     remapped = {k: v for k, v in row.id_map.items() if k != v and k not in obj.resubmitted}
     console.print(f"Imported {row.video_count} videos as {row.id}"
                   f"{f' ({len(remapped)} ids were taken here and got new ones)' if remapped else ''}.")
+    # soft_wrap: ids are copied from here, so they must never be broken across lines.
     for old, new in remapped.items():
-        console.print(f"  {old} -> {new}")
+        console.print(f"  {old} -> {new}", soft_wrap=True)
     for old, new in obj.resubmitted.items():
-        console.print(f"  {old} was unfinished; re-submitted as {new}")
+        console.print(f"  {old} was unfinished; re-submitted as {new}", soft_wrap=True)
     if obj.not_run:
         console.print(f"{len(obj.not_run)} unfinished video(s) were imported without running "
-                      f"(not_run_imported): {', '.join(obj.not_run)}")
+                      f"(not_run_imported): {', '.join(obj.not_run)}", soft_wrap=True)
 
 
 def migrate_cmd(source: Annotated[str, typer.Option("--from", help="Base URL of the source API, e.g. "
