@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 50 * 1024 * 1024
     # Export archives brought back in (POST /v1/imports, `mutoscope import`).
     max_import_bytes: int = 50 * 1024**3
+    # Everything in one archive, uncompressed (None: twice max_import_bytes; media is stored, not deflated).
+    max_import_expanded_bytes: int | None = None
+    max_import_entries: int = 200_000
+    max_import_manifest_bytes: int = 64 * 1024 * 1024
     # Assets never expire unless the operator sets a retention.
     retention_days: float | None = None
     poll_after_ms: int = 1000

@@ -78,7 +78,8 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
     app.state.deliverer = Deliverer(sessions, settings, app.state.secret_box)  # sends the outbox jobs fill
     app.state.cameos = CameoAPI(sessions, storage, settings)  # issue 4: cameos
     app.state.verify = VerifyService(sessions, settings.data_dir)
-    app.state.exports = ExportService.start(sessions, storage, settings)  # resumes interrupted exports
+    # Resumes interrupted exports; imports check records against the catalog and re-submit through videos.
+    app.state.exports = ExportService.start(sessions, storage, settings, catalog, app.state.videos)
     install_error_handlers(app)
     app.include_router(videos.router)
     app.include_router(files.router)
