@@ -101,7 +101,7 @@ class VideoService:
         with self.sessions() as s:
             lifecycle.check_can_generate(lifecycle.current_phase(s))
             headers = lifecycle.check_model_usable(s, [model, entry.name])
-        self._check_size_seconds(entry, size, seconds)
+        self._check_size_seconds(entry, model, size, seconds)
         plan = self.plan_of(who)
         quota.check_plan(plan, model, size, float(seconds))
         self.limiter.hit(who.user_id, plan.requests_per_minute)
@@ -225,7 +225,7 @@ class VideoService:
         entry = self._resolve(model)
         info = self._video_from_upload(upload)
         size = req.size or self._size_like(entry, info.width, info.height)
-        seconds = req.seconds or self._seconds_within(entry, info.duration)
+        seconds = req.seconds or self._seconds_within(entry, model, info.duration)
         headers = self.admit(who, model, size, seconds)
         # --- cameos (issue 4): consent for named cameos; faces in the upload pass the input_reference guard ---
         with self.sessions() as s:
@@ -314,10 +314,10 @@ class VideoService:
         return min(entry.sizes, key=distance)
 
     @staticmethod
-    def _seconds_within(entry: ModelEntry, duration: float) -> str:
+    def _seconds_within(entry: ModelEntry, model: str, duration: float) -> str:
         fits = [x for x in entry.seconds if float(x) <= duration + 0.05]
         if not fits:
-            raise InvalidRequest(f"The uploaded video lasts {duration:.2f} s; model '{entry.name}' edits clips of "
+            raise InvalidRequest(f"The uploaded video lasts {duration:.2f} s; model '{model}' edits clips of "
                                  f"{', '.join(entry.seconds)} s.", param="video", code="invalid_video")
         return max(fits, key=float)
     # --- end extensions and edits ---
@@ -403,12 +403,13 @@ class VideoService:
                                  "available models.", param="model", code="model_not_found") from None
 
     @staticmethod
-    def _check_size_seconds(entry: ModelEntry, size: str, seconds: str) -> None:
+    def _check_size_seconds(entry: ModelEntry, model: str, size: str, seconds: str) -> None:
+        # `model` is the name the caller used: the entry's own name is internal (an alias's target).
         if size not in entry.sizes:
-            raise InvalidRequest(f"Invalid size '{size}' for model '{entry.name}'. Supported sizes: "
+            raise InvalidRequest(f"Invalid size '{size}' for model '{model}'. Supported sizes: "
                                  f"{', '.join(entry.sizes)}.", param="size", code="invalid_size")
         if seconds not in entry.seconds:
-            raise InvalidRequest(f"Invalid seconds '{seconds}' for model '{entry.name}'. Supported values: "
+            raise InvalidRequest(f"Invalid seconds '{seconds}' for model '{model}'. Supported values: "
                                  f"{', '.join(entry.seconds)}.", param="seconds", code="invalid_seconds")
 
     @staticmethod

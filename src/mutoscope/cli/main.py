@@ -49,8 +49,9 @@ def _fail(message: str) -> None:
 def _sessions(settings: Settings):
     from mutoscope.db.migrate import upgrade
     from mutoscope.db.session import make_engine, make_sessionmaker
+    from mutoscope.storage.private import tighten
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    tighten(settings.data_dir)
     upgrade(settings.db_url)
     return make_sessionmaker(make_engine(settings.db_url))
 

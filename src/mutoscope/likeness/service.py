@@ -25,7 +25,7 @@ from mutoscope.db.models import Cameo, CameoAudit, CameoChallenge, CameoGrant, C
 from mutoscope.errors import Conflict, InvalidRequest, NotFound
 from mutoscope.likeness import audit, consent
 from mutoscope.likeness.challenge import DEFAULT_TTL_S, Challenge, new_challenge
-from mutoscope.likeness.runtime import LikenessUnavailable
+from mutoscope.likeness.runtime import LikenessUnavailable, install_hint
 from mutoscope.storage import Storage
 
 logger = logging.getLogger(__name__)
@@ -72,9 +72,13 @@ def ensure_installed(options: LikenessOptions) -> Path:
 def _find(module: str, package: str) -> None:
     import importlib.util
 
-    if importlib.util.find_spec(module) is None:
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ImportError:
+        found = False
+    if not found:
         raise LikenessUnavailable(f"Cameo verification needs the '{package}' package, which is not installed on "
-                                  "this server. The operator can add it with: pip install 'mutoscope[likeness]'")
+                                  f"this server. The operator can add it with: {install_hint(package)}")
 
 
 class CameoService:
@@ -400,6 +404,7 @@ class CameoService:
                 s.expunge(r)
             return list(rows)
 
-    def verify_audit(self) -> audit.ChainCheck:
+    def verify_audit(self, owner_id: str | None = None) -> audit.ChainCheck:
+        """The whole chain, or (`owner_id`) only what it proves about that owner's rows."""
         with self.sessions() as s:
-            return audit.verify_chain(s)
+            return audit.verify_chain(s) if owner_id is None else audit.verify_own(s, owner_id)

@@ -37,7 +37,7 @@ class VideoOrigin(BaseModel):
     id: str | None = None
     status: str | None = None  # only for videos made here; prompts and owners are never shown
     deleted: bool = False
-    taken_down: bool = False  # removed by a cameo owner (issue 4)
+    taken_down: bool = False  # taken down by the owner of a cameo it shows
 
 
 class VerifyResponse(BaseModel):

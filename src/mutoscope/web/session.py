@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from mutoscope.accounts.service import Principal
 from mutoscope.db.models import ApiKey, User, now
+from mutoscope.storage.private import private_dir
 from mutoscope.errors import PermissionDenied
 from mutoscope.lifecycle import service as lifecycle
 
@@ -38,7 +39,7 @@ class SignInRequired(Exception):
 def load_or_create_secret(data_dir: Path) -> str:
     """The session signing secret: made on first start, kept with mode 0600 like the owner key file."""
     path = data_dir / SECRET_FILE
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
