@@ -77,7 +77,9 @@ def unavailable_reason() -> str | None:
     try:
         check_available()
     except Exception as e:  # an import that fails in any way leaves the guard unable to see faces
-        return f"{type(e).__name__}: {getattr(e, 'message', None) or e}"
+        why = f"{type(e).__name__}: {getattr(e, 'message', None) or e}"
+        cause = e.__cause__ or e.__context__  # the import's own error, which the client never sees
+        return f"{why} [{type(cause).__name__}: {cause}]" if cause is not None else why
     return None
 
 

@@ -29,7 +29,10 @@ class LocalStorage(Storage):
 
     def _parent(self, dest: Path) -> None:
         # Folders 0700 and files 0600 (storage/private.py): uploads and cameo frames can show a face.
-        dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Each missing folder is made in turn, since mkdir(parents=True) gives the parents default modes.
+        missing = [p for p in (dest.parent, *dest.parent.parents) if self.root in p.parents and not p.exists()]
+        for p in reversed(missing):
+            p.mkdir(mode=0o700, exist_ok=True)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         dest = self._path(key)
