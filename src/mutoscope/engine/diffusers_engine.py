@@ -104,10 +104,10 @@ class DiffusersEngine(VideoEngine):
             logger.warning("%s", exc)
             raise ModelNotAvailable(f"The model '{model}' is not installed on this server; the operator can "
                                     f"install it with `{weights_mod.pull_command(model)}`.") from exc
-        except EngineError as exc:
-            logger.warning("%s", exc)
-            raise EngineError(f"The model '{model}' cannot run with this server's settings (the server log "
-                              "says why).") from exc
+        except EngineError as exc:  # a mode this device cannot run: the setting is the caller's clue too
+            public = EngineError(f"{model}: {str(exc).removeprefix(f'{entry.name}: ')}")
+            public.code = exc.code
+            raise public from exc
         pipe = pipes.image_to_video if spec.image is not None else pipes.text_to_video
         mode = spec.condition_mode
         # Extensions and edits condition on a source clip at full size: they take the single pass.
