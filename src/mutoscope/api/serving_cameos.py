@@ -131,7 +131,7 @@ class CameoAPI:
         return AuditVerification(valid=c.valid, scope=scope, checked=c.checked, head=c.head,
                                  first_bad_seq=c.first_bad_seq, reason=c.reason)
 
-    # --- characters: POST/GET /v1/videos/characters (OpenAI's shape; the routes live in routes/videos.py) ---
+    # Characters: POST/GET /v1/videos/characters (OpenAI's shape; the routes live in routes/videos.py).
     def create_character(self, who: Principal, body: Body) -> CharacterObject:
         video = body.files.get("video")
         if video is None:

@@ -76,7 +76,6 @@ class DiffusersEngine(VideoEngine):
         # triggered from elsewhere (preload, models list); one load at a time.
         self._load_lock = threading.Lock()
 
-    # -- VideoEngine --------------------------------------------------------
 
     def resolve(self, name: str) -> ModelInfo:
         entry = self.registry.resolve(name)
@@ -259,7 +258,6 @@ class DiffusersEngine(VideoEngine):
             },
         )
 
-    # -- loading --------------------------------------------------------------
 
     def load(self, name: str) -> LoadedPipelines:
         """Load (once) and return the pipelines for a model name or alias."""
@@ -355,9 +353,6 @@ def _step_callback(hooks: StepHooks, steps: int, offset: int = 0, total: int | N
         return callback_kwargs
 
     return on_step_end
-
-
-# -- fitting ------------------------------------------------------------------
 
 
 def fit_image(image: Any, width: int, height: int):

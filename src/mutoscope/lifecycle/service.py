@@ -19,8 +19,6 @@ def http_date(ts: int) -> str:
     return formatdate(ts, usegmt=True)
 
 
-# --- models -------------------------------------------------------------------------------------
-
 def deprecate_model(session: Session, model: str, *, shutdown_at: int, deprecated_at: int | None = None,
                     replacement: str | None = None) -> ModelLifecycle:
     deprecated_at = deprecated_at if deprecated_at is not None else int(time.time())
@@ -78,8 +76,6 @@ def check_model_usable(session: Session, names: list[str]) -> dict[str, str]:
         headers = headers or deprecation_headers(row)
     return headers
 
-
-# --- the service ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class ServicePhase:
@@ -150,7 +146,6 @@ def check_can_generate(phase: ServicePhase) -> None:
         raise PermissionDenied(f"This service is closing: new generations stopped on "
                                f"{http_date(phase.schedule.no_new_generations_at)}. Your videos can still be "
                                "downloaded and exported (POST /v1/exports).", code="service_sunset")
-
 
 
 def deletable_users(session: Session, t: int | None = None) -> list[str]:

@@ -94,7 +94,7 @@ class CameoService:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    # --- transactions with an audit row; retried when another writer took the chain's tail ---
+    # Transactions with an audit row; retried when another writer took the chain's tail.
     def _tx(self, fn: Callable[[Session], Any]) -> Any:
         for attempt in range(5):
             with self.sessions() as s:
@@ -115,7 +115,6 @@ class CameoService:
             for vid in video_ids:
                 self._refund(s, vid)
 
-    # --- challenges -----------------------------------------------------------------------
     def new_challenge(self, user_id: str) -> CameoChallenge:
         c = new_challenge()
         with self.sessions() as s:
@@ -127,7 +126,6 @@ class CameoService:
             s.expunge(row)
             return row
 
-    # --- create + verify ------------------------------------------------------------------
     def create(self, user_id: str, handle: str, challenge_id: str, video: bytes, keep_upload: bool = False) -> Cameo:
         handle = handle.strip().lstrip("@").lower()
         if not consent.HANDLE.match(handle):
@@ -221,7 +219,6 @@ class CameoService:
         if not keep:  # raw uploads are deleted after verification unless the owner keeps them
             self.storage.delete_prefix(key)
 
-    # --- read -----------------------------------------------------------------------------
     def _own(self, s: Session, user_id: str, cameo_id: str) -> Cameo:
         c = s.scalar(select(Cameo).where(Cameo.id == cameo_id, Cameo.owner_id == user_id,
                                          Cameo.deleted_at.is_(None)))
@@ -243,7 +240,6 @@ class CameoService:
                 s.expunge(r)
             return list(rows)
 
-    # --- consent --------------------------------------------------------------------------
     def update(self, user_id: str, cameo_id: str, *, policy: str | None = None, preferences: str | None = None,
                blocked_terms: list[str] | None = None) -> Cameo:
         if policy is not None and policy not in consent.POLICIES:
@@ -356,7 +352,6 @@ class CameoService:
         self._refund_all(failed)
         return out
 
-    # --- delete + purge -------------------------------------------------------------------
     def delete(self, user_id: str, cameo_id: str) -> Cameo:
         def tx(s: Session):
             c = self._own(s, user_id, cameo_id)
@@ -393,7 +388,6 @@ class CameoService:
             self._tx(tx)
         return list(due)
 
-    # --- audit ----------------------------------------------------------------------------
     def audit_log(self, user_id: str, after: int | None, limit: int) -> list[CameoAudit]:
         with self.sessions() as s:
             q = select(CameoAudit).where(CameoAudit.owner_id == user_id).order_by(CameoAudit.seq)

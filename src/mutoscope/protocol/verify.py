@@ -1,4 +1,4 @@
-"""POST /v1/verify: what a file says about where it came from (Mutoscope extension, issue 7)."""
+"""POST /v1/verify: what a file says about where it came from (Mutoscope extension)."""
 
 from __future__ import annotations
 

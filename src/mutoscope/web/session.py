@@ -56,7 +56,6 @@ def load_or_create_secret(data_dir: Path) -> str:
     return secret
 
 
-# --- CSRF --------------------------------------------------------------------------------------
 def csrf_token(request: Request) -> str:
     """This session's token for the hidden field of every POST form (made on first use)."""
     token = request.session.get("csrf")
@@ -75,7 +74,6 @@ def check_csrf(request: Request, fields: dict) -> None:
                                "and try again.", code="csrf_failed")
 
 
-# --- who is signed in --------------------------------------------------------------------------
 def sign_in(request: Request, who: Principal) -> None:
     # A fresh session: a new CSRF token, nothing carried over from before sign-in.
     request.session.clear()

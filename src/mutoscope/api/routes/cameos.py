@@ -1,4 +1,4 @@
-"""/v1/cameos (Mutoscope extension, issue 4): thin handlers that call CameoAPI once."""
+"""/v1/cameos (Mutoscope extension): thin handlers that call CameoAPI once."""
 
 from __future__ import annotations
 
