@@ -68,7 +68,7 @@ def character_refs(characters: Any) -> list[str]:
 
         try:
             characters = json.loads(characters)
-        except ValueError:
+        except (ValueError, RecursionError):  # a field of "[[[[…" is a bad value, not a crash
             characters = None
     if not isinstance(characters, list) or not all(isinstance(c, dict) and isinstance(c.get("id"), str)
                                                      for c in characters):
