@@ -203,3 +203,17 @@ def test_ten_minutes_of_static_1080p_is_refused_before_queueing(http, tmp_path):
     assert err["param"] == "video" and err["code"] == "invalid_video"
     assert "max_input_seconds" in err["message"] and "600" in err["message"]
     assert video_count(http) == before
+
+
+def test_every_route_reads_its_body_through_read_body():
+    """No route declares a body FastAPI would parse itself: every body goes through the bounded reader."""
+    from fastapi.routing import APIRoute
+
+    from mutoscope.api.routes import account, cameos, exports, files, models, verify, videos, webhooks
+    from mutoscope.web.routes import router as web
+
+    routers = [account.router, account.admin, cameos.router, exports.router, files.router, models.router,
+               verify.router, videos.router, webhooks.router, web]
+    routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
+    assert len(routes) > 40
+    assert [r.path for r in routes if r.body_field is not None] == []
