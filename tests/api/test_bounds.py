@@ -205,6 +205,22 @@ def test_ten_minutes_of_static_1080p_is_refused_before_queueing(http, tmp_path):
     assert video_count(http) == before
 
 
+def test_an_edit_over_the_job_memory_budget_is_refused_at_create(tmp_path):
+    # 1 GiB: a 4 s 1280x720 edit needs 3 x 96 output frames plus its source frames, about 0.8 GiB at the
+    # test model's 24 fps, and 8 s twice that. No job is queued for the refused one.
+    small = LiveServer(tmp_path / "data", MUTOSCOPE_JOB_MEMORY_BUDGET_BYTES=str(1024**3)).start()
+    try:
+        with small.http() as h:
+            clip = clip_bytes()
+            r = h.post("/v1/videos/edits", data={"prompt": "p", "seconds": "8", "size": "1280x720"},
+                       files={"video": ("a.mp4", clip, "video/mp4")})
+            err = error_of(r, 400)
+            assert err["code"] == "memory_budget_exceeded" and "job_memory_budget_bytes" in err["message"]
+            assert video_count(h) == 0
+    finally:
+        small.stop()
+
+
 def test_every_route_reads_its_body_through_read_body():
     """No route declares a body FastAPI would parse itself: every body goes through the bounded reader."""
     from fastapi.routing import APIRoute

@@ -87,6 +87,15 @@ def test_resampling_keeps_only_the_sampled_frames(clip, full):
     assert peak < 40 * frame + 8 * frame, peak / frame  # the answer plus a few frames in flight, not 80
 
 
+def test_the_whole_clip_is_one_array_not_a_list_and_a_copy(clip):
+    tracemalloc.start()
+    got = read_frames(io.BytesIO(clip))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert got.shape == (N, H, W, 3)
+    assert peak < got.nbytes * 1.2, peak / got.nbytes
+
+
 def test_resampling_past_the_end_holds_the_last_frame(clip, full):
     got = read_frames(io.BytesIO(clip), start=470, count=20, fps=FPS)
     assert np.array_equal(got[:10], full[470:]) and all(np.array_equal(g, full[-1]) for g in got[10:])

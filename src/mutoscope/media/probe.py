@@ -243,13 +243,20 @@ def read_frames(source: Source, *, start: int = 0, count: int | None = None, las
         for index, frame in _frames_from(c, v, start, src_fps):
             if size is None:
                 size = _out_size(frame, max_pixels)
-                if count is not None:  # one allocation for the whole answer: no list-then-stack copy
-                    out = np.empty((count, size[1], size[0], 3), np.uint8)
+                # One allocation for the whole answer, not a list of frames and then a stacked copy (which
+                # doubles the peak). Without a count the header's frame count is the guess; a guess too
+                # large to allocate, or too small, falls back to a list for the rest.
+                slots = count if count is not None else max(0, (v.frames or 0) - start)
+                try:
+                    out = np.empty((slots, size[1], size[0], 3), np.uint8) if slots else None
+                except MemoryError:
+                    out = None
             if wanted is None:
-                if out is not None:
-                    out[j] = _to_rgb(frame, size)
+                rgb = _to_rgb(frame, size)
+                if out is not None and j < len(out):
+                    out[j] = rgb
                 else:
-                    chunks.append(_to_rgb(frame, size))
+                    chunks.append(rgb)
                 j += 1
             else:
                 rgb = None
@@ -263,7 +270,9 @@ def read_frames(source: Source, *, start: int = 0, count: int | None = None, las
             raise MediaError("video has no frames" if start == 0 else f"video has no frame {start}")
         if out is None:
             return np.stack(chunks)
-        if j < count and wanted is not None:
+        if chunks:
+            return np.concatenate([out, np.stack(chunks)])
+        if wanted is not None and j < count:
             out[j:] = out[j - 1]  # the source ended early: hold its last frame, like a player would
             return out
         return out[:j]
