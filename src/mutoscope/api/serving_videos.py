@@ -266,7 +266,10 @@ class VideoService:
 
         width, height = (int(x) for x in size.split("x"))
         # One pass that stops at the last sampled frame; frames past what decodes are left out.
-        picked = read_frames_at(io.BytesIO(data), likeness_guard.sample_indices(frame_count))
+        try:
+            picked = read_frames_at(io.BytesIO(data), likeness_guard.sample_indices(frame_count))
+        except MediaError as e:
+            raise InvalidRequest(f"video is not a usable video: {e}", param="video", code="invalid_video") from None
         return [np.asarray(fit_image(Image.fromarray(frame), width, height)) for frame in picked]
     # --- end cameos ---
 
