@@ -157,6 +157,7 @@ class DiffusersEngine(VideoEngine):
             pipe, kwargs = family.edit_call(pipes, entry, kwargs, fit_frames(clip, gen_w, gen_h), entry.edit_strength)
         if pipe is None:
             raise EngineError(f"{entry.name}: this model cannot {mode} videos")
+        pipe = family.with_schedule(pipes, pipe, kwargs)
         kwargs = _accepted_kwargs(pipe, family.before_call(pipes, pipe, kwargs))
         refine_steps = entry.refine_steps if two_stage else 0
         # Both stages' steps share the denoise phase, stage 1 first, so progress only grows.
@@ -180,6 +181,7 @@ class DiffusersEngine(VideoEngine):
                     pipe, kwargs = family.refine_call(pipes, entry, call_kwargs(gen_w, gen_h, image), upsampled,
                                                       audio_latents)
                     upsampled = audio_latents = None
+                    pipe = family.with_schedule(pipes, pipe, kwargs)
                     kwargs = _accepted_kwargs(pipe, family.before_call(pipes, pipe, kwargs))
                     kwargs["callback_on_step_end"] = _step_callback(hooks, refine_steps, offset=steps,
                                                                     total=total_steps)
@@ -276,8 +278,9 @@ class DiffusersEngine(VideoEngine):
     def _build(self, entry: ModelEntry, family: Family) -> LoadedPipelines:
         import torch
 
-        # A mode this device cannot run fails here, before minutes of loading.
+        # A mode this device cannot run, or an argument no pipeline takes, fails here, before minutes of loading.
         modes_mod.check_device(entry, self.device)
+        check_pipeline_kwargs(entry, family)
         if entry.is_builtin:
             pipes = family.build_tiny(entry.builtin_name)
         else:
@@ -301,6 +304,38 @@ def _task(spec: GenerationSpec) -> str:
     if spec.condition_mode == "edit":
         return "video-to-video"
     return "image-to-video" if spec.image is not None else "text-to-video"
+
+
+# Arguments the engine itself passes to every call; an operator's pipeline_kwargs must not set them.
+_ENGINE_ARGUMENTS = ("prompt", "negative_prompt", "width", "height", "num_frames", "frame_rate",
+                     "num_inference_steps", "guidance_scale", "generator", "output_type", "return_dict", "image",
+                     "callback_on_step_end", "latents", "audio_latents", "conditions", "video", "strength")
+
+
+def check_pipeline_kwargs(entry: ModelEntry, family: Family) -> None:
+    """Refuse a `pipeline_kwargs` key that none of the family's pipelines takes.
+
+    The call drops arguments a particular pipeline does not take (`_accepted_kwargs`), so without this
+    a typo, or a parameter diffusers renamed, would silently do nothing.
+    """
+    import inspect
+
+    if not entry.pipeline_kwargs:
+        return
+    accepted: set[str] = set()
+    for cls in family.pipeline_classes():
+        params = inspect.signature(cls.__call__).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return
+        accepted |= set(params) - {"self"}
+    for key in entry.pipeline_kwargs:
+        if key in _ENGINE_ARGUMENTS:
+            raise EngineError(f"{entry.name}: pipeline_kwargs key {key!r} is set by the engine itself; remove it "
+                              "from the models file")
+        if key not in accepted:
+            names = ", ".join(c.__name__ for c in family.pipeline_classes())
+            raise EngineError(f"{entry.name}: pipeline_kwargs key {key!r} is not an argument of {names} "
+                              "in this diffusers; fix or remove it in the models file")
 
 
 def _accepted_kwargs(pipe: Any, kwargs: dict[str, Any]) -> dict[str, Any]:

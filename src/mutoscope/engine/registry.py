@@ -417,6 +417,11 @@ def _check_family_modes(entry: ModelEntry, where: str) -> None:
     from mutoscope.engine.families import FAMILIES
 
     family = FAMILIES.get(entry.family)
+    if (family is not None and family.attention_masks and entry.attention_backend is not None
+            and entry.attention_backend in mask_free_backends()):
+        raise RegistryError(f"{where}: attention_backend {entry.attention_backend!r} cannot take an attention "
+                            f"mask, and family {entry.family!r} passes one to every cross-attention "
+                            "(use one that does: native, _native_cudnn, _native_efficient, flex, xformers)")
     if family is not None and entry.cache != "none" and entry.cache not in family.step_caches:
         supported = ", ".join(("none", *family.step_caches))
         raise RegistryError(f"{where}: cache {entry.cache!r} is not supported by family {entry.family!r} "
@@ -437,6 +442,42 @@ def _attention_backends() -> set[str]:
     from diffusers.models.attention_dispatch import AttentionBackendName
 
     return {b.value for b in AttentionBackendName}
+
+
+def mask_free_backends() -> frozenset[str]:
+    """diffusers' attention backends that cannot take an additive (float) attention mask.
+
+    Read from the backends' own code, so a diffusers upgrade that adds or fixes one is followed: most
+    raise "`attn_mask` is not supported ..."; the varlen ones (flash_varlen, sage_varlen, ...) derive
+    sequence lengths from a boolean mask (`_normalize_attn_mask`) and raise on a float one, which is
+    what LTX-2 passes. The fallback is the set diffusers 0.42 has.
+    """
+    global _MASK_FREE
+    if _MASK_FREE is None:
+        import inspect
+
+        from diffusers.models.attention_dispatch import _AttentionBackendRegistry
+
+        found = set()
+        try:
+            for backend, fn in _AttentionBackendRegistry._backends.items():
+                source = inspect.getsource(fn)
+                if (re.search(r"raise \w+\(\s*[\"']`attn_mask` is not supported", source)
+                        or "_normalize_attn_mask(" in source):
+                    found.add(getattr(backend, "value", str(backend)))
+        except (OSError, TypeError):
+            found = set()
+        _MASK_FREE = frozenset(found or _MASK_FREE_0_42)
+    return _MASK_FREE
+
+
+_MASK_FREE: frozenset[str] | None = None
+_MASK_FREE_0_42 = frozenset({
+    "flash", "flash_hub", "_flash_3", "_flash_3_hub", "flash_4_hub", "aiter_fa2_hub", "_native_flash", "_native_xla",
+    "sage", "sage_hub", "sage_blackwell_hub", "_sage_qk_int8_pv_fp8_cuda", "_sage_qk_int8_pv_fp8_cuda_sm90",
+    "_sage_qk_int8_pv_fp16_cuda", "_sage_qk_int8_pv_fp16_triton",
+    "flash_varlen", "flash_varlen_hub", "_flash_varlen_3", "_flash_3_varlen_hub", "sage_varlen",
+})
 
 
 def _move_alias(entries: list[ModelEntry], alias: str, target: str, origin: str) -> list[ModelEntry]:
