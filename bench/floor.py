@@ -68,13 +68,17 @@ def ltx2_forward_flops(pipe, width: int, height: int, frames: int, fps: float, b
     cfg = t.config
     meta = dict(device="meta", dtype=torch.bfloat16)
     video_tokens = lat_f * lat_h * lat_w
+    # LTX-2.0 projects the connectors' caption-width output inside the transformer (caption_projection);
+    # LTX-2.3's connectors project per modality already.
+    text_video = cfg.caption_channels if cfg.use_prompt_embeddings else cfg.cross_attention_dim
+    text_audio = cfg.caption_channels if cfg.use_prompt_embeddings else cfg.audio_cross_attention_dim
 
     def call():
         t(
             hidden_states=torch.empty(batch, video_tokens, cfg.in_channels, **meta),
             audio_hidden_states=torch.empty(batch, audio_frames, cfg.audio_in_channels, **meta),
-            encoder_hidden_states=torch.empty(batch, LTX2_TEXT_TOKENS, cfg.cross_attention_dim, **meta),
-            audio_encoder_hidden_states=torch.empty(batch, LTX2_TEXT_TOKENS, cfg.audio_cross_attention_dim, **meta),
+            encoder_hidden_states=torch.empty(batch, LTX2_TEXT_TOKENS, text_video, **meta),
+            audio_encoder_hidden_states=torch.empty(batch, LTX2_TEXT_TOKENS, text_audio, **meta),
             timestep=torch.empty(batch, device="meta"),
             sigma=torch.empty(batch, device="meta"),
             encoder_attention_mask=torch.empty(batch, LTX2_TEXT_TOKENS, **meta),

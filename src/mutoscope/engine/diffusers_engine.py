@@ -68,6 +68,9 @@ class DiffusersEngine(VideoEngine):
         self.registry = registry
         self.weights_dir = Path(weights_dir)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        # A typo in pipeline_kwargs stops the server at start, not the model's first job.
+        for entry in registry.entries():
+            check_pipeline_kwargs(entry, FAMILIES[entry.family])
         self._pipelines: dict[str, LoadedPipelines] = {}
         # generate() runs on one worker thread per engine, but loading may also be
         # triggered from elsewhere (preload, models list); one load at a time.

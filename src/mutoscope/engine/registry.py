@@ -210,6 +210,7 @@ def load_registry(
             raise RegistryError(f"{where}: recipe 'two_stage' is not supported by family {entry.family!r} "
                                 f"(families with a latent upsampler: {two_stage})")
         _check_family_modes(entry, where)
+        _check_sizes(entry, where)
         if any(e.name == entry.name for e in entries):
             raise RegistryError(f"{where}: duplicate model name {entry.name!r}")
         entries.append(entry)
@@ -411,6 +412,28 @@ def _check_mode_values(raw: Mapping[str, Any], where: str) -> None:
             # inside a job. Install the kernel package and name the local backend instead.
             raise RegistryError(f"{where}: 'attention_backend' {backend!r} downloads its kernel from the Hub at "
                                 f"load; install the kernel and use {backend[: -len('_hub')]!r}")
+
+
+def _check_sizes(entry: ModelEntry, where: str) -> None:
+    """Every size and duration the entry offers is one its family can make (generation size, clip length)."""
+    from mutoscope.engine.families import FAMILIES
+
+    family = FAMILIES[entry.family]
+    for size in entry.sizes:
+        width, height = (int(x) for x in size.split("x"))
+        problem = family.size_problem(width, height, entry.recipe)
+        if problem:
+            raise RegistryError(f"{where}: sizes: {size!r} cannot be made by family {entry.family!r}: {problem}")
+    for text in entry.seconds:
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = float("nan")
+        if not seconds > 0:
+            raise RegistryError(f"{where}: seconds: {text!r} is not a positive number")
+        problem = family.seconds_problem(seconds, entry.fps)
+        if problem:
+            raise RegistryError(f"{where}: seconds: {text!r} cannot be made by family {entry.family!r}: {problem}")
 
 
 def _check_family_modes(entry: ModelEntry, where: str) -> None:

@@ -100,6 +100,39 @@ class Family(abc.ABC):
     taylorseer_modules: tuple[str, ...] = ()
     supports_two_stage: bool = False
     attention_masks: bool = False
+    # The longest side and clip the checkpoint's positional embedding covers (None: no such limit).
+    max_side: int | None = None
+    max_seconds: float | None = None
+
+    def generated_size(self, width: int, height: int, recipe: str = "single") -> tuple[int, int]:
+        """The size a request is generated (then cropped) at: rounded up to the multiple; the
+        two-stage recipe doubles a half size that is itself rounded up."""
+        if recipe == "two_stage":
+            w1, h1 = self.generation_size(math.ceil(width / 2), math.ceil(height / 2))
+            return 2 * w1, 2 * h1
+        return self.generation_size(width, height)
+
+    def size_problem(self, width: int, height: int, recipe: str = "single") -> str | None:
+        """Why this family cannot make a width x height video (None: it can)."""
+        if width <= 0 or height <= 0:
+            return "width and height must be positive"
+        if width % 2 or height % 2:
+            # H.264 with 4:2:0 chroma, what the MP4s are encoded as, needs even sides.
+            return "width and height must be even (H.264 4:2:0)"
+        gen_w, gen_h = self.generated_size(width, height, recipe)
+        if self.max_side is not None and max(gen_w, gen_h) > self.max_side:
+            return (f"it is generated at {gen_w}x{gen_h}, beyond the {self.max_side} px the model's "
+                    "positional embedding covers")
+        return None
+
+    def seconds_problem(self, seconds: float, fps: float) -> str | None:
+        """Why this family cannot make a clip of `seconds` at `fps` (None: it can)."""
+        frames = round(seconds * fps)
+        if frames < 1:
+            return f"less than one frame at {fps:g} fps"
+        if self.max_seconds is not None and frames / fps > self.max_seconds:
+            return f"longer than the {self.max_seconds:g} s the model's temporal positional embedding covers"
+        return None
 
     def generation_size(self, width: int, height: int) -> tuple[int, int]:
         """The smallest accepted size covering width x height (rounded up, so fitting back is a pure crop)."""

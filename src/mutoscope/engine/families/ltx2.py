@@ -275,6 +275,10 @@ class LTX2Family(Family):
     # The pipelines always pass the prompt's attention mask (padding) to the video and audio
     # cross-attentions; flash-attn, sage and PyTorch's flash kernel raise on any mask.
     attention_masks = True
+    # The transformer's RoPE normalises positions by base_height / base_width (2048 px) and, in time,
+    # by pos_embed_max_pos (20 s; frame positions are in seconds): the released checkpoints' values.
+    max_side = 2048
+    max_seconds = 20.0
 
     def build_tiny(self, builtin: str) -> LoadedPipelines:
         # tiny-ltx2-pro: the same components plus a latent upsampler, for the two-stage recipe.
