@@ -63,7 +63,8 @@ def ltx2_forward_flops(pipe, width: int, height: int, frames: int, fps: float, b
     t = pipe.transformer
     lat_f = (frames - 1) // pipe.vae_temporal_compression_ratio + 1
     lat_h, lat_w = height // pipe.vae_spatial_compression_ratio, width // pipe.vae_spatial_compression_ratio
-    audio_per_second = pipe.audio_sampling_rate / pipe.audio_hop_length / float(pipe.audio_vae_temporal_compression_ratio)
+    audio_per_second = (pipe.audio_sampling_rate / pipe.audio_hop_length
+                        / float(pipe.audio_vae_temporal_compression_ratio))
     audio_frames = round(frames / fps * audio_per_second)
     cfg = t.config
     meta = dict(device="meta", dtype=torch.bfloat16)
@@ -146,8 +147,9 @@ def ltx2_passes(entry, guidance: float) -> list[dict]:
     return passes
 
 
-def job(entry, pipes, width: int, height: int, seconds: float, with_decode: bool) -> list[tuple[str, int, int]]:
-    """[(phase, FLOPs of one forward-equivalent step, steps)] for one text-to-video job."""
+def job(entry, pipes, width: int, height: int, seconds: float,
+        with_decode: bool) -> tuple[list[tuple[str, int, int]], int, tuple[int, int]]:
+    """([(phase, FLOPs of one step, steps)], generated frames, generated size) of one text-to-video job."""
     from mutoscope.engine.families import FAMILIES
 
     family = FAMILIES[entry.family]
@@ -158,13 +160,15 @@ def job(entry, pipes, width: int, height: int, seconds: float, with_decode: bool
         if entry.recipe == "two_stage":
             w1, h1 = family.generation_size(math.ceil(width / 2), math.ceil(height / 2))
             gen_w, gen_h = 2 * w1, 2 * h1
-            step = sum(ltx2_forward_flops(pipe, w1, h1, frames, entry.fps, **p) for p in ltx2_passes(entry, entry.guidance))
+            passes = ltx2_passes(entry, entry.guidance)
+            step = sum(ltx2_forward_flops(pipe, w1, h1, frames, entry.fps, **p) for p in passes)
             phases.append((f"generate {w1}x{h1}", step, entry.steps))
             refine = ltx2_forward_flops(pipe, gen_w, gen_h, frames, entry.fps)  # refine_guidance 1: one pass
             phases.append((f"refine {gen_w}x{gen_h}", refine, entry.refine_steps))
         else:
             gen_w, gen_h = family.generation_size(width, height)
-            step = sum(ltx2_forward_flops(pipe, gen_w, gen_h, frames, entry.fps, **p) for p in ltx2_passes(entry, entry.guidance))
+            passes = ltx2_passes(entry, entry.guidance)
+            step = sum(ltx2_forward_flops(pipe, gen_w, gen_h, frames, entry.fps, **p) for p in passes)
             phases.append((f"denoise {gen_w}x{gen_h}", step, entry.steps))
     else:
         gen_w, gen_h = family.generation_size(width, height)
@@ -188,7 +192,8 @@ def main() -> None:
     args = parser.parse_args()
 
     registry = load_registry()
-    entries = [registry.resolve(m) for m in args.model] if args.model else [e for e in registry.entries() if not e.is_builtin]
+    entries = ([registry.resolve(m) for m in args.model] if args.model
+               else [e for e in registry.entries() if not e.is_builtin])
     peak = GPUS[args.gpu] * (2 if args.fp8 else 1)
     print(f"peak: {args.gpu}, {'FP8' if args.fp8 else 'bf16'} dense, {peak / 1e12:.0f} TFLOP/s")
     print("| model | API size | s | generated | phase | TFLOP / step | steps | PFLOP | floor (s) |")

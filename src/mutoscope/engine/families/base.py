@@ -149,7 +149,8 @@ class Family(abc.ABC):
         """Build the random-weight test pipelines named by `builtin:<name>`, seeded and hub-free."""
 
     @abc.abstractmethod
-    def load(self, entry: "ModelEntry", source: Path, dtype: "torch.dtype", device: str | None = None) -> LoadedPipelines:
+    def load(self, entry: "ModelEntry", source: Path, dtype: "torch.dtype",
+             device: str | None = None) -> LoadedPipelines:
         """Load real weights from a local diffusers folder (never touches the network).
 
         device="meta": build every component at full size from the folder's configs alone, with no

@@ -287,7 +287,8 @@ class LTX2Family(Family):
         upsampler = build_tiny_upsampler() if builtin == "tiny-ltx2-pro" else None
         return self._pipelines(build_tiny_components(), upsampler=upsampler)
 
-    def load(self, entry: "ModelEntry", source: Path, dtype: "torch.dtype", device: str | None = None) -> LoadedPipelines:
+    def load(self, entry: "ModelEntry", source: Path, dtype: "torch.dtype",
+             device: str | None = None) -> LoadedPipelines:
         from diffusers import LTX2Pipeline
         from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
 

@@ -109,7 +109,8 @@ class WanFamily(Family):
             raise ValueError(f"unknown builtin Wan model {builtin!r} (known: tiny-wan)")
         return self._pipelines(build_tiny_components())
 
-    def load(self, entry: "ModelEntry", source: Path, dtype: "torch.dtype", device: str | None = None) -> LoadedPipelines:
+    def load(self, entry: "ModelEntry", source: Path, dtype: "torch.dtype",
+             device: str | None = None) -> LoadedPipelines:
         import torch
         from diffusers import AutoencoderKLWan, WanPipeline
 
