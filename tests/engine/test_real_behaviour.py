@@ -227,13 +227,21 @@ def test_model_offload_sends_the_transformer_back_before_the_refine_decode(tmp_p
 
 
 @pytest.mark.parametrize("key", ["stg_scal", "audio_guidance"])
-def test_unknown_pipeline_kwargs_are_refused_at_load(tmp_path, key):
+def test_unknown_pipeline_kwargs_are_refused_at_start(tmp_path, key):
     entry = load_registry().resolve("tiny-ltx2")
     entry = dataclasses.replace(entry, pipeline_kwargs={**entry.pipeline_kwargs, key: 0.0})
-    engine = DiffusersEngine(Registry([entry]), tmp_path, device="cpu")
-    with pytest.raises(EngineError) as err:
+    with pytest.raises(RegistryError) as err:
+        DiffusersEngine(Registry([entry]), tmp_path, device="cpu")
+    assert "model tiny-ltx2" in str(err.value) and repr(key) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_unknown_pipeline_kwargs_are_refused_at_load_too(tmp_path):
+    """An engine whose registry changed after it started checks again before loading weights."""
+    engine = DiffusersEngine(load_registry(), tmp_path, device="cpu")
+    entry = engine.registry.resolve("tiny-ltx2")
+    engine.registry = Registry([dataclasses.replace(entry, pipeline_kwargs={"max_sequence_lenght": 64})])
+    with pytest.raises(EngineError, match="'max_sequence_lenght'"):
         engine.load("tiny-ltx2")
-    assert "tiny-ltx2" in str(err.value) and repr(key) in str(err.value) and "\n" not in str(err.value)
 
 
 def test_pipeline_kwargs_of_one_pipeline_only_are_accepted(tmp_path):

@@ -63,3 +63,12 @@ def test_serve_refuses_an_alias_to_an_unknown_model(tmp_path):
     proc = serve(tmp_path, GOOD_ENTRY, MUTOSCOPE_MODEL_ALIASES=json.dumps({"sora-2": "tiny-wan"}))
     assert proc.returncode != 0
     assert "alias 'sora-2' points to unknown model 'tiny-wan'" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_serve_refuses_an_unknown_pipeline_argument(tmp_path):
+    proc = serve(tmp_path, GOOD_ENTRY + "\n[models.pipeline_kwargs]\nstg_scal = 0.0\n")
+    assert proc.returncode != 0
+    # The console wraps long lines; the message is one line before that.
+    stderr = " ".join(proc.stderr.split())
+    assert "model tiny-ltx2: pipeline_kwargs key 'stg_scal' is not an argument of LTX2Pipeline" in stderr, stderr[-2000:]
+    assert "Traceback" not in proc.stderr

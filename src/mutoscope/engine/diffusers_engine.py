@@ -47,7 +47,7 @@ from mutoscope.engine.base import (
     VideoEngine,
 )
 from mutoscope.engine.families import FAMILIES, Family, LoadedPipelines, RawOutput
-from mutoscope.engine.registry import ModelEntry, Registry
+from mutoscope.engine.registry import ModelEntry, Registry, RegistryError
 
 # Frames converted to uint8 at a time; bounds the float32 working set at 720p.
 _FRAME_CHUNK = 16
@@ -68,9 +68,13 @@ class DiffusersEngine(VideoEngine):
         self.registry = registry
         self.weights_dir = Path(weights_dir)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        # A typo in pipeline_kwargs stops the server at start, not the model's first job.
+        # A typo in pipeline_kwargs stops the server at start (a models-file error, one line), not the
+        # model's first job.
         for entry in registry.entries():
-            check_pipeline_kwargs(entry, FAMILIES[entry.family])
+            try:
+                check_pipeline_kwargs(entry, FAMILIES[entry.family])
+            except EngineError as exc:
+                raise RegistryError(f"{registry.source or 'models file'}: model {exc}") from None
         self._pipelines: dict[str, LoadedPipelines] = {}
         # generate() runs on one worker thread per engine, but loading may also be
         # triggered from elsewhere (preload, models list); one load at a time.

@@ -32,6 +32,7 @@ def _accepted(cls: type, components: dict[str, Any]) -> dict[str, Any]:
     params = inspect.signature(cls.__init__).parameters
     return {k: v for k, v in components.items() if k in params}
 
+
 def as_given_scheduler(scheduler: Any) -> Any:
     """A copy of `scheduler`'s config that applies no shift to the sigmas it is given."""
     return type(scheduler).from_config(scheduler.config, use_dynamic_shifting=False, shift_terminal=None, shift=1.0)
@@ -272,8 +273,9 @@ class LTX2Family(Family):
     # LTX-2's modules are named attn1, audio_attn2, ...
     taylorseer_modules = (r"transformer_blocks\.\d+\.\w*(?:attn\d?|ff)",)
     supports_two_stage = True
-    # The pipelines always pass the prompt's attention mask (padding) to the video and audio
-    # cross-attentions; flash-attn, sage and PyTorch's flash kernel raise on any mask.
+    # The pipelines always pass the prompt's attention mask (padding, as an additive float bias) to the
+    # video and audio cross-attentions; flash-attn, sage and PyTorch's flash kernel raise on any mask,
+    # the varlen kernels on a float one.
     attention_masks = True
     # The transformer's RoPE normalises positions by base_height / base_width (2048 px) and, in time,
     # by pos_embed_max_pos (20 s; frame positions are in seconds): the released checkpoints' values.
@@ -357,7 +359,8 @@ class LTX2Family(Family):
             from diffusers import LTX2ConditionPipeline
         except ImportError:  # older diffusers: extensions fall back to image-to-video from the last frame
             LTX2ConditionPipeline = None
-        cond = LTX2ConditionPipeline(**_accepted(LTX2ConditionPipeline, components)) if LTX2ConditionPipeline else None
+        cond = None if LTX2ConditionPipeline is None else LTX2ConditionPipeline(
+            **_accepted(LTX2ConditionPipeline, components))
         pipes = LoadedPipelines(text_to_video=t2v, image_to_video=i2v, condition=cond)
         # Twins on the same modules whose scheduler takes `sigmas` exactly as given. diffusers' two-stage
         # example builds the refine scheduler this way (use_dynamic_shifting=False, shift_terminal=None);
