@@ -108,3 +108,17 @@ def test_models_pull_command_shows_size_and_free_disk(hub, tmp_path, monkeypatch
     assert result.exit_code == 0, result.output
     assert "files," in result.output and "to download" in result.output and "free at" in result.output
     assert "verified" in result.output
+
+
+def test_processors_and_tokenizers_need_files_not_a_config(wan, tmp_path):
+    import json
+
+    folder = tmp_path / "model"
+    shutil.copytree(FIXTURE, folder)
+    index = json.loads((folder / "model_index.json").read_text())
+    index["processor"] = ["transformers", "Gemma3Processor"]
+    (folder / "model_index.json").write_text(json.dumps(index))
+    for sub in ("processor", "tokenizer"):
+        (folder / sub).mkdir()
+        (folder / sub / "tokenizer_config.json").write_text("{}")
+    assert weights.verify(wan, folder) == []

@@ -151,7 +151,7 @@ def verify(entry: "ModelEntry", folder: Path, sizes: dict[str, int] | None = Non
     """
     import torch
 
-    from mutoscope.engine.families.base import component_class, model_from_config
+    from mutoscope.engine.families.base import builds_from_config, component_class, model_from_config
 
     problems: list[str] = []
     folder = Path(folder)
@@ -166,10 +166,10 @@ def verify(entry: "ModelEntry", folder: Path, sizes: dict[str, int] | None = Non
         if not sub.is_dir() or not any(sub.iterdir()):
             problems.append(f"component {name!r} ({value[1]}) has no files")
             continue
-        if "tokenizer" in name.lower():
-            continue
         try:
-            model_from_config(component_class(*value), sub, torch.bfloat16)
+            cls = component_class(*value)
+            if builds_from_config(cls):
+                model_from_config(cls, sub, torch.bfloat16)
         except Exception as exc:  # any failure to build from the config is a broken download or an incompatibility
             problems.append(f"component {name!r}: its config does not load: {type(exc).__name__}: {exc}")
     extra_folders, extra_files = _recipe_files(entry)

@@ -272,6 +272,12 @@ def component_class(library: str, name: str) -> type:
     return getattr(importlib.import_module(f"diffusers.pipelines.{library}"), name)
 
 
+def builds_from_config(cls: type) -> bool:
+    """Whether `cls` is built from a config alone: diffusers models and schedulers, transformers models
+    (not tokenizers, processors or feature extractors, which need their vocabulary or preprocessing files)."""
+    return hasattr(cls, "extract_init_dict") or (hasattr(cls, "config_class") and hasattr(cls, "_from_config"))
+
+
 def model_from_config(cls: type, folder: Path, dtype: "torch.dtype") -> Any:
     """One component built from its config alone: full size, on the meta device, no weights.
 
@@ -299,8 +305,8 @@ def model_from_config(cls: type, folder: Path, dtype: "torch.dtype") -> Any:
 
 
 def components_from_configs(source: Path, dtype: "torch.dtype") -> dict[str, Any]:
-    """Every component model_index.json lists, built by `model_from_config`; tokenizers (vocabulary
-    files, not configs) and empty entries are None."""
+    """Every component model_index.json lists, built by `model_from_config`; tokenizers and processors
+    (vocabulary and preprocessing files, not model configs) and empty entries are None."""
     import json
 
     index = json.loads((Path(source) / "model_index.json").read_text(encoding="utf-8"))
@@ -309,8 +315,9 @@ def components_from_configs(source: Path, dtype: "torch.dtype") -> dict[str, Any
         if name.startswith("_") or not isinstance(value, list) or len(value) != 2:
             continue
         library, class_name = value
-        if library is None or "tokenizer" in name.lower() or "Tokenizer" in str(class_name):
+        cls = component_class(library, class_name) if library is not None else None
+        if cls is None or not builds_from_config(cls):
             components[name] = None
             continue
-        components[name] = model_from_config(component_class(library, class_name), Path(source) / name, dtype)
+        components[name] = model_from_config(cls, Path(source) / name, dtype)
     return components
