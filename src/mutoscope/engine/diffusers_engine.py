@@ -108,11 +108,12 @@ class DiffusersEngine(VideoEngine):
         if two_stage:
             if pipes.upsample is None:
                 raise EngineError(f"{entry.name}: recipe 'two_stage' but no latent upsampler was loaded")
-            # Stage 1 at half the size, each side a multiple of the family's; stage 2 at exactly twice that.
-            stage1_w, stage1_h = family.generation_size(math.ceil(spec.width / 2), math.ceil(spec.height / 2))
-            gen_w, gen_h = 2 * stage1_w, 2 * stage1_h
+            # Stage 1 at half the size, each side a multiple of the family's; stage 2 at exactly twice that
+            # (the size the models file's sizes were checked at).
+            gen_w, gen_h = family.generated_size(spec.width, spec.height, "two_stage")
+            stage1_w, stage1_h = gen_w // 2, gen_h // 2
         else:
-            gen_w, gen_h = family.generation_size(spec.width, spec.height)
+            gen_w, gen_h = family.generated_size(spec.width, spec.height)
         source = None
         overlap = 0  # leading generated frames that repeat the source (extensions), cut below
         if mode is not None:
