@@ -33,27 +33,43 @@ class Settings(BaseSettings):
     engine_overrides: dict[str, str | bool | float] = Field(default_factory=dict)
 
     max_upload_bytes: int = 50 * 1024 * 1024
+    # An uploaded clip (edit source, character, cameo) is refused at create when its headers say it is longer,
+    # larger or has more frames than this; a few KB of static video can otherwise claim hours of 4K.
+    max_input_seconds: float = 60.0
+    max_input_pixels: int = 3840 * 2160
+    max_input_frames: int = 3600
+    # RAM one job may spend on decoded frames, counted in RGB bytes (width x height x 3 per frame): the source
+    # frames it decodes plus three times its output (the stitched or generated frames, their watermarked copy,
+    # and the stitch's inputs while it concatenates). An edit or extension over it is refused at create.
+    # The default fits the default lineage (120 s at 720x1280, 24 fps: 3 x 7.9 GB) with room to spare.
+    job_memory_budget_bytes: int = 32 * 1024**3
     # Export archives brought back in (POST /v1/imports, `mutoscope import`).
     max_import_bytes: int = 50 * 1024**3
+    # Everything in one archive, uncompressed (None: twice max_import_bytes; media is stored, not deflated).
+    max_import_expanded_bytes: int | None = None
+    max_import_entries: int = 200_000
+    max_import_manifest_bytes: int = 64 * 1024 * 1024
     # Assets never expire unless the operator sets a retention.
     retention_days: float | None = None
     poll_after_ms: int = 1000
-    visible_watermark_default: bool = False  # draw "@owner" on every frame (issue 7; plans decide later)
+    visible_watermark_default: bool = False  # draw "@owner" on every frame (plans decide later)
 
     # Plans (TOML; None = the shipped examples) and the plan of users who have none set.
     plans_file: Path | None = None
     default_plan: str = "free"
 
-    # Extensions (issue 3): a lineage is a video and the chain of extensions built on it.
+    # Extensions: a lineage is a video and the chain of extensions built on it.
     max_extensions_per_lineage: int = 6
     max_lineage_seconds: float = 120.0
 
-    # --- cameos (issue 4) ---
     # faster-whisper model folder for cameo verification (None: <weights_dir>/faster-whisper).
     likeness_whisper_model: str | None = None
     # A deleted cameo is disabled at once; its biometrics are purged after this grace period.
     cameo_purge_grace_days: float = 30
-    # --- end cameos ---
+    # The likeness guard scans input images and clips for faces of people who have not consented. "on"
+    # fails closed: when face detection is unavailable, anything that could show a person is refused.
+    # "off" accepts every face unchecked; only an operator who has another safeguard should set it.
+    likeness_guard: Literal["on", "off"] = "on"
 
     # Outbound requests to user-supplied URLs (webhooks, input_reference.image_url) reach public
     # addresses only. Entries opened anyway, e.g. ["10.1.2.0/24", "[::1]:9000", "hooks.internal"]

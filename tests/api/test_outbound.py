@@ -286,3 +286,16 @@ def test_a_trickling_receiver_is_cut_off_at_the_total_time_limit(tmp_path):
     finally:
         stop.set()
         srv.shutdown()
+
+
+def test_image_url_to_a_loopback_server_is_refused_through_the_api(server, https):
+    """The reported finding, through the live server: `input_reference.image_url` at https://127.0.0.1:PORT
+    is refused with a 400 naming the param, and the loopback server never sees a connection."""
+    srv = https(_body(b"\x89PNG"))
+    with server.http() as h:
+        r = h.post("/v1/videos", json={"prompt": "p", "input_reference": {
+            "image_url": f"https://127.0.0.1:{srv.server_port}/a.png"}})
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["param"] == "input_reference.image_url" and err["code"] == "invalid_url"
+    assert srv.hits == []

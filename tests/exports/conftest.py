@@ -6,7 +6,10 @@ checkpoints and every bad-archive case run in milliseconds; test_live.py does th
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +20,15 @@ from mutoscope.videos.service import to_video_object
 from mutoscope.db.migrate import upgrade
 from mutoscope.db.models import Video, new_id
 from mutoscope.db.session import make_engine, make_sessionmaker
+from mutoscope.engine.registry import load_registry
 from mutoscope.exports.jobs import ExportJobs
 from mutoscope.storage.keys import input_key, variant_key
 from mutoscope.storage import LocalStorage
+from tests.conftest import TEST_ALIASES
+
+# The catalog a test server has (the shipped models file with the test aliases): imported records are
+# checked against it. Reading it loads no weights.
+CATALOG = load_registry(None, TEST_ALIASES)
 
 
 @dataclass
@@ -96,4 +105,42 @@ def export_now(site: Site, **kw) -> Path:
     jobs.run(e.id)
     path = jobs.archive_path(e.id)
     assert path.exists(), "export did not complete"
+    return path
+
+
+def record(vid: str, *, status: str = "completed", kind: str = "generate", model: str = "sora-2",
+           size: str = "720x1280", seconds: str = "4", prompt: str = "a cat", params: dict | None = None,
+           lineage: dict | None = None, cameo_ids: list | None = None, with_file: bool | None = None
+           ) -> tuple[dict, dict[str, bytes]]:
+    """One videos.jsonl record as an exporter writes it, and its files (random bytes stand in for media)."""
+    with_file = status == "completed" if with_file is None else with_file
+    files = {f"videos/{vid}/video.mp4": os.urandom(2000)} if with_file else {}
+    rec = {
+        "video": {"id": vid, "object": "video", "model": model, "status": status,
+                  "progress": 100 if status == "completed" else 0, "created_at": 1_700_000_000,
+                  "completed_at": 1_700_000_030 if status == "completed" else None, "expires_at": None,
+                  "prompt": prompt, "size": size, "seconds": seconds, "remixed_from_video_id": None, "error": None},
+        "mutoscope": {"kind": kind, "params": {"seed": 7, "num_inference_steps": 2, **(params or {})},
+                      "resolved": None, "lineage": lineage or {}, "cameo_ids": cameo_ids or [],
+                      "input_reference": None, "files": {"video": p for p in files}, "started_at": None,
+                      "error": None},
+    }
+    return rec, files
+
+
+def build_archive(path: Path, *recs: tuple[dict, dict[str, bytes]], manifest: bytes | None = None,
+                  jsonl: bytes | None = None) -> Path:
+    """A well-formed archive of the given records (manifest with every checksum) unless told otherwise."""
+    entries = {"videos.jsonl": jsonl if jsonl is not None else
+               "".join(json.dumps(r) + "\n" for r, _ in recs).encode(), "cameos.jsonl": b""}
+    for _, files in recs:
+        entries.update(files)
+    if manifest is None:
+        manifest = json.dumps({"format": "mutoscope-export", "format_version": 1, "files": {
+            name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+            for name, data in entries.items()}}).encode()
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+        zf.writestr("manifest.json", manifest)
     return path

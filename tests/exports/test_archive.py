@@ -14,7 +14,7 @@ from mutoscope.errors import InvalidRequest, NotImplementedYet, PayloadTooLarge
 from mutoscope.exports.importer import Limits, import_archive
 from mutoscope.exports.writer import ExportState
 from mutoscope.storage.keys import input_key, variant_key
-from tests.exports.conftest import export_now
+from tests.exports.conftest import CATALOG, export_now
 
 
 def _bytes(site, key):
@@ -45,7 +45,7 @@ def test_round_trip_keeps_every_field_and_byte(site_a, site_b):
     assert by_id[first]["mutoscope"]["input_reference"] == f"videos/{first}/input.png"
     assert by_id[failed]["video"]["error"] == {"code": "cancelled", "message": "The job was cancelled."}
 
-    imp, already = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive)
+    imp, already = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive, catalog=CATALOG)
     assert not already and imp.video_count == 3 and imp.id_map == {first: first, remix: remix, failed: failed}
     for vid in (first, remix, failed):
         a, b = site_a.video(vid), site_b.video(vid)
@@ -61,9 +61,9 @@ def test_round_trip_keeps_every_field_and_byte(site_a, site_b):
 def test_second_import_changes_nothing(site_a, site_b):
     site_a.add_video()
     archive = export_now(site_a)
-    one, _ = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive)
+    one, _ = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive, catalog=CATALOG)
     before = site_b.video_ids()
-    two, already = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive)
+    two, already = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive, catalog=CATALOG)
     assert already and two.id == one.id and site_b.video_ids() == before
 
 
@@ -72,7 +72,7 @@ def test_taken_ids_are_remapped_with_lineage(site_a, site_b):
     remix = site_a.add_video(prompt="remix", remix_of=first)
     site_b.add_video(video_id=first, prompt="someone else's video with the same id")
     archive = export_now(site_a)
-    imp, _ = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive)
+    imp, _ = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive, catalog=CATALOG)
     new_first = imp.id_map[first]
     assert new_first != first and imp.id_map[remix] == remix
     assert site_b.video(remix).remixed_from_video_id == new_first
@@ -110,7 +110,7 @@ def test_export_resumes_from_its_checkpoint_after_a_crash(site_a, site_b):
     again.run(e.id, on_progress=lambda done, total: seen.append(done))
     assert seen == [3, 4], "the first two videos are not written again"
     archive = again.archive_path(e.id)
-    imp, _ = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive)
+    imp, _ = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive, catalog=CATALOG)
     assert sorted(imp.id_map) == sorted(ids)
     for vid in ids:
         assert _bytes(site_b, variant_key(vid, "video")) == _bytes(site_a, variant_key(vid, "video"))
@@ -157,7 +157,7 @@ def good(site_a, tmp_path):
 def _refused(site, archive, exc=InvalidRequest, code=None, limits=Limits()):
     before = site.video_ids()
     with pytest.raises(exc) as e:
-        import_archive(site.sessions, site.storage, site.owner_id, archive, limits)
+        import_archive(site.sessions, site.storage, site.owner_id, archive, limits, catalog=CATALOG)
     assert site.video_ids() == before
     with site.sessions() as s:
         assert s.query(Import).count() == 0
@@ -238,3 +238,24 @@ def test_file_missing_midway_rolls_back_moved_files(site_a, site_b, good, tmp_pa
 
     bad = _rebuild(good, tmp_path / "bad.zip", replace={"videos.jsonl": jsonl}, manifest_edit=edit)
     _refused(site_b, bad, code="invalid_archive")
+
+
+def test_migrated_links_never_point_into_another_account(site_b):
+    """`place` (what migration uses) drops a lineage link it cannot resolve to the batch or the owner's
+    own videos, instead of keeping an id that is, or may become, another account's video."""
+    from mutoscope.accounts.service import create_user
+    from mutoscope.exports.format import Lineage, Reproduce, VideoFields, VideoRecord
+    from mutoscope.exports.importer import Staged, place
+
+    with site_b.sessions() as s:
+        other = create_user(s, "someone-else").id
+    theirs = site_b.add_video(owner_id=other, prompt="not yours")
+    mine = site_b.add_video(prompt="mine")
+    records = [VideoRecord(video=VideoFields(id=f"video_src{i}", model="sora-2", status="completed",
+                                             created_at=1_700_000_000, size="720x1280", seconds="4"),
+                           mutoscope=Reproduce(kind="remix", lineage=Lineage(remixed_from_video_id=ref)))
+               for i, ref in enumerate((theirs, mine, "video_gone"))]
+    id_map = place(site_b.sessions, site_b.storage, site_b.owner_id, [Staged(r, source_id=r.video.id) for r in records],
+                   "https://example.test/v1")
+    links = [site_b.video(id_map[r.video.id]).remixed_from_video_id for r in records]
+    assert links == [None, mine, None]

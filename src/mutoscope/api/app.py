@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mutoscope import __version__
+from mutoscope.api.body import SLACK, too_large
 from mutoscope.api.errors import install_error_handlers
 from mutoscope.assistants.server import HttpEndpoint
 from mutoscope.accounts.plans import load_plans
@@ -49,6 +51,35 @@ class PhaseCache:
         return self._value
 
 
+class BodyLimit:
+    """A ceiling on every request body, counted as it arrives (Content-Length or chunked).
+
+    read_body applies each route's own, smaller limit; this is the backstop for a body read any other
+    way, so no route can be made to buffer more than the upload limit. Imports stream archives to disk
+    under their own, larger limit and are left to it.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, exempt: tuple[str, ...] = ()):
+        self.app, self.limit, self.exempt = app, limit, exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
+            await self.app(scope, receive, send)
+            return
+        seen = 0
+
+        async def bounded() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise too_large(self.limit)  # raised inside the route, so the envelope handler answers
+            return message
+
+        await self.app(scope, bounded, send)
+
+
 def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: ModelCatalog, storage: Storage,
               runner: "JobRunner") -> FastAPI:
     @asynccontextmanager
@@ -81,7 +112,8 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
     app.state.deliverer = Deliverer(sessions, settings, app.state.secret_box)  # sends the outbox jobs fill
     app.state.cameos = CameoAPI(sessions, storage, settings)  # issue 4: cameos
     app.state.verify = VerifyService(sessions, settings.data_dir)
-    app.state.exports = ExportService.start(sessions, storage, settings)  # resumes interrupted exports
+    # Resumes interrupted exports; imports check records against the catalog and re-submit through videos.
+    app.state.exports = ExportService.start(sessions, storage, settings, catalog, app.state.videos)
     install_error_handlers(app)
     app.include_router(videos.router)
     app.include_router(files.router)
@@ -93,9 +125,11 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
     app.include_router(webhooks.router)
     app.include_router(account.admin)
     # MCP for chat assistants: the same VideoService and API keys as /v1 (assistants/).
-    app.state.mcp = HttpEndpoint(app.state.videos, sessions, settings.public_url)
+    app.state.mcp = HttpEndpoint(app.state.videos, sessions, settings.public_url,
+                                 max_body=settings.max_upload_bytes + SLACK)
     app.router.routes.append(Route("/mcp", endpoint=app.state.mcp, include_in_schema=False))
     mount_web(app, settings)  # the browser front end at / (web/): same services, a session cookie
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + SLACK, exempt=("/v1/imports",))
 
     @app.middleware("http")
     async def service_phase_headers(request, call_next):

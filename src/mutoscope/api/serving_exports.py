@@ -6,27 +6,30 @@ scopes it to the caller (another account's export id is a 404, like a video's) a
 
 from __future__ import annotations
 
-import os
-import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import UploadFile
 
 from mutoscope import __version__
 from mutoscope.accounts.service import Principal
-from mutoscope.videos.service import Asset, to_video_object
+from mutoscope.protocol.base import Body, Upload
+from mutoscope.videos.service import Asset, ModelCatalog, VideoService, to_video_object
 from mutoscope.config import Settings
 from mutoscope.db.models import Export, Import, now
-from mutoscope.errors import InvalidRequest, NotFound, PayloadTooLarge
-from mutoscope.exports.importer import Limits, import_archive
+from mutoscope.errors import InvalidRequest, NotFound, PayloadTooLarge, PermissionDenied
+from mutoscope.exports.importer import Limits, Resubmission, Resubmit, Unfinished, import_archive, unfinished_outcome
 from mutoscope.exports.jobs import ExportJobs
+from mutoscope.exports.scratch import ScratchArea, sweep
 from mutoscope.protocol.exports import DeletedExport, ExportError, ExportList, ExportObject, ImportObject
 from mutoscope.storage import Storage
 
 CHUNK = 1024 * 1024
+UNFINISHED_CHOICES = ("not_run", "resubmit")
 
 
 def to_export_object(e: Export) -> ExportObject:
@@ -37,27 +40,100 @@ def to_export_object(e: Export) -> ExportObject:
                         error=error, content_url=f"/v1/exports/{e.id}/content")
 
 
-def to_import_object(i: Import, already: bool = False) -> ImportObject:
+def to_import_object(sessions: sessionmaker[Session], i: Import, already: bool = False) -> ImportObject:
+    not_run, resubmitted = unfinished_outcome(sessions, i)
     return ImportObject(id=i.id, created_at=i.created_at, sha256=i.sha256, format_version=i.format_version,
-                        video_count=i.video_count, id_map=dict(i.id_map or {}), already_imported=already)
+                        video_count=i.video_count, id_map=dict(i.id_map or {}), already_imported=already,
+                        not_run=not_run, resubmitted=resubmitted)
 
 
 def import_limits(settings: Settings) -> Limits:
-    # `max_import_bytes` is the operator's archive limit (MUTOSCOPE_MAX_IMPORT_BYTES) where Settings has it.
-    limit = getattr(settings, "max_import_bytes", None)
-    return Limits(max_archive_bytes=limit) if limit else Limits()
+    return Limits(max_archive_bytes=settings.max_import_bytes,
+                  max_total_bytes=settings.max_import_expanded_bytes or 2 * settings.max_import_bytes,
+                  max_entries=settings.max_import_entries, max_manifest_bytes=settings.max_import_manifest_bytes)
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+    first = exc.errors()[0] if exc.errors() else {}
+    param = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
+    return f"{param or 'request'}: {first.get('msg', 'invalid value')}", param
+
+
+def resubmitter(videos: VideoService, who: Principal) -> Resubmit:
+    """The importer's way into admission: each unfinished record becomes the request its kind is
+    (create, remix, extend, edit) and goes through VideoService exactly as if `who` had sent it, so
+    the model's lifecycle, the plan's limits, the budget reservation, concurrency, the request rate
+    and cameo consent all apply, and the plan's output policy replaces whatever the archive said."""
+
+    def resubmit(owner_id: str, job: Resubmission) -> str:
+        if owner_id != who.user_id:
+            raise PermissionDenied("An import can only re-submit videos into the importer's own account.")
+        fields = {"prompt": job.prompt, **job.params}
+        try:
+            if job.kind == "generate":
+                fields.update(model=job.model, size=job.size, seconds=job.seconds)
+                files = {"input_reference": Upload("input.png", "image/png", job.input)} if job.input else {}
+                video, _ = videos.create(who, Body(fields=fields, files=files))
+            elif job.kind == "remix":
+                if job.source_video_id is None:
+                    raise InvalidRequest("The remix's source video is not known.", code="video_not_found")
+                video, _ = videos.remix(who, job.source_video_id, Body(fields=fields))
+            elif job.kind == "extend":
+                if job.source_video_id is None or job.extend_seconds is None:
+                    raise InvalidRequest("The extension's source video or its added seconds are not known.",
+                                         code="video_not_found")
+                fields.update(video={"id": job.source_video_id}, seconds=job.extend_seconds)
+                video, _ = videos.extend(who, Body(fields=fields))
+            elif job.kind == "edit" and job.source_video_id is not None:
+                fields.update(video={"id": job.source_video_id})
+                video, _ = videos.edit(who, Body(fields=fields))
+            elif job.kind == "edit" and job.input is not None:
+                fields.update(model=job.model, size=job.size, seconds=job.seconds)
+                video, _ = videos.edit(who, Body(fields=fields, files={"video": Upload("input.mp4", "video/mp4",
+                                                                                        job.input)}))
+            else:
+                raise InvalidRequest("The edit's source video is not in the archive.", code="video_not_found")
+        except RequestValidationError as e:
+            message, param = _validation_message(e)
+            raise InvalidRequest(message, param=param) from None
+        return video.id
+
+    return resubmit
+
+
+@dataclass
+class ReceivedArchive:
+    """An uploaded archive in its own locked scratch folder (removed when the import is done), and
+    what the uploader asked for its unfinished videos."""
+
+    area: ScratchArea
+    unfinished: Unfinished = "not_run"
+
+    @property
+    def path(self) -> Path:
+        return self.area.path / "archive.zip"
 
 
 class ExportService:
-    def __init__(self, sessions: sessionmaker[Session], storage: Storage, settings: Settings, jobs: ExportJobs):
+    """Args:
+        catalog: the models imported records are checked against (the same one VideoService uses).
+        videos: the admission path that `unfinished=resubmit` re-submits through.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], storage: Storage, settings: Settings, jobs: ExportJobs,
+                 catalog: ModelCatalog, videos: VideoService):
         self.sessions, self.storage, self.settings, self.jobs = sessions, storage, settings, jobs
+        self.catalog, self.videos = catalog, videos
 
     @classmethod
-    def start(cls, sessions: sessionmaker[Session], storage: Storage, settings: Settings) -> "ExportService":
-        """Build the service and start the export worker, which first resumes interrupted exports."""
+    def start(cls, sessions: sessionmaker[Session], storage: Storage, settings: Settings, catalog: ModelCatalog,
+              videos: VideoService) -> "ExportService":
+        """Build the service, sweep the scratch of imports a stopped process left, and start the export
+        worker, which first resumes interrupted exports."""
+        sweep(storage.scratch_dir())
         jobs = ExportJobs(sessions, storage, to_video_object, exporter=f"mutoscope {__version__}",
                           max_attempts=settings.max_attempts)
-        return cls(sessions, storage, settings, jobs.start())
+        return cls(sessions, storage, settings, jobs.start(), catalog, videos)
 
     # --- exports ----------------------------------------------------------------------------
     def create(self, who: Principal) -> ExportObject:
@@ -101,23 +177,29 @@ class ExportService:
         self.jobs.part_path(export_id).unlink(missing_ok=True)
         return DeletedExport(id=export_id)
 
-    # --- imports ----------------------------------------------------------------------------
-    async def receive(self, request: Request) -> Path:
-        """Stream an uploaded archive (multipart field `file`, or the raw body) to a scratch file."""
+    # --- imports ---------------------------------------------------------------------------
+    async def receive(self, request: Request) -> ReceivedArchive:
+        """Stream an uploaded archive (multipart field `file`, or the raw body) to a locked scratch folder.
+
+        `unfinished` (not_run | resubmit) comes as a multipart field or a query parameter."""
         limit = import_limits(self.settings).max_archive_bytes
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > limit + 1024 * 1024:
             raise self._too_large(limit)
-        dest = self.storage.scratch_dir() / f"upload-{secrets.token_hex(8)}.zip"
+        received = ReceivedArchive(ScratchArea(self.storage.scratch_dir(), "upload-"))
+        choice = request.query_params.get("unfinished")
         written = 0
         try:
-            with open(dest, "wb") as out:
+            with open(received.path, "wb") as out:
                 if request.headers.get("content-type", "").startswith("multipart/form-data"):
                     form = await request.form()
                     upload = form.get("file")
                     if not isinstance(upload, UploadFile):
                         raise InvalidRequest("Missing required parameter: 'file'.", param="file",
                                              code="missing_required_parameter")
+                    field = form.get("unfinished")
+                    if isinstance(field, str):
+                        choice = field
                     while chunk := await upload.read(CHUNK):
                         written += len(chunk)
                         if written > limit:
@@ -132,25 +214,31 @@ class ExportService:
             if written == 0:
                 raise InvalidRequest("Send the archive as the request body or as multipart field 'file'.",
                                      param="file", code="missing_required_parameter")
+            if choice is not None and choice not in UNFINISHED_CHOICES:
+                raise InvalidRequest(f"unfinished must be one of {', '.join(UNFINISHED_CHOICES)}, got {choice!r}.",
+                                     param="unfinished")
+            received.unfinished = choice or "not_run"
         except BaseException:
-            dest.unlink(missing_ok=True)
+            received.area.close()
             raise
-        return dest
+        return received
 
-    def import_upload(self, who: Principal, path: Path) -> ImportObject:
+    def import_upload(self, who: Principal, received: ReceivedArchive) -> ImportObject:
         try:
-            row, already = import_archive(self.sessions, self.storage, who.user_id, path,
-                                          import_limits(self.settings))
+            row, already = import_archive(
+                self.sessions, self.storage, who.user_id, received.path, import_limits(self.settings),
+                catalog=self.catalog, max_lineage_seconds=self.settings.max_lineage_seconds,
+                unfinished=received.unfinished, resubmit=resubmitter(self.videos, who))
         finally:
-            os.unlink(path)
-        return to_import_object(row, already)
+            received.area.close()
+        return to_import_object(self.sessions, row, already)
 
     def retrieve_import(self, who: Principal, import_id: str) -> ImportObject:
         with self.sessions() as s:
             i = s.scalar(select(Import).where(Import.id == import_id, Import.owner_id == who.user_id))
             if i is None:
                 raise NotFound(f"No import found with id '{import_id}'.", param="import_id", code="import_not_found")
-            return to_import_object(i)
+            return to_import_object(self.sessions, i)
 
     # --- helpers ----------------------------------------------------------------------------
     @staticmethod

@@ -54,13 +54,16 @@ class HttpEndpoint:
     """/mcp as an ASGI app: every request must carry an API key (`Authorization: Bearer`, as on /v1);
     a missing or bad one is answered 401 with the API's error envelope before MCP sees the request."""
 
-    def __init__(self, videos: VideoService, sessions: sessionmaker[Session], public_url: str | None = None):
+    def __init__(self, videos: VideoService, sessions: sessionmaker[Session], public_url: str | None = None,
+                 max_body: int = 4 * 1024 * 1024):
         self.sessions, self.public_url = sessions, public_url
         self.tools = VideoTools(videos, self._who, self._base_url)
         self.server = build_mcp_server(self.tools)
         # SSE responses, not JSON: progress notifications ride the call's own stream. DNS-rebinding checks are
         # off because a browser page cannot supply the API key every request needs.
-        self.manager = StreamableHTTPSessionManager(app=self.server, json_response=False)
+        # The body limit is the API's upload limit: create_video may carry its first frame as a data URL.
+        self.manager = StreamableHTTPSessionManager(app=self.server, json_response=False,
+                                                    max_request_body_size=max_body)
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[None]:

@@ -86,32 +86,73 @@ def export_cmd(output: Annotated[Path, typer.Option("-o", "--output", help="Wher
         console.print(f"Wrote {output}: {row.video_count} videos, {row.bytes} bytes, sha256 {row.sha256}")
 
 
+class _QueueOnly:
+    """The runner of a re-submission made from the command line: the database is the queue, so a
+    server on the same data folder claims the job at its next poll (or when it next starts)."""
+
+    def submit(self, video_id: str) -> None:
+        pass
+
+    def cancel(self, video_id: str) -> None:
+        pass
+
+
 def import_cmd(file: Annotated[Path, typer.Argument(help="An archive made by `mutoscope export` or /v1/exports.",
                                                     exists=True, dir_okay=False)],
                user: UserOpt = "owner", data_dir: DataDir = None,
-               max_bytes: Annotated[Optional[int], typer.Option(help="Refuse archives larger than this.")] = None
+               max_bytes: Annotated[Optional[int], typer.Option(help="Refuse archives larger than this.")] = None,
+               unfinished: Annotated[str, typer.Option(
+                   help="Videos unfinished at export: not_run (import them as failed, not_run_imported) or "
+                        "resubmit (submit each again under the account's plan, budget and consent).")] = "not_run",
                ) -> None:
     """Import an export archive into an account: verified first, then all or nothing; twice changes nothing."""
-    from mutoscope.api.serving_exports import import_limits
-    from mutoscope.errors import MutoscopeError
-    from mutoscope.exports.importer import Limits, import_archive
+    from dataclasses import replace
 
+    from mutoscope.accounts.plans import load_plans
+    from mutoscope.accounts.service import Principal
+    from mutoscope.api.serving_exports import import_limits, resubmitter, to_import_object
+    from mutoscope.videos.service import VideoService
+    from mutoscope.db.models import User
+    from mutoscope.errors import MutoscopeError
+    from mutoscope.exports.importer import import_archive
+    from mutoscope.exports.scratch import sweep
+    from mutoscope.wiring import build_catalog
+
+    if unfinished not in ("not_run", "resubmit"):
+        _fail(f"--unfinished must be not_run or resubmit, got {unfinished!r}")
     settings, sessions, storage = _open(data_dir)
     owner_id = _user_id(sessions, user)
-    limits = Limits(max_archive_bytes=max_bytes) if max_bytes else import_limits(settings)
+    sweep(storage.scratch_dir())
+    limits = import_limits(settings)
+    if max_bytes:
+        limits = replace(limits, max_archive_bytes=max_bytes)
+    catalog = build_catalog(settings)
+    with sessions() as s:
+        u = s.get(User, owner_id)
+        who = Principal(user_id=u.id, user_name=u.name, role=u.role, key_id="cli", plan=u.plan)
+    videos = VideoService(sessions, catalog, storage, _QueueOnly(), settings, load_plans(settings.plans_file))
     with err.status(f"verifying and importing {file.name}"):
         try:
-            row, already = import_archive(sessions, storage, owner_id, file, limits)
+            row, already = import_archive(sessions, storage, owner_id, file, limits, catalog=catalog,
+                                          max_lineage_seconds=settings.max_lineage_seconds,
+                                          unfinished=unfinished, resubmit=resubmitter(videos, who))
         except MutoscopeError as e:
             _fail(f"{e.message} ({e.code})")
     if already:
         console.print(f"{file} was already imported as {row.id}; nothing changed.")
         return
-    remapped = {k: v for k, v in row.id_map.items() if k != v}
+    obj = to_import_object(sessions, row)
+    remapped = {k: v for k, v in row.id_map.items() if k != v and k not in obj.resubmitted}
     console.print(f"Imported {row.video_count} videos as {row.id}"
                   f"{f' ({len(remapped)} ids were taken here and got new ones)' if remapped else ''}.")
+    # soft_wrap: ids are copied from here, so they must never be broken across lines.
     for old, new in remapped.items():
-        console.print(f"  {old} -> {new}")
+        console.print(f"  {old} -> {new}", soft_wrap=True)
+    for old, new in obj.resubmitted.items():
+        console.print(f"  {old} was unfinished; re-submitted as {new}", soft_wrap=True)
+    if obj.not_run:
+        console.print(f"{len(obj.not_run)} unfinished video(s) were imported without running "
+                      f"(not_run_imported): {', '.join(obj.not_run)}", soft_wrap=True)
 
 
 def migrate_cmd(source: Annotated[str, typer.Option("--from", help="Base URL of the source API, e.g. "

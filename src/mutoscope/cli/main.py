@@ -49,8 +49,9 @@ def _fail(message: str) -> None:
 def _sessions(settings: Settings):
     from mutoscope.db.migrate import upgrade
     from mutoscope.db.session import make_engine, make_sessionmaker
+    from mutoscope.storage.private import tighten
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    tighten(settings.data_dir)
     upgrade(settings.db_url)
     return make_sessionmaker(make_engine(settings.db_url))
 
@@ -185,8 +186,6 @@ def generate(prompt: str,
     console.print(f"Wrote {output} (id {stamp.video_id}, seed {spec.seed})")
 
 
-# --- keys ------------------------------------------------------------------------------------------
-
 @keys_app.callback(invoke_without_command=True)
 def keys_default(ctx: typer.Context, data_dir: DataDir = None) -> None:
     ctx.obj = data_dir
@@ -239,8 +238,6 @@ def keys_revoke(key: str, data_dir: DataDir = None) -> None:
     console.print(f"Revoked {k.id}")
 
 
-# --- users -----------------------------------------------------------------------------------------
-
 @users_app.callback(invoke_without_command=True)
 def users_default(ctx: typer.Context, data_dir: DataDir = None) -> None:
     if ctx.invoked_subcommand is None:
@@ -279,8 +276,6 @@ def users_list(data_dir: DataDir = None) -> None:
     console.print(table)
 
 
-# --- models ----------------------------------------------------------------------------------------
-
 @models_app.callback(invoke_without_command=True)
 def models_default(ctx: typer.Context, data_dir: DataDir = None) -> None:
     if ctx.invoked_subcommand is None:
@@ -313,14 +308,30 @@ def models_pull(name: str, data_dir: DataDir = None) -> None:
                               settings.engine_overrides or None).resolve(name)
     except LookupError as e:
         _fail(str(e))
+    plan = None
+    if not entry.is_builtin and not weights.is_local_path(entry.weights):
+        try:
+            plan = weights.plan_pull(entry, settings.resolved_weights_dir)
+        except Exception as e:  # network errors: one line, no traceback
+            _fail(f"could not read {entry.weights} on the hub: {e}")
+        err.print(f"{entry.name}: {len(plan.files)} files, {weights.format_bytes(plan.total_bytes)} "
+                  f"({weights.format_bytes(plan.to_download_bytes)} to download); "
+                  f"{weights.format_bytes(plan.free_bytes)} free at {plan.target}")
+        if not plan.fits:
+            _fail(f"not enough disk space for {entry.name}: {weights.format_bytes(plan.to_download_bytes)} "
+                  f"to download, {weights.format_bytes(plan.free_bytes)} free at {plan.target}")
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TimeElapsedColumn(), console=err) as bar:
         task = bar.add_task(f"{entry.name} ({entry.weights})", total=1.0)
         try:
             path = weights.pull(entry, settings.resolved_weights_dir,
-                                lambda frac, msg: bar.update(task, completed=frac, description=msg or entry.name))
-        except Exception as e:  # network errors: one line, no traceback
-            _fail(f"could not download {entry.name}: {e}")
+                                lambda frac, msg: bar.update(task, completed=frac, description=msg or entry.name),
+                                plan=plan)
+        except Exception as e:  # network errors and failed verification: one line, no traceback
+            _fail(f"could not install {entry.name}: {e}")
+    if plan is not None:
+        console.print(f"{entry.name}: verified (every component present, configs load, "
+                      f"{len(plan.files)} file sizes match)")
     console.print(f"{entry.name} is installed at {path}")
 
 
@@ -346,11 +357,11 @@ def main() -> None:  # pragma: no cover
     sys.exit(app())
 
 
-from mutoscope.cli import exports as _exports  # noqa: E402  (issue 6: export, import, migrate)
+from mutoscope.cli import exports as _exports  # noqa: E402  (export, import, migrate)
 
 _exports.register(app)
 
-from mutoscope.cli import verify as _verify  # noqa: E402  (issue 7: provenance)
+from mutoscope.cli import verify as _verify  # noqa: E402  (provenance)
 
 _verify.register(app)
 

@@ -13,9 +13,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from mutoscope.protocol.videos import GenerationParams
 
 FORMAT = "mutoscope-export"
 FORMAT_VERSION = 1
@@ -49,28 +51,55 @@ def is_known(name: str) -> bool:
     return bool(_KNOWN.match(name)) or name.startswith(RESERVED_PREFIXES)
 
 
+# Unix seconds; the bound keeps a hostile value inside a 64-bit column and a JSON number.
+Timestamp = Annotated[int, Field(ge=0, le=2**53)]
+Ref = Annotated[str, Field(min_length=1, max_length=200)]
+Kind = Literal["generate", "remix", "extend", "edit"]
+
+
 class Lineage(BaseModel):
-    remixed_from_video_id: str | None = None
-    extended_from_video_id: str | None = None
-    edited_from_video_id: str | None = None
+    remixed_from_video_id: Ref | None = None
+    extended_from_video_id: Ref | None = None
+    edited_from_video_id: Ref | None = None
 
 
 class RecordError(BaseModel):
-    code: str
-    message: str | None = None
+    code: str = Field(max_length=64)
+    message: str | None = Field(None, max_length=4000)
+
+
+class RecordPolicy(BaseModel):
+    """The output policy a plan fixed when the job was admitted (see VideoService._enqueue)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    visible_watermark: bool = False
+    retention_days: float | None = Field(None, ge=0, le=36500, allow_inf_nan=False)
+
+
+class RecordParams(GenerationParams):
+    """A record's `params`: the API's own generation parameters under the API's own rules (strict: an
+    archive is data we wrote, so "7" for a seed is damage, not a client's loose typing), plus the two
+    keys the server adds itself. Unknown keys are dropped rather than stored, so nothing the worker
+    might read one day can ride in on an archive."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    extend_seconds: str | None = Field(None, max_length=10)
+    policy: RecordPolicy | None = None
 
 
 class Reproduce(BaseModel):
     """Mutoscope's part of a record: everything needed to reproduce the video, beyond OpenAI's fields."""
 
-    kind: str = Field("generate", max_length=20)  # generate | remix | extend | edit
+    kind: Kind = "generate"
     params: dict[str, Any] = Field(default_factory=dict)  # seed, steps, guidance, negative prompt as asked
     resolved: dict[str, Any] | None = None  # what the engine used: model, weights revision, steps, …
     lineage: Lineage = Field(default_factory=Lineage)
-    cameo_ids: list[str] = Field(default_factory=list)  # issue #4; empty until cameos exist
-    input_reference: str | None = None  # archive path of the first-frame image, if any
-    files: dict[str, str] = Field(default_factory=dict)  # variant -> archive path
-    started_at: float | None = None
+    cameo_ids: list[Ref] = Field(default_factory=list, max_length=16)  # issue #4; empty until cameos exist
+    input_reference: str | None = Field(None, max_length=300)  # archive path of the first-frame image, if any
+    files: dict[str, str] = Field(default_factory=dict, max_length=8)  # variant -> archive path
+    started_at: float | None = Field(None, ge=0, allow_inf_nan=False)
     error: RecordError | None = None
 
 
@@ -85,13 +114,13 @@ class VideoFields(BaseModel):
     model: str = Field(max_length=200)
     status: Literal["queued", "in_progress", "completed", "failed"]
     progress: int = Field(0, ge=0, le=100)
-    created_at: int
-    completed_at: int | None = None
-    expires_at: int | None = None
+    created_at: Timestamp
+    completed_at: Timestamp | None = None
+    expires_at: Timestamp | None = None
     prompt: str | None = Field(None, max_length=32000)
     size: str = Field(max_length=20)
     seconds: str = Field(max_length=10)
-    remixed_from_video_id: str | None = None
+    remixed_from_video_id: Ref | None = None
     error: RecordError | None = None
 
 

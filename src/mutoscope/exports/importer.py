@@ -1,13 +1,26 @@
 """Import: verify the whole archive first, then write everything in one transaction, or nothing.
 
+An archive is data from an untrusted hand (anyone with an account can upload one), never a back
+door past the API: every record is held to the rules a create request is held to, it may link only to
+what it carries itself or what the importer already owns, and nothing in it ever starts a job.
+
 Order of work, so that a bad archive leaves nothing behind:
  1. refuse before reading: over the size limit, not a zip / truncated, unsafe paths (zip-slip),
-    duplicate or encrypted entries, absurd compression ratios (zip bombs), too much data in total;
- 2. read manifest.json: known format and version, every entry listed and every listed entry present;
- 3. stream every entry into a private staging folder, checking its SHA-256 and size against the manifest;
- 4. parse videos.jsonl and check every path it names;
+    duplicate, encrypted or overlapping entries, too many entries, absurd compression ratios per entry
+    or in total (zip bombs), too much data in total;
+ 2. read manifest.json (bounded size and JSON nesting): known format and version, every entry listed and
+    every listed entry present;
+ 3. stream every entry into a private, locked staging folder (scratch.py), checking its SHA-256 and size
+    against the manifest;
+ 4. parse videos.jsonl (bounded lines and nesting) and check each record: its paths, its model, size and
+    seconds against this server's catalog, its params by the API's own rules, and that its lineage and
+    cameo links point only into the archive or at the importer's own objects;
  5. move the files under their (possibly new) ids, insert every row in ONE transaction; if that fails,
     remove the moved files again. The staging folder is always removed.
+ 6. Videos unfinished at export time arrive `failed` with `not_run_imported`, uncharged. Only if the
+    importer asks (`unfinished="resubmit"`) are they handed, one by one, to a `Resubmit` callable that
+    the caller builds from the normal admission path (plan, budget, concurrency, consent); what that
+    refuses stays not run, with the reason in its error message.
 A second import of the same archive into the same account is found by its SHA-256 and changes nothing.
 """
 
@@ -15,29 +28,37 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 import random
-import secrets
-import shutil
+import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mutoscope.db.models import Import, ImportedVideo, Video, new_id
-from mutoscope.errors import InvalidRequest, NotImplementedYet, PayloadTooLarge
+from mutoscope.db.models import Cameo, CameoUse, Import, ImportedVideo, UsageRecord, Video, new_id, now
+from mutoscope.errors import InvalidRequest, MutoscopeError, NotImplementedYet, PayloadTooLarge
 from mutoscope.exports.format import (CAMEOS, FORMAT, ID_RE, MANIFEST, SUPPORTED_VERSIONS, VIDEO_FILES, VIDEOS,
-                                      VideoRecord, is_known, is_unsafe)
+                                      RecordParams, VideoRecord, is_known, is_unsafe)
+from mutoscope.exports.scratch import ScratchArea
 from mutoscope.storage.keys import input_key, variant_key, video_prefix
 from mutoscope.storage import Storage
+from mutoscope.videos import transitions
+
+logger = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
-MANIFEST_MAX = 64 * 1024 * 1024
+NOT_RUN = "not_run_imported"
+UNFINISHED = ("queued", "in_progress")
+Unfinished = Literal["not_run", "resubmit"]
+LINKS = ("remixed_from_video_id", "extended_from_video_id", "edited_from_video_id")
 
 
 @dataclass(frozen=True)
@@ -45,16 +66,60 @@ class Limits:
     """What an importer accepts. Args:
         max_archive_bytes: the archive file itself.
         max_total_bytes: everything in it, uncompressed.
-        max_ratio: uncompressed/compressed size of one entry; media is stored, so real archives are ~1.
-        ratio_floor: entries smaller than this are never called bombs (tiny JSON compresses well).
+        max_ratio: uncompressed/compressed size of one entry, and of all entries together; media is
+            stored, so real archives are ~1.
+        ratio_floor: entries (and archives) smaller than this are never called bombs (tiny JSON
+            compresses well).
         max_entries: number of entries.
+        max_manifest_bytes: manifest.json, uncompressed.
+        max_record_bytes: one line of videos.jsonl.
+        max_json_depth: how deeply any JSON document in the archive may nest.
     """
 
     max_archive_bytes: int = 50 * 1024**3
     max_total_bytes: int = 100 * 1024**3
     max_ratio: float = 100.0
     ratio_floor: int = 1024 * 1024
-    max_entries: int = 500_000
+    max_entries: int = 200_000
+    max_manifest_bytes: int = 64 * 1024 * 1024
+    max_record_bytes: int = 1024 * 1024
+    max_json_depth: int = 32
+
+
+class CatalogEntry(Protocol):
+    name: str
+    sizes: Sequence[str]
+    seconds: Sequence[str]
+
+
+class Catalog(Protocol):
+    """The server's models as the API sees them (videos.service.ModelCatalog, engine.catalog.Catalog)."""
+
+    def resolve(self, name: str) -> CatalogEntry:
+        """Raises LookupError for an unknown name."""
+
+
+@dataclass(frozen=True)
+class Resubmission:
+    """An unfinished record, as a request the normal admission path can take.
+
+    `source_video_id` is the lineage source's id on this server (already the importer's own);
+    `input` the bytes of the record's input file (a first-frame PNG, or an edit's uploaded MP4).
+    """
+
+    kind: str
+    model: str
+    prompt: str
+    size: str
+    seconds: str
+    extend_seconds: str | None
+    params: dict[str, Any]
+    source_video_id: str | None
+    input: bytes | None
+
+
+# owner id, job -> the new video's id; raises a MutoscopeError when admission refuses it.
+Resubmit = Callable[[str, Resubmission], str]
 
 
 @dataclass
@@ -65,6 +130,10 @@ class Staged:
     files: dict[str, Path] = field(default_factory=dict)  # video|thumbnail|spritesheet|input -> staged file
     source_id: str = ""
     meta: dict[str, Any] | None = None
+    line: int = 0
+    # Filled by the record checks; place() derives them itself for migrated videos.
+    params: dict[str, Any] | None = None
+    links: dict[str, str | None] | None = None
 
 
 def _bad(message: str, code: str = "invalid_archive") -> InvalidRequest:
@@ -79,7 +148,37 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-# --- 1-4: checks ----------------------------------------------------------------------------------
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]")
+_PAIR = re.compile(rb"[\[{][\]}]")
+
+
+def nests_within(data: bytes, depth: int) -> bool:
+    """Whether a JSON text nests at most `depth` levels; False also for unbalanced brackets.
+
+    Checked before parsing because the parsers recurse: `"[" * 100000` is a RecursionError in
+    json.loads. Strings are cut out first (their brackets are text), then each pass removes the
+    innermost bracket pairs, all in C; a valid document is empty after as many passes as it is deep.
+    """
+    rest = _NOT_BRACKET.sub(b"", _STRING.sub(b"", data))
+    for _ in range(depth):
+        if not rest:
+            return True
+        rest = _PAIR.sub(b"", rest)
+    return not rest
+
+
+def _json(data: bytes, what: str, limits: Limits) -> Any:
+    if not nests_within(data, limits.max_json_depth):
+        raise _bad(f"{what} is not valid JSON or nests deeper than {limits.max_json_depth} levels.",
+                   "invalid_json")
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        raise _bad(f"{what} is not valid JSON.", "invalid_json") from None
+
+
+# 1-4: checks
 
 def _open(archive: Path, limits: Limits) -> zipfile.ZipFile:
     size = archive.stat().st_size
@@ -92,19 +191,20 @@ def _open(archive: Path, limits: Limits) -> zipfile.ZipFile:
         raise _bad("The archive is truncated or is not a zip file (no readable central directory).",
                    "archive_truncated") from None
     try:
-        _check_entries(zf, limits)
+        _check_entries(zf, limits, size)
     except Exception:
         zf.close()
         raise
     return zf
 
 
-def _check_entries(zf: zipfile.ZipFile, limits: Limits) -> None:
+def _check_entries(zf: zipfile.ZipFile, limits: Limits, archive_size: int) -> None:
     infos = zf.infolist()
     if len(infos) > limits.max_entries:
-        raise _bad(f"The archive has {len(infos)} entries; at most {limits.max_entries} are accepted.")
+        raise _bad(f"The archive has {len(infos)} entries; at most {limits.max_entries} are accepted.",
+                   "too_many_entries")
     seen: set[str] = set()
-    total = 0
+    total = packed = 0
     for info in infos:
         name = info.filename
         if is_unsafe(name):
@@ -119,24 +219,32 @@ def _check_entries(zf: zipfile.ZipFile, limits: Limits) -> None:
                        f"(at most {limits.max_ratio:g}x is accepted): this looks like a zip bomb.",
                        "suspicious_compression")
         total += info.file_size
+        packed += info.compress_size
         if total > limits.max_total_bytes:
             raise PayloadTooLarge(f"The archive expands to more than {limits.max_total_bytes} bytes.",
                                   param="file", code="archive_too_large")
+    if packed > archive_size:
+        # Entries that share their compressed bytes: the overlapping-entry zip bomb.
+        raise _bad("The archive's entries overlap one another; exports never do.", "suspicious_compression")
+    # Many entries, each just under the per-entry floor, add up: judge the archive as a whole too.
+    if total > limits.ratio_floor and total > limits.max_ratio * max(packed, 1):
+        raise _bad(f"The archive would expand {total // max(packed, 1)}x in total, to {total} bytes "
+                   f"(at most {limits.max_ratio:g}x is accepted): this looks like a zip bomb.",
+                   "suspicious_compression")
 
 
-def _manifest(zf: zipfile.ZipFile) -> dict[str, Any]:
+def _manifest(zf: zipfile.ZipFile, limits: Limits) -> dict[str, Any]:
     try:
         info = zf.getinfo(MANIFEST)
     except KeyError:
         raise _bad("The archive has no manifest.json; it is not a Mutoscope export.") from None
-    if info.file_size > MANIFEST_MAX:
-        raise _bad("manifest.json is implausibly large.")
+    if info.file_size > limits.max_manifest_bytes:
+        raise _bad(f"manifest.json is {info.file_size} bytes; at most {limits.max_manifest_bytes} are accepted.")
     try:
-        manifest = json.loads(zf.read(MANIFEST))
-    except (zipfile.BadZipFile, EOFError, OSError):
+        raw = zf.read(MANIFEST)
+    except (zipfile.BadZipFile, EOFError, OSError, zipfile.LargeZipFile):
         raise _bad("manifest.json is truncated or corrupt.", "archive_truncated") from None
-    except ValueError:
-        raise _bad("manifest.json is not valid JSON.") from None
+    manifest = _json(raw, "manifest.json", limits)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise _bad(f"manifest.json does not describe a {FORMAT} archive.")
     version = manifest.get("format_version")
@@ -184,7 +292,7 @@ def _stage(zf: zipfile.ZipFile, files: dict[str, dict], staging: Path) -> dict[s
     return staged
 
 
-def _records(staged: dict[str, Path]) -> list[Staged]:
+def _records(staged: dict[str, Path], limits: Limits) -> list[Staged]:
     if VIDEOS not in staged:
         raise _bad("The archive has no videos.jsonl.", "archive_incomplete")
     if CAMEOS in staged and staged[CAMEOS].read_bytes().strip():
@@ -192,10 +300,17 @@ def _records(staged: dict[str, Path]) -> list[Staged]:
                                 "Nothing was imported.", param="file", code="cameos_not_supported")
     out: list[Staged] = []
     ids: set[str] = set()
-    with open(staged[VIDEOS], encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+    with open(staged[VIDEOS], "rb") as f:
+        n = 0
+        while line := f.readline(limits.max_record_bytes + 1):
+            n += 1
+            if len(line) > limits.max_record_bytes:
+                raise _bad(f"videos.jsonl line {n} is longer than {limits.max_record_bytes} bytes.")
             if not line.strip():
                 continue
+            if not nests_within(line, limits.max_json_depth):
+                raise _bad(f"videos.jsonl line {n} is not valid JSON or nests deeper than "
+                           f"{limits.max_json_depth} levels.", "invalid_json")
             try:
                 rec = VideoRecord.model_validate_json(line)
             except ValidationError as e:
@@ -217,35 +332,142 @@ def _records(staged: dict[str, Path]) -> list[Staged]:
                     raise _bad(f"videos.jsonl line {n} names {path}, which is not in the archive.",
                                "archive_incomplete")
                 files[what] = staged[path]
-            out.append(Staged(record=rec, files=files, source_id=vid))
+            out.append(Staged(record=rec, files=files, source_id=vid, line=n))
     return out
 
 
-# --- 5: placing -----------------------------------------------------------------------------------
+def _lineage_of(rec: VideoRecord) -> dict[str, str | None]:
+    """The record's three lineage links, from its `mutoscope` part or the video object's extensions."""
+    v, lineage = rec.video, rec.mutoscope.lineage
+    extra = v.model_extra or {}
+    links = {"remixed_from_video_id": lineage.remixed_from_video_id or v.remixed_from_video_id,
+             "extended_from_video_id": lineage.extended_from_video_id or extra.get("extended_from_video_id"),
+             "edited_from_video_id": lineage.edited_from_video_id or extra.get("edited_from_video_id")}
+    return {k: ref if isinstance(ref, str) and ref else None for k, ref in links.items()}
 
-def _row(st: Staged, vid: str, owner_id: str, link: Callable[[str | None], str | None]) -> Video:
+
+def _found(s: Session, column: Any, ids: set[str] | list[str], *where: Any) -> set[str]:
+    """The values of `column` among `ids` (in slices: SQLite caps the parameters of one statement)."""
+    ids, out = sorted(set(ids)), set()
+    for i in range(0, len(ids), 10_000):
+        out |= set(s.scalars(select(column).where(column.in_(ids[i:i + 10_000]), *where)))
+    return out
+
+
+def _where(st: Staged) -> str:
+    return f"videos.jsonl line {st.line} (video {st.source_id})"
+
+
+def _check_record(st: Staged, catalog: Catalog, max_lineage_seconds: float) -> None:
+    """The rules a create request meets, applied to one record; fills st.params and st.links."""
+    v, m = st.record.video, st.record.mutoscope
+    where = _where(st)
+    for name in ("extended_from_video_id", "edited_from_video_id"):
+        ref = (v.model_extra or {}).get(name)
+        if ref is not None and not (isinstance(ref, str) and 0 < len(ref) <= 200):
+            raise _bad(f"{where}: video.{name}: expected a video id.")
+    try:
+        entry = catalog.resolve(v.model)
+    except LookupError:
+        raise _bad(f"{where}: video.model: the model '{v.model}' does not exist on this server. "
+                   "GET /v1/models lists the available models.", "model_not_found") from None
+    if v.size not in entry.sizes:
+        raise _bad(f"{where}: video.size: invalid size '{v.size}' for model '{entry.name}'. Supported sizes: "
+                   f"{', '.join(entry.sizes)}.", "invalid_size")
+    params = dict(m.params)
+    extra_seed = (v.model_extra or {}).get("seed")
+    if params.get("seed") is None and extra_seed is not None:
+        params["seed"] = extra_seed
+    try:
+        checked = RecordParams.model_validate(params)
+    except ValidationError as e:
+        first = e.errors()[0]
+        path = ".".join(str(p) for p in first["loc"])
+        raise _bad(f"{where}: mutoscope.params.{path}: {first['msg']}.") from None
+    if m.kind == "extend":
+        # An extension's seconds is the stitched total; only the part it added is one of the model's lengths.
+        try:
+            total = float(v.seconds)
+        except ValueError:
+            total = math.nan
+        if not (math.isfinite(total) and 0 < total <= max_lineage_seconds + 1e-9):
+            raise _bad(f"{where}: video.seconds: '{v.seconds}' is not a length of at most "
+                       f"{max_lineage_seconds:g} s, this server's limit per video lineage.", "invalid_seconds")
+        if checked.extend_seconds is not None and checked.extend_seconds not in entry.seconds:
+            raise _bad(f"{where}: mutoscope.params.extend_seconds: invalid seconds '{checked.extend_seconds}' "
+                       f"for model '{entry.name}'. Supported values: {', '.join(entry.seconds)}.",
+                       "invalid_seconds")
+    elif v.seconds not in entry.seconds:
+        raise _bad(f"{where}: video.seconds: invalid seconds '{v.seconds}' for model '{entry.name}'. "
+                   f"Supported values: {', '.join(entry.seconds)}.", "invalid_seconds")
+    st.params = checked.model_dump(exclude_unset=True)  # round trips keep the keys they had, None or not
+    st.links = _lineage_of(st.record)
+
+
+def _check_links(sessions: sessionmaker[Session], owner_id: str, videos: list[Staged]) -> None:
+    """Lineage and cameo links may point only into the archive or at the importer's own objects.
+
+    Anything else would let an archive reach another account's data through the worker (an extension
+    of someone else's video) or the consent rules (someone else's cameo). The message is the same
+    whether the id exists under another account or nowhere, so it reveals nothing about other accounts.
+    """
+    in_archive = {st.source_id for st in videos}
+    refs = {ref for st in videos for ref in (st.links or {}).values() if ref and ref not in in_archive}
+    cameo_refs = {c for st in videos for c in st.record.mutoscope.cameo_ids}
+    with sessions() as s:
+        own = _found(s, Video.id, refs, Video.owner_id == owner_id)
+        own_cameos = _found(s, Cameo.id, cameo_refs, Cameo.owner_id == owner_id, Cameo.deleted_at.is_(None))
+    for st in videos:
+        for name, ref in (st.links or {}).items():
+            if ref and ref not in in_archive and ref not in own:
+                raise _bad(f"{_where(st)}: {name} points at video {ref!r}, which is neither in this archive nor "
+                           "a video of your account. Nothing was imported.", "invalid_reference")
+        for ref in st.record.mutoscope.cameo_ids:
+            if ref not in own_cameos:
+                raise _bad(f"{_where(st)}: cameo_ids names cameo {ref!r}, which is not a cameo of your account. "
+                           "Nothing was imported.", "invalid_reference")
+
+
+# 5: placing
+
+def _not_run_message(status: str) -> str:
+    return (f"This video was still {status.replace('_', ' ')} when it was exported, so it was imported without "
+            "running: an import never starts jobs by itself. To generate it here, create it again "
+            "(POST /v1/videos), or import the archive with unfinished=resubmit.")
+
+
+def _row(st: Staged, vid: str, owner_id: str, link: Callable[[str | None], str | None]) -> tuple[Video, str]:
     v, m = st.record.video, st.record.mutoscope
     status, progress, completed_at, started_at = v.status, v.progress, v.completed_at, m.started_at
-    if status in ("queued", "in_progress"):  # unfinished at export time: generate it again here
-        status, progress, completed_at, started_at = "queued", 0, None, None
-    params = dict(m.params)
+    err_code, err_message = None, None
+    err = m.error or v.error
+    if status == "failed" and err is not None:
+        err_code, err_message = err.code, err.message
+    if status in UNFINISHED:
+        # Not queued: a record is data, and running it would bypass the plan, the budget and consent.
+        status, progress, completed_at, started_at = "failed", 0, now(), None
+        err_code, err_message = NOT_RUN, _not_run_message(v.status)
+    params = dict(st.params if st.params is not None else m.params)
     if params.get("seed") is None:
         extra_seed = (v.model_extra or {}).get("seed")
         params["seed"] = extra_seed if isinstance(extra_seed, int) else random.randrange(2**31)
-    err = m.error or v.error
-    lineage = m.lineage
-    extended = lineage.extended_from_video_id or (v.model_extra or {}).get("extended_from_video_id")
-    edited = lineage.edited_from_video_id or (v.model_extra or {}).get("edited_from_video_id")
+    links = st.links if st.links is not None else _lineage_of(st.record)
     return Video(
-        id=vid, owner_id=owner_id, kind=m.kind, model=v.model, status=status, progress=progress,
+        id=vid, owner_id=owner_id, kind=m.kind, model=v.model, progress=progress,
         prompt=v.prompt or "", size=v.size, seconds=v.seconds, params=params, resolved=m.resolved,
         input_key=input_key(vid) if "input" in st.files else None,
-        remixed_from_video_id=link(lineage.remixed_from_video_id or v.remixed_from_video_id),
-        extended_from_video_id=link(extended), edited_from_video_id=link(edited),
-        error_code=(err.code if err and status == "failed" else None),
-        error_message=(err.message if err and status == "failed" else None),
+        remixed_from_video_id=link(links["remixed_from_video_id"]),
+        extended_from_video_id=link(links["extended_from_video_id"]),
+        edited_from_video_id=link(links["edited_from_video_id"]),
+        error_code=err_code, error_message=err_message,
         created_at=v.created_at, started_at=started_at, completed_at=completed_at, expires_at=v.expires_at,
-    )
+    ), status
+
+
+def _taken(s: Session, ids: list[str]) -> set[str]:
+    """Ids this server already uses anywhere, for any account: a kept id must not inherit another
+    video's usage record or cameo uses (a takedown, inherited consent) any more than its row."""
+    return _found(s, Video.id, ids) | _found(s, CameoUse.video_id, ids) | _found(s, UsageRecord.video_id, ids)
 
 
 def place(sessions: sessionmaker[Session], storage: Storage, owner_id: str, videos: list[Staged], source: str,
@@ -254,11 +476,14 @@ def place(sessions: sessionmaker[Session], storage: Storage, owner_id: str, vide
 
     Ids are kept where free on this server and replaced where taken; lineage links to videos of the
     same batch follow the new ids, links to earlier imports from the same source go through `known`,
-    anything else is kept as it was (a link to a video the source no longer has).
+    links to the owner's own videos stay; any other link is dropped (a migrated remix whose source the
+    source service no longer has), never kept pointing at an id that may be, or become, someone else's.
+    Archive imports have refused such links already (`_check_links`).
     """
     with sessions() as s:
-        wanted = [st.record.video.id for st in videos if ID_RE.match(st.record.video.id)]
-        taken = set(s.scalars(select(Video.id).where(Video.id.in_(wanted)))) if wanted else set()
+        taken = _taken(s, [st.record.video.id for st in videos if ID_RE.match(st.record.video.id)])
+        refs = {ref for st in videos for ref in (st.links or _lineage_of(st.record)).values() if ref}
+        own = _found(s, Video.id, refs, Video.owner_id == owner_id)
     id_map: dict[str, str] = {}
     for st in videos:
         vid = st.record.video.id
@@ -268,7 +493,7 @@ def place(sessions: sessionmaker[Session], storage: Storage, owner_id: str, vide
     def link(ref: str | None) -> str | None:
         if ref is None:
             return None
-        return id_map.get(ref) or known(ref) or ref
+        return id_map.get(ref) or known(ref) or (ref if ref in own else None)
 
     moved: list[str] = []
     try:
@@ -276,11 +501,13 @@ def place(sessions: sessionmaker[Session], storage: Storage, owner_id: str, vide
             vid = id_map[st.source_id or st.record.video.id]
             moved.append(vid)
             for what, path in st.files.items():
+                if what != "input" and st.record.video.status != "completed":
+                    continue  # a video that did not complete has no content
                 storage.put_file(input_key(vid) if what == "input" else variant_key(vid, what), path)
         with sessions() as s:
             for st in videos:
                 sid = st.source_id or st.record.video.id
-                s.add(_row(st, id_map[sid], owner_id, link))
+                transitions.insert_finished(s, *_row(st, id_map[sid], owner_id, link))
                 s.add(ImportedVideo(owner_id=owner_id, source=source, source_id=sid, video_id=id_map[sid],
                                     meta=st.meta))
             if import_row is not None:
@@ -300,9 +527,63 @@ def _existing(sessions: sessionmaker[Session], owner_id: str, digest: str) -> Im
         return s.scalar(select(Import).where(Import.owner_id == owner_id, Import.sha256 == digest))
 
 
+def _resubmit_all(sessions: sessionmaker[Session], storage: Storage, owner_id: str, videos: list[Staged],
+                  row: Import, resubmit: Resubmit) -> None:
+    """Hand each not-run record to admission; an admitted one replaces its placeholder (deleted, so the
+    account shows the job once), a refused one keeps it, with the refusal appended to its message."""
+    id_map = dict(row.id_map)
+    for st in videos:
+        if st.record.video.status not in UNFINISHED:
+            continue
+        v, m = st.record.video, st.record.mutoscope
+        local = id_map[st.source_id]
+        links = st.links or {}
+        source = next((id_map.get(ref, ref) for ref in (links.get(k) for k in LINKS) if ref), None)
+        data = None
+        if "input" in st.files:
+            with storage.open(input_key(local)) as f:
+                data = f.read()
+        params = {k: x for k, x in (st.params or {}).items()
+                  if x is not None and k not in ("extend_seconds", "policy")}  # the plan sets the policy anew
+        job = Resubmission(kind=m.kind, model=v.model, prompt=v.prompt or "", size=v.size, seconds=v.seconds,
+                           extend_seconds=(st.params or {}).get("extend_seconds"), params=params,
+                           source_video_id=source, input=data)
+        try:
+            new = resubmit(owner_id, job)
+        except MutoscopeError as e:
+            reason = e.message
+        except Exception:
+            logger.exception("re-submitting imported video %s failed", local)
+            reason = "it could not be re-submitted because of an internal error."
+        else:
+            id_map[st.source_id] = new
+            with sessions() as s:
+                s.execute(update(Video).where(Video.id == local, Video.owner_id == owner_id)
+                          .values(deleted_at=now(), error_message=f"Re-submitted as {new}."))
+                s.execute(update(Import).where(Import.id == row.id).values(id_map=dict(id_map)))
+                s.commit()
+            row.id_map = dict(id_map)
+            continue
+        with sessions() as s:
+            s.execute(update(Video).where(Video.id == local, Video.owner_id == owner_id)
+                      .values(error_message=f"{_not_run_message(v.status)} Re-submitting it was refused: {reason}"))
+            s.commit()
+
+
 def import_archive(sessions: sessionmaker[Session], storage: Storage, owner_id: str, archive: Path,
-                   limits: Limits = Limits()) -> tuple[Import, bool]:
-    """Import an export archive into an account. Returns the import and whether it had been imported before."""
+                   limits: Limits = Limits(), *, catalog: Catalog, max_lineage_seconds: float = 120.0,
+                   unfinished: Unfinished = "not_run", resubmit: Resubmit | None = None) -> tuple[Import, bool]:
+    """Import an export archive into an account. Returns the import and whether it had been imported before.
+
+    Args:
+        catalog: this server's models; every record's model, size and seconds must be valid in it.
+        max_lineage_seconds: the longest an extension's stitched total may be (Settings.max_lineage_seconds).
+        unfinished: what becomes of records that were queued/in_progress at export: "not_run" (they
+            arrive failed with `not_run_imported`) or "resubmit" (each goes through `resubmit`).
+        resubmit: required with unfinished="resubmit"; see `Resubmit`.
+    """
+    if unfinished == "resubmit" and resubmit is None:
+        raise ValueError("unfinished='resubmit' needs a resubmit callable")
     size = archive.stat().st_size
     if size > limits.max_archive_bytes:  # before hashing gigabytes we will refuse anyway
         raise PayloadTooLarge(f"The archive is {size} bytes; this server accepts archives up to "
@@ -311,13 +592,14 @@ def import_archive(sessions: sessionmaker[Session], storage: Storage, owner_id: 
     found = _existing(sessions, owner_id, digest)
     if found is not None:
         return found, True
-    staging = storage.scratch_dir() / f"import-{secrets.token_hex(8)}"
-    staging.mkdir(parents=True)
-    try:
+    with ScratchArea(storage.scratch_dir(), "import-") as staging:
         with _open(archive, limits) as zf:
-            manifest = _manifest(zf)
-            staged = _stage(zf, manifest["files"], staging)
-        videos = _records(staged)
+            manifest = _manifest(zf, limits)
+            staged = _stage(zf, manifest["files"], staging.path)
+        videos = _records(staged, limits)
+        for st in videos:
+            _check_record(st, catalog, max_lineage_seconds)
+        _check_links(sessions, owner_id, videos)
         row = Import(owner_id=owner_id, sha256=digest, format_version=int(manifest["format_version"]))
         try:
             place(sessions, storage, owner_id, videos, f"archive:{digest}", import_row=row)
@@ -327,6 +609,18 @@ def import_archive(sessions: sessionmaker[Session], storage: Storage, owner_id: 
             if found is not None:
                 return found, True
             raise
-        return row, False
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    if unfinished == "resubmit" and resubmit is not None:
+        _resubmit_all(sessions, storage, owner_id, videos, row, resubmit)
+    return row, False
+
+
+def unfinished_outcome(sessions: sessionmaker[Session], row: Import) -> tuple[list[str], dict[str, str]]:
+    """(ids here of videos imported without running, archive id -> id of each re-submitted job)."""
+    with sessions() as s:
+        placed = dict(s.execute(select(ImportedVideo.source_id, ImportedVideo.video_id).where(
+            ImportedVideo.owner_id == row.owner_id, ImportedVideo.source == f"archive:{row.sha256}")).all())
+        found = _found(s, Video.id, list((row.id_map or {}).values()), Video.owner_id == row.owner_id,
+                       Video.error_code == NOT_RUN, Video.deleted_at.is_(None))
+    not_run = [vid for vid in (row.id_map or {}).values() if vid in found]  # in archive order
+    resubmitted = {k: v for k, v in (row.id_map or {}).items() if k in placed and placed[k] != v}
+    return not_run, resubmitted

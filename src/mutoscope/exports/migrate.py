@@ -8,7 +8,6 @@ here when the remix arrives and its lineage link can be pointed at the local cop
 
 from __future__ import annotations
 
-import secrets
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mutoscope.db.models import ImportedVideo
 from mutoscope.exports.format import Lineage, RecordError, Reproduce, VideoFields, VideoRecord
 from mutoscope.exports.importer import Staged, place
+from mutoscope.exports.scratch import ScratchArea
 from mutoscope.storage import Storage
 
 VARIANTS = ("video", "thumbnail", "spritesheet")
@@ -99,8 +99,8 @@ def migrate(client: Any, sessions: sessionmaker[Session], storage: Storage, owne
     with sessions() as s:
         done = dict(s.execute(select(ImportedVideo.source_id, ImportedVideo.video_id)
                               .where(ImportedVideo.owner_id == owner_id, ImportedVideo.source == source)).all())
-    scratch = storage.scratch_dir() / f"migrate-{secrets.token_hex(8)}"
-    scratch.mkdir(parents=True)
+    area = ScratchArea(storage.scratch_dir(), "migrate-")
+    scratch = area.path
     try:
         for obj in listing:
             vid = obj["id"]
@@ -144,5 +144,5 @@ def migrate(client: Any, sessions: sessionmaker[Session], storage: Storage, owne
             report.imported.append(vid)
             on_video(vid, "imported")
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        area.close()
     return report

@@ -60,3 +60,8 @@ class ImportObject(BaseModel):
     id_map: dict[str, str]
     # True when this archive had already been imported into this account: nothing was changed.
     already_imported: bool = False
+    # Ids here of the videos that were unfinished at export and were imported without running
+    # (status failed, error code not_run_imported; their error message says how to run them).
+    not_run: list[str] = []
+    # With unfinished=resubmit: archive id -> the new job each admitted one became (also in id_map).
+    resubmitted: dict[str, str] = {}

@@ -59,13 +59,13 @@ def enqueue(s: Session, video: Video, plan, charge_seconds: float) -> None:
     s.commit()
 
 
-def insert_finished(s: Session, videos: list[Video]) -> None:
-    """Add rows that arrive already finished (imports): completed, or failed with their reason. Nothing runs,
-    nothing is reserved; the caller commits them with the rest of its batch."""
-    for v in videos:
-        if v.status not in ("completed", "failed"):
-            raise ValueError(f"an inserted video must be finished, not {v.status!r}")
-        s.add(v)
+def insert_finished(s: Session, video: Video, status: str) -> None:
+    """Add a row that arrives already finished (an import): completed, or failed with its reason. Nothing
+    runs and nothing is reserved; the caller commits it with the rest of its batch."""
+    if status not in ("completed", "failed"):
+        raise ValueError(f"an inserted video must be finished, not {status!r}")
+    video.status = status
+    s.add(video)
 
 
 def claim_next(s: Session, worker_id: str, lease_seconds: float) -> Claim | None:

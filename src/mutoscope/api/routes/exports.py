@@ -47,8 +47,8 @@ def export_content(export_id: str, request: Request, who: PrincipalDep) -> FileR
 
 @router.post("/v1/imports", response_model=ImportObject)
 async def create_import(request: Request, who: PrincipalDep) -> ImportObject:
-    path = await _svc(request).receive(request)
-    return await run_in_threadpool(_svc(request).import_upload, who, path)
+    received = await _svc(request).receive(request)
+    return await run_in_threadpool(_svc(request).import_upload, who, received)
 
 
 @router.get("/v1/imports/{import_id}", response_model=ImportObject)
