@@ -245,3 +245,25 @@ def test_remix_extend_and_edit_make_linked_videos(live, made):
     assert remix["remixed_from_video_id"] == src["id"] and remix["prompt"] == "the boat at night"
     assert extend["extended_from_video_id"] == src["id"] and extend["seconds"] == "8"
     assert edit["edited_from_video_id"] == src["id"] and edit["size"] == src["size"]
+
+
+def test_first_frame_as_data_url_then_delete_cancels(live):
+    buf = io.BytesIO()
+    Image.new("RGB", (640, 360), (200, 30, 30)).save(buf, format="PNG")
+    frame = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+    async def go():
+        async with http_client(url(live), live.api_key) as c:
+            queued = await c.call_tool("create_video", {"prompt": "a red wall", **SHORT, **SLOW, "image_url": frame,
+                                                        "wait": False})
+            vid = queued.structured_content["video"]["id"]
+            return queued, await c.call_tool("delete_video", {"video_id": vid})
+
+    queued, deleted = anyio.run(go)
+    assert not queued.is_error, text(queued)
+    vid = queued.structured_content["video"]["id"]
+    assert queued.structured_content["video"]["status"] in ("queued", "in_progress")
+    assert f'call wait_for_video with video_id "{vid}"' in text(queued)
+    assert text(deleted) == f"Deleted video {vid}." and deleted.structured_content["deleted"] is True
+    with live.http() as h:
+        wait_for(lambda: h.get(f"/v1/videos/{vid}").status_code == 404, timeout=30)
