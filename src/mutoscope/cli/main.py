@@ -46,6 +46,17 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def storage_or_fail(settings: Settings):
+    """The configured storage, reached once; a dead or wrong bucket is one line naming it, no traceback."""
+    from mutoscope.storage import StorageUnavailable
+    from mutoscope.storage import from_settings
+
+    try:
+        return from_settings(settings)
+    except (StorageUnavailable, ValueError) as e:
+        _fail(str(e))
+
+
 def _sessions(settings: Settings):
     from mutoscope.db.migrate import upgrade
     from mutoscope.db.session import make_engine, make_sessionmaker
@@ -78,11 +89,12 @@ def serve(data_dir: DataDir = None,
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from mutoscope.accounts.plans import PlansError
     from mutoscope.engine import RegistryError
+    from mutoscope.storage import StorageUnavailable
 
     settings = _settings(data_dir, host=host, port=port)
     try:
         app_, owner_key = build_server(settings, worker=not no_worker)
-    except (RegistryError, PlansError, ValueError) as e:  # a bad models/plans file: one clear line
+    except (RegistryError, PlansError, ValueError, StorageUnavailable) as e:  # bad config or storage: one line
         _fail(str(e))
     if owner_key:
         console.print("[bold]Created the owner account.[/bold] Its API key (shown once; also saved with mode "
@@ -108,6 +120,7 @@ def worker(data_dir: DataDir = None, concurrency: int = 1, log_level: str = "inf
         return
     from mutoscope.jobs.celery_app import celery_app
 
+    storage_or_fail(Settings())  # jobs build their own context later; a dead bucket should stop us now
     # solo pool: the worker process itself runs jobs, so its loaded pipelines stay warm on its GPU and
     # nothing forks after torch has started. Run one worker per GPU.
     argv = ["worker", "--pool=solo" if concurrency == 1 else f"--concurrency={concurrency}", "--loglevel=INFO",
