@@ -45,6 +45,8 @@ class S3Storage(Storage):
         multipart_threshold: files at least this large are uploaded in parts of this size, in parallel.
     """
 
+    page_size = 1000  # keys per listing page and per DeleteObjects call (S3's maximum for both)
+
     def __init__(self, bucket: str, prefix: str = "", *, scratch: Path, client: Any = None,
                  endpoint_url: str | None = None, region: str | None = None, access_key_id: str | None = None,
                  secret_access_key: str | None = None, addressing_style: str = "path",
@@ -162,10 +164,12 @@ class S3Storage(Storage):
         # The object itself and what is under base/ -- never "videos/abc" matching "videos/abcdef".
         keys = [base]
         try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base + "/"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=base + "/", PaginationConfig={"PageSize": self.page_size})
+            for page in pages:
                 keys.extend(o["Key"] for o in page.get("Contents", ()))
-            for i in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
-                batch = [{"Key": k} for k in keys[i:i + 1000]]
+            for i in range(0, len(keys), self.page_size):
+                batch = [{"Key": k} for k in keys[i:i + self.page_size]]
                 out = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
                 errors = [e for e in out.get("Errors", ()) if str(e.get("Code")) not in _MISSING]
                 if errors:
