@@ -53,6 +53,7 @@ def build_catalog(settings: Settings):
 def build_job_context(settings: Settings, migrate: bool = True, *, with_engine: bool = True) -> JobContext:
     """`with_engine=False`: an API-only process; its context's engine is the torch-free catalog."""
     tighten(settings.data_dir)
+    storage = from_settings(settings)  # first: an unreachable bucket stops start-up before the database is touched
     configure_likeness_guard(settings)
     if migrate:
         upgrade(settings.db_url)

@@ -42,7 +42,8 @@ def _settings(data_dir: Path | None = None, **overrides) -> Settings:
 
 
 def _fail(message: str) -> None:
-    err.print(f"[red]Error:[/red] {message}")
+    # soft_wrap: the message stays one line whatever the terminal's width, so logs and greps keep it whole
+    err.print(f"[red]Error:[/red] {message}", soft_wrap=True)
     raise typer.Exit(1)
 
 

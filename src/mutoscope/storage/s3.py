@@ -18,7 +18,8 @@ import boto3
 from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from mutoscope.storage.base import CHUNK_BYTES, Storage, StorageUnavailable, check_key
 
@@ -88,6 +89,10 @@ class S3Storage(Storage):
                 code = e.response.get("Error", {}).get("Code")
                 reason = "the bucket does not exist" if str(code) in ("404", "NoSuchBucket") else \
                     f"the service answered {code}"
+            elif isinstance(e, NoCredentialsError):
+                reason = "no credentials (set MUTOSCOPE_S3_ACCESS_KEY_ID / MUTOSCOPE_S3_SECRET_ACCESS_KEY)"
+            elif isinstance(e, (BotoConnectionError, HTTPClientError)):
+                reason = "cannot connect"
             else:
                 reason = type(e).__name__
             raise StorageUnavailable(f"Storage {self.url}{where} is unreachable: {reason}.") from None

@@ -1,0 +1,120 @@
+"""A live `mutoscope serve` on a SeaweedFS bucket: generate, download whole, by Range and by HEAD, remix,
+delete, export, and find every artifact in the bucket and none in the server's data folder. The same
+Range and HEAD checks run on the local backend in tests/api/test_videos.py."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import uuid
+import zipfile
+
+import httpx
+import pytest
+
+from tests.conftest import LiveServer, free_port, server_env, wait_for
+from tests.storage.ranges import check_range_and_head, check_range_errors
+
+FAST = {"num_inference_steps": 2}
+ASSET_SUFFIXES = (".mp4", ".webp", ".jpg", ".png", ".zip", ".part")
+
+
+@pytest.fixture(scope="module")
+def prefix() -> str:
+    return f"live-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def s3_live(s3_server, prefix, tmp_path_factory):
+    srv = LiveServer(tmp_path_factory.mktemp("s3live") / "data", **s3_server.env(prefix)).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_video(s3_live):
+    v = s3_live.client().videos.create_and_poll(prompt="a paper boat on a pond", seconds="4",
+                                                extra_body={**FAST, "seed": 3})
+    assert v.status == "completed", v.error
+    return v
+
+
+def test_sdk_download_matches_the_bucket(s3_live, s3_server, prefix, s3_video):
+    client, v = s3_live.client(), s3_video
+    data = client.videos.download_content(v.id).read()
+    assert data[4:8] == b"ftyp"
+    keys = s3_server.keys(f"{prefix}/videos/{v.id}/")
+    assert keys == [f"{prefix}/videos/{v.id}/{name}" for name in ("spritesheet.jpg", "thumbnail.webp", "video.mp4")]
+    stored = s3_server.client().get_object(Bucket=s3_server.bucket, Key=f"{prefix}/videos/{v.id}/video.mp4")
+    assert stored["Body"].read() == data
+    assert client.videos.download_content(v.id, variant="thumbnail").read()[:4] == b"RIFF"
+    assert_no_assets_on_disk(s3_live)
+
+
+def assert_no_assets_on_disk(srv) -> None:
+    """Nothing of a video on the server's disk: no assets folder contents, nothing left in scratch."""
+    left = [p for p in srv.data_dir.rglob("*") if p.is_file() and p.suffix in ASSET_SUFFIXES]
+    assert left == [], left
+    assets = srv.data_dir / "assets"
+    assert not assets.exists() or not any(assets.rglob("*"))
+
+
+def test_remix_reads_its_source_from_the_bucket_then_deletes(s3_live, s3_server, prefix, s3_video, tmp_path):
+    """The C2PA ingredient (the source MP4) comes from the bucket via a scratch copy that is cleaned up."""
+    client = s3_live.client()
+    remix = client.videos.poll(client.videos.remix(s3_video.id, prompt="the same boat at night").id)
+    assert remix.status == "completed", remix.error
+    path = tmp_path / "remix.mp4"
+    client.videos.download_content(remix.id).write_to_file(path)
+    with s3_live.http() as h, open(path, "rb") as f:
+        c2pa = h.post("/v1/verify", files={"file": ("clip.mp4", f, "video/mp4")}).json()["c2pa"]
+    assert c2pa["source_video_id"] == s3_video.id and c2pa["ingredients"] == [f"{s3_video.id}.mp4"]
+    assert_no_assets_on_disk(s3_live)
+    client.videos.delete(remix.id)
+    assert s3_server.keys(f"{prefix}/videos/{remix.id}/") == []
+    assert len(s3_server.keys(f"{prefix}/videos/{s3_video.id}/")) == 3, "the source is untouched"
+
+
+def test_range_and_head(s3_live, s3_video):
+    with s3_live.http() as h:
+        check_range_and_head(h, f"/v1/videos/{s3_video.id}/content")
+
+
+def test_range_errors_use_the_envelope(s3_live, s3_video):
+    with s3_live.http() as h:
+        check_range_errors(h, f"/v1/videos/{s3_video.id}/content")
+        assert h.head("/v1/videos/video_nope/content").status_code == 404
+
+
+def test_export_archive_lives_in_the_bucket(s3_live, s3_server, prefix, s3_video):
+    with s3_live.http() as h:
+        e = h.post("/v1/exports").json()
+        done = wait_for(lambda: (r := h.get(f"/v1/exports/{e['id']}").json())["status"] in ("completed", "failed")
+                        and r, timeout=120)
+        assert done["status"] == "completed", done
+        assert s3_server.keys(f"{prefix}/exports/") == [f"{prefix}/exports/{e['id']}.zip"]
+        archive = h.get(f"/v1/exports/{e['id']}/content")
+        assert archive.status_code == 200 and len(archive.content) == done["bytes"]
+        first = h.get(f"/v1/exports/{e['id']}/content", headers={"Range": "bytes=0-3"})
+        assert first.status_code == 206 and first.content == b"PK\x03\x04"
+        names = zipfile.ZipFile(io.BytesIO(archive.content)).namelist()
+        assert any(n.endswith("video.mp4") for n in names)
+        assert h.delete(f"/v1/exports/{e['id']}").status_code == 200
+    assert s3_server.keys(f"{prefix}/exports/") == []
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_unreachable_storage_is_one_line_at_start(tmp_path, command):
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    env = server_env(tmp_path / "data", MUTOSCOPE_STORAGE_URL="s3://videos-bucket/prod",
+                     MUTOSCOPE_S3_ENDPOINT_URL=endpoint, MUTOSCOPE_S3_ACCESS_KEY_ID="AKIDEXAMPLE",
+                     MUTOSCOPE_S3_SECRET_ACCESS_KEY="wJalrXUtnFEMI-not-shown", MUTOSCOPE_S3_REGION="us-east-1")
+    out = subprocess.run([sys.executable, "-m", "mutoscope", command, "--port", str(free_port())]
+                         if command == "serve" else [sys.executable, "-m", "mutoscope", command],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    lines = [line for line in out.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, out.stderr
+    assert "s3://videos-bucket/prod" in lines[0] and endpoint in lines[0] and "unreachable" in lines[0]
+    assert "Traceback" not in out.stderr + out.stdout and "wJalrXUtnFEMI" not in out.stderr + out.stdout
