@@ -116,12 +116,12 @@ def worker(data_dir: DataDir = None, concurrency: int = 1, log_level: str = "inf
     if data_dir is not None:  # the Celery app reads Settings from the environment
         os.environ["MUTOSCOPE_DATA_DIR"] = str(data_dir)
     settings = _settings(data_dir)
+    storage_or_fail(settings)  # a dead or wrong bucket stops the worker now, as one line, not its first job
     if settings.runner != "celery":
         _poll_worker(settings, concurrency, log_level)
         return
     from mutoscope.jobs.celery_app import celery_app
 
-    storage_or_fail(Settings())  # jobs build their own context later; a dead bucket should stop us now
     # solo pool: the worker process itself runs jobs, so its loaded pipelines stay warm on its GPU and
     # nothing forks after torch has started. Run one worker per GPU.
     argv = ["worker", "--pool=solo" if concurrency == 1 else f"--concurrency={concurrency}", "--loglevel=INFO",
