@@ -1,5 +1,5 @@
-"""A live `mutoscope serve` on a SeaweedFS bucket: generate, download whole, by Range and by HEAD, remix,
-delete, export, and find every artifact in the bucket and none in the server's data folder. The same
+"""A live API and a separate worker on a SeaweedFS bucket: generate, download whole, by Range and by HEAD,
+remix, delete, export, and find every artifact in the bucket and none in either data folder. The same
 Range and HEAD checks run on the local backend in tests/api/test_videos.py."""
 
 from __future__ import annotations
@@ -27,8 +27,23 @@ def prefix() -> str:
 
 @pytest.fixture(scope="module")
 def s3_live(s3_server, prefix, tmp_path_factory):
-    srv = LiveServer(tmp_path_factory.mktemp("s3live") / "data", **s3_server.env(prefix)).start()
+    """An API-only `serve --no-worker` and a `mutoscope worker` with data folders of their own, as on two
+    machines: they share only the database and the bucket, so every file the API serves came through S3."""
+    root = tmp_path_factory.mktemp("s3live")
+    shared = {**s3_server.env(prefix), "MUTOSCOPE_DATABASE_URL": f"sqlite:///{root / 'data' / 'mutoscope.db'}"}
+    srv = LiveServer(root / "data", "--no-worker", **shared).start()
+    srv.worker_dir = root / "worker"
+    log = root / "worker.log"
+    worker = subprocess.Popen([sys.executable, "-m", "mutoscope", "worker"],
+                              env=server_env(srv.worker_dir, **shared), stdout=open(log, "ab"),
+                              stderr=subprocess.STDOUT)
     yield srv
+    worker.terminate()
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
     srv.stop()
 
 
@@ -54,11 +69,12 @@ def test_sdk_download_matches_the_bucket(s3_live, s3_server, prefix, s3_video):
 
 
 def assert_no_assets_on_disk(srv) -> None:
-    """Nothing of a video on the server's disk: no assets folder contents, nothing left in scratch."""
-    left = [p for p in srv.data_dir.rglob("*") if p.is_file() and p.suffix in ASSET_SUFFIXES]
-    assert left == [], left
-    assets = srv.data_dir / "assets"
-    assert not assets.exists() or not any(assets.rglob("*"))
+    """Nothing of a video on either process's disk: no assets folder contents, nothing left in scratch."""
+    for folder in (srv.data_dir, srv.worker_dir):
+        left = [p for p in folder.rglob("*") if p.is_file() and p.suffix in ASSET_SUFFIXES]
+        assert left == [], left
+        assets = folder / "assets"
+        assert not assets.exists() or not any(assets.rglob("*"))
 
 
 def test_remix_reads_its_source_from_the_bucket_then_deletes(s3_live, s3_server, prefix, s3_video, tmp_path):
