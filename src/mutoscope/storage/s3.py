@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoC
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from mutoscope.storage.base import CHUNK_BYTES, Storage, StorageUnavailable, check_key
+from mutoscope.storage.private import private_dir
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +66,8 @@ class S3Storage(Storage):
                           request_checksum_calculation="when_required",
                           response_checksum_validation="when_required"))
         self.transfer = TransferConfig(multipart_threshold=multipart_threshold, multipart_chunksize=multipart_threshold)
-        self.scratch = scratch
-        self.scratch.mkdir(parents=True, exist_ok=True)
+        # 0700 like the local store: spooled downloads and job scratch can hold uploads that show a face.
+        self.scratch = private_dir(scratch)
 
     @property
     def url(self) -> str:
