@@ -9,8 +9,7 @@ import uuid
 import pytest
 
 from mutoscope.config import Settings
-from mutoscope.storage import StorageUnavailable
-from mutoscope.storage import LocalStorage, from_settings
+from mutoscope.storage import LocalStorage, StorageUnavailable, from_settings
 from mutoscope.storage.base import CHUNK_BYTES
 from mutoscope.storage.s3 import S3Storage
 from tests.conftest import free_port

@@ -10,11 +10,12 @@ import sys
 import uuid
 import zipfile
 
-import httpx
 import pytest
 
-from tests.conftest import LiveServer, free_port, server_env, wait_for
+from tests.conftest import LiveServer, server_env, wait_for
 from tests.storage.ranges import check_range_and_head, check_range_errors
+
+pytestmark = pytest.mark.slow  # an API, a worker and two generations: minutes on a CPU
 
 FAST = {"num_inference_steps": 2}
 ASSET_SUFFIXES = (".mp4", ".webp", ".jpg", ".png", ".zip", ".part")
@@ -119,19 +120,3 @@ def test_export_archive_lives_in_the_bucket(s3_live, s3_server, prefix, s3_video
         assert any(n.endswith("video.mp4") for n in names)
         assert h.delete(f"/v1/exports/{e['id']}").status_code == 200
     assert s3_server.keys(f"{prefix}/exports/") == []
-
-
-@pytest.mark.parametrize("command", ["serve", "worker"])
-def test_unreachable_storage_is_one_line_at_start(tmp_path, command):
-    endpoint = f"http://127.0.0.1:{free_port()}"
-    env = server_env(tmp_path / "data", MUTOSCOPE_STORAGE_URL="s3://videos-bucket/prod",
-                     MUTOSCOPE_S3_ENDPOINT_URL=endpoint, MUTOSCOPE_S3_ACCESS_KEY_ID="AKIDEXAMPLE",
-                     MUTOSCOPE_S3_SECRET_ACCESS_KEY="wJalrXUtnFEMI-not-shown", MUTOSCOPE_S3_REGION="us-east-1")
-    out = subprocess.run([sys.executable, "-m", "mutoscope", command, "--port", str(free_port())]
-                         if command == "serve" else [sys.executable, "-m", "mutoscope", command],
-                         env=env, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 1
-    lines = [line for line in out.stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, out.stderr
-    assert "s3://videos-bucket/prod" in lines[0] and endpoint in lines[0] and "unreachable" in lines[0]
-    assert "Traceback" not in out.stderr + out.stdout and "wJalrXUtnFEMI" not in out.stderr + out.stdout

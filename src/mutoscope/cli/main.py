@@ -49,8 +49,7 @@ def _fail(message: str) -> None:
 
 def storage_or_fail(settings: Settings):
     """The configured storage, reached once; a dead or wrong bucket is one line naming it, no traceback."""
-    from mutoscope.storage import StorageUnavailable
-    from mutoscope.storage import from_settings
+    from mutoscope.storage import StorageUnavailable, from_settings
 
     try:
         return from_settings(settings)
