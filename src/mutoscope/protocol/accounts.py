@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from mutoscope.protocol.base import OpenAIBaseModel
+from mutoscope.protocol.base import OpenAIBaseModel, UnixTime
 
 
 class Usage(BaseModel):
@@ -64,14 +64,14 @@ class UpdateUserRequest(OpenAIBaseModel):
 
 
 class DeprecateModelRequest(OpenAIBaseModel):
-    shutdown_date: int
-    deprecation_date: int | None = None
+    shutdown_date: UnixTime
+    deprecation_date: UnixTime | None = None
     replacement: str | None = None
 
 
 class SunsetRequest(OpenAIBaseModel):
-    notice_at: int
-    no_new_generations_at: int
-    export_only_at: int
-    deletion_at: int
+    notice_at: UnixTime
+    no_new_generations_at: UnixTime
+    export_only_at: UnixTime
+    deletion_at: UnixTime
     message: str = ""

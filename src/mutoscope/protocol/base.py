@@ -2,14 +2,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mutoscope.errors import invalid_from_validation
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
+
+# A unix time a request may set: up to 9999-12-31T23:59:59Z. Beyond that the database's integer columns
+# overflow and an HTTP date (the Sunset header every answer carries) cannot be written.
+UnixTime = Annotated[int, Field(ge=0, le=253_402_300_799)]
 
 
 @dataclass
