@@ -134,6 +134,26 @@ def pg_url():
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+def broker_url():
+    """A Redis database of its own for one test, emptied before and after."""
+    import random
+
+    import redis
+
+    url = f"redis://127.0.0.1:6379/{random.randint(1, 15)}"
+    try:
+        r = redis.Redis.from_url(url)
+        r.ping()
+    except redis.ConnectionError as e:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"Redis not reachable: {e}")
+    r.flushdb()
+    yield url
+    r.flushdb()
+
+
 def wait_for(predicate, timeout: float = 120, interval: float = 0.2):
     deadline = time.time() + timeout
     while time.time() < deadline:

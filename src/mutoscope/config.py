@@ -39,22 +39,24 @@ class Settings(BaseSettings):
     # Assets never expire unless the operator sets a retention.
     retention_days: float | None = None
     poll_after_ms: int = 1000
-    visible_watermark_default: bool = False  # draw "@owner" on every frame (issue 7; plans decide later)
+    visible_watermark_default: bool = False  # draw "@owner" on every frame (plans decide later)
 
     # Plans (TOML; None = the shipped examples) and the plan of users who have none set.
     plans_file: Path | None = None
     default_plan: str = "free"
 
-    # Extensions (issue 3): a lineage is a video and the chain of extensions built on it.
+    # Extensions: a lineage is a video and the chain of extensions built on it.
     max_extensions_per_lineage: int = 6
     max_lineage_seconds: float = 120.0
 
-    # --- cameos (issue 4) ---
     # faster-whisper model folder for cameo verification (None: <weights_dir>/faster-whisper).
     likeness_whisper_model: str | None = None
     # A deleted cameo is disabled at once; its biometrics are purged after this grace period.
     cameo_purge_grace_days: float = 30
-    # --- end cameos ---
+    # The likeness guard scans input images and clips for faces of people who have not consented. "on"
+    # fails closed: when face detection is unavailable, anything that could show a person is refused.
+    # "off" accepts every face unchecked; only an operator who has another safeguard should set it.
+    likeness_guard: Literal["on", "off"] = "on"
 
     # Outbound requests to user-supplied URLs (webhooks, input_reference.image_url) reach public
     # addresses only. Entries opened anyway, e.g. ["10.1.2.0/24", "[::1]:9000", "hooks.internal"]

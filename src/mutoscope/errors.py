@@ -72,6 +72,14 @@ class RateLimited(MutoscopeError):
     code = "rate_limit_exceeded"
 
 
+class ServiceUnavailable(MutoscopeError):
+    """The request is valid but this server cannot serve it as installed; the operator must act."""
+
+    status_code = 503
+    type = "server_error"
+    code = "service_unavailable"
+
+
 class NotImplementedYet(MutoscopeError):
     status_code = 501
     type = "invalid_request_error"

@@ -6,17 +6,35 @@ the same database, engine and storage. Nothing below cli/ and jobs/celery_app im
 
 from __future__ import annotations
 
+import logging
+
 from mutoscope.config import Settings
 from mutoscope.db.migrate import upgrade
 from mutoscope.db.session import make_engine, make_sessionmaker
 from mutoscope.jobs.context import JobContext
 from mutoscope.storage import LocalStorage
+from mutoscope.storage.private import tighten
+
+logger = logging.getLogger(__name__)
 
 
 def _registry(settings: Settings):
     from mutoscope.engine.registry import load_registry
 
     return load_registry(settings.models_file, settings.model_aliases or None, settings.engine_overrides or None)
+
+
+def configure_likeness_guard(settings: Settings) -> None:
+    """Apply the operator's guard setting to this process and say at start what it means."""
+    from mutoscope.likeness import guard
+
+    guard.configure(settings.likeness_guard)
+    if not guard.enabled():
+        logger.warning("likeness guard is OFF (MUTOSCOPE_LIKENESS_GUARD=off): input images and videos are "
+                       "accepted without checking whose face they show")
+    elif (why := guard.unavailable_reason()) is not None:
+        logger.error("likeness guard cannot detect faces (%s): input images and videos that could show a "
+                     "person are refused with 503 likeness_guard_unavailable until this is repaired", why)
 
 
 def build_engine(settings: Settings):
@@ -34,7 +52,8 @@ def build_catalog(settings: Settings):
 
 def build_job_context(settings: Settings, migrate: bool = True, *, with_engine: bool = True) -> JobContext:
     """`with_engine=False`: an API-only process; its context's engine is the torch-free catalog."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    tighten(settings.data_dir)
+    configure_likeness_guard(settings)
     if migrate:
         upgrade(settings.db_url)
     sessions = make_sessionmaker(make_engine(settings.db_url))

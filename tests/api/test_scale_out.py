@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import random
 import subprocess
 import sys
 
 import openai
 import pytest
-import redis
 
 from tests.conftest import LiveServer, wait_for
 
 FAST = {"num_inference_steps": 2}
-
-
-@pytest.fixture
-def broker_url():
-    url = f"redis://127.0.0.1:6379/{random.randint(1, 15)}"
-    try:
-        r = redis.Redis.from_url(url)
-        r.ping()
-    except redis.ConnectionError as e:
-        pytest.skip(f"Redis not reachable: {e}")
-    r.flushdb()
-    yield url
-    r.flushdb()
 
 
 def test_celery_worker_runs_jobs_and_stops_cancelled_ones(tmp_path, pg_url, broker_url):

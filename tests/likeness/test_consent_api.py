@@ -127,6 +127,9 @@ def test_remix_inherits_cameos_and_owner_takes_down(srv, keys, cameo):
         uses = {u["video_id"]: u for u in h.get(f"/v1/cameos/{cameo['id']}/videos").json()["data"]}
     assert v.id in uses and uses[v.id]["user_id"]
 
+    mp4 = mallory.videos.download_content(v.id).read()
+    assert _verify(srv, mp4)["taken_down"] is False
+
     _revoke(srv, keys, cameo)
     # the remix's prompt names nobody, but its source shows @eileen
     with pytest.raises(openai.PermissionDeniedError) as e:
@@ -141,6 +144,16 @@ def test_remix_inherits_cameos_and_owner_takes_down(srv, keys, cameo):
     assert gone.status_code == 410
     assert gone.json()["error"]["message"] == "I never played piano"
     assert gone.json()["error"]["code"] == "video_taken_down"
+    # the file's provenance points back here, and /v1/verify says the video was taken down
+    origin = _verify(srv, mp4)
+    assert (origin["origin"], origin["id"], origin["taken_down"]) == ("this_server", v.id, True), origin
+
+
+def _verify(srv, mp4: bytes) -> dict:
+    with srv.http() as h:
+        r = h.post("/v1/verify", files={"file": ("clip.mp4", mp4, "video/mp4")})
+    assert r.status_code == 200, r.text
+    return r.json()["video"]
 
 
 def test_input_reference_guard(srv, keys, cameo):
@@ -241,12 +254,23 @@ def test_audit_chain_records_the_recheck_and_detects_an_edit(srv, keys, cameo):
         assert {"grant", "revoke", "use", "takedown"} <= {r["action"] for r in log}
         assert "embedding" not in str(log)
         ok = h.get("/v1/cameos/audit/verify").json()
-        assert ok["valid"] is True and ok["checked"] >= len(log)
+        # eileen is a member: she learns what the chain proves about her own rows, not its global size
+        assert ok["valid"] is True and ok["scope"] == "own" and ok["checked"] >= len(log)
+        assert ok["head"] == log[-1]["hash"] or len(log) >= 100
         victim = next(r for r in log if r["action"] == "revoke")
         with sqlite3.connect(srv.data_dir / "mutoscope.db") as db:
             db.execute("UPDATE cameo_audit SET subject_id = 'someone_else' WHERE seq = ?", (victim["seq"],))
         bad = h.get("/v1/cameos/audit/verify").json()
         assert bad["valid"] is False and bad["first_bad_seq"] == victim["seq"] and "edited" in bad["reason"]
+    with srv.http(keys["mallory"]) as h:  # no rows of her own: nothing about eileen's, not even the break
+        theirs = h.get("/v1/cameos/audit/verify").json()
+        assert (theirs["scope"], theirs["valid"], theirs["checked"], theirs["first_bad_seq"]) == \
+            ("own", True, 0, None), theirs
+        assert theirs["head"] == "0" * 64
+    with srv.http() as h:  # the owner sees the whole chain
+        full = h.get("/v1/cameos/audit/verify").json()
+        assert full["scope"] == "all" and full["first_bad_seq"] == victim["seq"] and full["checked"] >= 1
+    with srv.http(keys["eileen"]) as h:
         with sqlite3.connect(srv.data_dir / "mutoscope.db") as db:
             db.execute("UPDATE cameo_audit SET subject_id = ? WHERE seq = ?", (victim["subject_id"], victim["seq"]))
         assert h.get("/v1/cameos/audit/verify").json()["valid"] is True

@@ -1,4 +1,10 @@
-"""Users and API keys. Keys are shown once and stored only as a SHA-256 hash."""
+"""Users and API keys. Keys are shown once and stored only as a SHA-256 hash.
+
+Roles: the owner manages every account; an admin manages members (and its own keys), never another
+admin or an owner, and can grant no role but member. So an admin cannot take over the server by minting
+the owner a key, promoting itself, or disabling the owner (`check_manage`). The CLI works on the
+database file directly: whoever can run it is the operator, with the owner's powers.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from mutoscope.db import repositories as repo
 from mutoscope.db.models import ApiKey, User, now
-from mutoscope.errors import AuthenticationError, Conflict, NotFound
+from mutoscope.errors import AuthenticationError, Conflict, NotFound, PermissionDenied
+from mutoscope.storage.private import private_dir
 
 KEY_PREFIX = "msk-"
 ROLES = ("owner", "admin", "member")
@@ -78,6 +85,39 @@ def revoke_key(session: Session, key_id_or_prefix: str) -> ApiKey:
     return key
 
 
+def check_grant(actor: Principal, role: str) -> None:
+    """May `actor` give an account `role`? Only the owner grants admin or owner."""
+    if actor.role != "owner" and role != "member":
+        raise PermissionDenied(f"Only the owner can give an account the {role} role; admins manage members.",
+                               param="role")
+
+
+def check_manage(actor: Principal, target: User, *, keys: bool = False) -> None:
+    """May `actor` change `target` (its plan, role, disabled flag) or, with `keys`, mint and revoke its keys?
+
+    The owner may change anyone; an admin may change members, and only the keys of its own account.
+    """
+    if actor.role == "owner" or target.role == "member":
+        return
+    if keys and target.id == actor.user_id:
+        return
+    raise PermissionDenied(f"Only the owner can manage the {target.role} account '{target.name}'; admins "
+                           "manage members.", param="user_id")
+
+
+def check_keeps_an_owner(session: Session, target: User, *, role: str | None, disabled: bool | None) -> None:
+    """Refuse to demote or disable the last enabled owner: nobody could manage the owner role again."""
+    if target.role != "owner" or target.disabled:
+        return
+    if (role in (None, "owner")) and not disabled:
+        return
+    others = session.scalar(select(User.id).where(User.role == "owner", User.disabled.is_(False),
+                                                  User.id != target.id).limit(1))
+    if others is None:
+        raise Conflict("This is the only enabled owner account; make another account owner first.",
+                       param="role" if role not in (None, "owner") else "disabled", code="last_owner")
+
+
 def authenticate(session: Session, plaintext: str | None) -> Principal:
     if not plaintext:
         raise AuthenticationError("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
@@ -106,8 +146,9 @@ def ensure_owner(session: Session, key_file: Path) -> str | None:
     owner = create_user(session, "owner", role="owner")
     owner.plan = "unlimited"
     _, plaintext = create_key(session, owner, name="owner (first start)")
-    key_file.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(key_file.parent)
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file left by an earlier install
     with os.fdopen(fd, "w") as f:
         f.write(plaintext + "\n")
     return plaintext

@@ -123,12 +123,15 @@ class CameoAPI:
         rows = self.service.audit_log(who.user_id, after, limit + 1)
         return AuditList(data=[to_audit(r) for r in rows[:limit]], has_more=len(rows) > limit)
 
-    def verify_audit(self) -> AuditVerification:
-        c = self.service.verify_audit()
-        return AuditVerification(valid=c.valid, checked=c.checked, head=c.head, first_bad_seq=c.first_bad_seq,
-                                 reason=c.reason)
+    def verify_audit(self, who: Principal) -> AuditVerification:
+        # The chain's length and head say how much everyone on the server does with cameos: only the
+        # owner and admins see them; a member learns whether the chain vouches for their own rows.
+        scope = "all" if who.role in ("owner", "admin") else "own"
+        c = self.service.verify_audit(None if scope == "all" else who.user_id)
+        return AuditVerification(valid=c.valid, scope=scope, checked=c.checked, head=c.head,
+                                 first_bad_seq=c.first_bad_seq, reason=c.reason)
 
-    # --- characters: POST/GET /v1/videos/characters (OpenAI's shape; the routes live in routes/videos.py) ---
+    # Characters: POST/GET /v1/videos/characters (OpenAI's shape; the routes live in routes/videos.py).
     def create_character(self, who: Principal, body: Body) -> CharacterObject:
         video = body.files.get("video")
         if video is None:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mutoscope.api.body import Upload
 from mutoscope.db.models import Video
 from mutoscope.errors import InvalidRequest
+from mutoscope.likeness import consent as cameo_consent
 from mutoscope.protocol.verify import C2paResult, VerifyResponse, VideoOrigin, WatermarkResult
 from mutoscope.provenance import Verification, verify
 
@@ -51,6 +52,7 @@ class VerifyService:
             v = s.scalar(select(Video).where(Video.id == video_id))
             if v is None:
                 return VideoOrigin(origin="unknown", id=video_id)
-            taken_down = getattr(v, "taken_down_at", None) is not None  # column arrives with issue 4
+            # A takedown is recorded on the cameo use (one per cameo in the video), not on the video row.
+            taken_down = cameo_consent.takedown_reason(s, v.id) is not None
             return VideoOrigin(origin="this_server", id=v.id, status=v.status, deleted=v.deleted_at is not None,
                                taken_down=taken_down)

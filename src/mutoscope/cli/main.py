@@ -49,8 +49,9 @@ def _fail(message: str) -> None:
 def _sessions(settings: Settings):
     from mutoscope.db.migrate import upgrade
     from mutoscope.db.session import make_engine, make_sessionmaker
+    from mutoscope.storage.private import tighten
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    tighten(settings.data_dir)
     upgrade(settings.db_url)
     return make_sessionmaker(make_engine(settings.db_url))
 
@@ -185,8 +186,6 @@ def generate(prompt: str,
     console.print(f"Wrote {output} (id {stamp.video_id}, seed {spec.seed})")
 
 
-# --- keys ------------------------------------------------------------------------------------------
-
 @keys_app.callback(invoke_without_command=True)
 def keys_default(ctx: typer.Context, data_dir: DataDir = None) -> None:
     ctx.obj = data_dir
@@ -239,8 +238,6 @@ def keys_revoke(key: str, data_dir: DataDir = None) -> None:
     console.print(f"Revoked {k.id}")
 
 
-# --- users -----------------------------------------------------------------------------------------
-
 @users_app.callback(invoke_without_command=True)
 def users_default(ctx: typer.Context, data_dir: DataDir = None) -> None:
     if ctx.invoked_subcommand is None:
@@ -278,8 +275,6 @@ def users_list(data_dir: DataDir = None) -> None:
             table.add_row(u.id, u.name, u.role, str(u.created_at))
     console.print(table)
 
-
-# --- models ----------------------------------------------------------------------------------------
 
 @models_app.callback(invoke_without_command=True)
 def models_default(ctx: typer.Context, data_dir: DataDir = None) -> None:
@@ -346,11 +341,11 @@ def main() -> None:  # pragma: no cover
     sys.exit(app())
 
 
-from mutoscope.cli import exports as _exports  # noqa: E402  (issue 6: export, import, migrate)
+from mutoscope.cli import exports as _exports  # noqa: E402  (export, import, migrate)
 
 _exports.register(app)
 
-from mutoscope.cli import verify as _verify  # noqa: E402  (issue 7: provenance)
+from mutoscope.cli import verify as _verify  # noqa: E402  (provenance)
 
 _verify.register(app)
 

@@ -27,6 +27,7 @@ Fitting policy (documented for the API docs):
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from pathlib import Path
@@ -49,6 +50,8 @@ from mutoscope.engine.base import (
 from mutoscope.engine.families import FAMILIES, Family, LoadedPipelines, RawOutput
 from mutoscope.engine.catalog import Catalog
 from mutoscope.engine.registry import ModelEntry, Registry
+
+logger = logging.getLogger(__name__)
 
 # Frames converted to uint8 at a time; bounds the float32 working set at 720p.
 _FRAME_CHUNK = 16
@@ -73,7 +76,6 @@ class DiffusersEngine(Catalog, VideoEngine):
         # triggered from elsewhere (preload, models list); one load at a time.
         self._load_lock = threading.Lock()
 
-    # -- VideoEngine --------------------------------------------------------
 
     def generate(self, model: str, spec: GenerationSpec, hooks: StepHooks) -> GenerationOutput:
         import torch
@@ -86,14 +88,25 @@ class DiffusersEngine(Catalog, VideoEngine):
         if frames_out < 1:
             raise EngineError(f"{spec.seconds}s at {entry.fps} fps is less than one frame")
 
-        pipes = self.load(entry.name)
+        # Job errors reach the caller, so they name the model as the caller did (`model`, maybe an alias),
+        # never the entry it resolved to, nor the weights folder; the operator's detail goes to the log.
+        try:
+            pipes = self.load(entry.name)
+        except ModelNotAvailable as exc:
+            logger.warning("%s", exc)
+            raise ModelNotAvailable(f"The model '{model}' is not installed on this server; the operator can "
+                                    f"install it with `{weights_mod.pull_command(model)}`.") from exc
+        except EngineError as exc:  # a mode this device cannot run: the setting is the caller's clue too
+            public = EngineError(f"{model}: {str(exc).removeprefix(f'{entry.name}: ')}")
+            public.code = exc.code
+            raise public from exc
         pipe = pipes.image_to_video if spec.image is not None else pipes.text_to_video
         mode = spec.condition_mode
         # Extensions and edits condition on a source clip at full size: they take the single pass.
         two_stage = entry.recipe == "two_stage" and mode is None
         if two_stage:
             if pipes.upsample is None:
-                raise EngineError(f"{entry.name}: recipe 'two_stage' but no latent upsampler was loaded")
+                raise EngineError(f"{model}: recipe 'two_stage' but no latent upsampler was loaded")
             # Stage 1 at half the size, each side a multiple of the family's; stage 2 at exactly twice that.
             stage1_w, stage1_h = family.generation_size(math.ceil(spec.width / 2), math.ceil(spec.height / 2))
             gen_w, gen_h = 2 * stage1_w, 2 * stage1_h
@@ -149,7 +162,7 @@ class DiffusersEngine(Catalog, VideoEngine):
             clip = np.concatenate([clip, np.repeat(clip[-1:], gen_frames - len(clip), axis=0)])
             pipe, kwargs = family.edit_call(pipes, entry, kwargs, fit_frames(clip, gen_w, gen_h), entry.edit_strength)
         if pipe is None:
-            raise EngineError(f"{entry.name}: this model cannot {mode} videos")
+            raise EngineError(f"{model}: this model cannot {mode} videos")
         kwargs = _accepted_kwargs(pipe, family.before_call(pipes, pipe, kwargs))
         refine_steps = entry.refine_steps if two_stage else 0
         # Both stages' steps share the denoise phase, stage 1 first, so progress only grows.
@@ -185,7 +198,7 @@ class DiffusersEngine(Catalog, VideoEngine):
         except EngineError:
             raise
         except Exception as exc:  # the pipeline's own errors become job errors, with the cause chained
-            raise EngineError(f"{entry.name}: generation failed: {type(exc).__name__}: {exc}") from exc
+            raise EngineError(f"{model}: generation failed: {type(exc).__name__}: {exc}") from exc
         # A pipeline that swallowed our interrupt (stopped early, then decoded) must not pass as a result.
         _check_not_cancelled(pipe, hooks)
 
@@ -238,7 +251,6 @@ class DiffusersEngine(Catalog, VideoEngine):
             },
         )
 
-    # -- loading --------------------------------------------------------------
 
     def load(self, name: str) -> LoadedPipelines:
         """Load (once) and return the pipelines for a model name or alias."""
@@ -334,9 +346,6 @@ def _step_callback(hooks: StepHooks, steps: int, offset: int = 0, total: int | N
         return callback_kwargs
 
     return on_step_end
-
-
-# -- fitting ------------------------------------------------------------------
 
 
 def fit_image(image: Any, width: int, height: int):

@@ -19,8 +19,6 @@ def http_date(ts: int) -> str:
     return formatdate(ts, usegmt=True)
 
 
-# --- models -------------------------------------------------------------------------------------
-
 def deprecate_model(session: Session, model: str, *, shutdown_at: int, deprecated_at: int | None = None,
                     replacement: str | None = None) -> ModelLifecycle:
     deprecated_at = deprecated_at if deprecated_at is not None else int(time.time())
@@ -62,21 +60,22 @@ def deprecation_headers(row: ModelLifecycle | None, t: int | None = None) -> dic
 
 
 def check_model_usable(session: Session, names: list[str]) -> dict[str, str]:
-    """Raise 410 once any of the names (public name, its target) is shut down; else return headers."""
+    """Raise 410 once any of the names (public name, its target) is shut down; else return headers.
+
+    The message names the public name, `names[0]`, even when it is the target that was shut down: the
+    target is the server's internal model and the caller never asked for it by name."""
     headers: dict[str, str] = {}
     for name in names:
         row = session.get(ModelLifecycle, name)
         status = model_status(row)
         if status == "shutdown":
             hint = f" Use '{row.replacement}' instead." if row.replacement else ""
-            raise Gone(f"The model '{name}' was shut down on {http_date(row.shutdown_at)}.{hint} Videos made "
+            raise Gone(f"The model '{names[0]}' was shut down on {http_date(row.shutdown_at)}.{hint} Videos made "
                        "with it stay downloadable.", param="model", code="model_shutdown",
                        headers=deprecation_headers(row))
         headers = headers or deprecation_headers(row)
     return headers
 
-
-# --- the service ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class ServicePhase:
@@ -147,7 +146,6 @@ def check_can_generate(phase: ServicePhase) -> None:
         raise PermissionDenied(f"This service is closing: new generations stopped on "
                                f"{http_date(phase.schedule.no_new_generations_at)}. Your videos can still be "
                                "downloaded and exported (POST /v1/exports).", code="service_sunset")
-
 
 
 def deletable_users(session: Session, t: int | None = None) -> list[str]:

@@ -1,14 +1,16 @@
-"""likeness/: cameos — consent-gated use of a real person's face and voice (issue 4).
+"""likeness/: cameos — consent-gated use of a real person's face and voice.
 
 PUT HERE:
 - Verification of a cameo clip against a challenge (`verify.py`): exactly one face,
   the same identity throughout, the head turns in the asked order, speech present,
   the spoken digits match, the voice is consistent. Each check returns a named score.
 - The offline analyzers it uses (`face.py`: dlib; `voice.py`: silero-vad, faster-whisper,
-  resemblyzer), loaded lazily from files that ship inside their packages. They are the
-  optional `likeness` extra: `LikenessUnavailable` says how to install them.
+  resemblyzer), loaded lazily from files that ship inside their packages. dlib and its models are
+  core dependencies; the voice analyzers are the optional `likeness` extra. `LikenessUnavailable`
+  says how to install what is missing.
 - The likeness guard (`guard.py`): faces in input images, uploaded edit videos and results must
-  match a cameo the requester may use (`likeness_not_permitted`, `likeness_blocked`).
+  match a cameo the requester may use (`likeness_not_permitted`, `likeness_blocked`); when faces
+  cannot be looked for it refuses (`likeness_guard_unavailable`) unless the operator turned it off.
 - Characters (`characters.py`, OpenAI's `/v1/videos/characters`): a faceless clip, or one showing
   the creator's own cameo, which then binds the character to that cameo's consent.
 - Challenges (`challenge.py`), prompt/body mention parsing and the consent rules

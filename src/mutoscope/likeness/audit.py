@@ -75,6 +75,27 @@ def verify_chain(s: Session) -> ChainCheck:
     return ChainCheck(True, n, prev)
 
 
+def verify_own(s: Session, owner_id: str) -> ChainCheck:
+    """The chain as far as it vouches for `owner_id`'s rows, without telling them about anyone else's.
+
+    The whole chain is recomputed (a row can only be trusted if every row before it is intact), but the
+    answer counts and names only the owner's rows: `checked` is how many of theirs, `head` the hash of
+    their latest one. A break after their latest row does not touch them; a break before it does, and
+    then only a bad row of their own is named by seq.
+    """
+    full = verify_chain(s)
+    own = list(s.scalars(select(CameoAudit.seq).where(CameoAudit.owner_id == owner_id).order_by(CameoAudit.seq)))
+    last = s.scalar(select(CameoAudit).where(CameoAudit.owner_id == owner_id).order_by(CameoAudit.seq.desc())
+                    .limit(1))
+    own_head = last.hash if last is not None else GENESIS
+    if full.valid or not own or full.first_bad_seq > own[-1]:
+        return ChainCheck(True, len(own), own_head)
+    bad = full.first_bad_seq if full.first_bad_seq in own else None
+    return ChainCheck(False, len(own), own_head, bad,
+                      "one of your rows was edited" if bad is not None else
+                      "a row before one of yours was removed or changed")
+
+
 def head(s: Session) -> str:
     last = s.scalar(select(CameoAudit).order_by(CameoAudit.seq.desc()).limit(1))
     return last.hash if last is not None else GENESIS

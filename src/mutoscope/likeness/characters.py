@@ -100,7 +100,7 @@ class CharacterService:
     def _bound_cameo(s: Session, user_id: str, frames: list[np.ndarray]) -> str | None:
         """None for a faceless clip; the caller's own cameo that every face matches; else a 400."""
         if not guard.enabled():
-            return None  # no detector on this server: nothing is scanned (docs/likeness.md, Likeness guard)
+            return None  # the operator turned the guard off: nothing is scanned (docs/likeness.md, Likeness guard)
         found: set[str] = set()
         for m in guard.faces_in(s, user_id, frames):
             if m.cameo_id is None and m.score < guard.MIN_SCORE:

@@ -53,6 +53,17 @@ class Face:
         return float(np.dot(nose - (left + right) / 2, axis / d) / d)
 
 
+_LANDMARKS = "shape_predictor_5_face_landmarks.dat"
+_ENCODER = "dlib_face_recognition_resnet_model_v1.dat"
+
+
+def check_available() -> None:
+    """Raise LikenessUnavailable unless dlib imports and both model files are on disk (cheap: loads neither)."""
+    require("dlib", "dlib-bin")
+    model_file(*_MODELS_PKG, "models", _LANDMARKS)
+    model_file(*_MODELS_PKG, "models", _ENCODER)
+
+
 class FaceAnalyzer:
     """Loads dlib's models once (thread-safe); `faces(frame)` returns every face in an RGB frame."""
 
@@ -61,9 +72,9 @@ class FaceAnalyzer:
         self._dlib = dlib
         self._detector = dlib.get_frontal_face_detector()
         self._landmarks = dlib.shape_predictor(
-            str(model_file(*_MODELS_PKG, "models", "shape_predictor_5_face_landmarks.dat")))
+            str(model_file(*_MODELS_PKG, "models", _LANDMARKS)))
         self._encoder = dlib.face_recognition_model_v1(
-            str(model_file(*_MODELS_PKG, "models", "dlib_face_recognition_resnet_model_v1.dat")))
+            str(model_file(*_MODELS_PKG, "models", _ENCODER)))
         self._upsample = upsample
         # dlib's objects are not documented as thread-safe; verification runs one clip at a time.
         self._lock = threading.Lock()
@@ -80,7 +91,6 @@ class FaceAnalyzer:
                 out.append(Face(box=(rect.left(), rect.top(), rect.right(), rect.bottom()), landmarks=pts,
                                 embedding=emb))
         return out
-
 
     def scan(self, frame: np.ndarray, upsample: int = 1) -> list[Face]:
         """Every face with its detector score and embedding; for the likeness guard (downscale first)."""

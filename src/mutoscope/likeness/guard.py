@@ -19,45 +19,85 @@ Speed: images are downscaled so the longer side is `SCAN_SIDE` and scanned with 
 image's height) are not seen. Matching is a linear scan over active cameos' embeddings, fine for a
 self-hosted server's few thousand cameos.
 
-On when the `likeness` extra (dlib, face-recognition-models) is installed (`enabled()`); without it
-nothing is scanned and a warning is logged once (docs/likeness.md says so).
+Fails closed. dlib and face-recognition-models ship with every install, but either can still be broken
+(an import error, a missing model file, dlib failing at run time). Then every input that could show a
+person is refused with 503 `likeness_guard_unavailable` and a publish that needs the output scan fails
+the job with that code: a guard that silently passes everything is worse than no image input. Only the
+operator can turn the guard off (`Settings.likeness_guard = "off"`, `configure()`); `/v1/service`
+shows the state (`status()`) and the server logs it at start.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import logging
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mutoscope.db.models import Cameo
-from mutoscope.errors import InvalidRequest
+from mutoscope.errors import InvalidRequest, ServiceUnavailable
 from mutoscope.likeness import audit, consent
 
 logger = logging.getLogger(__name__)
 
 NOT_PERMITTED = "likeness_not_permitted"
 BLOCKED = "likeness_blocked"
+UNAVAILABLE = "likeness_guard_unavailable"
 SCAN_SIDE = 640
 MATCH_DISTANCE = 0.6  # dlib's published same-person distance (likeness/face.py)
 MIN_SCORE = 0.3  # HOG detector confidence above which an unmatched detection is taken for a real face
 OUTPUT_SAMPLES = 4
 
-_warned = False
+_mode: Literal["on", "off"] = "on"  # "on" until the process's wiring says otherwise: fail closed
+
+
+def configure(mode: Literal["on", "off"]) -> None:
+    """Set the operator's choice for this process (wiring.py, from `Settings.likeness_guard`)."""
+    global _mode
+    if mode not in ("on", "off"):
+        raise ValueError(f"likeness_guard must be 'on' or 'off', not {mode!r}")
+    _mode = mode
 
 
 def enabled() -> bool:
-    global _warned
-    ok = all(importlib.util.find_spec(m) is not None for m in ("dlib", "face_recognition_models"))
-    if not ok and not _warned:
-        _warned = True
-        logger.warning("likeness guard is off: install the likeness extra (pip install 'mutoscope[likeness]') "
-                       "to refuse input images showing people who have not consented")
-    return ok
+    """Whether inputs are guarded: scanned, or refused when they cannot be. False only when turned off."""
+    return _mode != "off"
+
+
+def unavailable_reason() -> str | None:
+    """Why face detection cannot run here (for the operator's log), or None when it can.
+
+    Imports dlib and finds the two model files; does not load them (that happens on first scan)."""
+    from mutoscope.likeness.face import check_available
+
+    try:
+        check_available()
+    except Exception as e:  # an import that fails in any way leaves the guard unable to see faces
+        why = f"{type(e).__name__}: {getattr(e, 'message', None) or e}"
+        cause = e.__cause__ or e.__context__  # the import's own error, which the client never sees
+        return f"{why} [{type(cause).__name__}: {cause}]" if cause is not None else why
+    return None
+
+
+def status() -> Literal["on", "off", "unavailable"]:
+    """What `/v1/service` shows: on, off (the operator's choice), or unavailable (inputs refused)."""
+    if not enabled():
+        return "off"
+    return "on" if unavailable_reason() is None else "unavailable"
+
+
+def _unavailable(param: str) -> ServiceUnavailable:
+    # 503, not 400: the request is valid and a sound install would serve it; the operator has to repair
+    # this one. x-should-retry stops the openai SDK from retrying what cannot succeed until then.
+    return ServiceUnavailable(f"{param} cannot be checked for faces: face detection is unavailable on this "
+                              "server, and it refuses images and videos that could show a person unless it can "
+                              "check that the person consented. Send the request without it, or ask the "
+                              "operator to repair the server (its log says why).",
+                              param=param, code=UNAVAILABLE, headers={"x-should-retry": "false"})
 
 
 @dataclass(frozen=True)
@@ -78,10 +118,20 @@ def _downscale(image: np.ndarray) -> np.ndarray:
     return np.asarray(im)
 
 
+class _Unavailable(Exception):
+    """Face detection failed; callers turn it into a 503 (inputs) or a failed job (outputs)."""
+
+
 def _embeddings(image: np.ndarray) -> list[tuple[np.ndarray, float]]:
     from mutoscope.likeness.face import shared_analyzer
 
-    return [(f.embedding, f.score or 0.0) for f in shared_analyzer().scan(_downscale(image), upsample=1)]
+    try:
+        faces = shared_analyzer().scan(_downscale(image), upsample=1)
+    except Exception as e:  # import, model file or dlib run-time failure: never treat it as "no face"
+        logger.error("likeness guard: face detection failed (%s: %s)", type(e).__name__,
+                     getattr(e, "message", None) or e)
+        raise _Unavailable() from e
+    return [(f.embedding, f.score or 0.0) for f in faces]
 
 
 def _active(s: Session) -> list[Cameo]:
@@ -105,17 +155,23 @@ def matches(s: Session, user_id: str, image: np.ndarray) -> list[Match]:
     return [_match(s, user_id, emb, score, cameos) for emb, score in _embeddings(image)]
 
 
-def faces_in(s: Session, user_id: str, images: list[np.ndarray]) -> list[Match]:
-    """Every face in the images with its nearest active cameo (for likeness/characters.py)."""
+def faces_in(s: Session, user_id: str, images: list[np.ndarray], param: str = "video") -> list[Match]:
+    """Every face in the images with its nearest active cameo (for likeness/characters.py).
+
+    Raises ServiceUnavailable (503 `likeness_guard_unavailable`, naming `param`) when detection fails."""
     cameos = _active(s)
-    return [_match(s, user_id, emb, score, cameos) for image in images for emb, score in _embeddings(image)]
+    try:
+        return [_match(s, user_id, emb, score, cameos) for image in images for emb, score in _embeddings(image)]
+    except _Unavailable:
+        raise _unavailable(param) from None
 
 
 def check_image(s: Session, user_id: str, data: bytes, param: str, prompt: str | None,
                 already: list[str]) -> list[str]:
     """The cameos of a video after its input image is checked: `already` plus those its faces match.
 
-    Raises InvalidRequest (`likeness_not_permitted`, naming `param`) for a face nobody allowed.
+    Raises InvalidRequest (`likeness_not_permitted`, naming `param`) for a face nobody allowed, and
+    ServiceUnavailable (`likeness_guard_unavailable`) when faces cannot be looked for.
     """
     if not enabled():
         return already
@@ -134,7 +190,11 @@ def check_images(s: Session, user_id: str, images: list[np.ndarray], param: str,
     out = list(already)
     cameos = _active(s)
     for image in images:
-        for emb, score in _embeddings(image):
+        try:
+            found = _embeddings(image)
+        except _Unavailable:
+            raise _unavailable(param) from None
+        for emb, score in found:
             m = _match(s, user_id, emb, score, cameos)
             _admit(s, user_id, m, param, prompt, out)
     if len(out) > consent.MAX_CAMEOS_PER_VIDEO:
@@ -182,7 +242,13 @@ def check_frames(s: Session, user_id: str, video_id: str, frames: np.ndarray,
     if not cameos:
         return None
     for i in sample_indices(len(frames), samples):
-        for emb, score in _embeddings(np.asarray(frames[i], np.uint8)):
+        try:
+            found = _embeddings(np.asarray(frames[i], np.uint8))
+        except _Unavailable:
+            return consent.Denial(UNAVAILABLE, "The result could not be checked for faces of people who have "
+                                               "not consented (face detection is unavailable on this server), "
+                                               "so it was not published; it was not charged.")
+        for emb, score in found:
             m = _match(s, user_id, emb, score, cameos)
             if m.cameo_id is not None and not m.usable:
                 c = s.scalar(select(Cameo).where(Cameo.id == m.cameo_id))

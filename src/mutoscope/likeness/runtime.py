@@ -1,4 +1,8 @@
-"""Loading the optional analyzers: clear errors when the `likeness` extra is missing, model files by path."""
+"""Loading the analyzers: clear errors when a package or model file is missing, model files by path.
+
+dlib and face-recognition-models are core dependencies (the likeness guard needs them on every
+server); the speech and voice analyzers are the optional `likeness` extra. The hint names which.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,11 @@ from pathlib import Path
 from mutoscope.errors import MutoscopeError
 
 INSTALL_HINT = "pip install 'mutoscope[likeness]'"
+CORE_PACKAGES = ("dlib-bin", "face-recognition-models")
+
+
+def install_hint(package: str) -> str:
+    return f"pip install --force-reinstall '{package}'" if package in CORE_PACKAGES else INSTALL_HINT
 
 
 class LikenessUnavailable(MutoscopeError):
@@ -27,7 +36,7 @@ def require(module: str, package: str):
         return importlib.import_module(module)
     except ImportError:
         raise LikenessUnavailable(f"Cameo verification needs the '{package}' package, which is not installed on "
-                                  f"this server. The operator can add it with: {INSTALL_HINT}") from None
+                                  f"this server. The operator can add it with: {install_hint(package)}") from None
 
 
 def package_dir(module: str, package: str) -> Path:
@@ -36,18 +45,21 @@ def package_dir(module: str, package: str) -> Path:
     `face_recognition_models` finds its files through `pkg_resources` at import, and new
     setuptools no longer ships `pkg_resources`; its `.dat` files are all we need.
     """
-    spec = importlib.util.find_spec(module)
+    try:
+        spec = importlib.util.find_spec(module)
+    except ImportError:
+        spec = None
     if spec is None or not spec.submodule_search_locations:
         raise LikenessUnavailable(f"Cameo verification needs the '{package}' package, which is not installed on "
-                                  f"this server. The operator can add it with: {INSTALL_HINT}")
+                                  f"this server. The operator can add it with: {install_hint(package)}")
     return Path(next(iter(spec.submodule_search_locations)))
 
 
 def model_file(module: str, package: str, *parts: str) -> Path:
     path = package_dir(module, package).joinpath(*parts)
     if not path.is_file():
-        raise LikenessUnavailable(f"The model file {'/'.join(parts)} is missing from the '{package}' package; "
-                                  f"reinstall it: {INSTALL_HINT}")
+        raise LikenessUnavailable(f"The model file {parts[-1]} is missing from the '{package}' package; "
+                                  f"reinstall it: {install_hint(package)}")
     return path
 
 

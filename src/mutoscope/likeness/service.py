@@ -25,7 +25,7 @@ from mutoscope.db.models import Cameo, CameoAudit, CameoChallenge, CameoGrant, C
 from mutoscope.errors import Conflict, InvalidRequest, NotFound
 from mutoscope.likeness import audit, consent
 from mutoscope.likeness.challenge import DEFAULT_TTL_S, Challenge, new_challenge
-from mutoscope.likeness.runtime import LikenessUnavailable
+from mutoscope.likeness.runtime import LikenessUnavailable, install_hint
 from mutoscope.storage import Storage
 
 logger = logging.getLogger(__name__)
@@ -72,9 +72,13 @@ def ensure_installed(options: LikenessOptions) -> Path:
 def _find(module: str, package: str) -> None:
     import importlib.util
 
-    if importlib.util.find_spec(module) is None:
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ImportError:
+        found = False
+    if not found:
         raise LikenessUnavailable(f"Cameo verification needs the '{package}' package, which is not installed on "
-                                  "this server. The operator can add it with: pip install 'mutoscope[likeness]'")
+                                  f"this server. The operator can add it with: {install_hint(package)}")
 
 
 class CameoService:
@@ -91,7 +95,7 @@ class CameoService:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    # --- transactions with an audit row; retried when another writer took the chain's tail ---
+    # Transactions with an audit row; retried when another writer took the chain's tail.
     def _tx(self, fn: Callable[[Session], Any]) -> Any:
         for attempt in range(5):
             with self.sessions() as s:
@@ -112,7 +116,6 @@ class CameoService:
             for vid in dict.fromkeys(video_ids):
                 self._fail_video(s, vid, consent.DENIED, consent.WITHDRAWN_MESSAGE)
 
-    # --- challenges -----------------------------------------------------------------------
     def new_challenge(self, user_id: str) -> CameoChallenge:
         c = new_challenge()
         with self.sessions() as s:
@@ -124,7 +127,6 @@ class CameoService:
             s.expunge(row)
             return row
 
-    # --- create + verify ------------------------------------------------------------------
     def create(self, user_id: str, handle: str, challenge_id: str, video: bytes, keep_upload: bool = False) -> Cameo:
         handle = handle.strip().lstrip("@").lower()
         if not consent.HANDLE.match(handle):
@@ -218,7 +220,6 @@ class CameoService:
         if not keep:  # raw uploads are deleted after verification unless the owner keeps them
             self.storage.delete_prefix(key)
 
-    # --- read -----------------------------------------------------------------------------
     def _own(self, s: Session, user_id: str, cameo_id: str) -> Cameo:
         c = s.scalar(select(Cameo).where(Cameo.id == cameo_id, Cameo.owner_id == user_id,
                                          Cameo.deleted_at.is_(None)))
@@ -240,7 +241,6 @@ class CameoService:
                 s.expunge(r)
             return list(rows)
 
-    # --- consent --------------------------------------------------------------------------
     def update(self, user_id: str, cameo_id: str, *, policy: str | None = None, preferences: str | None = None,
                blocked_terms: list[str] | None = None) -> Cameo:
         if policy is not None and policy not in consent.POLICIES:
@@ -353,7 +353,6 @@ class CameoService:
         self._fail_all(failed)
         return out
 
-    # --- delete + purge -------------------------------------------------------------------
     def delete(self, user_id: str, cameo_id: str) -> Cameo:
         def tx(s: Session):
             c = self._own(s, user_id, cameo_id)
@@ -390,7 +389,6 @@ class CameoService:
             self._tx(tx)
         return list(due)
 
-    # --- audit ----------------------------------------------------------------------------
     def audit_log(self, user_id: str, after: int | None, limit: int) -> list[CameoAudit]:
         with self.sessions() as s:
             q = select(CameoAudit).where(CameoAudit.owner_id == user_id).order_by(CameoAudit.seq)
@@ -401,6 +399,7 @@ class CameoService:
                 s.expunge(r)
             return list(rows)
 
-    def verify_audit(self) -> audit.ChainCheck:
+    def verify_audit(self, owner_id: str | None = None) -> audit.ChainCheck:
+        """The whole chain, or (`owner_id`) only what it proves about that owner's rows."""
         with self.sessions() as s:
-            return audit.verify_chain(s)
+            return audit.verify_chain(s) if owner_id is None else audit.verify_own(s, owner_id)

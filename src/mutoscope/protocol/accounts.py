@@ -32,6 +32,10 @@ class Service(BaseModel):
     export_only_at: int | None
     deletion_at: int | None
     message: str
+    # "on": faces in input images and videos are checked against cameo consent; "unavailable": the
+    # guard is on but cannot detect faces, so such inputs are refused; "off": the operator turned it off
+    # and faces are accepted unchecked.
+    likeness_guard: Literal["on", "off", "unavailable"] = "on"
 
 
 class UserObject(BaseModel):

@@ -122,6 +122,9 @@ class AuditList(BaseModel):
 class AuditVerification(BaseModel):
     object: Literal["cameo.audit.verification"] = "cameo.audit.verification"
     valid: bool
+    # "all": the whole chain (owner and admins); "own": only the caller's rows, counted in `checked`,
+    # `head` being the hash of the latest of them.
+    scope: Literal["all", "own"] = "all"
     checked: int
     head: str
     first_bad_seq: int | None = None

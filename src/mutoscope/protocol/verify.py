@@ -1,4 +1,4 @@
-"""POST /v1/verify: what a file says about where it came from (Mutoscope extension, issue 7)."""
+"""POST /v1/verify: what a file says about where it came from (Mutoscope extension)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class VideoOrigin(BaseModel):
     id: str | None = None
     status: str | None = None  # only for videos made here; prompts and owners are never shown
     deleted: bool = False
-    taken_down: bool = False  # removed by a cameo owner (issue 4)
+    taken_down: bool = False  # taken down by the owner of a cameo it shows
 
 
 class VerifyResponse(BaseModel):

@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from mutoscope.storage.private import private_dir
+
 ALG = "es256"  # ECDSA P-256: what C2PA tools verify everywhere
 
 
@@ -38,7 +40,7 @@ def load_or_create(data_dir: Path, organization: str = "Mutoscope") -> SigningId
     """Read the identity, creating the CA and signer the first time (safe if processes race)."""
     folder = key_dir(data_dir)
     if not (folder / "signer.key").exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)
         tmp = Path(tempfile.mkdtemp(prefix=".provenance-", dir=data_dir))
         try:
             _write_new(tmp, organization)

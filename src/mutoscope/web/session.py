@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from mutoscope.accounts.service import Principal
 from mutoscope.db.models import ApiKey, User, now
+from mutoscope.storage.private import private_dir
 from mutoscope.errors import PermissionDenied
 from mutoscope.lifecycle import service as lifecycle
 
@@ -38,7 +39,7 @@ class SignInRequired(Exception):
 def load_or_create_secret(data_dir: Path) -> str:
     """The session signing secret: made on first start, kept with mode 0600 like the owner key file."""
     path = data_dir / SECRET_FILE
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -55,7 +56,6 @@ def load_or_create_secret(data_dir: Path) -> str:
     return secret
 
 
-# --- CSRF --------------------------------------------------------------------------------------
 def csrf_token(request: Request) -> str:
     """This session's token for the hidden field of every POST form (made on first use)."""
     token = request.session.get("csrf")
@@ -74,7 +74,6 @@ def check_csrf(request: Request, fields: dict) -> None:
                                "and try again.", code="csrf_failed")
 
 
-# --- who is signed in --------------------------------------------------------------------------
 def sign_in(request: Request, who: Principal) -> None:
     # A fresh session: a new CSRF token, nothing carried over from before sign-in.
     request.session.clear()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, Request
 
 from mutoscope.accounts.service import Principal
@@ -45,6 +47,7 @@ def get_service(request: Request) -> Service:
 
 
 admin = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+AdminDep = Annotated[Principal, Depends(require_admin)]
 
 
 @admin.get("/users", response_model=UserList)
@@ -53,21 +56,21 @@ def admin_list_users(request: Request) -> UserList:
 
 
 @admin.post("/users", response_model=UserObject)
-async def admin_create_user(request: Request) -> UserObject:
+async def admin_create_user(request: Request, who: AdminDep) -> UserObject:
     body = await read_body(request, 1024 * 1024)
-    return _svc(request).create_user(parse_model(CreateUserRequest, body.fields))
+    return _svc(request).create_user(who, parse_model(CreateUserRequest, body.fields))
 
 
 @admin.post("/users/{user_id}", response_model=UserObject)
-async def admin_update_user(user_id: str, request: Request) -> UserObject:
+async def admin_update_user(user_id: str, request: Request, who: AdminDep) -> UserObject:
     body = await read_body(request, 1024 * 1024)
-    return _svc(request).update_user(user_id, parse_model(UpdateUserRequest, body.fields))
+    return _svc(request).update_user(who, user_id, parse_model(UpdateUserRequest, body.fields))
 
 
 @admin.post("/users/{user_id}/keys", response_model=UserObject)
-async def admin_create_key(user_id: str, request: Request) -> UserObject:
+async def admin_create_key(user_id: str, request: Request, who: AdminDep) -> UserObject:
     body = await read_body(request, 1024 * 1024)
-    return _svc(request).create_key(user_id, str(body.fields.get("name", "")))
+    return _svc(request).create_key(who, user_id, str(body.fields.get("name", "")))
 
 
 @admin.get("/keys")
@@ -76,8 +79,8 @@ def admin_list_keys(request: Request) -> dict:
 
 
 @admin.delete("/keys/{key_id}")
-def admin_revoke_key(key_id: str, request: Request) -> dict:
-    return _svc(request).revoke_key(key_id)
+def admin_revoke_key(key_id: str, request: Request, who: AdminDep) -> dict:
+    return _svc(request).revoke_key(who, key_id)
 
 
 @admin.post("/models/{model_id}/deprecation")

@@ -1,4 +1,4 @@
-"""/v1/cameos (Mutoscope extension, issue 4): thin handlers that call CameoAPI once."""
+"""/v1/cameos (Mutoscope extension): thin handlers that call CameoAPI once."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def audit_log(request: Request, who: PrincipalDep, after: int | None = None,
 
 @router.get("/audit/verify", response_model=AuditVerification)
 def verify_audit(request: Request, who: PrincipalDep) -> AuditVerification:
-    return _svc(request).verify_audit()
+    return _svc(request).verify_audit(who)
 
 
 @router.get("/{cameo_id}", response_model=CameoObject)
