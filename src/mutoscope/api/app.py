@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from mutoscope import __version__
-from mutoscope.api.errors import install_error_handlers
+from mutoscope.api.errors import error_response, install_error_handlers
 from mutoscope.accounts.plans import load_plans
 from mutoscope.api.routes import account, files, models, videos, webhooks
 from mutoscope.webhooks.service import Deliverer, seal_plaintext_secrets
@@ -91,6 +91,16 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
     app.include_router(webhooks.router)
     app.include_router(account.admin)
     mount_web(app, settings)  # the browser front end at / (web/): same services, a session cookie
+
+    @app.middleware("http")
+    async def refuse_nul(request, call_next):
+        """No id, path or query parameter holds a NUL, and PostgreSQL cannot even compare text with one:
+        refused here once rather than in every route that looks a parameter up."""
+        if "\x00" in request.url.path or any("\x00" in k or "\x00" in v
+                                             for k, v in request.query_params.multi_items()):
+            return error_response(400, "The request's path or query contains a NUL character.",
+                                  code="invalid_value")
+        return await call_next(request)
 
     @app.middleware("http")
     async def service_phase_headers(request, call_next):

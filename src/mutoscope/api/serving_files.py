@@ -35,8 +35,9 @@ class FileService:
             raise InvalidRequest(f"Invalid purpose '{purpose}'. Supported: {', '.join(PURPOSES)}.", param="purpose")
         file_id = new_id("file-")
         self.storage.put_bytes(file_key(file_id), upload.data)
-        # Keep only a safe display name: the storage key never comes from it.
-        name = upload.filename.replace("/", "_").replace("\\", "_")[:255]
+        # Keep only a safe display name (no separators, no control characters, which PostgreSQL may refuse):
+        # the storage key never comes from it.
+        name = "".join("_" if c in "/\\" or ord(c) < 32 else c for c in upload.filename)[:255]
         with self.sessions() as s:
             f = File(id=file_id, owner_id=who.user_id, filename=name, purpose=purpose,
                      content_type=upload.content_type, bytes=len(upload.data), storage_key=file_key(file_id))

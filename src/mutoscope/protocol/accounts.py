@@ -61,6 +61,10 @@ class CreateUserRequest(OpenAIBaseModel):
     plan: str | None = None
 
 
+class CreateKeyRequest(OpenAIBaseModel):
+    name: str = Field(default="", max_length=200)
+
+
 class UpdateUserRequest(OpenAIBaseModel):
     role: Literal["owner", "admin", "member"] | None = None
     plan: str | None = None
