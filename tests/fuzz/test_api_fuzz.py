@@ -231,7 +231,7 @@ def world(tmp_path_factory, database_url) -> World:
 # --- hostile values ----------------------------------------------------------------------------------
 
 HOSTILE_STRINGS = [
-    "", " ", "\x00", "a\x00b", "\ud800", "\udfff", "\u202e", "😀" * 8, "a" * 40_000, "../../../../etc/passwd",
+    "", " ", "\x00", "a\x00b", "\ud800", "\udfff", "\u202e", "😀" * 8, "a" * 40_000, "m" * 201, "m" * 256, "../../../../etc/passwd",
     "..", "%00", "%s%n%x", "{{7*7}}", "${jndi:x}", "<script>alert(1)</script>", "' OR 1=1 --", "null", "true",
     "-1", "0", "1e309", "NaN", "Infinity", "99999999999999999999999999", "-9223372036854775809", "0x10",
     "https://127.0.0.1/", "https://[::1]:1/", "http://169.254.169.254/latest/meta-data/", "file:///etc/passwd",
@@ -420,7 +420,7 @@ def file_parts(world: World) -> st.SearchStrategy[tuple]:
                               + ([world.archive, world.archive[:-30]] if world.archive else [])) | st.binary(max_size=200)
     name = st.sampled_from(["x.png", "clip.mp4", "../../../etc/passwd", "", "a" * 300, "é.mp4", "x\\y.zip"])
     ctype = st.sampled_from(["image/png", "video/mp4", "application/octet-stream", "application/zip", "text/plain",
-                             "", "image/png; charset=utf-8"])
+                             "", "image/png; charset=utf-8", "image/" + "x" * 120, "video/mp4;" + "p" * 120])
     return st.tuples(name, payload, ctype)
 
 
@@ -585,6 +585,19 @@ def test_nul_characters_are_refused(world: World, method, path, body, param):
         r = h.request(method, path, json=body)
     assert r.status_code == 400, r.text
     assert r.json()["error"]["param"] == param
+
+
+def test_values_longer_than_their_columns_are_refused(world: World):
+    """SQLite stores an over-long varchar, PostgreSQL refuses it: each of these was a 500 there."""
+    with world.srv.http() as h:
+        r = h.post(f"/v1/admin/models/{'m' * 201}/deprecation", json={"shutdown_date": 2_000_000_000})
+        assert (r.status_code, r.json()["error"]["param"]) == (400, "model"), r.text
+        r = h.post("/v1/admin/models/m/deprecation", json={"shutdown_date": 2_000_000_000, "replacement": "m" * 201})
+        assert (r.status_code, r.json()["error"]["param"]) == (400, "replacement"), r.text
+        r = h.post("/v1/files", files={"file": ("x.png", world.png, "image/" + "x" * 120)})
+        assert (r.status_code, r.json()["error"]["param"]) == (400, "file"), r.text
+        r = h.post("/v1/files", files={"file": ("x.png", world.png, "image/png; " + "p" * 120)})
+        assert r.status_code == 200, r.text
 
 
 def test_control_characters_leave_an_uploaded_file_name(world: World):

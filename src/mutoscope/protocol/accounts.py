@@ -71,10 +71,13 @@ class UpdateUserRequest(OpenAIBaseModel):
     disabled: bool | None = None
 
 
+MODEL_NAME_MAX = 200
+
+
 class DeprecateModelRequest(OpenAIBaseModel):
     shutdown_date: UnixTime
     deprecation_date: UnixTime | None = None
-    replacement: str | None = None
+    replacement: str | None = Field(default=None, max_length=MODEL_NAME_MAX)
 
 
 class SunsetRequest(OpenAIBaseModel):
