@@ -30,6 +30,16 @@ class Settings(BaseSettings):
     engine_overrides: dict[str, str | bool | float] = Field(default_factory=dict)
 
     max_upload_bytes: int = 50 * 1024 * 1024
+    # An uploaded clip (edit source, character, cameo) is refused at create when its headers say it is longer,
+    # larger or has more frames than this; a few KB of static video can otherwise claim hours of 4K.
+    max_input_seconds: float = 60.0
+    max_input_pixels: int = 3840 * 2160
+    max_input_frames: int = 3600
+    # RAM one job may spend on decoded frames, counted in RGB bytes (width x height x 3 per frame): the source
+    # frames it decodes plus three times its output (the stitched or generated frames, their watermarked copy,
+    # and the stitch's inputs while it concatenates). An edit or extension over it is refused at create.
+    # The default fits the default lineage (120 s at 720x1280, 24 fps: 3 x 7.9 GB) with room to spare.
+    job_memory_budget_bytes: int = 32 * 1024**3
     # Export archives brought back in (POST /v1/imports, `mutoscope import`).
     max_import_bytes: int = 50 * 1024**3
     # Everything in one archive, uncompressed (None: twice max_import_bytes; media is stored, not deflated).

@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import LiveServer, wait_for
+
+pytestmark = pytest.mark.slow
 
 FAST = {"num_inference_steps": 2}
 

@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import LiveServer, wait_for
 
+pytestmark = pytest.mark.slow
+
 FAST = {"num_inference_steps": 2}
 
 

@@ -22,6 +22,8 @@ import pytest
 
 from tests.conftest import LiveServer, wait_for
 
+pytestmark = pytest.mark.slow
+
 JOBS = 12
 LEASE = 3
 

@@ -7,8 +7,10 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mutoscope import __version__
+from mutoscope.api.body import SLACK, too_large
 from mutoscope.api.errors import error_response, install_error_handlers
 from mutoscope.accounts.plans import load_plans
 from mutoscope.api.routes import account, files, models, videos, webhooks
@@ -45,6 +47,35 @@ class PhaseCache:
             with self.sessions() as s:
                 self._value, self._at = lifecycle.current_phase(s), time.monotonic()
         return self._value
+
+
+class BodyLimit:
+    """A ceiling on every request body, counted as it arrives (Content-Length or chunked).
+
+    read_body applies each route's own, smaller limit; this is the backstop for a body read any other
+    way, so no route can be made to buffer more than the upload limit. Imports stream archives to disk
+    under their own, larger limit and are left to it.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, exempt: tuple[str, ...] = ()):
+        self.app, self.limit, self.exempt = app, limit, exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
+            await self.app(scope, receive, send)
+            return
+        seen = 0
+
+        async def bounded() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise too_large(self.limit)  # raised inside the route, so the envelope handler answers
+            return message
+
+        await self.app(scope, bounded, send)
 
 
 def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: ModelCatalog, storage: Storage,
@@ -91,6 +122,7 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
     app.include_router(webhooks.router)
     app.include_router(account.admin)
     mount_web(app, settings)  # the browser front end at / (web/): same services, a session cookie
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + SLACK, exempt=("/v1/imports",))
 
     @app.middleware("http")
     async def refuse_nul(request, call_next):

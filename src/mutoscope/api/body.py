@@ -1,54 +1,138 @@
-"""Read a request body that may be JSON or multipart, within the upload limit."""
+"""Read a request body that may be JSON or multipart, within a size limit and a nesting depth.
+
+The limit is enforced while the body streams in, the same way for a Content-Length body and a
+chunked one: reading stops at the first byte past the limit and the caller gets a 413, so a client
+can never make the server buffer more than the limit. JSON is checked for nesting depth before it
+is parsed (without recursion), because the standard parser recurses once per level.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel
 from starlette.datastructures import UploadFile
+from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
 from mutoscope.errors import InvalidRequest, PayloadTooLarge
 from mutoscope.protocol.base import Body, Upload, parse
 
 M = TypeVar("M", bound=BaseModel)
 
+# Multipart framing (boundaries, part headers) and the other fields ride on top of a file of the limit.
+SLACK = 1024 * 1024
+# Deep enough for every request shape we accept (the deepest is about 4), far below the parser's recursion.
+MAX_JSON_DEPTH = 64
+# A request names a handful of files at most (input_reference, video); more is not a real client.
+MAX_FILES = 8
+MAX_FIELDS = 1000
 
-def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"Request body is larger than the limit of {limit // (1024 * 1024)} MB.")
+
+def too_large(limit: int) -> PayloadTooLarge:
+    size = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+    return PayloadTooLarge(f"Request body is larger than the limit of {size}.")
+
+
+async def bounded_stream(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The body's chunks; raises PayloadTooLarge at the first chunk that goes past `limit` bytes.
+
+    A declared Content-Length over the limit is refused before anything is read. Chunked bodies have
+    no length up front, so the count is kept as they arrive and nothing past the limit is held.
+    """
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise too_large(limit)
+    seen = 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limit:
+            raise too_large(limit)
+        yield chunk
 
 
 async def read_body(request: Request, limit: int) -> Body:
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit + 1024 * 1024:  # 1 MB slack for form overhead
-        raise _too_large(limit)
+    """JSON, multipart or urlencoded fields and files, with `limit` bytes per file (and for JSON)."""
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data") or ctype.startswith("application/x-www-form-urlencoded"):
-        form = await request.form(max_part_size=limit)
+        return await _read_form(request, limit, multipart=ctype.startswith("multipart/form-data"))
+    raw = bytearray()
+    async for chunk in bounded_stream(request, limit + SLACK):
+        raw += chunk
+    if not raw:
+        return Body(fields={})
+    data = loads_json(bytes(raw))
+    if not isinstance(data, dict):
+        raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
+    return Body(fields=data)
+
+
+async def _read_form(request: Request, limit: int, *, multipart: bool) -> Body:
+    stream = bounded_stream(request, limit + SLACK)
+    try:
+        if multipart:
+            # Files spool to disk past 1 MB; fields are held in memory, each at most `limit`.
+            parser: MultiPartParser | FormParser = MultiPartParser(
+                request.headers, stream, max_files=MAX_FILES, max_fields=MAX_FIELDS, max_part_size=limit)
+        else:
+            parser = FormParser(request.headers, stream, max_fields=MAX_FIELDS, max_part_size=limit)
+        form = await parser.parse()
+    except MultiPartException as e:
+        raise InvalidRequest(f"We could not parse the form body of your request: {e.message}",
+                             code="invalid_multipart") from None
+    try:
         fields: dict[str, Any] = {}
         files: dict[str, Upload] = {}
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
                 data = await value.read(limit + 1)
                 if len(data) > limit:
-                    raise _too_large(limit)
+                    raise too_large(limit)
                 files[key] = Upload(value.filename or "upload", value.content_type or "", data)
             else:
                 _assign(fields, key, value)
         return Body(fields=fields, files=files)
-    raw = await request.body()
-    if len(raw) > limit + 1024 * 1024:
-        raise _too_large(limit)
-    if not raw:
-        return Body(fields={})
+    finally:
+        await form.close()
+
+
+# A JSON string, escapes included; written unrolled so a failed match backtracks linearly.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_INNERMOST = re.compile(rb"\[\]|\{\}")
+
+
+def nesting_within(raw: bytes, max_depth: int) -> bool:
+    """Whether every array/object in `raw` nests at most `max_depth` deep, checked without recursion.
+
+    Strings are dropped (brackets inside them do not count), then everything but brackets; each
+    pass deletes the innermost empty pairs, one level at a time. A document that is still not empty
+    after `max_depth` passes is deeper than that, or its brackets do not pair up (not JSON either).
+    """
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKET)
+    for _ in range(max_depth):
+        if not brackets:
+            return True
+        shorter = _INNERMOST.sub(b"", brackets)
+        if len(shorter) == len(brackets):
+            return False
+        brackets = shorter
+    return not brackets
+
+
+def loads_json(raw: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """json.loads with a nesting bound; anything it cannot parse is a 400 `invalid_json`."""
+    data = raw.encode() if isinstance(raw, str) else raw
+    if not nesting_within(data, max_depth):
+        raise InvalidRequest(f"We could not parse the JSON body of your request: it is malformed or nests "
+                             f"deeper than {max_depth} levels.", code="invalid_json")
     try:
-        data = json.loads(raw)
-    except ValueError:
+        return json.loads(data)
+    except (ValueError, RecursionError):
         raise InvalidRequest("We could not parse the JSON body of your request.", code="invalid_json") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
-    return Body(fields=data)
 
 
 def _assign(fields: dict[str, Any], key: str, value: str) -> None:
@@ -57,7 +141,7 @@ def _assign(fields: dict[str, Any], key: str, value: str) -> None:
         outer, inner = key[:-1].split("[", 1)
         if inner.startswith("]["):
             # Arrays of objects: the openai SDK sends characters=[{"id": a}, {"id": b}] as repeated
-            # `characters[][id]`; a repeated key starts the next object (issue 4: consent must see every id).
+            # `characters[][id]`; a repeated key starts the next object (consent must see every id).
             items = fields.setdefault(outer, [])
             if isinstance(items, list):
                 k = inner[2:]
@@ -71,9 +155,9 @@ def _assign(fields: dict[str, Any], key: str, value: str) -> None:
         return
     if value.startswith("{") and value.endswith("}"):
         try:
-            fields[key] = json.loads(value)
+            fields[key] = loads_json(value)
             return
-        except ValueError:
+        except InvalidRequest:
             pass
     fields[key] = value
 

@@ -5,17 +5,20 @@ Biometrics never leave the server through this API: objects carry check names an
 
 from __future__ import annotations
 
+import io
+
 from sqlalchemy.orm import Session, sessionmaker
 
 from mutoscope.videos import transitions
 from mutoscope.accounts.service import Principal
-from mutoscope.api.body import Body, parse_model
+from mutoscope.api.body import Body, Upload, parse_model
 from mutoscope.config import Settings
 from mutoscope.db.models import Cameo, CameoAudit, CameoChallenge
 from mutoscope.errors import InvalidRequest
 from mutoscope.likeness.challenge import Challenge
 from mutoscope.likeness.characters import CharacterService
 from mutoscope.likeness.service import CameoService, LikenessOptions
+from mutoscope.media import InputLimits, MediaError, inspect_upload
 from mutoscope.protocol.cameos import (
     AuditEntry,
     AuditList,
@@ -63,6 +66,16 @@ class CameoAPI:
             weights_dir=settings.resolved_weights_dir,
             purge_grace_days=settings.cameo_purge_grace_days), fail_video=_fail_queued)
         self.characters = CharacterService(sessions, storage)
+        self.limits = InputLimits(max_seconds=settings.max_input_seconds, max_pixels=settings.max_input_pixels,
+                                  max_frames=settings.max_input_frames)
+
+    def _inspect(self, video: Upload) -> None:
+        """A clip that is not one, is truncated or exceeds the input limits is a 400 naming `video` here,
+        before a challenge is spent or a verification is queued."""
+        try:
+            inspect_upload(io.BytesIO(video.data), self.limits)
+        except MediaError as e:
+            raise InvalidRequest(f"video is not a usable video: {e}", param="video", code="invalid_video") from None
 
     def challenge(self, who: Principal) -> ChallengeObject:
         return to_challenge(self.service.new_challenge(who.user_id))
@@ -79,6 +92,7 @@ class CameoAPI:
         if video.content_type and not video.content_type.startswith("video/") \
                 and video.content_type != "application/octet-stream":
             raise InvalidRequest(f"video must be a video file, got '{video.content_type}'.", param="video")
+        self._inspect(video)
         keep = str(body.fields.get("keep_upload", "")).lower() in ("1", "true", "yes")
         return to_cameo(self.service.create(who.user_id, handle, challenge_id, video.data, keep_upload=keep))
 
@@ -143,6 +157,7 @@ class CameoAPI:
                 and video.content_type != "application/octet-stream":
             raise InvalidRequest(f"video must be a video file, got '{video.content_type}'.", param="video",
                                  code="invalid_video")
+        self._inspect(video)
         c = self.characters.create(who.user_id, name, video.data)
         return CharacterObject(id=c.id, name=c.name, created_at=c.created_at)
 

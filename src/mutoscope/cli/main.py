@@ -308,14 +308,30 @@ def models_pull(name: str, data_dir: DataDir = None) -> None:
                               settings.engine_overrides or None).resolve(name)
     except LookupError as e:
         _fail(str(e))
+    plan = None
+    if not entry.is_builtin and not weights.is_local_path(entry.weights):
+        try:
+            plan = weights.plan_pull(entry, settings.resolved_weights_dir)
+        except Exception as e:  # network errors: one line, no traceback
+            _fail(f"could not read {entry.weights} on the hub: {e}")
+        err.print(f"{entry.name}: {len(plan.files)} files, {weights.format_bytes(plan.total_bytes)} "
+                  f"({weights.format_bytes(plan.to_download_bytes)} to download); "
+                  f"{weights.format_bytes(plan.free_bytes)} free at {plan.target}")
+        if not plan.fits:
+            _fail(f"not enough disk space for {entry.name}: {weights.format_bytes(plan.to_download_bytes)} "
+                  f"to download, {weights.format_bytes(plan.free_bytes)} free at {plan.target}")
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TimeElapsedColumn(), console=err) as bar:
         task = bar.add_task(f"{entry.name} ({entry.weights})", total=1.0)
         try:
             path = weights.pull(entry, settings.resolved_weights_dir,
-                                lambda frac, msg: bar.update(task, completed=frac, description=msg or entry.name))
-        except Exception as e:  # network errors: one line, no traceback
-            _fail(f"could not download {entry.name}: {e}")
+                                lambda frac, msg: bar.update(task, completed=frac, description=msg or entry.name),
+                                plan=plan)
+        except Exception as e:  # network errors and failed verification: one line, no traceback
+            _fail(f"could not install {entry.name}: {e}")
+    if plan is not None:
+        console.print(f"{entry.name}: verified (every component present, configs load, "
+                      f"{len(plan.files)} file sizes match)")
     console.print(f"{entry.name} is installed at {path}")
 
 

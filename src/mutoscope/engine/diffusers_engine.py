@@ -49,7 +49,7 @@ from mutoscope.engine.base import (
 )
 from mutoscope.engine.families import FAMILIES, Family, LoadedPipelines, RawOutput
 from mutoscope.engine.catalog import Catalog
-from mutoscope.engine.registry import ModelEntry, Registry
+from mutoscope.engine.registry import ModelEntry, Registry, RegistryError
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,13 @@ class DiffusersEngine(Catalog, VideoEngine):
 
         super().__init__(registry, weights_dir)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        # A typo in pipeline_kwargs stops the server at start (a models-file error, one line), not the
+        # model's first job.
+        for entry in registry.entries():
+            try:
+                check_pipeline_kwargs(entry, FAMILIES[entry.family])
+            except EngineError as exc:
+                raise RegistryError(f"{registry.source or 'models file'}: model {exc}") from None
         self._pipelines: dict[str, LoadedPipelines] = {}
         # generate() runs on one worker thread per engine, but loading may also be
         # triggered from elsewhere (preload, models list); one load at a time.
@@ -107,11 +114,12 @@ class DiffusersEngine(Catalog, VideoEngine):
         if two_stage:
             if pipes.upsample is None:
                 raise EngineError(f"{model}: recipe 'two_stage' but no latent upsampler was loaded")
-            # Stage 1 at half the size, each side a multiple of the family's; stage 2 at exactly twice that.
-            stage1_w, stage1_h = family.generation_size(math.ceil(spec.width / 2), math.ceil(spec.height / 2))
-            gen_w, gen_h = 2 * stage1_w, 2 * stage1_h
+            # Stage 1 at half the size, each side a multiple of the family's; stage 2 at exactly twice that
+            # (the size the models file's sizes were checked at).
+            gen_w, gen_h = family.generated_size(spec.width, spec.height, "two_stage")
+            stage1_w, stage1_h = gen_w // 2, gen_h // 2
         else:
-            gen_w, gen_h = family.generation_size(spec.width, spec.height)
+            gen_w, gen_h = family.generated_size(spec.width, spec.height)
         source = None
         overlap = 0  # leading generated frames that repeat the source (extensions), cut below
         if mode is not None:
@@ -163,6 +171,7 @@ class DiffusersEngine(Catalog, VideoEngine):
             pipe, kwargs = family.edit_call(pipes, entry, kwargs, fit_frames(clip, gen_w, gen_h), entry.edit_strength)
         if pipe is None:
             raise EngineError(f"{model}: this model cannot {mode} videos")
+        pipe = family.with_schedule(pipes, pipe, kwargs)
         kwargs = _accepted_kwargs(pipe, family.before_call(pipes, pipe, kwargs))
         refine_steps = entry.refine_steps if two_stage else 0
         # Both stages' steps share the denoise phase, stage 1 first, so progress only grows.
@@ -186,6 +195,7 @@ class DiffusersEngine(Catalog, VideoEngine):
                     pipe, kwargs = family.refine_call(pipes, entry, call_kwargs(gen_w, gen_h, image), upsampled,
                                                       audio_latents)
                     upsampled = audio_latents = None
+                    pipe = family.with_schedule(pipes, pipe, kwargs)
                     kwargs = _accepted_kwargs(pipe, family.before_call(pipes, pipe, kwargs))
                     kwargs["callback_on_step_end"] = _step_callback(hooks, refine_steps, offset=steps,
                                                                     total=total_steps)
@@ -281,8 +291,9 @@ class DiffusersEngine(Catalog, VideoEngine):
     def _build(self, entry: ModelEntry, family: Family) -> LoadedPipelines:
         import torch
 
-        # A mode this device cannot run fails here, before minutes of loading.
+        # A mode this device cannot run, or an argument no pipeline takes, fails here, before minutes of loading.
         modes_mod.check_device(entry, self.device)
+        check_pipeline_kwargs(entry, family)
         if entry.is_builtin:
             pipes = family.build_tiny(entry.builtin_name)
         else:
@@ -306,6 +317,38 @@ def _task(spec: GenerationSpec) -> str:
     if spec.condition_mode == "edit":
         return "video-to-video"
     return "image-to-video" if spec.image is not None else "text-to-video"
+
+
+# Arguments the engine itself passes to every call; an operator's pipeline_kwargs must not set them.
+_ENGINE_ARGUMENTS = ("prompt", "negative_prompt", "width", "height", "num_frames", "frame_rate",
+                     "num_inference_steps", "guidance_scale", "generator", "output_type", "return_dict", "image",
+                     "callback_on_step_end", "latents", "audio_latents", "conditions", "video", "strength")
+
+
+def check_pipeline_kwargs(entry: ModelEntry, family: Family) -> None:
+    """Refuse a `pipeline_kwargs` key that none of the family's pipelines takes.
+
+    The call drops arguments a particular pipeline does not take (`_accepted_kwargs`), so without this
+    a typo, or a parameter diffusers renamed, would silently do nothing.
+    """
+    import inspect
+
+    if not entry.pipeline_kwargs:
+        return
+    accepted: set[str] = set()
+    for cls in family.pipeline_classes():
+        params = inspect.signature(cls.__call__).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return
+        accepted |= set(params) - {"self"}
+    for key in entry.pipeline_kwargs:
+        if key in _ENGINE_ARGUMENTS:
+            raise EngineError(f"{entry.name}: pipeline_kwargs key {key!r} is set by the engine itself; remove it "
+                              "from the models file")
+        if key not in accepted:
+            names = ", ".join(c.__name__ for c in family.pipeline_classes())
+            raise EngineError(f"{entry.name}: pipeline_kwargs key {key!r} is not an argument of {names} "
+                              "in this diffusers; fix or remove it in the models file")
 
 
 def _accepted_kwargs(pipe: Any, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ Every mode is a diffusers API, applied once at load, to modules the pipelines sh
 | mode | diffusers call |
 |---|---|
 | memory = full | `pipe.to(device)` |
-| memory = model_cpu_offload | `pipe.enable_model_cpu_offload(device=...)` |
+| memory = model_cpu_offload | accelerate's `CpuOffload` hook on each module, one module on the GPU at a time, shared by all the pipelines |
 | memory = group_offload | `pipe.enable_group_offload(leaf_level, use_stream=True)`, VAEs and vocoder resident |
 | memory = sequential_cpu_offload | `pipe.enable_sequential_cpu_offload(device=...)` |
 | vae_tiling | `vae.enable_tiling()` |
@@ -211,12 +211,53 @@ def _place(pipes: "LoadedPipelines", memory: str, device: str) -> None:
             # The two-stage recipe's latent upsampler is no component of the text-to-video pipeline; like
             # the VAEs it is small and runs once per video, so it stays resident.
             pipes.upsample.latent_upsampler.to(device)
+    elif memory == "model_cpu_offload":
+        _offload_one_at_a_time(pipes, device)
     else:
         for pipe in pipes.all():
-            if memory == "sequential_cpu_offload":
-                pipe.enable_sequential_cpu_offload(device=device)
-            else:
-                pipe.enable_model_cpu_offload(device=device)
+            pipe.enable_sequential_cpu_offload(device=device)
+
+
+def _offload_one_at_a_time(pipes: "LoadedPipelines", device: str) -> None:
+    """Whole-model offload shared by all of a model's pipelines: at most one module on the GPU.
+
+    diffusers' `enable_model_cpu_offload` is per pipeline: each call removes the hooks on the modules
+    it shares with the other pipelines and chains its own, each hook offloading only the module before
+    it in that pipeline's order. With several pipelines on the same modules the last one's hooks win
+    and the chains no longer match the calls: in the two-stage recipe the VAE's hook came from the
+    upsample pipeline ("vae->latent_upsampler"), which offloads nothing before the VAE, so the
+    ~35 GiB transformer stayed on the GPU through the refine decode. Here one hook per module, set
+    once, moves whichever module is resident back to the CPU before moving its own in. The hooks are
+    accelerate's `CpuOffload` (what `_execution_device` and diffusers' `apply_forward_hook` on
+    encode/decode look for); the pipelines hold no `_all_hooks`, so their end-of-call
+    `maybe_free_model_hooks` leaves these hooks alone.
+    """
+    import torch
+    from accelerate.hooks import CpuOffload, add_hook_to_module
+    from accelerate.utils import send_to_device
+
+    execution_device = torch.device(device)
+    if execution_device.type == "cuda" and execution_device.index is None:
+        execution_device = torch.device("cuda", torch.cuda.current_device())
+
+    class Group:
+        resident: Any = None
+
+    group = Group()
+
+    class OneAtATime(CpuOffload):
+        def pre_forward(self, module, *args, **kwargs):
+            if group.resident is not module:
+                if group.resident is not None:
+                    group.resident.to("cpu")
+                    if execution_device.type == "cuda":
+                        torch.cuda.empty_cache()
+                module.to(self.execution_device)
+                group.resident = module
+            return send_to_device(args, self.execution_device), send_to_device(kwargs, self.execution_device)
+
+    for module in _modules(pipes):
+        add_hook_to_module(module, OneAtATime(execution_device=execution_device))
 
 
 def _cache_config(entry: "ModelEntry", transformer: Any, dtype: "torch.dtype") -> Any:

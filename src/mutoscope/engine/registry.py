@@ -210,6 +210,7 @@ def load_registry(
             raise RegistryError(f"{where}: recipe 'two_stage' is not supported by family {entry.family!r} "
                                 f"(families with a latent upsampler: {two_stage})")
         _check_family_modes(entry, where)
+        _check_sizes(entry, where)
         if any(e.name == entry.name for e in entries):
             raise RegistryError(f"{where}: duplicate model name {entry.name!r}")
         entries.append(entry)
@@ -413,10 +414,37 @@ def _check_mode_values(raw: Mapping[str, Any], where: str) -> None:
                                 f"load; install the kernel and use {backend[: -len('_hub')]!r}")
 
 
+def _check_sizes(entry: ModelEntry, where: str) -> None:
+    """Every size and duration the entry offers is one its family can make (generation size, clip length)."""
+    from mutoscope.engine.families import FAMILIES
+
+    family = FAMILIES[entry.family]
+    for size in entry.sizes:
+        width, height = (int(x) for x in size.split("x"))
+        problem = family.size_problem(width, height, entry.recipe)
+        if problem:
+            raise RegistryError(f"{where}: sizes: {size!r} cannot be made by family {entry.family!r}: {problem}")
+    for text in entry.seconds:
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = float("nan")
+        if not seconds > 0:
+            raise RegistryError(f"{where}: seconds: {text!r} is not a positive number")
+        problem = family.seconds_problem(seconds, entry.fps)
+        if problem:
+            raise RegistryError(f"{where}: seconds: {text!r} cannot be made by family {entry.family!r}: {problem}")
+
+
 def _check_family_modes(entry: ModelEntry, where: str) -> None:
     from mutoscope.engine.families import FAMILIES
 
     family = FAMILIES.get(entry.family)
+    if (family is not None and family.attention_masks and entry.attention_backend is not None
+            and entry.attention_backend in mask_free_backends()):
+        raise RegistryError(f"{where}: attention_backend {entry.attention_backend!r} cannot take an attention "
+                            f"mask, and family {entry.family!r} passes one to every cross-attention "
+                            "(use one that does: native, _native_cudnn, _native_efficient, flex, xformers)")
     if family is not None and entry.cache != "none" and entry.cache not in family.step_caches:
         supported = ", ".join(("none", *family.step_caches))
         raise RegistryError(f"{where}: cache {entry.cache!r} is not supported by family {entry.family!r} "
@@ -437,6 +465,42 @@ def _attention_backends() -> set[str]:
     from diffusers.models.attention_dispatch import AttentionBackendName
 
     return {b.value for b in AttentionBackendName}
+
+
+def mask_free_backends() -> frozenset[str]:
+    """diffusers' attention backends that cannot take an additive (float) attention mask.
+
+    Read from the backends' own code, so a diffusers upgrade that adds or fixes one is followed: most
+    raise "`attn_mask` is not supported ..."; the varlen ones (flash_varlen, sage_varlen, ...) derive
+    sequence lengths from a boolean mask (`_normalize_attn_mask`) and raise on a float one, which is
+    what LTX-2 passes. The fallback is the set diffusers 0.42 has.
+    """
+    global _MASK_FREE
+    if _MASK_FREE is None:
+        import inspect
+
+        from diffusers.models.attention_dispatch import _AttentionBackendRegistry
+
+        found = set()
+        try:
+            for backend, fn in _AttentionBackendRegistry._backends.items():
+                source = inspect.getsource(fn)
+                if (re.search(r"raise \w+\(\s*[\"']`attn_mask` is not supported", source)
+                        or "_normalize_attn_mask(" in source):
+                    found.add(getattr(backend, "value", str(backend)))
+        except (OSError, TypeError):
+            found = set()
+        _MASK_FREE = frozenset(found or _MASK_FREE_0_42)
+    return _MASK_FREE
+
+
+_MASK_FREE: frozenset[str] | None = None
+_MASK_FREE_0_42 = frozenset({
+    "flash", "flash_hub", "_flash_3", "_flash_3_hub", "flash_4_hub", "aiter_fa2_hub", "_native_flash", "_native_xla",
+    "sage", "sage_hub", "sage_blackwell_hub", "_sage_qk_int8_pv_fp8_cuda", "_sage_qk_int8_pv_fp8_cuda_sm90",
+    "_sage_qk_int8_pv_fp16_cuda", "_sage_qk_int8_pv_fp16_triton",
+    "flash_varlen", "flash_varlen_hub", "_flash_varlen_3", "_flash_3_varlen_hub", "sage_varlen",
+})
 
 
 def _move_alias(entries: list[ModelEntry], alias: str, target: str, origin: str) -> list[ModelEntry]:

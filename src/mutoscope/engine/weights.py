@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,8 +95,106 @@ def allow_patterns(model_index: dict[str, Any], extra_folders: tuple[str, ...] =
     return patterns
 
 
-def pull(entry: "ModelEntry", weights_dir: Path, progress: Progress | None = None) -> Path:
-    """Download `entry`'s weights into `<weights_dir>/<name>/`; safe to rerun (resumes, skips finished files)."""
+@dataclass
+class PullPlan:
+    """What a pull will fetch, measured before it starts.
+
+    files: repo path -> size in bytes (the hub's metadata) of every file the pull fetches.
+    present_bytes: bytes of those files already in the target at their full size (a resumed pull).
+    free_bytes: free space on the target's file system.
+    """
+
+    target: Path
+    patterns: list[str]
+    files: dict[str, int]
+    present_bytes: int
+    free_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.files.values())
+
+    @property
+    def to_download_bytes(self) -> int:
+        return self.total_bytes - self.present_bytes
+
+    @property
+    def fits(self) -> bool:
+        return self.to_download_bytes < self.free_bytes
+
+
+def plan_pull(entry: "ModelEntry", weights_dir: Path) -> PullPlan:
+    """Read model_index.json and the repo's file sizes (no weights yet): what `pull` would fetch."""
+    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub.utils import filter_repo_objects
+
+    target = model_dir(entry, weights_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    index_file = hf_hub_download(entry.weights, "model_index.json", revision=entry.revision, local_dir=target)
+    patterns = allow_patterns(json.loads(Path(index_file).read_text(encoding="utf-8")), *_recipe_files(entry))
+    info = HfApi().model_info(entry.weights, revision=entry.revision, files_metadata=True)
+    siblings = list(filter_repo_objects(info.siblings or [], allow_patterns=patterns, key=lambda f: f.rfilename))
+    files = {f.rfilename: int(f.size or 0) for f in siblings}
+    present = sum(size for name, size in files.items()
+                  if (target / name).is_file() and (target / name).stat().st_size == size)
+    return PullPlan(target=target, patterns=patterns, files=files, present_bytes=present,
+                    free_bytes=shutil.disk_usage(target).free)
+
+
+def verify(entry: "ModelEntry", folder: Path, sizes: dict[str, int] | None = None) -> list[str]:
+    """Problems with a downloaded model folder (empty: it is complete).
+
+    Every component model_index.json lists has its folder; every config builds its component (at full
+    size on the meta device, through the loader the engine uses, so a config this diffusers cannot
+    read is caught now); the recipe's upsampler and LoRA are there; and every file has the size the
+    hub listed (`sizes`, from `plan_pull`).
+    """
+    import torch
+
+    from mutoscope.engine.families.base import builds_from_config, component_class, model_from_config
+
+    problems: list[str] = []
+    folder = Path(folder)
+    try:
+        index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [f"model_index.json is missing or unreadable ({exc})"]
+    for name, value in index.items():
+        if name.startswith("_") or not isinstance(value, list) or len(value) != 2 or value[0] is None:
+            continue
+        sub = folder / name
+        if not sub.is_dir() or not any(sub.iterdir()):
+            problems.append(f"component {name!r} ({value[1]}) has no files")
+            continue
+        try:
+            cls = component_class(*value)
+            if builds_from_config(cls):
+                model_from_config(cls, sub, torch.bfloat16)
+        except Exception as exc:  # any failure to build from the config is a broken download or an incompatibility
+            problems.append(f"component {name!r}: its config does not load: {type(exc).__name__}: {exc}")
+    extra_folders, extra_files = _recipe_files(entry)
+    for sub in extra_folders:
+        if not (folder / sub / "config.json").is_file():
+            problems.append(f"the {sub!r} folder (upsampler) has no config.json")
+    for name in extra_files:
+        if not (folder / name).is_file():
+            problems.append(f"{name!r} is missing")
+    for name, size in (sizes or {}).items():
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+        elif size and path.stat().st_size != size:
+            problems.append(f"{name} has {path.stat().st_size} bytes, the hub lists {size}")
+    return problems
+
+
+def pull(entry: "ModelEntry", weights_dir: Path, progress: Progress | None = None,
+         plan: PullPlan | None = None) -> Path:
+    """Download `entry`'s weights into `<weights_dir>/<name>/`; safe to rerun (resumes, skips finished files).
+
+    The folder is marked complete only once `verify` finds nothing wrong; otherwise ModelNotAvailable
+    lists the problems (rerunning the pull resumes and fixes a partial download).
+    """
     if entry.is_builtin:
         if progress:
             progress(1.0, f"{entry.name} is built in; nothing to download")
@@ -103,14 +202,17 @@ def pull(entry: "ModelEntry", weights_dir: Path, progress: Progress | None = Non
     if is_local_path(entry.weights):
         return require_installed(entry, weights_dir)
 
-    from huggingface_hub import hf_hub_download, snapshot_download
+    from huggingface_hub import snapshot_download
 
-    target = model_dir(entry, weights_dir)
-    target.mkdir(parents=True, exist_ok=True)
     report = progress or (lambda fraction, message: None)
     report(0.0, f"reading {entry.weights} model_index.json")
-    index_file = hf_hub_download(entry.weights, "model_index.json", revision=entry.revision, local_dir=target)
-    patterns = allow_patterns(json.loads(Path(index_file).read_text(encoding="utf-8")), *_recipe_files(entry))
+    plan = plan or plan_pull(entry, weights_dir)
+    target, patterns = plan.target, plan.patterns
+    if not plan.fits:
+        raise ModelNotAvailable(
+            f"model {entry.name!r}: {format_bytes(plan.to_download_bytes)} to download but only "
+            f"{format_bytes(plan.free_bytes)} free at {target}"
+        )
     snapshot_path = snapshot_download(
         entry.weights,
         revision=entry.revision,
@@ -118,12 +220,26 @@ def pull(entry: "ModelEntry", weights_dir: Path, progress: Progress | None = Non
         allow_patterns=patterns,
         tqdm_class=_progress_tqdm(report, entry.weights),
     )
+    report(1.0, f"verifying {entry.name}")
+    problems = verify(entry, target, plan.files)
+    if problems:
+        raise ModelNotAvailable(f"model {entry.name!r}: the download at {target} is not complete: "
+                                f"{'; '.join(problems)}; run `{pull_command(entry.name)}` again")
     (target / COMPLETE_MARKER).write_text(
-        json.dumps({"repo_id": entry.weights, "revision": entry.revision, "allow_patterns": patterns}, indent=2),
+        json.dumps({"repo_id": entry.weights, "revision": entry.revision, "allow_patterns": patterns,
+                    "bytes": plan.total_bytes}, indent=2),
         encoding="utf-8",
     )
     report(1.0, f"{entry.name} installed at {snapshot_path}")
     return target
+
+
+def format_bytes(n: int) -> str:
+    """Bytes as the pull reports them: 12.3 GB (decimal units, as the hub shows sizes)."""
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
 
 
 def _recipe_files(entry: "ModelEntry") -> tuple[tuple[str, ...], tuple[str, ...]]:

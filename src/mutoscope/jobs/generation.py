@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import shutil
 import threading
 import time
@@ -71,18 +72,19 @@ def render(engine: VideoEngine, model: str, spec: GenerationSpec, out_dir: Path,
            report: Callable[[int], None], cancelled: Callable[[], bool], *,
            provenance: Stamp | None = None,
            visible_watermark: str | None = None,
-           prefix: "SourceClip | None" = None) -> tuple[GenerationOutput, dict[str, Path]]:
+           prefix: "SourceClip | Callable[[], SourceClip] | None" = None) -> tuple[GenerationOutput, dict[str, Path]]:
     """Generate and write the MP4, thumbnail and spritesheet into out_dir. Shared by jobs and `mutoscope generate`.
 
     `provenance` puts its video id in the frames as an invisible watermark and signs the MP4 with
     a C2PA manifest; `visible_watermark` draws that text (the creator's handle) on every frame.
-    `prefix` (extensions): the source clip; the output is it followed by the new frames.
+    `prefix` (extensions): the source clip (or its loader, called once the engine is done); the output
+    is it followed by the new frames.
     """
     output = engine.generate(model, spec, _Hooks(report, cancelled))
     if cancelled():
         raise GenerationCancelled("cancelled")
     if prefix is not None:
-        output = _stitch(prefix, output)
+        output = _stitch(prefix() if callable(prefix) else prefix, output)
     files = {"video": out_dir / "video.mp4", "thumbnail": out_dir / "thumbnail.webp",
              "spritesheet": out_dir / "spritesheet.jpg"}
     # Marks go into the frames before encoding, the signed manifest after.
@@ -123,8 +125,11 @@ class SourceClip:
     sample_rate: int | None
 
 
-def load_clip(ctx: JobContext, key: str, *, with_audio: bool = True) -> SourceClip:
-    """Decode a stored MP4 (a finished video or an uploaded edit input)."""
+def load_clip(ctx: JobContext, key: str, *, with_audio: bool = True, last_n: int | None = None,
+              count: int | None = None, fps: float | None = None,
+              cover: tuple[int, int] | None = None) -> SourceClip:
+    """Decode a stored MP4 (a finished video or an uploaded edit input): every frame, its last `last_n`,
+    or only `count` frames resampled to `fps` (decoding stops there), scaled down to what covers `cover`."""
     try:
         with ctx.storage.open(key) as f:
             data = f.read()
@@ -132,7 +137,11 @@ def load_clip(ctx: JobContext, key: str, *, with_audio: bool = True) -> SourceCl
         raise SourceVideoError("The source video is no longer stored; it may have been deleted.") from None
     try:
         info = probe(io.BytesIO(data))
-        frames = read_frames(io.BytesIO(data))
+        max_pixels = None
+        if cover is not None:  # the engine scales to cover and centre-crops: more pixels than that are waste
+            scale = min(1.0, max(cover[0] / info.width, cover[1] / info.height))
+            max_pixels = (math.ceil(info.width * scale) + 2) * (math.ceil(info.height * scale) + 2)
+        frames = read_frames(io.BytesIO(data), last_n=last_n, count=count, fps=fps, max_pixels=max_pixels)
         sound = read_audio(io.BytesIO(data)) if with_audio else None
     except MediaError as e:
         raise SourceVideoError(f"The source video cannot be decoded: {e}") from None
@@ -140,40 +149,36 @@ def load_clip(ctx: JobContext, key: str, *, with_audio: bool = True) -> SourceCl
     return SourceClip(frames=frames, fps=info.fps or 24.0, audio=audio, sample_rate=rate)
 
 
-def retime(frames: np.ndarray, src_fps: float, fps: float, count: int) -> np.ndarray:
-    """`count` frames at `fps` sampled (nearest frame) from a clip at `src_fps`; the last frame repeats past its end."""
-    if abs(src_fps - fps) < 1e-6 and len(frames) >= count:
-        return frames[:count]
-    idx = np.minimum(np.round(np.arange(count) * src_fps / fps).astype(int), len(frames) - 1)
-    return frames[idx]
-
-
-def conditioning_for(ctx: JobContext, video: "Job", spec: GenerationSpec) -> tuple[GenerationSpec, SourceClip | None]:
-    """The spec conditioned on the job's source clip, and the clip to stitch in front (extensions only)."""
+def conditioning_for(ctx: JobContext, video: "Job", spec: GenerationSpec
+                     ) -> tuple[GenerationSpec, Callable[[], SourceClip] | None]:
+    """The spec conditioned on the job's source clip, and a loader of the clip to stitch in front (extensions)."""
     if video.kind == "extend" and video.source_key:
-        src = load_clip(ctx, video.source_key)
+        key = video.source_key
+        # The engine sees only the tail; the whole source is decoded after generation, for the stitch,
+        # so it is not held in RAM while the model runs.
+        tail = load_clip(ctx, key, with_audio=False, last_n=EXTEND_TAIL_FRAMES)
         seconds = float(video.params["extend_seconds"])
-        spec = replace(spec, seconds=seconds, condition_frames=src.frames[-EXTEND_TAIL_FRAMES:],
-                       condition_mode="extend")
-        return spec, src
+        spec = replace(spec, seconds=seconds, condition_frames=tail.frames, condition_mode="extend")
+        return spec, lambda: load_clip(ctx, key)
     if video.kind == "edit":
+        # Only the frames of the edit's duration, at the model's rate: a long upload is never decoded whole.
         key = video.input_key or video.source_key
         if key is None:
             raise SourceVideoError("The source video does not exist.")
-        src = load_clip(ctx, key, with_audio=False)
         fps = ctx.engine.resolve(video.model).fps
-        frames = retime(src.frames, src.fps, fps, round(spec.seconds * fps))
-        return replace(spec, image=None, condition_frames=frames, condition_mode="edit"), None
+        src = load_clip(ctx, key, with_audio=False, count=round(spec.seconds * fps), fps=fps,
+                        cover=(spec.width, spec.height))
+        return replace(spec, image=None, condition_frames=src.frames, condition_mode="edit"), None
     if video.kind == "remix" and video.source_key:
         # A remix re-generates the completed source guided by the new prompt (the edit machinery);
         # if its file is gone it is generated afresh from the same settings, as before.
+        fps = ctx.engine.resolve(video.model).fps
         try:
-            src = load_clip(ctx, video.source_key, with_audio=False)
+            src = load_clip(ctx, video.source_key, with_audio=False,
+                            count=round(spec.seconds * fps), fps=fps, cover=(spec.width, spec.height))
         except SourceVideoError:
             return spec, None
-        fps = ctx.engine.resolve(video.model).fps
-        frames = retime(src.frames, src.fps, fps, round(spec.seconds * fps))
-        return replace(spec, image=None, condition_frames=frames, condition_mode="edit"), None
+        return replace(spec, image=None, condition_frames=src.frames, condition_mode="edit"), None
     return spec, None
 
 

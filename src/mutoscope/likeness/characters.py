@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mutoscope.db.models import Cameo, Character, new_id
 from mutoscope.errors import InvalidRequest, NotFound
 from mutoscope.likeness import audit, guard
-from mutoscope.media import MediaError, probe, read_frame
+from mutoscope.media import MediaError, probe, read_frames_at
 from mutoscope.storage import Storage
 
 PREFIX = "char_"
@@ -49,12 +49,8 @@ def sample_frames(data: bytes) -> list[np.ndarray]:
         info = probe(io.BytesIO(data))
         if info.frame_count < 1:
             raise MediaError("it has no frames")
-        frames = []
-        for i in guard.sample_indices(info.frame_count):
-            try:
-                frames.append(read_frame(io.BytesIO(data), i))
-            except MediaError:
-                break  # probe's frame count can overshoot what decodes
+        # One pass that stops at the last sampled frame; probe's count can overshoot what decodes.
+        frames = read_frames_at(io.BytesIO(data), guard.sample_indices(info.frame_count))
         if not frames:
             raise MediaError("no frame could be decoded")
     except MediaError as e:

@@ -21,11 +21,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mutoscope.db.models import Cameo, CameoGrant, CameoUse, Character, Video, now
+from mutoscope.db.models import Cameo, CameoGrant, CameoUse, Character, Video
 from mutoscope.errors import InvalidRequest, PermissionDenied
 from mutoscope.likeness import audit
 
@@ -68,7 +68,7 @@ def character_refs(characters: Any) -> list[str]:
 
         try:
             characters = json.loads(characters)
-        except ValueError:
+        except (ValueError, RecursionError):  # a field of "[[[[…" is a bad value, not a crash
             characters = None
     if not isinstance(characters, list) or not all(isinstance(c, dict) and isinstance(c.get("id"), str)
                                                      for c in characters):

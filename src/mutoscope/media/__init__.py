@@ -1,7 +1,8 @@
 """media/: turning arrays into files people can watch, and back.
 
 PUT HERE:
-- PyAV encode/decode of MP4 (H.264 + AAC), probing, reading frames/audio back.
+- PyAV encode/decode of MP4 (H.264 + AAC), probing and an upload's limits, reading
+  frames back bounded (a range, the tail, resampled, scaled) and audio back.
 - Previews made from in-memory frames: WebP thumbnail, JPEG spritesheet.
 - Still-image intake for image-to-video: decode/validate uploads, data URLs,
   fit to the output size.
@@ -20,23 +21,39 @@ from mutoscope.media.arrays import MediaError, audio_samples_for, fit_audio
 from mutoscope.media.encode import encode_mp4
 from mutoscope.media.images import decode_data_url, fit_image, load_image
 from mutoscope.media.previews import spritesheet_jpeg, thumbnail_webp
-from mutoscope.media.probe import MediaInfo, probe, read_audio, read_frame, read_frames
+from mutoscope.media.probe import (
+    InputLimits,
+    MediaInfo,
+    check_input,
+    frame_bytes,
+    inspect_upload,
+    probe,
+    read_audio,
+    read_frame,
+    read_frames,
+    read_frames_at,
+)
 from mutoscope.media.stitch import concat
 
 __all__ = [
+    "InputLimits",
     "MediaError",
     "MediaInfo",
     "audio_samples_for",
+    "check_input",
     "concat",
     "decode_data_url",
     "encode_mp4",
     "fit_audio",
     "fit_image",
+    "frame_bytes",
+    "inspect_upload",
     "load_image",
     "probe",
     "read_audio",
     "read_frame",
     "read_frames",
+    "read_frames_at",
     "spritesheet_jpeg",
     "thumbnail_webp",
 ]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from mutoscope.protocol.base import OpenAIBaseModel
 
@@ -14,6 +15,20 @@ VideoVariant = Literal["video", "thumbnail", "spritesheet"]
 DEFAULT_MODEL = "sora-2"
 DEFAULT_SECONDS = "4"
 DEFAULT_SIZE = "720x1280"
+
+
+_SECONDS = re.compile(r"\d{1,6}(\.\d{1,6})?")
+
+
+def _seconds(value: str) -> str:
+    """A duration the server can compute with ("4", "8", "2.5"); which ones a model takes is the catalog's call."""
+    if not _SECONDS.fullmatch(value) or float(value) <= 0:
+        raise ValueError("must be a positive number of seconds as a string, such as '4'")
+    return value
+
+
+# OpenAI's VideoSeconds is an enum of strings; models here offer other durations, so any positive number.
+Seconds = Annotated[str, AfterValidator(_seconds)]
 
 
 class ImageRef(OpenAIBaseModel):
@@ -42,7 +57,7 @@ class CreateVideoRequest(GenerationParams):
     # OpenAI standard fields
     prompt: str = Field(min_length=1, max_length=32000)
     model: str = DEFAULT_MODEL
-    seconds: str = DEFAULT_SECONDS
+    seconds: Seconds = DEFAULT_SECONDS
     size: str = DEFAULT_SIZE
     input_reference: ImageRef | None = None
 
@@ -56,7 +71,7 @@ class ExtendVideoRequest(GenerationParams):
     # OpenAI standard fields
     video: VideoRef
     prompt: str = Field(min_length=1, max_length=32000)
-    seconds: str
+    seconds: Seconds
 
 
 class EditVideoRequest(GenerationParams):
@@ -68,7 +83,7 @@ class EditVideoRequest(GenerationParams):
     # seconds (default: the longest the model allows that the upload covers).
     model: str | None = None
     size: str | None = None
-    seconds: str | None = None
+    seconds: Seconds | None = None
 
 
 class VideoError(BaseModel):

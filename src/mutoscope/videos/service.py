@@ -31,8 +31,18 @@ from mutoscope.lifecycle import service as lifecycle
 from mutoscope.likeness import consent as cameo_consent
 from mutoscope.likeness import guard as likeness_guard
 from mutoscope.likeness.characters import CharacterService, is_character_id
+from mutoscope.media import (
+    InputLimits,
+    MediaError,
+    MediaInfo,
+    decode_data_url,
+    fit_image,
+    frame_bytes,
+    inspect_upload,
+    load_image,
+    read_frames_at,
+)
 from mutoscope.outbound import fetch_bytes
-from mutoscope.media import MediaError, MediaInfo, decode_data_url, fit_image, load_image, probe, read_frame
 from mutoscope.protocol.base import Body, Upload, parse
 from mutoscope.protocol.videos import (
     DEFAULT_MODEL,
@@ -188,6 +198,7 @@ class VideoService:
                                  f"{total:g} s; this server allows at most {limit_s:g} s per video lineage.",
                                  param="seconds", code="extension_limit_reached")
         headers = self.admit(who, src.model, src.size, req.seconds)
+        self._check_budget(src.model, src.size, total, "seconds")
         params = self._derived_params(src, req)
         params["extend_seconds"] = req.seconds
         # An extension shows its source's cameos too, like a remix.
@@ -228,6 +239,7 @@ class VideoService:
         size = req.size or self._size_like(entry, info.width, info.height)
         seconds = req.seconds or self._seconds_within(model, entry, info.duration)
         headers = self.admit(who, model, size, seconds)
+        self._check_budget(model, size, float(seconds), "video", source=info)
         # Consent for named cameos; faces in the upload pass the same guard as input_reference.
         with self.sessions() as s:
             cameo_ids = cameo_consent.check_create(s, who.user_id, req.prompt, fields.get("characters"))
@@ -252,14 +264,12 @@ class VideoService:
         from PIL import Image
 
         width, height = (int(x) for x in size.split("x"))
-        frames = []
-        for i in likeness_guard.sample_indices(frame_count):
-            try:
-                frame = read_frame(io.BytesIO(data), i)
-            except MediaError:
-                break  # probe's count can overshoot the decodable frames: the ones read are checked
-            frames.append(np.asarray(fit_image(Image.fromarray(frame), width, height)))
-        return frames
+        # One pass that stops at the last sampled frame; frames past what decodes are left out.
+        try:
+            picked = read_frames_at(io.BytesIO(data), likeness_guard.sample_indices(frame_count))
+        except MediaError as e:
+            raise InvalidRequest(f"video is not a usable video: {e}", param="video", code="invalid_video") from None
+        return [np.asarray(fit_image(Image.fromarray(frame), width, height)) for frame in picked]
 
     def _completed_source(self, s: Session, who: Principal, video_id: str, verb: str) -> Video:
         v = repo.get_video(s, who.user_id, video_id)
@@ -296,12 +306,31 @@ class VideoService:
             raise InvalidRequest(f"video must be a video file (MP4, WebM, MOV), got '{upload.content_type}'.",
                                  param="video", code="invalid_video")
         try:
-            info = probe(io.BytesIO(upload.data))
-            if info.frame_count < 1 or info.width < 1 or info.height < 1:
-                raise MediaError("it has no frames")
+            return inspect_upload(io.BytesIO(upload.data), self.input_limits())
         except MediaError as e:
-            raise InvalidRequest(f"video is not a decodable video: {e}", param="video", code="invalid_video") from None
-        return info
+            raise InvalidRequest(f"video is not a usable video: {e}", param="video", code="invalid_video") from None
+
+    def input_limits(self) -> InputLimits:
+        st = self.settings
+        return InputLimits(max_seconds=st.max_input_seconds, max_pixels=st.max_input_pixels,
+                           max_frames=st.max_input_frames)
+
+    def _check_budget(self, model: str, size: str, seconds: float, param: str,
+                      source: MediaInfo | None = None) -> None:
+        """Refuse a job whose decoded frames would not fit Settings.job_memory_budget_bytes: its output three
+        times over (stitch inputs, result, watermarked copy) plus the source frames it decodes."""
+        width, height = (int(x) for x in size.split("x"))
+        fps = float(getattr(self._resolve(model), "fps", 24.0))
+        frames = math.ceil(seconds * fps)
+        need = 3 * frame_bytes(width, height, frames)
+        if source is not None:  # decoded scaled to cover the output (jobs/generation.py load_clip), never larger
+            scale = min(1.0, max(width / source.width, height / source.height))
+            need += frame_bytes(math.ceil(source.width * scale), math.ceil(source.height * scale), frames)
+        budget = self.settings.job_memory_budget_bytes
+        if need > budget:
+            raise InvalidRequest(f"A {seconds:g} s video at {size} needs about {need / 1024**3:.1f} GiB of frames in "
+                                 f"memory; this server allows {budget / 1024**3:.1f} GiB per job "
+                                 "(job_memory_budget_bytes).", param=param, code="memory_budget_exceeded")
 
     @staticmethod
     def _size_like(entry: ModelEntry, width: int, height: int) -> str:

@@ -35,6 +35,8 @@ class LoadedPipelines:
     refine, refine_image: the two-stage recipe's stage-2 pipelines (text- and
         image-to-video), the same modules with the refine schedule's scheduler.
     refine_adapter: the LoRA adapter switched on only while refining, if any.
+    as_given: pipeline id -> a twin of that pipeline (same modules) whose scheduler runs an explicit
+        `sigmas` list exactly as given (no resolution shift, no terminal stretch); see `Family.with_schedule`.
     """
 
     text_to_video: Any
@@ -45,13 +47,17 @@ class LoadedPipelines:
     refine: Any = None
     refine_image: Any = None
     refine_adapter: str | None = None
+    as_given: dict[int, Any] = field(default_factory=dict)
     # What the engine applied at load (memory placement, VAE tiling, caches...): `resolved["modes"]`.
     modes: dict[str, Any] = field(default_factory=dict)
 
     def all(self) -> list[Any]:
-        return [p for p in (self.text_to_video, self.image_to_video, self.condition, self.video_to_video,
-                            self.upsample, self.refine, self.refine_image)
-                if p is not None]
+        seen: dict[int, Any] = {}
+        for p in (self.text_to_video, self.image_to_video, self.condition, self.video_to_video,
+                  self.upsample, self.refine, self.refine_image, *self.as_given.values()):
+            if p is not None:
+                seen.setdefault(id(p), p)
+        return list(seen.values())
 
 
 @dataclass
@@ -81,6 +87,9 @@ class Family(abc.ABC):
             whose outputs TaylorSeer predicts between full steps.
         supports_two_stage: the family implements the two-stage recipe (`recipe = "two_stage"`:
             `read_latents`, `upsample_latents`, `refine_call`).
+        attention_masks: the transformer passes an attention mask to its attention calls (LTX-2 masks
+            the prompt's padding in every cross-attention), so attention backends that refuse a mask
+            (flash-attn, sage, ...) cannot run it.
     """
 
     name: str
@@ -90,6 +99,40 @@ class Family(abc.ABC):
     step_caches: tuple[str, ...] = ()
     taylorseer_modules: tuple[str, ...] = ()
     supports_two_stage: bool = False
+    attention_masks: bool = False
+    # The longest side and clip the checkpoint's positional embedding covers (None: no such limit).
+    max_side: int | None = None
+    max_seconds: float | None = None
+
+    def generated_size(self, width: int, height: int, recipe: str = "single") -> tuple[int, int]:
+        """The size a request is generated (then cropped) at: rounded up to the multiple; the
+        two-stage recipe doubles a half size that is itself rounded up."""
+        if recipe == "two_stage":
+            w1, h1 = self.generation_size(math.ceil(width / 2), math.ceil(height / 2))
+            return 2 * w1, 2 * h1
+        return self.generation_size(width, height)
+
+    def size_problem(self, width: int, height: int, recipe: str = "single") -> str | None:
+        """Why this family cannot make a width x height video (None: it can)."""
+        if width <= 0 or height <= 0:
+            return "width and height must be positive"
+        if width % 2 or height % 2:
+            # H.264 with 4:2:0 chroma, what the MP4s are encoded as, needs even sides.
+            return "width and height must be even (H.264 4:2:0)"
+        gen_w, gen_h = self.generated_size(width, height, recipe)
+        if self.max_side is not None and max(gen_w, gen_h) > self.max_side:
+            return (f"it is generated at {gen_w}x{gen_h}, beyond the {self.max_side} px the model's "
+                    "positional embedding covers")
+        return None
+
+    def seconds_problem(self, seconds: float, fps: float) -> str | None:
+        """Why this family cannot make a clip of `seconds` at `fps` (None: it can)."""
+        frames = round(seconds * fps)
+        if frames < 1:
+            return f"less than one frame at {fps:g} fps"
+        if self.max_seconds is not None and frames / fps > self.max_seconds:
+            return f"longer than the {self.max_seconds:g} s the model's temporal positional embedding covers"
+        return None
 
     def generation_size(self, width: int, height: int) -> tuple[int, int]:
         """The smallest accepted size covering width x height (rounded up, so fitting back is a pure crop)."""
@@ -106,8 +149,23 @@ class Family(abc.ABC):
         """Build the random-weight test pipelines named by `builtin:<name>`, seeded and hub-free."""
 
     @abc.abstractmethod
-    def load(self, entry: "ModelEntry", source: Path, dtype: "torch.dtype") -> LoadedPipelines:
-        """Load real weights from a local diffusers folder (never touches the network)."""
+    def load(self, entry: "ModelEntry", source: Path, dtype: "torch.dtype",
+             device: str | None = None) -> LoadedPipelines:
+        """Load real weights from a local diffusers folder (never touches the network).
+
+        device="meta": build every component at full size from the folder's configs alone, with no
+        weights (the checkpoint-shape tests and bench/floor.py); tokenizers are left out.
+        """
+
+    @abc.abstractmethod
+    def pipeline_classes(self) -> tuple[type, ...]:
+        """The diffusers pipeline classes a model of this family may be called through; a
+        `pipeline_kwargs` key must be a `__call__` argument of at least one of them."""
+
+    def with_schedule(self, pipes: LoadedPipelines, pipe: Any, kwargs: dict[str, Any]) -> Any:
+        """The pipeline to run `kwargs` on: the chosen one, or (LTX-2) its twin that takes an explicit
+        `sigmas` list as given rather than through the repo's shifting scheduler."""
+        return pipe
 
     @abc.abstractmethod
     def call_kwargs(
@@ -197,3 +255,69 @@ class Family(abc.ABC):
     @abc.abstractmethod
     def read_output(self, pipe: Any, output: Any) -> RawOutput:
         """Turn the pipeline's return value (called with output_type='pt') into a `RawOutput`."""
+
+
+# Config keys real checkpoints carry that diffusers reads no more, knowingly: Wan 2.2's VAE was
+# converted with `clip_output` (false), an option diffusers dropped days later (huggingface/diffusers
+# "[wan2.2] fix vae patches") when it made the decoder always clamp its output to [-1, 1].
+KNOWN_IGNORED_KEYS = frozenset({("AutoencoderKLWan", "clip_output")})
+
+
+def component_class(library: str, name: str) -> type:
+    """The class a model_index.json entry `[library, name]` names ("ltx2" is diffusers' pipeline module)."""
+    import importlib
+
+    if library in ("diffusers", "transformers"):
+        return getattr(importlib.import_module(library), name)
+    return getattr(importlib.import_module(f"diffusers.pipelines.{library}"), name)
+
+
+def builds_from_config(cls: type) -> bool:
+    """Whether `cls` is built from a config alone: diffusers models and schedulers, transformers models
+    (not tokenizers, processors or feature extractors, which need their vocabulary or preprocessing files)."""
+    return hasattr(cls, "extract_init_dict") or (hasattr(cls, "config_class") and hasattr(cls, "_from_config"))
+
+
+def model_from_config(cls: type, folder: Path, dtype: "torch.dtype") -> Any:
+    """One component built from its config alone: full size, on the meta device, no weights.
+
+    A key of the config that the class does not take is an error, not diffusers' warning: it means
+    the installed diffusers no longer reads the checkpoint the way it was written.
+    """
+    import json
+
+    import torch
+
+    if hasattr(cls, "extract_init_dict"):  # diffusers models and schedulers
+        config = cls.load_config(str(folder))
+        _, unused, _ = cls.extract_init_dict(dict(config))
+        unused = sorted(k for k in unused if not k.startswith("_") and (cls.__name__, k) not in KNOWN_IGNORED_KEYS)
+        if unused:
+            raise ValueError(f"{folder}: {cls.__name__} does not take config key(s) {unused}")
+        if not isinstance(cls, type) or not issubclass(cls, torch.nn.Module):
+            return cls.from_config(config)
+        with torch.device("meta"):
+            return cls.from_config(config).to(dtype)
+    # transformers: the config class reads config.json; _from_config builds without weights.
+    config = cls.config_class.from_dict(json.loads((folder / "config.json").read_text(encoding="utf-8")))
+    with torch.device("meta"):
+        return cls._from_config(config).to(dtype)
+
+
+def components_from_configs(source: Path, dtype: "torch.dtype") -> dict[str, Any]:
+    """Every component model_index.json lists, built by `model_from_config`; tokenizers and processors
+    (vocabulary and preprocessing files, not model configs) and empty entries are None."""
+    import json
+
+    index = json.loads((Path(source) / "model_index.json").read_text(encoding="utf-8"))
+    components: dict[str, Any] = {}
+    for name, value in index.items():
+        if name.startswith("_") or not isinstance(value, list) or len(value) != 2:
+            continue
+        library, class_name = value
+        cls = component_class(library, class_name) if library is not None else None
+        if cls is None or not builds_from_config(cls):
+            components[name] = None
+            continue
+        components[name] = model_from_config(cls, Path(source) / name, dtype)
+    return components

@@ -32,6 +32,31 @@ def _accepted(cls: type, components: dict[str, Any]) -> dict[str, Any]:
     params = inspect.signature(cls.__init__).parameters
     return {k: v for k, v in components.items() if k in params}
 
+
+def as_given_scheduler(scheduler: Any) -> Any:
+    """A copy of `scheduler`'s config that applies no shift to the sigmas it is given."""
+    return type(scheduler).from_config(scheduler.config, use_dynamic_shifting=False, shift_terminal=None, shift=1.0)
+
+
+def model_schedule(scheduler: Any, steps: int, num_frames: int, height: int, width: int,
+                   spatial_ratio: int = 32, temporal_ratio: int = 8) -> list[float]:
+    """The sigmas `LTX2Pipeline` runs for `steps` steps at this size with the default schedule: its
+    linspace(1, 1/steps) through the repo's scheduler, shifted for this many video tokens (`mu`, as the
+    pipeline computes it) and stretched to the config's terminal."""
+    import copy
+
+    import numpy as np
+    from diffusers.pipelines.ltx2.pipeline_ltx2 import calculate_shift
+
+    config = scheduler.config
+    tokens = ((num_frames - 1) // temporal_ratio + 1) * (height // spatial_ratio) * (width // spatial_ratio)
+    mu = calculate_shift(tokens, config.get("base_image_seq_len", 1024), config.get("max_image_seq_len", 4096),
+                         config.get("base_shift", 0.95), config.get("max_shift", 2.05))
+    probe = copy.deepcopy(scheduler)
+    probe.set_timesteps(sigmas=np.linspace(1.0, 1.0 / steps, steps), mu=mu, device="cpu")
+    return [float(x) for x in probe.sigmas[:-1]]
+
+
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import torch
@@ -248,6 +273,14 @@ class LTX2Family(Family):
     # LTX-2's modules are named attn1, audio_attn2, ...
     taylorseer_modules = (r"transformer_blocks\.\d+\.\w*(?:attn\d?|ff)",)
     supports_two_stage = True
+    # The pipelines always pass the prompt's attention mask (padding, as an additive float bias) to the
+    # video and audio cross-attentions; flash-attn, sage and PyTorch's flash kernel raise on any mask,
+    # the varlen kernels on a float one.
+    attention_masks = True
+    # The transformer's RoPE normalises positions by base_height / base_width (2048 px) and, in time,
+    # by pos_embed_max_pos (20 s; frame positions are in seconds): the released checkpoints' values.
+    max_side = 2048
+    max_seconds = 20.0
 
     def build_tiny(self, builtin: str) -> LoadedPipelines:
         # tiny-ltx2-pro: the same components plus a latent upsampler, for the two-stage recipe.
@@ -256,21 +289,48 @@ class LTX2Family(Family):
         upsampler = build_tiny_upsampler() if builtin == "tiny-ltx2-pro" else None
         return self._pipelines(build_tiny_components(), upsampler=upsampler)
 
-    def load(self, entry: "ModelEntry", source: Path, dtype: "torch.dtype") -> LoadedPipelines:
+    def load(self, entry: "ModelEntry", source: Path, dtype: "torch.dtype",
+             device: str | None = None) -> LoadedPipelines:
         from diffusers import LTX2Pipeline
+        from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
 
-        t2v = LTX2Pipeline.from_pretrained(str(source), dtype=dtype, local_files_only=True)
+        from mutoscope.engine.families.base import components_from_configs, model_from_config
+
+        meta = device == "meta"
+        if meta:
+            t2v = LTX2Pipeline(**_accepted(LTX2Pipeline, components_from_configs(source, dtype)))
+        else:
+            t2v = LTX2Pipeline.from_pretrained(str(source), dtype=dtype, local_files_only=True)
         upsampler = adapter = None
         if entry.recipe == "two_stage":
-            from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
-
-            # A missing subfolder is an OSError, which the engine reports as an incomplete pull.
-            upsampler = LTX2LatentUpsamplerModel.from_pretrained(
-                str(source), subfolder=entry.upsampler, dtype=dtype, local_files_only=True
-            )
-            if entry.refine_lora:
+            if meta:
+                upsampler = model_from_config(LTX2LatentUpsamplerModel, Path(source) / entry.upsampler, dtype)
+            else:
+                # A missing subfolder is an OSError, which the engine reports as an incomplete pull.
+                upsampler = LTX2LatentUpsamplerModel.from_pretrained(
+                    str(source), subfolder=entry.upsampler, dtype=dtype, local_files_only=True
+                )
+            if entry.refine_lora and not meta:
                 adapter = self._load_refine_lora(entry, t2v, source)
         return self._pipelines(dict(t2v.components), t2v=t2v, upsampler=upsampler, refine_adapter=adapter)
+
+    def pipeline_classes(self) -> tuple[type, ...]:
+        from diffusers import LTX2ImageToVideoPipeline, LTX2Pipeline
+
+        classes: tuple[type, ...] = (LTX2Pipeline, LTX2ImageToVideoPipeline)
+        try:
+            from diffusers import LTX2ConditionPipeline
+        except ImportError:
+            return classes
+        return (*classes, LTX2ConditionPipeline)
+
+    def with_schedule(self, pipes: LoadedPipelines, pipe: Any, kwargs: dict[str, Any]) -> Any:
+        # An explicit schedule (the distilled sigmas, an edit's, the refine pass's) is meant literally.
+        # Through the repo's own scheduler it would be shifted for the resolution and stretched to the
+        # terminal (Lightricks/LTX-2 ships use_dynamic_shifting with shift_terminal 0.1).
+        if kwargs.get("sigmas") is None:
+            return pipe
+        return pipes.as_given.get(id(pipe), pipe)
 
     @staticmethod
     def _load_refine_lora(entry: "ModelEntry", t2v: Any, source: Path) -> str:
@@ -290,30 +350,35 @@ class LTX2Family(Family):
     @staticmethod
     def _pipelines(components: dict[str, Any], t2v: Any = None, upsampler: Any = None,
                    refine_adapter: str | None = None) -> LoadedPipelines:
-        from diffusers import FlowMatchEulerDiscreteScheduler, LTX2ImageToVideoPipeline, LTX2Pipeline
+        from diffusers import LTX2ImageToVideoPipeline, LTX2Pipeline
 
         t2v = t2v if t2v is not None else LTX2Pipeline(**components)
         # Same component objects, so the image-to-video pipeline costs no extra memory.
-        i2v = LTX2ImageToVideoPipeline(**components)
+        i2v = LTX2ImageToVideoPipeline(**_accepted(LTX2ImageToVideoPipeline, components))
         try:
             from diffusers import LTX2ConditionPipeline
         except ImportError:  # older diffusers: extensions fall back to image-to-video from the last frame
-            cond = None
-        else:
-            cond = LTX2ConditionPipeline(**_accepted(LTX2ConditionPipeline, components))
+            LTX2ConditionPipeline = None
+        cond = None if LTX2ConditionPipeline is None else LTX2ConditionPipeline(
+            **_accepted(LTX2ConditionPipeline, components))
         pipes = LoadedPipelines(text_to_video=t2v, image_to_video=i2v, condition=cond)
+        # Twins on the same modules whose scheduler takes `sigmas` exactly as given. diffusers' two-stage
+        # example builds the refine scheduler this way (use_dynamic_shifting=False, shift_terminal=None);
+        # shift=1.0 also undoes a static shift a repo's config might set.
+        exact = {**components, "scheduler": as_given_scheduler(components["scheduler"])}
+        twins = {id(t2v): LTX2Pipeline(**_accepted(LTX2Pipeline, exact)),
+                 id(i2v): LTX2ImageToVideoPipeline(**_accepted(LTX2ImageToVideoPipeline, exact))}
+        if cond is not None:
+            twins[id(cond)] = LTX2ConditionPipeline(**_accepted(LTX2ConditionPipeline, exact))
+        pipes.as_given = twins
         if upsampler is not None:
             from diffusers import LTX2LatentUpsamplePipeline
 
             pipes.upsample = LTX2LatentUpsamplePipeline(vae=components["vae"], latent_upsampler=upsampler)
-            # Stage 2 follows the refine sigmas as given: diffusers' two-stage example switches off the
-            # resolution-dependent shift (a shifted 0.909 would no longer be the level the latents were re-noised to).
-            refine_scheduler = FlowMatchEulerDiscreteScheduler.from_config(
-                components["scheduler"].config, use_dynamic_shifting=False, shift_terminal=None
-            )
-            refine_components = {**components, "scheduler": refine_scheduler}
-            pipes.refine = LTX2Pipeline(**refine_components)
-            pipes.refine_image = LTX2ImageToVideoPipeline(**refine_components)
+            # Stage 2 follows the refine sigmas as given (a shifted 0.909 would no longer be the level the
+            # latents were re-noised to).
+            pipes.refine = twins[id(t2v)]
+            pipes.refine_image = twins[id(i2v)]
             pipes.refine_adapter = refine_adapter
         for pipe in pipes.all():
             pipe.set_progress_bar_config(disable=True)
@@ -355,7 +420,9 @@ class LTX2Family(Family):
 
         This is the mechanism diffusers' two-stage recipe uses to refine stage-1
         latents: the source is VAE-encoded, noised to `strength`, and denoised
-        along the model's schedule scaled by `strength`. diffusers has no path
+        along the model's schedule scaled by `strength`: the schedule this size would really run
+        (the repo scheduler's resolution shift and terminal stretch included), started at `strength`
+        and used as given. diffusers has no path
         from a waveform to LTX-2 audio latents (no mel front end), so the sound
         starts from the audio prior's mean at the same noise level and is
         generated with the new picture, in sync with it.
@@ -374,7 +441,9 @@ class LTX2Family(Family):
             latents = pipe.vae.encode(video).latent_dist.mode()
         base = kwargs.get("sigmas")
         if base is None:
-            base = np.linspace(1.0, 1.0 / steps, steps)  # the pipeline's default schedule
+            base = model_schedule(pipe.scheduler, steps, kwargs["num_frames"], kwargs["height"], kwargs["width"],
+                                  pipe.vae_spatial_compression_ratio, pipe.vae_temporal_compression_ratio)
+        # Run through the as-given twin (`with_schedule`), so the first step is exactly the noise level.
         kwargs["sigmas"] = [float(x) * strength for x in base]
         kwargs["noise_scale"] = float(strength)
         kwargs["latents"] = latents

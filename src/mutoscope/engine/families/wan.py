@@ -109,10 +109,18 @@ class WanFamily(Family):
             raise ValueError(f"unknown builtin Wan model {builtin!r} (known: tiny-wan)")
         return self._pipelines(build_tiny_components())
 
-    def load(self, entry: "ModelEntry", source: Path, dtype: "torch.dtype") -> LoadedPipelines:
+    def load(self, entry: "ModelEntry", source: Path, dtype: "torch.dtype",
+             device: str | None = None) -> LoadedPipelines:
         import torch
         from diffusers import AutoencoderKLWan, WanPipeline
 
+        from mutoscope.engine.families.base import components_from_configs
+
+        if device == "meta":
+            components = components_from_configs(source, dtype)
+            components["vae"] = components["vae"].to(torch.float32)
+            components = {k: components.get(k) for k in _T2V_COMPONENTS}
+            return self._pipelines(components)
         # The Wan VAE is run in float32, as its model card recommends; bf16 decodes show banding.
         vae = AutoencoderKLWan.from_pretrained(
             str(source), subfolder="vae", dtype=torch.float32, local_files_only=True
@@ -121,12 +129,18 @@ class WanFamily(Family):
         components = {k: v for k, v in t2v.components.items() if k in _T2V_COMPONENTS}
         return self._pipelines(components, t2v=t2v)
 
+    def pipeline_classes(self) -> tuple[type, ...]:
+        from diffusers import WanImageToVideoPipeline, WanPipeline, WanVideoToVideoPipeline
+
+        return (WanPipeline, WanImageToVideoPipeline, WanVideoToVideoPipeline)
+
     @staticmethod
     def _pipelines(components: dict[str, Any], t2v: Any = None) -> LoadedPipelines:
         from diffusers import WanImageToVideoPipeline, WanPipeline, WanVideoToVideoPipeline
 
         if t2v is None:
-            t2v = WanPipeline(**components, transformer_2=None, boundary_ratio=None, expand_timesteps=True)
+            components = {**components, "transformer_2": None}
+            t2v = WanPipeline(**components, boundary_ratio=None, expand_timesteps=True)
         i2v = WanImageToVideoPipeline(
             **{k: components[k] for k in _T2V_COMPONENTS if k != "transformer_2"},
             transformer_2=None,

@@ -1,0 +1,135 @@
+"""The real checkpoints of models.toml, built at full size on the meta device from their configs.
+
+tests/engine/fixtures/<repo>/ holds each repo's model_index.json and component configs (README.md
+there says where every value comes from). The family's own loader builds them (`load(...,
+device="meta")`: no weights, no memory), so a diffusers upgrade that renames a class, drops a
+config key or changes a component's size fails here instead of on the first real job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from mutoscope.engine.families import FAMILIES  # noqa: E402
+from mutoscope.engine.registry import load_registry  # noqa: E402
+
+FIXTURES = Path(__file__).with_name("fixtures")
+REAL = [e for e in load_registry().entries() if not e.is_builtin]
+
+# Parameter counts (billions, ±3 %): the transformers as their model cards give them (LTX-2: "19B";
+# Wan2.2-TI2V-5B: "5B"), Gemma 3 12B with its SigLIP vision tower.
+EXPECTED_BILLIONS = {
+    ("ltx-2.3-distilled", "transformer"): 19.0,
+    ("ltx-2.3-distilled", "text_encoder"): 12.2,
+    ("ltx-2", "transformer"): 19.0,
+    ("ltx-2", "text_encoder"): 12.2,
+    ("wan2.2-ti2v-5b", "transformer"): 5.0,
+    ("wan2.2-ti2v-5b", "text_encoder"): 5.7,  # the UMT5-XXL encoder
+}
+
+
+def billions(module) -> float:
+    return sum(p.numel() for p in module.parameters()) / 1e9
+
+
+@pytest.fixture(scope="module")
+def built():
+    import torch
+
+    cache = {}
+
+    def build(entry):
+        if entry.name not in cache:
+            family = FAMILIES[entry.family]
+            cache[entry.name] = family.load(entry, FIXTURES / entry.weights, torch.bfloat16, device="meta")
+        return cache[entry.name]
+
+    return build
+
+
+def test_every_real_model_has_fixtures():
+    assert {e.name for e in REAL} == {"ltx-2.3-distilled", "ltx-2", "wan2.2-ti2v-5b"}
+    for entry in REAL:
+        folder = FIXTURES / entry.weights
+        assert (folder / "model_index.json").is_file(), folder
+        assert (folder / "scheduler" / "scheduler_config.json").is_file(), folder
+        if entry.recipe == "two_stage":
+            assert (folder / entry.upsampler / "config.json").is_file()
+
+
+@pytest.mark.parametrize("entry", REAL, ids=lambda e: e.name)
+def test_components_have_the_classes_model_index_names(entry, built):
+    pipes = built(entry)
+    index = json.loads((FIXTURES / entry.weights / "model_index.json").read_text())
+    components = pipes.text_to_video.components
+    for name, (library, class_name) in ((k, v) for k, v in index.items() if not k.startswith("_")
+                                        and isinstance(v, list)):
+        if library is None or "tokenizer" in name:
+            continue  # tokenizers are vocabularies, not configs: left out on the meta device
+        assert type(components[name]).__name__ == class_name, name
+    assert type(pipes.text_to_video).__name__ == index["_class_name"]
+
+
+@pytest.mark.parametrize(("model", "component"), list(EXPECTED_BILLIONS), ids="-".join)
+def test_parameter_counts(model, component, built):
+    entry = next(e for e in REAL if e.name == model)
+    module = built(entry).text_to_video.components[component]
+    assert next(module.parameters()).device.type == "meta"
+    assert billions(module) == pytest.approx(EXPECTED_BILLIONS[(model, component)], rel=0.03)
+
+
+def test_two_stage_upsampler_and_refine_pipelines(built):
+    entry = next(e for e in REAL if e.recipe == "two_stage")
+    pipes = built(entry)
+    assert type(pipes.upsample.latent_upsampler).__name__ == "LTX2LatentUpsamplerModel"
+    assert pipes.refine.transformer is pipes.text_to_video.transformer  # shared, not a second copy
+    assert pipes.refine.scheduler.config.use_dynamic_shifting is False
+
+
+def test_schedulers_as_the_repos_ship_them(built):
+    by_name = {e.name: e for e in REAL}
+    dev = built(by_name["ltx-2"]).text_to_video.scheduler.config
+    assert dev.use_dynamic_shifting is True and dev.shift_terminal == pytest.approx(0.1)
+    distilled = built(by_name["ltx-2.3-distilled"]).text_to_video.scheduler.config
+    assert distilled.use_dynamic_shifting is False and not distilled.shift_terminal
+    wan = built(by_name["wan2.2-ti2v-5b"]).text_to_video.scheduler
+    assert type(wan).__name__ == "UniPCMultistepScheduler" and wan.config.flow_shift == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize("entry", REAL, ids=lambda e: e.name)
+def test_size_rules_match_the_real_vae(entry, built):
+    """The family's size multiple and frame rule are the real VAE's compression times the patch size."""
+    family = FAMILIES[entry.family]
+    pipe = built(entry).text_to_video
+    if entry.family == "ltx2":
+        spatial = pipe.vae_spatial_compression_ratio * pipe.transformer.config.patch_size
+        temporal = pipe.vae_temporal_compression_ratio
+    else:
+        spatial = pipe.vae_scale_factor_spatial * pipe.transformer.config.patch_size[1]
+        temporal = pipe.vae_scale_factor_temporal
+    assert (family.size_multiple, family.temporal_ratio) == (spatial, temporal)
+
+
+def test_a_config_key_the_class_no_longer_takes_fails(tmp_path):
+    """What a diffusers upgrade that stops reading a checkpoint key looks like here."""
+    import shutil
+
+    import torch
+
+    from mutoscope.engine.families.base import model_from_config
+
+    src = FIXTURES / "Lightricks/LTX-2/latent_upsampler"
+    shutil.copytree(src, tmp_path / "latent_upsampler")
+    config = json.loads((src / "config.json").read_text())
+    config["renamed_upstream"] = 1
+    (tmp_path / "latent_upsampler" / "config.json").write_text(json.dumps(config))
+    from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
+
+    with pytest.raises(ValueError, match="renamed_upstream"):
+        model_from_config(LTX2LatentUpsamplerModel, tmp_path / "latent_upsampler", torch.bfloat16)

@@ -1,0 +1,68 @@
+"""The models file is checked against what each family can make, at load, one line per problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mutoscope.engine.families import FAMILIES
+from mutoscope.engine.registry import RegistryError, load_registry
+
+
+def models_file(tmp_path: Path, family: str, extra: str, weights: str | None = None) -> Path:
+    weights = weights or ("builtin:tiny-ltx2" if family == "ltx2" else "builtin:tiny-wan")
+    path = tmp_path / "models.toml"
+    path.write_text(f'[[models]]\nname = "m"\nfamily = "{family}"\nweights = "{weights}"\n{extra}\n')
+    return path
+
+
+def refused(path: Path) -> str:
+    with pytest.raises(RegistryError) as err:
+        load_registry(path)
+    message = str(err.value)
+    assert "\n" not in message and "model 'm'" in message
+    return message
+
+
+@pytest.mark.parametrize(("family", "extra", "words"), [
+    ("ltx2", 'sizes = ["1281x720"]', "sizes: '1281x720'"),
+    ("wan", 'sizes = ["720x721"]', "must be even"),
+    ("ltx2", 'sizes = ["2560x1440"]', "generated at 2560x1440, beyond the 2048 px"),
+    ("ltx2", 'seconds = ["24"]', "seconds: '24'"),
+    ("ltx2", 'seconds = ["soon"]', "not a positive number"),
+    ("wan", 'seconds = ["0"]', "not a positive number"),
+    ("ltx2", 'sizes_typo = ["1280x720"]', "unknown field(s) ['sizes_typo']"),
+    ("ltx2", 'attention_backend = "sage"', "attention_backend 'sage'"),
+])
+def test_refused_with_the_model_and_key(tmp_path, family, extra, words):
+    assert words in refused(models_file(tmp_path, family, extra))
+
+
+def test_two_stage_sizes_are_checked_at_their_generated_size(tmp_path):
+    # 2048x1152 alone fits; two-stage generates 2 x (1024x576) = 2048x1152 too: accepted.
+    extra = 'recipe = "two_stage"\nsizes = ["2048x1152"]'
+    path = models_file(tmp_path, "ltx2", extra, weights="builtin:tiny-ltx2-pro")
+    assert load_registry(path).resolve("m").sizes == ("2048x1152",)
+    # 2040 rounds each half up (1020 -> 1024): still 2048. 2050 -> 1025 -> 1056 x 2 = 2112: refused.
+    path = models_file(tmp_path, "ltx2", 'recipe = "two_stage"\nsizes = ["2050x1152"]', weights="builtin:tiny-ltx2-pro")
+    assert "generated at 2112x1152" in refused(path)
+
+
+def test_wan_has_no_ltx2_limits(tmp_path):
+    path = models_file(tmp_path, "wan", 'sizes = ["2560x1440"]\nseconds = ["24"]')
+    assert load_registry(path).resolve("m").seconds == ("24",)
+
+
+def test_shipped_1080p_and_long_segments():
+    registry = load_registry()
+    pro = registry.resolve("sora-2-pro")
+    assert {"1920x1080", "1080x1920"} <= set(pro.sizes)
+    family = FAMILIES[pro.family]
+    # Generated at 1088 (stage 1 at 960x544), then cropped, like 720 -> 736.
+    assert family.generated_size(1920, 1080, pro.recipe) == (1920, 1088)
+    assert family.generated_size(1080, 1920, pro.recipe) == (1088, 1920)
+    for name in ("sora-2", "sora-2-pro"):
+        assert {"16", "20"} <= set(registry.resolve(name).seconds)
+        assert family.frames_covering(round(20 * 24)) == 481
+    assert set(registry.resolve("wan2.2-ti2v-5b").seconds) == {"4", "8"}
