@@ -24,13 +24,25 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+import requests
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
+from mutoscope.protocol.accounts import (
+    CreateKeyRequest,
+    CreateUserRequest,
+    DeprecateModelRequest,
+    SunsetRequest,
+    UpdateUserRequest,
+)
+from mutoscope.protocol.cameos import GrantRequest, TakedownRequest, UpdateCameoRequest
+from mutoscope.protocol.videos import CreateVideoRequest, EditVideoRequest, ExtendVideoRequest, RemixVideoRequest
+from mutoscope.protocol import webhooks as webhook_protocol  # a module: pytest would collect Test* classes
 from tests.conftest import PG_URL, LiveServer, free_port, wait_for
 
 SEED = 20261201
 REPO = Path(__file__).resolve().parents[2]
+# Next to the repository, as in CI; MUTOSCOPE_SPEC points elsewhere (a git worktree has no ../shared).
 SPEC = Path(os.environ.get("MUTOSCOPE_SPEC", REPO.parent / "shared" / "spec" / "openai-videos-openapi.yaml"))
 # Not installed in a fresh data folder, so every job fails at once without touching a GPU or the CPU.
 MISSING_MODEL = "ltx-2"
@@ -149,8 +161,8 @@ def _mp4(frames: int = 8, size: int = 32) -> bytes:
 class World:
     """The live server plus real ids of each kind, so generated requests reach past the 404s."""
 
-    def __init__(self, srv: LiveServer):
-        self.srv = srv
+    def __init__(self, srv: LiveServer, closed_port: int):
+        self.srv, self.closed_port = srv, closed_port
         self.owner = srv.api_key
         self.ids: dict[str, list[str]] = {}
         self.png, self.mp4 = _png(), _mp4()
@@ -219,8 +231,7 @@ def world(tmp_path_factory, database_url) -> World:
     srv = LiveServer(d / "data", MUTOSCOPE_PLANS_FILE=str(d / "plans.toml"), MUTOSCOPE_DEFAULT_PLAN="fuzz",
                      MUTOSCOPE_MODEL_ALIASES=json.dumps(ALIASES),
                      MUTOSCOPE_OUTBOUND_ALLOW=json.dumps([f"127.0.0.1:{closed_port}"]), **env).start()
-    w = World(srv)
-    w.closed_port = closed_port
+    w = World(srv, closed_port)
     try:
         w.seed_objects()
         yield w
@@ -325,15 +336,19 @@ def field_values(draw, world: World, fields: list[str]) -> dict:
     return {**junk, **known}
 
 
+def fields(model, *more: str) -> list[str]:
+    """A request model's fields, so a field added to protocol/ is fuzzed without touching this file."""
+    return [*model.model_fields, *more]
+
+
 # Mutoscope's own routes (the spec's are fuzzed from the spec as well): path parameters name an id pool.
 ROUTES: list[tuple[str, str, list[str], list[str]]] = [
     # method, path, body fields, file fields
-    ("POST", "/v1/videos", ["prompt", "model", "seconds", "size", "input_reference", "characters", "seed",
-                            "negative_prompt", "num_inference_steps", "guidance_scale"], ["input_reference"]),
+    ("POST", "/v1/videos", fields(CreateVideoRequest, "characters"), ["input_reference"]),
     ("GET", "/v1/videos", [], []),
-    ("POST", "/v1/videos/{video}/remix", ["prompt", "characters", "seed", "guidance_scale"], []),
-    ("POST", "/v1/videos/extensions", ["video", "prompt", "seconds", "characters", "seed"], ["video"]),
-    ("POST", "/v1/videos/edits", ["video", "prompt", "model", "size", "seconds", "characters"], ["video"]),
+    ("POST", "/v1/videos/{video}/remix", fields(RemixVideoRequest, "characters"), []),
+    ("POST", "/v1/videos/extensions", fields(ExtendVideoRequest, "characters"), ["video"]),
+    ("POST", "/v1/videos/edits", fields(EditVideoRequest, "characters"), ["video"]),
     ("POST", "/v1/videos/characters", ["name"], ["video"]),
     ("GET", "/v1/videos/characters/{character}", [], []),
     ("GET", "/v1/videos/{video}", [], []),
@@ -350,18 +365,18 @@ ROUTES: list[tuple[str, str, list[str], list[str]]] = [
     ("GET", "/v1/cameos/audit", [], []),
     ("GET", "/v1/cameos/audit/verify", [], []),
     ("GET", "/v1/cameos/{cameo}", [], []),
-    ("POST", "/v1/cameos/{cameo}", ["policy", "preferences", "blocked_terms"], []),
+    ("POST", "/v1/cameos/{cameo}", fields(UpdateCameoRequest), []),
     ("DELETE", "/v1/cameos/{cameo}", [], []),
-    ("POST", "/v1/cameos/{cameo}/grants", ["user"], []),
+    ("POST", "/v1/cameos/{cameo}/grants", fields(GrantRequest), []),
     ("DELETE", "/v1/cameos/{cameo}/grants/{user}", [], []),
     ("GET", "/v1/cameos/{cameo}/videos", [], []),
-    ("POST", "/v1/cameos/{cameo}/videos/{video}/takedown", ["reason"], []),
-    ("POST", "/v1/webhook_endpoints", ["name", "url", "event_types"], []),
+    ("POST", "/v1/cameos/{cameo}/videos/{video}/takedown", fields(TakedownRequest), []),
+    ("POST", "/v1/webhook_endpoints", fields(webhook_protocol.CreateWebhookEndpoint), []),
     ("GET", "/v1/webhook_endpoints", [], []),
     ("GET", "/v1/webhook_endpoints/{hook}", [], []),
-    ("POST", "/v1/webhook_endpoints/{hook}", ["name", "url", "event_types"], []),
+    ("POST", "/v1/webhook_endpoints/{hook}", fields(webhook_protocol.UpdateWebhookEndpoint), []),
     ("POST", "/v1/webhook_endpoints/{hook}/rotate_secret", [], []),
-    ("POST", "/v1/webhook_endpoints/{hook}/test", ["event_type"], []),
+    ("POST", "/v1/webhook_endpoints/{hook}/test", fields(webhook_protocol.TestWebhookEndpoint), []),
     ("DELETE", "/v1/webhook_endpoints/{hook}", [], []),
     ("POST", "/v1/exports", [], []),
     ("GET", "/v1/exports", [], []),
@@ -374,17 +389,16 @@ ROUTES: list[tuple[str, str, list[str], list[str]]] = [
     ("GET", "/v1/usage", [], []),
     ("GET", "/v1/service", [], []),
     ("GET", "/v1/admin/users", [], []),
-    ("POST", "/v1/admin/users", ["name", "role", "plan"], []),
-    ("POST", "/v1/admin/users/{user}", ["role", "plan", "disabled"], []),
-    ("POST", "/v1/admin/users/{user}/keys", ["name"], []),
+    ("POST", "/v1/admin/users", fields(CreateUserRequest), []),
+    ("POST", "/v1/admin/users/{user}", fields(UpdateUserRequest), []),
+    ("POST", "/v1/admin/users/{user}/keys", fields(CreateKeyRequest), []),
     ("GET", "/v1/admin/keys", [], []),
     ("DELETE", "/v1/admin/keys/{key}", [], []),
 ]
 # Last, on their own: a valid sunset or shutdown date would close admission for every case after it.
 LIFECYCLE_ROUTES = [
-    ("POST", "/v1/admin/models/{model}/deprecation", ["shutdown_date", "deprecation_date", "replacement"], []),
-    ("POST", "/v1/admin/service/sunset", ["notice_at", "no_new_generations_at", "export_only_at", "deletion_at",
-                                          "message"], []),
+    ("POST", "/v1/admin/models/{model}/deprecation", fields(DeprecateModelRequest), []),
+    ("POST", "/v1/admin/service/sunset", fields(SunsetRequest), []),
 ]
 QUERY = {"after": st.sampled_from(HOSTILE_STRINGS) | st.sampled_from([str(i) for i in EXTREME_INTS]),
          "limit": st.sampled_from([str(i) for i in EXTREME_INTS] + ["20", "1000", "1.5", "", "x"]),
@@ -538,7 +552,7 @@ def test_spec_operations(world: World):
     before = set(TALLY.failures)
     leaks = (str(world.srv.data_dir),)
     base_url = world.srv.base_url + "/v1"  # the spec's server is https://api.openai.com/v1
-    session = __import__("requests").Session()
+    session = requests.Session()
 
     @seed(SEED)
     @settings(max_examples=600, **SETTINGS)
