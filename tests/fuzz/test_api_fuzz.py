@@ -537,16 +537,21 @@ def _route_of(path: str, routes: list) -> str:
 
 # --- the tests ---------------------------------------------------------------------------------------
 
-def test_spec_operations(world: World):
-    """OpenAI's /videos operations from the shared spec, positive and negative, JSON and multipart."""
+@pytest.fixture(scope="module")
+def spec() -> Path:
     if not SPEC.exists():
         if os.environ.get("CI"):
             pytest.fail(f"the shared spec is missing at {SPEC}")
-        pytest.skip(f"the shared spec is not checked out next to the repository ({SPEC})")
+        pytest.skip(f"the shared spec is not checked out next to the repository ({SPEC}; set MUTOSCOPE_SPEC)")
+    return SPEC
+
+
+def test_spec_operations(spec: Path, world: World):
+    """OpenAI's /videos operations from the shared spec, positive and negative, JSON and multipart."""
     import schemathesis
     from schemathesis import GenerationMode
 
-    schema = schemathesis.openapi.from_path(str(SPEC))
+    schema = schemathesis.openapi.from_path(str(spec))
     cases = schema.as_strategy(GenerationMode.POSITIVE) | schema.as_strategy(GenerationMode.NEGATIVE)
     real = {"video_id": id_values(world, "video"), "character_id": id_values(world, "character")}
     before = set(TALLY.failures)
