@@ -450,7 +450,7 @@ def whole_bodies(world: World) -> dict[str, st.SearchStrategy[dict]]:
 
 @st.composite
 def requests_for(draw, world: World, routes: list) -> tuple[str, str, dict, dict, dict]:
-    method, template, fields, file_fields = draw(st.sampled_from(routes))
+    method, template, body_fields, file_fields = draw(st.sampled_from(routes))
     path = template
     for kind in ("video", "character", "file", "model", "cameo", "user", "hook", "export", "import", "key"):
         if "{" + kind + "}" in path:
@@ -461,7 +461,7 @@ def requests_for(draw, world: World, routes: list) -> tuple[str, str, dict, dict
     if method == "POST" or draw(st.integers(0, 9)) == 0:
         kind = draw(st.sampled_from(["json"] * 4 + ["multipart"] * 3 + ["form", "raw", "none", "not-an-object"]))
         whole = whole_bodies(world).get(template)
-        values = draw(whole if whole is not None and draw(st.booleans()) else field_values(world, fields))
+        values = draw(whole if whole is not None and draw(st.booleans()) else field_values(world, body_fields))
         if kind == "json":
             kwargs["content"] = json.dumps(values).encode()
             headers["Content-Type"] = draw(st.sampled_from(["application/json", "application/json; charset=utf-8",
