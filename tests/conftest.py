@@ -162,3 +162,7 @@ def wait_for(predicate, timeout: float = 120, interval: float = 0.2):
             return value
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+# A SeaweedFS S3 server for the whole session, started on first use (tests/s3.py).
+from tests.s3 import s3_server  # noqa: E402,F401

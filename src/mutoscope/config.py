@@ -32,6 +32,18 @@ class Settings(BaseSettings):
     # e.g. {"memory": "group_offload", "wan2.2-ti2v-5b.cache": "first_block"} (JSON in the env var).
     engine_overrides: dict[str, str | bool | float] = Field(default_factory=dict)
 
+    # Where artifacts live: unset keeps them in <data_dir>/assets; `file:///path` is another folder;
+    # `s3://bucket/prefix` an S3-compatible bucket, so API and workers on different machines share them.
+    storage_url: str | None = None
+    # S3 connection; each unset one falls back to boto3's own lookup (AWS_ENDPOINT_URL, AWS_REGION,
+    # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, ~/.aws, instance roles).
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    # "path" suits MinIO, SeaweedFS and most self-hosted servers; "auto" lets boto3 choose (AWS).
+    s3_addressing_style: Literal["auto", "path", "virtual"] = "path"
+
     max_upload_bytes: int = 50 * 1024 * 1024
     # An uploaded clip (edit source, character, cameo) is refused at create when its headers say it is longer,
     # larger or has more frames than this; a few KB of static video can otherwise claim hours of 4K.
@@ -103,6 +115,13 @@ class Settings(BaseSettings):
         for entry in v:
             parse_allow_entry(entry)
         return v
+
+    @field_validator("storage_url", mode="after")
+    @classmethod
+    def _storage_scheme(cls, v: str | None) -> str | None:
+        if v and not v.startswith(("s3://", "file://")):
+            raise ValueError("MUTOSCOPE_STORAGE_URL must be s3://bucket[/prefix] or file:///path")
+        return v or None
 
     @cached_property
     def db_url(self) -> str:

@@ -66,6 +66,14 @@ class PayloadTooLarge(MutoscopeError):
     code = "payload_too_large"
 
 
+class RangeNotSatisfiable(MutoscopeError):
+    """A Range header that asks for bytes past the end; `Content-Range: bytes */size` tells the real length."""
+
+    status_code = 416
+    type = "invalid_request_error"
+    code = "range_not_satisfiable"
+
+
 class RateLimited(MutoscopeError):
     status_code = 429
     type = "requests"

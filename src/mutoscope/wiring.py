@@ -12,7 +12,7 @@ from mutoscope.config import Settings
 from mutoscope.db.migrate import upgrade
 from mutoscope.db.session import make_engine, make_sessionmaker
 from mutoscope.jobs.context import JobContext
-from mutoscope.storage import LocalStorage
+from mutoscope.storage import from_settings
 from mutoscope.storage.private import tighten
 
 logger = logging.getLogger(__name__)
@@ -53,12 +53,13 @@ def build_catalog(settings: Settings):
 def build_job_context(settings: Settings, migrate: bool = True, *, with_engine: bool = True) -> JobContext:
     """`with_engine=False`: an API-only process; its context's engine is the torch-free catalog."""
     tighten(settings.data_dir)
+    storage = from_settings(settings)  # first: an unreachable bucket stops start-up before the database is touched
     configure_likeness_guard(settings)
     if migrate:
         upgrade(settings.db_url)
     sessions = make_sessionmaker(make_engine(settings.db_url))
     engine = build_engine(settings) if with_engine else build_catalog(settings)
-    return JobContext(settings=settings, sessions=sessions, engine=engine, storage=LocalStorage(settings.assets_dir))
+    return JobContext(settings=settings, sessions=sessions, engine=engine, storage=storage)
 
 
 def build_runner(ctx: JobContext, worker: bool = True):

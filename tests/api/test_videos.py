@@ -14,6 +14,7 @@ from openai.types import Video
 from PIL import Image
 
 from tests.conftest import wait_for
+from tests.storage.ranges import check_range_and_head, check_range_errors
 
 FAST = {"num_inference_steps": 2}
 
@@ -78,6 +79,14 @@ def test_content_supports_http_range(server, done):
     assert full.status_code == 200 and full.headers["content-type"] == "video/mp4"
     assert part.status_code == 206 and part.content == full.content[100:200]
     assert part.headers["content-range"] == f"bytes 100-199/{len(full.content)}"
+
+
+def test_content_head_and_range_errors(server, done):
+    """The local folder's zero-copy path: HEAD works and bad ranges answer in the error envelope."""
+    with server.http() as h:
+        check_range_and_head(h, f"/v1/videos/{done.id}/content")
+        check_range_errors(h, f"/v1/videos/{done.id}/content")
+        assert h.head("/v1/videos/video_nope/content").status_code == 404
 
 
 def test_retrieve_sends_poll_header_while_running(server, client):

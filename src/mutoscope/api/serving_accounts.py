@@ -24,6 +24,7 @@ from mutoscope.errors import InvalidRequest, NotFound
 from mutoscope.lifecycle import service as lifecycle
 from mutoscope.likeness import guard as likeness_guard
 from mutoscope.protocol.accounts import (
+    MODEL_NAME_MAX,
     CreateUserRequest,
     DeprecateModelRequest,
     Service,
@@ -115,6 +116,9 @@ class AccountService:
             return {"id": k.id, "object": "api_key", "revoked_at": k.revoked_at}
 
     def deprecate_model(self, model: str, req: DeprecateModelRequest) -> dict:
+        # Any name may be scheduled (an alias not configured yet), but only one the schedule's column holds.
+        if len(model) > MODEL_NAME_MAX:
+            raise InvalidRequest(f"A model name has at most {MODEL_NAME_MAX} characters.", param="model")
         with self.sessions() as s:
             row = lifecycle.deprecate_model(s, model, shutdown_at=req.shutdown_date,
                                             deprecated_at=req.deprecation_date, replacement=req.replacement)

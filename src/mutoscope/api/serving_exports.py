@@ -18,15 +18,16 @@ from starlette.datastructures import UploadFile
 from mutoscope import __version__
 from mutoscope.accounts.service import Principal
 from mutoscope.protocol.base import Body, Upload
-from mutoscope.videos.service import Asset, ModelCatalog, VideoService, to_video_object
+from mutoscope.videos.service import ModelCatalog, VideoService, to_video_object
 from mutoscope.config import Settings
 from mutoscope.db.models import Export, Import, now
 from mutoscope.errors import InvalidRequest, NotFound, PayloadTooLarge, PermissionDenied
 from mutoscope.exports.importer import Limits, Resubmission, Resubmit, Unfinished, import_archive, unfinished_outcome
-from mutoscope.exports.jobs import ExportJobs
+from mutoscope.exports.jobs import ExportJobs, archive_key
 from mutoscope.exports.scratch import ScratchArea, sweep
 from mutoscope.protocol.exports import DeletedExport, ExportError, ExportList, ExportObject, ImportObject
 from mutoscope.storage import Storage
+from mutoscope.storage.http import StoredFile
 
 CHUNK = 1024 * 1024
 UNFINISHED_CHOICES = ("not_run", "resubmit")
@@ -156,24 +157,25 @@ class ExportService:
         return ExportList(data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None,
                           has_more=len(rows) > limit)
 
-    def content(self, who: Principal, export_id: str) -> Asset:
+    def content(self, who: Principal, export_id: str) -> StoredFile:
         with self.sessions() as s:
             e = self._get(s, who, export_id)
             if e.status != "completed":
                 raise InvalidRequest(f"Export {export_id} is {e.status}; its archive can be downloaded once it is "
                                      "completed.", param="export_id", code="export_not_ready")
-        path = self.jobs.archive_path(export_id)
-        if not path.exists():
+        key = archive_key(export_id)
+        size = self.storage.size(key)
+        if size is None:
             raise NotFound(f"The archive of export {export_id} is no longer stored.", param="export_id",
                            code="content_not_found")
-        return Asset(path=path, media_type="application/zip", filename=f"mutoscope-{export_id}.zip")
+        return StoredFile(self.storage, key, size, "application/zip", filename=f"mutoscope-{export_id}.zip")
 
     def delete(self, who: Principal, export_id: str) -> DeletedExport:
         with self.sessions() as s:
             e = self._get(s, who, export_id)
             e.deleted_at = now()
             s.commit()
-        self.jobs.archive_path(export_id).unlink(missing_ok=True)
+        self.storage.delete_prefix(archive_key(export_id))
         self.jobs.part_path(export_id).unlink(missing_ok=True)
         return DeletedExport(id=export_id)
 

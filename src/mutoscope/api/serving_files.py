@@ -33,13 +33,19 @@ class FileService:
         purpose = str(body.fields.get("purpose", "vision"))
         if purpose not in PURPOSES:
             raise InvalidRequest(f"Invalid purpose '{purpose}'. Supported: {', '.join(PURPOSES)}.", param="purpose")
+        # The media type without parameters; anything longer than a real one is refused, not cut.
+        content_type = upload.content_type.split(";")[0].strip() or "application/octet-stream"
+        if len(content_type) > 100 or not content_type.isprintable():
+            raise InvalidRequest("The file's content type is not a valid media type.", param="file",
+                                 code="invalid_file")
         file_id = new_id("file-")
         self.storage.put_bytes(file_key(file_id), upload.data)
-        # Keep only a safe display name: the storage key never comes from it.
-        name = upload.filename.replace("/", "_").replace("\\", "_")[:255]
+        # Keep only a safe display name (no separators, no control characters, which PostgreSQL may refuse):
+        # the storage key never comes from it.
+        name = "".join("_" if c in "/\\" or ord(c) < 32 else c for c in upload.filename)[:255]
         with self.sessions() as s:
             f = File(id=file_id, owner_id=who.user_id, filename=name, purpose=purpose,
-                     content_type=upload.content_type, bytes=len(upload.data), storage_key=file_key(file_id))
+                     content_type=content_type, bytes=len(upload.data), storage_key=file_key(file_id))
             s.add(f)
             s.commit()
             return to_file_object(f)

@@ -360,11 +360,12 @@ class VideoTools:
                                     structured_content=deleted.model_dump(mode="json"))
 
     def _read(self, who: Principal, video_id: str, variant: str) -> tuple[bytes, str]:
-        asset = self.videos.content(who, video_id, variant)
-        if asset.path.stat().st_size > MAX_INLINE_BYTES:
+        stored = self.videos.content(who, video_id, variant)
+        if stored.size > MAX_INLINE_BYTES:
             raise PayloadTooLarge(f"The {variant} of video {video_id} is over {MAX_INLINE_BYTES // 2**20} MB, too "
                                   "large to send through MCP; use its link instead.", param="variant")
-        return asset.path.read_bytes(), asset.media_type
+        with stored.storage.open(stored.key) as f:
+            return f.read(), stored.media_type
 
     async def _finish(self, ctx: ServerRequestContext, who: Principal, video: VideoObject, wait: _Wait):
         if wait.wait:

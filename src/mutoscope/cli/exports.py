@@ -26,12 +26,11 @@ UserOpt = Annotated[str, typer.Option("--user", "-u", envvar="MUTOSCOPE_USER", h
 
 def _open(data_dir: Path | None):
     """Settings, sessions and storage of a data folder (migrated to the current schema)."""
-    from mutoscope.cli.main import _sessions, _settings
-    from mutoscope.storage import LocalStorage
+    from mutoscope.cli.main import _sessions, _settings, storage_or_fail
 
     settings = _settings(data_dir)
     sessions = _sessions(settings)
-    return settings, sessions, LocalStorage(settings.assets_dir)
+    return settings, sessions, storage_or_fail(settings)
 
 
 def _user_id(sessions, user: str) -> str:
@@ -61,7 +60,7 @@ def export_cmd(output: Annotated[Path, typer.Option("-o", "--output", help="Wher
     from mutoscope import __version__
     from mutoscope.videos.service import to_video_object
     from mutoscope.db.models import Export, now
-    from mutoscope.exports.jobs import ExportJobs
+    from mutoscope.exports.jobs import ExportJobs, archive_key
 
     settings, sessions, storage = _open(data_dir)
     owner_id = _user_id(sessions, user)
@@ -76,11 +75,15 @@ def export_cmd(output: Annotated[Path, typer.Option("-o", "--output", help="Wher
             _fail(row.error_message or f"export {e.id} is {row.status}")
         archive = jobs.archive_path(e.id)
         output.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(archive, output)
-        except OSError:  # another filesystem
-            shutil.copyfile(archive, output)
-            archive.unlink()
+        if archive is None:  # remote storage: download it, then drop the stored copy
+            storage.local_copy(archive_key(e.id), output)
+            storage.delete_prefix(archive_key(e.id))
+        else:
+            try:
+                os.replace(archive, output)
+            except OSError:  # another filesystem
+                shutil.copyfile(archive, output)
+                archive.unlink()
         row.deleted_at = now()  # the archive lives at OUTPUT now, not in the data folder
         s.commit()
         console.print(f"Wrote {output}: {row.video_count} videos, {row.bytes} bytes, sha256 {row.sha256}")

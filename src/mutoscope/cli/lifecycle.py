@@ -114,15 +114,15 @@ def register(app: typer.Typer, users_app: typer.Typer, models_app: typer.Typer) 
     @service_app.command("purge")
     def service_purge(dry_run: bool = False, data_dir: DataDir = None) -> None:
         """In the deletion phase: delete the data of users who were offered an export for the whole window."""
+        from mutoscope.cli.main import storage_or_fail
         from mutoscope.lifecycle import service as lifecycle
-        from mutoscope.storage import LocalStorage
 
         settings = _settings(data_dir)
         with _sessions(settings)() as s:
             users = lifecycle.deletable_users(s)
             console.print(f"{len(users)} users may be deleted" + (" (dry run)" if dry_run else ""))
             if not dry_run:
-                storage = LocalStorage(settings.assets_dir)
+                storage = storage_or_fail(settings)
                 for uid in users:
                     n = lifecycle.purge_user_data(s, storage, uid)
                     console.print(f"  {uid}: {n} videos deleted")

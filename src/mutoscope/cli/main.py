@@ -42,8 +42,19 @@ def _settings(data_dir: Path | None = None, **overrides) -> Settings:
 
 
 def _fail(message: str) -> None:
-    err.print(f"[red]Error:[/red] {message}")
+    # soft_wrap: the message stays one line whatever the terminal's width, so logs and greps keep it whole
+    err.print(f"[red]Error:[/red] {message}", soft_wrap=True)
     raise typer.Exit(1)
+
+
+def storage_or_fail(settings: Settings):
+    """The configured storage, reached once; a dead or wrong bucket is one line naming it, no traceback."""
+    from mutoscope.storage import StorageUnavailable, from_settings
+
+    try:
+        return from_settings(settings)
+    except (StorageUnavailable, ValueError) as e:
+        _fail(str(e))
 
 
 def _sessions(settings: Settings):
@@ -78,11 +89,12 @@ def serve(data_dir: DataDir = None,
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from mutoscope.accounts.plans import PlansError
     from mutoscope.engine import RegistryError
+    from mutoscope.storage import StorageUnavailable
 
     settings = _settings(data_dir, host=host, port=port)
     try:
         app_, owner_key = build_server(settings, worker=not no_worker)
-    except (RegistryError, PlansError, ValueError) as e:  # a bad models/plans file: one clear line
+    except (RegistryError, PlansError, ValueError, StorageUnavailable) as e:  # bad config or storage: one line
         _fail(str(e))
     if owner_key:
         console.print("[bold]Created the owner account.[/bold] Its API key (shown once; also saved with mode "
@@ -103,6 +115,7 @@ def worker(data_dir: DataDir = None, concurrency: int = 1, log_level: str = "inf
     if data_dir is not None:  # the Celery app reads Settings from the environment
         os.environ["MUTOSCOPE_DATA_DIR"] = str(data_dir)
     settings = _settings(data_dir)
+    storage_or_fail(settings)  # a dead or wrong bucket stops the worker now, as one line, not its first job
     if settings.runner != "celery":
         _poll_worker(settings, concurrency, log_level)
         return

@@ -34,7 +34,7 @@ def archive_key(export_id: str) -> str:
 class ExportJobs:
     """Args:
         sessions: the database.
-        storage: where video files are read from and the archive is written (needs a local path).
+        storage: where video files are read from and the finished archive is stored.
         video_object: turns a Video row into the public video object (a pydantic model).
         exporter: a name and version written into the manifest.
         checkpoint_every: seconds between durable checkpoints of a running export.
@@ -50,14 +50,15 @@ class ExportJobs:
         self._thread: threading.Thread | None = None
 
     # --- paths ------------------------------------------------------------------------------
-    def archive_path(self, export_id: str) -> Path:
-        path = self.storage.local_path(archive_key(export_id))
-        if path is None:  # S3-style backends: write locally, upload at the end (not built yet)
-            raise NotImplementedError("exports need a storage backend with local paths")
-        return path
+    def archive_path(self, export_id: str) -> Path | None:
+        """The finished archive as a local file, or None where storage is remote (read it by `archive_key`)."""
+        return self.storage.local_path(archive_key(export_id))
 
     def part_path(self, export_id: str) -> Path:
-        return self.archive_path(export_id).with_name(f"{export_id}.zip.part")
+        path = self.archive_path(export_id)
+        if path is None:  # remote storage: the archive is built in scratch and uploaded once finished
+            return self.storage.scratch_dir() / f"export-{export_id}.zip.part"
+        return path.with_name(f"{export_id}.zip.part")
 
     # --- create / run -----------------------------------------------------------------------
     def create(self, owner_id: str, claimed: bool = False) -> Export:
@@ -94,6 +95,8 @@ class ExportJobs:
             owner_id, owner_name, created_at = e.owner_id, owner.name if owner else e.owner_id, e.created_at
             state = ExportState.from_json(e.state or {})
         part = self.part_path(export_id)
+        local = self.archive_path(export_id)
+        final = local or part.with_name(f"export-{export_id}.zip")
 
         def checkpoint(st: ExportState) -> None:
             with self.sessions() as s:
@@ -116,10 +119,14 @@ class ExportJobs:
             write_archive(part, state, lambda vid: self._item(owner_id, vid), owner=owner_name,
                           created_at=created_at, exporter=self.exporter, checkpoint=checkpoint, progress=progress,
                           checkpoint_every=self.checkpoint_every)
-            size, digest = finish(part, self.archive_path(export_id))
+            size, digest = finish(part, final)
+            if local is None:
+                self.storage.put_file(archive_key(export_id), final)
         except Exception as exc:
             logger.exception("export %s failed", export_id)
             part.unlink(missing_ok=True)
+            if local is None:
+                final.unlink(missing_ok=True)
             self._set(export_id, status="failed", error_code="export_failed",
                       error_message=f"The export failed: {type(exc).__name__}. Start a new export.",
                       completed_at=now())
@@ -127,7 +134,7 @@ class ExportJobs:
         with self.sessions() as s:
             e = s.scalar(select(Export).where(Export.id == export_id))
             if e.deleted_at is not None:  # deleted while running: leave nothing behind
-                self.archive_path(export_id).unlink(missing_ok=True)
+                self.storage.delete_prefix(archive_key(export_id))
             e.status, e.progress, e.bytes, e.sha256, e.completed_at = "completed", 100, size, digest, now()
             # The records are in the archive now; keep the row small.
             e.state = {"video_ids": state.video_ids, "done": state.done}

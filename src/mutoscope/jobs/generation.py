@@ -205,7 +205,7 @@ def _resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return np.stack([np.interp(x, np.arange(audio.shape[1]), ch) for ch in audio]).astype(np.float32)
 
 
-def provenance_for(ctx: JobContext, video_id: str) -> dict:
+def provenance_for(ctx: JobContext, video_id: str, scratch: Path) -> dict:
     """render()'s provenance arguments for a job: its id, model, the source of a remix/extension/edit
     (its MP4 becomes a C2PA ingredient), and the owner's handle when the operator turns the visible mark on."""
     from mutoscope import __version__
@@ -221,7 +221,9 @@ def provenance_for(ctx: JobContext, video_id: str) -> dict:
             if source else None
         stamp = Stamp(data_dir=ctx.settings.data_dir, video_id=video_id, model=v.model,
                       generator_version=__version__, source_video_id=source, source_kind=kind,
-                      source_path=ctx.storage.local_path(keys.published_key(src, "video")) if src else None)
+                      # C2PA needs the source as a file: remote storage downloads it into the job's scratch
+                      source_path=ctx.storage.local_copy(keys.published_key(src, "video"), scratch / "source.mp4")
+                      if src else None)
         policy = (v.params or {}).get("policy") or {}
         marked = policy.get("visible_watermark", ctx.settings.visible_watermark_default)
         handle = f"@{owner.name}" if owner is not None and marked else None
@@ -325,7 +327,7 @@ def run_video_job(ctx: JobContext, claim: Claim) -> None:
             spec, prefix = conditioning_for(ctx, job, job.spec)
             t0 = time.perf_counter()
             output, files = render(ctx.engine, job.model, spec, scratch, report, cancelled,
-                                   **provenance_for(ctx, video_id), prefix=prefix)
+                                   **provenance_for(ctx, video_id, scratch), prefix=prefix)
             t1 = time.perf_counter()
             if keeper.lost.is_set() or not keeper.renew_now():
                 raise LeaseLost

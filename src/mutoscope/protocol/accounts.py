@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from mutoscope.protocol.base import OpenAIBaseModel
+from mutoscope.protocol.base import OpenAIBaseModel, UnixTime
 
 
 class Usage(BaseModel):
@@ -61,21 +61,28 @@ class CreateUserRequest(OpenAIBaseModel):
     plan: str | None = None
 
 
+class CreateKeyRequest(OpenAIBaseModel):
+    name: str = Field(default="", max_length=200)
+
+
 class UpdateUserRequest(OpenAIBaseModel):
     role: Literal["owner", "admin", "member"] | None = None
     plan: str | None = None
     disabled: bool | None = None
 
 
+MODEL_NAME_MAX = 200
+
+
 class DeprecateModelRequest(OpenAIBaseModel):
-    shutdown_date: int
-    deprecation_date: int | None = None
-    replacement: str | None = None
+    shutdown_date: UnixTime
+    deprecation_date: UnixTime | None = None
+    replacement: str | None = Field(default=None, max_length=MODEL_NAME_MAX)
 
 
 class SunsetRequest(OpenAIBaseModel):
-    notice_at: int
-    no_new_generations_at: int
-    export_only_at: int
-    deletion_at: int
+    notice_at: UnixTime
+    no_new_generations_at: UnixTime
+    export_only_at: UnixTime
+    deletion_at: UnixTime
     message: str = ""

@@ -2,14 +2,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mutoscope.errors import invalid_from_validation
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
+
+# A unix time a request may set: up to 9999-12-31T23:59:59Z. Beyond that the database's integer columns
+# overflow and an HTTP date (the Sunset header every answer carries) cannot be written.
+UnixTime = Annotated[int, Field(ge=0, le=253_402_300_799)]
 
 
 @dataclass
@@ -37,10 +41,29 @@ def parse(model_cls: type[M], fields: dict[str, Any]) -> M:
         raise invalid_from_validation(e.errors()) from None
 
 
+def has_nul(value: Any) -> bool:
+    """A NUL anywhere in a string of a JSON-like value (PostgreSQL's text columns cannot store one)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(has_nul(v) for v in value)
+    return False
+
+
 class OpenAIBaseModel(BaseModel):
-    """Accepts unknown fields (new SDK versions send them) but logs what it ignores."""
+    """Accepts unknown fields (new SDK versions send them) but logs what it ignores. No string in a request
+    may hold a NUL: no legitimate text has one, and PostgreSQL would refuse to store it."""
 
     model_config = ConfigDict(extra="allow")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if has_nul(value):
+            raise ValueError("text must not contain NUL characters")
+        return value
 
     @model_validator(mode="after")
     def _log_extra(self):

@@ -1,28 +1,29 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from mutoscope.storage.base import Storage
+from mutoscope.storage.base import CHUNK_BYTES, Storage, check_key
 from mutoscope.storage.private import FILE_MODE, private_dir
-
-_KEY = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-][A-Za-z0-9_.\-]*)*$")
 
 
 class LocalStorage(Storage):
+    """Args:
+        root: the folder that holds every object; `.tmp` inside it is the scratch folder, on the same
+            filesystem so that `put_file` is a rename.
+    """
+
     def __init__(self, root: Path):
         self.root = root.resolve()
         private_dir(self.root)
         private_dir(self.root / ".tmp")
 
     def _path(self, key: str) -> Path:
-        if not _KEY.match(key) or ".." in key.split("/"):
-            raise ValueError(f"invalid storage key: {key!r}")
-        p = (self.root / key).resolve()
+        p = (self.root / check_key(key)).resolve()
         if self.root not in p.parents and p != self.root:
             raise ValueError(f"invalid storage key: {key!r}")
         return p
@@ -57,6 +58,19 @@ class LocalStorage(Storage):
 
     def open(self, key: str) -> BinaryIO:
         return open(self._path(key), "rb")
+
+    def open_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
+        f = open(self._path(key), "rb")  # opened here so a missing key raises before streaming starts
+        return self._chunks(f, start, end)
+
+    @staticmethod
+    def _chunks(f: BinaryIO, start: int, end: int) -> Iterator[bytes]:
+        with f:
+            f.seek(start)
+            left = end - start + 1
+            while left > 0 and (chunk := f.read(min(CHUNK_BYTES, left))):
+                left -= len(chunk)
+                yield chunk
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)

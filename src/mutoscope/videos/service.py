@@ -13,8 +13,6 @@ import math
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -58,6 +56,7 @@ from mutoscope.protocol.videos import (
     VideoObject,
 )
 from mutoscope.storage import Storage
+from mutoscope.storage.http import StoredFile
 from mutoscope.videos import transitions
 
 if TYPE_CHECKING:
@@ -84,13 +83,6 @@ def to_video_object(v: Video) -> VideoObject:
         extended_from_video_id=v.extended_from_video_id, edited_from_video_id=v.edited_from_video_id,
         seed=(v.params or {}).get("seed"),
     )
-
-
-@dataclass
-class Asset:
-    path: Path
-    media_type: str
-    filename: str
 
 
 class VideoService:
@@ -371,7 +363,7 @@ class VideoService:
         return VideoList(data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None,
                          has_more=more)
 
-    def content(self, who: Principal, video_id: str, variant: str) -> Asset:
+    def content(self, who: Principal, video_id: str, variant: str) -> StoredFile:
         with self.sessions() as s:
             v = self._get(s, who, video_id)
             if v.status != "completed":
@@ -385,11 +377,11 @@ class VideoService:
                 raise Gone(reason, param="video_id", code="video_taken_down")
             key = published_key(v, variant)
         name, media_type = VARIANTS[variant]
-        path = self.storage.local_path(key)
-        if path is None or not path.exists():
+        size = self.storage.size(key)
+        if size is None:
             raise NotFound(f"The {variant} of video {video_id} is no longer stored.", param="variant",
                            code="content_not_found")
-        return Asset(path=path, media_type=media_type, filename=f"{video_id}-{name}")
+        return StoredFile(self.storage, key, size, media_type, filename=f"{video_id}-{name}")
 
     def delete(self, who: Principal, video_id: str) -> DeletedVideo:
         with self.sessions() as s:

@@ -12,12 +12,13 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 
 from mutoscope.accounts.service import Principal, authenticate
 from mutoscope.api.body import Body, read_body
 from mutoscope.errors import MutoscopeError
 from mutoscope.protocol.videos import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE
+from mutoscope.storage.http import stored_response
 from mutoscope.web import session
 from mutoscope.web.pages import render
 
@@ -183,15 +184,14 @@ def video_page(request: Request, who: WhoDep, video_id: str) -> Response:
     return _video_page(request, who, video_id)
 
 
-@router.get("/videos/{video_id}/content")
+@router.api_route("/videos/{video_id}/content", methods=["GET", "HEAD"], response_class=Response)
 def video_content(request: Request, who: WhoDep, video_id: str,
                   variant: Literal["video", "thumbnail", "spritesheet"] = "video",
-                  download: bool = Query(False)) -> FileResponse:
+                  download: bool = Query(False)) -> Response:
     asset = request.app.state.videos.content(who, video_id, variant)
-    # FileResponse answers Range requests (206), so the player can seek.
-    return FileResponse(asset.path, media_type=asset.media_type, filename=asset.filename,
-                        content_disposition_type="attachment" if download else "inline",
-                        headers={"Cache-Control": "private, max-age=3600"})
+    # Range requests get 206 on every storage backend, so the player can seek.
+    return stored_response(request, asset, disposition="attachment" if download else "inline",
+                           headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.post("/videos/{video_id}/remix")
@@ -232,6 +232,5 @@ async def export(request: Request, who: WhoDep) -> Response:
 
 
 @router.get("/exports/{export_id}/download")
-def export_download(request: Request, who: WhoDep, export_id: str) -> FileResponse:
-    asset = request.app.state.exports.content(who, export_id)
-    return FileResponse(asset.path, media_type=asset.media_type, filename=asset.filename)
+def export_download(request: Request, who: WhoDep, export_id: str) -> Response:
+    return stored_response(request, request.app.state.exports.content(who, export_id), disposition="attachment")

@@ -12,6 +12,7 @@ from mutoscope.api.deps import PrincipalDep, get_principal
 from mutoscope.api.serving_accounts import AccountService
 from mutoscope.errors import NotFound
 from mutoscope.protocol.accounts import (
+    CreateKeyRequest,
     CreateUserRequest,
     DeprecateModelRequest,
     Service,
@@ -70,7 +71,7 @@ async def admin_update_user(user_id: str, request: Request, who: AdminDep) -> Us
 @admin.post("/users/{user_id}/keys", response_model=UserObject)
 async def admin_create_key(user_id: str, request: Request, who: AdminDep) -> UserObject:
     body = await read_body(request, 1024 * 1024)
-    return _svc(request).create_key(who, user_id, str(body.fields.get("name", "")))
+    return _svc(request).create_key(who, user_id, parse_model(CreateKeyRequest, body.fields).name)
 
 
 @admin.get("/keys")

@@ -49,7 +49,9 @@ def list_cameos(request: Request, who: PrincipalDep) -> CameoList:
 
 # Before /{cameo_id} so "audit" is not taken for an id.
 @router.get("/audit", response_model=AuditList)
-def audit_log(request: Request, who: PrincipalDep, after: int | None = None,
+def audit_log(request: Request, who: PrincipalDep,
+              # The audit sequence is a 32-bit column: a larger cursor can match nothing and must not reach SQL.
+              after: int | None = Query(None, ge=0, le=2**31 - 1),
               limit: int = Query(100, ge=1, le=1000)) -> AuditList:
     return _svc(request).audit(who, after, limit)
 

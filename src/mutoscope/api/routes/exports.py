@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 
 from mutoscope.api.deps import PrincipalDep
 from mutoscope.api.serving_exports import ExportService
 from mutoscope.protocol.exports import DeletedExport, ExportList, ExportObject, ImportObject
+from mutoscope.storage.http import stored_response
 
 router = APIRouter(tags=["exports"])
 
@@ -38,11 +39,10 @@ def delete_export(export_id: str, request: Request, who: PrincipalDep) -> Delete
     return _svc(request).delete(who, export_id)
 
 
-@router.get("/v1/exports/{export_id}/content")
-def export_content(export_id: str, request: Request, who: PrincipalDep) -> FileResponse:
-    asset = _svc(request).content(who, export_id)
-    # FileResponse answers Range requests (206), so a large download can resume where it broke off.
-    return FileResponse(asset.path, media_type=asset.media_type, filename=asset.filename)
+@router.api_route("/v1/exports/{export_id}/content", methods=["GET", "HEAD"], response_class=Response)
+def export_content(export_id: str, request: Request, who: PrincipalDep) -> Response:
+    # Range requests get 206 on every storage backend, so a large download can resume where it broke off.
+    return stored_response(request, _svc(request).content(who, export_id), disposition="attachment")
 
 
 @router.post("/v1/imports", response_model=ImportObject)

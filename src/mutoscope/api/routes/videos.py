@@ -6,12 +6,12 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
 
 from mutoscope.api.body import read_body
 from mutoscope.api.deps import PrincipalDep
 from mutoscope.videos.service import VideoService
 from mutoscope.protocol.videos import CharacterObject, DeletedVideo, VideoList, VideoObject
+from mutoscope.storage.http import stored_response
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"])
 
@@ -78,13 +78,12 @@ def delete_video(video_id: str, request: Request, who: PrincipalDep) -> DeletedV
     return _svc(request).delete(who, video_id)
 
 
-@router.get("/{video_id}/content")
+@router.api_route("/{video_id}/content", methods=["GET", "HEAD"], response_class=Response)
 def video_content(video_id: str, request: Request, who: PrincipalDep,
-                  variant: Literal["video", "thumbnail", "spritesheet"] = "video") -> FileResponse:
-    asset = _svc(request).content(who, video_id, variant)
-    # FileResponse answers Range requests (206) so players can seek and downloads can resume.
-    return FileResponse(asset.path, media_type=asset.media_type, filename=asset.filename,
-                        content_disposition_type="inline")
+                  variant: Literal["video", "thumbnail", "spritesheet"] = "video") -> Response:
+    # Range requests get 206 so players can seek and downloads can resume, on every storage backend;
+    # HEAD lets a client learn the size first.
+    return stored_response(request, _svc(request).content(who, video_id, variant))
 
 
 @router.post("/{video_id}/remix", response_model=VideoObject)
