@@ -42,3 +42,28 @@ def test_videos_api_on_postgresql(tmp_path, pg_url):
             assert client.videos.poll(vid).status == "completed"
     finally:
         srv.stop()
+
+
+def test_a_poison_row_fails_alone_and_the_worker_goes_on(server, client):
+    """A queued row whose stored settings cannot even be read (what a hostile import once could write)
+    fails that job, refunded, and the worker thread lives on to run the next one."""
+    from sqlalchemy import select
+
+    from mutoscope.accounts.plans import Plan
+    from mutoscope.db.models import UsageRecord, User, Video
+    from mutoscope.db.session import make_engine, make_sessionmaker
+    from mutoscope.videos import transitions
+
+    sessions = make_sessionmaker(make_engine(f"sqlite:///{server.data_dir / 'mutoscope.db'}"))
+    with sessions() as s:
+        owner = s.scalar(select(User).where(User.role == "owner"))
+        poison = Video(owner_id=owner.id, model="sora-2", prompt="poison", size="axb", seconds="4",
+                       params={"seed": "not a number"})
+        transitions.enqueue(s, poison, Plan(name="t", concurrent_jobs=100), 4.0)
+        poison_id = poison.id
+    after = client.videos.create(prompt="after the poison", extra_body=FAST)
+    failed = client.videos.poll(poison_id, poll_interval_ms=200)
+    assert failed.status == "failed" and failed.error.code == "invalid_job", failed.error
+    assert client.videos.poll(after.id).status == "completed"
+    with sessions() as s:
+        assert s.get(UsageRecord, poison_id).state == "refunded"

@@ -53,6 +53,12 @@ requests_per_minute = 1000
 retention_days = 0.00005  # about 4 seconds
 visible_watermark = true
 
+[plans.noext]
+models = ["*"]
+concurrent_jobs = 10
+requests_per_minute = 1000
+extensions = false
+
 [plans.unlimited]
 models = ["*"]
 concurrent_jobs = 1000
@@ -282,3 +288,16 @@ def test_retention_expires_assets(srv):
         c.videos.download_content(v.id)
     assert e.value.status_code == 410 and e.value.code == "video_expired"
     assert c.videos.retrieve(v.id).status == "completed"  # the record stays; the assets went
+
+
+def test_a_plan_without_extensions_refuses_them(srv):
+    """`extensions = false` is enforced on POST /v1/videos/extensions, before the source is even looked up
+    (so the answer says nothing about which video ids exist)."""
+    no = make_user(srv, "noext", "noext")
+    yes = make_user(srv, "withext", "low")
+    body = {"video": {"id": "video_000000000000000000000000"}, "prompt": "more", "seconds": "4"}
+    with pytest.raises(openai.PermissionDeniedError) as e:
+        no.post("/videos/extensions", body=body, cast_to=object)
+    assert e.value.code == "plan_excludes_extensions" and e.value.param == "video"
+    with pytest.raises(openai.NotFoundError):  # the same request on a plan with extensions reaches the lookup
+        yes.post("/videos/extensions", body=body, cast_to=object)

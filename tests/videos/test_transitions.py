@@ -211,3 +211,22 @@ def test_the_status_check_finds_a_write():
         assert len(_status_writes(sample)) == 2
     finally:
         sample.unlink()
+
+
+def test_a_deleted_job_is_neither_handed_back_nor_re_queued(sessions, owner):
+    """Deleted while running: a shutting-down worker fails it instead of handing it back, and a reclaim of
+    a lost worker's deleted job fails it too — refunded, never left queued-and-deleted holding its budget."""
+    a, b = _queue(sessions, owner), _queue(sessions, owner)
+    with sessions() as s:
+        ca = transitions.claim_next(s, "w1", 30)
+        cb = transitions.claim_next(s, "w2", lease_seconds=0.01)
+        for vid in (a, b):
+            transitions.delete(s, s.scalar(select(Video).where(Video.id == vid)))
+        assert not transitions.release(s, ca)
+    time.sleep(0.05)
+    with sessions() as s:
+        assert transitions.reclaim(s, 3) == ([], [cb.video_id])
+    for vid in (a, b):
+        v, rec, period, events = _state(sessions, vid)
+        assert (v.status, v.error_code, rec.state, events) == ("failed", "cancelled", "refunded", [])
+    assert period.active == 0 and period.reserved == 0

@@ -351,8 +351,9 @@ def run_video_job(ctx: JobContext, claim: Claim) -> None:
             logger.warning("video %s: stopped after losing its lease; another attempt owns it now", video_id)
         elif ctx.stopping.is_set() and not ctx.is_cancelled(video_id):
             with ctx.sessions() as s:
-                transitions.release(s, claim)
-            logger.info("video %s: handed back to the queue (worker shutting down)", video_id)
+                if transitions.release(s, claim):
+                    logger.info("video %s: handed back to the queue (worker shutting down)", video_id)
+            _drop_if_deleted(ctx, video_id)
         else:
             fail("cancelled", "The job was cancelled.")
             _drop_if_deleted(ctx, video_id)

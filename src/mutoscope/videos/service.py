@@ -81,7 +81,7 @@ def to_video_object(v: Video) -> VideoObject:
         completed_at=v.completed_at, expires_at=v.expires_at, prompt=v.prompt, size=v.size, seconds=v.seconds,
         remixed_from_video_id=v.remixed_from_video_id, error=error,
         extended_from_video_id=v.extended_from_video_id, edited_from_video_id=v.edited_from_video_id,
-        seed=(v.params or {}).get("seed"),
+        seed=seed if isinstance(seed := (v.params or {}).get("seed"), int) else None,  # a row is never trusted
     )
 
 

@@ -148,13 +148,18 @@ def fail(s: Session, video_id: str, code: str, message: str, *, claim: Claim | N
 
 
 def release(s: Session, claim: Claim) -> bool:
-    """Hand a running job back to the queue (its worker is shutting down); the attempt doesn't count."""
+    """Hand a running job back to the queue (its worker is shutting down); the attempt doesn't count.
+    A job deleted or cancelled meanwhile is not handed back: it fails (refunded) instead."""
     res = s.execute(update(Video).where(Video.id == claim.video_id, Video.status == "in_progress",
-                                        Video.lease_owner == claim.worker_id)
+                                        Video.lease_owner == claim.worker_id, Video.deleted_at.is_(None),
+                                        Video.cancel_requested.is_(False))
                     .values(status="queued", progress=0, attempts=Video.attempts - 1, lease_owner=None,
                             lease_expires_at=None))
     s.commit()
-    return res.rowcount == 1
+    if res.rowcount == 1:
+        return True
+    fail(s, claim.video_id, "cancelled", "The job was cancelled.", claim=claim)
+    return False
 
 
 def delete(s: Session, video: Video) -> str:
@@ -176,10 +181,11 @@ def reclaim(s: Session, max_attempts: int, *, dead_worker=None) -> tuple[list[st
     event). One transaction per job, so a reclaim racing a late renewal loses cleanly. Returns
     (re-queued ids, failed ids)."""
     t = time.time()
-    rows = s.execute(select(Video.id, Video.lease_owner, Video.lease_expires_at, Video.attempts)
+    rows = s.execute(select(Video.id, Video.lease_owner, Video.lease_expires_at, Video.attempts,
+                            Video.deleted_at.is_not(None) | Video.cancel_requested)
                      .where(Video.status == "in_progress")).all()
     requeued, failed = [], []
-    for vid, owner, expires, attempts in rows:
+    for vid, owner, expires, attempts, cancelled in rows:
         expired = expires is None or expires < t
         if not expired and not (dead_worker is not None and owner and dead_worker(owner)):
             continue
@@ -187,6 +193,16 @@ def reclaim(s: Session, max_attempts: int, *, dead_worker=None) -> tuple[list[st
         same = and_(Video.id == vid, Video.status == "in_progress",
                     Video.lease_owner.is_(None) if owner is None else Video.lease_owner == owner,
                     or_(Video.lease_expires_at.is_(None), Video.lease_expires_at == expires))
+        if cancelled:  # deleted or cancelled while its worker was lost: nothing to run again
+            n = s.execute(update(Video).where(same).values(
+                status="failed", error_code="cancelled", error_message="The job was cancelled.",
+                completed_at=now(), lease_owner=None, lease_expires_at=None)).rowcount
+            if n:
+                quota.settle(s, vid, charged=False)
+                _event(s, _row(s, vid), "video.failed")
+                failed.append(vid)
+            s.commit()
+            continue
         if attempts < max_attempts:
             n = s.execute(update(Video).where(same).values(status="queued", progress=0, lease_owner=None,
                                                            lease_expires_at=None)).rowcount
