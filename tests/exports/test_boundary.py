@@ -256,3 +256,44 @@ def test_a_killed_upload_is_swept_at_the_next_start(tmp_path):
             alive.close()
     finally:
         srv.stop()
+
+
+def test_a_chunked_multipart_import_is_refused_at_the_import_limit(tmp_path):
+    """No Content-Length: the import limit is counted while the multipart body streams in, so the server
+    answers 413 after about the limit, never spooling the whole upload first."""
+    srv = LiveServer(tmp_path / "data", MUTOSCOPE_MAX_IMPORT_BYTES=str(4 * 1024 * 1024)).start()
+    try:
+        boundary = b"mutoscopeboundary"
+        head = (b"--" + boundary + b'\r\nContent-Disposition: form-data; name="file"; filename="a.zip"\r\n'
+                b"Content-Type: application/zip\r\n\r\n")
+        sent = 0
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as sock:
+            sock.sendall(b"POST /v1/imports HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                         b"Content-Type: multipart/form-data; boundary=" + boundary + b"\r\n"
+                         b"Authorization: Bearer " + srv.api_key.encode() + b"\r\n\r\n")
+            chunk = head + os.urandom(256 * 1024)
+            answer = b""
+            try:
+                while sent < 64 * 1024 * 1024 and not answer:
+                    sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    sent += len(chunk)
+                    chunk = os.urandom(256 * 1024)
+                    sock.settimeout(0.01)
+                    try:
+                        answer = sock.recv(65536)
+                    except (socket.timeout, BlockingIOError):
+                        pass
+                    sock.settimeout(30)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            sock.settimeout(30)
+            while b"}}" not in answer:  # the status line, the headers and the error envelope
+                more = sock.recv(65536)
+                if not more:
+                    break
+                answer += more
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+        assert b'"archive_too_large"' in answer or b'"payload_too_large"' in answer
+        assert sent < 32 * 1024 * 1024  # stopped near the 4 MB limit, not after the whole 64 MB
+    finally:
+        srv.stop()

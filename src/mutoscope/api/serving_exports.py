@@ -14,9 +14,11 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from mutoscope import __version__
 from mutoscope.accounts.service import Principal
+from mutoscope.api.body import SLACK, bounded_stream
 from mutoscope.protocol.base import Body, Upload
 from mutoscope.videos.service import ModelCatalog, VideoService, to_video_object
 from mutoscope.config import Settings
@@ -194,7 +196,16 @@ class ExportService:
         try:
             with open(received.path, "wb") as out:
                 if request.headers.get("content-type", "").startswith("multipart/form-data"):
-                    form = await request.form()
+                    # Counted while it streams in, like every other body: a chunked upload cannot spool
+                    # more than the import limit to disk before it is refused.
+                    try:
+                        form = await MultiPartParser(request.headers, bounded_stream(request, limit + SLACK),
+                                                     max_files=1, max_fields=8).parse()
+                    except MultiPartException as e:
+                        raise InvalidRequest(f"We could not parse the form body of your request: {e.message}",
+                                             code="invalid_multipart") from None
+                    except PayloadTooLarge:
+                        raise self._too_large(limit) from None
                     upload = form.get("file")
                     if not isinstance(upload, UploadFile):
                         raise InvalidRequest("Missing required parameter: 'file'.", param="file",
@@ -202,13 +213,16 @@ class ExportService:
                     field = form.get("unfinished")
                     if isinstance(field, str):
                         choice = field
-                    while chunk := await upload.read(CHUNK):
-                        written += len(chunk)
-                        if written > limit:
-                            raise self._too_large(limit)
-                        out.write(chunk)
+                    try:
+                        while chunk := await upload.read(CHUNK):
+                            written += len(chunk)
+                            if written > limit:
+                                raise self._too_large(limit)
+                            out.write(chunk)
+                    finally:
+                        await form.close()  # the parser's spooled copy goes now, not at garbage collection
                 else:
-                    async for chunk in request.stream():
+                    async for chunk in bounded_stream(request, limit):
                         written += len(chunk)
                         if written > limit:
                             raise self._too_large(limit)
