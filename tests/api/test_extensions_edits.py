@@ -1,4 +1,4 @@
-"""Extensions, edits and remix-by-conditioning (issue 3) end to end: a live server, the openai SDK, PyAV.
+"""Extensions, edits and remix-by-conditioning end to end: a live server, the openai SDK, PyAV.
 
 Generation is the expensive part on a shared 2-core CPU, so the module makes four videos in all (a
 source, its extension, an edit of it, and an edit of an uploaded clip on the Wan family) and every

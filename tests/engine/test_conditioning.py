@@ -1,4 +1,4 @@
-"""Extensions and edits at the engine seam: the tiny real pipelines, small clips, CPU (issue 3)."""
+"""Extensions and edits at the engine seam: the tiny real pipelines, small clips, CPU."""
 
 from __future__ import annotations
 

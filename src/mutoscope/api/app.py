@@ -110,7 +110,7 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
     app.state.secret_box = SecretBox.load(settings)  # the key that seals stored secrets, kept outside the db
     seal_plaintext_secrets(sessions, app.state.secret_box)
     app.state.deliverer = Deliverer(sessions, settings, app.state.secret_box)  # sends the outbox jobs fill
-    app.state.cameos = CameoAPI(sessions, storage, settings)  # issue 4: cameos
+    app.state.cameos = CameoAPI(sessions, storage, settings)
     app.state.verify = VerifyService(sessions, settings.data_dir)
     # Resumes interrupted exports; imports check records against the catalog and re-submit through videos.
     app.state.exports = ExportService.start(sessions, storage, settings, catalog, app.state.videos)
@@ -118,8 +118,8 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
     app.include_router(videos.router)
     app.include_router(files.router)
     app.include_router(models.router)
-    app.include_router(cameo_routes.router)  # issue 4: /v1/cameos
-    app.include_router(verify_routes.router)  # issue 7: POST /v1/verify
+    app.include_router(cameo_routes.router)  # /v1/cameos
+    app.include_router(verify_routes.router)  # POST /v1/verify
     app.include_router(exports_routes.router)
     app.include_router(account.router)
     app.include_router(webhooks.router)

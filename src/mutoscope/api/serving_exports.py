@@ -138,7 +138,7 @@ class ExportService:
                           max_attempts=settings.max_attempts)
         return cls(sessions, storage, settings, jobs.start(), catalog, videos)
 
-    # --- exports ----------------------------------------------------------------------------
+    # Exports.
     def create(self, who: Principal) -> ExportObject:
         return to_export_object(self.jobs.create(who.user_id))
 
@@ -181,7 +181,7 @@ class ExportService:
         self.jobs.part_path(export_id).unlink(missing_ok=True)
         return DeletedExport(id=export_id)
 
-    # --- imports ---------------------------------------------------------------------------
+    # Imports.
     async def receive(self, request: Request) -> ReceivedArchive:
         """Stream an uploaded archive (multipart field `file`, or the raw body) to a locked scratch folder.
 
@@ -256,7 +256,7 @@ class ExportService:
                 raise NotFound(f"No import found with id '{import_id}'.", param="import_id", code="import_not_found")
             return to_import_object(self.sessions, i)
 
-    # --- helpers ----------------------------------------------------------------------------
+    # Helpers.
     @staticmethod
     def _too_large(limit: int) -> PayloadTooLarge:
         return PayloadTooLarge(f"The archive is larger than this server's import limit of {limit} bytes.",

@@ -108,7 +108,7 @@ class Video(Base):
                       Index("ix_videos_lease", "status", "lease_expires_at"))
 
 
-# --- plans, usage and lifecycle (issue 5) ---
+# Plans, usage and lifecycle.
 
 class UsagePeriod(Base):
     """One row per user and month: the counters that admission updates atomically."""
@@ -163,7 +163,7 @@ class ServiceSchedule(Base):
     message: Mapped[str] = mapped_column(Text, default="")
 
 
-# --- webhooks ---
+# Webhooks.
 
 class WebhookEndpoint(Base):
     __tablename__ = "webhook_endpoints"
@@ -198,7 +198,7 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
-# --- exports (issue 6) ---
+# Exports.
 
 class Export(Base):
     """An export job: progress and a resumable checkpoint live in the row, so it survives a restart."""
@@ -261,7 +261,7 @@ class ImportedVideo(Base):
     __table_args__ = (Index("ux_imported_videos_source", "owner_id", "source", "source_id", unique=True),)
 
 
-# --- cameos (issue 4) ---
+# Cameos.
 # Consent-gated likeness. Biometrics (embeddings) live only on `cameos` and are purged after a
 # cameo is deleted; the audit log holds ids and hashes, never biometrics.
 
@@ -347,7 +347,7 @@ class CameoAudit(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
-# --- characters (issue 4) ---
+# Characters.
 # OpenAI's video characters (POST /v1/videos/characters). A clip without a face makes a character its
 # owner may use; a clip with a face is accepted only when the face is the owner's own verified cameo, and
 # the character is then bound to that cameo's consent (deleting the cameo disables the character).

@@ -49,7 +49,7 @@ class ExportJobs:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    # --- paths ------------------------------------------------------------------------------
+    # Paths.
     def archive_path(self, export_id: str) -> Path | None:
         """The finished archive as a local file, or None where storage is remote (read it by `archive_key`)."""
         return self.storage.local_path(archive_key(export_id))
@@ -60,7 +60,7 @@ class ExportJobs:
             return self.storage.scratch_dir() / f"export-{export_id}.zip.part"
         return path.with_name(f"{export_id}.zip.part")
 
-    # --- create / run -----------------------------------------------------------------------
+    # Create / run.
     def create(self, owner_id: str, claimed: bool = False) -> Export:
         """Snapshot the owner's videos (oldest first, so lineage sources precede remixes) into a queued export.
 
@@ -179,7 +179,7 @@ class ExportJobs:
             }
         return Item(record=record, entries=entries)
 
-    # --- worker -----------------------------------------------------------------------------
+    # Worker.
     def recover(self) -> None:
         """After a restart: re-queue exports left in_progress (they resume from their checkpoint)."""
         with self.sessions() as s:

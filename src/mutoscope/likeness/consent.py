@@ -120,7 +120,7 @@ def check_create(s: Session, user_id: str, prompt: str | None, characters: Any) 
     if not handles and not ids:
         return []
     found = [(ref, c) for ref, c in resolve(s, handles) if c is not None]
-    # --- characters (issue 4): a char_ id is the caller's own character; one that shows a face stands for
+    # Characters: a char_ id is the caller's own character; one that shows a face stands for
     # its cameo (consent as for the cameo), a faceless one only counts towards the limit of two.
     faceless: list[str] = []
     for ref in [r for r in ids if r.startswith("char_")]:

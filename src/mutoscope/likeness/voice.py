@@ -67,7 +67,7 @@ class SpeechAnalyzer:
         self._lock = threading.Lock()
         self._vad = self._whisper = self._speaker = None
 
-    # --- models, loaded on first use -------------------------------------------------
+    # Models, loaded on first use.
     def _vad_model(self):
         if self._vad is None:
             torch = require("torch", "torch")
@@ -92,7 +92,7 @@ class SpeechAnalyzer:
             self._speaker = (resemblyzer, resemblyzer.VoiceEncoder(device="cpu", verbose=False))
         return self._speaker
 
-    # --- analysis ---------------------------------------------------------------------
+    # Analysis.
     def speech_segments(self, wav: np.ndarray) -> list[tuple[int, int]]:
         """(start, end) sample ranges of speech in 16 kHz mono audio."""
         if len(wav) < RATE // 10:

@@ -1,4 +1,4 @@
-"""provenance/: every video says where it came from (issue 7).
+"""provenance/: every video says where it came from.
 
 PUT HERE:
 - C2PA: the manifest we sign (trainedAlgorithmicMedia, generator, model, time,
@@ -43,7 +43,7 @@ class Stamp:
         video_id: carried by the invisible watermark and the manifest.
         model: the model that made it (the manifest's `c2pa.created` parameters).
         source_*: the video a remix/extension/edit started from; `source_path`, its MP4, becomes an ingredient.
-        cameo_ids, grant_ids: likeness consents used (issue 4); the manifest carries only their hashes.
+        cameo_ids, grant_ids: likeness consents used; the manifest carries only their hashes.
     """
 
     data_dir: Path

@@ -72,7 +72,7 @@ def _see(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-# --- sign in / out -----------------------------------------------------------------------------
+# Sign in / out.
 @router.get("/signin")
 def signin_page(request: Request, next: str | None = None) -> Response:
     if session.current_principal(request) is not None:
@@ -104,7 +104,7 @@ async def signout(request: Request) -> Response:
     return _see("/signin")
 
 
-# --- library -----------------------------------------------------------------------------------
+# Library.
 def _sidebar(request: Request, who: Principal) -> dict[str, Any]:
     exports = request.app.state.exports.list(who, None, 1).data
     return {"usage": request.app.state.accounts.usage(who), "export": exports[0] if exports else None}
@@ -124,7 +124,7 @@ def library(request: Request, who: WhoDep, after: str | None = None, before: str
                   **_sidebar(request, who))
 
 
-# --- create ------------------------------------------------------------------------------------
+# Create.
 def _models(request: Request) -> list[dict[str, Any]]:
     """The public model names for the form, each with the sizes and durations it accepts."""
     catalog = request.app.state.catalog
@@ -165,7 +165,7 @@ async def create(request: Request, who: WhoDep) -> Response:
     return _see(f"/videos/{video.id}")
 
 
-# --- one video ---------------------------------------------------------------------------------
+# One video.
 def _video_page(request: Request, who: Principal, video_id: str, error: FormError | None = None,
                 form: str | None = None, values: dict[str, Any] | None = None) -> Response:
     video = request.app.state.videos.retrieve(who, video_id)  # someone else's id: NotFound → 404 page
@@ -223,7 +223,7 @@ async def delete(request: Request, who: WhoDep, video_id: str) -> Response:
     return _see("/")
 
 
-# --- exports -----------------------------------------------------------------------------------
+# Exports.
 @router.post("/exports")
 async def export(request: Request, who: WhoDep) -> Response:
     await _form(request)

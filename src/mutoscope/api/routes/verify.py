@@ -1,4 +1,4 @@
-"""/v1/verify: a thin handler over VerifyService (Mutoscope extension, issue 7)."""
+"""/v1/verify: a thin handler over VerifyService (Mutoscope extension)."""
 
 from __future__ import annotations
 

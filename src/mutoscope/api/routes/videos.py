@@ -56,7 +56,7 @@ async def edit_video(request: Request, response: Response, who: PrincipalDep) ->
     return _poll_header(response, request, video)
 
 
-# Characters (issue 4) are served by the cameo API: a character with a face is bound to a cameo's consent.
+# Characters are served by the cameo API: a character with a face is bound to a cameo's consent.
 @router.post("/characters", response_model=CharacterObject)
 async def create_character(request: Request, who: PrincipalDep) -> CharacterObject:
     body = await read_body(request, request.app.state.settings.max_upload_bytes)

@@ -1,4 +1,4 @@
-"""cameos: consent-gated likeness (issue 4)
+"""cameos: consent-gated likeness
 
 Revision ID: 0004
 Revises: 0001

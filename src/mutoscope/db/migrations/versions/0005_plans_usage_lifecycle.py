@@ -1,4 +1,4 @@
-"""plans, usage and lifecycle (issue 5)
+"""plans, usage and lifecycle
 
 Revision ID: 0005
 Revises: 0001

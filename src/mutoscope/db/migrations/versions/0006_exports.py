@@ -1,4 +1,4 @@
-"""exports, imports and migration records (issue 6)
+"""exports, imports and migration records
 
 Revision ID: 0006
 Revises: 0001

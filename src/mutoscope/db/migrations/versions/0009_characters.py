@@ -1,4 +1,4 @@
-"""characters: OpenAI's video characters, bound to a cameo when they show a face (issue 4)
+"""characters: OpenAI's video characters, bound to a cameo when they show a face
 
 Revision ID: 0009
 Revises: 0001
