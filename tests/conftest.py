@@ -164,5 +164,36 @@ def wait_for(predicate, timeout: float = 120, interval: float = 0.2):
     raise AssertionError("condition not met in time")
 
 
+PARTIAL_MODEL = "half-pulled"
+_FIXTURES = Path(__file__).parent / "engine" / "fixtures"
+
+
+def partial_weights_models_file(root: Path) -> Path:
+    """The shipped models file plus `half-pulled`: an LTX-2 whose local weights folder holds only the real
+    checkpoint's model_index.json, the state an interrupted copy leaves. The catalog counts a local folder
+    with a model_index.json as installed, so a job for it is admitted, and the worker's load then fails
+    with model_not_available at once: a real failed job (and its video.failed event) without rendering."""
+    from mutoscope.engine.registry import DEFAULT_REGISTRY_PATH
+
+    folder = root / "half-pulled-weights"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model_index.json").write_text((_FIXTURES / "Lightricks" / "LTX-2" / "model_index.json").read_text())
+    path = root / "models.toml"
+    path.write_text(DEFAULT_REGISTRY_PATH.read_text() + f"""
+[[models]]
+name = "{PARTIAL_MODEL}"
+family = "ltx2"
+weights = "{folder}"
+sizes = ["1280x720", "720x1280"]
+seconds = ["4", "8"]
+steps = 2
+guidance = 1.0
+has_audio = true
+memory = "full"
+dtype = "float32"
+""")
+    return path
+
+
 # A SeaweedFS S3 server for the whole session, started on first use (tests/s3.py).
 from tests.s3 import s3_server  # noqa: E402,F401

@@ -37,10 +37,12 @@ def configure_likeness_guard(settings: Settings) -> None:
                      "person are refused with 503 likeness_guard_unavailable until this is repaired", why)
 
 
-def build_engine(settings: Settings):
+def build_engine(settings: Settings, parallel=None):
+    """`parallel`: this process's ParallelGroup in a multi-GPU worker (engine/parallel.py)."""
     from mutoscope.engine.diffusers_engine import DiffusersEngine
 
-    return DiffusersEngine(_registry(settings), settings.resolved_weights_dir, device=settings.device)
+    return DiffusersEngine(_registry(settings), settings.resolved_weights_dir, device=settings.device,
+                           parallel=parallel)
 
 
 def build_catalog(settings: Settings):
@@ -50,15 +52,18 @@ def build_catalog(settings: Settings):
     return Catalog(_registry(settings), settings.resolved_weights_dir)
 
 
-def build_job_context(settings: Settings, migrate: bool = True, *, with_engine: bool = True) -> JobContext:
-    """`with_engine=False`: an API-only process; its context's engine is the torch-free catalog."""
+def build_job_context(settings: Settings, migrate: bool = True, *, with_engine: bool = True,
+                      engine=None) -> JobContext:
+    """`with_engine=False`: an API-only process; its context's engine is the torch-free catalog. `engine`:
+    one built already (rank 0 of a multi-GPU worker passes its LeaderEngine)."""
     tighten(settings.data_dir)
     storage = from_settings(settings)  # first: an unreachable bucket stops start-up before the database is touched
     configure_likeness_guard(settings)
     if migrate:
         upgrade(settings.db_url)
     sessions = make_sessionmaker(make_engine(settings.db_url))
-    engine = build_engine(settings) if with_engine else build_catalog(settings)
+    if engine is None:
+        engine = build_engine(settings) if with_engine else build_catalog(settings)
     return JobContext(settings=settings, sessions=sessions, engine=engine, storage=storage)
 
 

@@ -7,8 +7,10 @@ and which model names an error shows.
 - Data files: the server starts on a data folder left 0755 with a database and a session secret left
   0644 (an install made before the rule) and tightens them: folder 0700, database, -wal and -shm,
   owner key, session secret, signing keys and stored assets 0600.
-- Model names: a bad size for `sora-2` names `sora-2`, not the test model it resolves to, and a job for
-  an alias whose weights are missing names the alias and no server path.
+- Model names: a bad size for `sora-2` names `sora-2`, not the test model it resolves to; a request for
+  an alias whose weights are missing is a 400 naming the alias, its pull command and no server path, and
+  so is a remix, extension or edit of a video whose model is no longer installed; a job whose weights
+  break after admission fails, naming the alias and no server path.
 """
 
 from __future__ import annotations
@@ -20,23 +22,26 @@ import stat
 import openai
 import pytest
 
-from tests.conftest import TEST_ALIASES, LiveServer
+from tests.conftest import PARTIAL_MODEL, TEST_ALIASES, LiveServer, partial_weights_models_file
 
 FAST = {"num_inference_steps": 2}
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    data = tmp_path_factory.mktemp("boundaries") / "data"
+    root = tmp_path_factory.mktemp("boundaries")
+    data = root / "data"
     data.mkdir(mode=0o755)
     data.chmod(0o755)
     sqlite3.connect(data / "mutoscope.db").close()  # an empty database, as an older install left it
     (data / "mutoscope.db").chmod(0o644)
     (data / "web-session-secret").write_text("s" * 64 + "\n")
     (data / "web-session-secret").chmod(0o644)
-    # "studio" resolves to a real model whose weights this machine does not have.
-    aliases = json.dumps({**TEST_ALIASES, "studio": "ltx-2"})
-    s = LiveServer(data, MUTOSCOPE_MODEL_ALIASES=aliases).start()
+    # "studio" resolves to a real model whose weights this machine does not have; "patchy" to one whose
+    # weights folder is half there (admitted, then fails in the worker).
+    aliases = json.dumps({**TEST_ALIASES, "studio": "ltx-2", "patchy": PARTIAL_MODEL})
+    s = LiveServer(data, MUTOSCOPE_MODEL_ALIASES=aliases,
+                   MUTOSCOPE_MODELS_FILE=str(partial_weights_models_file(root))).start()
     yield s
     s.stop()
 
@@ -135,7 +140,38 @@ def test_errors_name_the_model_the_caller_used(srv):
     message = e.value.response.json()["error"]["message"]
     assert "'sora-2'" in message and "tiny-ltx2" not in message, message
 
-    failed = client.videos.create_and_poll(prompt="no weights here", model="studio", seconds="4")
+    with pytest.raises(openai.BadRequestError) as e:
+        client.videos.create(prompt="no weights here", model="studio", seconds="4")
+    error = e.value.body
+    assert error["code"] == "model_not_available" and error["param"] == "model"
+    assert "`mutoscope models pull studio`" in error["message"], error
+    assert "ltx-2" not in error["message"] and str(srv.data_dir.parent) not in error["message"], error
+
+    failed = client.videos.create_and_poll(prompt="half there", model="patchy", seconds="4")
     assert failed.status == "failed" and failed.error.code == "model_not_available"
-    assert "studio" in failed.error.message and "ltx-2" not in failed.error.message, failed.error.message
-    assert str(srv.data_dir) not in failed.error.message and "/" not in failed.error.message.split("`")[0]
+    message = failed.error.message
+    assert "patchy" in message and PARTIAL_MODEL not in message, message
+    assert str(srv.data_dir.parent) not in message and "/" not in message.split("`")[0], message
+
+
+def test_derived_videos_of_a_model_no_longer_installed_are_refused(srv):
+    client = srv.client()
+    done = client.videos.create_and_poll(prompt="source", extra_body=FAST)
+    assert done.status == "completed"
+    clip = client.videos.download_content(done.id).read()
+    # Its model's weights were removed since, as `mutoscope models rm` does to a pulled model (the tiny
+    # models cannot be removed): the row now names a model without weights.
+    with sqlite3.connect(srv.data_dir / "mutoscope.db", timeout=30) as db:
+        db.execute("UPDATE videos SET model = 'studio' WHERE id = ?", (done.id,))
+    with srv.http() as h:
+        before = len(h.get("/v1/videos", params={"limit": 100}).json()["data"])
+        for path, body in [(f"/v1/videos/{done.id}/remix", {"prompt": "again"}),
+                           ("/v1/videos/extensions", {"video": {"id": done.id}, "prompt": "on", "seconds": "4"}),
+                           ("/v1/videos/edits", {"video": {"id": done.id}, "prompt": "other"})]:
+            r = h.post(path, json=body)
+            assert r.status_code == 400 and _error(r)["code"] == "model_not_available", (path, r.text)
+            assert "`mutoscope models pull studio`" in _error(r)["message"]
+        r = h.post("/v1/videos/edits", data={"prompt": "other", "model": "studio"},
+                   files={"video": ("clip.mp4", clip, "video/mp4")})
+        assert r.status_code == 400 and _error(r)["code"] == "model_not_available", r.text
+        assert len(h.get("/v1/videos", params={"limit": 100}).json()["data"]) == before  # no job was made

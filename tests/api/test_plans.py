@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import LiveServer, wait_for
+from tests.conftest import PARTIAL_MODEL, LiveServer, partial_weights_models_file, wait_for
 
 FAST = {"num_inference_steps": 2}
 PLANS = """
@@ -23,7 +23,7 @@ requests_per_minute = 1000
 priority = 0
 
 [plans.solo]
-models = ["sora-2", "ltx-2"]
+models = ["sora-2", "ltx-2", "half-pulled"]
 concurrent_jobs = 1
 requests_per_minute = 1000
 priority = 0
@@ -71,7 +71,8 @@ priority = 100
 def srv(tmp_path_factory):
     d = tmp_path_factory.mktemp("plans")
     (d / "plans.toml").write_text(PLANS)
-    s = LiveServer(d / "data", MUTOSCOPE_PLANS_FILE=str(d / "plans.toml"), MUTOSCOPE_DEFAULT_PLAN="low").start()
+    s = LiveServer(d / "data", MUTOSCOPE_PLANS_FILE=str(d / "plans.toml"), MUTOSCOPE_DEFAULT_PLAN="low",
+                   MUTOSCOPE_MODELS_FILE=str(partial_weights_models_file(d))).start()
     yield s
     s.stop()
 
@@ -181,7 +182,13 @@ def test_concurrency_limit_then_charge_and_refund(srv):
     assert c.videos.poll(first.id).status == "completed"
     u = usage(c)
     assert (u["spent"], u["reserved"], u["active_jobs"]) == (4, 0, 0)
-    failed = c.videos.create_and_poll(prompt="no weights", model="ltx-2")
+    # A model without weights is refused before anything is reserved.
+    with pytest.raises(openai.BadRequestError) as e:
+        c.videos.create(prompt="not installed", model="ltx-2")
+    assert e.value.code == "model_not_available"
+    assert (usage(c)["reserved"], usage(c)["active_jobs"]) == (0, 0)
+    # One whose weights turn out broken in the worker is admitted, fails, and is refunded.
+    failed = c.videos.create_and_poll(prompt="no weights", model=PARTIAL_MODEL)
     assert failed.status == "failed" and failed.error.code == "model_not_available"
     u = usage(c)
     assert (u["spent"], u["reserved"], u["active_jobs"]) == (4, 0, 0)  # the failure was refunded

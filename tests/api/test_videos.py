@@ -210,11 +210,15 @@ def test_delete_queued_job_never_runs(server, client):
         client.videos.retrieve(queued.id)
 
 
-def test_missing_weights_fail_the_job_with_the_fix(client):
-    video = client.videos.create_and_poll(prompt="real model without weights", model="ltx-2")
-    assert video.status == "failed"
-    assert video.error.code == "model_not_available"
-    assert "mutoscope models pull" in video.error.message
+def test_a_model_without_weights_is_refused_with_the_fix(server, client):
+    before = len(client.videos.list(limit=100).data)
+    with pytest.raises(openai.BadRequestError) as e:
+        client.videos.create(prompt="real model without weights", model="ltx-2")
+    assert e.value.code == "model_not_available" and e.value.param == "model"
+    message = e.value.body["message"]
+    assert "`mutoscope models pull ltx-2`" in message
+    assert str(server.data_dir) not in message and "weights" not in message, message
+    assert len(client.videos.list(limit=100).data) == before  # no job was made
 
 
 # --- errors ----------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import openai
 import pytest
 
-from tests.conftest import LiveServer, free_port, wait_for
+from tests.conftest import PARTIAL_MODEL, LiveServer, free_port, partial_weights_models_file, wait_for
 
 FAST = {"num_inference_steps": 2}
 EVENTS = ["video.completed", "video.failed"]
@@ -94,7 +94,9 @@ def legacy_receiver():
 
 @pytest.fixture(scope="module")
 def hooks(tmp_path_factory, legacy_receiver):
-    srv = LiveServer(tmp_path_factory.mktemp("hooks") / "data", MUTOSCOPE_OUTBOUND_ALLOW='["127.0.0.1"]').start()
+    root = tmp_path_factory.mktemp("hooks")
+    srv = LiveServer(root / "data", MUTOSCOPE_OUTBOUND_ALLOW='["127.0.0.1"]',
+                     MUTOSCOPE_MODELS_FILE=str(partial_weights_models_file(root))).start()
     srv.stop()
     with _db(srv) as db:  # what a server from before validation and sealing left in its database
         owner = db.execute("SELECT id FROM users WHERE role = 'owner'").fetchone()[0]
@@ -116,7 +118,7 @@ def hooks_client(hooks):
 @pytest.fixture(scope="module")
 def hooks_mallory(hooks):
     key = hooks.cli("users", "create", "mallory").stdout.strip().splitlines()[-1]
-    hooks.cli("users", "set-plan", "mallory", "pro")  # a plan whose models include ltx-2
+    hooks.cli("users", "set-plan", "mallory", "pro")  # a plan whose models include the half-pulled one
     return hooks.client(key)
 
 
@@ -128,8 +130,9 @@ def receiver():
 
 
 def _fail_video(client) -> str:
-    """A video that fails at once (its model has no weights): a real video.failed event, no rendering."""
-    return client.videos.create_and_poll(prompt="no weights", model="ltx-2", poll_interval_ms=100).id
+    """A video that fails at once (its model's weights are half there): a real video.failed event, no
+    rendering."""
+    return client.videos.create_and_poll(prompt="no weights", model=PARTIAL_MODEL, poll_interval_ms=100).id
 
 
 def _deliveries(srv: LiveServer, endpoint_id: str) -> list[tuple]:
@@ -145,7 +148,7 @@ def test_completed_and_failed_events_are_signed_and_retried(hooks_client, receiv
     assert client.webhooks.retrieve(ep.id).url == receiver.url
     try:
         ok = client.videos.create_and_poll(prompt="webhook me", extra_body=FAST)
-        bad = client.videos.create_and_poll(prompt="no weights", model="ltx-2")
+        bad = client.videos.create_and_poll(prompt="no weights", model=PARTIAL_MODEL)
         # The first delivery got a 500: it is retried with backoff, not lost.
         wait_for(lambda: len(receiver.received) >= 2, timeout=60)
         for body, headers in receiver.received:

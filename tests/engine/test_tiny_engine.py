@@ -184,6 +184,9 @@ def test_list_and_resolve(engine):
     names = {m.name: m for m in engine.list_models()}
     assert {"ltx-2.3-distilled", "ltx-2", "wan2.2-ti2v-5b", "tiny-ltx2", "tiny-wan"} <= set(names)
     assert names["tiny-ltx2"].installed and names["tiny-ltx2"].test_model and names["tiny-ltx2"].has_audio
+    # Admission refuses a model that is not installed; the builtin test models always are.
+    assert all(names[n].installed for n in ("tiny-ltx2", "tiny-ltx2-pro", "tiny-wan"))
+    assert not names["ltx-2"].installed
     assert not names["tiny-wan"].has_audio
     assert "random" in names["tiny-wan"].description
     assert engine.resolve("sora-2-pro").name == "tiny-ltx2"

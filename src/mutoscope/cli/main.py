@@ -105,7 +105,10 @@ def serve(data_dir: DataDir = None,
 
 
 @app.command()
-def worker(data_dir: DataDir = None, concurrency: int = 1, log_level: str = "info") -> None:
+def worker(data_dir: DataDir = None, concurrency: int = 1, log_level: str = "info",
+           gpus: Annotated[Optional[str], typer.Option(
+               help="GPUs for this worker, e.g. 0,1: one process per GPU; a job whose model has context_parallel "
+                    "runs on all of them, any other on the first.")] = None) -> None:
     """Run a GPU worker beside `serve --no-worker` or a Celery-mode API (same database and storage).
 
     With MUTOSCOPE_RUNNER=celery it is a Celery worker woken by messages; otherwise it polls the
@@ -116,6 +119,25 @@ def worker(data_dir: DataDir = None, concurrency: int = 1, log_level: str = "inf
         os.environ["MUTOSCOPE_DATA_DIR"] = str(data_dir)
     settings = _settings(data_dir)
     storage_or_fail(settings)  # a dead or wrong bucket stops the worker now, as one line, not its first job
+    if gpus is not None:
+        from mutoscope.cli import gpus as gpus_mod
+
+        try:
+            ids = gpus_mod.parse(gpus)
+        except ValueError as e:
+            _fail(str(e))
+        if len(ids) > 1:
+            if settings.runner == "celery":
+                _fail("--gpus with more than one GPU runs the database-queue worker; in Celery mode run one "
+                      "worker per GPU")
+            if concurrency != 1:
+                _fail("--gpus with more than one GPU runs one job at a time across them; leave --concurrency at 1")
+            if os.environ.get(gpus_mod.RANK_ENV) is None:
+                sys.exit(gpus_mod.launch(ids, sys.argv[1:]))
+            gpus_mod.run_rank(settings, log_level,
+                              lambda s, engine: _poll_worker(s, 1, log_level, engine=engine))
+            return
+        os.environ["CUDA_VISIBLE_DEVICES"] = ids[0]
     if settings.runner != "celery":
         _poll_worker(settings, concurrency, log_level)
         return
@@ -128,7 +150,7 @@ def worker(data_dir: DataDir = None, concurrency: int = 1, log_level: str = "inf
     celery_app.worker_main(argv)
 
 
-def _poll_worker(settings: Settings, workers: int, log_level: str) -> None:
+def _poll_worker(settings: Settings, workers: int, log_level: str, engine=None) -> None:
     import signal
     import threading
 
@@ -136,7 +158,7 @@ def _poll_worker(settings: Settings, workers: int, log_level: str) -> None:
     from mutoscope.wiring import build_job_context
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    runner = InProcessRunner(build_job_context(settings, migrate=False), workers=workers)
+    runner = InProcessRunner(build_job_context(settings, migrate=False, engine=engine), workers=workers)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from mutoscope.engine import modes as modes_mod
+from mutoscope.engine import parallel as parallel_mod
 from mutoscope.engine import weights as weights_mod
 from mutoscope.engine.base import (
     EngineError,
@@ -49,6 +50,7 @@ from mutoscope.engine.base import (
 )
 from mutoscope.engine.families import FAMILIES, Family, LoadedPipelines, RawOutput
 from mutoscope.engine.catalog import Catalog
+from mutoscope.engine.parallel import ParallelGroup
 from mutoscope.engine.registry import ModelEntry, Registry, RegistryError
 
 logger = logging.getLogger(__name__)
@@ -64,13 +66,17 @@ class DiffusersEngine(Catalog, VideoEngine):
         registry: the model registry (see `registry.load_registry`).
         weights_dir: where pulled weights live (`<weights_dir>/<model name>/`).
         device: torch device; None picks "cuda" when available, else "cpu".
+        parallel: this process's rank in a multi-GPU worker (`mutoscope worker --gpus 0,1`); models with
+            `context_parallel` split their transformer over its ranks (engine/parallel.py).
     """
 
-    def __init__(self, registry: Registry, weights_dir: Path, device: str | None = None):
+    def __init__(self, registry: Registry, weights_dir: Path, device: str | None = None,
+                 parallel: "ParallelGroup | None" = None):
         import torch
 
         super().__init__(registry, weights_dir)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.parallel = parallel
         # A typo in pipeline_kwargs stops the server at start (a models-file error, one line), not the
         # model's first job.
         for entry in registry.entries():
@@ -308,6 +314,10 @@ class DiffusersEngine(Catalog, VideoEngine):
                     f"run `{weights_mod.pull_command(entry.name)}`"
                 ) from exc
         pipes.modes = modes_mod.apply_modes(pipes, entry, self.device)
+        if self.parallel is not None:
+            applied = parallel_mod.enable(pipes, entry, self.parallel)
+            if applied is not None:
+                pipes.modes["context_parallel"] = applied
         return pipes
 
 

@@ -28,7 +28,10 @@ CACHES = ("none", "first_block", "taylorseer")
 # The fields an operator may override per process (Settings.engine_overrides), for every model
 # ("cache") or one ("ltx-2.cache").
 MODE_FIELDS = ("memory", "dtype", "vae_tiling", "layerwise_fp8", "attention_backend", "compile", "cache",
-               "cache_threshold")
+               "cache_threshold", "context_parallel")
+# How one job's transformer is split over the GPUs of a `mutoscope worker --gpus 0,1,...` (diffusers'
+# ContextParallelConfig: Ulysses all-to-all over attention heads, or ring attention over the sequence).
+CONTEXT_PARALLEL = ("none", "ulysses", "ring")
 BUILTIN_PREFIX = "builtin:"
 # How a model makes a video: one denoising pass at the output size, or LTX-2's two-stage recipe
 # (denoise at half size, upsample the latents 2x, refine a few steps at full size).
@@ -64,6 +67,8 @@ class ModelEntry:
         compile: torch.compile the transformer's repeated blocks (CUDA only).
         cache: a step cache for the transformer (see CACHES; the family lists which it supports).
         cache_threshold: the first-block cache's threshold (None: diffusers' default, 0.05).
+        context_parallel: split each job's transformer over the worker's GPUs (see CONTEXT_PARALLEL);
+            the degree is the number of GPUs of `mutoscope worker --gpus`. "none": the job runs on one GPU.
         pin_first_frame: image-to-video writes the input image into frame 0.
         edit_strength: video-to-video edits: how much of the source is replaced by noise,
             in (0, 1] (1 ignores the source; lower keeps more of its layout and motion).
@@ -104,6 +109,7 @@ class ModelEntry:
     compile: bool = False
     cache: str = "none"
     cache_threshold: float | None = None
+    context_parallel: str = "none"
     pipeline_kwargs: Mapping[str, Any] = field(default_factory=dict)
     recipe: str = "single"
     upsampler: str | None = None
@@ -399,6 +405,7 @@ def _check_mode_values(raw: Mapping[str, Any], where: str) -> None:
     for flag in ("layerwise_fp8", "compile"):
         check(flag, isinstance(raw.get(flag), bool), "true or false")
     check("cache", raw.get("cache") in CACHES, f"one of {CACHES}")
+    check("context_parallel", raw.get("context_parallel") in CONTEXT_PARALLEL, f"one of {CONTEXT_PARALLEL}")
     threshold = raw.get("cache_threshold")
     check("cache_threshold", isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
           and threshold > 0, "a positive number")
@@ -445,6 +452,15 @@ def _check_family_modes(entry: ModelEntry, where: str) -> None:
         raise RegistryError(f"{where}: attention_backend {entry.attention_backend!r} cannot take an attention "
                             f"mask, and family {entry.family!r} passes one to every cross-attention "
                             "(use one that does: native, _native_cudnn, _native_efficient, flex, xformers)")
+    if entry.context_parallel != "none":
+        backend = entry.attention_backend or "native"
+        usable = context_parallel_backends(entry.context_parallel)
+        if family is not None and family.attention_masks:
+            usable = usable - mask_free_backends()
+        if backend not in usable:
+            raise RegistryError(f"{where}: context_parallel {entry.context_parallel!r} cannot run on attention_backend "
+                                f"{backend!r} with this diffusers; set attention_backend to one of "
+                                f"{', '.join(sorted(usable))}")
     if family is not None and entry.cache != "none" and entry.cache not in family.step_caches:
         supported = ", ".join(("none", *family.step_caches))
         raise RegistryError(f"{where}: cache {entry.cache!r} is not supported by family {entry.family!r} "
@@ -495,6 +511,32 @@ def mask_free_backends() -> frozenset[str]:
 
 
 _MASK_FREE: frozenset[str] | None = None
+
+
+def context_parallel_backends(mode: str) -> frozenset[str]:
+    """The local (non-Hub) attention backends diffusers can run `mode` ("ulysses", "ring") on.
+
+    Read from diffusers' registry: a backend registered with `supports_context_parallel=True`. Ring
+    attention also merges each ring step's partial result by its log-sum-exp, so it needs a backend that
+    returns one; the ones that cannot raise "... does not support setting `return_lse=True`" (native SDPA
+    among them), found in their code like the mask refusals above.
+    """
+    import inspect
+
+    from diffusers.models.attention_dispatch import _AttentionBackendRegistry
+
+    names = {getattr(b, "value", str(b)): fn for b, fn in _AttentionBackendRegistry._backends.items()}
+    found = {name for name in _AttentionBackendRegistry._supports_context_parallel
+             if name in names and not name.endswith("_hub")}
+    if mode == "ring":
+        def returns_lse(fn: Any) -> bool:
+            try:
+                source = inspect.getsource(fn)
+            except (OSError, TypeError):
+                return False
+            return not re.search(r"raise \w+\(\s*[\"'][^\"']*(does not support|not supported)[^\"']*return_lse", source)
+        found = {name for name in found if returns_lse(names[name])}
+    return frozenset(found)
 _MASK_FREE_0_42 = frozenset({
     "flash", "flash_hub", "_flash_3", "_flash_3_hub", "flash_4_hub", "aiter_fa2_hub", "_native_flash", "_native_xla",
     "sage", "sage_hub", "sage_blackwell_hub", "_sage_qk_int8_pv_fp8_cuda", "_sage_qk_int8_pv_fp8_cuda_sm90",

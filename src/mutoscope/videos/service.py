@@ -67,6 +67,7 @@ class ModelEntry(Protocol):
     name: str
     sizes: Sequence[str]
     seconds: Sequence[str]
+    installed: bool  # its weights are on this machine (the tiny builtin test models always are)
 
 
 class ModelCatalog(Protocol):
@@ -100,8 +101,8 @@ class VideoService:
         return self.plans[name]
 
     def admit(self, who: Principal, model: str, size: str, seconds: str) -> dict[str, str]:
-        """Everything decided before a job exists: service phase, model lifecycle, plan limits, request rate.
-        Returns the headers the response should carry (deprecation notices)."""
+        """Everything decided before a job exists: service phase, model lifecycle, plan limits, installed
+        weights, request rate. Returns the headers the response should carry (deprecation notices)."""
         entry = self._resolve(model)
         with self.sessions() as s:
             lifecycle.check_can_generate(lifecycle.current_phase(s))
@@ -109,8 +110,20 @@ class VideoService:
         self._check_size_seconds(model, entry, size, seconds)
         plan = self.plan_of(who)
         quota.check_plan(plan, model, size, float(seconds))
+        self._check_installed(model, entry)
         self.limiter.hit(who.user_id, plan.requests_per_minute)
         return headers
+
+    @staticmethod
+    def _check_installed(model: str, entry: ModelEntry) -> None:
+        """A job for a model without weights could only fail in the worker, after the caller was charged and
+        queued; refuse it here. The job-level failure stays for weights removed after admission. The message
+        names the model as the caller did and never the weights folder: where the files live is the
+        operator's business."""
+        if not entry.installed:
+            raise InvalidRequest(f"The model '{model}' is not installed on this server; the operator can install "
+                                 f"it with `mutoscope models pull {model}`.", param="model",
+                                 code="model_not_available")
 
     def create(self, who: Principal, body: Body) -> tuple[VideoObject, dict[str, str]]:
         fields = dict(body.fields)
