@@ -154,6 +154,17 @@ def broker_url():
     r.flushdb()
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 60) -> None:
+    """SIGTERM, then SIGKILL if it does not stop in time: a test never leaves a worker behind."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def wait_for(predicate, timeout: float = 120, interval: float = 0.2):
     deadline = time.time() + timeout
     while time.time() < deadline:

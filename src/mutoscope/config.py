@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     # once it has not been renewed for this long. Long enough to ride out a database failover or a slow
     # checkpoint load between renewals, short enough that a dead GPU worker's job restarts within a minute.
     lease_seconds: float = Field(60.0, gt=0)
+    # The wall-clock backstop: a job running longer than this stops renewing its lease (a hung GPU kernel
+    # renews on a timer forever otherwise), so it is taken back like a dead worker's.
+    max_job_seconds: float = Field(6 * 3600.0, gt=0)
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -45,11 +45,12 @@ def build_engine(settings: Settings, parallel=None):
                            parallel=parallel)
 
 
-def build_catalog(settings: Settings):
-    """What an API-only process knows of the models: the registry and the weights folder, no torch."""
+def build_catalog(settings: Settings, weights_here: bool = True):
+    """What a process that does not run jobs knows of the models: the registry (and, where the weights are
+    on this machine, the weights folder), without torch."""
     from mutoscope.engine.catalog import Catalog
 
-    return Catalog(_registry(settings), settings.resolved_weights_dir)
+    return Catalog(_registry(settings), settings.resolved_weights_dir, weights_here)
 
 
 def build_job_context(settings: Settings, migrate: bool = True, *, with_engine: bool = True,
@@ -63,7 +64,7 @@ def build_job_context(settings: Settings, migrate: bool = True, *, with_engine: 
         upgrade(settings.db_url)
     sessions = make_sessionmaker(make_engine(settings.db_url))
     if engine is None:
-        engine = build_engine(settings) if with_engine else build_catalog(settings)
+        engine = build_engine(settings) if with_engine else build_catalog(settings, weights_here=False)
     return JobContext(settings=settings, sessions=sessions, engine=engine, storage=storage)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LiveServer, wait_for
+from tests.conftest import LiveServer, stop_process, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +43,5 @@ def test_api_only_process_has_no_torch_and_a_worker_runs_its_jobs(tmp_path):
         assert "libtorch" not in Path(f"/proc/{api.proc.pid}/maps").read_text()
     finally:
         if worker is not None and worker.poll() is None:
-            worker.terminate()
-            worker.wait(timeout=60)
+            stop_process(worker)
         api.stop()

@@ -8,7 +8,7 @@ import sys
 import openai
 import pytest
 
-from tests.conftest import LiveServer, wait_for
+from tests.conftest import LiveServer, stop_process, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -35,8 +35,7 @@ def test_celery_worker_runs_jobs_and_stops_cancelled_ones(tmp_path, pg_url, brok
         with pytest.raises(openai.NotFoundError):
             client.videos.retrieve(slow.id)
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        stop_process(worker)
         api.stop()
 
 
@@ -84,7 +83,5 @@ def test_a_killed_worker_s_job_is_taken_back_then_failed_after_max_attempts(tmp_
         assert (usage["spent"], usage["reserved"], usage["active_jobs"]) == (float(done.seconds), 0.0, 0)
     finally:
         for w in workers:
-            if w.poll() is None:
-                w.terminate()
-                w.wait(timeout=30)
+            stop_process(w)
         api.stop()

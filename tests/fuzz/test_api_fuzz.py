@@ -132,7 +132,7 @@ def _summary(request):
             print("\n" + "\n".join(TALLY.summary()))
 
 
-# --- the server and what it holds ------------------------------------------------------------------
+# The server and what it holds .
 
 def _png(width: int = 8, height: int = 8) -> bytes:
     from PIL import Image
@@ -239,7 +239,7 @@ def world(tmp_path_factory, database_url) -> World:
         srv.stop()
 
 
-# --- hostile values ----------------------------------------------------------------------------------
+# Hostile values .
 
 HOSTILE_STRINGS = [
     "", " ", "\x00", "a\x00b", "\ud800", "\udfff", "\u202e", "😀" * 8, "a" * 40_000, "m" * 201, "m" * 256, "../../../../etc/passwd",
@@ -535,7 +535,7 @@ def _route_of(path: str, routes: list) -> str:
     return path
 
 
-# --- the tests ---------------------------------------------------------------------------------------
+# The tests .
 
 @pytest.fixture(scope="module")
 def spec() -> Path:

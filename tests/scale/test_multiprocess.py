@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import psycopg
 import pytest
 
-from tests.conftest import LiveServer, wait_for
+from tests.conftest import LiveServer, stop_process, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -140,8 +140,6 @@ def test_two_apis_two_workers_one_killed(tmp_path, pg_url, broker_url, s3_server
             assert stored == [], name
     finally:
         for w in workers.values():
-            if w.poll() is None:
-                w.terminate()
-                w.wait(timeout=60)
+            stop_process(w)
         api2.stop()
         api1.stop()

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
@@ -64,7 +65,8 @@ async def read_body(request: Request, limit: int) -> Body:
         raw += chunk
     if not raw:
         return Body(fields={})
-    data = loads_json(bytes(raw))
+    # Up to the upload limit of bracket scanning: off the event loop, so one large body stalls no one else.
+    data = await run_in_threadpool(loads_json, bytes(raw))
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
     return Body(fields=data)

@@ -121,7 +121,8 @@ class ModelInfo:
     sizes: tuple[str, ...] = ()
     seconds: tuple[str, ...] = ()
     license: str = ""
-    installed: bool = False
+    # None: this process cannot see the weights (an API machine; the GPU workers hold them).
+    installed: bool | None = False
     test_model: bool = False
     description: str = ""
 

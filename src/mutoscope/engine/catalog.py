@@ -14,13 +14,22 @@ from mutoscope.engine.registry import Registry
 
 
 class Catalog:
-    def __init__(self, registry: Registry, weights_dir: Path):
+    """`weights_here=False`: an API process whose jobs run on other machines; whether a model's weights are
+    installed is then unknown here (`installed=None`), so admission leaves it to the worker."""
+
+    def __init__(self, registry: Registry, weights_dir: Path, weights_here: bool = True):
         self.registry = registry
         self.weights_dir = Path(weights_dir)
+        self.weights_here = weights_here
+
+    def _installed(self, entry) -> bool | None:
+        if entry.test_model or self.weights_here:
+            return weights_mod.is_installed(entry, self.weights_dir)
+        return None
 
     def resolve(self, name: str) -> ModelInfo:
         entry = self.registry.resolve(name)
-        return entry.info(installed=weights_mod.is_installed(entry, self.weights_dir))
+        return entry.info(installed=self._installed(entry))
 
     def list_models(self) -> list[ModelInfo]:
-        return [e.info(installed=weights_mod.is_installed(e, self.weights_dir)) for e in self.registry.entries()]
+        return [e.info(installed=self._installed(e)) for e in self.registry.entries()]

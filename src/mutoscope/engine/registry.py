@@ -129,7 +129,7 @@ class ModelEntry:
     def builtin_name(self) -> str:
         return self.weights[len(BUILTIN_PREFIX) :]
 
-    def info(self, installed: bool) -> ModelInfo:
+    def info(self, installed: bool | None) -> ModelInfo:
         return ModelInfo(
             name=self.name,
             family=self.family,

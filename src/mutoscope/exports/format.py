@@ -4,7 +4,7 @@
                        files: {path: {sha256, bytes}} for every other entry of the zip
     README.txt         what this is, for a human who opens the zip
     videos.jsonl       one VideoRecord per line
-    cameos.jsonl       one cameo per line, with consent settings and grant history (issue #4:
+    cameos.jsonl       one cameo per line, with consent settings and grant history (
                        always empty until cameos exist; an importer refuses lines it cannot honour)
     videos/<id>/video.mp4, thumbnail.webp, spritesheet.jpg, input.png   (each only where it exists)
     provenance/...     reserved for provenance data (not written yet)
@@ -96,7 +96,7 @@ class Reproduce(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)  # seed, steps, guidance, negative prompt as asked
     resolved: dict[str, Any] | None = None  # what the engine used: model, weights revision, steps, …
     lineage: Lineage = Field(default_factory=Lineage)
-    cameo_ids: list[Ref] = Field(default_factory=list, max_length=16)  # issue #4; empty until cameos exist
+    cameo_ids: list[Ref] = Field(default_factory=list, max_length=16)  # empty until cameos travel in archives
     input_reference: str | None = Field(None, max_length=300)  # archive path of the first-frame image, if any
     files: dict[str, str] = Field(default_factory=dict, max_length=8)  # variant -> archive path
     started_at: float | None = Field(None, ge=0, allow_inf_nan=False)

@@ -31,6 +31,7 @@ import json
 import logging
 import math
 import random
+import secrets
 import re
 import zipfile
 from collections.abc import Callable, Sequence
@@ -48,7 +49,7 @@ from mutoscope.errors import InvalidRequest, MutoscopeError, NotImplementedYet, 
 from mutoscope.exports.format import (CAMEOS, FORMAT, ID_RE, MANIFEST, SUPPORTED_VERSIONS, VIDEO_FILES, VIDEOS,
                                       RecordParams, VideoRecord, is_known, is_unsafe)
 from mutoscope.exports.scratch import ScratchArea
-from mutoscope.storage.keys import input_key, variant_key, video_prefix
+from mutoscope.storage.keys import attempt_prefix, input_key, variant_key
 from mutoscope.storage import Storage
 from mutoscope.videos import transitions
 
@@ -296,7 +297,7 @@ def _records(staged: dict[str, Path], limits: Limits) -> list[Staged]:
     if VIDEOS not in staged:
         raise _bad("The archive has no videos.jsonl.", "archive_incomplete")
     if CAMEOS in staged and staged[CAMEOS].read_bytes().strip():
-        raise NotImplementedYet("The archive contains cameos, which this server cannot import yet (issue #4). "
+        raise NotImplementedYet("The archive contains cameos, which this server cannot import yet. "
                                 "Nothing was imported.", param="file", code="cameos_not_supported")
     out: list[Staged] = []
     ids: set[str] = set()
@@ -436,7 +437,8 @@ def _not_run_message(status: str) -> str:
             "(POST /v1/videos), or import the archive with unfinished=resubmit.")
 
 
-def _row(st: Staged, vid: str, owner_id: str, link: Callable[[str | None], str | None]) -> tuple[Video, str]:
+def _row(st: Staged, vid: str, owner_id: str, link: Callable[[str | None], str | None],
+         attempt: int) -> tuple[Video, str]:
     v, m = st.record.video, st.record.mutoscope
     status, progress, completed_at, started_at = v.status, v.progress, v.completed_at, m.started_at
     err_code, err_message = None, None
@@ -455,7 +457,7 @@ def _row(st: Staged, vid: str, owner_id: str, link: Callable[[str | None], str |
     return Video(
         id=vid, owner_id=owner_id, kind=m.kind, model=v.model, progress=progress,
         prompt=v.prompt or "", size=v.size, seconds=v.seconds, params=params, resolved=m.resolved,
-        input_key=input_key(vid) if "input" in st.files else None,
+        input_key=input_key(vid, attempt) if "input" in st.files else None, assets_attempt=attempt,
         remixed_from_video_id=link(links["remixed_from_video_id"]),
         extended_from_video_id=link(links["extended_from_video_id"]),
         edited_from_video_id=link(links["edited_from_video_id"]),
@@ -495,6 +497,10 @@ def place(sessions: sessionmaker[Session], storage: Storage, owner_id: str, vide
             return None
         return id_map.get(ref) or known(ref) or (ref if ref in own else None)
 
+    # This import's files go under a folder of its own: two imports racing for the same free id (the same
+    # archive twice, or into two accounts) never overwrite or clean up each other's files; the row that
+    # commits names its folder, and the loser removes only its own.
+    attempt = secrets.randbelow(2**31 - 1) + 1
     moved: list[str] = []
     try:
         for st in videos:
@@ -503,11 +509,12 @@ def place(sessions: sessionmaker[Session], storage: Storage, owner_id: str, vide
             for what, path in st.files.items():
                 if what != "input" and st.record.video.status != "completed":
                     continue  # a video that did not complete has no content
-                storage.put_file(input_key(vid) if what == "input" else variant_key(vid, what), path)
+                storage.put_file(input_key(vid, attempt) if what == "input" else variant_key(vid, what, attempt),
+                                 path)
         with sessions() as s:
             for st in videos:
                 sid = st.source_id or st.record.video.id
-                transitions.insert_finished(s, *_row(st, id_map[sid], owner_id, link))
+                transitions.insert_finished(s, *_row(st, id_map[sid], owner_id, link, attempt))
                 s.add(ImportedVideo(owner_id=owner_id, source=source, source_id=sid, video_id=id_map[sid],
                                     meta=st.meta))
             if import_row is not None:
@@ -517,7 +524,7 @@ def place(sessions: sessionmaker[Session], storage: Storage, owner_id: str, vide
             s.commit()
     except BaseException:
         for vid in moved:
-            storage.delete_prefix(video_prefix(vid))
+            storage.delete_prefix(attempt_prefix(vid, attempt))
         raise
     return id_map
 
@@ -541,7 +548,9 @@ def _resubmit_all(sessions: sessionmaker[Session], storage: Storage, owner_id: s
         source = next((id_map.get(ref, ref) for ref in (links.get(k) for k in LINKS) if ref), None)
         data = None
         if "input" in st.files:
-            with storage.open(input_key(local)) as f:
+            with sessions() as s:
+                stored = s.scalar(select(Video.input_key).where(Video.id == local, Video.owner_id == owner_id))
+            with storage.open(stored) as f:
                 data = f.read()
         params = {k: x for k, x in (st.params or {}).items()
                   if x is not None and k not in ("extend_seconds", "policy")}  # the plan sets the policy anew

@@ -171,7 +171,7 @@ class ExportJobs:
                     "lineage": {"remixed_from_video_id": v.remixed_from_video_id,
                                 "extended_from_video_id": v.extended_from_video_id,
                                 "edited_from_video_id": v.edited_from_video_id},
-                    "cameo_ids": [],  # issue #4
+                    "cameo_ids": [],  # cameos do not travel in archives yet
                     "input_reference": files.pop("input", None),
                     "files": files, "started_at": v.started_at,
                     "error": {"code": v.error_code, "message": v.error_message} if v.error_code else None,

@@ -93,6 +93,13 @@ class CeleryRunner(NoWorkerRunner):
     def after_reclaim(self, requeued: list[str]) -> None:
         for _ in requeued:
             run_next.delay()
+        if not requeued:
+            # A wake-up can be lost (a task that failed before claiming, a Redis restart); one spare message
+            # a tick while jobs wait costs nothing, since a message that finds no job claims nothing.
+            with self.ctx.sessions() as s:
+                waiting = s.query(Video.id).filter(Video.status == "queued", Video.deleted_at.is_(None)).first()
+            if waiting is not None:
+                run_next.delay()
 
     def submit(self, video_id: str) -> None:
         run_next.delay()

@@ -273,7 +273,13 @@ class LeaseKeeper:
 
     def _run(self) -> None:
         interval = max(0.2, self.lease / 4)
+        started = time.monotonic()
         while not self._stop.wait(interval) and not self.lost.is_set():
+            if time.monotonic() - started > self.ctx.settings.max_job_seconds:
+                logger.error("video %s: still running after max_job_seconds; giving up its lease",
+                             self.claim.video_id)
+                self.lost.set()
+                break
             if not self.renew_now():
                 logger.warning("video %s: lease lost; stopping without writing", self.claim.video_id)
 
@@ -292,14 +298,19 @@ def run_video_job(ctx: JobContext, claim: Claim) -> None:
     last = {"pct": -1, "db_check": 0.0, "db_cancel": False}
     keeper = LeaseKeeper(ctx, claim)
 
+    # Both run inside the engine's step callback. A database blip there must neither fail the job nor
+    # escape: the lease keeper carries progress and decides, over a whole lease, whether the job is lost.
     def report(pct: int) -> None:
         if pct > last["pct"]:
             last["pct"] = pct
             keeper.progress(pct)
-            with ctx.sessions() as s:
-                s.query(Video).filter(Video.id == video_id, Video.status == "in_progress",
-                                      Video.lease_owner == claim.worker_id).update({"progress": pct})
-                s.commit()
+            try:
+                with ctx.sessions() as s:
+                    s.query(Video).filter(Video.id == video_id, Video.status == "in_progress",
+                                          Video.lease_owner == claim.worker_id).update({"progress": pct})
+                    s.commit()
+            except Exception:
+                logger.warning("video %s: progress not recorded (database unavailable)", video_id)
 
     def cancelled() -> bool:
         if keeper.lost.is_set() or ctx.stopping.is_set() or ctx.is_cancelled(video_id):
@@ -307,14 +318,27 @@ def run_video_job(ctx: JobContext, claim: Claim) -> None:
         t = time.monotonic()
         if t - last["db_check"] > 0.5:  # other processes flag cancellation in the row
             last["db_check"] = t
-            with ctx.sessions() as s:
-                row = s.query(Video.cancel_requested, Video.deleted_at).filter(Video.id == video_id).first()
+            try:
+                with ctx.sessions() as s:
+                    row = s.query(Video.cancel_requested, Video.deleted_at).filter(Video.id == video_id).first()
                 last["db_cancel"] = row is None or bool(row[0]) or row[1] is not None
+            except Exception:
+                pass  # keep the last answer; a lost database shows up as a lost lease
         return last["db_cancel"]
 
     def fail(code: str, message: str) -> None:
-        with ctx.sessions() as s:
-            transitions.fail(s, video_id, code, message, claim=claim)
+        try:
+            with ctx.sessions() as s:
+                transitions.fail(s, video_id, code, message, claim=claim)
+        except Exception:  # the database is away: the lease runs out and any runner fails or re-runs it
+            logger.exception("video %s: could not record its failure (%s)", video_id, code)
+
+    def discard() -> None:
+        """Remove this attempt's files; never let a cleanup error hide the outcome already recorded."""
+        try:
+            ctx.storage.delete_prefix(attempt_prefix)
+        except Exception:
+            logger.warning("video %s: could not remove attempt %d's files", video_id, claim.attempt, exc_info=True)
 
     try:
         with keeper:
@@ -334,31 +358,33 @@ def run_video_job(ctx: JobContext, claim: Claim) -> None:
             for variant, path in files.items():
                 ctx.storage.put_file(keys.variant_key(video_id, variant, claim.attempt), path)
             if _consent_denial(ctx, video_id, "publish", fail, output.frames):
-                ctx.storage.delete_prefix(attempt_prefix)
+                discard()
                 return
             retention = (job.params.get("policy") or {}).get("retention_days") or ctx.settings.retention_days
             with ctx.sessions() as s:
                 published = transitions.complete(s, claim, resolved=output.resolved, retention_days=retention)
-            if not published:  # deleted while encoding, or the lease was taken back: leave nothing behind
-                ctx.storage.delete_prefix(attempt_prefix)
+            if not published:  # deleted or cancelled while encoding, or the lease was taken back
+                fail("cancelled", "The job was cancelled.")  # fenced: a no-op if the lease is gone
+                discard()
                 _drop_if_deleted(ctx, video_id)
                 return
             logger.info("video %s: rendered in %.2f s, stored and published in %.2f s", video_id, t1 - t0,
                         time.perf_counter() - t1)
     except (GenerationCancelled, LeaseLost) as e:
-        ctx.storage.delete_prefix(attempt_prefix)
         if keeper.lost.is_set() or isinstance(e, LeaseLost):
             logger.warning("video %s: stopped after losing its lease; another attempt owns it now", video_id)
         elif ctx.stopping.is_set() and not ctx.is_cancelled(video_id):
-            with ctx.sessions() as s:
-                if transitions.release(s, claim):
-                    logger.info("video %s: handed back to the queue (worker shutting down)", video_id)
-            _drop_if_deleted(ctx, video_id)
+            try:
+                with ctx.sessions() as s:
+                    if transitions.release(s, claim):
+                        logger.info("video %s: handed back to the queue (worker shutting down)", video_id)
+            except Exception:  # its lease runs out and another runner takes it back
+                logger.exception("video %s: could not hand it back", video_id)
         else:
             fail("cancelled", "The job was cancelled.")
-            _drop_if_deleted(ctx, video_id)
+        discard()
+        _drop_if_deleted(ctx, video_id)
     except Exception as e:  # a job must never be left in_progress, nor take the worker down
-        ctx.storage.delete_prefix(attempt_prefix)
         if isinstance(e, EngineError):
             logger.warning("video %s failed: %s", video_id, e)
             fail(e.code, str(e))
@@ -368,16 +394,20 @@ def run_video_job(ctx: JobContext, claim: Claim) -> None:
         else:
             logger.exception("video %s crashed", video_id)
             fail("internal_error", "Generation failed because of an internal error; it was not charged.")
+        discard()
     finally:
         ctx.forget(video_id)
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _drop_if_deleted(ctx: JobContext, video_id: str) -> None:
-    with ctx.sessions() as s:
-        deleted = s.query(Video.deleted_at).filter(Video.id == video_id).scalar() is not None
-    if deleted:
-        ctx.storage.delete_prefix(keys.video_prefix(video_id))
+    try:
+        with ctx.sessions() as s:
+            deleted = s.query(Video.deleted_at).filter(Video.id == video_id).scalar() is not None
+        if deleted:
+            ctx.storage.delete_prefix(keys.video_prefix(video_id))
+    except Exception:
+        logger.warning("video %s: could not remove a deleted video's files", video_id, exc_info=True)
 
 
 @dataclass

@@ -88,4 +88,7 @@ class InProcessRunner(JobRunner):
                 self._wake.wait(timeout=1.0)
                 self._wake.clear()
                 continue
-            run_video_job(self.ctx, claim)
+            try:
+                run_video_job(self.ctx, claim)
+            except Exception:  # it never raises by design; if it ever does, this thread still goes on
+                logger.exception("video %s: the job runner raised", claim.video_id)

@@ -21,7 +21,7 @@ class ModelObject(BaseModel):
     seconds: list[str]
     fps: float
     license: str
-    installed: bool
+    installed: bool | None  # null: the API process cannot see its workers' weights
     test_model: bool
     status: Literal["active", "deprecated", "shutdown"] = "active"
     shutdown_date: int | None = None

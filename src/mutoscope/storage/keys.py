@@ -39,8 +39,9 @@ def published_key(video: HasAssets, variant: str) -> str:
     return variant_key(video.id, variant, video.assets_attempt)
 
 
-def input_key(video_id: str) -> str:
-    return f"{video_prefix(video_id)}/input.png"
+def input_key(video_id: str, attempt: int | None = None) -> str:
+    folder = video_prefix(video_id) if attempt is None else attempt_prefix(video_id, attempt)
+    return f"{folder}/input.png"
 
 
 def input_video_key(video_id: str) -> str:

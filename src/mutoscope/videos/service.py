@@ -120,7 +120,7 @@ class VideoService:
         queued; refuse it here. The job-level failure stays for weights removed after admission. The message
         names the model as the caller did and never the weights folder: where the files live is the
         operator's business."""
-        if not entry.installed:
+        if entry.installed is False:  # None: an API-only process cannot see the workers' weights
             raise InvalidRequest(f"The model '{model}' is not installed on this server; the operator can install "
                                  f"it with `mutoscope models pull {model}`.", param="model",
                                  code="model_not_available")

@@ -33,9 +33,20 @@ ACTIVE = ("queued", "in_progress")
 WORKER_LOST = "worker_lost"
 
 
+def _pid_space() -> str:
+    """Which pid numbering this process lives in (boot and pid namespace): containers that share a hostname
+    still differ here, so one never mistakes another's live worker for a dead one of its own."""
+    try:
+        boot = open("/proc/sys/kernel/random/boot_id").read().strip()
+        return uuid.uuid5(uuid.NAMESPACE_OID, boot + os.readlink("/proc/self/ns/pid")).hex[:12]
+    except OSError:
+        return "unknown"
+
+
 def new_worker_id(kind: str) -> str:
-    """`kind:host:pid:nonce`: the host and pid let a runner on the same machine tell a dead holder at once."""
-    return f"{kind}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """`kind:host:pid:pidspace:nonce`: host, pid and pid space let a runner on the same machine tell a dead
+    holder at once."""
+    return f"{kind}:{socket.gethostname()}:{os.getpid()}:{_pid_space()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True)
@@ -114,7 +125,8 @@ def complete(s: Session, claim: Claim, *, resolved: dict | None, retention_days:
               "assets_attempt": claim.attempt, "lease_owner": None, "lease_expires_at": None,
               "expires_at": done + int(retention_days * 86400) if retention_days else None}
     res = s.execute(update(Video).where(Video.id == claim.video_id, Video.status == "in_progress",
-                                        Video.lease_owner == claim.worker_id, Video.deleted_at.is_(None))
+                                        Video.lease_owner == claim.worker_id, Video.deleted_at.is_(None),
+                                        Video.cancel_requested.is_(False))
                     .values(**values))
     if res.rowcount != 1:
         s.rollback()
@@ -164,14 +176,17 @@ def release(s: Session, claim: Claim) -> bool:
 
 def delete(s: Session, video: Video) -> str:
     """Mark a video deleted. A queued one fails at once (refunded); a running one is flagged and its worker
-    stops at the next step. Returns the status it was in."""
+    stops at the next step. Returns the status it is in afterwards ("in_progress": its worker still has to
+    stop; anything else: no worker will write its files again)."""
     was = video.status
     video.deleted_at = now()
     video.cancel_requested = was in ACTIVE
     s.commit()
-    if was == "queued":
+    if was in ACTIVE:
+        # Conditional on still being queued: a running job's worker fails it at its next step. Tried even
+        # if it was running when read, since a reclaim may have put it back in the queue meanwhile.
         fail(s, video.id, "cancelled", "Deleted before it started.", only_queued=True)
-    return was
+    return s.scalar(select(Video.status).where(Video.id == video.id)) if was in ACTIVE else was
 
 
 def reclaim(s: Session, max_attempts: int, *, dead_worker=None) -> tuple[list[str], list[str]]:
@@ -204,7 +219,9 @@ def reclaim(s: Session, max_attempts: int, *, dead_worker=None) -> tuple[list[st
             s.commit()
             continue
         if attempts < max_attempts:
-            n = s.execute(update(Video).where(same).values(status="queued", progress=0, lease_owner=None,
+            # A delete that lands after the read above must not be re-queued: it would never run or settle.
+            n = s.execute(update(Video).where(same, Video.deleted_at.is_(None), Video.cancel_requested.is_(False))
+                          .values(status="queued", progress=0, lease_owner=None,
                                                            lease_expires_at=None)).rowcount
             s.commit()
             if n:
@@ -227,7 +244,8 @@ def local_holder_dead(owner: str, mine: frozenset[str] | set[str] = frozenset())
     without waiting for the lease to run out. `mine`: this process's live worker ids (a restarted process
     can get its predecessor's pid, in a container always)."""
     parts = owner.split(":")
-    if len(parts) < 4 or parts[1] != socket.gethostname() or not parts[2].isdigit():
+    if len(parts) < 5 or parts[1] != socket.gethostname() or not parts[2].isdigit() \
+            or parts[3] != _pid_space() or parts[3] == "unknown":
         return False
     pid = int(parts[2])
     if pid == os.getpid():

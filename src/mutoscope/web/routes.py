@@ -131,7 +131,7 @@ def _models(request: Request) -> list[dict[str, Any]]:
     out = []
     for info in getattr(catalog, "list_models", lambda: [])():
         for name in (*info.aliases, info.name):
-            note = "test fixture" if info.test_model else ("" if info.installed else "not installed")
+            note = "test fixture" if info.test_model else ("not installed" if info.installed is False else "")
             label = name if name == info.name else f"{name} → {info.name}"
             out.append({"name": name, "label": f"{label} ({note})" if note else label,
                         "sizes": list(info.sizes), "seconds": list(info.seconds)})
