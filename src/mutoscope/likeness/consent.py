@@ -161,14 +161,16 @@ def check_create(s: Session, user_id: str, prompt: str | None, characters: Any) 
     return list(cameos)
 
 
-def record_use(s: Session, user_id: str, video_id: str, cameo_ids: list[str]) -> None:
+def record_use(s: Session, user_id: str, video_id: str, cameo_ids: list[str], commit: bool = True) -> None:
+    """`commit=False`: part of the caller's transaction (the video's enqueue)."""
     for cid in cameo_ids:
         c = s.scalar(select(Cameo).where(Cameo.id == cid))
         if c is None:
             continue
         s.add(CameoUse(cameo_id=cid, video_id=video_id, user_id=user_id))
         audit.append(s, "use", actor_id=user_id, owner_id=c.owner_id, cameo_id=cid, subject_id=video_id)
-    s.commit()
+    if commit:
+        s.commit()
 
 
 @dataclass(frozen=True)

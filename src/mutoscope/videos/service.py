@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mutoscope.accounts import quota
@@ -152,10 +153,7 @@ class VideoService:
             if frame is not None:
                 png = self._fit(frame, width, height, "characters")
         video = self._enqueue(who, prompt=req.prompt, model=req.model, size=req.size, seconds=req.seconds,
-                              params=self._params(req), input_png=png)
-        if cameo_ids:
-            with self.sessions() as s:
-                cameo_consent.record_use(s, who.user_id, video.id, cameo_ids)
+                              params=self._params(req), input_png=png, cameo_ids=cameo_ids)
         return video, headers
 
     def remix(self, who: Principal, video_id: str, body: Body) -> tuple[VideoObject, dict[str, str]]:
@@ -176,10 +174,8 @@ class VideoService:
         with self.sessions() as s:
             cameo_ids = cameo_consent.check_derived(s, who.user_id, req.prompt, body.fields.get("characters"), src.id)
         video = self._enqueue(who, prompt=req.prompt, model=src.model, size=src.size, seconds=src.seconds,
-                              params=params, input_png=png, kind="remix", remixed_from_video_id=src.id)
-        if cameo_ids:
-            with self.sessions() as s:
-                cameo_consent.record_use(s, who.user_id, video.id, cameo_ids)
+                              params=params, input_png=png, kind="remix", remixed_from_video_id=src.id,
+                              cameo_ids=cameo_ids)
         return video, headers
 
     def extend(self, who: Principal, body: Body) -> tuple[VideoObject, dict[str, str]]:
@@ -212,8 +208,7 @@ class VideoService:
                                                     src.id, param="video")
         video = self._enqueue(who, prompt=req.prompt, model=src.model, size=src.size, seconds=f"{total:g}",
                               charge_seconds=req.seconds, params=params, input_png=None, kind="extend",
-                              extended_from_video_id=src.id)
-        self._record_cameos(who, video.id, cameo_ids)
+                              extended_from_video_id=src.id, cameo_ids=cameo_ids)
         return video, headers
 
     def edit(self, who: Principal, body: Body) -> tuple[VideoObject, dict[str, str]]:
@@ -235,8 +230,7 @@ class VideoService:
                                                         src.id, param="video")
             video = self._enqueue(who, prompt=req.prompt, model=src.model, size=src.size, seconds=src.seconds,
                                   params=self._derived_params(src, req), input_png=None, kind="edit",
-                                  edited_from_video_id=src.id)
-            self._record_cameos(who, video.id, cameo_ids)
+                                  edited_from_video_id=src.id, cameo_ids=cameo_ids)
             return video, headers
         model = req.model or DEFAULT_MODEL
         entry = self._resolve(model)
@@ -252,14 +246,9 @@ class VideoService:
                 frames = self._guard_frames(upload.data, info.frame_count, size)
                 cameo_ids = likeness_guard.check_images(s, who.user_id, frames, "video", req.prompt, cameo_ids)
         video = self._enqueue(who, prompt=req.prompt, model=model, size=size, seconds=seconds,
-                              params=self._params(req), input_png=None, input_video=upload.data, kind="edit")
-        self._record_cameos(who, video.id, cameo_ids)
+                              params=self._params(req), input_png=None, input_video=upload.data, kind="edit",
+                              cameo_ids=cameo_ids)
         return video, headers
-
-    def _record_cameos(self, who: Principal, video_id: str, cameo_ids: list[str]) -> None:
-        if cameo_ids:
-            with self.sessions() as s:
-                cameo_consent.record_use(s, who.user_id, video_id, cameo_ids)
 
     @staticmethod
     def _guard_frames(data: bytes, frame_count: int, size: str) -> list[Any]:
@@ -485,7 +474,7 @@ class VideoService:
                  params: dict[str, Any], input_png: bytes | None, kind: str = "generate",
                  remixed_from_video_id: str | None = None, extended_from_video_id: str | None = None,
                  edited_from_video_id: str | None = None, input_video: bytes | None = None,
-                 charge_seconds: str | None = None) -> VideoObject:
+                 charge_seconds: str | None = None, cameo_ids: list[str] | None = None) -> VideoObject:
         """`charge_seconds`: what the plan pays for when it differs from `seconds` (an extension's `seconds` is
         the stitched total; only the new part is generated). `input_video`: an uploaded edit source."""
         video_id = new_id("video_")
@@ -501,13 +490,25 @@ class VideoService:
             # The plan's output policy is fixed when the job is admitted and travels with it.
             params = {**params, "policy": {"visible_watermark": plan.visible_watermark,
                                            "retention_days": plan.retention_days}}
-            with self.sessions() as s:
-                v = Video(id=video_id, owner_id=who.user_id, kind=kind, model=model, prompt=prompt, size=size,
-                          seconds=seconds, params=params, input_key=key, priority=plan.priority,
-                          remixed_from_video_id=remixed_from_video_id, extended_from_video_id=extended_from_video_id,
-                          edited_from_video_id=edited_from_video_id)
-                transitions.enqueue(s, v, plan, float(charge_seconds or seconds))
-                obj = to_video_object(v)
+            # The cameo uses are written with the job, so no worker ever sees the job without them (its
+            # consent re-check, a takedown). Their audit rows chain by hash; a concurrent writer that took
+            # the same link makes this transaction fail whole, and it is simply tried again.
+            record = (lambda s: cameo_consent.record_use(s, who.user_id, video_id, cameo_ids, commit=False)) \
+                if cameo_ids else None
+            for attempt in range(5):
+                try:
+                    with self.sessions() as s:
+                        v = Video(id=video_id, owner_id=who.user_id, kind=kind, model=model, prompt=prompt,
+                                  size=size, seconds=seconds, params=params, input_key=key, priority=plan.priority,
+                                  remixed_from_video_id=remixed_from_video_id,
+                                  extended_from_video_id=extended_from_video_id,
+                                  edited_from_video_id=edited_from_video_id)
+                        transitions.enqueue(s, v, plan, float(charge_seconds or seconds), also=record)
+                        obj = to_video_object(v)
+                    break
+                except IntegrityError:
+                    if attempt == 4:
+                        raise
         except Exception:
             self.storage.delete_prefix(video_prefix(video_id))  # nothing half-written
             raise

@@ -61,12 +61,16 @@ def _event(s: Session, video: Video, event_type: str) -> None:
         webhooks.emit(s, video.owner_id, event_type, {"id": video.id})
 
 
-def enqueue(s: Session, video: Video, plan, charge_seconds: float) -> None:
-    """Insert a queued job and reserve its budget and concurrency slot, together or not at all."""
+def enqueue(s: Session, video: Video, plan, charge_seconds: float, also=None) -> None:
+    """Insert a queued job and reserve its budget and concurrency slot, together or not at all. `also(s)`
+    adds what must exist with the job (its cameo uses) in the same transaction."""
     video.status, video.progress = "queued", 0
     video.id = video.id or new_id("video_")
     quota.reserve(s, plan, video.owner_id, video.id, video.model, charge_seconds)
     s.add(video)
+    if also is not None:
+        s.flush()
+        also(s)
     s.commit()
 
 
