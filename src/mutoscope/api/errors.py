@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mutoscope.errors import MutoscopeError, describe_validation
-from mutoscope.protocol.base import ErrorInfo, ErrorResponse
+from mutoscope.protocol.base import error_body
 
 logger = logging.getLogger(__name__)
 
@@ -24,10 +24,8 @@ _ADDR = re.compile(r" at 0x[0-9a-fA-F]+")
 
 def error_response(status: int, message: str, *, type: str | None = None, param: str | None = None,
                    code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = ErrorResponse(error=ErrorInfo(message=_ADDR.sub("", message),
-                                         type=type or _STATUS_TYPES.get(status, "server_error"),
-                                         param=param, code=code))
-    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+    body = error_body(message, type or _STATUS_TYPES.get(status, "server_error"), param, code)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def validation_error(errors: list[dict]) -> JSONResponse:

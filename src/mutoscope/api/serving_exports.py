@@ -25,7 +25,8 @@ from mutoscope.config import Settings
 from mutoscope.db.models import Export, Import, now
 from mutoscope.errors import InvalidRequest, NotFound, PayloadTooLarge, PermissionDenied
 from mutoscope.exports.importer import Limits, Resubmission, Resubmit, Unfinished, import_archive, unfinished_outcome
-from mutoscope.exports.jobs import ExportJobs, archive_key
+from mutoscope.exports.jobs import ExportJobs
+from mutoscope.storage.keys import archive_key
 from mutoscope.exports.scratch import ScratchArea, sweep
 from mutoscope.protocol.exports import DeletedExport, ExportError, ExportList, ExportObject, ImportObject
 from mutoscope.storage import Storage

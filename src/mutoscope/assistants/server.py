@@ -21,7 +21,7 @@ from mutoscope import __version__
 from mutoscope.accounts.service import Principal, authenticate
 from mutoscope.assistants.tools import INSTRUCTIONS, VideoTools
 from mutoscope.errors import MutoscopeError
-from mutoscope.protocol.base import ErrorInfo, ErrorResponse
+from mutoscope.protocol.base import error_body
 from mutoscope.videos.service import VideoService
 
 logger = logging.getLogger(__name__)
@@ -101,8 +101,7 @@ class HttpEndpoint:
 
 
 async def _refuse(send: Send, e: MutoscopeError) -> None:
-    body = ErrorResponse(error=ErrorInfo(message=e.message, type=e.type, param=e.param, code=e.code))
-    payload = json.dumps(body.model_dump()).encode()
+    payload = json.dumps(error_body(e.message, e.type, e.param, e.code)).encode()
     await send({"type": "http.response.start", "status": e.status_code,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
                             (b"www-authenticate", b'Bearer realm="mutoscope"')]})

@@ -60,7 +60,8 @@ def export_cmd(output: Annotated[Path, typer.Option("-o", "--output", help="Wher
     from mutoscope import __version__
     from mutoscope.videos.service import to_video_object
     from mutoscope.db.models import Export, now
-    from mutoscope.exports.jobs import ExportJobs, archive_key
+    from mutoscope.exports.jobs import ExportJobs
+    from mutoscope.storage.keys import archive_key
 
     settings, sessions, storage = _open(data_dir)
     owner_id = _user_id(sessions, user)

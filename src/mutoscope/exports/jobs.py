@@ -21,14 +21,13 @@ from mutoscope.exports.format import video_path
 from mutoscope.exports.writer import Entry, ExportState, Item, finish, write_archive
 from mutoscope.storage.keys import published_key
 from mutoscope.storage import Storage
+from mutoscope.storage.keys import archive_key
 
 logger = logging.getLogger(__name__)
 
 VideoObjectFn = Callable[[Video], Any]  # videos.service.to_video_object: the exact public object
 
 
-def archive_key(export_id: str) -> str:
-    return f"exports/{export_id}.zip"
 
 
 class ExportJobs:

@@ -29,6 +29,7 @@ from mutoscope.errors import InvalidRequest, NotFound
 from mutoscope.likeness import audit, guard
 from mutoscope.media import MediaError, probe, read_frames_at
 from mutoscope.storage import Storage
+from mutoscope.storage.keys import reference_key
 
 PREFIX = "char_"
 MAX_NAME = 200
@@ -38,9 +39,6 @@ def is_character_id(ref: str) -> bool:
     return ref.startswith(PREFIX)
 
 
-def reference_key(character_id: str, cameo_id: str | None) -> str:
-    # Under the cameo's prefix when bound: CameoService.purge_due() deletes cameos/{id}/ wholesale.
-    return f"cameos/{cameo_id}/characters/{character_id}.png" if cameo_id else f"characters/{character_id}/reference.png"
 
 
 def sample_frames(data: bytes) -> list[np.ndarray]:

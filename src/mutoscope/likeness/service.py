@@ -27,17 +27,12 @@ from mutoscope.likeness import audit, consent
 from mutoscope.likeness.challenge import DEFAULT_TTL_S, Challenge, new_challenge
 from mutoscope.likeness.runtime import LikenessUnavailable, install_hint
 from mutoscope.storage import Storage
+from mutoscope.storage.keys import cameo_prefix, upload_key
 
 logger = logging.getLogger(__name__)
 PURGE_GRACE_DAYS = 30
 
 
-def cameo_prefix(cameo_id: str) -> str:
-    return f"cameos/{cameo_id}"
-
-
-def upload_key(cameo_id: str) -> str:
-    return f"{cameo_prefix(cameo_id)}/upload.mp4"
 
 
 def reference_key(cameo_id: str, i: int) -> str:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
@@ -81,3 +82,13 @@ class ErrorInfo(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorInfo
+
+
+_ADDR = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> dict:
+    """OpenAI's envelope `{"error": {message, type, param, code}}`, built here only, for every transport
+    (HTTP, MCP). Memory addresses are stripped: they say nothing to a client and something to an attacker."""
+    return ErrorResponse(error=ErrorInfo(message=_ADDR.sub("", message), type=type, param=param,
+                                         code=code)).model_dump()

@@ -50,3 +50,21 @@ def input_video_key(video_id: str) -> str:
 
 def file_key(file_id: str) -> str:
     return f"files/{file_id}"
+
+
+def archive_key(export_id: str) -> str:
+    return f"exports/{export_id}.zip"
+
+
+def cameo_prefix(cameo_id: str) -> str:
+    return f"cameos/{cameo_id}"
+
+
+def upload_key(cameo_id: str) -> str:
+    return f"{cameo_prefix(cameo_id)}/upload.mp4"
+
+
+def reference_key(character_id: str, cameo_id: str | None) -> str:
+    # Under the cameo's prefix when bound: purging a cameo deletes cameos/<id>/ wholesale, its characters too.
+    return f"{cameo_prefix(cameo_id)}/characters/{character_id}.png" if cameo_id \
+        else f"characters/{character_id}/reference.png"
