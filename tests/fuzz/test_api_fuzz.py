@@ -38,14 +38,15 @@ from mutoscope.protocol.accounts import (
 from mutoscope.protocol.cameos import GrantRequest, TakedownRequest, UpdateCameoRequest
 from mutoscope.protocol.videos import CreateVideoRequest, EditVideoRequest, ExtendVideoRequest, RemixVideoRequest
 from mutoscope.protocol import webhooks as webhook_protocol  # a module: pytest would collect Test* classes
-from tests.conftest import PG_URL, LiveServer, free_port, wait_for
+from tests.conftest import PARTIAL_MODEL, PG_URL, LiveServer, free_port, partial_weights_models_file, wait_for
 
 SEED = 20261201
 REPO = Path(__file__).resolve().parents[2]
 # Next to the repository, as in CI; MUTOSCOPE_SPEC points elsewhere (a git worktree has no ../shared).
 SPEC = Path(os.environ.get("MUTOSCOPE_SPEC", REPO.parent / "shared" / "spec" / "openai-videos-openapi.yaml"))
-# Not installed in a fresh data folder, so every job fails at once without touching a GPU or the CPU.
-MISSING_MODEL = "ltx-2"
+# Half-pulled (tests/conftest.py): admitted, and every job then fails at once in the worker's load,
+# without touching a GPU or much CPU.
+MISSING_MODEL = PARTIAL_MODEL
 ALIASES = {a: MISSING_MODEL for a in ("sora-2", "sora-2-pro", "sora-2-2025-10-06", "sora-2-2025-12-08",
                                       "sora-2-pro-2025-10-06")}
 # The owner starts on "unlimited"; limits high enough that 429 never masks the rest of a run.
@@ -230,6 +231,7 @@ def world(tmp_path_factory, database_url) -> World:
     env = {"MUTOSCOPE_DATABASE_URL": database_url} if database_url else {}
     srv = LiveServer(d / "data", MUTOSCOPE_PLANS_FILE=str(d / "plans.toml"), MUTOSCOPE_DEFAULT_PLAN="fuzz",
                      MUTOSCOPE_MODEL_ALIASES=json.dumps(ALIASES),
+                     MUTOSCOPE_MODELS_FILE=str(partial_weights_models_file(d)),
                      MUTOSCOPE_OUTBOUND_ALLOW=json.dumps([f"127.0.0.1:{closed_port}"]), **env).start()
     w = World(srv, closed_port)
     try:

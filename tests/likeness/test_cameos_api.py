@@ -5,10 +5,14 @@ Two users: the owner (the cameo's person) and mallory. Video creation uses the o
 
 from __future__ import annotations
 
+import io
 import sqlite3
 
+import numpy as np
 import openai
 import pytest
+
+from mutoscope.media import encode_mp4
 
 from tests.conftest import LiveServer, wait_for
 from tests.likeness.enrol import enrol
@@ -46,8 +50,14 @@ def test_challenge_is_single_use(srv):
     with srv.http() as h:
         ch = h.post("/v1/cameos/challenges").json()
         assert len(ch["digits"]) == 3 and ch["turns"] and "then your" in ch["instructions"]
-        # Not a clip: verification fails at once and costs no CPU; the challenge is spent all the same.
-        files = {"video": ("clip.mp4", b"not a video", "video/mp4")}
+        # Not a clip at all: refused before anything is spent, so the same challenge still works.
+        junk = {"video": ("clip.mp4", b"not a video", "video/mp4")}
+        refused = h.post("/v1/cameos", data={"handle": "once", "challenge_id": ch["id"]}, files=junk)
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == "video", refused.text
+        # A real clip that shows nobody: verification starts (and fails); the challenge is spent.
+        buf = io.BytesIO()
+        encode_mp4(buf, np.random.default_rng(0).integers(0, 255, (12, 96, 128, 3), dtype=np.uint8), 12)
+        files = {"video": ("clip.mp4", buf.getvalue(), "video/mp4")}
         first = h.post("/v1/cameos", data={"handle": "once", "challenge_id": ch["id"]}, files=files)
         assert first.status_code == 200 and first.json()["status"] == "verifying", first.text
         again = h.post("/v1/cameos", data={"handle": "once2", "challenge_id": ch["id"]}, files=files)
