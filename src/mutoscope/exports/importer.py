@@ -315,9 +315,7 @@ def _records(staged: dict[str, Path], limits: Limits) -> list[Staged]:
             try:
                 rec = VideoRecord.model_validate_json(line)
             except ValidationError as e:
-                first = e.errors()[0]
-                where = ".".join(str(p) for p in first["loc"])
-                raise _bad(f"videos.jsonl line {n}: {where}: {first['msg']}.") from None
+                raise _bad(f"videos.jsonl line {n}: {_first_error(e)}.") from None
             vid = rec.video.id
             if vid in ids:
                 raise _bad(f"videos.jsonl lists video {vid} twice.")
@@ -382,9 +380,7 @@ def _check_record(st: Staged, catalog: Catalog, max_lineage_seconds: float) -> N
     try:
         checked = RecordParams.model_validate(params)
     except ValidationError as e:
-        first = e.errors()[0]
-        path = ".".join(str(p) for p in first["loc"])
-        raise _bad(f"{where}: mutoscope.params.{path}: {first['msg']}.") from None
+        raise _bad(f"{where}: mutoscope.params.{_first_error(e)}.") from None
     if m.kind == "extend":
         # An extension's seconds is the stitched total; only the part it added is one of the model's lengths.
         try:
@@ -435,6 +431,12 @@ def _not_run_message(status: str) -> str:
     return (f"This video was still {status.replace('_', ' ')} when it was exported, so it was imported without "
             "running: an import never starts jobs by itself. To generate it here, create it again "
             "(POST /v1/videos), or import the archive with unfinished=resubmit.")
+
+
+def _first_error(e: ValidationError) -> str:
+    """`field.path: message` of a record's first validation error (never str(e), which is long and noisy)."""
+    first = e.errors()[0]
+    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
 
 
 def _row(st: Staged, vid: str, owner_id: str, link: Callable[[str | None], str | None],
