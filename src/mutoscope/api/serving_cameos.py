@@ -29,12 +29,13 @@ from mutoscope.protocol.cameos import (
     CameoUseObject,
     ChallengeObject,
     DeletedCameo,
+    GrantList,
     GrantObject,
     GrantRequest,
     TakedownRequest,
     UpdateCameoRequest,
 )
-from mutoscope.protocol.videos import CharacterObject
+from mutoscope.protocol.videos import CharacterList, CharacterObject, DeletedCharacter
 from mutoscope.storage import Storage
 
 
@@ -112,6 +113,10 @@ class CameoAPI:
         g = self.service.grant(who.user_id, cameo_id, req.user)
         return GrantObject(cameo_id=g.cameo_id, user_id=g.grantee_id, created_at=g.created_at)
 
+    def grants(self, who: Principal, cameo_id: str) -> GrantList:
+        return GrantList(data=[GrantObject(cameo_id=g.cameo_id, user_id=u.id, user_name=u.name, created_at=g.created_at)
+                               for g, u in self.service.grants(who.user_id, cameo_id)])
+
     def revoke(self, who: Principal, cameo_id: str, user: str) -> GrantObject:
         g, failed = self.service.revoke(who.user_id, cameo_id, user)
         return GrantObject(cameo_id=g.cameo_id, user_id=g.grantee_id, created_at=g.created_at,
@@ -164,3 +169,12 @@ class CameoAPI:
     def get_character(self, who: Principal, character_id: str) -> CharacterObject:
         c = self.characters.get(who.user_id, character_id)
         return CharacterObject(id=c.id, name=c.name, created_at=c.created_at)
+
+    def list_characters(self, who: Principal, after: str | None, limit: int, order: str) -> CharacterList:
+        rows, more = self.characters.list(who.user_id, after, limit, order)
+        data = [CharacterObject(id=c.id, name=c.name, created_at=c.created_at) for c in rows]
+        return CharacterList(data=data, first_id=data[0].id if data else None,
+                             last_id=data[-1].id if data else None, has_more=more)
+
+    def delete_character(self, who: Principal, character_id: str) -> DeletedCharacter:
+        return DeletedCharacter(id=self.characters.delete(who.user_id, character_id))

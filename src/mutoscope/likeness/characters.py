@@ -120,6 +120,47 @@ class CharacterService:
             s.expunge(row)
             return row
 
+    def list(self, user_id: str, after: str | None = None, limit: int = 20, order: str = "desc"
+             ) -> tuple[list[Character], bool]:
+        """The caller's characters, a page at a time like the video list: (rows, has_more). `after` is the
+        id of the last row of the previous page; someone else's id (or an unknown one) is an empty page."""
+        with self.sessions() as s:
+            q = select(Character).where(Character.owner_id == user_id)
+            if after:
+                anchor = s.scalar(select(Character.seq).where(Character.id == after, Character.owner_id == user_id))
+                if anchor is None:
+                    return [], False
+                q = q.where(Character.seq < anchor if order == "desc" else Character.seq > anchor)
+            q = q.order_by(Character.seq.desc() if order == "desc" else Character.seq.asc()).limit(limit + 1)
+            rows = list(s.scalars(q))
+            for r in rows:
+                s.expunge(r)
+        return rows[:limit], len(rows) > limit
+
+    def delete(self, user_id: str, character_id: str) -> str:
+        """Remove the character and its kept frame; returns its id. Videos already made from it keep their own
+        copy of the frame and their cameo uses (consent, the owner's list, takedowns are the cameo's, not the
+        character's); new videos naming it get `character_not_found`."""
+        for attempt in range(5):  # the audit chain's tail may be taken by another writer: retry
+            with self.sessions() as s:
+                row = self._own(s, user_id, character_id)
+                key = row.reference_key
+                if row.cameo_id is not None:
+                    audit.append(s, "character_delete", actor_id=user_id, owner_id=user_id, cameo_id=row.cameo_id,
+                                 subject_id=row.id)
+                s.delete(row)
+                try:
+                    s.commit()
+                except IntegrityError:
+                    s.rollback()
+                    if attempt < 4:
+                        continue
+                    raise
+                break
+        if key:
+            self.storage.delete_prefix(key)
+        return character_id
+
     @staticmethod
     def _own(s: Session, user_id: str, character_id: str) -> Character:
         row = s.scalar(select(Character).where(Character.id == character_id, Character.owner_id == user_id))

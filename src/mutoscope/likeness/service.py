@@ -1,6 +1,6 @@
 """Cameos over the database and storage: challenges, verification jobs, policy, grants, uses, deletion.
 
-Used by `api/serving_cameos.py` (and later `web/`). Every change is audited in the same transaction.
+Used by `api/serving_cameos.py` and `web/cameos.py`. Every change is audited in the same transaction.
 Verification runs on a small thread pool in this process (one clip at a time: it is CPU-heavy and
 shares the machine with the video worker); `run_verification` is safe to run twice.
 """
@@ -322,6 +322,55 @@ class CameoService:
                     s.expunge(video)
                 out.append((use, video))
             return out
+
+    def all_uses(self, user_id: str, cameo_id: str | None = None, limit: int = 200
+                 ) -> list[tuple[Cameo, CameoUse, Video | None, str | None]]:
+        """Every video, whoever made it, that uses the caller's cameos (all of them, or `cameo_id`), newest
+        first: (cameo, use, video or None once deleted, the maker's user name)."""
+        with self.sessions() as s:
+            q = (select(Cameo, CameoUse, Video, User.name)
+                 .join(CameoUse, CameoUse.cameo_id == Cameo.id)
+                 .outerjoin(Video, Video.id == CameoUse.video_id)
+                 .outerjoin(User, User.id == CameoUse.user_id)
+                 .where(Cameo.owner_id == user_id, Cameo.deleted_at.is_(None)))
+            if cameo_id is not None:
+                q = q.where(Cameo.id == self._own(s, user_id, cameo_id).id)
+            rows = s.execute(q.order_by(CameoUse.seq.desc()).limit(limit)).all()
+            s.expunge_all()
+            return [tuple(r) for r in rows]
+
+    def grants(self, user_id: str, cameo_id: str) -> list[tuple[CameoGrant, User]]:
+        """The people the owner approved (grants not revoked), oldest first."""
+        with self.sessions() as s:
+            c = self._own(s, user_id, cameo_id)
+            rows = s.execute(select(CameoGrant, User).join(User, User.id == CameoGrant.grantee_id)
+                             .where(CameoGrant.cameo_id == c.id, CameoGrant.revoked_at.is_(None))
+                             .order_by(CameoGrant.seq)).all()
+            s.expunge_all()
+            return [tuple(r) for r in rows]
+
+    def usable(self, user_id: str, limit: int = 100) -> list[tuple[Cameo, str]]:
+        """Cameos the caller may put in a video now, as (cameo, "own" | "granted"): their own active cameos,
+        then others' they hold a grant on that consent still allows (what a prompt's @handle may name)."""
+        with self.sessions() as s:
+            own = s.scalars(select(Cameo).where(Cameo.owner_id == user_id, Cameo.status == "active",
+                                                Cameo.deleted_at.is_(None)).order_by(Cameo.handle).limit(limit)).all()
+            granted = s.scalars(select(Cameo).join(CameoGrant, CameoGrant.cameo_id == Cameo.id)
+                                .where(CameoGrant.grantee_id == user_id, CameoGrant.revoked_at.is_(None),
+                                       Cameo.owner_id != user_id).order_by(Cameo.handle).limit(limit)).all()
+            out = [(c, "own") for c in own] + [(c, "granted") for c in granted if consent.may_use(s, c, user_id)]
+            s.expunge_all()
+            return out
+
+    def challenge(self, user_id: str, challenge_id: str) -> CameoChallenge:
+        """One of the caller's challenges (used or expired ones too: the caller says what to do next)."""
+        with self.sessions() as s:
+            ch = s.get(CameoChallenge, challenge_id)
+            if ch is None or ch.user_id != user_id:
+                raise NotFound(f"No challenge found with id '{challenge_id}'.", param="challenge_id",
+                               code="challenge_not_found")
+            s.expunge(ch)
+            return ch
 
     def takedown(self, user_id: str, cameo_id: str, video_id: str, reason: str | None) -> CameoUse:
         failed: list[str] = []

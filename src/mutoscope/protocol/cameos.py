@@ -73,6 +73,12 @@ class GrantObject(BaseModel):
     created_at: int
     revoked_at: int | None = None
     failed_video_ids: list[str] = Field(default_factory=list)
+    user_name: str | None = None
+
+
+class GrantList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[GrantObject]
 
 
 class CameoUseObject(BaseModel):

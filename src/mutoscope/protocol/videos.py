@@ -130,3 +130,18 @@ class CharacterObject(BaseModel):
     id: str | None
     name: str | None
     created_at: int
+
+
+# Mutoscope extensions: OpenAI documents only create and retrieve for characters.
+class CharacterList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[CharacterObject]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class DeletedCharacter(BaseModel):
+    id: str
+    object: Literal["video.character.deleted"] = "video.character.deleted"
+    deleted: bool = True

@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from mutoscope.config import Settings
-from mutoscope.web import session
+from mutoscope.web import cameos, session
 from mutoscope.web.pages import render_error_page
 from mutoscope.web.routes import router
 
@@ -25,6 +25,7 @@ def mount_web(app: FastAPI, settings: Settings) -> None:
                        https_only=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
+    app.include_router(cameos.router)
     # api/errors.py calls this for non-/v1 paths when the client accepts HTML (api never imports web/).
     app.state.render_error_page = render_error_page
 

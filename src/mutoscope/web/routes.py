@@ -28,7 +28,7 @@ PAGE_SIZE = 12
 ACTIVE = ("queued", "in_progress")
 # Generation settings a form may send (OpenAI's fields, then Mutoscope's extensions).
 CREATE_FIELDS = ("prompt", "model", "size", "seconds", "seed", "negative_prompt", "num_inference_steps",
-                 "guidance_scale")
+                 "guidance_scale", "characters")
 
 
 class FormError:

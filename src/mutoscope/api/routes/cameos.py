@@ -17,6 +17,7 @@ from mutoscope.protocol.cameos import (
     CameoUseObject,
     ChallengeObject,
     DeletedCameo,
+    GrantList,
     GrantObject,
 )
 
@@ -79,6 +80,11 @@ def delete_cameo(cameo_id: str, request: Request, who: PrincipalDep) -> DeletedC
 @router.post("/{cameo_id}/grants", response_model=GrantObject)
 async def grant(cameo_id: str, request: Request, who: PrincipalDep) -> GrantObject:
     return _svc(request).grant(who, cameo_id, await _body(request))
+
+
+@router.get("/{cameo_id}/grants", response_model=GrantList)
+def list_grants(cameo_id: str, request: Request, who: PrincipalDep) -> GrantList:
+    return _svc(request).grants(who, cameo_id)
 
 
 @router.delete("/{cameo_id}/grants/{user}", response_model=GrantObject)

@@ -10,7 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from mutoscope.api.body import read_body
 from mutoscope.api.deps import PrincipalDep
 from mutoscope.videos.service import VideoService
-from mutoscope.protocol.videos import CharacterObject, DeletedVideo, VideoList, VideoObject
+from mutoscope.protocol.videos import (CharacterList, CharacterObject, DeletedCharacter, DeletedVideo, VideoList,
+                                       VideoObject)
 from mutoscope.storage.http import stored_response
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"])
@@ -63,9 +64,22 @@ async def create_character(request: Request, who: PrincipalDep) -> CharacterObje
     return await run_in_threadpool(request.app.state.cameos.create_character, who, body)
 
 
+# Before /{video_id}: "characters" is not a video id.
+@router.get("/characters", response_model=CharacterList)
+def list_characters(request: Request, who: PrincipalDep, after: str | None = Query(None, max_length=64),
+                    limit: int = Query(20, ge=0, le=100),
+                    order: Literal["asc", "desc"] = "desc") -> CharacterList:
+    return request.app.state.cameos.list_characters(who, after, limit, order)
+
+
 @router.get("/characters/{character_id}", response_model=CharacterObject)
 def get_character(character_id: str, request: Request, who: PrincipalDep) -> CharacterObject:
     return request.app.state.cameos.get_character(who, character_id)
+
+
+@router.delete("/characters/{character_id}", response_model=DeletedCharacter)
+def delete_character(character_id: str, request: Request, who: PrincipalDep) -> DeletedCharacter:
+    return request.app.state.cameos.delete_character(who, character_id)
 
 
 @router.get("/{video_id}", response_model=VideoObject)
