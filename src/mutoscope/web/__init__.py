@@ -5,6 +5,9 @@ PUT HERE:
   remix/extend/delete, usage, exports, the sunset banner. Each handler calls the same service
   on `app.state` that the matching /v1 route calls (`videos`, `accounts`, `exports`), so plans,
   quotas, consent and lifecycle rules apply to a click exactly as to an API call.
+- Cameo and character pages (`cameos.py`): recording a cameo with the camera, its checks, consent,
+  grants, uses and takedowns, characters, and the `@` mention data of the create form, over
+  `app.state.cameos` and `likeness/`.
 - The browser session (`session.py`): the signing secret kept in the data folder, the session
   cookie (it holds the API key's id, never the key), the CSRF token of every POST form, and the
   resolution of a session to a `Principal`.
