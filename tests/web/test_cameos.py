@@ -172,6 +172,7 @@ def test_record_a_cameo_with_the_fake_camera(srv, cam, media_dir):
     assert "The right digits read aloud" in by_name["spoken_digits"] and "Score 1.00" in by_name["spoken_digits"]
     assert "Head turned as asked" in by_name["head_turns"] and "needs at least" in by_name["head_turns"]
     assert "needs below 0.60" in by_name["same_identity"]
+    print(f"cameo screenshot: {cam.screenshot(media_dir / 'cameo.png')}")  # for a person to look at
     state["cameo"] = cam.eval("location.pathname").rsplit("/", 1)[1]
     cameo = srv.http().get(f"/v1/cameos/{state['cameo']}").json()
     assert cameo["status"] == "active" and cameo["policy"] == "only_me"
@@ -191,6 +192,7 @@ def test_consent_grant_use_takedown_and_revoke(srv, cam, grace):
     # An unknown person is the API's error, above the form.
     cam.submit("#grant-form", {"user": "nobody-here"})
     assert nav_status(cam) == 404 and "user_not_found" in cam.text("#form-error")
+    assert any("404" in e for e in cam.console_errors())  # that page's own status, logged by the browser
     cam.goto(page)
     cam.submit("#grant-form", {"user": "grace"})
     assert cam.text("#grant-list").startswith("grace")
@@ -249,6 +251,7 @@ def test_characters_create_list_delete(srv, cam):
     cam.submit("#character-form", {"name": "Broken"})
     assert nav_status(cam) == 400 and "invalid_video" in cam.text("#form-error")
     assert cam.eval("document.getElementById('character-name').value") == "Broken"
+    assert any("400" in e for e in cam.console_errors())
 
     cam.goto(srv.base_url + "/characters")
     spare = next(c["id"] for c in listed if c["name"] == "Spare prop")
