@@ -199,7 +199,12 @@ def test_consent_grant_use_takedown_and_revoke(srv, cam, grace):
     check(cam)
 
     # Grace, granted, is offered the cameo after "@" and makes a video with it through the API.
-    web, _ = signed_in_http(srv.base_url, grace)
+    web, token = signed_in_http(srv.base_url, grace)
+    # Not hers to see or change: 404, and a form without the session's token is 403 before anything.
+    assert web.get(f"/cameos/{cameo_id}").status_code == 404
+    assert web.post(f"/cameos/{cameo_id}/consent", data={"policy": "everyone"}).status_code == 403
+    assert web.post(f"/cameos/{cameo_id}/consent", data={"policy": "everyone", "csrf_token": token}).status_code == 404
+    assert srv.http().get(f"/v1/cameos/{cameo_id}").json()["policy"] == "approved"
     offered = web.get("/videos/new").text
     assert f'"handle": "{handle}"' in offered and "shared with you" in offered
     theirs = srv.client(grace)
@@ -308,6 +313,9 @@ def test_pages_at_phone_width(srv, cam):
         for path in ("/cameos", f"/cameos/{state['cameo']}", "/cameos/new", "/characters", "/videos/new"):
             cam.goto(srv.base_url + path)
             check(cam)
-            assert cam.eval("document.documentElement.scrollWidth") <= MOBILE[0], path
+            wide = cam.eval(f"Array.from(document.querySelectorAll('body *')).filter(e => "
+                            f"e.getBoundingClientRect().right > {MOBILE[0] + 1} && !e.closest('.table-wrap'))"
+                            ".map(e => e.tagName + '.' + e.className)")
+            assert cam.eval("document.documentElement.scrollWidth") <= MOBILE[0] and not wide, (path, wide)
     finally:
         cam.viewport(1280, 900)
