@@ -2,9 +2,10 @@
 
 `--use-file-for-fake-video-capture` takes a raw Y4M (4:2:0) file and `--use-file-for-fake-audio-capture`
 a WAV; Chromium opens both when a capture starts (each getUserMedia), so a test can write them after
-reading the page's challenge and before the page asks for the camera. Both loop; the video here ends
-on a long stretch of the person facing the camera, so a recording that outlasts the turns (or wraps)
-does not show the turns twice, and the audio is one reading padded with quiet room noise.
+reading the page's challenge and before the page asks for the camera. Chromium loops both files (the
+audio not when its path ends in `%noloop`): the video here ends on a long stretch of the person facing
+the camera, so a recording that runs past the turns shows them once, and the audio is one reading
+padded with quiet room noise.
 """
 
 from __future__ import annotations
