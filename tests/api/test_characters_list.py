@@ -87,6 +87,6 @@ def test_delete_removes_the_character_and_its_frame(server, users):
     assert made.id not in [c["id"] for c in _list(alice)["data"]]
     # A video can no longer name it; nothing is queued.
     with pytest.raises(openai.BadRequestError) as e:
-        alice.videos.create(prompt="a scene", seconds="4", extra_body={"characters": [{"id": made.id}]})
+        alice.videos.create(prompt="a scene", seconds="4", size="1280x720", extra_body={"characters": [{"id": made.id}]})
     assert (_error(e.value)["code"], _error(e.value)["param"]) == ("character_not_found", "characters")
     assert alice.videos.list().data == []
