@@ -187,6 +187,15 @@ def test_owner_creates_an_invite(web, browser):
     sign_out(browser)
 
 
+def test_cli_invite(web):
+    bad = web.cli("users", "invite", "--plan", "gold", check=False)
+    assert bad.returncode == 1 and "Unknown plan 'gold'" in bad.stderr
+    link = web.cli("users", "invite", "--email", "grace@example.com", "--days", "1").stdout.strip()
+    path = "/invite/" + link.rsplit("/invite/", 1)[1]
+    page = httpx.get(web.base_url + path, headers={"Accept": "text/html"})
+    assert page.status_code == 200 and 'value="grace@example.com"' in page.text
+
+
 def test_the_invited_person_signs_up_with_a_password(web, browser):
     browser.goto(state["link"])
     assert "owner invited you" in browser.text("#invite-note") and "plus" in browser.text("#invite-note")
