@@ -11,6 +11,7 @@ the secret must never be written to the cookie or a URL.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -28,11 +29,14 @@ from mutoscope.protocol.accounts import CreateKeyRequest
 from mutoscope.protocol.webhooks import CreateWebhookEndpoint
 from mutoscope.sealing import SealError
 from mutoscope.web import session
-from mutoscope.web.pages import render
+from mutoscope.web.pages import render, templates
 from mutoscope.web.routes import FormError, _safe_next, _see
 from mutoscope.webhooks import service as hooks
 
 router = APIRouter(include_in_schema=False)
+# Delivery attempts a few seconds apart need the seconds shown.
+templates.env.filters["utc_seconds"] = lambda ts: (
+    datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if ts else "—")
 WhoDep = Annotated[Principal, Depends(session.require_principal)]
 FORM_LIMIT = 64 * 1024
 # Fields whose value is used exactly as typed (no trimming): a password's spaces are part of it.
