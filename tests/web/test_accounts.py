@@ -54,8 +54,9 @@ class Receiver:
 @pytest.fixture(scope="module")
 def web(tmp_path_factory):
     # Loopback is opened to outbound requests so the receiver here can take deliveries; the per-address
-    # sign-in limit is low so the last test reaches it without hundreds of requests.
-    srv = LiveServer(tmp_path_factory.mktemp("accounts") / "data", "--no-worker",
+    # sign-in limit is low so the last test reaches it without hundreds of requests; open sign-up is on
+    # (off by default: tests/web/test_web.py checks /signup is a 404 there).
+    srv = LiveServer(tmp_path_factory.mktemp("accounts") / "data", "--no-worker", MUTOSCOPE_OPEN_SIGNUP="true",
                      MUTOSCOPE_OUTBOUND_ALLOW='["127.0.0.1"]', MUTOSCOPE_SIGNIN_FAILURES_PER_IP="8").start()
     yield srv
     srv.stop()
@@ -194,6 +195,22 @@ def test_cli_invite(web):
     assert page.status_code == 200 and 'value="grace@example.com"' in page.text
 
 
+def test_open_sign_up_when_the_operator_allows_it(web, browser):
+    browser.goto(web.base_url + "/signin")
+    browser.eval("document.querySelector('a[href=\"/signup\"]').click()")
+    browser.wait("location.pathname === '/signup' && document.readyState === 'complete'")
+    browser.submit("#signup-form", {"name": "Grace", "email": "", "password": "grace's long password"})
+    err = field_error(browser, "email")
+    assert nav_status(browser) == 400 and "Enter an email address" in err["text"] and err["invalid"] == "true"
+    assert field_error(browser, "name")["value"] == "Grace"
+    check_refused_page(browser)
+    browser.submit("#signup-form", {"email": "grace.h@example.com", "password": "grace's long password"})
+    assert browser.eval("location.pathname") == "/" and browser.text(".who") == "Grace"
+    grace = next(u for u in web.http().get("/v1/admin/users").json()["data"] if u["name"] == "Grace")
+    assert grace["role"] == "member" and grace["plan"] is None  # the default plan
+    sign_out(browser)
+
+
 def test_the_invited_person_signs_up_with_a_password(web, browser):
     browser.goto(state["link"])
     assert "owner invited you" in browser.text("#invite-note") and "plus" in browser.text("#invite-note")
@@ -313,7 +330,7 @@ def test_webhook_validation_rotate_and_a_delivery(web, browser, receiver):
     browser.wait("document.querySelector('#deliveries .delivery')?.dataset.state === 'delivered'", timeout=30)
     tries = browser.text("#deliveries .tries")
     assert "HTTP 204" in tries and "delivered" in tries and "UTC" in tries
-    check_both_widths(browser)
+    browser.check_page()
     body, headers = receiver.received[-1]
     web.client().webhooks.verify_signature(body, headers, secret=second)  # signed with the rotated secret
     assert json.loads(body)["type"] == "video.completed"

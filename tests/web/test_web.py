@@ -172,3 +172,9 @@ def test_sunset_banner(web, browser):
     banner = browser.text("#sunset")
     assert "This service is closing" in banner and "Moving to a new home." in banner
     assert browser.eval("!!document.querySelector('#sunset a[href=\"/#export\"]')")
+
+
+def test_signup_is_closed_by_default(web):
+    r = httpx.get(web.base_url + "/signup", headers={"Accept": "text/html"})
+    assert r.status_code == 404 and "by invitation" in r.text
+    assert "/signup" not in httpx.get(web.base_url + "/signin").text

@@ -323,6 +323,9 @@ def start_session(session: Session, who: Principal, user_agent: str, ip: str) ->
     """A new session row and its token for the cookie (the row keeps only the token's hash)."""
     token = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
     t = now()
+    # Ended sessions serve no one (the list shows live ones only): drop this person's at each sign-in.
+    session.execute(delete(WebSession).where(WebSession.user_id == who.user_id,
+                                             or_(WebSession.expires_at <= t, WebSession.revoked_at.is_not(None))))
     row = WebSession(token_hash=_sha256(token), user_id=who.user_id, key_id=who.key_id, created_at=t,
                      last_seen_at=t, expires_at=t + SESSION_SECONDS, user_agent=(user_agent or "")[:USER_AGENT_MAX],
                      ip=(ip or "")[:64])
