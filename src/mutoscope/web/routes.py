@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 
-from mutoscope.accounts.service import Principal, authenticate
+from mutoscope.accounts.service import Principal
 from mutoscope.api.body import Body, read_body
 from mutoscope.errors import MutoscopeError
 from mutoscope.protocol.videos import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE
@@ -70,38 +70,6 @@ async def _form(request: Request) -> dict[str, Any]:
 
 def _see(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
-
-
-# Sign in / out.
-@router.get("/signin")
-def signin_page(request: Request, next: str | None = None) -> Response:
-    if session.current_principal(request) is not None:
-        return _see(_safe_next(next))
-    return render(request, "signin.html", next=_safe_next(next))
-
-
-@router.post("/signin")
-async def signin(request: Request) -> Response:
-    fields = await _form(request)
-    key, target = str(fields.get("api_key", "")), _safe_next(fields.get("next"))
-
-    def check() -> Principal:
-        with request.app.state.sessions() as s:
-            return authenticate(s, key or None)
-
-    try:
-        who = await run_in_threadpool(check)
-    except MutoscopeError as e:
-        return render(request, "signin.html", status_code=e.status_code, next=target, error=FormError.of(e))
-    session.sign_in(request, who)
-    return _see(target)
-
-
-@router.post("/signout")
-async def signout(request: Request) -> Response:
-    await _form(request)
-    session.sign_out(request)
-    return _see("/signin")
 
 
 # Library.
