@@ -30,7 +30,7 @@ WATCH = "document.querySelector('[data-watch]').getAttribute('data-status')"
 def srv(tmp_path_factory):
     root = tmp_path_factory.mktemp("web-library")
     s = LiveServer(root / "data", MUTOSCOPE_MODELS_FILE=str(partial_weights_models_file(root)),
-                   MUTOSCOPE_WEB_TEST_MODELS="always").start()
+                   MUTOSCOPE_WEB_TEST_MODELS="always").start(timeout=180)
     yield s
     s.stop()
 
@@ -336,6 +336,8 @@ def test_search_filter_preview_and_bulk_actions(srv, browser):
     assert "spritesheet" in browser.eval(f"{link}.querySelector('.sprite').style.backgroundImage")
     browser.eval(f"{link}.dispatchEvent(new MouseEvent('mouseout', {{bubbles: true}}))")
     assert not browser.eval(f"{link}.querySelector('.thumb').classList.contains('previewing')")
+    # A headless window never has the system's focus, so focus events fire only when emulated.
+    browser.send("Emulation.setFocusEmulationEnabled", enabled=True)
     browser.eval(f"{link}.focus()")
     browser.wait(f"{link}.querySelector('.thumb').classList.contains('previewing')")
 
