@@ -1,8 +1,9 @@
 """web/: the browser front end — server-rendered pages over the same services as the API.
 
 PUT HERE:
-- Page routes (`routes.py`): sign in with an API key, the library, create, a video's page,
-  remix/extend/delete, usage, exports, the sunset banner. Each handler calls the same service
+- Page routes (`routes.py`): sign in with an API key, the library (search, filters, bulk delete and
+  export), create and edit, a video's page (lineage, remix/extend, retry, reuse, sharing), the feed and
+  share links, the live-status fragment, usage, exports, the sunset banner. Each handler calls the same service
   on `app.state` that the matching /v1 route calls (`videos`, `accounts`, `exports`), so plans,
   quotas, consent and lifecycle rules apply to a click exactly as to an API call.
 - The browser session (`session.py`): the signing secret kept in the data folder, the session
