@@ -172,7 +172,8 @@ def _poll_worker(settings: Settings, workers: int, log_level: str, engine=None) 
 def generate(prompt: str,
              output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the MP4.")] = Path("clip.mp4"),
              model: Annotated[str, typer.Option(envvar="MUTOSCOPE_MODEL")] = "sora-2",
-             seconds: str = "4", size: str = "720x1280",
+             seconds: str = "4",
+             size: Annotated[Optional[str], typer.Option(help="WxH; default: the model's default size.")] = None,
              image: Annotated[Optional[Path], typer.Option(help="First-frame image.")] = None,
              seed: Optional[int] = None, steps: Optional[int] = None, guidance: Optional[float] = None,
              negative_prompt: Optional[str] = None, data_dir: DataDir = None) -> None:
@@ -192,6 +193,7 @@ def generate(prompt: str,
         info = engine.resolve(model)
     except LookupError as e:
         _fail(str(e))
+    size = size or info.default_size
     if size not in info.sizes:
         _fail(f"size {size} is not supported by {model}; supported: {', '.join(info.sizes)}")
     if seconds not in info.seconds:

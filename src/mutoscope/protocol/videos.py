@@ -60,6 +60,7 @@ class CreateVideoRequest(GenerationParams):
     prompt: str = Field(min_length=1, max_length=32000)
     model: str = DEFAULT_MODEL
     seconds: Seconds = DEFAULT_SECONDS
+    # Not sent: the model's `default_size` (models.toml), which is OpenAI's 720x1280 unless an operator sets it.
     size: str = DEFAULT_SIZE
     input_reference: ImageRef | None = None
 

@@ -74,6 +74,7 @@ class ModelEntry(Protocol):
     name: str
     sizes: Sequence[str]
     seconds: Sequence[str]
+    default_size: str  # what a create without `size` gets
     installed: bool  # its weights are on this machine (the tiny builtin test models always are)
 
 
@@ -224,6 +225,8 @@ class VideoService:
             # multipart sometimes carries the object as a bare URL string
             fields["input_reference"] = {"image_url": fields["input_reference"]}
         req: CreateVideoRequest = parse(CreateVideoRequest, fields)
+        if "size" not in req.model_fields_set:  # OpenAI's 720x1280 unless the operator set the model's own
+            req = req.model_copy(update={"size": self._resolve(req.model).default_size})
         headers = self.admit(who, req.model, req.size, req.seconds)
         width, height = (int(x) for x in req.size.split("x"))
         png = None
