@@ -23,6 +23,7 @@ from tests.web.cdp import DESKTOP, MOBILE
 from tests.web.conftest import signed_in_http
 
 state: dict[str, str] = {}
+SMALL = "512x288"  # the tiny models' smallest landscape size: these tests are not about size
 WATCH = "document.querySelector('[data-watch]').getAttribute('data-status')"
 
 
@@ -193,7 +194,7 @@ def test_create_with_a_dropped_image_and_watch_it_in_place(srv, browser, cameo):
       document.getElementById('dropzone').dispatchEvent(
         new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
     })()""")
-    browser.submit("#create-form", {"size": "1280x720", "seconds": "4"})
+    browser.submit("#create-form", {"size": SMALL, "seconds": "4"})
     path = browser.eval("location.pathname")
     assert path.startswith("/videos/video_"), browser.text()
     state["v1"] = path.rsplit("/", 1)[1]
@@ -263,7 +264,7 @@ def test_reuse_prompt_prefills_the_form(srv, browser):
     browser.wait("location.pathname === '/videos/new' && document.readyState === 'complete'")
     assert browser.eval("document.getElementById('prompt').value") == "@eileen walks past a lighthouse at dusk"
     assert browser.eval("document.getElementById('model').value") == "sora-2"
-    assert browser.eval("document.querySelector('input[name=size]:checked').value") == "1280x720"
+    assert browser.eval("document.querySelector('input[name=size]:checked').value") == SMALL
     assert browser.eval("document.querySelector('input[name=seconds]:checked').value") == "4"
     assert browser.eval("document.getElementById('seed').value") == ""  # a new take unless asked
     assert "its seed was" in browser.text("#reuse-note")
@@ -375,6 +376,9 @@ def test_share_to_the_feed_and_another_person_remixes_under_consent(srv, browser
     owner_api = srv.client()
     assert owner_api.videos.retrieve(v1).model_extra["visibility"] == "everyone"
 
+    with srv.http() as h:  # the free plan has Sora's sizes only; on pro, Bob pays 10 credits a second
+        bob_id = next(u["id"] for u in h.get("/v1/admin/users").json()["data"] if u["name"] == "bob")
+        assert h.post(f"/v1/admin/users/{bob_id}", json={"plan": "pro"}).status_code == 200
     sign_in(browser, srv.base_url, bob)
     browser.goto(srv.base_url + "/feed")
     check_both_widths(browser)
@@ -403,7 +407,7 @@ def test_share_to_the_feed_and_another_person_remixes_under_consent(srv, browser
     assert remix.remixed_from_video_id == v1 and remix.model_extra["visibility"] == "private"
     with httpx.Client(base_url=srv.base_url, headers={"Authorization": f"Bearer {bob}"}) as h:
         usage = h.get("/v1/usage").json()
-        assert usage["plan"] == "free" and usage["reserved"] + usage["spent"] == 4
+        assert usage["plan"] == "pro" and usage["reserved"] + usage["spent"] == 40
         assert h.get(f"/v1/videos/{v1}").json().get("share_url") is None  # only the owner sees the link
     with srv.http() as h:
         assert h.get(f"/v1/videos/{mine}").status_code == 404  # the owner of the source does not own it

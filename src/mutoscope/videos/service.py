@@ -165,6 +165,7 @@ class ModelChoice:
     test_model: bool
     sizes: list[Choice]
     seconds: list[Choice]
+    default_size: str | None = None
 
 
 # A video's generation settings beyond OpenAI's fields, as stored in Video.params.
@@ -649,7 +650,7 @@ class VideoService:
                 else:
                     seconds.append(Choice(sec, f"{sec} s", True))
             out.append(ModelChoice(name, f"{title} · {name}" if e.test_model or title != name else name,
-                                   e.test_model, sizes, seconds))
+                                   e.test_model, sizes, seconds, getattr(e, "default_size", None)))
         return out
 
     def _get(self, s: Session, who: Principal, video_id: str) -> Video:

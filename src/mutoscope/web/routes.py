@@ -212,7 +212,8 @@ def _create_page(request: Request, who: Principal, values: dict[str, Any], error
         allowed_sizes = [c.value for c in chosen.sizes if c.allowed]
         allowed_seconds = [c.value for c in chosen.seconds if c.allowed]
         if values.get("size") not in [c.value for c in chosen.sizes]:
-            values["size"] = DEFAULT_SIZE if DEFAULT_SIZE in allowed_sizes else next(iter(allowed_sizes), None)
+            preferred = [x for x in (chosen.default_size, DEFAULT_SIZE) if x in allowed_sizes]
+            values["size"] = next(iter(preferred + allowed_sizes), None)
         if values.get("seconds") not in [c.value for c in chosen.seconds]:
             values["seconds"] = DEFAULT_SECONDS if DEFAULT_SECONDS in allowed_seconds \
                 else next(iter(allowed_seconds), None)
