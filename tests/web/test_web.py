@@ -80,8 +80,12 @@ def test_create_watch_complete_and_play(web, browser):
     sign_in(browser, web.base_url, web.api_key)
     browser.goto(web.base_url + "/videos/new")
     # The plan/validation path is the API's: a size the model lacks comes back as the API's error.
-    browser.eval("document.getElementById('size').add(new Option('640x480', '640x480', true, true))")
-    browser.submit("#create-form", {"prompt": "a lighthouse at dusk, waves"})
+    # With nothing but test fixtures installed, the form offers them, under a label that says what they are.
+    assert browser.eval("document.getElementById('model').selectedOptions[0].textContent") == \
+        "Test model (makes noise) · sora-2"
+    browser.eval("document.querySelector('[data-choices=size]').insertAdjacentHTML('beforeend', "
+                 "'<input type=radio name=size value=640x480>')")
+    browser.submit("#create-form", {"prompt": "a lighthouse at dusk, waves", "size": "640x480"})
     assert nav_status(browser) == 400 and "invalid_size" in browser.text("#form-error")
     assert browser.eval("document.getElementById('prompt').value") == "a lighthouse at dusk, waves"
 

@@ -160,9 +160,16 @@ class Video(Base):
     completed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Sharing (videos/service.py decides who may see and remix): private (the owner only), unlisted (anyone
+    # signed in here who has the link with `share_token`), everyone (also listed in the feed).
+    visibility: Mapped[str] = mapped_column(String(20), default="private", server_default="private")
+    # The secret of the /s/<token> link; made when a video is first shared, dropped when it goes private.
+    share_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (Index("ix_videos_queue", "status", "priority", "seq"),
-                      Index("ix_videos_lease", "status", "lease_expires_at"))
+                      Index("ix_videos_lease", "status", "lease_expires_at"),
+                      Index("ix_videos_feed", "visibility", "seq"),
+                      Index("ux_videos_share_token", "share_token", unique=True))
 
 
 # Plans, usage and lifecycle.
