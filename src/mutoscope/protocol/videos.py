@@ -11,6 +11,8 @@ from mutoscope.protocol.base import OpenAIBaseModel
 
 VideoStatus = Literal["queued", "in_progress", "completed", "failed"]
 VideoVariant = Literal["video", "thumbnail", "spritesheet"]
+# private: the owner only; unlisted: anyone signed in to this server with the link; everyone: also in the feed.
+Visibility = Literal["private", "unlisted", "everyone"]
 
 DEFAULT_MODEL = "sora-2"
 DEFAULT_SECONDS = "4"
@@ -111,6 +113,14 @@ class VideoObject(BaseModel):
     extended_from_video_id: str | None = None
     edited_from_video_id: str | None = None
     seed: int | None = None
+    # Mutoscope extensions: sharing. `share_url` (a path on this server) is shown to the owner only.
+    visibility: Visibility = "private"
+    share_url: str | None = None
+
+
+class UpdateVideoRequest(OpenAIBaseModel):
+    # Mutoscope extension (POST /v1/videos/{id}; OpenAI has no such call): who may see and remix the video.
+    visibility: Visibility
 
 
 class VideoList(BaseModel):
