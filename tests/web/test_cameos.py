@@ -77,16 +77,6 @@ def cam(media_dir):
     b.close()
 
 
-def check(b: Browser) -> None:
-    """Browser.check_page, except the browser's own /favicon.ico request (no page here links one)."""
-    where = b.url
-    violations = b.axe()
-    assert not violations, f"{where}: accessibility violations: {json.dumps(violations, indent=1)}"
-    errors = [e for e in b.console_errors() if not e.endswith("/favicon.ico")]
-    assert not errors, f"{where}: console errors: {errors}"
-    assert not b.foreign_requests(), where
-
-
 def sign_in(b: Browser, base_url: str, key: str) -> None:
     b.goto(base_url + "/signin")
     b.submit("form[action='/signin']", {"api_key": key})
@@ -148,14 +138,14 @@ def test_record_a_cameo_with_the_fake_camera(srv, cam, media_dir):
     sign_in(cam, srv.base_url, srv.api_key)
     cam.goto(srv.base_url + "/cameos")
     assert "No cameos yet" in cam.text()
-    check(cam)
+    cam.check_page()
     cam.goto(srv.base_url + "/cameos/new")
-    check(cam)
+    cam.check_page()
     for attempt in range(3):  # new digits each time: only the synthetic voice may need another go (enrol.py)
         cam.submit("#challenge-form" if attempt == 0 else "form[action='/cameos/challenges']")
         assert cam.eval("location.pathname") == "/cameos/new" and cam.eval("!!document.getElementById('challenge')")
         if attempt == 0:
-            check(cam)
+            cam.check_page()
         record(cam, media_dir, "astro" if attempt == 0 else f"astro{attempt}")
         assert cam.eval("location.pathname").startswith("/cameos/cameo_"), cam.text()
         cam.wait("document.getElementById('cameo-status').dataset.status !== 'verifying'", timeout=400, interval=1)
@@ -177,7 +167,7 @@ def test_record_a_cameo_with_the_fake_camera(srv, cam, media_dir):
     cameo = srv.http().get(f"/v1/cameos/{state['cameo']}").json()
     assert cameo["status"] == "active" and cameo["policy"] == "only_me"
     state["handle"] = cameo["handle"]
-    check(cam)
+    cam.check_page()
 
 
 def test_consent_grant_use_takedown_and_revoke(srv, cam, grace):
@@ -196,7 +186,7 @@ def test_consent_grant_use_takedown_and_revoke(srv, cam, grace):
     cam.goto(page)
     cam.submit("#grant-form", {"user": "grace"})
     assert cam.text("#grant-list").startswith("grace")
-    check(cam)
+    cam.check_page()
 
     # Grace, granted, is offered the cameo after "@" and makes a video with it through the API.
     web, token = signed_in_http(srv.base_url, grace)
@@ -215,7 +205,7 @@ def test_consent_grant_use_takedown_and_revoke(srv, cam, grace):
     cam.goto(srv.base_url + "/cameos")
     row = f"document.querySelector('#uses-table tr[data-video=\"{video.id}\"]')"
     assert "grace" in cam.eval(f"{row}.innerText") and cam.eval(f"{row}.dataset.takenDown") == "no"
-    check(cam)
+    cam.check_page()
     cam.goto(page)
     cam.eval("window.confirm = () => true")  # the page asks first
     cam.submit(f"#uses-table tr[data-video=\"{video.id}\"] form", {"reason": "Not on a boat, please."})
@@ -239,7 +229,7 @@ def test_consent_grant_use_takedown_and_revoke(srv, cam, grace):
 def test_characters_create_list_delete(srv, cam):
     cam.goto(srv.base_url + "/characters")
     assert cam.eval("!!document.getElementById('no-characters')")
-    check(cam)
+    cam.check_page()
     for name, seed in (("Robot", 1), ("Spare prop", 2)):
         put_file(cam, "#character-video", noise_clip(seed), "clip.mp4", "video/mp4")
         cam.submit("#character-form", {"name": name})
@@ -264,13 +254,13 @@ def test_characters_create_list_delete(srv, cam):
     cam.submit(f".character-item[data-id=\"{spare}\"] form")
     assert [c["id"] for c in api.get("/videos/characters", cast_to=object)["data"]] == [state["character"]]
     assert cam.eval(f"!document.querySelector('.character-item[data-id=\"{spare}\"]')")
-    check(cam)
+    cam.check_page()
 
 
 def test_mentions_pick_a_cameo_and_a_character(srv, cam):
     handle, character = state["handle"], state["character"]
     cam.goto(srv.base_url + "/videos/new")
-    check(cam)
+    cam.check_page()
     cam.eval("var p = document.getElementById('prompt'); p.value = ''; p.focus()")
     cam.send("Input.insertText", text="A picnic with @" + handle[:2])
     listbox = "document.getElementById('mention-list')"
@@ -278,7 +268,7 @@ def test_mentions_pick_a_cameo_and_a_character(srv, cam):
     options = cam.eval(f"Array.from({listbox}.querySelectorAll('[role=option]')).map(o => o.innerText)")
     assert any(o.startswith(f"@{handle}") and "your cameo" in o for o in options), options
     assert cam.eval("document.getElementById('prompt').getAttribute('aria-activedescendant')") == "mention-option-0"
-    check(cam)  # with the listbox open
+    cam.check_page()  # with the listbox open
     press(cam, "Enter")
     assert cam.eval("document.getElementById('prompt').value") == f"A picnic with @{handle} "
     assert cam.eval(f"{listbox}.hidden")
@@ -312,7 +302,7 @@ def test_pages_at_phone_width(srv, cam):
     try:
         for path in ("/cameos", f"/cameos/{state['cameo']}", "/cameos/new", "/characters", "/videos/new"):
             cam.goto(srv.base_url + path)
-            check(cam)
+            cam.check_page()
             wide = cam.eval(f"Array.from(document.querySelectorAll('body *')).filter(e => "
                             f"e.getBoundingClientRect().right > {MOBILE[0] + 1} && !e.closest('.table-wrap'))"
                             ".map(e => e.tagName + '.' + e.className)")
