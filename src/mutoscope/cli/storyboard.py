@@ -65,21 +65,9 @@ def read_file(path: Path) -> dict[str, Any]:
 def render_file(path: Path, output: Path, *, model: str, size: str, seed: int | None, steps: int | None,
                 guidance: float | None, negative_prompt: str | None, settings, fail, err) -> tuple[str, int]:
     """Check and render the storyboard file into `output`; returns (the video id, its seed)."""
-    import tempfile
-
-    from PIL import Image
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from mutoscope import __version__
-    from mutoscope.db.models import new_id
-    from mutoscope.engine import EngineError, GenerationSpec
-    from mutoscope.jobs.generation import parse_size
-    from mutoscope.jobs.storyboard import render_storyboard, shots_from
-    from mutoscope.media import fit_image
     from mutoscope.protocol.videos import parse_storyboard
-    from mutoscope.provenance import Stamp
     from mutoscope.videos import storyboard as sb
-    from mutoscope.wiring import build_engine
+    from mutoscope.wiring import build_catalog
 
     try:
         data = read_file(path)
@@ -91,9 +79,8 @@ def render_file(path: Path, output: Path, *, model: str, size: str, seed: int | 
     model, size = data.get("model", model), data.get("size", size)
     seed = data.get("seed", seed)
     seed = seed if isinstance(seed, int) else random.randrange(2**31)
-    engine = build_engine(settings)
-    try:
-        info = engine.resolve(model)
+    try:  # the registry alone answers this: a bad file is refused before torch is even imported
+        info = build_catalog(settings).resolve(model)
     except LookupError as e:
         fail(str(e))
     if size not in info.sizes:
@@ -102,6 +89,20 @@ def render_file(path: Path, output: Path, *, model: str, size: str, seed: int | 
         sb.check_shots(shots, model=model, seconds_offered=info.seconds, max_shots=settings.max_storyboard_shots)
     except InvalidRequest as e:
         fail(f"{e.param}: {e.message}")
+    import tempfile
+
+    from PIL import Image
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from mutoscope import __version__
+    from mutoscope.db.models import new_id
+    from mutoscope.engine import EngineError, GenerationSpec
+    from mutoscope.jobs.generation import parse_size
+    from mutoscope.jobs.storyboard import render_storyboard, shots_from
+    from mutoscope.media import fit_image
+    from mutoscope.provenance import Stamp
+    from mutoscope.wiring import build_engine
+
     if info.test_model:
         err.print(f"[yellow]Note:[/yellow] {info.name} is a random-weight test model: it makes noise, not video.")
     w, h = parse_size(size)
@@ -115,6 +116,7 @@ def render_file(path: Path, output: Path, *, model: str, size: str, seed: int | 
         elif shot.image is not None:
             fail(f"storyboard[{i}].image: give a file path here")
     board = sb.stored(shots, fps=info.fps, seed=seed, image_keys={}, characters={})
+    engine = build_engine(settings)
     base = GenerationSpec(prompt=shots[0].prompt, width=w, height=h, seconds=sb.total_seconds(shots), seed=seed,
                           num_inference_steps=data.get("steps", steps), guidance_scale=data.get("guidance", guidance),
                           negative_prompt=data.get("negative_prompt", negative_prompt))
