@@ -32,7 +32,7 @@ from typing import Any
 
 from mutoscope.errors import InvalidRequest
 
-KNOWN = {"model", "size", "seed", "steps", "guidance", "negative_prompt", "shots"}
+KNOWN = {"model", "size", "seed", "steps", "guidance", "negative_prompt", "shots"}  # "images": read_file's own
 
 
 def read_file(path: Path) -> dict[str, Any]:
@@ -57,8 +57,10 @@ def read_file(path: Path) -> dict[str, Any]:
         if shot.get("characters"):
             raise ValueError(f"storyboard[{i}].characters: characters and cameos need the server's consent "
                              "records; post this storyboard to the API instead")
-        if isinstance(shot.get("image"), str):
-            shot["image"] = str((path.parent / shot["image"]).resolve())
+        if "image" in shot:  # a path here, not an API image reference: read by render_file
+            if not isinstance(shot["image"], str):
+                raise ValueError(f"storyboard[{i}].image: give an image file's path")
+            data.setdefault("images", {})[i] = (path.parent / shot.pop("image")).resolve()
     return data
 
 
@@ -107,14 +109,13 @@ def render_file(path: Path, output: Path, *, model: str, size: str, seed: int | 
         err.print(f"[yellow]Note:[/yellow] {info.name} is a random-weight test model: it makes noise, not video.")
     w, h = parse_size(size)
     images = {}
-    for i, shot in enumerate(shots):
-        if isinstance(shot.image, str):
-            try:
-                images[i] = fit_image(Image.open(shot.image).convert("RGB"), w, h)
-            except OSError as e:
-                fail(f"storyboard[{i}].image: cannot read {shot.image}: {e}")
-        elif shot.image is not None:
-            fail(f"storyboard[{i}].image: give a file path here")
+    for i, file in data.get("images", {}).items():
+        if i > 0 and shots[i].transition == "continuous":
+            fail(f"storyboard[{i}].image: a continuous shot continues the previous one's frames; use a cut")
+        try:
+            images[i] = fit_image(Image.open(file).convert("RGB"), w, h)
+        except OSError as e:
+            fail(f"storyboard[{i}].image: cannot read {file}: {e}")
     board = sb.stored(shots, fps=info.fps, seed=seed, image_keys={}, characters={})
     engine = build_engine(settings)
     base = GenerationSpec(prompt=shots[0].prompt, width=w, height=h, seconds=sb.total_seconds(shots), seed=seed,

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, field_validator
 
 from mutoscope.errors import InvalidRequest, describe_validation
 from mutoscope.protocol.base import OpenAIBaseModel
@@ -71,11 +71,18 @@ class StoryboardShot(OpenAIBaseModel):
 
     prompt: str = Field(min_length=1, max_length=32000)
     seconds: Seconds
-    # A first frame, as `input_reference` takes it; a bare string is an image_url (https or data URL).
-    image: ImageRef | str | None = None
+    # A first frame, as `input_reference` takes it; a bare string is a file id ("file-...") or an image_url.
+    image: ImageRef | None = None
     characters: list[CharacterRef] | None = Field(default=None, max_length=8)
     camera: str | None = Field(default=None, min_length=1, max_length=200)
     transition: Transition | None = None
+
+    @field_validator("image", mode="before")
+    @classmethod
+    def _image_string(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"file_id": value} if value.startswith("file-") else {"image_url": value}
+        return value
 
 
 # Parsing bound: far above any operator's Settings.max_storyboard_shots, it only caps the work of reading.

@@ -214,9 +214,7 @@ class VideoService:
         images: dict[int, bytes] = {}
         for i, shot in enumerate(shots):
             if shot.image is not None:
-                ref = shot.image if isinstance(shot.image, ImageRef) else \
-                    ImageRef(file_id=shot.image) if shot.image.startswith("file-") else ImageRef(image_url=shot.image)
-                images[i] = self._image_from_ref(who, ref, width, height, param=f"storyboard[{i}].image")
+                images[i] = self._image_from_ref(who, shot.image, width, height, param=f"storyboard[{i}].image")
         # Consent for every shot's @handles and characters, as a create checks them, and the likeness guard
         # on every shot's image; the video uses the union of their cameos.
         cameo_ids: list[str] = []
