@@ -123,6 +123,8 @@ class ModelInfo:
     fps: float = 24.0
     sizes: tuple[str, ...] = ()
     seconds: tuple[str, ...] = ()
+    # What a create without `size` gets (OpenAI's default is 720x1280; a model may not offer it).
+    default_size: str = "720x1280"
     license: str = ""
     # None: this process cannot see the weights (an API machine; the GPU workers hold them).
     installed: bool | None = False

@@ -13,6 +13,8 @@ from mutoscope.protocol.base import OpenAIBaseModel
 
 VideoStatus = Literal["queued", "in_progress", "completed", "failed"]
 VideoVariant = Literal["video", "thumbnail", "spritesheet"]
+# private: the owner only; unlisted: anyone signed in to this server with the link; everyone: also in the feed.
+Visibility = Literal["private", "unlisted", "everyone"]
 
 DEFAULT_MODEL = "sora-2"
 DEFAULT_SECONDS = "4"
@@ -135,6 +137,7 @@ class CreateVideoRequest(GenerationParams):
     prompt: str = Field(min_length=1, max_length=32000)
     model: str = DEFAULT_MODEL
     seconds: Seconds = DEFAULT_SECONDS
+    # Not sent: the model's `default_size` (models.toml), which is OpenAI's 720x1280 unless an operator sets it.
     size: str = DEFAULT_SIZE
     input_reference: ImageRef | None = None
 
@@ -193,6 +196,14 @@ class VideoObject(BaseModel):
     seed: int | None = None
     # A storyboard's shots, in order (None for any other video); `seconds` is their total.
     shots: list[ShotObject] | None = None
+    # Mutoscope extensions: sharing. `share_url` (a path on this server) is shown to the owner only.
+    visibility: Visibility = "private"
+    share_url: str | None = None
+
+
+class UpdateVideoRequest(OpenAIBaseModel):
+    # Mutoscope extension (POST /v1/videos/{id}; OpenAI has no such call): who may see and remix the video.
+    visibility: Visibility
 
 
 class VideoList(BaseModel):

@@ -9,13 +9,17 @@ through `videos/transitions.py`.
 from __future__ import annotations
 
 import copy
+import hmac
 import io
 import math
+import re
 import secrets
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,7 +28,8 @@ from mutoscope.accounts.plans import Plan
 from mutoscope.accounts.service import Principal
 from mutoscope.config import Settings
 from mutoscope.db import repositories as repo
-from mutoscope.db.models import Video, new_id, now
+from mutoscope.db.repositories import VideoFilter
+from mutoscope.db.models import User, Video, new_id, now
 from mutoscope.errors import Gone, InvalidRequest, MutoscopeError, NotFound, PermissionDenied
 from mutoscope.storage.keys import (
     VARIANTS,
@@ -62,6 +67,7 @@ from mutoscope.protocol.videos import (
     ImageRef,
     RemixVideoRequest,
     StoryboardShot,
+    UpdateVideoRequest,
     VideoError,
     VideoList,
     VideoObject,
@@ -81,6 +87,7 @@ class ModelEntry(Protocol):
     sizes: Sequence[str]
     seconds: Sequence[str]
     fps: float
+    default_size: str  # what a create without `size` gets
     installed: bool  # its weights are on this machine (the tiny builtin test models always are)
 
 
@@ -89,8 +96,30 @@ class ModelCatalog(Protocol):
         """Raises LookupError for an unknown name."""
 
 
-def to_video_object(v: Video) -> VideoObject:
-    error = VideoError(code=v.error_code, message=v.error_message or v.error_code) if v.status == "failed" else None
+VISIBILITIES = ("private", "unlisted", "everyone")
+# An absolute file path in a message (/srv/…/x, C:\…): what a job's error may never show its caller. API paths
+# (/v1/…) and URLs (https://host/…) are not file paths.
+_FILE_PATH = re.compile(r"(?<![\w.:/])/(?!v1/)(?:[\w.+~-]+/)+[\w.+~-]*|\b[A-Za-z]:\\[^\s'\"]+")
+PLAIN_ERRORS = {
+    "model_not_available": "The model is not installed on this server; ask the operator. It was not charged.",
+    "storage_unavailable": "The asset storage was unavailable; the job was not charged. Try again.",
+    "worker_lost": "The worker running this video stopped; it was not charged. Try again.",
+}
+
+
+def public_error_message(code: str | None, message: str | None) -> str:
+    """A failed job's message as its caller may see it: the engine's own text unless it names a file on the
+    server (a path says where the operator keeps things, and nothing the caller can act on)."""
+    text = message or code or "failed"
+    if _FILE_PATH.search(text):
+        return PLAIN_ERRORS.get(code or "", "The video could not be generated; it was not charged. Try again.")
+    return text
+
+
+def to_video_object(v: Video, owner_view: bool = False) -> VideoObject:
+    """`owner_view`: the caller owns the video, so its share link may be shown."""
+    error = VideoError(code=v.error_code, message=public_error_message(v.error_code, v.error_message)) \
+        if v.status == "failed" else None
     board = (v.params or {}).get("storyboard")
     return VideoObject(
         id=v.id, model=v.model, status=v.status, progress=v.progress, created_at=v.created_at,
@@ -99,7 +128,69 @@ def to_video_object(v: Video) -> VideoObject:
         extended_from_video_id=v.extended_from_video_id, edited_from_video_id=v.edited_from_video_id,
         seed=seed if isinstance(seed := (v.params or {}).get("seed"), int) else None,  # a row is never trusted
         shots=sb.timeline(board) if board is not None else None,
+        visibility=v.visibility or "private",
+        share_url=f"/s/{v.share_token}" if owner_view and v.share_token else None,
     )
+
+
+def may_view(v: Video, user_id: str, token: str | None = None) -> bool:
+    """Who may watch a video and remix it: its owner; anyone signed in to this server when it is shared with
+    everyone; anyone holding its link's token when it is unlisted. Nobody else learns that it exists."""
+    if v.deleted_at is not None:
+        return False
+    if v.owner_id == user_id or v.visibility == "everyone":
+        return True
+    return (v.visibility == "unlisted" and bool(token) and bool(v.share_token)
+            and hmac.compare_digest(str(token), v.share_token))
+
+
+@dataclass(frozen=True)
+class SharedVideo:
+    """A video as someone other than its owner sees it: who made it and the link it is shared under."""
+
+    video: VideoObject
+    owner: str
+    token: str | None
+    mine: bool
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a video came from and what was made from it, as far as the viewer may see."""
+
+    source: VideoObject | None
+    source_hidden: bool  # made from a video the viewer may not see (or that was deleted)
+    derived: list[VideoObject]
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label: str
+    allowed: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """One model a person may pick, under the name their plan knows it by, with what the plan allows."""
+
+    name: str
+    label: str
+    test_model: bool
+    sizes: list[Choice]
+    seconds: list[Choice]
+    default_size: str | None = None
+
+
+# A video's generation settings beyond OpenAI's fields, as stored in Video.params.
+GENERATION_KEYS = ("seed", "negative_prompt", "num_inference_steps", "guidance_scale")
+
+
+def _size_label(size: str) -> str:
+    w, h = (int(x) for x in size.split("x"))
+    shape = "Portrait" if w < h else "Landscape" if w > h else "Square"
+    return f"{shape} {w}×{h}"
 
 
 class VideoService:
@@ -164,6 +255,8 @@ class VideoService:
             # multipart sometimes carries the object as a bare URL string
             fields["input_reference"] = {"image_url": fields["input_reference"]}
         req: CreateVideoRequest = parse(CreateVideoRequest, fields)
+        if "size" not in req.model_fields_set:  # OpenAI's 720x1280 unless the operator set the model's own
+            req = req.model_copy(update={"size": self._resolve(req.model).default_size})
         headers = self.admit(who, req.model, req.size, req.seconds)
         width, height = (int(x) for x in req.size.split("x"))
         png = None
@@ -202,6 +295,8 @@ class VideoService:
             fields["prompt"] = shots[0].prompt
         req: CreateVideoRequest = parse(CreateVideoRequest, fields)
         entry = self._resolve(req.model)
+        if "size" not in req.model_fields_set:  # as a create: the model's own default size
+            req = req.model_copy(update={"size": entry.default_size})
         sb.check_shots(shots, model=req.model, seconds_offered=entry.seconds,
                        max_shots=self.settings.max_storyboard_shots)
         total = sb.total_seconds(shots)
@@ -308,10 +403,14 @@ class VideoService:
                               shot_images=images, kind="remix", remixed_from_video_id=src.id, cameo_ids=cameo_ids)
         return video, headers
 
-    def remix(self, who: Principal, video_id: str, body: Body) -> tuple[VideoObject, dict[str, str]]:
+    def remix(self, who: Principal, video_id: str, body: Body,
+              token: str | None = None) -> tuple[VideoObject, dict[str, str]]:
+        """Anyone who may see the source (`may_view`; `token` from its share link) may remix it: the remix is
+        the caller's, admitted and charged under the caller's plan, and the source's cameos must be ones the
+        caller may use."""
         req: RemixVideoRequest = parse(RemixVideoRequest, body.fields)
         with self.sessions() as s:
-            src = self._get(s, who, video_id)
+            src = self._viewable(s, who, video_id, token)
             if src.status != "completed":
                 raise InvalidRequest(f"Video {video_id} is {src.status}; only a completed video can be remixed.",
                                      param="video_id", code="video_not_ready")
@@ -501,7 +600,8 @@ class VideoService:
 
     def retrieve(self, who: Principal, video_id: str) -> VideoObject:
         with self.sessions() as s:
-            return to_video_object(self._get(s, who, video_id))
+            v = self._viewable(s, who, video_id)
+            return to_video_object(v, owner_view=v.owner_id == who.user_id)
 
     def poll_after_ms(self, video_id: str) -> int:
         """How long a client should wait before polling again: a quarter of the estimated time left,
@@ -518,13 +618,13 @@ class VideoService:
     def list(self, who: Principal, after: str | None, limit: int, order: str) -> VideoList:
         with self.sessions() as s:
             rows, more = repo.list_videos(s, who.user_id, after=after, limit=limit, order=order)
-            data = [to_video_object(v) for v in rows]
+            data = [to_video_object(v, owner_view=True) for v in rows]
         return VideoList(data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None,
                          has_more=more)
 
-    def content(self, who: Principal, video_id: str, variant: str) -> StoredFile:
+    def content(self, who: Principal, video_id: str, variant: str, token: str | None = None) -> StoredFile:
         with self.sessions() as s:
-            v = self._get(s, who, video_id)
+            v = self._viewable(s, who, video_id, token)
             if v.status != "completed":
                 raise InvalidRequest(f"Video {video_id} is {v.status}; content is available once it is completed.",
                                      param="video_id", code="video_not_ready")
@@ -552,9 +652,177 @@ class VideoService:
             self.storage.delete_prefix(video_prefix(video_id))
         return DeletedVideo(id=video_id)
 
+    # Sharing, lineage, search and the creator's tools (the web app's library, feed and forms).
+    def set_visibility(self, who: Principal, video_id: str, visibility: str) -> VideoObject:
+        """Only the owner shares. Going private drops the link's token, so a link handed out before stops
+        working for good; sharing again makes a new one."""
+        req: UpdateVideoRequest = parse(UpdateVideoRequest, {"visibility": visibility})
+        with self.sessions() as s:
+            v = self._get(s, who, video_id)
+            v.visibility = req.visibility
+            if req.visibility == "private":
+                v.share_token = None
+            elif not v.share_token:
+                v.share_token = secrets.token_urlsafe(18)
+            s.commit()
+            return to_video_object(v, owner_view=True)
+
+    def view(self, who: Principal, video_id: str) -> SharedVideo:
+        """A video its owner, or anyone it is shared with everyone on this server, opens by id."""
+        with self.sessions() as s:
+            v = self._viewable(s, who, video_id)
+            mine = v.owner_id == who.user_id
+            owner = who.user_name if mine else s.scalar(select(User.name).where(User.id == v.owner_id)) or ""
+            return SharedVideo(to_video_object(v, owner_view=mine), owner, v.share_token, mine)
+
+    def shared(self, who: Principal, token: str) -> SharedVideo:
+        """The video behind a share link; a private video, a deleted one and a guess all answer the same 404."""
+        with self.sessions() as s:
+            v = s.scalar(select(Video).where(Video.share_token == token, Video.deleted_at.is_(None))) \
+                if isinstance(token, str) and 0 < len(token) <= 64 else None
+            if v is None or not may_view(v, who.user_id, token):
+                raise NotFound("No shared video found at this link.", param="token", code="video_not_found")
+            owner = s.scalar(select(User.name).where(User.id == v.owner_id)) or ""
+            mine = v.owner_id == who.user_id
+            return SharedVideo(to_video_object(v, owner_view=mine), owner, v.share_token, mine)
+
+    def feed(self, who: Principal, after: str | None, limit: int) -> tuple[list[SharedVideo], bool]:
+        """Finished videos shared with everyone on this server, newest first."""
+        with self.sessions() as s:
+            rows, more = repo.feed_videos(s, after=after, limit=limit)
+            return [SharedVideo(to_video_object(v, owner_view=v.owner_id == who.user_id), name, v.share_token,
+                                v.owner_id == who.user_id) for v, name in rows], more
+
+    def lineage(self, who: Principal, video_id: str, token: str | None = None) -> Lineage:
+        """A video's source and the remixes, extensions and edits made from it that the viewer may see."""
+        with self.sessions() as s:
+            v = self._viewable(s, who, video_id, token)
+            source, hidden = None, False
+            src_id = v.remixed_from_video_id or v.extended_from_video_id or v.edited_from_video_id
+            if src_id:
+                src = s.scalar(select(Video).where(Video.id == src_id))
+                if src is not None and may_view(src, who.user_id):
+                    source = to_video_object(src, owner_view=src.owner_id == who.user_id)
+                else:
+                    hidden = True
+            derived = [to_video_object(d, owner_view=d.owner_id == who.user_id)
+                       for d in repo.derived_videos(s, v.id) if may_view(d, who.user_id)]
+        return Lineage(source, hidden, derived)
+
+    def search(self, who: Principal, f: VideoFilter, after: str | None, limit: int, order: str) -> VideoList:
+        """The caller's own videos matching `f` (prompt text, status, model, created between two times)."""
+        if f.status is not None and f.status not in ("queued", "in_progress", "completed", "failed"):
+            raise InvalidRequest(f"Unknown status '{f.status}'.", param="status", code="invalid_value")
+        if f.text is not None and len(f.text) > 500:
+            raise InvalidRequest("The search text is longer than 500 characters.", param="q", code="invalid_value")
+        with self.sessions() as s:
+            rows, more = repo.search_videos(s, who.user_id, f, after=after, limit=limit, order=order)
+            data = [to_video_object(v, owner_view=True) for v in rows]
+        return VideoList(data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None,
+                         has_more=more)
+
+    def models_used(self, who: Principal) -> list[str]:
+        with self.sessions() as s:
+            return repo.video_models(s, who.user_id)
+
+    def settings_of(self, who: Principal, video_id: str, token: str | None = None) -> dict[str, Any]:
+        """A viewable video's generation settings as create fields (to start a new video from them)."""
+        with self.sessions() as s:
+            v = self._viewable(s, who, video_id, token)
+            params = v.params or {}
+            out: dict[str, Any] = {"prompt": v.prompt, "model": v.model, "size": v.size, "seconds": v.seconds}
+            if v.kind == "extend" and isinstance(params.get("extend_seconds"), str):
+                out["seconds"] = params["extend_seconds"]  # a stitched total is not something to generate anew
+            for k in GENERATION_KEYS:
+                if params.get(k) is not None and isinstance(params[k], (str, int, float)):
+                    out[k] = params[k]
+        return out
+
+    def retry(self, who: Principal, video_id: str) -> tuple[VideoObject, dict[str, str]]:
+        """The same request again, as a new video through the same admission, plan and consent checks. A failed
+        video keeps its seed (the same video, this time finished); a finished one gets a new seed."""
+        with self.sessions() as s:
+            v = self._get(s, who, video_id)
+            if v.status not in ("completed", "failed"):
+                raise InvalidRequest(f"Video {video_id} is {v.status}; only a finished video can be tried again.",
+                                     param="video_id", code="video_not_finished")
+            kind, prompt, model, size, seconds = v.kind, v.prompt, v.model, v.size, v.seconds
+            params = {k: p for k in GENERATION_KEYS if (p := (v.params or {}).get(k)) is not None}
+            if v.status == "completed":
+                params.pop("seed", None)
+            extend_seconds = (v.params or {}).get("extend_seconds")
+            remixed, extended, edited = v.remixed_from_video_id, v.extended_from_video_id, v.edited_from_video_id
+            stored = v.input_key
+        if kind == "remix" and remixed:
+            return self.remix(who, remixed, Body({"prompt": prompt, **params}))
+        if kind == "extend" and extended and extend_seconds:
+            return self.extend(who, Body({"video": {"id": extended}, "prompt": prompt, "seconds": extend_seconds,
+                                          **params}))
+        if kind == "edit" and edited:
+            return self.edit(who, Body({"video": {"id": edited}, "prompt": prompt, **params}))
+        data = self._stored_input(stored, video_id) if stored else None
+        fields = {"prompt": prompt, "model": model, "size": size, "seconds": seconds, **params}
+        if kind == "edit" and data is not None:
+            return self.edit(who, Body(fields, {"video": Upload("input.mp4", "video/mp4", data)}))
+        if kind == "generate":
+            files = {"input_reference": Upload("input.png", "image/png", data)} if data is not None else {}
+            return self.create(who, Body(fields, files))
+        raise InvalidRequest(f"Video {video_id} cannot be tried again: what it was made from is gone.",
+                             param="video_id", code="video_not_retryable")
+
+    def _stored_input(self, key: str, video_id: str) -> bytes:
+        if self.storage.size(key) is None:
+            raise InvalidRequest(f"The input of video {video_id} is no longer stored, so it cannot be tried again.",
+                                 param="video_id", code="video_not_retryable")
+        with self.storage.open(key) as f:
+            return f.read()
+
+    def model_choices(self, who: Principal, test_models: str = "auto") -> list[ModelChoice]:
+        """The models a person may pick, each under the first of its names the caller's plan allows, with the
+        sizes and durations it offers and, for each, whether the plan allows it and why not.
+
+        Only installed models (or, on an API-only process, models whose weights it cannot see). Test fixtures
+        (`test_model`, random weights that make noise) are offered with `test_models="always"`, never with
+        "never", and with "auto" only while no real model is: a server with nothing but fixtures installed
+        (a fresh checkout, a test run) still works end to end, and a real server never offers noise."""
+        plan = self.plan_of(who)
+        with self.sessions() as s:
+            left = quota.usage(s, plan, who.user_id)["left"]
+        entries = [e for e in getattr(self.catalog, "list_models", lambda: [])() if e.installed is not False]
+        named = [(e, n) for e in entries
+                 if (n := next((x for x in (*e.aliases, e.name) if plan.allows_model(x)), None)) is not None]
+        real = [(e, n) for e, n in named if not e.test_model]
+        show_tests = test_models == "always" or (test_models == "auto" and not real)
+        out = []
+        for e, name in real + ([(e, n) for e, n in named if e.test_model] if show_tests else []):
+            title = "Test model (makes noise)" if e.test_model else \
+                (e.description.split(":", 1)[0].strip() if e.description else e.name)
+            sizes = [Choice(sz, _size_label(sz), plan.allows_size(sz),
+                            "" if plan.allows_size(sz) else f"not on your plan ({plan.name})") for sz in e.sizes]
+            seconds = []
+            for sec in e.seconds:
+                cost = plan.cost(name, float(sec))
+                if plan.max_seconds is not None and float(sec) > plan.max_seconds:
+                    seconds.append(Choice(sec, f"{sec} s", False, f"your plan allows up to {plan.max_seconds:g} s"))
+                elif left is not None and cost > left + 1e-9:
+                    seconds.append(Choice(sec, f"{sec} s", False, f"costs {cost:g} {plan.unit}, {left:g} left"))
+                else:
+                    seconds.append(Choice(sec, f"{sec} s", True))
+            out.append(ModelChoice(name, f"{title} · {name}" if e.test_model or title != name else name,
+                                   e.test_model, sizes, seconds, getattr(e, "default_size", None)))
+        return out
+
     def _get(self, s: Session, who: Principal, video_id: str) -> Video:
         v = repo.get_video(s, who.user_id, video_id)
         if v is None:
+            raise NotFound(f"No video found with id '{video_id}'.", param="video_id", code="video_not_found")
+        return v
+
+    @staticmethod
+    def _viewable(s: Session, who: Principal, video_id: str, token: str | None = None) -> Video:
+        """The video if the caller may see it; otherwise exactly the answer for an id that does not exist."""
+        v = s.scalar(select(Video).where(Video.id == video_id, Video.deleted_at.is_(None)))
+        if v is None or not may_view(v, who.user_id, token):
             raise NotFound(f"No video found with id '{video_id}'.", param="video_id", code="video_not_found")
         return v
 
