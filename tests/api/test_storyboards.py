@@ -260,6 +260,19 @@ def test_remix_of_one_shot_renders_from_that_shot_on(srv, client, board, media):
     assert np.abs(np.fft.rfft(later)).max() < 0.5 * spectrum.max()
 
 
+def test_try_again_in_the_web_app_submits_the_same_storyboard(srv, client, board):
+    from tests.web.conftest import signed_in_http
+
+    web, token = signed_in_http(srv.base_url, srv.api_key)
+    r = web.post(f"/videos/{board.id}/retry", data={"csrf_token": token})
+    assert r.status_code == 303, r.text
+    again = client.videos.retrieve(r.headers["location"].rsplit("/", 1)[1])
+    client.videos.delete(again.id)  # what was submitted is the point, not another render
+    assert again.id != board.id and again.seconds == board.seconds
+    assert [(s["prompt"], s["seconds"], s["transition"], s["camera"]) for s in again.model_extra["shots"]] == \
+        [(s["prompt"], s["seconds"], s["transition"], s["camera"]) for s in board.model_extra["shots"]]
+
+
 def test_refusals_name_the_shot_and_field(srv, client, board):
     def refused(body: dict, status: int = 400) -> dict:
         with srv.http() as h:

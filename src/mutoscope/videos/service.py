@@ -753,6 +753,9 @@ class VideoService:
             extend_seconds = (v.params or {}).get("extend_seconds")
             remixed, extended, edited = v.remixed_from_video_id, v.extended_from_video_id, v.edited_from_video_id
             stored = v.input_key
+            board = (v.params or {}).get("storyboard")
+        if isinstance(board, dict):
+            return self._retry_storyboard(who, video_id, kind, remixed, prompt, model, size, params, board)
         if kind == "remix" and remixed:
             return self.remix(who, remixed, Body({"prompt": prompt, **params}))
         if kind == "extend" and extended and extend_seconds:
@@ -769,6 +772,41 @@ class VideoService:
             return self.create(who, Body(fields, files))
         raise InvalidRequest(f"Video {video_id} cannot be tried again: what it was made from is gone.",
                              param="video_id", code="video_not_retryable")
+
+    def _retry_storyboard(self, who: Principal, video_id: str, kind: str, remixed: str | None, prompt: str,
+                          model: str, size: str, params: dict[str, Any],
+                          board: dict[str, Any]) -> tuple[VideoObject, dict[str, str]]:
+        """A storyboard again: its shots (first frames from its own stored inputs) as a new create, or a remix of
+        the same shot of the same source."""
+        import base64
+
+        shots = sb.timeline(board)
+        if shots is None:
+            raise InvalidRequest(f"Video {video_id} cannot be tried again: its storyboard is unreadable.",
+                                 param="video_id", code="video_not_retryable")
+        if kind == "remix":
+            k = int(board.get("from_shot") or 0)
+            if not remixed:
+                raise InvalidRequest(f"Video {video_id} cannot be tried again: what it was made from is gone.",
+                                     param="video_id", code="video_not_retryable")
+            return self.remix(who, remixed, Body({"prompt": shots[k].prompt, "shot": k,
+                                                  **({"camera": shots[k].camera} if shots[k].camera else {}),
+                                                  **params}))
+        out = []
+        for shot, raw in zip(shots, board["shots"]):
+            item: dict[str, Any] = {"prompt": shot.prompt, "seconds": shot.seconds}
+            if shot.transition:
+                item["transition"] = shot.transition
+            if shot.camera:
+                item["camera"] = shot.camera
+            if raw.get("characters"):
+                item["characters"] = [{"id": c} for c in raw["characters"]]
+            key = raw.get("image_key")
+            if isinstance(key, str) and key.startswith(video_prefix(video_id) + "/"):
+                png = self._stored_input(key, video_id)
+                item["image"] = "data:image/png;base64," + base64.b64encode(png).decode()
+            out.append(item)
+        return self.create(who, Body({"prompt": prompt, "model": model, "size": size, "storyboard": out, **params}))
 
     def _stored_input(self, key: str, video_id: str) -> bytes:
         if self.storage.size(key) is None:
