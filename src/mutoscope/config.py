@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # Extensions: a lineage is a video and the chain of extensions built on it.
     max_extensions_per_lineage: int = 6
     max_lineage_seconds: float = 120.0
+    # Storyboards: the most shots one video may have (each is a generation inside the one job); at most
+    # 100, the most a request's storyboard is read for.
+    max_storyboard_shots: int = Field(default=8, ge=1, le=100)
 
     # faster-whisper model folder for cameo verification (None: <weights_dir>/faster-whisper).
     likeness_whisper_model: str | None = None

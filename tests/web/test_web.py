@@ -89,7 +89,7 @@ def test_create_watch_complete_and_play(web, browser):
     assert nav_status(browser) == 400 and "invalid_size" in browser.text("#form-error")
     assert browser.eval("document.getElementById('prompt').value") == "a lighthouse at dusk, waves"
 
-    browser.submit("#create-form", {"size": "1280x720", "seconds": "4"})
+    browser.submit("#create-form", {"size": "512x288", "seconds": "4"})
     path = browser.eval("location.pathname")
     assert path.startswith("/videos/video_"), browser.text()
     video_id = state["video"] = path.rsplit("/", 1)[1]
@@ -98,7 +98,7 @@ def test_create_watch_complete_and_play(web, browser):
     browser.goto(web.base_url + "/")
     tile = f"document.querySelector('.tile[data-id=\"{video_id}\"]')"
     assert browser.eval(f"{tile}.dataset.status") in ("queued", "in_progress", "completed")
-    browser.wait(f"{tile}.dataset.status === 'completed'", timeout=60, interval=0.5)
+    browser.wait(f"{tile}.dataset.status === 'completed'", timeout=180, interval=0.5)
     browser.wait(f"{tile}.querySelector('img').complete && {tile}.querySelector('img').naturalWidth > 0")
     assert "4 seconds" in browser.text("#usage")
     shot = browser.screenshot(web.data_dir.parent / "library.png")  # for a person to look at

@@ -169,16 +169,29 @@ def _poll_worker(settings: Settings, workers: int, log_level: str, engine=None) 
 
 
 @app.command()
-def generate(prompt: str,
+def generate(prompt: Annotated[Optional[str], typer.Argument(help="What to generate (not with --storyboard).")] = None,
              output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the MP4.")] = Path("clip.mp4"),
              model: Annotated[str, typer.Option(envvar="MUTOSCOPE_MODEL")] = "sora-2",
              seconds: str = "4",
              size: Annotated[Optional[str], typer.Option(help="WxH; default: the model's default size.")] = None,
              image: Annotated[Optional[Path], typer.Option(help="First-frame image.")] = None,
+             storyboard: Annotated[Optional[Path], typer.Option(
+                 help="A TOML file of [[shots]] (docs/storyboards.md) rendered into one video.")] = None,
              seed: Optional[int] = None, steps: Optional[int] = None, guidance: Optional[float] = None,
              negative_prompt: Optional[str] = None, data_dir: DataDir = None) -> None:
     """Generate one video in this process, with a progress bar, and write the MP4."""
     from PIL import Image
+
+    if (prompt is None) == (storyboard is None):
+        _fail("give either a prompt or --storyboard FILE")
+    if storyboard is not None:
+        from mutoscope.cli.storyboard import render_file
+
+        video_id, seed = render_file(storyboard, output, model=model, size=size, seed=seed, steps=steps,
+                                     guidance=guidance, negative_prompt=negative_prompt,
+                                     settings=_settings(data_dir), fail=_fail, err=err)
+        console.print(f"Wrote {output} (id {video_id}, seed {seed})")
+        return
 
     from mutoscope.db.models import new_id
     from mutoscope.engine import EngineError, GenerationSpec

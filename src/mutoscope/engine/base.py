@@ -66,6 +66,8 @@ class GenerationSpec:
             round(seconds * fps) of them, that follow it. "edit": `condition_frames`
             is the clip to transform (at least round(seconds * fps) frames); the output
             replaces it frame for frame, guided by `prompt`.
+        camera: optional camera move for the shot (a storyboard shot's `camera`);
+            None leaves the framing to the prompt.
     """
 
     prompt: str
@@ -79,6 +81,7 @@ class GenerationSpec:
     negative_prompt: str | None = None
     condition_frames: "np.ndarray | None" = None
     condition_mode: "Literal['extend', 'edit'] | None" = None
+    camera: str | None = None
 
     def __post_init__(self) -> None:
         if (self.condition_frames is None) != (self.condition_mode is None):
