@@ -8,6 +8,7 @@ the family adapters wire to diffusers' `callback_on_step_end`.
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -66,6 +67,8 @@ class GenerationSpec:
             round(seconds * fps) of them, that follow it. "edit": `condition_frames`
             is the clip to transform (at least round(seconds * fps) frames); the output
             replaces it frame for frame, guided by `prompt`.
+        camera: a camera move (engine/camera.py MOVES) the model offers, or None. An adapter move's LoRA is
+            on only while this call denoises; a prompt move's phrase is folded into `prompt`.
     """
 
     prompt: str
@@ -79,6 +82,7 @@ class GenerationSpec:
     negative_prompt: str | None = None
     condition_frames: "np.ndarray | None" = None
     condition_mode: "Literal['extend', 'edit'] | None" = None
+    camera: str | None = None
 
     def __post_init__(self) -> None:
         if (self.condition_frames is None) != (self.condition_mode is None):
@@ -125,6 +129,10 @@ class ModelInfo:
     installed: bool | None = False
     test_model: bool = False
     description: str = ""
+    # move -> how this model makes it (engine/camera.py CameraMove).
+    camera: Mapping[str, Any] = field(default_factory=dict)
+    # adapter move -> its LoRA is on this machine (None: this process cannot see the workers' files).
+    camera_installed: Mapping[str, bool | None] = field(default_factory=dict)
 
 
 class VideoEngine(abc.ABC):

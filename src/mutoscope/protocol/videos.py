@@ -50,6 +50,9 @@ class GenerationParams(OpenAIBaseModel):
     negative_prompt: str | None = Field(default=None, max_length=32000)
     num_inference_steps: int | None = Field(default=None, ge=1, le=500)
     guidance_scale: float | None = Field(default=None, ge=0.0, le=50.0)
+    # A camera move (docs/models.md, "Camera moves"); which ones a model offers is the catalog's call, so an
+    # unknown one is refused with the model's own list.
+    camera: str | None = Field(default=None, max_length=64)
     # --8<-- [end:mutoscope-extensions]
 
 
@@ -91,6 +94,18 @@ class VideoError(BaseModel):
     message: str
 
 
+class VideoCamera(BaseModel):
+    """The camera move a video asked for and how the model made it (null until the job has run)."""
+
+    move: str
+    applied: Literal["adapter", "prompt"] | None = None
+    # prompt moves: the prompt as the model received it, the move's phrase folded in
+    prompt: str | None = None
+    # adapter moves: the LoRA's hub repo (null for one the operator keeps locally) and its scale
+    lora: str | None = None
+    scale: float | None = None
+
+
 class VideoObject(BaseModel):
     # OpenAI standard fields (VideoResource)
     id: str
@@ -110,6 +125,7 @@ class VideoObject(BaseModel):
     extended_from_video_id: str | None = None
     edited_from_video_id: str | None = None
     seed: int | None = None
+    camera: VideoCamera | None = None
 
 
 class VideoList(BaseModel):

@@ -24,6 +24,7 @@ from mutoscope.accounts.service import Principal
 from mutoscope.config import Settings
 from mutoscope.db import repositories as repo
 from mutoscope.db.models import Video, new_id, now
+from mutoscope.engine import camera as camera_moves
 from mutoscope.errors import Gone, InvalidRequest, NotFound, PermissionDenied
 from mutoscope.storage.keys import VARIANTS, file_key, input_key, input_video_key, published_key, video_prefix
 from mutoscope.lifecycle import service as lifecycle
@@ -52,6 +53,7 @@ from mutoscope.protocol.videos import (
     GenerationParams,
     ImageRef,
     RemixVideoRequest,
+    VideoCamera,
     VideoError,
     VideoList,
     VideoObject,
@@ -76,6 +78,20 @@ class ModelCatalog(Protocol):
         """Raises LookupError for an unknown name."""
 
 
+def _camera_of(v: Video) -> VideoCamera | None:
+    """The move asked for and, once the job has run, how the engine made it (`resolved["camera"]`)."""
+    move = (v.params or {}).get("camera")
+    if not isinstance(move, str):
+        return None
+    done = (v.resolved or {}).get("camera") if v.status == "completed" else None
+    if isinstance(done, dict) and done.get("move") == move:
+        try:
+            return VideoCamera.model_validate({k: done.get(k) for k in VideoCamera.model_fields})
+        except ValueError:  # a row is never trusted
+            pass
+    return VideoCamera(move=move)
+
+
 def to_video_object(v: Video) -> VideoObject:
     error = VideoError(code=v.error_code, message=v.error_message or v.error_code) if v.status == "failed" else None
     return VideoObject(
@@ -84,6 +100,7 @@ def to_video_object(v: Video) -> VideoObject:
         remixed_from_video_id=v.remixed_from_video_id, error=error,
         extended_from_video_id=v.extended_from_video_id, edited_from_video_id=v.edited_from_video_id,
         seed=seed if isinstance(seed := (v.params or {}).get("seed"), int) else None,  # a row is never trusted
+        camera=_camera_of(v),
     )
 
 
@@ -101,14 +118,19 @@ class VideoService:
                                  "operator.", code="plan_not_configured")
         return self.plans[name]
 
-    def admit(self, who: Principal, model: str, size: str, seconds: str) -> dict[str, str]:
-        """Everything decided before a job exists: service phase, model lifecycle, plan limits, installed
-        weights, request rate. Returns the headers the response should carry (deprecation notices)."""
+    def admit(self, who: Principal, model: str, size: str, seconds: str,
+              camera: str | None = None) -> dict[str, str]:
+        """Everything decided before a job exists: service phase, model lifecycle, plan limits, the camera move,
+        installed weights (and the move's LoRA), request rate. Returns the headers the response should carry
+        (deprecation notices)."""
         entry = self._resolve(model)
         with self.sessions() as s:
             lifecycle.check_can_generate(lifecycle.current_phase(s))
             headers = lifecycle.check_model_usable(s, [model, entry.name])
         self._check_size_seconds(model, entry, size, seconds)
+        if camera is not None:
+            # A move the model does not offer lists the ones it does; its LoRA missing here names the pull.
+            camera_moves.check_move(entry, camera, name=model)
         plan = self.plan_of(who)
         quota.check_plan(plan, model, size, float(seconds))
         self._check_installed(model, entry)
@@ -135,7 +157,7 @@ class VideoService:
             # multipart sometimes carries the object as a bare URL string
             fields["input_reference"] = {"image_url": fields["input_reference"]}
         req: CreateVideoRequest = parse(CreateVideoRequest, fields)
-        headers = self.admit(who, req.model, req.size, req.seconds)
+        headers = self.admit(who, req.model, req.size, req.seconds, req.camera)
         width, height = (int(x) for x in req.size.split("x"))
         png = None
         if upload is not None:
@@ -165,7 +187,9 @@ class VideoService:
                                      param="video_id", code="video_not_ready")
             params = dict(src.params or {})
             params.update({k: v for k, v in self._params(req).items() if k in req.model_fields_set})
-        headers = self.admit(who, src.model, src.size, src.seconds)
+        # A remix keeps the source's camera move unless it names another (or null for none).
+        camera = params.get("camera") if isinstance(params.get("camera"), str) else None
+        headers = self.admit(who, src.model, src.size, src.seconds, camera)
         png = None
         if src.input_key:
             with self.storage.open(src.input_key) as f:
@@ -198,7 +222,7 @@ class VideoService:
             raise InvalidRequest(f"Extending video {src.id} ({src.seconds} s) by {req.seconds} s would make it "
                                  f"{total:g} s; this server allows at most {limit_s:g} s per video lineage.",
                                  param="seconds", code="extension_limit_reached")
-        headers = self.admit(who, src.model, src.size, req.seconds)
+        headers = self.admit(who, src.model, src.size, req.seconds, req.camera)
         self._check_budget(src.model, src.size, total, "seconds")
         params = self._derived_params(src, req)
         params["extend_seconds"] = req.seconds
@@ -223,7 +247,7 @@ class VideoService:
         if req.video is not None:
             with self.sessions() as s:
                 src = self._completed_source(s, who, req.video.id, "edited")
-            headers = self.admit(who, src.model, src.size, src.seconds)
+            headers = self.admit(who, src.model, src.size, src.seconds, req.camera)
             # An edit shows its source's cameos too, like a remix.
             with self.sessions() as s:
                 cameo_ids = cameo_consent.check_derived(s, who.user_id, req.prompt, fields.get("characters"),
@@ -237,7 +261,7 @@ class VideoService:
         info = self._video_from_upload(upload)
         size = req.size or self._size_like(entry, info.width, info.height)
         seconds = req.seconds or self._seconds_within(model, entry, info.duration)
-        headers = self.admit(who, model, size, seconds)
+        headers = self.admit(who, model, size, seconds, req.camera)
         self._check_budget(model, size, float(seconds), "video", source=info)
         # Consent for named cameos; faces in the upload pass the same guard as input_reference.
         with self.sessions() as s:
@@ -422,7 +446,8 @@ class VideoService:
     def _params(req: GenerationParams) -> dict[str, Any]:
         seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
         return {"seed": seed, "negative_prompt": req.negative_prompt,
-                "num_inference_steps": req.num_inference_steps, "guidance_scale": req.guidance_scale}
+                "num_inference_steps": req.num_inference_steps, "guidance_scale": req.guidance_scale,
+                "camera": req.camera}
 
     def _fit(self, data: bytes, width: int, height: int, param: str) -> bytes:
         try:
