@@ -345,3 +345,33 @@ def test_models_list_shows_each_models_moves(engine, tmp_path, monkeypatch):
     row = next(line for line in result.output.splitlines() if line.strip("│ ").startswith(MODEL)
                and "dolly_in" in line)
     assert "dolly_in, dolly_out, jib_up" in row and "pan_left" in row and row.count("jib_up") == 2  # not pulled
+
+
+def test_two_stage_runs_the_move_in_both_stages_and_the_refine_lora_only_in_refine(tmp_path):
+    """`sora-2-pro`'s recipe: the camera adapter is on in stage 1 and in the refine pass, where the refine LoRA
+    joins it; a job without a move has only the refine LoRA, only while refining."""
+    from mutoscope.engine.diffusers_engine import DiffusersEngine
+    from mutoscope.engine.families import FAMILIES
+
+    path = tiny_cam_file(tmp_path)
+    path.write_text(path.read_text().replace(f'name = "{MODEL}"', 'name = "tiny-cam-pro"')
+                    .replace("builtin:tiny-ltx2", "builtin:tiny-ltx2-pro")
+                    .replace("test_model = true", 'test_model = true\nrecipe = "two_stage"\nrefine_steps = 2'))
+    engine = DiffusersEngine(load_registry(path), tmp_path / "weights", device="cpu")
+    pipes = engine.load("tiny-cam-pro")
+    family = FAMILIES["ltx2"]
+    # What LTX2Family.load does with a two-stage model's refine_lora, here with a tiny LoRA file.
+    family.load_adapter(pipes, "refine", write_lora(tmp_path / "refine.safetensors", seed=9))
+    pipes.refine_adapter = "refine"
+    per_step: list[list[str]] = []
+    hooks = Hooks()
+    hooks.on_progress = lambda fraction, phase: per_step.append(family.active_adapters(pipes)) \
+        if phase == "denoise" and fraction > 0 else None
+
+    out = engine.generate("tiny-cam-pro", spec(camera="dolly_in"), hooks)
+    assert per_step == [["camera_dolly_in"]] * 2 + [["camera_dolly_in", "refine"]] * 2
+    assert out.resolved["camera"]["active_steps"] == 4 and out.resolved["recipe"] == "two_stage"
+    per_step.clear()
+    out = engine.generate("tiny-cam-pro", spec(), hooks)
+    assert per_step == [[]] * 2 + [["refine"]] * 2 and out.resolved["lora_active"] == ["refine"]
+    assert family.active_adapters(pipes) == []

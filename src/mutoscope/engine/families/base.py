@@ -264,8 +264,13 @@ class Family(abc.ABC):
 
         if not USE_PEFT_BACKEND:
             raise EngineError("LoRA adapters need the `peft` package (pip install peft), which is not installed")
+        import warnings
+
         pipe = pipes.text_to_video
-        pipe.load_lora_weights(str(file.parent), weight_name=file.name, adapter_name=name, local_files_only=True)
+        with warnings.catch_warnings():
+            # peft warns on every adapter after the first that the model now holds several: that is the point.
+            warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+            pipe.load_lora_weights(str(file.parent), weight_name=file.name, adapter_name=name, local_files_only=True)
         pipe.disable_lora()
 
     def set_adapters(self, pipes: LoadedPipelines, active: "list[tuple[str, float]]") -> None:
