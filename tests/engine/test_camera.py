@@ -191,7 +191,7 @@ def hub(tmp_path, monkeypatch):
 
 def test_pull_fetches_sizes_and_verifies_camera_loras(hub, tmp_path):
     path = tmp_path / "models.toml"
-    path.write_text(ENTRY.replace("[models.camera]\n", "sizes = [\"64x64\"]\nseconds = [\"1\"]\n[models.camera]\n")
+    path.write_text(ENTRY
                     + 'dolly_in = { lora = "Lightricks/Cam-In", weight_name = "cam-in.safetensors" }\n'
                     + 'dolly_out = { lora = "Lightricks/Cam-Out" }\npan_left = { prompt = "It pans." }\n')
     entry = load_registry(path).resolve("cam")
@@ -214,6 +214,12 @@ def test_pull_fetches_sizes_and_verifies_camera_loras(hub, tmp_path):
     assert weights.adapter_file(entry.camera["dolly_in"], target) == target / ".adapters/Lightricks/Cam-In/cam-in.safetensors"
     assert weights.adapter_installed(entry.camera["dolly_out"], target)
     assert all(a.present for a in weights.plan_adapters(entry, target))  # a second pull fetches nothing
+
+    # `models rm`: a LoRA another model names stays; the one only this model used goes.
+    other = SimpleNamespace(name="other", camera={"dolly_in": entry.camera["dolly_in"]})
+    assert weights.remove_adapters(entry, target, [entry, other]) == ["Lightricks/Cam-Out"]
+    assert weights.adapter_installed(entry.camera["dolly_in"], target)
+    assert not weights.adapter_installed(entry.camera["dolly_out"], target)
 
 
 # -- adapters on the tiny LTX-2 ------------------------------------------------------------

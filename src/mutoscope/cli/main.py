@@ -415,14 +415,18 @@ def models_rm(name: str, data_dir: DataDir = None) -> None:
 
     settings = _settings(data_dir)
     try:
-        entry = load_registry(settings.models_file, settings.model_aliases or None,
-                              settings.engine_overrides or None).resolve(name)
+        registry = load_registry(settings.models_file, settings.model_aliases or None,
+                                 settings.engine_overrides or None)
+        entry = registry.resolve(name)
     except LookupError as e:
         _fail(str(e))
     if weights.remove(entry, settings.resolved_weights_dir):
         console.print(f"Removed the weights of {entry.name}")
     else:
         console.print(f"{entry.name} has no downloaded weights to remove")
+    removed = weights.remove_adapters(entry, settings.resolved_weights_dir, registry.entries())
+    if removed:
+        console.print(f"Removed {len(removed)} camera LoRA(s) of {entry.name}: {', '.join(removed)}")
 
 
 def main() -> None:  # pragma: no cover

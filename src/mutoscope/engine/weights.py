@@ -455,6 +455,21 @@ def pull_adapters(entry: "ModelEntry", adapters: list[AdapterPull], weights_dir:
         report(1.0, f"{entry.name}: {len(adapters)} camera LoRA(s) verified")
 
 
+def remove_adapters(entry: "ModelEntry", weights_dir: Path, others: "list[ModelEntry]") -> list[str]:
+    """Delete the hub camera LoRAs only `entry` uses (another model naming the repo keeps it); local ones are the
+    operator's and stay. Returns the repos removed."""
+    kept = {m.lora for e in others if e.name != entry.name for m in e.camera.values() if m.lora}
+    removed = []
+    for move in entry.camera.values():
+        if not move.lora or move.is_local or move.lora in kept or move.lora in removed:
+            continue
+        folder = adapter_folder(move, weights_dir)
+        if folder.is_dir():
+            shutil.rmtree(folder)
+            removed.append(move.lora)
+    return removed
+
+
 def _fits(entry: "ModelEntry", need: int, where: Path) -> None:
     where.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(where).free
