@@ -2,7 +2,9 @@
 
 Debian's `chromium` package plus the `websockets` client: nothing is downloaded at test time
 (Playwright would want its own browser build). Only what the web tests need: navigate, run
-JavaScript, wait for a condition, take a screenshot.
+JavaScript, wait for a condition, take a screenshot, switch between desktop and mobile widths, and
+the three checks every page must pass: axe-core (from npm, `tests/web/node_modules`) finds no serious
+or critical violation, the console shows no error, and no request goes to another host.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 from websockets.sync.client import connect
@@ -24,6 +27,12 @@ from websockets.sync.client import connect
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
          "--disable-dev-shm-usage", "--mute-audio", "--remote-debugging-port=0", "--window-size=1280,900"]
+
+
+AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+DESKTOP = (1280, 900)
+MOBILE = (390, 844)
 
 
 def find_chromium() -> str | None:
@@ -37,9 +46,10 @@ class JSError(AssertionError):
 class Browser:
     """One headless Chromium with one page; `close()` ends the process and removes its profile."""
 
-    def __init__(self, executable: str, timeout: float = 30):
+    def __init__(self, executable: str, timeout: float = 30, extra_flags: tuple[str, ...] = ()):
         self.profile = tempfile.mkdtemp(prefix="mutoscope-chromium-")
-        self.proc = subprocess.Popen([executable, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+        self.proc = subprocess.Popen([executable, *FLAGS, *extra_flags, f"--user-data-dir={self.profile}",
+                                      "about:blank"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         port = self._devtools_port(timeout)
         deadline = time.time() + timeout
@@ -60,7 +70,9 @@ class Browser:
         self.events: list[dict] = []
         self.send("Page.enable")
         self.send("Runtime.enable")
-        self.send("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False)
+        self.send("Log.enable")
+        self.send("Network.enable")
+        self.viewport(*DESKTOP)
 
     def _devtools_port(self, timeout: float) -> int:
         deadline = time.time() + timeout
@@ -77,7 +89,6 @@ class Browser:
                 return int(m.group(1))
         raise RuntimeError("chromium did not start:\n" + "".join(seen[-20:]))
 
-    # --- protocol ---------------------------------------------------------------------------------
     def send(self, method: str, timeout: float = 30, **params) -> dict:
         msg_id = next(self.ids)
         self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
@@ -113,7 +124,6 @@ class Browser:
             time.sleep(interval)
         raise AssertionError(f"timed out waiting for {expression!r} (last error: {last}); page: {self.url}")
 
-    # --- conveniences -----------------------------------------------------------------------------
     def _mark(self) -> str:
         """Tag the current document so `_loaded` can tell when another one has replaced it."""
         marker = f"m{next(self.ids)}"
@@ -139,6 +149,75 @@ class Browser:
         marker = self._mark()
         self.eval("(function(){" + "".join(js) + "})()")
         self._loaded(marker, timeout)
+
+    def viewport(self, width: int, height: int, mobile: bool | None = None) -> None:
+        """Emulate a screen size; widths under 600 px also emulate a touch phone."""
+        mobile = width < 600 if mobile is None else mobile
+        self.send("Emulation.setDeviceMetricsOverride", width=width, height=height,
+                  deviceScaleFactor=2 if mobile else 1, mobile=mobile)
+        self.send("Emulation.setTouchEmulationEnabled", enabled=mobile)
+
+    def _drain(self) -> None:
+        """Pull in the events the browser has sent so far (they arrive between command replies)."""
+        self.eval("0")
+
+    def console_errors(self) -> list[str]:
+        """Console errors, uncaught exceptions and failed loads the browser logged since the last call."""
+        self._drain()
+        found, kept = [], []
+        for e in self.events:
+            m, p = e.get("method"), e.get("params", {})
+            if m == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
+                found.append("console: " + " ".join(str(a.get("value", a.get("description", "")))
+                                                    for a in p.get("args", [])))
+            elif m == "Runtime.exceptionThrown":
+                d = p.get("exceptionDetails", {})
+                found.append("exception: " + (d.get("exception", {}).get("description") or d.get("text", "")))
+            elif m == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":
+                entry = p["entry"]
+                found.append(f"log: {entry.get('text')} {entry.get('url', '')}".strip())
+            elif m == "Network.requestWillBeSent":  # foreign_requests() reads these
+                kept.append(e)
+        self.events = kept
+        return found
+
+    def foreign_requests(self) -> list[str]:
+        """URLs of requests since the last call that went anywhere but this machine's loopback."""
+        self._drain()
+        found, kept = [], []
+        for e in self.events:
+            if e.get("method") != "Network.requestWillBeSent":
+                kept.append(e)
+                continue
+            url = e["params"]["request"]["url"]
+            parts = urlsplit(url)
+            if parts.scheme in ("data", "blob", "about", "chrome", "devtools"):
+                continue
+            if (parts.hostname or "") not in LOCAL_HOSTS and f"[{parts.hostname}]" not in LOCAL_HOSTS:
+                found.append(url)
+        self.events = kept
+        return found
+
+    def axe(self, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict]:
+        """axe-core's violations of the given impacts on the current page (injected, never fetched)."""
+        if not AXE.exists():
+            raise AssertionError(f"axe-core is not installed: run `npm ci` in {AXE.parents[2]}")
+        if not self.eval("typeof window.axe === 'object'"):
+            self.send("Runtime.evaluate", expression=AXE.read_text(), returnByValue=True)
+        result = self.eval("axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.map("
+                           "v => ({id: v.id, impact: v.impact, help: v.help, "
+                           "nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))})))", timeout=60)
+        return [v for v in result if v.get("impact") in impacts]
+
+    def check_page(self) -> None:
+        """The bar every page meets: accessible (axe), no console errors, nothing fetched from elsewhere."""
+        where = self.url
+        violations = self.axe()
+        assert not violations, f"{where}: accessibility violations: {json.dumps(violations, indent=1)}"
+        errors = self.console_errors()
+        assert not errors, f"{where}: console errors: {errors}"
+        foreign = self.foreign_requests()
+        assert not foreign, f"{where}: requests to other hosts: {foreign}"
 
     @property
     def url(self) -> str:
