@@ -30,9 +30,14 @@ def srv(tmp_path_factory):
     path = tiny_cam_file(root)
     # The shipped models too, so the test aliases (sora-2 -> tiny-ltx2) still reach a model.
     path.write_text(DEFAULT_REGISTRY_PATH.read_text() + "\n" + path.read_text())
-    server = LiveServer(root / "data", MUTOSCOPE_MODELS_FILE=str(path)).start()
-    yield server
-    server.stop()
+    server = LiveServer(root / "data", MUTOSCOPE_MODELS_FILE=str(path))
+    try:
+        # A loaded 2-core machine can take over a minute to import diffusers; a server that never came up is
+        # stopped all the same.
+        server.start(timeout=240)
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
