@@ -179,24 +179,6 @@ def job(entry, pipes, width: int, height: int, seconds: float,
     return phases, frames, (gen_w, gen_h)
 
 
-def ltx25_forward_flops(width: int, height: int, frames: int, fps: float) -> int:
-    """One forward of LTX-2.5's transformer (tests/engine/fixtures/Lightricks/LTX-2.5-Diffusers, not in
-    models.toml: its DFR recipe is not wired, docs/models.md) over the tokens an LTX2Pipeline pass at
-    this generation size feeds it, keyframe slots left out (each adds one latent frame of tokens)."""
-    from types import SimpleNamespace
-
-    import torch
-
-    from mutoscope.engine.families.base import component_class, model_from_config
-
-    transformer = model_from_config(component_class("diffusers", "LTX2VideoTransformer3DModel"),
-                                    FIXTURES / "Lightricks" / "LTX-2.5-Diffusers" / "transformer", torch.bfloat16)
-    # The compression and audio rates of its VAE and audio VAE configs (the same as LTX-2.3's).
-    pipe = SimpleNamespace(transformer=transformer, vae_temporal_compression_ratio=8, vae_spatial_compression_ratio=32,
-                           audio_sampling_rate=16000, audio_hop_length=160, audio_vae_temporal_compression_ratio=4)
-    return ltx2_forward_flops(pipe, width, height, frames, fps)
-
-
 def main() -> None:
     from mutoscope.engine.registry import load_registry
 
@@ -207,8 +189,6 @@ def main() -> None:
     parser.add_argument("--gpu", default="H100 SXM", choices=sorted(GPUS))
     parser.add_argument("--fp8", action="store_true", help="use the FP8 peak (twice bf16)")
     parser.add_argument("--with-decode", action="store_true", help="add the VAE decode's FLOPs")
-    parser.add_argument("--ltx25", action="store_true",
-                        help="also one LTX-2.5 transformer forward at 1280x736x97 (no job floor: its recipe is not wired)")
     args = parser.parse_args()
 
     registry = load_registry()
@@ -232,10 +212,6 @@ def main() -> None:
                           f"{flops / 1e12:.1f} | {steps} | {flops * steps / 1e15:.2f} | {flops * steps / peak:.2f} |")
                 print(f"| {entry.name} | {size} | {seconds:g} | | **job** | | | **{total / 1e15:.2f}** | "
                       f"**{total / peak:.2f}** |")
-    if args.ltx25:
-        flops = ltx25_forward_flops(1280, 736, 97, 24.0)
-        print(f"| ltx-2.5 (not offered) | 1280x720 | 4 | 1280x736x97 | one DFR forward, no slots | "
-              f"{flops / 1e12:.1f} | 1 | {flops / 1e15:.2f} | {flops / peak:.2f} |")
 
 
 if __name__ == "__main__":

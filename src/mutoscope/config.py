@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     poll_after_ms: int = 1000
     visible_watermark_default: bool = False  # draw "@owner" on every frame (plans decide later)
 
+    # Whether the web app's create form offers the test fixtures (random weights, they make noise): "auto"
+    # only while no real model is installed and allowed, "always", or "never". The API accepts them either way.
+    web_test_models: Literal["auto", "always", "never"] = "auto"
+
     # Plans (TOML; None = the shipped examples) and the plan of users who have none set.
     plans_file: Path | None = None
     default_plan: str = "free"
@@ -73,6 +77,9 @@ class Settings(BaseSettings):
     # Extensions: a lineage is a video and the chain of extensions built on it.
     max_extensions_per_lineage: int = 6
     max_lineage_seconds: float = 120.0
+    # Storyboards: the most shots one video may have (each is a generation inside the one job); at most
+    # 100, the most a request's storyboard is read for.
+    max_storyboard_shots: int = Field(default=8, ge=1, le=100)
 
     # faster-whisper model folder for cameo verification (None: <weights_dir>/faster-whisper).
     likeness_whisper_model: str | None = None
@@ -92,6 +99,17 @@ class Settings(BaseSettings):
     # The key that seals secrets stored in the database (webhook signing secrets): 32 bytes, urlsafe
     # base64. Unset: a key file made on first start in data_dir (mode 0600), never in the database.
     secret_key: SecretStr | None = None
+
+    # People in the web app. Off: accounts come only from invites (the owner's or an admin's link, or
+    # `mutoscope users invite`); on: anyone who can reach /signup makes a member account on the default plan.
+    open_signup: bool = False
+    # Failed password sign-ins tolerated per account and per client address within the window; past
+    # either, sign-in answers 429 with Retry-After until the oldest failure leaves the window.
+    signin_failures_per_account: int = Field(default=5, ge=1, le=1000)
+    signin_failures_per_ip: int = Field(default=20, ge=1, le=10000)
+    signin_window_s: float = Field(default=900.0, gt=0, le=86400)
+    # How long an invite link stays usable unless its maker picks another expiry.
+    invite_days: float = Field(default=7.0, gt=0, le=90)
 
     runner: Literal["inprocess", "celery"] = "inprocess"
     broker_url: str = "redis://127.0.0.1:6379/0"

@@ -15,7 +15,7 @@ FAST = {"num_inference_steps": 2}
 PLANS = """
 [plans.tiny]
 models = ["sora-2"]
-sizes = ["720x1280"]
+sizes = ["288x512"]
 max_seconds = 4
 monthly_seconds = 40
 concurrent_jobs = 100

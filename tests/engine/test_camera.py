@@ -102,7 +102,7 @@ def test_shipped_models_offer_every_move():
     registry = load_registry()
     for entry in registry.entries():
         assert set(entry.camera) == set(camera.MOVES), entry.name
-    pro = registry.resolve("sora-2-pro")  # LTX-2 19B: Lightricks' LoRAs, pans and orbits as phrases
+    pro = registry.resolve("ltx-2")  # LTX-2 19B: Lightricks' LoRAs, pans and orbits as phrases
     assert {m for m, c in pro.camera.items() if c.applied == "adapter"} == {
         "static", "dolly_in", "dolly_out", "dolly_left", "dolly_right", "jib_up", "jib_down"}
     assert pro.camera["jib_down"].lora == "Lightricks/LTX-2-19b-LoRA-Camera-Control-Jib-Down"

@@ -31,6 +31,10 @@ EXPECTED_BILLIONS = {
     ("ltx-2", "text_encoder"): 12.2,
     ("wan2.2-ti2v-5b", "transformer"): 5.0,
     ("wan2.2-ti2v-5b", "text_encoder"): 5.7,  # the UMT5-XXL encoder
+    ("ltx-2.5", "transformer"): 19.0,
+    # Stand-ins (fixtures/README.md): transformers' default Gemma 4 config, and the connectors sized from it.
+    ("ltx-2.5", "text_encoder"): 3.01,
+    ("ltx-2.5", "connectors"): 2.46,
 }
 
 
@@ -54,7 +58,7 @@ def built():
 
 
 def test_every_real_model_has_fixtures():
-    assert {e.name for e in REAL} == {"ltx-2.3-distilled", "ltx-2", "wan2.2-ti2v-5b"}
+    assert {e.name for e in REAL} == {"ltx-2.3-distilled", "ltx-2", "ltx-2.5", "wan2.2-ti2v-5b"}
     for entry in REAL:
         folder = FIXTURES / entry.weights
         assert (folder / "model_index.json").is_file(), folder
@@ -98,6 +102,9 @@ def test_schedulers_as_the_repos_ship_them(built):
     assert dev.use_dynamic_shifting is True and dev.shift_terminal == pytest.approx(0.1)
     distilled = built(by_name["ltx-2.3-distilled"]).text_to_video.scheduler.config
     assert distilled.use_dynamic_shifting is False and not distilled.shift_terminal
+    # LTX-2.5 ships the distilled scheduler: its sigmas are used as given.
+    ltx25 = built(by_name["ltx-2.5"]).text_to_video.scheduler.config
+    assert ltx25.use_dynamic_shifting is False and not ltx25.shift_terminal
     wan = built(by_name["wan2.2-ti2v-5b"]).text_to_video.scheduler
     assert type(wan).__name__ == "UniPCMultistepScheduler" and wan.config.flow_shift == pytest.approx(5.0)
 
@@ -135,29 +142,41 @@ def test_a_config_key_the_class_no_longer_takes_fails(tmp_path):
         model_from_config(LTX2LatentUpsamplerModel, tmp_path / "latent_upsampler", torch.bfloat16)
 
 
-# LTX-2.5: its components as diffusers' converter writes them (`--version 2.5`), not in the models file
-# (docs/models.md, "Newer checkpoints": its DFR pipeline is not one the ltx2 family drives).
+# LTX-2.5 runs through the same LTX2Pipeline as LTX-2.3; what differs is checked here.
 LTX25 = FIXTURES / "Lightricks" / "LTX-2.5-Diffusers"
-LTX25_CLASSES = {"transformer": ("diffusers", "LTX2VideoTransformer3DModel"),
-                 "vae": ("diffusers", "AutoencoderKLLTX2Video"),
-                 "diffusion_decoder": ("diffusers", "LTX2VideoDiffusionDecoderModel"),
-                 "audio_vae": ("diffusers", "AutoencoderKLLTX2Audio"), "vocoder": ("ltx2", "LTX2VocoderWithBWE")}
 
 
-def test_ltx25_components_build_at_full_size_with_the_installed_classes():
-    import diffusers
+def test_ltx25_is_the_ltx23_transformer_with_keyframes_and_a_gemma4_encoder(built):
+    entry = next(e for e in REAL if e.name == "ltx-2.5")
+    pipes = built(entry)
+    components = pipes.text_to_video.components
+    transformer = components["transformer"]
+    assert transformer.config.use_keyframes_abs_pos_embedding and not transformer.config.ff_bias
+    # The 2.3 transformer without the video feed-forward biases, plus the keyframe position embedding.
+    ltx23 = built(next(e for e in REAL if e.name == "ltx-2.3-distilled")).text_to_video.transformer
+    assert abs(billions(transformer) - billions(ltx23)) < 0.01, (billions(transformer), billions(ltx23))
+    assert components["text_encoder"].config.model_type == "gemma4_unified"
+    # The connectors read every hidden state of the encoder (its layers + the embeddings) and project
+    # each modality to what the transformer cross-attends to; the duration head reads those outputs.
+    text = components["text_encoder"].config.text_config
+    connectors, head = components["connectors"].config, components["duration_head"].config
+    assert (connectors.caption_channels, connectors.text_proj_in_factor) == (text.hidden_size,
+                                                                              text.num_hidden_layers + 1)
+    assert (connectors.video_hidden_dim, connectors.audio_hidden_dim) == (transformer.config.cross_attention_dim,
+                                                                          transformer.config.audio_cross_attention_dim)
+    assert (head.video_cross_attention_dim, head.audio_cross_attention_dim) == (4096, 2048)
+    # Both stages share one transformer; the upsampler is the LTX-2 class on 128 latent channels.
+    assert pipes.refine.transformer is transformer
+    assert pipes.upsample.latent_upsampler.config.in_channels == transformer.config.in_channels
+    assert pipes.refine_adapter is None  # no stage-2 LoRA: the transformer is distilled
+
+
+def test_ltx25_diffusion_decoder_builds_at_full_size():
+    """The second decoder the repo ships (not in model_index.json, so not loaded by the engine)."""
     import torch
 
     from mutoscope.engine.families.base import component_class, model_from_config
 
-    assert sorted(p.name for p in LTX25.iterdir() if p.is_dir()) == sorted(LTX25_CLASSES)
-    built = {name: model_from_config(component_class(*where), LTX25 / name, torch.bfloat16)
-             for name, where in LTX25_CLASSES.items()}
-    assert all(p.is_meta for m in built.values() for p in m.parameters())
-    transformer = built["transformer"]
-    assert transformer.config.use_keyframes_abs_pos_embedding and not transformer.config.ff_bias
-    # The 2.3 transformer without the video feed-forward biases, plus the keyframe position embedding.
-    ltx23 = model_from_config(diffusers.LTX2VideoTransformer3DModel,
-                              FIXTURES / "diffusers" / "LTX-2.3-Distilled-Diffusers" / "transformer", torch.bfloat16)
-    assert billions(transformer) == pytest.approx(19.0, rel=0.03)
-    assert abs(billions(transformer) - billions(ltx23)) < 0.01, (billions(transformer), billions(ltx23))
+    decoder = model_from_config(component_class("diffusers", "LTX2VideoDiffusionDecoderModel"),
+                                LTX25 / "diffusion_decoder", torch.bfloat16)
+    assert all(p.is_meta for p in decoder.parameters())

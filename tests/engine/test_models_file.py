@@ -34,6 +34,7 @@ def refused(path: Path) -> str:
     ("wan", 'seconds = ["0"]', "not a positive number"),
     ("ltx2", 'sizes_typo = ["1280x720"]', "unknown field(s) ['sizes_typo']"),
     ("ltx2", 'attention_backend = "sage"', "attention_backend 'sage'"),
+    ("ltx2", 'sizes = ["1280x720"]\ndefault_size = "720x1280"', "'default_size' must be one of the model's sizes"),
 ])
 def test_refused_with_the_model_and_key(tmp_path, family, extra, words):
     assert words in refused(models_file(tmp_path, family, extra))
@@ -66,3 +67,12 @@ def test_shipped_1080p_and_long_segments():
         assert {"16", "20"} <= set(registry.resolve(name).seconds)
         assert family.frames_covering(round(20 * 24)) == 481
     assert set(registry.resolve("wan2.2-ti2v-5b").seconds) == {"4", "8"}
+
+
+def test_default_size_is_openais_unless_the_model_sets_one(tmp_path):
+    registry = load_registry()
+    assert registry.resolve("sora-2").info(installed=False).default_size == "720x1280"
+    assert registry.resolve("tiny-ltx2").info(installed=True).default_size == "288x512"
+    # A model without 720x1280 and no default_size: its first size, never one it cannot make.
+    landscape = models_file(tmp_path, "ltx2", 'sizes = ["1280x720", "512x288"]')
+    assert load_registry(landscape).resolve("m").info(installed=True).default_size == "1280x720"

@@ -59,7 +59,7 @@ def test_context_parallel_values_and_backends_are_checked_at_start():
     with pytest.raises(RegistryError, match="one of _native_cudnn$"):
         load_registry(mode_overrides={"ltx-2.context_parallel": "ring"})
     registry = load_registry(mode_overrides={"ltx-2.context_parallel": "ring", "ltx-2.attention_backend": "_native_cudnn"})
-    assert registry.resolve("sora-2-pro").context_parallel == "ring"
+    assert registry.resolve("ltx-2").context_parallel == "ring"
     with pytest.raises(RegistryError):
         load_registry(mode_overrides={"ltx-2.context_parallel": "ulysses", "ltx-2.attention_backend": "flash"})
 

@@ -201,7 +201,7 @@ def test_shipped_registry_aliases():
     for alias in ("sora-2", "sora-2-2025-10-06", "sora-2-2025-12-08"):
         assert registry.resolve(alias).name == "ltx-2.3-distilled"
     for alias in ("sora-2-pro", "sora-2-pro-2025-10-06"):
-        assert registry.resolve(alias).name == "ltx-2"
+        assert registry.resolve(alias).name == "ltx-2.5"
     assert registry.resolve("wan2.2-ti2v-5b").family == "wan"
 
 

@@ -177,14 +177,17 @@ def test_registry_refuses_bad_two_stage_settings(tmp_path: Path, family, weights
 
 def test_shipped_sora_2_pro_is_two_stage():
     entry = load_registry().resolve("sora-2-pro")
-    assert entry.name == "ltx-2" and entry.recipe == "two_stage"
+    assert entry.name == "ltx-2.5" and entry.recipe == "two_stage"
     assert entry.upsampler == "latent_upsampler" and entry.refine_steps == 3
+    # The distilled transformer refines without a LoRA, and both stages run unguided.
+    assert entry.refine_lora is None and entry.guidance == entry.refine_guidance == 1.0
+    assert entry.steps == len(entry.pipeline_kwargs["sigmas"]) == 8
     assert {"1024x1792", "1792x1024"} <= set(entry.sizes)
     assert load_registry(DEFAULT_REGISTRY_PATH).resolve(MODEL).refine_sigmas == (0.909375, 0.4546875)
 
 
 def test_pull_fetches_the_upsampler_and_refine_lora():
-    entry = load_registry().resolve("sora-2-pro")
+    entry = load_registry().resolve("ltx-2")
     # Lightricks/LTX-2's model_index.json lists the pipeline's components, not the upsampler.
     index = {"_class_name": "LTX2Pipeline", "transformer": ["diffusers", "LTX2VideoTransformer3DModel"],
              "vae": ["diffusers", "AutoencoderKLLTX2Video"]}

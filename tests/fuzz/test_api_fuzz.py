@@ -36,7 +36,13 @@ from mutoscope.protocol.accounts import (
     UpdateUserRequest,
 )
 from mutoscope.protocol.cameos import GrantRequest, TakedownRequest, UpdateCameoRequest
-from mutoscope.protocol.videos import CreateVideoRequest, EditVideoRequest, ExtendVideoRequest, RemixVideoRequest
+from mutoscope.protocol.videos import (
+    CreateVideoRequest,
+    EditVideoRequest,
+    ExtendVideoRequest,
+    RemixVideoRequest,
+    UpdateVideoRequest,
+)
 from mutoscope.protocol import webhooks as webhook_protocol  # a module: pytest would collect Test* classes
 from tests.conftest import PARTIAL_MODEL, PG_URL, LiveServer, free_port, partial_weights_models_file, wait_for
 
@@ -354,6 +360,7 @@ ROUTES: list[tuple[str, str, list[str], list[str]]] = [
     ("POST", "/v1/videos/characters", ["name"], ["video"]),
     ("GET", "/v1/videos/characters/{character}", [], []),
     ("GET", "/v1/videos/{video}", [], []),
+    ("POST", "/v1/videos/{video}", fields(UpdateVideoRequest), []),
     ("DELETE", "/v1/videos/{video}", [], []),
     ("POST", "/v1/files", ["purpose"], ["file"]),
     ("GET", "/v1/files", [], []),

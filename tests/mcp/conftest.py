@@ -15,7 +15,7 @@ from tests.conftest import LiveServer, server_env
 # A long job is 400 steps (minutes on CPU); a short one 2.
 FAST = {"num_inference_steps": 2}
 SLOW = {"num_inference_steps": 400}
-SHORT = {"seconds": "4", "size": "1280x720"}
+SHORT = {"seconds": "4", "size": "512x288"}
 TOOLS = {"create_video", "get_video", "wait_for_video", "remix_video", "extend_video", "edit_video",
          "list_videos", "download_video", "delete_video"}
 

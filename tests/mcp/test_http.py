@@ -62,7 +62,7 @@ def test_create_waits_reporting_progress(live, made):
     assert len(values) >= 3 and values == sorted(values) and values[-1] == 100, seen
     assert all(total == 100 for _, total, _ in seen)
     video = result.structured_content["video"]
-    assert video["status"] == "completed" and video["size"] == "1280x720" and video["seconds"] == "4"
+    assert video["status"] == "completed" and video["size"] == "512x288" and video["seconds"] == "4"
 
 
 def test_result_carries_page_thumbnail_and_mp4_link(live, made):

@@ -47,7 +47,7 @@ def generated(live):
         events.append(event)
 
     tools = configured(live, embed_max_mb=200)
-    result = asyncio.run(tools.generate_video("a lantern drifting on a lake", seconds="4", size="720x1280",
+    result = asyncio.run(tools.generate_video("a lantern drifting on a lake", seconds="4", size="288x512",
                                               __event_emitter__=emit))
     return result, events
 

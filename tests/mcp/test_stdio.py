@@ -85,7 +85,7 @@ def test_stdio_cancelled_wait_deletes_the_job_and_the_worker_moves_on(session):
 
 def test_stdio_bad_arguments_are_plain_tool_errors(session):
     bad = session["bad"]
-    assert bad.is_error and text(bad) == "Invalid size '640x480' for model 'sora-2'. Supported sizes: 1280x720, 720x1280."
+    assert bad.is_error and text(bad) == "Invalid size '640x480' for model 'sora-2'. Supported sizes: 1280x720, 720x1280, 512x288, 288x512."
 
 
 def test_stdio_other_users_video_is_not_found(home, session):

@@ -44,7 +44,7 @@ def test_signed_out_redirects_and_wrong_key_shows_error(web, browser):
     assert "invalid_api_key" in browser.text("#form-error")
 
 
-def test_session_cookie_names_the_key_id_never_the_key(web):
+def test_session_cookie_holds_a_session_id_never_the_key(web):
     secret = web.data_dir / "web-session-secret"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     c = httpx.Client(base_url=web.base_url, timeout=30)
@@ -54,9 +54,10 @@ def test_session_cookie_names_the_key_id_never_the_key(web):
     cookie = r.headers["set-cookie"]
     assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
     payload = json.loads(base64.b64decode(cookie.split("=", 1)[1].split(".")[0]))
-    assert payload["key_id"].startswith("key_") and web.api_key not in cookie
+    # A random session id (the server keeps its hash) and the CSRF token: no key, not even its id.
+    assert set(payload) == {"sid", "csrf"} and len(payload["sid"]) >= 40 and web.api_key not in cookie
     # A forged cookie (payload changed, signature kept) is no session at all.
-    forged = base64.b64encode(json.dumps({**payload, "key_id": "key_other"}).encode()).decode()
+    forged = base64.b64encode(json.dumps({**payload, "sid": "x" * 43}).encode()).decode()
     value = cookie.split(";")[0].split("=", 1)[1]
     r = httpx.get(web.base_url + "/", cookies={"mutoscope_session": forged + value[value.index("."):]})
     assert r.status_code == 303 and r.headers["location"] == "/signin"
@@ -79,12 +80,16 @@ def test_create_watch_complete_and_play(web, browser):
     sign_in(browser, web.base_url, web.api_key)
     browser.goto(web.base_url + "/videos/new")
     # The plan/validation path is the API's: a size the model lacks comes back as the API's error.
-    browser.eval("document.getElementById('size').add(new Option('640x480', '640x480', true, true))")
-    browser.submit("#create-form", {"prompt": "a lighthouse at dusk, waves"})
+    # With nothing but test fixtures installed, the form offers them, under a label that says what they are.
+    assert browser.eval("document.getElementById('model').selectedOptions[0].textContent") == \
+        "Test model (makes noise) · sora-2"
+    browser.eval("document.querySelector('[data-choices=size]').insertAdjacentHTML('beforeend', "
+                 "'<input type=radio name=size value=640x480>')")
+    browser.submit("#create-form", {"prompt": "a lighthouse at dusk, waves", "size": "640x480"})
     assert nav_status(browser) == 400 and "invalid_size" in browser.text("#form-error")
     assert browser.eval("document.getElementById('prompt').value") == "a lighthouse at dusk, waves"
 
-    browser.submit("#create-form", {"size": "1280x720", "seconds": "4"})
+    browser.submit("#create-form", {"size": "512x288", "seconds": "4"})
     path = browser.eval("location.pathname")
     assert path.startswith("/videos/video_"), browser.text()
     video_id = state["video"] = path.rsplit("/", 1)[1]
@@ -93,7 +98,7 @@ def test_create_watch_complete_and_play(web, browser):
     browser.goto(web.base_url + "/")
     tile = f"document.querySelector('.tile[data-id=\"{video_id}\"]')"
     assert browser.eval(f"{tile}.dataset.status") in ("queued", "in_progress", "completed")
-    browser.wait(f"{tile}.dataset.status === 'completed'", timeout=60, interval=0.5)
+    browser.wait(f"{tile}.dataset.status === 'completed'", timeout=180, interval=0.5)
     browser.wait(f"{tile}.querySelector('img').complete && {tile}.querySelector('img').naturalWidth > 0")
     assert "4 seconds" in browser.text("#usage")
     shot = browser.screenshot(web.data_dir.parent / "library.png")  # for a person to look at
@@ -171,3 +176,9 @@ def test_sunset_banner(web, browser):
     banner = browser.text("#sunset")
     assert "This service is closing" in banner and "Moving to a new home." in banner
     assert browser.eval("!!document.querySelector('#sunset a[href=\"/#export\"]')")
+
+
+def test_signup_is_closed_by_default(web):
+    r = httpx.get(web.base_url + "/signup", headers={"Accept": "text/html"})
+    assert r.status_code == 404 and "by invitation" in r.text
+    assert "/signup" not in httpx.get(web.base_url + "/signin").text

@@ -32,12 +32,15 @@ def hash_key(key: str) -> str:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: resolved from an API key on every request."""
+    """Who is calling: resolved from an API key, or a browser session, on every request.
+
+    `key_id` names the API key in use; None for a person signed in to the web app with a password.
+    """
 
     user_id: str
     user_name: str
     role: str
-    key_id: str
+    key_id: str | None
     plan: str | None = None
 
 
@@ -74,6 +77,16 @@ def list_keys(session: Session, user: User | None = None) -> list[tuple[ApiKey, 
     if user is not None:
         q = q.where(ApiKey.user_id == user.id)
     return [(k, u) for k, u in session.execute(q).all()]
+
+
+def revoke_own_key(session: Session, user_id: str, key_id: str) -> ApiKey:
+    """Revoke one of `user_id`'s own keys; anyone else's key is a 404 like an unknown one."""
+    key = session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user_id))
+    if key is None:
+        raise NotFound(f"No API key found with id '{key_id}'.", param="key_id")
+    key.revoked_at = key.revoked_at or now()
+    session.commit()
+    return key
 
 
 def revoke_key(session: Session, key_id_or_prefix: str) -> ApiKey:

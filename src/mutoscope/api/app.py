@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -93,8 +94,10 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
             runner.stop()
             app.state.deliverer.stop()
 
-    app = FastAPI(title="Mutoscope", version=__version__, lifespan=lifespan,
-                  description="Open, self-hosted video generation with an OpenAI-compatible Videos API.")
+    # /docs and /redoc from assets packaged in fastapi-offline: FastAPI's own pages load Swagger UI from a
+    # CDN, which a self-hosted server on a closed network cannot reach (and should not make browsers ask).
+    app = FastAPIOffline(title="Mutoscope", version=__version__, lifespan=lifespan, favicon_url="/favicon.ico",
+                         description="Open, self-hosted video generation with an OpenAI-compatible Videos API.")
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.catalog = catalog

@@ -140,8 +140,9 @@ class ExportService:
         return cls(sessions, storage, settings, jobs.start(), catalog, videos)
 
     # Exports.
-    def create(self, who: Principal) -> ExportObject:
-        return to_export_object(self.jobs.create(who.user_id))
+    def create(self, who: Principal, video_ids: list[str] | None = None) -> ExportObject:
+        """Everything, or only `video_ids` (ids that are not the caller's are left out, never an error)."""
+        return to_export_object(self.jobs.create(who.user_id, video_ids=video_ids))
 
     def retrieve(self, who: Principal, export_id: str) -> ExportObject:
         with self.sessions() as s:

@@ -124,8 +124,9 @@ TOOLS: list[types.Tool] = [
             "model": {"type": "string", "default": "sora-2",
                       "description": "Model name: \"sora-2\" (fast) or \"sora-2-pro\" (higher quality), or "
                                      "another model this server lists."},
-            "size": {"type": "string", "default": "720x1280",
-                     "description": "Width x height in pixels, e.g. \"720x1280\" or \"1280x720\"."},
+            "size": {"type": "string",
+                     "description": "Width x height in pixels, e.g. \"720x1280\" (portrait) or \"1280x720\" "
+                                    "(landscape). Leave it out for the model's default (720x1280 for sora-2)."},
             "seconds": _SECONDS,
             "image_url": {"type": "string",
                           "description": "Optional first frame: an https URL or a data: URL of a PNG/JPEG/WebP "

@@ -169,11 +169,14 @@ def _poll_worker(settings: Settings, workers: int, log_level: str, engine=None) 
 
 
 @app.command()
-def generate(prompt: str,
+def generate(prompt: Annotated[Optional[str], typer.Argument(help="What to generate (not with --storyboard).")] = None,
              output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the MP4.")] = Path("clip.mp4"),
              model: Annotated[str, typer.Option(envvar="MUTOSCOPE_MODEL")] = "sora-2",
-             seconds: str = "4", size: str = "720x1280",
+             seconds: str = "4",
+             size: Annotated[Optional[str], typer.Option(help="WxH; default: the model's default size.")] = None,
              image: Annotated[Optional[Path], typer.Option(help="First-frame image.")] = None,
+             storyboard: Annotated[Optional[Path], typer.Option(
+                 help="A TOML file of [[shots]] (docs/storyboards.md) rendered into one video.")] = None,
              seed: Optional[int] = None, steps: Optional[int] = None, guidance: Optional[float] = None,
              negative_prompt: Optional[str] = None,
              camera: Annotated[Optional[str], typer.Option(help="A camera move the model offers (`mutoscope models "
@@ -181,6 +184,17 @@ def generate(prompt: str,
              data_dir: DataDir = None) -> None:
     """Generate one video in this process, with a progress bar, and write the MP4."""
     from PIL import Image
+
+    if (prompt is None) == (storyboard is None):
+        _fail("give either a prompt or --storyboard FILE")
+    if storyboard is not None:
+        from mutoscope.cli.storyboard import render_file
+
+        video_id, seed = render_file(storyboard, output, model=model, size=size, seed=seed, steps=steps,
+                                     guidance=guidance, negative_prompt=negative_prompt,
+                                     settings=_settings(data_dir), fail=_fail, err=err)
+        console.print(f"Wrote {output} (id {video_id}, seed {seed})")
+        return
 
     from mutoscope.db.models import new_id
     from mutoscope.engine import EngineError, GenerationSpec
@@ -195,6 +209,7 @@ def generate(prompt: str,
         info = engine.resolve(model)
     except LookupError as e:
         _fail(str(e))
+    size = size or info.default_size
     if size not in info.sizes:
         _fail(f"size {size} is not supported by {model}; supported: {', '.join(info.sizes)}")
     if seconds not in info.seconds:
@@ -307,6 +322,43 @@ def users_create(name: str, role: str = "member", data_dir: DataDir = None,
         if with_key:
             _, plaintext = create_key(s, u, name="created with user")
             print(plaintext)
+
+
+@users_app.command("invite")
+def users_invite(email: Annotated[Optional[str], typer.Option(help="The account gets this address.")] = None,
+                 name: Annotated[Optional[str], typer.Option(help="A suggested name they can change.")] = None,
+                 role: str = "member", plan: Optional[str] = None,
+                 days: Annotated[Optional[float], typer.Option(help="Valid for N days (default "
+                                                                     "MUTOSCOPE_INVITE_DAYS, 7).")] = None,
+                 data_dir: DataDir = None) -> None:
+    """Make a one-time sign-up link for the web app and print it (shown once; stored hashed)."""
+    from sqlalchemy import select
+
+    from mutoscope.accounts import people
+    from mutoscope.accounts.plans import PlansError, load_plans
+    from mutoscope.accounts.service import Principal
+    from mutoscope.db.models import User
+    from mutoscope.errors import MutoscopeError
+
+    settings = _settings(data_dir)
+    try:
+        plans = load_plans(settings.plans_file)
+    except PlansError as e:
+        _fail(str(e))
+    with _sessions(settings)() as s:
+        owner = s.scalar(select(User).where(User.role == "owner", User.disabled.is_(False)).order_by(User.created_at))
+        if owner is None:
+            _fail("there is no owner account yet: run `mutoscope serve` once first")
+        # Whoever runs the CLI is the operator, with the owner's powers; the invite is recorded as the owner's.
+        actor = Principal(user_id=owner.id, user_name=owner.name, role="owner", key_id=None, plan=owner.plan)
+        try:
+            inv, token = people.create_invite(s, actor, email=email, name=name, role=role, plan=plan, plans=plans,
+                                              days=days if days is not None else settings.invite_days)
+        except MutoscopeError as e:
+            _fail(e.message)
+    base = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    err.print(f"Created invite {inv.id} ({inv.role}), usable once until {inv.expires_at}. The link is shown only once:")
+    print(f"{base}/invite/{token}")
 
 
 @users_app.command("list")

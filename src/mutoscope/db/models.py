@@ -34,6 +34,10 @@ class User(Base):
     plan: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Service sunset: when this user was first told the service is ending (and offered an export).
     export_offered_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # People who sign in to the web app with a password (accounts/people.py); both None for accounts
+    # that only ever use API keys. The email is stored lower-cased, the password only as an argon2id hash.
+    email: Mapped[str | None] = mapped_column(String(320), unique=True, nullable=True)
+    password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class ApiKey(Base):
@@ -49,6 +53,59 @@ class ApiKey(Base):
     last_used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+# People in the browser: invites, server-side sessions, sign-in failures (accounts/people.py).
+
+class Invite(Base):
+    """A one-time sign-up link. Only the token's SHA-256 is stored; the link is shown once to its maker."""
+
+    __tablename__ = "invites"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True, default=lambda: new_id("invite_"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # What the maker filled in: the email is binding (the account gets it), the name only a suggestion.
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    role: Mapped[str] = mapped_column(String(20), default="member")
+    plan: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    used_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie holds a random token; this row holds only its SHA-256, so a copy
+    of the database signs nobody in. A session started with an API key names it: revoking the key ends it."""
+
+    __tablename__ = "web_sessions"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True, default=lambda: new_id("websession_"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    key_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    last_seen_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class SignInFailure(Base):
+    """One failed password sign-in, counted per account and per client address over a sliding window.
+    In the database so that every process behind one database counts the same attempts."""
+
+    __tablename__ = "sign_in_failures"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(100), index=True)  # "user:<id>", "login:<sha256>", "ip:<addr>"
+    at: Mapped[float] = mapped_column(Float, index=True)
 
 
 class File(Base):
@@ -103,9 +160,16 @@ class Video(Base):
     completed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Sharing (videos/service.py decides who may see and remix): private (the owner only), unlisted (anyone
+    # signed in here who has the link with `share_token`), everyone (also listed in the feed).
+    visibility: Mapped[str] = mapped_column(String(20), default="private", server_default="private")
+    # The secret of the /s/<token> link; made when a video is first shared, dropped when it goes private.
+    share_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (Index("ix_videos_queue", "status", "priority", "seq"),
-                      Index("ix_videos_lease", "status", "lease_expires_at"))
+                      Index("ix_videos_lease", "status", "lease_expires_at"),
+                      Index("ix_videos_feed", "visibility", "seq"),
+                      Index("ux_videos_share_token", "share_token", unique=True))
 
 
 # Plans, usage and lifecycle.
@@ -196,6 +260,24 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # When the event was queued (None for rows from before it was recorded): the order of the delivery log.
+    created_at: Mapped[int | None] = mapped_column(BigInteger, default=now, nullable=True)
+
+    __table_args__ = (Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at"),)
+
+
+class WebhookAttempt(Base):
+    """One try at sending an outbox event: what the receiver answered and when (shown in the web app)."""
+
+    __tablename__ = "webhook_attempts"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(String(64), index=True)
+    endpoint_id: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[float] = mapped_column(Float)
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the receiver's HTTP status
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)  # None: delivered
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
 
 
 # Exports.

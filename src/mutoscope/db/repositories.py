@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -23,6 +25,74 @@ def list_videos(session: Session, owner_id: str, *, after: str | None, limit: in
     q = q.order_by(Video.seq.desc() if order == "desc" else Video.seq.asc()).limit(limit + 1)
     rows = list(session.scalars(q))
     return rows[:limit], len(rows) > limit
+
+
+@dataclass(frozen=True)
+class VideoFilter:
+    """A library search: every part optional; `text` matches the prompt, case-insensitively."""
+
+    text: str | None = None
+    status: str | None = None
+    model: str | None = None
+    since: int | None = None  # created_at >= since
+    until: int | None = None  # created_at < until
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern that finds `text` literally: %, _ and the escape character itself are escaped."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def search_videos(session: Session, owner_id: str, f: VideoFilter, *, after: str | None, limit: int,
+                  order: str) -> tuple[list[Video], bool]:
+    """`list_videos` narrowed by a filter; the same cursor (an id of this owner's) pages through it."""
+    q = select(Video).where(Video.owner_id == owner_id, Video.deleted_at.is_(None))
+    if f.text:
+        q = q.where(Video.prompt.ilike(_like(f.text), escape="\\"))
+    if f.status:
+        q = q.where(Video.status == f.status)
+    if f.model:
+        q = q.where(Video.model == f.model)
+    if f.since is not None:
+        q = q.where(Video.created_at >= f.since)
+    if f.until is not None:
+        q = q.where(Video.created_at < f.until)
+    if after:
+        anchor = session.scalar(select(Video.seq).where(Video.id == after, Video.owner_id == owner_id))
+        if anchor is None:
+            return [], False
+        q = q.where(Video.seq < anchor if order == "desc" else Video.seq > anchor)
+    q = q.order_by(Video.seq.desc() if order == "desc" else Video.seq.asc()).limit(limit + 1)
+    rows = list(session.scalars(q))
+    return rows[:limit], len(rows) > limit
+
+
+def video_models(session: Session, owner_id: str) -> list[str]:
+    """The model names this owner's videos were made with (the library's model filter)."""
+    return sorted(session.scalars(select(Video.model).where(Video.owner_id == owner_id, Video.deleted_at.is_(None))
+                                  .distinct()))
+
+
+def feed_videos(session: Session, *, after: str | None, limit: int) -> tuple[list[tuple[Video, str]], bool]:
+    """Finished videos their owners shared with everyone on this server, newest first, with the owner's name."""
+    q = (select(Video, User.name).join(User, User.id == Video.owner_id)
+         .where(Video.visibility == "everyone", Video.status == "completed", Video.deleted_at.is_(None),
+                User.disabled.is_(False)))
+    if after:
+        anchor = session.scalar(select(Video.seq).where(Video.id == after, Video.visibility == "everyone"))
+        if anchor is None:
+            return [], False
+        q = q.where(Video.seq < anchor)
+    rows = [(v, name) for v, name in session.execute(q.order_by(Video.seq.desc()).limit(limit + 1))]
+    return rows[:limit], len(rows) > limit
+
+
+def derived_videos(session: Session, video_id: str, limit: int = 50) -> list[Video]:
+    """Videos made from this one (remixes, extensions, edits), oldest first, whoever owns them."""
+    return list(session.scalars(
+        select(Video).where((Video.remixed_from_video_id == video_id) | (Video.extended_from_video_id == video_id)
+                            | (Video.edited_from_video_id == video_id), Video.deleted_at.is_(None))
+        .order_by(Video.seq.asc()).limit(limit)))
 
 
 def expired_videos(session: Session, t: int, limit: int = 100) -> list[Video]:

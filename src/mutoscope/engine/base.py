@@ -67,8 +67,9 @@ class GenerationSpec:
             round(seconds * fps) of them, that follow it. "edit": `condition_frames`
             is the clip to transform (at least round(seconds * fps) frames); the output
             replaces it frame for frame, guided by `prompt`.
-        camera: a camera move (engine/camera.py MOVES) the model offers, or None. An adapter move's LoRA is
-            on only while this call denoises; a prompt move's phrase is folded into `prompt`.
+        camera: a camera move (engine/camera.py MOVES) the model offers, or None (a storyboard calls generate
+            per shot, each with its own). An adapter move's LoRA is on only while this call denoises; a prompt
+            move's phrase is folded into `prompt`.
     """
 
     prompt: str
@@ -124,6 +125,8 @@ class ModelInfo:
     fps: float = 24.0
     sizes: tuple[str, ...] = ()
     seconds: tuple[str, ...] = ()
+    # What a create without `size` gets (OpenAI's default is 720x1280; a model may not offer it).
+    default_size: str = "720x1280"
     license: str = ""
     # None: this process cannot see the weights (an API machine; the GPU workers hold them).
     installed: bool | None = False

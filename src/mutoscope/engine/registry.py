@@ -44,6 +44,10 @@ DEFAULT_REFINE_SIGMAS = (0.909375, 0.725, 0.421875)
 TWO_STAGE_FIELDS = ("upsampler", "refine_steps", "refine_sigmas", "refine_guidance", "refine_lora")
 
 
+# OpenAI's default `size` for a create (the wire default lives in protocol/, which engine/ does not import).
+OPENAI_DEFAULT_SIZE = "720x1280"
+
+
 class RegistryError(ValueError):
     """models.toml is malformed or inconsistent; the message names the file (and line when known)."""
 
@@ -59,6 +63,8 @@ class ModelEntry:
         revision: hub revision to pull (None: the default branch).
         aliases: other public names resolving to this model.
         fps, sizes, seconds: what the model generates (sizes as "WxH", seconds as strings).
+        default_size: the size a create that names none gets: one of `sizes`; unset, OpenAI's
+            720x1280 where the model offers it, else its first size.
         steps, guidance: default denoising steps and guidance scale.
         memory: how to place the pipeline on a GPU (see MEMORY_MODES; "auto" chooses from free VRAM).
         dtype: weights dtype, or None for bfloat16 on GPU / float32 on CPU.
@@ -96,6 +102,7 @@ class ModelEntry:
     fps: float = 24.0
     sizes: tuple[str, ...] = ()
     seconds: tuple[str, ...] = ()
+    default_size: str | None = None
     steps: int = 30
     guidance: float = 3.0
     has_audio: bool = False
@@ -122,6 +129,12 @@ class ModelEntry:
     camera: Mapping[str, camera_mod.CameraMove] = field(default_factory=dict)
 
     @property
+    def size_by_default(self) -> str:
+        if self.default_size:
+            return self.default_size
+        return OPENAI_DEFAULT_SIZE if OPENAI_DEFAULT_SIZE in self.sizes or not self.sizes else self.sizes[0]
+
+    @property
     def refine_steps(self) -> int:
         return len(self.refine_sigmas)
 
@@ -143,6 +156,7 @@ class ModelEntry:
             fps=self.fps,
             sizes=self.sizes,
             seconds=self.seconds,
+            default_size=self.size_by_default,
             license=self.license,
             installed=installed,
             test_model=self.test_model,
@@ -325,6 +339,8 @@ def _parse_entry(raw: Any, where: str, base_dir: Path | None = None) -> ModelEnt
     sizes_ok = str_list("sizes") and all(re.fullmatch(r"\d+x\d+", s) for s in raw.get("sizes", []))
     check("sizes", sizes_ok, 'a list like ["1280x720"]')
     check("seconds", str_list("seconds"), 'a list of strings like ["4", "8"]')
+    check("default_size", isinstance(raw.get("default_size"), str) and raw["default_size"] in raw.get("sizes", []),
+          "one of the model's sizes")
     check("fps", number("fps", positive=True), "a positive number")
     check("steps", number("steps", positive=True, integer=True), "a positive integer")
     check("guidance", number("guidance"), "a number")

@@ -60,15 +60,18 @@ class ExportJobs:
         return path.with_name(f"{export_id}.zip.part")
 
     # Create / run.
-    def create(self, owner_id: str, claimed: bool = False) -> Export:
+    def create(self, owner_id: str, claimed: bool = False, video_ids: list[str] | None = None) -> Export:
         """Snapshot the owner's videos (oldest first, so lineage sources precede remixes) into a queued export.
 
         `claimed=True` creates it already in_progress for the caller to `run` (the CLI), so a server's
         worker on the same database never races for it; if the caller dies, the server's recovery resumes it.
+        `video_ids`: only these of the owner's videos (a selection); others' ids match nothing.
         """
         with self.sessions() as s:
-            ids = list(s.scalars(select(Video.id).where(Video.owner_id == owner_id, Video.deleted_at.is_(None))
-                                 .order_by(Video.seq.asc())))
+            q = select(Video.id).where(Video.owner_id == owner_id, Video.deleted_at.is_(None))
+            if video_ids is not None:
+                q = q.where(Video.id.in_(list(video_ids)[:1000]))
+            ids = list(s.scalars(q.order_by(Video.seq.asc())))
             e = Export(owner_id=owner_id, video_count=len(ids), state=ExportState(video_ids=ids).to_json(),
                        status="in_progress" if claimed else "queued", attempts=1 if claimed else 0)
             s.add(e)

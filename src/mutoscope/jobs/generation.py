@@ -85,6 +85,12 @@ def render(engine: VideoEngine, model: str, spec: GenerationSpec, out_dir: Path,
         raise GenerationCancelled("cancelled")
     if prefix is not None:
         output = _stitch(prefix() if callable(prefix) else prefix, output)
+    return output, write_outputs(output, out_dir, report, provenance=provenance, visible_watermark=visible_watermark)
+
+
+def write_outputs(output: GenerationOutput, out_dir: Path, report: Callable[[int], None], *,
+                  provenance: Stamp | None = None, visible_watermark: str | None = None) -> dict[str, Path]:
+    """Mark, encode and sign the MP4 and make its thumbnail and spritesheet in out_dir (90-99 %)."""
     files = {"video": out_dir / "video.mp4", "thumbnail": out_dir / "thumbnail.webp",
              "spritesheet": out_dir / "spritesheet.jpg"}
     # Marks go into the frames before encoding, the signed manifest after.
@@ -96,7 +102,7 @@ def render(engine: VideoEngine, model: str, spec: GenerationSpec, out_dir: Path,
     files["thumbnail"].write_bytes(thumbnail_webp(output.frames))
     files["spritesheet"].write_bytes(spritesheet_jpeg(output.frames))
     report(int(ENCODE_END * 100))
-    return output, files
+    return files
 
 
 def spec_for(video: Video, image: Image.Image | None) -> GenerationSpec:
@@ -352,10 +358,16 @@ def run_video_job(ctx: JobContext, claim: Claim) -> None:
                 return
             if _consent_denial(ctx, video_id, "start", fail):
                 return
-            spec, prefix = conditioning_for(ctx, job, job.spec)
             t0 = time.perf_counter()
-            output, files = render(ctx.engine, job.model, spec, scratch, report, cancelled,
-                                   **provenance_for(ctx, video_id, scratch), prefix=prefix)
+            if isinstance(job.params.get("storyboard"), dict):
+                from mutoscope.jobs import storyboard  # it builds on this module
+
+                output, files = storyboard.run(ctx, video_id, job, scratch, report, cancelled,
+                                               **provenance_for(ctx, video_id, scratch))
+            else:
+                spec, prefix = conditioning_for(ctx, job, job.spec)
+                output, files = render(ctx.engine, job.model, spec, scratch, report, cancelled,
+                                       **provenance_for(ctx, video_id, scratch), prefix=prefix)
             t1 = time.perf_counter()
             if keeper.lost.is_set() or not keeper.renew_now():
                 raise LeaseLost

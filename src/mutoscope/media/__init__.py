@@ -33,13 +33,14 @@ from mutoscope.media.probe import (
     read_frames,
     read_frames_at,
 )
-from mutoscope.media.stitch import concat
+from mutoscope.media.stitch import blend_join, concat, join
 
 __all__ = [
     "InputLimits",
     "MediaError",
     "MediaInfo",
     "audio_samples_for",
+    "blend_join",
     "check_input",
     "concat",
     "decode_data_url",
@@ -48,6 +49,7 @@ __all__ = [
     "fit_image",
     "frame_bytes",
     "inspect_upload",
+    "join",
     "load_image",
     "probe",
     "read_audio",

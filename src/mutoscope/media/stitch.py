@@ -1,4 +1,4 @@
-"""Join two clips' arrays end to end (video extensions)."""
+"""Join clips end to end: an extension onto its source, a storyboard's shots into one video."""
 
 from __future__ import annotations
 
@@ -51,3 +51,57 @@ def concat(
     # Total length derived from the joined frame count, so rounding in the two
     # halves can never drift the result by a sample.
     return frames, fit_audio(audio, audio_samples_for(len(frames), fps, sample_rate))
+
+
+def blend_join(a: np.ndarray, b: np.ndarray, samples: int) -> np.ndarray:
+    """(channels, n) sound `a` followed by `b`, the first `samples` of `b` an equal-power crossfade from `a`.
+
+    `a` is carried past its end by mirroring its last samples (so the wave stays continuous at the joint:
+    no click) and fades out with cos while `b` fades in with sin; the powers sum to one, so uncorrelated
+    sounds keep their loudness through the fade and nothing dips towards silence. `a` itself is left
+    untouched, which is what lets a clip's earlier part be reused sample for sample, and the result is
+    exactly len(a) + len(b) long, so sound stays in step with the frames.
+    """
+    n = min(samples, a.shape[1], b.shape[1])
+    if n <= 0:
+        return np.concatenate([a, b], axis=1)
+    theta = (np.arange(n, dtype=np.float64) + 1) / (n + 1) * (np.pi / 2)
+    carried = a[:, -n:][:, ::-1]
+    head = carried * np.cos(theta) + b[:, :n] * np.sin(theta)
+    return np.concatenate([a, head.astype(np.float32), b[:, n:]], axis=1)
+
+
+def join(
+    frames: list[np.ndarray],
+    audio: list[np.ndarray | None],
+    *,
+    fps: float,
+    sample_rate: int | None,
+    blends: list[int],
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Clips end to end (storyboard shots): ((T, H, W, 3) frames, (channels, samples) audio or None).
+
+    `blends[i]` is the crossfade, in samples, at the joint before clip i+1 (`blend_join`). Each clip's sound is
+    first fitted to its own frame count, so every joint sits on a frame boundary; a silent clip contributes
+    silence when another has sound.
+    """
+    if not frames or len(audio) != len(frames) or len(blends) != len(frames) - 1:
+        raise MediaError("join needs one sound (or None) per clip and one blend per joint")
+    frames = [check_frames(f) for f in frames]
+    if any(f.shape[1:] != frames[0].shape[1:] for f in frames):
+        raise MediaError("clip sizes differ")
+    out = np.concatenate(frames) if len(frames) > 1 else frames[0]
+    if all(a is None for a in audio):
+        return out, None
+    if not sample_rate:
+        raise MediaError("sample_rate is required to join audio")
+    channels = max(np.atleast_2d(a).shape[0] for a in audio if a is not None)
+    parts = []
+    for f, a in zip(frames, audio):
+        n = audio_samples_for(len(f), fps, sample_rate)
+        part = np.zeros((channels, n), np.float32) if a is None else fit_audio(check_audio(a), n)
+        parts.append(np.ascontiguousarray(np.broadcast_to(part, (channels, part.shape[1]))))
+    sound = parts[0]
+    for part, blend in zip(parts[1:], blends):
+        sound = blend_join(sound, part, blend)
+    return out, fit_audio(sound, audio_samples_for(len(out), fps, sample_rate))

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, field_validator
 
+from mutoscope.errors import InvalidRequest, describe_validation
 from mutoscope.protocol.base import OpenAIBaseModel
 
 VideoStatus = Literal["queued", "in_progress", "completed", "failed"]
 VideoVariant = Literal["video", "thumbnail", "spritesheet"]
+# private: the owner only; unlisted: anyone signed in to this server with the link; everyone: also in the feed.
+Visibility = Literal["private", "unlisted", "everyone"]
 
 DEFAULT_MODEL = "sora-2"
 DEFAULT_SECONDS = "4"
@@ -56,11 +60,88 @@ class GenerationParams(OpenAIBaseModel):
     # --8<-- [end:mutoscope-extensions]
 
 
+class CharacterRef(OpenAIBaseModel):
+    id: str = Field(min_length=1, max_length=200)
+
+
+Transition = Literal["cut", "continuous"]
+
+
+class StoryboardShot(OpenAIBaseModel):
+    """One shot of a storyboard (a Mutoscope extension of create).
+
+    `transition` joins the shot to the one before it: `cut` starts a fresh generation (the seed lineage
+    and its characters' identity kept), `continuous` continues the previous shot's last frames, as an
+    extension does. The first shot has none."""
+
+    prompt: str = Field(min_length=1, max_length=32000)
+    seconds: Seconds
+    # A first frame, as `input_reference` takes it; a bare string is a file id ("file-...") or an image_url.
+    image: ImageRef | None = None
+    characters: list[CharacterRef] | None = Field(default=None, max_length=8)
+    # A camera move the model offers (docs/models.md, "Camera moves"), checked like a create's `camera`.
+    camera: str | None = Field(default=None, min_length=1, max_length=64)
+    transition: Transition | None = None
+
+    @field_validator("image", mode="before")
+    @classmethod
+    def _image_string(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"file_id": value} if value.startswith("file-") else {"image_url": value}
+        return value
+
+
+# Parsing bound: far above any operator's Settings.max_storyboard_shots, it only caps the work of reading.
+MAX_STORYBOARD_SHOTS = 100
+
+
+def parse_storyboard(value: Any) -> list[StoryboardShot]:
+    """The `storyboard` field (a list, or a JSON string of one as multipart carries it) as shots; a bad
+    shot is a 400 whose param names it: `storyboard[2].seconds`."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            raise InvalidRequest("storyboard must be a JSON list of shots.", param="storyboard",
+                                 code="invalid_storyboard") from None
+    if not isinstance(value, list):
+        raise InvalidRequest("storyboard must be a list of shots like [{\"prompt\": ..., \"seconds\": \"4\"}].",
+                             param="storyboard", code="invalid_storyboard")
+    if not value:
+        raise InvalidRequest("storyboard must have at least one shot.", param="storyboard",
+                             code="invalid_storyboard")
+    if len(value) > MAX_STORYBOARD_SHOTS:
+        raise InvalidRequest(f"storyboard has {len(value)} shots; at most {MAX_STORYBOARD_SHOTS} are read.",
+                             param="storyboard", code="too_many_shots")
+    shots = []
+    for i, raw in enumerate(value):
+        try:
+            shots.append(StoryboardShot.model_validate(raw))
+        except ValidationError as e:
+            errors = [{**err, "loc": (f"storyboard[{i}]", *err.get("loc", ()))} for err in e.errors()]
+            message, param, code = describe_validation(errors)
+            raise InvalidRequest(message, param=param, code=code) from None
+    return shots
+
+
+class ShotObject(BaseModel):
+    """A storyboard video's shot as it was rendered: where it sits in the video, on frame boundaries."""
+
+    index: int
+    prompt: str
+    seconds: str
+    start_seconds: float
+    end_seconds: float
+    transition: Transition | None
+    camera: str | None = None
+
+
 class CreateVideoRequest(GenerationParams):
     # OpenAI standard fields
     prompt: str = Field(min_length=1, max_length=32000)
     model: str = DEFAULT_MODEL
     seconds: Seconds = DEFAULT_SECONDS
+    # Not sent: the model's `default_size` (models.toml), which is OpenAI's 720x1280 unless an operator sets it.
     size: str = DEFAULT_SIZE
     input_reference: ImageRef | None = None
 
@@ -68,6 +149,10 @@ class CreateVideoRequest(GenerationParams):
 class RemixVideoRequest(GenerationParams):
     # OpenAI standard fields
     prompt: str = Field(min_length=1, max_length=32000)
+    # Mutoscope extensions, for a storyboard video: `shot` (its index) gets `prompt` (and `camera`, when
+    # given: GenerationParams' camera move); that shot and the ones after it are rendered again, the earlier
+    # ones reused.
+    shot: int | None = Field(default=None, ge=0, le=MAX_STORYBOARD_SHOTS - 1)
 
 
 class ExtendVideoRequest(GenerationParams):
@@ -125,7 +210,18 @@ class VideoObject(BaseModel):
     extended_from_video_id: str | None = None
     edited_from_video_id: str | None = None
     seed: int | None = None
+    # The camera move asked for and how it was made (a storyboard's moves are its shots').
     camera: VideoCamera | None = None
+    # A storyboard's shots, in order (None for any other video); `seconds` is their total.
+    shots: list[ShotObject] | None = None
+    # Mutoscope extensions: sharing. `share_url` (a path on this server) is shown to the owner only.
+    visibility: Visibility = "private"
+    share_url: str | None = None
+
+
+class UpdateVideoRequest(OpenAIBaseModel):
+    # Mutoscope extension (POST /v1/videos/{id}; OpenAI has no such call): who may see and remix the video.
+    visibility: Visibility
 
 
 class VideoList(BaseModel):

@@ -44,6 +44,11 @@ def input_key(video_id: str, attempt: int | None = None) -> str:
     return f"{folder}/input.png"
 
 
+def shot_input_key(video_id: str, index: int) -> str:
+    """A storyboard shot's first-frame image."""
+    return f"{video_prefix(video_id)}/shot-{int(index)}.png"
+
+
 def input_video_key(video_id: str) -> str:
     return f"{video_prefix(video_id)}/input.mp4"
 

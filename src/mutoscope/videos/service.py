@@ -8,13 +8,18 @@ through `videos/transitions.py`.
 
 from __future__ import annotations
 
+import copy
+import hmac
 import io
 import math
+import re
 import secrets
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,10 +28,19 @@ from mutoscope.accounts.plans import Plan
 from mutoscope.accounts.service import Principal
 from mutoscope.config import Settings
 from mutoscope.db import repositories as repo
-from mutoscope.db.models import Video, new_id, now
+from mutoscope.db.repositories import VideoFilter
+from mutoscope.db.models import User, Video, new_id, now
 from mutoscope.engine import camera as camera_moves
-from mutoscope.errors import Gone, InvalidRequest, NotFound, PermissionDenied
-from mutoscope.storage.keys import VARIANTS, file_key, input_key, input_video_key, published_key, video_prefix
+from mutoscope.errors import Gone, InvalidRequest, MutoscopeError, NotFound, PermissionDenied
+from mutoscope.storage.keys import (
+    VARIANTS,
+    file_key,
+    input_key,
+    input_video_key,
+    published_key,
+    shot_input_key,
+    video_prefix,
+)
 from mutoscope.lifecycle import service as lifecycle
 from mutoscope.likeness import consent as cameo_consent
 from mutoscope.likeness import guard as likeness_guard
@@ -53,13 +67,17 @@ from mutoscope.protocol.videos import (
     GenerationParams,
     ImageRef,
     RemixVideoRequest,
+    StoryboardShot,
+    UpdateVideoRequest,
     VideoCamera,
     VideoError,
     VideoList,
     VideoObject,
+    parse_storyboard,
 )
 from mutoscope.storage import Storage
 from mutoscope.storage.http import StoredFile
+from mutoscope.videos import storyboard as sb
 from mutoscope.videos import transitions
 
 if TYPE_CHECKING:
@@ -70,6 +88,8 @@ class ModelEntry(Protocol):
     name: str
     sizes: Sequence[str]
     seconds: Sequence[str]
+    fps: float
+    default_size: str  # what a create without `size` gets
     installed: bool  # its weights are on this machine (the tiny builtin test models always are)
 
 
@@ -92,16 +112,102 @@ def _camera_of(v: Video) -> VideoCamera | None:
     return VideoCamera(move=move)
 
 
-def to_video_object(v: Video) -> VideoObject:
-    error = VideoError(code=v.error_code, message=v.error_message or v.error_code) if v.status == "failed" else None
+VISIBILITIES = ("private", "unlisted", "everyone")
+# An absolute file path in a message (/srv/…/x, C:\…): what a job's error may never show its caller. API paths
+# (/v1/…) and URLs (https://host/…) are not file paths.
+_FILE_PATH = re.compile(r"(?<![\w.:/])/(?!v1/)(?:[\w.+~-]+/)+[\w.+~-]*|\b[A-Za-z]:\\[^\s'\"]+")
+PLAIN_ERRORS = {
+    "model_not_available": "The model is not installed on this server; ask the operator. It was not charged.",
+    "storage_unavailable": "The asset storage was unavailable; the job was not charged. Try again.",
+    "worker_lost": "The worker running this video stopped; it was not charged. Try again.",
+}
+
+
+def public_error_message(code: str | None, message: str | None) -> str:
+    """A failed job's message as its caller may see it: the engine's own text unless it names a file on the
+    server (a path says where the operator keeps things, and nothing the caller can act on)."""
+    text = message or code or "failed"
+    if _FILE_PATH.search(text):
+        return PLAIN_ERRORS.get(code or "", "The video could not be generated; it was not charged. Try again.")
+    return text
+
+
+def to_video_object(v: Video, owner_view: bool = False) -> VideoObject:
+    """`owner_view`: the caller owns the video, so its share link may be shown."""
+    error = VideoError(code=v.error_code, message=public_error_message(v.error_code, v.error_message)) \
+        if v.status == "failed" else None
+    board = (v.params or {}).get("storyboard")
     return VideoObject(
         id=v.id, model=v.model, status=v.status, progress=v.progress, created_at=v.created_at,
         completed_at=v.completed_at, expires_at=v.expires_at, prompt=v.prompt, size=v.size, seconds=v.seconds,
         remixed_from_video_id=v.remixed_from_video_id, error=error,
         extended_from_video_id=v.extended_from_video_id, edited_from_video_id=v.edited_from_video_id,
         seed=seed if isinstance(seed := (v.params or {}).get("seed"), int) else None,  # a row is never trusted
+        shots=sb.timeline(board) if board is not None else None,
+        visibility=v.visibility or "private",
+        share_url=f"/s/{v.share_token}" if owner_view and v.share_token else None,
         camera=_camera_of(v),
     )
+
+
+def may_view(v: Video, user_id: str, token: str | None = None) -> bool:
+    """Who may watch a video and remix it: its owner; anyone signed in to this server when it is shared with
+    everyone; anyone holding its link's token when it is unlisted. Nobody else learns that it exists."""
+    if v.deleted_at is not None:
+        return False
+    if v.owner_id == user_id or v.visibility == "everyone":
+        return True
+    return (v.visibility == "unlisted" and bool(token) and bool(v.share_token)
+            and hmac.compare_digest(str(token), v.share_token))
+
+
+@dataclass(frozen=True)
+class SharedVideo:
+    """A video as someone other than its owner sees it: who made it and the link it is shared under."""
+
+    video: VideoObject
+    owner: str
+    token: str | None
+    mine: bool
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a video came from and what was made from it, as far as the viewer may see."""
+
+    source: VideoObject | None
+    source_hidden: bool  # made from a video the viewer may not see (or that was deleted)
+    derived: list[VideoObject]
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label: str
+    allowed: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """One model a person may pick, under the name their plan knows it by, with what the plan allows."""
+
+    name: str
+    label: str
+    test_model: bool
+    sizes: list[Choice]
+    seconds: list[Choice]
+    default_size: str | None = None
+
+
+# A video's generation settings beyond OpenAI's fields, as stored in Video.params.
+GENERATION_KEYS = ("seed", "negative_prompt", "num_inference_steps", "guidance_scale")
+
+
+def _size_label(size: str) -> str:
+    w, h = (int(x) for x in size.split("x"))
+    shape = "Portrait" if w < h else "Landscape" if w > h else "Square"
+    return f"{shape} {w}×{h}"
 
 
 class VideoService:
@@ -118,21 +224,33 @@ class VideoService:
                                  "operator.", code="plan_not_configured")
         return self.plans[name]
 
-    def admit(self, who: Principal, model: str, size: str, seconds: str,
-              camera: str | None = None) -> dict[str, str]:
+    def admit(self, who: Principal, model: str, size: str, seconds: str, camera: str | None = None, *,
+              seconds_param: str | None = None) -> dict[str, str]:
         """Everything decided before a job exists: service phase, model lifecycle, plan limits, the camera move,
         installed weights (and the move's LoRA), request rate. Returns the headers the response should carry
-        (deprecation notices)."""
+        (deprecation notices).
+
+        `seconds_param`: a storyboard's total, whose shots were checked one by one (`storyboard.check_shots`,
+        their camera moves too): it need not be a length the model offers, and the plan's limit on it is
+        reported under this param."""
         entry = self._resolve(model)
         with self.sessions() as s:
             lifecycle.check_can_generate(lifecycle.current_phase(s))
             headers = lifecycle.check_model_usable(s, [model, entry.name])
-        self._check_size_seconds(model, entry, size, seconds)
+        self._check_size(model, entry, size)
+        if seconds_param is None:
+            self._check_seconds(model, entry, seconds)
         if camera is not None:
             # A move the model does not offer lists the ones it does; its LoRA missing here names the pull.
             camera_moves.check_move(entry, camera, name=model)
         plan = self.plan_of(who)
-        quota.check_plan(plan, model, size, float(seconds))
+        try:
+            quota.check_plan(plan, model, size, float(seconds))
+        except InvalidRequest as e:
+            if seconds_param is not None and e.param == "seconds":
+                e.param, e.message = seconds_param, f"{e.message} This storyboard lasts {float(seconds):g} s."
+                e.args = (e.message,)
+            raise
         self._check_installed(model, entry)
         self.limiter.hit(who.user_id, plan.requests_per_minute)
         return headers
@@ -150,6 +268,8 @@ class VideoService:
 
     def create(self, who: Principal, body: Body) -> tuple[VideoObject, dict[str, str]]:
         fields = dict(body.fields)
+        if fields.get("storyboard") is not None:
+            return self._create_storyboard(who, fields, body.files)
         upload = body.files.get("input_reference")
         if upload is not None:
             fields.pop("input_reference", None)
@@ -157,6 +277,8 @@ class VideoService:
             # multipart sometimes carries the object as a bare URL string
             fields["input_reference"] = {"image_url": fields["input_reference"]}
         req: CreateVideoRequest = parse(CreateVideoRequest, fields)
+        if "size" not in req.model_fields_set:  # OpenAI's 720x1280 unless the operator set the model's own
+            req = req.model_copy(update={"size": self._resolve(req.model).default_size})
         headers = self.admit(who, req.model, req.size, req.seconds, req.camera)
         width, height = (int(x) for x in req.size.split("x"))
         png = None
@@ -178,15 +300,150 @@ class VideoService:
                               params=self._params(req), input_png=png, cameo_ids=cameo_ids)
         return video, headers
 
-    def remix(self, who: Principal, video_id: str, body: Body) -> tuple[VideoObject, dict[str, str]]:
+    def _create_storyboard(self, who: Principal, fields: dict[str, Any],
+                           files: dict[str, Upload]) -> tuple[VideoObject, dict[str, str]]:
+        """One video from an ordered list of shots (protocol `StoryboardShot`), rendered by one job; the rules
+        are in videos/storyboard.py. `prompt` is the video's own (its title; default the first shot's) and
+        `seconds`, when sent, must be the shots' total."""
+        shots = parse_storyboard(fields.pop("storyboard"))
+        if "input_reference" in files or fields.get("input_reference") not in (None, ""):
+            raise InvalidRequest("A storyboard's first frame is its first shot's image (storyboard[0].image); "
+                                 "input_reference does not apply.", param="input_reference")
+        if fields.get("characters") not in (None, "", []):
+            raise InvalidRequest("A storyboard names characters per shot (storyboard[i].characters).",
+                                 param="characters")
+        fields.pop("input_reference", None)
+        if fields.get("prompt") in (None, ""):
+            fields["prompt"] = shots[0].prompt
+        req: CreateVideoRequest = parse(CreateVideoRequest, fields)
+        entry = self._resolve(req.model)
+        if "size" not in req.model_fields_set:  # as a create: the model's own default size
+            req = req.model_copy(update={"size": entry.default_size})
+        if req.camera is not None:
+            raise InvalidRequest("A storyboard names its camera moves per shot (storyboard[i].camera).",
+                                 param="camera")
+        sb.check_shots(shots, model=req.model, seconds_offered=entry.seconds,
+                       max_shots=self.settings.max_storyboard_shots, catalog_model=entry)
+        total = sb.total_seconds(shots)
+        if "seconds" in req.model_fields_set and abs(float(req.seconds) - total) > 1e-6:
+            raise InvalidRequest(f"seconds is '{req.seconds}' but the storyboard's shots last {total:g} s in all; "
+                                 "leave seconds out or send the total.", param="seconds", code="invalid_seconds")
+        headers = self.admit(who, req.model, req.size, sb.seconds_text(total), seconds_param="storyboard")
+        self._check_budget(req.model, req.size, total, "storyboard")
+        width, height = (int(x) for x in req.size.split("x"))
+        images: dict[int, bytes] = {}
+        for i, shot in enumerate(shots):
+            if shot.image is not None:
+                images[i] = self._image_from_ref(who, shot.image, width, height, param=f"storyboard[{i}].image")
+        # Consent for every shot's @handles and characters, as a create checks them, and the likeness guard
+        # on every shot's image; the video uses the union of their cameos.
+        cameo_ids: list[str] = []
+        with self.sessions() as s:
+            for i, shot in enumerate(shots):
+                try:
+                    ids = cameo_consent.check_create(s, who.user_id, shot.prompt, self._character_list(shot))
+                    if i in images:
+                        ids = likeness_guard.check_image(s, who.user_id, images[i], f"storyboard[{i}].image",
+                                                         shot.prompt, ids)
+                except MutoscopeError as e:
+                    if not (e.param or "").startswith("storyboard["):
+                        e.param = f"storyboard[{i}].{e.param or 'prompt'}"
+                    raise
+                cameo_ids += [c for c in ids if c not in cameo_ids]
+        if len(cameo_ids) > cameo_consent.MAX_CAMEOS_PER_VIDEO:
+            raise InvalidRequest(f"A video can use at most {cameo_consent.MAX_CAMEOS_PER_VIDEO} cameos; this "
+                                 f"storyboard's shots name {len(cameo_ids)}.", param="storyboard",
+                                 code="too_many_cameos")
+        # A cut starts a new generation: a named character's frame is its first frame, as in a create, so
+        # the character looks the same in every shot that names it.
+        characters = CharacterService(self.sessions, self.storage)
+        for i, shot in enumerate(shots):
+            refs = [c.id for c in shot.characters or [] if is_character_id(c.id)]
+            if i not in images and shot.transition != "continuous" and refs:
+                frame = characters.first_frame(who.user_id, refs)
+                if frame is not None:
+                    images[i] = self._fit(frame, width, height, f"storyboard[{i}].characters")
+        params = self._params(req)
+        params["storyboard"] = sb.stored(shots, fps=float(getattr(entry, "fps", 24.0)), seed=params["seed"],
+                                         image_keys={}, characters={i: [c.id for c in shot.characters or []]
+                                                                    for i, shot in enumerate(shots)})
+        video = self._enqueue(who, prompt=req.prompt, model=req.model, size=req.size, seconds=sb.seconds_text(total),
+                              params=params, input_png=None, shot_images=images, cameo_ids=cameo_ids)
+        return video, headers
+
+    @staticmethod
+    def _character_list(shot: StoryboardShot) -> list[dict[str, str]] | None:
+        return [{"id": c.id} for c in shot.characters] if shot.characters else None
+
+    def _remix_storyboard(self, who: Principal, src: Video, req: RemixVideoRequest) -> tuple[VideoObject, dict[str, str]]:
+        """Shot `req.shot` gets the new prompt; the job renders it and every later shot again and reuses the
+        earlier shots' frames and sound from the source's file. Charged for the shots it renders."""
+        board = (src.params or {}).get("storyboard")
+        shots = sb.timeline(board) if board is not None else None
+        if shots is None:
+            raise InvalidRequest(f"Video {src.id} is not a storyboard; remix it without `shot`.", param="shot")
+        if req.shot is None:
+            raise InvalidRequest(f"Video {src.id} is a storyboard of {len(shots)} shots; name the one to remix with "
+                                 f"`shot` (0 to {len(shots) - 1}); it and the shots after it are rendered again.",
+                                 param="shot", code="missing_required_parameter")
+        if req.shot >= len(shots):
+            raise InvalidRequest(f"Video {src.id} has {len(shots)} shots (0 to {len(shots) - 1}); there is no shot "
+                                 f"{req.shot}.", param="shot")
+        k = req.shot
+        board = copy.deepcopy(board)
+        board["from_shot"] = k
+        board["shots"][k]["prompt"] = req.prompt
+        if req.camera is not None:
+            board["shots"][k]["camera"] = req.camera
+            camera_moves.check_move(self._resolve(src.model), req.camera, name=src.model)
+        if "seed" in req.model_fields_set and req.seed is not None:
+            for j in range(k, len(shots)):
+                board["shots"][j]["seed"] = (req.seed + j) % sb.SEED_MODULUS
+        rendered = sum(float(shot.seconds) for shot in shots[k:])
+        entry = self._resolve(src.model)
+        if abs(float(getattr(entry, "fps", board["fps"])) - float(board["fps"])) > 1e-6:
+            raise InvalidRequest(f"The model '{src.model}' now runs at a different frame rate than when video "
+                                 f"{src.id} was made, so its shots cannot be reused.", param="video_id",
+                                 code="invalid_source_video")
+        headers = self.admit(who, src.model, src.size, src.seconds, seconds_param="video_id")
+        self._check_budget(src.model, src.size, float(src.seconds), "shot")
+        with self.sessions() as s:
+            cameo_ids = cameo_consent.check_derived(s, who.user_id, req.prompt,
+                                                    [{"id": c} for c in board["shots"][k].get("characters") or []]
+                                                    or None, src.id)
+        # The shots' first frames are copied under the new video's own keys, so deleting the source never takes
+        # them away (a job whose source file is gone renders every shot again from these settings).
+        images: dict[int, bytes] = {}
+        for j in range(len(shots)):
+            key = board["shots"][j].pop("image_key", None)
+            if isinstance(key, str) and key.startswith(video_prefix(src.id) + "/"):
+                try:
+                    with self.storage.open(key) as f:
+                        images[j] = f.read()
+                except (FileNotFoundError, KeyError, OSError):
+                    pass  # gone with its source's files: that shot starts from text, as the job would
+        params = dict(src.params or {})
+        params["storyboard"] = board
+        video = self._enqueue(who, prompt=src.prompt, model=src.model, size=src.size, seconds=src.seconds,
+                              charge_seconds=sb.seconds_text(rendered), params=params, input_png=None,
+                              shot_images=images, kind="remix", remixed_from_video_id=src.id, cameo_ids=cameo_ids)
+        return video, headers
+
+    def remix(self, who: Principal, video_id: str, body: Body,
+              token: str | None = None) -> tuple[VideoObject, dict[str, str]]:
+        """Anyone who may see the source (`may_view`; `token` from its share link) may remix it: the remix is
+        the caller's, admitted and charged under the caller's plan, and the source's cameos must be ones the
+        caller may use."""
         req: RemixVideoRequest = parse(RemixVideoRequest, body.fields)
         with self.sessions() as s:
-            src = self._get(s, who, video_id)
+            src = self._viewable(s, who, video_id, token)
             if src.status != "completed":
                 raise InvalidRequest(f"Video {video_id} is {src.status}; only a completed video can be remixed.",
                                      param="video_id", code="video_not_ready")
             params = dict(src.params or {})
-            params.update({k: v for k, v in self._params(req).items() if k in req.model_fields_set})
+        if "storyboard" in params or req.shot is not None:
+            return self._remix_storyboard(who, src, req)
+        params.update({k: v for k, v in self._params(req).items() if k in req.model_fields_set})
         # A remix keeps the source's camera move unless it names another (or null for none).
         camera = params.get("camera") if isinstance(params.get("camera"), str) else None
         headers = self.admit(who, src.model, src.size, src.seconds, camera)
@@ -368,7 +625,8 @@ class VideoService:
 
     def retrieve(self, who: Principal, video_id: str) -> VideoObject:
         with self.sessions() as s:
-            return to_video_object(self._get(s, who, video_id))
+            v = self._viewable(s, who, video_id)
+            return to_video_object(v, owner_view=v.owner_id == who.user_id)
 
     def poll_after_ms(self, video_id: str) -> int:
         """How long a client should wait before polling again: a quarter of the estimated time left,
@@ -385,13 +643,13 @@ class VideoService:
     def list(self, who: Principal, after: str | None, limit: int, order: str) -> VideoList:
         with self.sessions() as s:
             rows, more = repo.list_videos(s, who.user_id, after=after, limit=limit, order=order)
-            data = [to_video_object(v) for v in rows]
+            data = [to_video_object(v, owner_view=True) for v in rows]
         return VideoList(data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None,
                          has_more=more)
 
-    def content(self, who: Principal, video_id: str, variant: str) -> StoredFile:
+    def content(self, who: Principal, video_id: str, variant: str, token: str | None = None) -> StoredFile:
         with self.sessions() as s:
-            v = self._get(s, who, video_id)
+            v = self._viewable(s, who, video_id, token)
             if v.status != "completed":
                 raise InvalidRequest(f"Video {video_id} is {v.status}; content is available once it is completed.",
                                      param="video_id", code="video_not_ready")
@@ -419,9 +677,215 @@ class VideoService:
             self.storage.delete_prefix(video_prefix(video_id))
         return DeletedVideo(id=video_id)
 
+    # Sharing, lineage, search and the creator's tools (the web app's library, feed and forms).
+    def set_visibility(self, who: Principal, video_id: str, visibility: str) -> VideoObject:
+        """Only the owner shares. Going private drops the link's token, so a link handed out before stops
+        working for good; sharing again makes a new one."""
+        req: UpdateVideoRequest = parse(UpdateVideoRequest, {"visibility": visibility})
+        with self.sessions() as s:
+            v = self._get(s, who, video_id)
+            v.visibility = req.visibility
+            if req.visibility == "private":
+                v.share_token = None
+            elif not v.share_token:
+                v.share_token = secrets.token_urlsafe(18)
+            s.commit()
+            return to_video_object(v, owner_view=True)
+
+    def view(self, who: Principal, video_id: str) -> SharedVideo:
+        """A video its owner, or anyone it is shared with everyone on this server, opens by id."""
+        with self.sessions() as s:
+            v = self._viewable(s, who, video_id)
+            mine = v.owner_id == who.user_id
+            owner = who.user_name if mine else s.scalar(select(User.name).where(User.id == v.owner_id)) or ""
+            return SharedVideo(to_video_object(v, owner_view=mine), owner, v.share_token, mine)
+
+    def shared(self, who: Principal, token: str) -> SharedVideo:
+        """The video behind a share link; a private video, a deleted one and a guess all answer the same 404."""
+        with self.sessions() as s:
+            v = s.scalar(select(Video).where(Video.share_token == token, Video.deleted_at.is_(None))) \
+                if isinstance(token, str) and 0 < len(token) <= 64 else None
+            if v is None or not may_view(v, who.user_id, token):
+                raise NotFound("No shared video found at this link.", param="token", code="video_not_found")
+            owner = s.scalar(select(User.name).where(User.id == v.owner_id)) or ""
+            mine = v.owner_id == who.user_id
+            return SharedVideo(to_video_object(v, owner_view=mine), owner, v.share_token, mine)
+
+    def feed(self, who: Principal, after: str | None, limit: int) -> tuple[list[SharedVideo], bool]:
+        """Finished videos shared with everyone on this server, newest first."""
+        with self.sessions() as s:
+            rows, more = repo.feed_videos(s, after=after, limit=limit)
+            return [SharedVideo(to_video_object(v, owner_view=v.owner_id == who.user_id), name, v.share_token,
+                                v.owner_id == who.user_id) for v, name in rows], more
+
+    def lineage(self, who: Principal, video_id: str, token: str | None = None) -> Lineage:
+        """A video's source and the remixes, extensions and edits made from it that the viewer may see."""
+        with self.sessions() as s:
+            v = self._viewable(s, who, video_id, token)
+            source, hidden = None, False
+            src_id = v.remixed_from_video_id or v.extended_from_video_id or v.edited_from_video_id
+            if src_id:
+                src = s.scalar(select(Video).where(Video.id == src_id))
+                if src is not None and may_view(src, who.user_id):
+                    source = to_video_object(src, owner_view=src.owner_id == who.user_id)
+                else:
+                    hidden = True
+            derived = [to_video_object(d, owner_view=d.owner_id == who.user_id)
+                       for d in repo.derived_videos(s, v.id) if may_view(d, who.user_id)]
+        return Lineage(source, hidden, derived)
+
+    def search(self, who: Principal, f: VideoFilter, after: str | None, limit: int, order: str) -> VideoList:
+        """The caller's own videos matching `f` (prompt text, status, model, created between two times)."""
+        if f.status is not None and f.status not in ("queued", "in_progress", "completed", "failed"):
+            raise InvalidRequest(f"Unknown status '{f.status}'.", param="status", code="invalid_value")
+        if f.text is not None and len(f.text) > 500:
+            raise InvalidRequest("The search text is longer than 500 characters.", param="q", code="invalid_value")
+        with self.sessions() as s:
+            rows, more = repo.search_videos(s, who.user_id, f, after=after, limit=limit, order=order)
+            data = [to_video_object(v, owner_view=True) for v in rows]
+        return VideoList(data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None,
+                         has_more=more)
+
+    def models_used(self, who: Principal) -> list[str]:
+        with self.sessions() as s:
+            return repo.video_models(s, who.user_id)
+
+    def settings_of(self, who: Principal, video_id: str, token: str | None = None) -> dict[str, Any]:
+        """A viewable video's generation settings as create fields (to start a new video from them)."""
+        with self.sessions() as s:
+            v = self._viewable(s, who, video_id, token)
+            params = v.params or {}
+            out: dict[str, Any] = {"prompt": v.prompt, "model": v.model, "size": v.size, "seconds": v.seconds}
+            if v.kind == "extend" and isinstance(params.get("extend_seconds"), str):
+                out["seconds"] = params["extend_seconds"]  # a stitched total is not something to generate anew
+            for k in GENERATION_KEYS:
+                if params.get(k) is not None and isinstance(params[k], (str, int, float)):
+                    out[k] = params[k]
+        return out
+
+    def retry(self, who: Principal, video_id: str) -> tuple[VideoObject, dict[str, str]]:
+        """The same request again, as a new video through the same admission, plan and consent checks. A failed
+        video keeps its seed (the same video, this time finished); a finished one gets a new seed."""
+        with self.sessions() as s:
+            v = self._get(s, who, video_id)
+            if v.status not in ("completed", "failed"):
+                raise InvalidRequest(f"Video {video_id} is {v.status}; only a finished video can be tried again.",
+                                     param="video_id", code="video_not_finished")
+            kind, prompt, model, size, seconds = v.kind, v.prompt, v.model, v.size, v.seconds
+            params = {k: p for k in GENERATION_KEYS if (p := (v.params or {}).get(k)) is not None}
+            if v.status == "completed":
+                params.pop("seed", None)
+            extend_seconds = (v.params or {}).get("extend_seconds")
+            remixed, extended, edited = v.remixed_from_video_id, v.extended_from_video_id, v.edited_from_video_id
+            stored = v.input_key
+            board = (v.params or {}).get("storyboard")
+        if isinstance(board, dict):
+            return self._retry_storyboard(who, video_id, kind, remixed, prompt, model, size, params, board)
+        if kind == "remix" and remixed:
+            return self.remix(who, remixed, Body({"prompt": prompt, **params}))
+        if kind == "extend" and extended and extend_seconds:
+            return self.extend(who, Body({"video": {"id": extended}, "prompt": prompt, "seconds": extend_seconds,
+                                          **params}))
+        if kind == "edit" and edited:
+            return self.edit(who, Body({"video": {"id": edited}, "prompt": prompt, **params}))
+        data = self._stored_input(stored, video_id) if stored else None
+        fields = {"prompt": prompt, "model": model, "size": size, "seconds": seconds, **params}
+        if kind == "edit" and data is not None:
+            return self.edit(who, Body(fields, {"video": Upload("input.mp4", "video/mp4", data)}))
+        if kind == "generate":
+            files = {"input_reference": Upload("input.png", "image/png", data)} if data is not None else {}
+            return self.create(who, Body(fields, files))
+        raise InvalidRequest(f"Video {video_id} cannot be tried again: what it was made from is gone.",
+                             param="video_id", code="video_not_retryable")
+
+    def _retry_storyboard(self, who: Principal, video_id: str, kind: str, remixed: str | None, prompt: str,
+                          model: str, size: str, params: dict[str, Any],
+                          board: dict[str, Any]) -> tuple[VideoObject, dict[str, str]]:
+        """A storyboard again: its shots (first frames from its own stored inputs) as a new create, or a remix of
+        the same shot of the same source."""
+        import base64
+
+        shots = sb.timeline(board)
+        if shots is None:
+            raise InvalidRequest(f"Video {video_id} cannot be tried again: its storyboard is unreadable.",
+                                 param="video_id", code="video_not_retryable")
+        if kind == "remix":
+            k = int(board.get("from_shot") or 0)
+            if not remixed:
+                raise InvalidRequest(f"Video {video_id} cannot be tried again: what it was made from is gone.",
+                                     param="video_id", code="video_not_retryable")
+            return self.remix(who, remixed, Body({"prompt": shots[k].prompt, "shot": k,
+                                                  **({"camera": shots[k].camera} if shots[k].camera else {}),
+                                                  **params}))
+        out = []
+        for shot, raw in zip(shots, board["shots"]):
+            item: dict[str, Any] = {"prompt": shot.prompt, "seconds": shot.seconds}
+            if shot.transition:
+                item["transition"] = shot.transition
+            if shot.camera:
+                item["camera"] = shot.camera
+            if raw.get("characters"):
+                item["characters"] = [{"id": c} for c in raw["characters"]]
+            key = raw.get("image_key")
+            if isinstance(key, str) and key.startswith(video_prefix(video_id) + "/"):
+                png = self._stored_input(key, video_id)
+                item["image"] = "data:image/png;base64," + base64.b64encode(png).decode()
+            out.append(item)
+        return self.create(who, Body({"prompt": prompt, "model": model, "size": size, "storyboard": out, **params}))
+
+    def _stored_input(self, key: str, video_id: str) -> bytes:
+        if self.storage.size(key) is None:
+            raise InvalidRequest(f"The input of video {video_id} is no longer stored, so it cannot be tried again.",
+                                 param="video_id", code="video_not_retryable")
+        with self.storage.open(key) as f:
+            return f.read()
+
+    def model_choices(self, who: Principal, test_models: str = "auto") -> list[ModelChoice]:
+        """The models a person may pick, each under the first of its names the caller's plan allows, with the
+        sizes and durations it offers and, for each, whether the plan allows it and why not.
+
+        Only installed models (or, on an API-only process, models whose weights it cannot see). Test fixtures
+        (`test_model`, random weights that make noise) are offered with `test_models="always"`, never with
+        "never", and with "auto" only while no real model is: a server with nothing but fixtures installed
+        (a fresh checkout, a test run) still works end to end, and a real server never offers noise."""
+        plan = self.plan_of(who)
+        with self.sessions() as s:
+            left = quota.usage(s, plan, who.user_id)["left"]
+        entries = [e for e in getattr(self.catalog, "list_models", lambda: [])() if e.installed is not False]
+        named = [(e, n) for e in entries
+                 if (n := next((x for x in (*e.aliases, e.name) if plan.allows_model(x)), None)) is not None]
+        real = [(e, n) for e, n in named if not e.test_model]
+        show_tests = test_models == "always" or (test_models == "auto" and not real)
+        out = []
+        for e, name in real + ([(e, n) for e, n in named if e.test_model] if show_tests else []):
+            title = "Test model (makes noise)" if e.test_model else \
+                (e.description.split(":", 1)[0].strip() if e.description else e.name)
+            sizes = [Choice(sz, _size_label(sz), plan.allows_size(sz),
+                            "" if plan.allows_size(sz) else f"not on your plan ({plan.name})") for sz in e.sizes]
+            seconds = []
+            for sec in e.seconds:
+                cost = plan.cost(name, float(sec))
+                if plan.max_seconds is not None and float(sec) > plan.max_seconds:
+                    seconds.append(Choice(sec, f"{sec} s", False, f"your plan allows up to {plan.max_seconds:g} s"))
+                elif left is not None and cost > left + 1e-9:
+                    seconds.append(Choice(sec, f"{sec} s", False, f"costs {cost:g} {plan.unit}, {left:g} left"))
+                else:
+                    seconds.append(Choice(sec, f"{sec} s", True))
+            out.append(ModelChoice(name, f"{title} · {name}" if e.test_model or title != name else name,
+                                   e.test_model, sizes, seconds, getattr(e, "default_size", None)))
+        return out
+
     def _get(self, s: Session, who: Principal, video_id: str) -> Video:
         v = repo.get_video(s, who.user_id, video_id)
         if v is None:
+            raise NotFound(f"No video found with id '{video_id}'.", param="video_id", code="video_not_found")
+        return v
+
+    @staticmethod
+    def _viewable(s: Session, who: Principal, video_id: str, token: str | None = None) -> Video:
+        """The video if the caller may see it; otherwise exactly the answer for an id that does not exist."""
+        v = s.scalar(select(Video).where(Video.id == video_id, Video.deleted_at.is_(None)))
+        if v is None or not may_view(v, who.user_id, token):
             raise NotFound(f"No video found with id '{video_id}'.", param="video_id", code="video_not_found")
         return v
 
@@ -432,12 +896,15 @@ class VideoService:
             raise InvalidRequest(f"The model '{name}' does not exist on this server. GET /v1/models lists the "
                                  "available models.", param="model", code="model_not_found") from None
 
+    # Messages name the model as the caller did: which checkpoint an alias maps to is the operator's.
     @staticmethod
-    def _check_size_seconds(model: str, entry: ModelEntry, size: str, seconds: str) -> None:
-        """Messages name the model as the caller did: which checkpoint an alias maps to is the operator's."""
+    def _check_size(model: str, entry: ModelEntry, size: str) -> None:
         if size not in entry.sizes:
             raise InvalidRequest(f"Invalid size '{size}' for model '{model}'. Supported sizes: "
                                  f"{', '.join(entry.sizes)}.", param="size", code="invalid_size")
+
+    @staticmethod
+    def _check_seconds(model: str, entry: ModelEntry, seconds: str) -> None:
         if seconds not in entry.seconds:
             raise InvalidRequest(f"Invalid seconds '{seconds}' for model '{model}'. Supported values: "
                                  f"{', '.join(entry.seconds)}.", param="seconds", code="invalid_seconds")
@@ -465,51 +932,64 @@ class VideoService:
                                  param="input_reference", code="invalid_image")
         return self._fit(upload.data, width, height, "input_reference")
 
-    def _image_from_ref(self, who: Principal, ref: ImageRef, width: int, height: int) -> bytes:
+    def _image_from_ref(self, who: Principal, ref: ImageRef, width: int, height: int,
+                        param: str = "input_reference") -> bytes:
+        """`param`: where the reference sits in the request (`input_reference`, `storyboard[2].image`)."""
         if (ref.image_url is None) == (ref.file_id is None):
-            raise InvalidRequest("Provide exactly one of input_reference.image_url or input_reference.file_id.",
-                                 param="input_reference")
+            raise InvalidRequest(f"Provide exactly one of {param}.image_url or {param}.file_id.", param=param)
         if ref.file_id is not None:
             with self.sessions() as s:
                 f = repo.get_file(s, who.user_id, ref.file_id)
             if f is None:
                 raise InvalidRequest(f"No file found with id '{ref.file_id}'. Upload it first with POST /v1/files.",
-                                     param="input_reference.file_id", code="file_not_found")
+                                     param=f"{param}.file_id", code="file_not_found")
             with self.storage.open(file_key(f.id)) as fh:
                 data = fh.read()
-            return self._fit(data, width, height, "input_reference.file_id")
+            return self._fit(data, width, height, f"{param}.file_id")
         url = ref.image_url
         if url.startswith("data:"):
             try:
                 data = decode_data_url(url)
             except MediaError as e:
-                raise InvalidRequest(str(e), param="input_reference.image_url", code="invalid_image") from None
-            return self._fit(data, width, height, "input_reference.image_url")
+                raise InvalidRequest(str(e), param=f"{param}.image_url", code="invalid_image") from None
+            return self._fit(data, width, height, f"{param}.image_url")
         if not url.startswith("https://"):
-            raise InvalidRequest("input_reference.image_url must be an https URL or a base64 data URL.",
-                                 param="input_reference.image_url", code="invalid_url")
-        return self._fit(self._download(url), width, height, "input_reference.image_url")
+            raise InvalidRequest(f"{param}.image_url must be an https URL or a base64 data URL.",
+                                 param=f"{param}.image_url", code="invalid_url")
+        return self._fit(self._download(url, f"{param}.image_url"), width, height, f"{param}.image_url")
 
-    def _download(self, url: str) -> bytes:
+    def _download(self, url: str, param: str = "input_reference.image_url") -> bytes:
         # The outbound guard refuses internal addresses on every hop and bounds size and time.
         return fetch_bytes(url, max_bytes=self.settings.max_upload_bytes, timeout=10.0, settings=self.settings,
-                           param="input_reference.image_url")
+                           param=param)
 
     def _enqueue(self, who: Principal, *, prompt: str, model: str, size: str, seconds: str,
                  params: dict[str, Any], input_png: bytes | None, kind: str = "generate",
                  remixed_from_video_id: str | None = None, extended_from_video_id: str | None = None,
                  edited_from_video_id: str | None = None, input_video: bytes | None = None,
-                 charge_seconds: str | None = None, cameo_ids: list[str] | None = None) -> VideoObject:
+                 charge_seconds: str | None = None, cameo_ids: list[str] | None = None,
+                 shot_images: dict[int, bytes] | None = None) -> VideoObject:
         """`charge_seconds`: what the plan pays for when it differs from `seconds` (an extension's `seconds` is
-        the stitched total; only the new part is generated). `input_video`: an uploaded edit source."""
+        the stitched total; only the new part is generated). `input_video`: an uploaded edit source.
+        `shot_images`: a storyboard's first frames by shot index, stored under the new video's keys and
+        named in `params["storyboard"]`."""
         video_id = new_id("video_")
         key = None
-        if input_png is not None:
-            key = input_key(video_id)
-            self.storage.put_bytes(key, input_png)
-        elif input_video is not None:
-            key = input_video_key(video_id)
-            self.storage.put_bytes(key, input_video)
+        try:
+            if input_png is not None:
+                key = input_key(video_id)
+                self.storage.put_bytes(key, input_png)
+            elif input_video is not None:
+                key = input_video_key(video_id)
+                self.storage.put_bytes(key, input_video)
+            if shot_images:
+                params = copy.deepcopy(params)
+                for i, png in shot_images.items():
+                    params["storyboard"]["shots"][i]["image_key"] = shot_input_key(video_id, i)
+                    self.storage.put_bytes(shot_input_key(video_id, i), png)
+        except Exception:
+            self.storage.delete_prefix(video_prefix(video_id))
+            raise
         try:
             plan = self.plan_of(who)
             # The plan's output policy is fixed when the job is admitted and travels with it.

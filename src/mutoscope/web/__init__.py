@@ -1,13 +1,16 @@
 """web/: the browser front end — server-rendered pages over the same services as the API.
 
 PUT HERE:
-- Page routes (`routes.py`): sign in with an API key, the library, create, a video's page,
-  remix/extend/delete, usage, exports, the sunset banner. Each handler calls the same service
-  on `app.state` that the matching /v1 route calls (`videos`, `accounts`, `exports`), so plans,
+- Page routes (`routes.py`): the library (search, filters, bulk delete and export), create and edit,
+  a video's page (lineage, remix/extend, retry, reuse, sharing), the feed and share links, the
+  live-status fragment, usage, exports, the sunset banner. People pages (`accounts.py`): sign in with
+  a password or an API key, sign-up, invites, and the settings pages (account, sessions, API keys,
+  webhooks, usage). Each handler calls the same service that the matching /v1 route calls (`videos`,
+  `accounts`, `exports` on `app.state`, `accounts/people.py`, `webhooks/service.py`), so plans,
   quotas, consent and lifecycle rules apply to a click exactly as to an API call.
 - The browser session (`session.py`): the signing secret kept in the data folder, the session
-  cookie (it holds the API key's id, never the key), the CSRF token of every POST form, and the
-  resolution of a session to a `Principal`.
+  cookie (a random session token whose hash is a `WebSession` row, and the CSRF token), the CSRF
+  check of every POST form, and the resolution of a session to a `Principal`.
 - Jinja2 templates (`templates/`), plain CSS and a little vanilla JS (`static/`); no build step,
   nothing loaded from another host.
 - The HTML error page renderer that `api/errors.py` calls for non-/v1 paths when the client

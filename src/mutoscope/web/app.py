@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from mutoscope.config import Settings
 from mutoscope.web import session
+from mutoscope.web import accounts
 from mutoscope.web.pages import render_error_page
 from mutoscope.web.routes import router
 
@@ -24,7 +25,14 @@ def mount_web(app: FastAPI, settings: Settings) -> None:
                        # Self-hosted servers are often plain http on a LAN; set Secure only when behind TLS.
                        https_only=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(accounts.router)  # sign-in, sign-up, invites, settings
     app.include_router(router)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        # Browsers ask for /favicon.ico whatever the page links; an SVG there is what they all accept.
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml",
+                            headers={"Cache-Control": "public, max-age=86400"})
     # api/errors.py calls this for non-/v1 paths when the client accepts HTML (api never imports web/).
     app.state.render_error_page = render_error_page
 

@@ -55,7 +55,7 @@ def render(request: Request, name: str, status_code: int = 200, headers: dict[st
     who = getattr(request.state, "principal", None)
     # The 500 handler runs outside the session middleware: no session, no signed-in header there.
     has_session = "session" in request.scope
-    if who is None and has_session and "key_id" in request.session:
+    if who is None and has_session and "sid" in request.session:
         who = session.current_principal(request)
     ctx = {"who": who, "csrf_token": session.csrf_token(request) if has_session else "",
            "csrf_field": session.CSRF_FIELD,

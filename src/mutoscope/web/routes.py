@@ -6,18 +6,20 @@ re-submits), a `MutoscopeError` re-renders the form with the error's code and me
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 
-from mutoscope.accounts.service import Principal, authenticate
+from mutoscope.accounts.service import Principal
 from mutoscope.api.body import Body, read_body
-from mutoscope.errors import MutoscopeError
-from mutoscope.protocol.videos import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE
+from mutoscope.errors import InvalidRequest, MutoscopeError, NotFound
+from mutoscope.protocol.videos import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE, VideoObject
+from mutoscope.videos.service import SharedVideo, VideoFilter
 from mutoscope.storage.http import stored_response
 from mutoscope.web import session
 from mutoscope.web.pages import render
@@ -25,6 +27,7 @@ from mutoscope.web.pages import render
 router = APIRouter(include_in_schema=False)
 WhoDep = Annotated[Principal, Depends(session.require_principal)]
 PAGE_SIZE = 12
+MAX_BULK = 100
 ACTIVE = ("queued", "in_progress")
 # Generation settings a form may send (OpenAI's fields, then Mutoscope's extensions).
 CREATE_FIELDS = ("prompt", "model", "size", "seconds", "seed", "negative_prompt", "num_inference_steps",
@@ -72,84 +75,135 @@ def _see(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-# Sign in / out.
-@router.get("/signin")
-def signin_page(request: Request, next: str | None = None) -> Response:
-    if session.current_principal(request) is not None:
-        return _see(_safe_next(next))
-    return render(request, "signin.html", next=_safe_next(next))
-
-
-@router.post("/signin")
-async def signin(request: Request) -> Response:
-    fields = await _form(request)
-    key, target = str(fields.get("api_key", "")), _safe_next(fields.get("next"))
-
-    def check() -> Principal:
-        with request.app.state.sessions() as s:
-            return authenticate(s, key or None)
-
-    try:
-        who = await run_in_threadpool(check)
-    except MutoscopeError as e:
-        return render(request, "signin.html", status_code=e.status_code, next=target, error=FormError.of(e))
-    session.sign_in(request, who)
-    return _see(target)
-
-
-@router.post("/signout")
-async def signout(request: Request) -> Response:
-    await _form(request)
-    session.sign_out(request)
-    return _see("/signin")
-
-
 # Library.
 def _sidebar(request: Request, who: Principal) -> dict[str, Any]:
     exports = request.app.state.exports.list(who, None, 1).data
     return {"usage": request.app.state.accounts.usage(who), "export": exports[0] if exports else None}
 
 
+def _day(value: str | None, param: str, end: bool = False) -> int | None:
+    """A YYYY-MM-DD field (what <input type=date> sends) as a UTC time: its first second, or the next day's."""
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequest(f"{param}: expected a date like 2025-01-31.", param=param, code="invalid_value") from None
+    t = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    if end:
+        t += timedelta(days=1) if day < date.max else timedelta(0)
+    return int(t.timestamp())
+
+
+NOTICES = {"deleted": "Deleted the selected videos.", "exported": "Exporting the selected videos; the download "
+           "appears under Export when it is ready.", "none": "Select one or more videos first."}
+
+
 @router.get("/")
-def library(request: Request, who: WhoDep, after: str | None = None, before: str | None = None) -> Response:
+def library(request: Request, who: WhoDep, after: str | None = None, before: str | None = None,
+            q: str | None = None, status: str | None = None, model: str | None = None,
+            date_from: str | None = Query(None, alias="from"), date_to: str | None = Query(None, alias="to"),
+            notice: str | None = None) -> Response:
     videos = request.app.state.videos
-    if before:  # a page back: the PAGE_SIZE videos just newer than `before`, shown newest first
-        page = videos.list(who, before, PAGE_SIZE, "asc")
-        items, has_newer, has_older = list(reversed(page.data)), page.has_more, True
-    else:
-        page = videos.list(who, after, PAGE_SIZE, "desc")
-        items, has_newer, has_older = page.data, after is not None, page.has_more
-    return render(request, "library.html", videos=items, has_newer=has_newer and bool(items),
-                  has_older=has_older and bool(items), live=any(v.status in ACTIVE for v in items),
+    filters = {k: v for k, v in (("q", q), ("status", status), ("model", model), ("from", date_from),
+                                 ("to", date_to)) if v}
+    error, items, has_newer, has_older = None, [], False, False
+    try:
+        f = VideoFilter(text=(q or "").strip() or None, status=status or None, model=model or None,
+                        since=_day(date_from, "from"), until=_day(date_to, "to", end=True))
+        if before:  # a page back: the PAGE_SIZE videos just newer than `before`, shown newest first
+            page = videos.search(who, f, before, PAGE_SIZE, "asc")
+            items, has_newer, has_older = list(reversed(page.data)), page.has_more, True
+        else:
+            page = videos.search(who, f, after, PAGE_SIZE, "desc")
+            items, has_newer, has_older = page.data, after is not None, page.has_more
+    except MutoscopeError as e:
+        error = FormError.of(e)
+    return render(request, "library.html", status_code=error.status if error else 200, videos=items,
+                  has_newer=has_newer and bool(items), has_older=has_older and bool(items),
+                  live=any(v.status in ACTIVE for v in items), filters=filters, query=urlencode(filters),
+                  models_used=videos.models_used(who), error=error, notice=NOTICES.get(notice or ""),
                   **_sidebar(request, who))
 
 
+@router.post("/videos/bulk")
+async def bulk(request: Request, who: WhoDep) -> Response:
+    """The library's checkboxes: delete or export the selected videos (each one as its own call would)."""
+    fields = await _form(request)
+    chosen = fields.get("ids")
+    ids = [v for v in chosen.values() if isinstance(v, str)][:MAX_BULK] if isinstance(chosen, dict) else []
+    back = _safe_next(fields.get("back")) if fields.get("back") else "/"
+    back += "&" if "?" in back else "?"
+    if not ids:
+        return _see(back + "notice=none")
+    if fields.get("action") == "export":
+        await run_in_threadpool(request.app.state.exports.create, who, ids)
+        return _see(back + "notice=exported#export")
+
+    def delete_all() -> None:
+        for video_id in ids:
+            try:
+                request.app.state.videos.delete(who, video_id)
+            except NotFound:  # already gone (or never this user's): nothing to delete
+                pass
+
+    await run_in_threadpool(delete_all)
+    return _see(back + "notice=deleted")
+
+
+@router.get("/feed")
+def feed(request: Request, who: WhoDep, after: str | None = None) -> Response:
+    items, more = request.app.state.videos.feed(who, after, PAGE_SIZE)
+    return render(request, "feed.html", items=items, has_older=more and bool(items), has_newer=after is not None)
+
+
+# Live status: a small fragment the page polls; it changes text and attributes in place from it.
+@router.get("/videos/status")
+def status_fragment(request: Request, who: WhoDep, ids: str = Query("", max_length=50 * 40)) -> Response:
+    found = []
+    for video_id in [i for i in ids.split(",") if i][:50]:
+        try:
+            found.append(request.app.state.videos.retrieve(who, video_id))
+        except NotFound:  # gone, or never visible to this user: simply not in the answer
+            pass
+    return render(request, "_status_list.html", videos=found, headers={"Cache-Control": "no-store"})
+
+
 # Create.
-def _models(request: Request) -> list[dict[str, Any]]:
-    """The public model names for the form, each with the sizes and durations it accepts."""
-    catalog = request.app.state.catalog
-    out = []
-    for info in getattr(catalog, "list_models", lambda: [])():
-        for name in (*info.aliases, info.name):
-            note = "test fixture" if info.test_model else ("not installed" if info.installed is False else "")
-            label = name if name == info.name else f"{name} → {info.name}"
-            out.append({"name": name, "label": f"{label} ({note})" if note else label,
-                        "sizes": list(info.sizes), "seconds": list(info.seconds)})
-    return out
-
-
-def _create_page(request: Request, who: Principal, values: dict[str, Any], error: FormError | None = None
-                 ) -> Response:
-    models = _models(request)
-    values = {"model": DEFAULT_MODEL, "size": DEFAULT_SIZE, "seconds": DEFAULT_SECONDS, **values}
-    chosen = next((m for m in models if m["name"] == values["model"]), models[0] if models else None)
+def _create_page(request: Request, who: Principal, values: dict[str, Any], error: FormError | None = None,
+                 source: VideoObject | None = None) -> Response:
+    svc = request.app.state.videos
+    models = svc.model_choices(who, request.app.state.settings.web_test_models)
+    values = {"model": DEFAULT_MODEL, **values}
+    chosen = next((m for m in models if m.name == values["model"]), models[0] if models else None)
+    if chosen is not None:
+        allowed_sizes = [c.value for c in chosen.sizes if c.allowed]
+        allowed_seconds = [c.value for c in chosen.seconds if c.allowed]
+        if values.get("size") not in [c.value for c in chosen.sizes]:
+            preferred = [x for x in (chosen.default_size, DEFAULT_SIZE) if x in allowed_sizes]
+            values["size"] = next(iter(preferred + allowed_sizes), None)
+        if values.get("seconds") not in [c.value for c in chosen.seconds]:
+            values["seconds"] = DEFAULT_SECONDS if DEFAULT_SECONDS in allowed_seconds \
+                else next(iter(allowed_seconds), None)
     return render(request, "create.html", status_code=error.status if error else 200, models=models,
-                  chosen=chosen, values=values, error=error, usage=request.app.state.accounts.usage(who))
+                  chosen=chosen, values=values, error=error, usage=request.app.state.accounts.usage(who),
+                  plan=svc.plan_of(who), source=source,
+                  model_data=[{"name": m.name, "sizes": [c.__dict__ for c in m.sizes],
+                               "seconds": [c.__dict__ for c in m.seconds]} for m in models])
 
 
 @router.get("/videos/new")
-def create_page(request: Request, who: WhoDep) -> Response:
-    return _create_page(request, who, {})
+def create_page(request: Request, who: WhoDep, source: str | None = Query(None, alias="from"),
+                token: str | None = None) -> Response:
+    """`?from=<id>` (and the share link's token for an unlisted video): start from that video's settings."""
+    values: dict[str, Any] = {}
+    original = None
+    if source:
+        values = request.app.state.videos.settings_of(who, source, token)
+        original = request.app.state.videos.retrieve(who, source) if token is None else None
+        # A new take on the same idea: a new seed unless the person types the original one in.
+        values["original_seed"] = values.pop("seed", None)
+    return _create_page(request, who, values, source=original)
 
 
 @router.post("/videos/new")
@@ -165,44 +219,99 @@ async def create(request: Request, who: WhoDep) -> Response:
     return _see(f"/videos/{video.id}")
 
 
-# One video.
-def _video_page(request: Request, who: Principal, video_id: str, error: FormError | None = None,
+# Edit (video to video): one of the caller's finished videos, or an uploaded clip.
+def _edit_page(request: Request, who: Principal, values: dict[str, Any], error: FormError | None = None
+               ) -> Response:
+    svc = request.app.state.videos
+    source = None
+    if values.get("video"):
+        found = svc.view(who, str(values["video"]))  # not the caller's to see: the 404 page
+        source = found.video if found.mine else None
+        if source is None:
+            raise NotFound(f"No video found with id '{values['video']}'.", param="video_id", code="video_not_found")
+    models = svc.model_choices(who, request.app.state.settings.web_test_models)
+    return render(request, "edit.html", status_code=error.status if error else 200, source=source, values=values,
+                  models=models, error=error, usage=request.app.state.accounts.usage(who))
+
+
+@router.get("/videos/edit")
+def edit_page(request: Request, who: WhoDep, video: str | None = None) -> Response:
+    return _edit_page(request, who, {"video": video} if video else {})
+
+
+@router.post("/videos/edit")
+async def edit(request: Request, who: WhoDep) -> Response:
+    body = await read_body(request, request.app.state.settings.max_upload_bytes)
+    session.check_csrf(request, body.fields)
+    form = _form_fields(body)
+    files = {k: u for k, u in body.files.items() if k == "video" and u.data}
+    if form.get("video") and not files:  # a video of the caller's: it keeps its own model, size and length
+        fields: dict[str, Any] = {k: v for k, v in form.items() if k in ("prompt", "seed")}
+        fields["video"] = {"id": str(form["video"])}
+    else:
+        fields = {k: v for k, v in form.items() if k in ("prompt", "seed", "model", "size", "seconds")}
+    try:
+        video, _ = await run_in_threadpool(request.app.state.videos.edit, who, Body(fields, files))
+    except (MutoscopeError, RequestValidationError) as e:
+        values = {k: v for k, v in form.items() if k in ("prompt", "seed", "model", "size", "seconds", "video")}
+        return _edit_page(request, who, values, FormError.of(e))
+    return _see(f"/videos/{video.id}")
+
+
+# One video: its owner's page, or what others see (by id when shared with everyone, or by its link).
+def _video_page(request: Request, who: Principal, found: SharedVideo, error: FormError | None = None,
                 form: str | None = None, values: dict[str, Any] | None = None) -> Response:
-    video = request.app.state.videos.retrieve(who, video_id)  # someone else's id: NotFound → 404 page
+    svc, video = request.app.state.videos, found.video
     seconds = []
     try:
         seconds = list(request.app.state.catalog.resolve(video.model).seconds)
     except LookupError:
         pass
-    return render(request, "video.html", status_code=error.status if error else 200, video=video,
-                  live=video.status in ACTIVE, extend_seconds=seconds, error=error, form=form,
-                  values=values or {})
+    # Someone else's video is reached through its share link; its files and remix go through the link too.
+    base = f"/videos/{video.id}" if found.mine else f"/s/{found.token}"
+    return render(request, "video.html", status_code=error.status if error else 200, video=video, found=found,
+                  mine=found.mine, base=base, lineage=svc.lineage(who, video.id, found.token),
+                  live=video.status in ACTIVE, extend_seconds=seconds, error=error, form=form, values=values or {},
+                  extensions=svc.plan_of(who).extensions)
 
 
 @router.get("/videos/{video_id}")
 def video_page(request: Request, who: WhoDep, video_id: str) -> Response:
-    return _video_page(request, who, video_id)
+    found = request.app.state.videos.view(who, video_id)  # no access: the same 404 page as a missing id
+    if not found.mine and found.token:
+        return _see(f"/s/{found.token}")
+    return _video_page(request, who, found)
+
+
+def _content(request: Request, who: Principal, video_id: str, variant: str, download: bool,
+             token: str | None = None) -> Response:
+    asset = request.app.state.videos.content(who, video_id, variant, token)
+    # Range requests get 206 on every storage backend, so the player can seek.
+    return stored_response(request, asset, disposition="attachment" if download else "inline",
+                           headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.api_route("/videos/{video_id}/content", methods=["GET", "HEAD"], response_class=Response)
 def video_content(request: Request, who: WhoDep, video_id: str,
                   variant: Literal["video", "thumbnail", "spritesheet"] = "video",
                   download: bool = Query(False)) -> Response:
-    asset = request.app.state.videos.content(who, video_id, variant)
-    # Range requests get 206 on every storage backend, so the player can seek.
-    return stored_response(request, asset, disposition="attachment" if download else "inline",
-                           headers={"Cache-Control": "private, max-age=3600"})
+    return _content(request, who, video_id, variant, download)
+
+
+async def _remix(request: Request, who: Principal, found: SharedVideo) -> Response:
+    fields = await _form(request)
+    fields = {k: v for k, v in fields.items() if k in ("prompt", "seed")}
+    token = None if found.mine else found.token
+    try:
+        video, _ = await run_in_threadpool(request.app.state.videos.remix, who, found.video.id, Body(fields), token)
+    except (MutoscopeError, RequestValidationError) as e:
+        return _video_page(request, who, found, FormError.of(e), "remix", fields)
+    return _see(f"/videos/{video.id}")
 
 
 @router.post("/videos/{video_id}/remix")
 async def remix(request: Request, who: WhoDep, video_id: str) -> Response:
-    fields = await _form(request)
-    fields = {k: v for k, v in fields.items() if k in ("prompt", "seed")}
-    try:
-        video, _ = await run_in_threadpool(request.app.state.videos.remix, who, video_id, Body(fields))
-    except (MutoscopeError, RequestValidationError) as e:
-        return _video_page(request, who, video_id, FormError.of(e), "remix", fields)
-    return _see(f"/videos/{video.id}")
+    return await _remix(request, who, request.app.state.videos.view(who, video_id))
 
 
 @router.post("/videos/{video_id}/extend")
@@ -212,8 +321,31 @@ async def extend(request: Request, who: WhoDep, video_id: str) -> Response:
     try:
         video, _ = await run_in_threadpool(request.app.state.videos.extend, who, body)
     except (MutoscopeError, RequestValidationError) as e:
-        return _video_page(request, who, video_id, FormError.of(e), "extend", fields)
+        return _video_page(request, who, request.app.state.videos.view(who, video_id), FormError.of(e), "extend",
+                           fields)
     return _see(f"/videos/{video.id}")
+
+
+@router.post("/videos/{video_id}/retry")
+async def retry(request: Request, who: WhoDep, video_id: str) -> Response:
+    await _form(request)
+    try:
+        video, _ = await run_in_threadpool(request.app.state.videos.retry, who, video_id)
+    except (MutoscopeError, RequestValidationError) as e:
+        return _video_page(request, who, request.app.state.videos.view(who, video_id), FormError.of(e), "retry")
+    return _see(f"/videos/{video.id}")
+
+
+@router.post("/videos/{video_id}/visibility")
+async def visibility(request: Request, who: WhoDep, video_id: str) -> Response:
+    fields = await _form(request)
+    try:
+        await run_in_threadpool(request.app.state.videos.set_visibility, who, video_id, fields.get("visibility"))
+    except MutoscopeError as e:
+        if isinstance(e, NotFound):
+            raise
+        return _video_page(request, who, request.app.state.videos.view(who, video_id), FormError.of(e), "share")
+    return _see(f"/videos/{video_id}#sharing")
 
 
 @router.post("/videos/{video_id}/delete")
@@ -221,6 +353,25 @@ async def delete(request: Request, who: WhoDep, video_id: str) -> Response:
     await _form(request)
     await run_in_threadpool(request.app.state.videos.delete, who, video_id)
     return _see("/")
+
+
+# Share links. Anyone signed in to this server who has the link (unlisted), or anyone at all (everyone).
+@router.get("/s/{token}")
+def shared_page(request: Request, who: WhoDep, token: str) -> Response:
+    return _video_page(request, who, request.app.state.videos.shared(who, token))
+
+
+@router.api_route("/s/{token}/content", methods=["GET", "HEAD"], response_class=Response)
+def shared_content(request: Request, who: WhoDep, token: str,
+                   variant: Literal["video", "thumbnail", "spritesheet"] = "video",
+                   download: bool = Query(False)) -> Response:
+    found = request.app.state.videos.shared(who, token)
+    return _content(request, who, found.video.id, variant, download, token)
+
+
+@router.post("/s/{token}/remix")
+async def shared_remix(request: Request, who: WhoDep, token: str) -> Response:
+    return await _remix(request, who, request.app.state.videos.shared(who, token))
 
 
 # Exports.

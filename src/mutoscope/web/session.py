@@ -1,9 +1,11 @@
 """The browser session: its signing secret, the CSRF token, and who a session belongs to.
 
-The cookie is Starlette's signed (not encrypted) session, so it holds only what may be read by
-its own holder: the API key's id and the CSRF token — never the key itself. Every request
-re-checks that key (revoked, expired, account disabled), so revoking a key signs its browser
-sessions out too.
+The cookie is Starlette's signed (not encrypted) session, so it holds only what may be read by its own
+holder: a random session token and the CSRF token. The token's SHA-256 is a `WebSession` row
+(accounts/people.py), which every request re-checks: a session revoked from the sessions page, expired,
+of a disabled account, or started with an API key that has since been revoked or expired is over, and
+that browser is sent to /signin on its next request. Before sign-in the cookie carries only the CSRF
+token, so the sign-in, sign-up and invite forms are protected too.
 """
 
 from __future__ import annotations
@@ -15,17 +17,16 @@ import time
 from pathlib import Path
 
 from fastapi import Request
-from sqlalchemy import select
 
+from mutoscope.accounts import people
 from mutoscope.accounts.service import Principal
-from mutoscope.db.models import ApiKey, User, now
 from mutoscope.storage.private import private_dir
 from mutoscope.errors import PermissionDenied
 from mutoscope.lifecycle import service as lifecycle
 
 SECRET_FILE = "web-session-secret"
 COOKIE = "mutoscope_session"
-MAX_AGE = 14 * 24 * 3600
+MAX_AGE = people.SESSION_SECONDS
 CSRF_FIELD = "csrf_token"
 
 
@@ -74,29 +75,42 @@ def check_csrf(request: Request, fields: dict) -> None:
                                "and try again.", code="csrf_failed")
 
 
+def _client(request: Request) -> tuple[str, str]:
+    ip = request.client.host if request.client else ""
+    return request.headers.get("user-agent", ""), ip
+
+
+def client_ip(request: Request) -> str:
+    return _client(request)[1]
+
+
 def sign_in(request: Request, who: Principal) -> None:
-    # A fresh session: a new CSRF token, nothing carried over from before sign-in.
+    """Start a server-side session for `who` (a password or an API key) and put its token in the cookie."""
+    ua, ip = _client(request)
+    with request.app.state.sessions() as s:
+        _, token = people.start_session(s, who, ua, ip)
+    # A fresh session: a new CSRF token, nothing carried over from before sign-in (no session fixation).
     request.session.clear()
-    request.session["key_id"] = who.key_id
+    request.session["sid"] = token
     request.session["csrf"] = secrets.token_urlsafe(32)
+    request.state.principal, request.state.signed_in_checked = who, True
 
 
 def sign_out(request: Request) -> None:
+    token = request.session.get("sid")
+    if isinstance(token, str):
+        with request.app.state.sessions() as s:
+            people.end_session(s, token)
     request.session.clear()
 
 
-def principal_for_key(request: Request, key_id: str) -> Principal | None:
-    """The same checks as `accounts.service.authenticate`, starting from a key id instead of the key."""
+def _resolve(request: Request, token: str) -> Principal | None:
     with request.app.state.sessions() as s:
-        row = s.execute(select(ApiKey, User).join(User, User.id == ApiKey.user_id)
-                        .where(ApiKey.id == key_id)).first()
-        if row is None:
+        found = people.resolve_session(s, token)
+        if found is None:
             return None
-        key, user = row
-        t = now()
-        if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= t) or user.disabled:
-            return None
-        who = Principal(user_id=user.id, user_name=user.name, role=user.role, key_id=key.id, plan=user.plan)
+        who, row = found
+        request.state.web_session_id = row.id
         phase = request.app.state.phase.get()
         if phase.phase != "active":
             # As for the API: seeing the sunset banner is this user's notice and export offer.
@@ -105,13 +119,19 @@ def principal_for_key(request: Request, key_id: str) -> Principal | None:
 
 
 def current_principal(request: Request) -> Principal | None:
-    key_id = request.session.get("key_id")
-    if not key_id:
-        return None
-    who = principal_for_key(request, key_id)
-    if who is None:  # key revoked or expired, account disabled: this session is over
-        request.session.pop("key_id", None)
+    if getattr(request.state, "signed_in_checked", False):  # resolved once per request
+        return request.state.principal
+    token = request.session.get("sid")
+    who = _resolve(request, token) if isinstance(token, str) else None
+    if who is None and "sid" in request.session:  # revoked, expired, disabled, key revoked: this session is over
+        request.session.pop("sid", None)
+    request.state.principal, request.state.signed_in_checked = who, True
     return who
+
+
+def current_session_id(request: Request) -> str | None:
+    """The `WebSession` id of this request's browser (after `current_principal`)."""
+    return getattr(request.state, "web_session_id", None)
 
 
 def require_principal(request: Request) -> Principal:
@@ -120,5 +140,4 @@ def require_principal(request: Request) -> Principal:
     if who is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInRequired(target if request.method == "GET" else "/")
-    request.state.principal = who
     return who

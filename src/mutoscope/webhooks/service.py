@@ -19,7 +19,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mutoscope import outbound
-from mutoscope.db.models import User, WebhookDelivery, WebhookEndpoint, new_id, now  # noqa: F401 (new_id re-exported)
+from mutoscope.db.models import (  # noqa: F401 (new_id re-exported)
+    User, WebhookAttempt, WebhookDelivery, WebhookEndpoint, new_id, now)
 from mutoscope.errors import InvalidRequest, NotFound
 from mutoscope.sealing import SealError, SecretBox
 
@@ -150,6 +151,45 @@ def emit(session: Session, owner_id: str, event_type: str, data: dict) -> int:
                                         payload=event_payload(event_id, event_type, data), next_attempt_at=time.time()))
             count += 1
     return count
+
+
+def queue_test_event(session: Session, owner_id: str, endpoint_id: str, event_type: str) -> WebhookDelivery:
+    """Put a sample event for one endpoint in the outbox: it is sent, retried and logged like a real one
+    (the /test route instead sends at once and keeps no record)."""
+    if event_type not in EVENT_TYPES:
+        raise InvalidRequest(f"Unsupported event type '{event_type}'.", param="event_type")
+    ep = get_endpoint(session, owner_id, endpoint_id)
+    event_id = new_id("evt_")
+    d = WebhookDelivery(id=event_id, endpoint_id=ep.id, event_type=event_type,
+                        payload=event_payload(event_id, event_type, {"id": "video_test", "test": True}),
+                        next_attempt_at=time.time())
+    session.add(d)
+    session.commit()
+    return d
+
+
+def recent_deliveries(session: Session, owner_id: str, endpoint_id: str, limit: int = 20) -> list[dict]:
+    """An endpoint's latest events, newest first, each with its attempts (time, HTTP status, delivered or
+    not). Why a connection failed is not told, for the reason `Undeliverable` gives."""
+    ep = get_endpoint(session, owner_id, endpoint_id)
+    rows = list(session.scalars(select(WebhookDelivery).where(WebhookDelivery.endpoint_id == ep.id)
+                                .order_by(WebhookDelivery.created_at.desc().nulls_last()).limit(limit)))
+    attempts: dict[str, list[WebhookAttempt]] = {}
+    if rows:
+        for a in session.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id.in_([d.id for d in rows]))
+                                 .order_by(WebhookAttempt.seq)):
+            attempts.setdefault(a.delivery_id, []).append(a)
+    out = []
+    for d in rows:
+        tries = attempts.get(d.id, [])
+        state = ("delivered" if d.delivered_at else "failed" if d.attempts >= MAX_ATTEMPTS
+                 else "retrying" if d.attempts else "pending")
+        out.append({"id": d.id, "event_type": d.event_type, "created_at": d.created_at,
+                    "state": state, "attempts": d.attempts, "delivered_at": d.delivered_at,
+                    "next_attempt_at": None if d.delivered_at or state == "failed" else d.next_attempt_at,
+                    "tries": [{"at": a.at, "status": a.status, "ok": a.error is None, "duration_ms": a.duration_ms}
+                              for a in tries]})
+    return out
 
 
 class Undeliverable(Exception):
@@ -341,6 +381,7 @@ class Deliverer:
                 return True  # another server took it
             url, sealed, delivery_id, payload = ep.url, ep.secret, delivery.id, delivery.payload
         status, error = None, None
+        started = time.time()
         try:
             secret = open_secret(self.box, endpoint_id, sealed)
             status = post(self._http, url, secret, delivery_id, payload)
@@ -358,6 +399,8 @@ class Deliverer:
             d = s.get(WebhookDelivery, delivery_id)
             d.attempts += 1
             d.last_status = status
+            s.add(WebhookAttempt(delivery_id=delivery_id, endpoint_id=endpoint_id, at=started, status=status,
+                                 error=error, duration_ms=int((time.time() - started) * 1000)))
             if error is None:
                 d.delivered_at = now()
             else:

@@ -92,3 +92,10 @@ async def remix_video(video_id: str, request: Request, response: Response, who: 
     video, headers = await run_in_threadpool(_svc(request).remix, who, video_id, body)
     response.headers.update(headers)
     return _poll_header(response, request, video)
+
+
+# Mutoscope extension (OpenAI's API has no POST on a video): change who may see and remix it.
+@router.post("/{video_id}", response_model=VideoObject)
+async def update_video(video_id: str, request: Request, who: PrincipalDep) -> VideoObject:
+    body = await read_body(request, 64 * 1024)
+    return await run_in_threadpool(_svc(request).set_visibility, who, video_id, body.fields.get("visibility"))

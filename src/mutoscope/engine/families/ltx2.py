@@ -235,6 +235,110 @@ def build_tiny_components(seed: int = 0) -> dict[str, Any]:
     }
 
 
+def build_tiny_ltx25_components(seed: int = 0) -> dict[str, Any]:
+    """The tiny LTX-2 components rebuilt the way LTX-2.5 differs from LTX-2.0, with the same classes.
+
+    What `Lightricks/LTX-2.5-Diffusers` changes, kept at toy width: a Gemma 4 text encoder
+    (`Gemma4UnifiedForConditionalGeneration`, text only; its vision and audio towers are optional and
+    the pipeline never feeds them), the LTX-2.3 block design (gated attention, cross-attention
+    modulation, connectors that project each modality themselves) without the video feed-forward
+    biases and with the keyframe position embedding, and the duration head. The VAEs and vocoder are
+    LTX-2.3's in the real checkpoint too; the tiny vocoder stays the plain `LTX2Vocoder` (the
+    bandwidth-extension stage would double the audio work on a 2-core CPU and changes no shape the
+    engine reads).
+    """
+    import torch
+    from diffusers import LTX2VideoTransformer3DModel
+    from diffusers.pipelines.ltx2 import LTX2DurationHead, LTX2TextConnectors
+    from transformers import Gemma4UnifiedConfig, Gemma4UnifiedForConditionalGeneration
+
+    from mutoscope.engine.families.tiny_text import VOCAB_SIZE
+
+    components = build_tiny_components(seed)
+    layers = 2
+    text_config = {
+        "vocab_size": VOCAB_SIZE,
+        "hidden_size": 16,
+        "intermediate_size": 32,
+        "num_hidden_layers": layers,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "head_dim": 8,
+        "global_head_dim": 8,  # the full-attention layers' head size (512 in the real model)
+        "max_position_embeddings": 2048,
+        "sliding_window": 64,
+        "layer_types": ["sliding_attention", "full_attention"],
+    }
+    # Special-token ids inside the tiny vocabulary (the defaults are beyond it); never produced by a prompt.
+    specials = {k: 3 for k in ("image_token_id", "video_token_id", "audio_token_id")}
+    specials.update({k: 1 for k in ("boi_token_id", "eoi_token_id", "boa_token_id", "eoa_token_index")})
+    torch.manual_seed(seed)
+    text_encoder = Gemma4UnifiedForConditionalGeneration(
+        Gemma4UnifiedConfig(text_config=text_config, vision_config=None, audio_config=None, **specials)
+    ).eval()
+
+    torch.manual_seed(seed)
+    transformer = LTX2VideoTransformer3DModel(
+        in_channels=8,
+        out_channels=8,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=2,
+        attention_head_dim=8,
+        cross_attention_dim=16,
+        audio_in_channels=8,
+        audio_out_channels=8,
+        audio_num_attention_heads=2,
+        audio_attention_head_dim=4,
+        audio_cross_attention_dim=8,
+        num_layers=1,
+        qk_norm="rms_norm_across_heads",
+        caption_channels=16,
+        rope_double_precision=False,
+        rope_type="split",
+        gated_attn=True,
+        cross_attn_mod=True,
+        audio_gated_attn=True,
+        audio_cross_attn_mod=True,
+        use_prompt_embeddings=False,
+        perturbed_attn=True,
+        ff_bias=False,
+        use_keyframes_abs_pos_embedding=True,
+    )
+
+    torch.manual_seed(seed)
+    connectors = LTX2TextConnectors(
+        caption_channels=text_config["hidden_size"],
+        text_proj_in_factor=layers + 1,  # the converter's rule for 2.5: the encoder's layers + its embeddings
+        video_connector_num_attention_heads=2,
+        video_connector_attention_head_dim=8,
+        video_connector_num_layers=1,
+        video_connector_num_learnable_registers=None,
+        video_gated_attn=True,
+        audio_connector_num_attention_heads=2,
+        audio_connector_attention_head_dim=4,
+        audio_connector_num_layers=1,
+        audio_connector_num_learnable_registers=None,
+        audio_gated_attn=True,
+        connector_rope_base_seq_len=32,
+        rope_theta=10000.0,
+        rope_double_precision=False,
+        causal_temporal_positioning=False,
+        rope_type="split",
+        per_modality_projections=True,
+        video_hidden_dim=16,  # = the transformer's cross_attention_dim
+        audio_hidden_dim=8,  # = its audio_cross_attention_dim
+        proj_bias=True,
+    )
+
+    torch.manual_seed(seed)
+    duration_head = LTX2DurationHead(video_cross_attention_dim=16, audio_cross_attention_dim=8, pooler_hidden_dim=8,
+                                     num_queries=1, num_pooler_heads=2, mlp_hidden_dim=8).eval()
+    components.update(text_encoder=text_encoder, transformer=transformer, connectors=connectors,
+                      duration_head=duration_head)
+    return components
+
+
 def build_tiny_upsampler(seed: int = 0) -> Any:
     """A random-weight `LTX2LatentUpsamplerModel` for the tiny components' 8 latent channels.
 
@@ -284,10 +388,14 @@ class LTX2Family(Family):
 
     def build_tiny(self, builtin: str) -> LoadedPipelines:
         # tiny-ltx2-pro: the same components plus a latent upsampler, for the two-stage recipe.
-        if builtin not in ("tiny-ltx2", "tiny-ltx2-pro"):
-            raise ValueError(f"unknown builtin LTX-2 model {builtin!r} (known: tiny-ltx2, tiny-ltx2-pro)")
-        upsampler = build_tiny_upsampler() if builtin == "tiny-ltx2-pro" else None
-        return self._pipelines(build_tiny_components(), upsampler=upsampler)
+        # tiny-ltx25: LTX-2.5's component classes and block design (Gemma 4, keyframe embedding, duration
+        # head) with a latent upsampler, two-stage like the real checkpoint's reference recipe.
+        known = ("tiny-ltx2", "tiny-ltx2-pro", "tiny-ltx25")
+        if builtin not in known:
+            raise ValueError(f"unknown builtin LTX-2 model {builtin!r} (known: {', '.join(known)})")
+        upsampler = build_tiny_upsampler() if builtin != "tiny-ltx2" else None
+        components = build_tiny_ltx25_components() if builtin == "tiny-ltx25" else build_tiny_components()
+        return self._pipelines(components, upsampler=upsampler)
 
     def load(self, entry: "ModelEntry", source: Path, dtype: "torch.dtype",
              device: str | None = None) -> LoadedPipelines:
