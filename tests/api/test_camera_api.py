@@ -140,3 +140,22 @@ def test_remix_keeps_or_replaces_the_move(client, jobs):
         assert remix.camera == {"move": "dolly_in", "applied": None, "prompt": None, "lora": None, "scale": None}
     finally:
         client.videos.delete(remix.id)
+
+
+def test_storyboard_shots_each_get_their_own_move(srv, client):
+    shots = [{"prompt": "a paper boat on a pond", "seconds": "1", "camera": "pan_left"},
+             {"prompt": "the boat drifts", "seconds": "1", "transition": "cut", "camera": "dolly_in"},
+             {"prompt": "it sinks", "seconds": "1", "transition": "cut", "camera": "tilt_up"}]
+    with pytest.raises(openai.BadRequestError) as err:
+        client.videos.create(prompt="boat", model=MODEL, size="64x64", extra_body={"storyboard": json.dumps(shots)})
+    assert err.value.body["param"] == "storyboard[2].camera" and "Supported moves: dolly_in" in err.value.body["message"]
+    board = client.videos.create(prompt="boat", model=MODEL, size="64x64",
+                                 extra_body={"storyboard": json.dumps(shots[:2]), "seed": 7})
+    board = client.videos.poll(board.id)
+    assert board.status == "completed", board.error
+    assert [s["camera"] for s in board.model_extra["shots"]] == ["pan_left", "dolly_in"]
+    # The adapter was on for the second shot only; the first had its phrase folded in.
+    first, second = resolved(srv, board.id)["storyboard"]["shots"]
+    assert first["lora_active"] == [] and first["camera"]["applied"] == "prompt"
+    assert first["camera"]["prompt"] == "a paper boat on a pond. The camera pans to the left."
+    assert second["lora_active"] == ["camera_dolly_in"] and second["camera"]["active_steps"] == 2
