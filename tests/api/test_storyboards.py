@@ -27,7 +27,7 @@ MODEL, SIZE, FPS = "tiny-ltx2-mini", "320x192", 24
 FAST = {"num_inference_steps": 2}
 SHOTS = [
     {"prompt": "a paper boat on a pond", "seconds": "1", "camera": "static"},
-    {"prompt": "a lighthouse at dusk", "seconds": "1", "transition": "cut", "camera": "slow dolly-in"},
+    {"prompt": "a lighthouse at dusk", "seconds": "1", "transition": "cut", "camera": "dolly_in"},
     {"prompt": "the lighthouse beam sweeps the sea", "seconds": "1", "transition": "continuous"},
 ]
 PLANS = """
@@ -75,6 +75,11 @@ audio_modality_scale = 1.0
 audio_guidance_rescale = 0.0
 max_sequence_length = 64
 image_crf = 0
+
+[models.camera]
+static = {{ prompt = "The camera is static." }}
+dolly_in = {{ prompt = "The camera dollies in." }}
+jib_up = {{ prompt = "The camera rises." }}
 """)
     return path
 
@@ -156,7 +161,7 @@ def test_shots_are_reported_on_frame_boundaries(board, media):
     shots = board.model_extra["shots"]
     assert [s["index"] for s in shots] == [0, 1, 2]
     assert [s["transition"] for s in shots] == [None, "cut", "continuous"]
-    assert [s["camera"] for s in shots] == ["static", "slow dolly-in", None]
+    assert [s["camera"] for s in shots] == ["static", "dolly_in", None]
     assert [s["prompt"] for s in shots] == [s["prompt"] for s in SHOTS]
     frames = len(media["frames"])
     edges = [0, FPS, 2 * FPS, frames]
@@ -335,7 +340,7 @@ seconds = "1"
 prompt = "the kite climbs"
 seconds = "1"
 transition = "continuous"
-camera = "tilt up"
+camera = "jib_up"
 ''')
     out = tmp_path / "film.mp4"
     t0 = time.time()

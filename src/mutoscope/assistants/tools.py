@@ -36,7 +36,7 @@ GENERIC_ERROR = "The server had an error while processing your request."
 # An MP4 travels base64-encoded inside one JSON-RPC message; past this the link is the way to get it.
 MAX_INLINE_BYTES = 25 * 1024 * 1024
 _TERMINAL = ("completed", "failed")
-_GENERATION_KEYS = ("seed", "negative_prompt", "num_inference_steps", "guidance_scale")
+_GENERATION_KEYS = ("seed", "negative_prompt", "num_inference_steps", "guidance_scale", "camera")
 _CONTENT_URI = re.compile(r"/v1/videos/(?P<id>[^/?#]+)/content(?:\?variant=(?P<variant>video|thumbnail|spritesheet))?$")
 
 INSTRUCTIONS = """\
@@ -102,6 +102,11 @@ _GENERATION = {
                                            "default."},
     "guidance_scale": {"type": "number", "minimum": 0, "maximum": 50,
                        "description": "How literally to follow the prompt. Omit for the model's default."},
+    # The names are engine/camera.py's MOVES; which ones a model offers, the server checks and lists on refusal.
+    "camera": {"type": "string", "maxLength": 64,
+               "description": "Optional camera move: static, dolly_in, dolly_out, dolly_left, dolly_right, jib_up, "
+                              "jib_down, pan_left, pan_right, orbit_left or orbit_right. A model that lacks one "
+                              "says which it has."},
 }
 _SECONDS = {"type": "string", "description": "Length in seconds, as a string: \"4\", \"8\" or \"12\" on most "
                                               "models (default \"4\")."}

@@ -178,7 +178,10 @@ def generate(prompt: Annotated[Optional[str], typer.Argument(help="What to gener
              storyboard: Annotated[Optional[Path], typer.Option(
                  help="A TOML file of [[shots]] (docs/storyboards.md) rendered into one video.")] = None,
              seed: Optional[int] = None, steps: Optional[int] = None, guidance: Optional[float] = None,
-             negative_prompt: Optional[str] = None, data_dir: DataDir = None) -> None:
+             negative_prompt: Optional[str] = None,
+             camera: Annotated[Optional[str], typer.Option(help="A camera move the model offers (`mutoscope models "
+                                                                "list` shows them), e.g. dolly_in.")] = None,
+             data_dir: DataDir = None) -> None:
     """Generate one video in this process, with a progress bar, and write the MP4."""
     from PIL import Image
 
@@ -211,13 +214,22 @@ def generate(prompt: Annotated[Optional[str], typer.Argument(help="What to gener
         _fail(f"size {size} is not supported by {model}; supported: {', '.join(info.sizes)}")
     if seconds not in info.seconds:
         _fail(f"seconds {seconds} is not supported by {model}; supported: {', '.join(info.seconds)}")
+    if camera is not None:
+        from mutoscope.engine.camera import check_move
+        from mutoscope.errors import MutoscopeError
+
+        try:
+            check_move(info, camera, name=model, param="--camera")
+        except MutoscopeError as e:
+            _fail(e.message)
     if info.test_model:
         err.print(f"[yellow]Note:[/yellow] {info.name} is a random-weight test model: it makes noise, not video.")
     w, h = parse_size(size)
     first = fit_image(Image.open(image).convert("RGB"), w, h) if image else None
     spec = GenerationSpec(prompt=prompt, width=w, height=h, seconds=float(seconds),
                           seed=seed if seed is not None else random.randrange(2**31), image=first,
-                          num_inference_steps=steps, guidance_scale=guidance, negative_prompt=negative_prompt)
+                          num_inference_steps=steps, guidance_scale=guidance, negative_prompt=negative_prompt,
+                          camera=camera)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TimeElapsedColumn(), console=err) as bar, tempfile.TemporaryDirectory() as tmp:
         task = bar.add_task(f"{model} ({info.name})", total=100)
@@ -371,16 +383,26 @@ def models_default(ctx: typer.Context, data_dir: DataDir = None) -> None:
 
 @models_app.command("list")
 def models_list(data_dir: DataDir = None) -> None:
-    """List configured models: family, aliases, audio, licence, installed."""
+    """List configured models: family, aliases, audio, licence, installed; then each model's camera moves."""
+    from mutoscope.engine.camera import summary
     from mutoscope.wiring import build_engine
 
     engine = build_engine(_settings(data_dir))
+    models = engine.list_models()
     table = Table("model", "family", "aliases", "audio", "licence", "installed", "note")
-    for m in engine.list_models():
+    for m in models:
         note = "test model: random weights, makes noise" if m.test_model else m.description
         table.add_row(m.name, m.family, ", ".join(m.aliases), "yes" if m.has_audio else "no", m.license,
                       "yes" if m.installed else "no", note)
     console.print(table)
+    cameras = Table("model", "camera moves: LoRA adapter", "folded into the prompt", "LoRA not pulled",
+                    title="Camera moves (extension field `camera`)")
+    for m in models:
+        moves = summary(m)
+        if any(moves.values()):
+            cameras.add_row(m.name, ", ".join(moves["adapter"]) or "-", ", ".join(moves["prompt"]) or "-",
+                            ", ".join(moves["not_installed"]) or "-")
+    console.print(cameras)
 
 
 @models_app.command("pull")
@@ -401,12 +423,25 @@ def models_pull(name: str, data_dir: DataDir = None) -> None:
             plan = weights.plan_pull(entry, settings.resolved_weights_dir)
         except Exception as e:  # network errors: one line, no traceback
             _fail(f"could not read {entry.weights} on the hub: {e}")
-        err.print(f"{entry.name}: {len(plan.files)} files, {weights.format_bytes(plan.total_bytes)} "
-                  f"({weights.format_bytes(plan.to_download_bytes)} to download); "
-                  f"{weights.format_bytes(plan.free_bytes)} free at {plan.target}")
+        adapter_bytes = sum(a.size for a in plan.adapters)
+        err.print(f"{entry.name}: {len(plan.files) + len(plan.adapters)} files, "
+                  f"{weights.format_bytes(plan.total_bytes)} ({weights.format_bytes(plan.to_download_bytes)} to "
+                  f"download); {weights.format_bytes(plan.free_bytes)} free at {plan.target}")
+        if plan.adapters:
+            err.print(f"  of which camera LoRAs: {len(plan.adapters)} files, {weights.format_bytes(adapter_bytes)}")
         if not plan.fits:
             _fail(f"not enough disk space for {entry.name}: {weights.format_bytes(plan.to_download_bytes)} "
                   f"to download, {weights.format_bytes(plan.free_bytes)} free at {plan.target}")
+    elif any(m.lora and not m.is_local for m in entry.camera.values()):
+        try:
+            adapters = weights.plan_adapters(entry, settings.resolved_weights_dir)
+        except Exception as e:  # network errors: one line, no traceback
+            _fail(f"could not read {entry.name}'s camera LoRAs on the hub: {e}")
+        missing = sum(a.size for a in adapters if not a.present)
+        err.print(f"{entry.name}: camera LoRAs: {len(adapters)} files, "
+                  f"{weights.format_bytes(sum(a.size for a in adapters))} ({weights.format_bytes(missing)} to download)")
+        plan = weights.PullPlan(target=weights.model_dir(entry, settings.resolved_weights_dir), patterns=[], files={},
+                                present_bytes=0, free_bytes=0, adapters=adapters)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TimeElapsedColumn(), console=err) as bar:
         task = bar.add_task(f"{entry.name} ({entry.weights})", total=1.0)
@@ -416,9 +451,11 @@ def models_pull(name: str, data_dir: DataDir = None) -> None:
                                 plan=plan)
         except Exception as e:  # network errors and failed verification: one line, no traceback
             _fail(f"could not install {entry.name}: {e}")
-    if plan is not None:
+    if plan is not None and plan.files:
         console.print(f"{entry.name}: verified (every component present, configs load, "
                       f"{len(plan.files)} file sizes match)")
+    if plan is not None and plan.adapters:
+        console.print(f"{entry.name}: {len(plan.adapters)} camera LoRA(s) verified (sizes match, LoRA tensors)")
     console.print(f"{entry.name} is installed at {path}")
 
 
@@ -430,14 +467,18 @@ def models_rm(name: str, data_dir: DataDir = None) -> None:
 
     settings = _settings(data_dir)
     try:
-        entry = load_registry(settings.models_file, settings.model_aliases or None,
-                              settings.engine_overrides or None).resolve(name)
+        registry = load_registry(settings.models_file, settings.model_aliases or None,
+                                 settings.engine_overrides or None)
+        entry = registry.resolve(name)
     except LookupError as e:
         _fail(str(e))
     if weights.remove(entry, settings.resolved_weights_dir):
         console.print(f"Removed the weights of {entry.name}")
     else:
         console.print(f"{entry.name} has no downloaded weights to remove")
+    removed = weights.remove_adapters(entry, settings.resolved_weights_dir, registry.entries())
+    if removed:
+        console.print(f"Removed {len(removed)} camera LoRA(s) of {entry.name}: {', '.join(removed)}")
 
 
 def main() -> None:  # pragma: no cover

@@ -11,7 +11,7 @@ The file (docs/storyboards.md):
     prompt = "a lighthouse at dusk"
     seconds = "4"             # one of the model's lengths
     image = "first.png"       # optional first frame, relative to the file
-    camera = "slow dolly-in"  # optional
+    camera = "dolly_in"       # optional: a camera move the model offers
 
     [[shots]]
     prompt = "the beam sweeps the sea"
@@ -88,7 +88,8 @@ def render_file(path: Path, output: Path, *, model: str, size: str, seed: int | 
     if size not in info.sizes:
         fail(f"size {size} is not supported by {model}; supported: {', '.join(info.sizes)}")
     try:
-        sb.check_shots(shots, model=model, seconds_offered=info.seconds, max_shots=settings.max_storyboard_shots)
+        sb.check_shots(shots, model=model, seconds_offered=info.seconds, max_shots=settings.max_storyboard_shots,
+                       catalog_model=info)
     except InvalidRequest as e:
         fail(f"{e.param}: {e.message}")
     import tempfile

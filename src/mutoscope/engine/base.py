@@ -8,6 +8,7 @@ the family adapters wire to diffusers' `callback_on_step_end`.
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -66,8 +67,9 @@ class GenerationSpec:
             round(seconds * fps) of them, that follow it. "edit": `condition_frames`
             is the clip to transform (at least round(seconds * fps) frames); the output
             replaces it frame for frame, guided by `prompt`.
-        camera: optional camera move for the shot (a storyboard shot's `camera`);
-            None leaves the framing to the prompt.
+        camera: a camera move (engine/camera.py MOVES) the model offers, or None (a storyboard calls generate
+            per shot, each with its own). An adapter move's LoRA is on only while this call denoises; a prompt
+            move's phrase is folded into `prompt`.
     """
 
     prompt: str
@@ -130,6 +132,10 @@ class ModelInfo:
     installed: bool | None = False
     test_model: bool = False
     description: str = ""
+    # move -> how this model makes it (engine/camera.py CameraMove).
+    camera: Mapping[str, Any] = field(default_factory=dict)
+    # adapter move -> its LoRA is on this machine (None: this process cannot see the workers' files).
+    camera_installed: Mapping[str, bool | None] = field(default_factory=dict)
 
 
 class VideoEngine(abc.ABC):

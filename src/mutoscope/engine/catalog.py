@@ -27,9 +27,17 @@ class Catalog:
             return weights_mod.is_installed(entry, self.weights_dir)
         return None
 
+    def _camera_installed(self, entry) -> dict[str, bool | None]:
+        """Per adapter move: its LoRA is here (None where this process cannot see the workers' files)."""
+        here = entry.test_model or self.weights_here
+        return {move: weights_mod.adapter_installed(m, self.weights_dir) if here else None
+                for move, m in entry.camera.items() if m.applied == "adapter"}
+
+    def _info(self, entry) -> ModelInfo:
+        return entry.info(installed=self._installed(entry), camera_installed=self._camera_installed(entry))
+
     def resolve(self, name: str) -> ModelInfo:
-        entry = self.registry.resolve(name)
-        return entry.info(installed=self._installed(entry))
+        return self._info(self.registry.resolve(name))
 
     def list_models(self) -> list[ModelInfo]:
-        return [e.info(installed=self._installed(e)) for e in self.registry.entries()]
+        return [self._info(e) for e in self.registry.entries()]

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from mutoscope.engine import camera as camera_mod
 from mutoscope.engine import modes as modes_mod
 from mutoscope.engine import parallel as parallel_mod
 from mutoscope.engine import weights as weights_mod
@@ -100,6 +101,12 @@ class DiffusersEngine(Catalog, VideoEngine):
         frames_out = round(spec.seconds * entry.fps)
         if frames_out < 1:
             raise EngineError(f"{spec.seconds}s at {entry.fps} fps is less than one frame")
+        try:
+            camera = camera_mod.plan(entry, spec.camera)
+        except camera_mod.UnknownMove as exc:
+            error = EngineError(f"{model}: {exc}")
+            error.code = "invalid_camera"
+            raise error from None
 
         # Job errors reach the caller, so they name the model as the caller did (`model`, maybe an alias),
         # never the entry it resolved to, nor the weights folder; the operator's detail goes to the log.
@@ -113,6 +120,9 @@ class DiffusersEngine(Catalog, VideoEngine):
             public = EngineError(f"{model}: {str(exc).removeprefix(f'{entry.name}: ')}")
             public.code = exc.code
             raise public from exc
+        if camera is not None and camera.applied == "adapter":
+            pipes = self._camera_ready(entry, model, pipes, camera.move)
+        prompt = camera.prompt_for(spec.prompt) if camera is not None else spec.prompt
         pipe = pipes.image_to_video if spec.image is not None else pipes.text_to_video
         mode = spec.condition_mode
         # Extensions and edits condition on a source clip at full size: they take the single pass.
@@ -147,7 +157,7 @@ class DiffusersEngine(Catalog, VideoEngine):
         def call_kwargs(width: int, height: int, image: Any) -> dict[str, Any]:
             return family.call_kwargs(
                 entry,
-                prompt=spec.prompt,
+                prompt=prompt,
                 negative_prompt=spec.negative_prompt,
                 width=width,
                 height=height,
@@ -182,13 +192,24 @@ class DiffusersEngine(Catalog, VideoEngine):
         refine_steps = entry.refine_steps if two_stage else 0
         # Both stages' steps share the denoise phase, stage 1 first, so progress only grows.
         total_steps = steps + refine_steps if two_stage else None
-        kwargs["callback_on_step_end"] = _step_callback(hooks, steps, total=total_steps)
+        # The adapters on for this call, and what the LoRA layers really applied at each step (read from
+        # the layers, not from our own bookkeeping): `resolved["lora_active"]`.
+        camera_on = [(camera.adapter, camera.scale)] if camera is not None and camera.applied == "adapter" else []
+        refine_on = [(pipes.refine_adapter, 1.0)] if pipes.refine_adapter else []
+        seen: list[list[str]] = []
+
+        def observe() -> None:
+            seen.append(family.active_adapters(pipes))
+
+        kwargs["callback_on_step_end"] = _step_callback(hooks, steps, total=total_steps, on_step=observe)
 
         if hooks.should_cancel():
             raise GenerationCancelled("cancelled before start")
         hooks.on_progress(0.0, "denoise")
         modes_mod.reset_step_caches(pipes)
         try:
+            # On for this call only: every exit below (done, failed, cancelled) switches them off again.
+            family.set_adapters(pipes, camera_on)
             with torch.no_grad():
                 output = pipe(**kwargs)
                 if two_stage:
@@ -204,10 +225,11 @@ class DiffusersEngine(Catalog, VideoEngine):
                     pipe = family.with_schedule(pipes, pipe, kwargs)
                     kwargs = _accepted_kwargs(pipe, family.before_call(pipes, pipe, kwargs))
                     kwargs["callback_on_step_end"] = _step_callback(hooks, refine_steps, offset=steps,
-                                                                    total=total_steps)
+                                                                    total=total_steps, on_step=observe)
                     modes_mod.reset_step_caches(pipes)
-                    with family.refining(pipes):
-                        output = pipe(**kwargs)
+                    # The transformer is shared: the refine LoRA is on for this pass only, with the camera's.
+                    family.set_adapters(pipes, [*refine_on, *camera_on])
+                    output = pipe(**kwargs)
                 raw = family.read_output(pipe, output)
         except GenerationCancelled:
             raise
@@ -215,6 +237,8 @@ class DiffusersEngine(Catalog, VideoEngine):
             raise
         except Exception as exc:  # the pipeline's own errors become job errors, with the cause chained
             raise EngineError(f"{model}: generation failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            self._adapters_off(entry, family, pipes)
         # A pipeline that swallowed our interrupt (stopped early, then decoded) must not pass as a result.
         _check_not_cancelled(pipe, hooks)
 
@@ -255,6 +279,10 @@ class DiffusersEngine(Catalog, VideoEngine):
                 **({"condition_frames": overlap} if mode == "extend" else {}),
                 **({"edit_strength": entry.edit_strength} if mode == "edit" else {}),
                 **({"conditioning_pipeline": type(pipe).__name__} if mode is not None else {}),
+                **({"camera": {**camera.public(spec.prompt),
+                               **({"active_steps": sum(camera.adapter in names for names in seen)}
+                                  if camera.applied == "adapter" else {})}} if camera is not None else {}),
+                "lora_active": sorted({name for names in seen for name in names}),
                 **({"stages": [
                     {"stage": "generate", "width": stage1_w, "height": stage1_h, "steps": steps,
                      "guidance_scale": guidance},
@@ -267,6 +295,51 @@ class DiffusersEngine(Catalog, VideoEngine):
             },
         )
 
+
+    def _camera_ready(self, entry: ModelEntry, model: str, pipes: LoadedPipelines, move: str) -> LoadedPipelines:
+        """The pipelines with `move`'s LoRA loaded; a LoRA pulled since the model loaded reloads the model
+        (adapters go in before the memory modes, see `Family.load_adapter`)."""
+        if move not in pipes.camera_adapters and move not in pipes.camera_errors:
+            if weights_mod.adapter_installed(entry.camera[move], self.weights_dir):
+                logger.warning("%s: reloading the model to take in the camera LoRA of %r, pulled since it loaded",
+                               entry.name, move)
+                self.unload(entry.name)
+                pipes = self.load(entry.name)
+        if move in pipes.camera_errors:
+            logger.warning("%s: camera move %r: %s", entry.name, move, pipes.camera_errors[move])
+            raise EngineError(f"{model}: the LoRA of camera move '{move}' could not be loaded; the operator's "
+                              "log has the reason")
+        if move not in pipes.camera_adapters:
+            raise ModelNotAvailable(f"The camera move '{move}' of model '{model}' is not installed on this server; "
+                                    f"the operator can install it with `{weights_mod.pull_command(model)}`.")
+        return pipes
+
+    def _adapters_off(self, entry: ModelEntry, family: Family, pipes: LoadedPipelines) -> None:
+        """Switch every adapter off after a call. If that fails, the warm pipelines are dropped, so no later
+        job can run with an adapter left on."""
+        try:
+            family.set_adapters(pipes, [])
+        except Exception:
+            logger.exception("%s: could not switch its LoRA adapters off; unloading the model", entry.name)
+            self.unload(entry.name)
+
+    def _load_camera_adapters(self, entry: ModelEntry, family: Family, pipes: LoadedPipelines) -> None:
+        """Every installed camera LoRA of the model, as a named adapter, switched off. A LoRA that does not load
+        (a file for another model) costs only its move: the model still runs every other job."""
+        for move, spec in entry.camera.items():
+            if spec.applied != "adapter":
+                continue
+            file = weights_mod.adapter_file(spec, self.weights_dir)
+            if file is None:
+                continue  # not pulled: a job asking for it is refused at admission
+            try:
+                family.load_adapter(pipes, spec.adapter_name, file)
+            except Exception as exc:
+                logger.error("%s: camera move %r: the LoRA %s does not load: %s: %s", entry.name, move, file,
+                             type(exc).__name__, exc)
+                pipes.camera_errors[move] = f"{type(exc).__name__}: {exc}"
+            else:
+                pipes.camera_adapters[move] = spec.adapter_name
 
     def load(self, name: str) -> LoadedPipelines:
         """Load (once) and return the pipelines for a model name or alias."""
@@ -313,6 +386,7 @@ class DiffusersEngine(Catalog, VideoEngine):
                     f"model {entry.name!r}: weights at {source} are incomplete ({exc}); "
                     f"run `{weights_mod.pull_command(entry.name)}`"
                 ) from exc
+        self._load_camera_adapters(entry, family, pipes)
         pipes.modes = modes_mod.apply_modes(pipes, entry, self.device)
         if self.parallel is not None:
             applied = parallel_mod.enable(pipes, entry, self.parallel)
@@ -380,14 +454,18 @@ def _check_not_cancelled(pipe: Any, hooks: StepHooks) -> None:
         raise GenerationCancelled("cancelled")
 
 
-def _step_callback(hooks: StepHooks, steps: int, offset: int = 0, total: int | None = None):
+def _step_callback(hooks: StepHooks, steps: int, offset: int = 0, total: int | None = None,
+                   on_step: Any = None):
     """Report step `offset + i + 1` of `total` (default: this call's own step count) and honour cancellation.
 
     The two-stage recipe makes two calls: stage 1 with offset 0, the refine pass with offset = stage 1's
-    steps, both against their sum, so progress runs 0 -> 1 once across both.
+    steps, both against their sum, so progress runs 0 -> 1 once across both. `on_step()` runs first at
+    every step (the engine records which LoRA adapters were on).
     """
 
     def on_step_end(pipe: Any, i: int, t: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
+        if on_step is not None:
+            on_step()
         denominator = total or getattr(pipe, "_num_timesteps", None) or steps
         hooks.on_progress(min(1.0, (offset + i + 1) / denominator), "denoise")
         if hooks.should_cancel():

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mutoscope.engine import camera as camera_mod
 from mutoscope.engine.base import ModelInfo, ModelNotAvailable
 
 DEFAULT_REGISTRY_PATH = Path(__file__).with_name("models.toml")
@@ -89,6 +90,8 @@ class ModelEntry:
         refine_guidance: two_stage: the refine pass's guidance scale (1.0: no guidance pass at all).
         refine_lora: two_stage: a LoRA file at the weights' root used only while refining
             (LTX-2's distilled LoRA); needs the `peft` package.
+        camera: move -> how the model makes it (`[models.camera]`, engine/camera.py): a LoRA adapter
+            switched on for that job only, or a phrase folded into the prompt.
     """
 
     name: str
@@ -123,6 +126,7 @@ class ModelEntry:
     refine_sigmas: tuple[float, ...] = DEFAULT_REFINE_SIGMAS
     refine_guidance: float = 1.0
     refine_lora: str | None = None
+    camera: Mapping[str, camera_mod.CameraMove] = field(default_factory=dict)
 
     @property
     def size_by_default(self) -> str:
@@ -142,7 +146,7 @@ class ModelEntry:
     def builtin_name(self) -> str:
         return self.weights[len(BUILTIN_PREFIX) :]
 
-    def info(self, installed: bool | None) -> ModelInfo:
+    def info(self, installed: bool | None, camera_installed: Mapping[str, bool | None] | None = None) -> ModelInfo:
         return ModelInfo(
             name=self.name,
             family=self.family,
@@ -157,6 +161,8 @@ class ModelEntry:
             installed=installed,
             test_model=self.test_model,
             description=self.description,
+            camera=dict(self.camera),
+            camera_installed=dict(camera_installed or {}),
         )
 
 
@@ -222,7 +228,7 @@ def load_registry(
     entries: list[ModelEntry] = []
     for index, raw in enumerate(raw_models):
         where = _entry_location(path, text, raw, index)
-        entry = _parse_entry(raw, where)
+        entry = _parse_entry(raw, where, path.parent)
         if entry.family not in FAMILIES:
             raise RegistryError(f"{where}: unknown family {entry.family!r} (known: {', '.join(sorted(FAMILIES))})")
         if entry.recipe == "two_stage" and not FAMILIES[entry.family].supports_two_stage:
@@ -307,7 +313,7 @@ def _from_text(name: str, value: Any) -> Any:
 _FIELDS = {f for f in ModelEntry.__dataclass_fields__} | {"refine_steps"}
 
 
-def _parse_entry(raw: Any, where: str) -> ModelEntry:
+def _parse_entry(raw: Any, where: str, base_dir: Path | None = None) -> ModelEntry:
     if not isinstance(raw, dict):
         raise RegistryError(f"{where}: each [[models]] entry must be a table")
     unknown = set(raw) - _FIELDS
@@ -349,6 +355,11 @@ def _parse_entry(raw: Any, where: str) -> ModelEntry:
     _check_recipe(raw, where)
 
     values = dict(raw)
+    if "camera" in values:
+        try:
+            values["camera"] = camera_mod.parse_table(values["camera"], base_dir)
+        except ValueError as exc:
+            raise RegistryError(f"{where}: {exc}") from None
     refine_steps = values.pop("refine_steps", None)
     if "refine_sigmas" in values:
         values["refine_sigmas"] = tuple(float(x) for x in values["refine_sigmas"])

@@ -8,6 +8,8 @@ Layout: `<weights_dir>/<model name>/` holds a plain diffusers folder
 (model_index.json plus one subfolder per component) and, once a pull has
 finished, `.mutoscope-complete.json`. A `weights` value that is a local folder
 is used in place and never copied. `builtin:` test models need no files.
+Camera LoRAs from the hub go to `<weights_dir>/.adapters/<org>/<name>/` (shared by every model
+that names the repo), marked the same way once verified; local ones are used in place.
 """
 
 from __future__ import annotations
@@ -15,16 +17,18 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mutoscope.engine.base import ModelNotAvailable
 
 if TYPE_CHECKING:  # pragma: no cover
+    from mutoscope.engine.camera import CameraMove
     from mutoscope.engine.registry import ModelEntry
 
 COMPLETE_MARKER = ".mutoscope-complete.json"
+ADAPTERS_DIR = ".adapters"
 
 # Per component folder: configs, tokenizer files and safetensors weights only.
 # Whole-model single-file checkpoints at the repo root (LTX-2 ships several,
@@ -109,14 +113,15 @@ class PullPlan:
     files: dict[str, int]
     present_bytes: int
     free_bytes: int
+    adapters: list["AdapterPull"] = field(default_factory=list)
 
     @property
     def total_bytes(self) -> int:
-        return sum(self.files.values())
+        return sum(self.files.values()) + sum(a.size for a in self.adapters)
 
     @property
     def to_download_bytes(self) -> int:
-        return self.total_bytes - self.present_bytes
+        return self.total_bytes - self.present_bytes - sum(a.size for a in self.adapters if a.present)
 
     @property
     def fits(self) -> bool:
@@ -138,7 +143,7 @@ def plan_pull(entry: "ModelEntry", weights_dir: Path) -> PullPlan:
     present = sum(size for name, size in files.items()
                   if (target / name).is_file() and (target / name).stat().st_size == size)
     return PullPlan(target=target, patterns=patterns, files=files, present_bytes=present,
-                    free_bytes=shutil.disk_usage(target).free)
+                    free_bytes=shutil.disk_usage(target).free, adapters=plan_adapters(entry, weights_dir))
 
 
 def verify(entry: "ModelEntry", folder: Path, sizes: dict[str, int] | None = None) -> list[str]:
@@ -195,16 +200,18 @@ def pull(entry: "ModelEntry", weights_dir: Path, progress: Progress | None = Non
     The folder is marked complete only once `verify` finds nothing wrong; otherwise ModelNotAvailable
     lists the problems (rerunning the pull resumes and fixes a partial download).
     """
-    if entry.is_builtin:
-        if progress:
-            progress(1.0, f"{entry.name} is built in; nothing to download")
-        return model_dir(entry, weights_dir)
-    if is_local_path(entry.weights):
-        return require_installed(entry, weights_dir)
+    report = progress or (lambda fraction, message: None)
+    if entry.is_builtin or is_local_path(entry.weights):
+        folder = model_dir(entry, weights_dir) if entry.is_builtin else require_installed(entry, weights_dir)
+        adapters = plan.adapters if plan is not None else plan_adapters(entry, weights_dir)
+        _fits(entry, sum(a.size for a in adapters if not a.present), Path(weights_dir))
+        pull_adapters(entry, adapters, weights_dir, report)
+        if entry.is_builtin:
+            report(1.0, f"{entry.name} is built in; nothing else to download")
+        return folder
 
     from huggingface_hub import snapshot_download
 
-    report = progress or (lambda fraction, message: None)
     report(0.0, f"reading {entry.weights} model_index.json")
     plan = plan or plan_pull(entry, weights_dir)
     target, patterns = plan.target, plan.patterns
@@ -227,9 +234,10 @@ def pull(entry: "ModelEntry", weights_dir: Path, progress: Progress | None = Non
                                 f"{'; '.join(problems)}; run `{pull_command(entry.name)}` again")
     (target / COMPLETE_MARKER).write_text(
         json.dumps({"repo_id": entry.weights, "revision": entry.revision, "allow_patterns": patterns,
-                    "bytes": plan.total_bytes}, indent=2),
+                    "bytes": sum(plan.files.values())}, indent=2),
         encoding="utf-8",
     )
+    pull_adapters(entry, plan.adapters, weights_dir, report)
     report(1.0, f"{entry.name} installed at {snapshot_path}")
     return target
 
@@ -284,3 +292,187 @@ def _progress_tqdm(report: Progress, label: str) -> Any:
             return result
 
     return _Reporting
+
+
+# -- camera LoRAs ------------------------------------------------------------------------
+
+
+def adapter_folder(move: "CameraMove", weights_dir: Path) -> Path:
+    """Where a move's LoRA lives: its local folder (or a local file's folder), or the shared hub download."""
+    lora = Path(move.lora).expanduser() if move.is_local else None
+    if lora is not None:
+        return lora.parent if lora.suffix == ".safetensors" else lora
+    return Path(weights_dir) / ADAPTERS_DIR / move.lora
+
+
+def adapter_file(move: "CameraMove", weights_dir: Path) -> Path | None:
+    """The .safetensors file to load for a move, or None when it is not on this machine (or not verified)."""
+    folder = adapter_folder(move, weights_dir)
+    if move.is_local:
+        lora = Path(move.lora).expanduser()
+        if lora.suffix == ".safetensors":
+            return lora if lora.is_file() else None
+        if move.weight_name:
+            return folder / move.weight_name if (folder / move.weight_name).is_file() else None
+        found = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
+        return found[0] if len(found) == 1 else None
+    marker = _adapter_marker(folder)
+    # Without weight_name the file is the one the pull found alone at the repo's root (`default`).
+    name = move.weight_name or marker.get("default")
+    if not name or marker.get("revision") != move.revision or name not in marker.get("files", {}):
+        return None
+    return folder / name if (folder / name).is_file() else None
+
+
+def adapter_installed(move: "CameraMove", weights_dir: Path) -> bool:
+    return adapter_file(move, weights_dir) is not None
+
+
+def _adapter_marker(folder: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((folder / COMPLETE_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+@dataclass
+class AdapterPull:
+    """One camera LoRA file a pull fetches: its repo, the file, its size on the hub, the moves that use it."""
+
+    repo: str
+    revision: str | None
+    filename: str
+    size: int
+    target: Path
+    moves: tuple[str, ...]
+    named: bool  # the models file named the file (weight_name); otherwise it is the repo's only one
+
+    @property
+    def present(self) -> bool:
+        path = self.target / self.filename
+        return path.is_file() and path.stat().st_size == self.size and (self.target / COMPLETE_MARKER).is_file() \
+            and self.filename in _adapter_marker(self.target).get("files", {})
+
+
+def plan_adapters(entry: "ModelEntry", weights_dir: Path) -> list[AdapterPull]:
+    """The hub camera LoRAs of `entry` and their sizes (read from the hub; nothing downloaded yet).
+
+    A move without `weight_name` takes the repo's one .safetensors file at its root; a repo with none or
+    several is an error naming them, so the operator can set `weight_name`."""
+    hub = [m for m in entry.camera.values() if m.lora and not m.is_local]
+    if not hub:
+        return []
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    listed: dict[tuple[str, str | None], dict[str, int]] = {}
+    pulls: dict[tuple[str, str | None, str], AdapterPull] = {}
+    for move in hub:
+        key = (move.lora, move.revision)
+        if key not in listed:
+            info = api.model_info(move.lora, revision=move.revision, files_metadata=True)
+            listed[key] = {f.rfilename: int(f.size or 0) for f in info.siblings or []}
+        files = listed[key]
+        name = move.weight_name
+        if name is None:
+            roots = sorted(f for f in files if f.endswith(".safetensors") and "/" not in f)
+            if len(roots) != 1:
+                raise ModelNotAvailable(
+                    f"model {entry.name!r}: camera.{move.move}: {move.lora} has "
+                    f"{'no' if not roots else len(roots)} .safetensors files at its root"
+                    f"{(' (' + ', '.join(roots) + ')') if roots else ''}; set 'weight_name' in the models file")
+            name = roots[0]
+        elif name not in files:
+            raise ModelNotAvailable(f"model {entry.name!r}: camera.{move.move}: {move.lora} has no file {name!r}")
+        pkey = (move.lora, move.revision, name)
+        if pkey in pulls:
+            pulls[pkey].moves += (move.move,)
+        else:
+            pulls[pkey] = AdapterPull(repo=move.lora, revision=move.revision, filename=name, size=files[name],
+                                      target=adapter_folder(move, weights_dir), moves=(move.move,),
+                                      named=move.weight_name is not None)
+    return list(pulls.values())
+
+
+def adapter_problems(path: Path, size: int | None = None) -> list[str]:
+    """What is wrong with a LoRA file (empty: it is usable): its size, and a safetensors header whose every
+    tensor is a LoRA one (diffusers refuses a checkpoint with any name that lacks 'lora'). Torch-free."""
+    if not path.is_file():
+        return [f"{path.name} is missing"]
+    if size and path.stat().st_size != size:
+        return [f"{path.name} has {path.stat().st_size} bytes, the hub lists {size}"]
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            names = list(f.keys())
+    except Exception as exc:  # a truncated or foreign file: the header does not parse
+        return [f"{path.name} is not a readable safetensors file ({type(exc).__name__}: {exc})"]
+    if not names:
+        return [f"{path.name} holds no tensors"]
+    if not all("lora" in n for n in names):
+        return [f"{path.name} is not a LoRA (tensors without 'lora' in their name, e.g. "
+                f"{next(n for n in names if 'lora' not in n)!r})"]
+    return []
+
+
+def pull_adapters(entry: "ModelEntry", adapters: list[AdapterPull], weights_dir: Path,
+                  report: Progress) -> None:
+    """Fetch and verify the hub camera LoRAs (skipping verified ones), and check the local ones exist."""
+    problems: list[str] = []
+    for move in entry.camera.values():
+        if move.is_local and adapter_file(move, weights_dir) is None:
+            problems.append(f"camera.{move.move}: no LoRA file at {move.lora}"
+                            + (f" ({move.weight_name})" if move.weight_name else ""))
+        elif move.is_local:
+            problems += [f"camera.{move.move}: {p}" for p in adapter_problems(adapter_file(move, weights_dir))]
+    if adapters:
+        from huggingface_hub import hf_hub_download
+
+        for i, a in enumerate(adapters):
+            if a.present:
+                continue
+            report(i / len(adapters), f"downloading camera LoRA {a.repo} ({', '.join(a.moves)})")
+            a.target.mkdir(parents=True, exist_ok=True)
+            hf_hub_download(a.repo, a.filename, revision=a.revision, local_dir=a.target)
+            found = adapter_problems(a.target / a.filename, a.size)
+            if found:
+                problems += [f"camera.{', '.join(a.moves)}: {p}" for p in found]
+                continue
+            marker = _adapter_marker(a.target)
+            if marker.get("revision") != a.revision:
+                marker = {}
+            files = {**marker.get("files", {}), a.filename: a.size}
+            default = a.filename if not a.named else marker.get("default")
+            (a.target / COMPLETE_MARKER).write_text(json.dumps(
+                {"repo_id": a.repo, "revision": a.revision, "files": files, "default": default}, indent=2),
+                encoding="utf-8")
+    if problems:
+        raise ModelNotAvailable(f"model {entry.name!r}: camera LoRAs not installed: {'; '.join(problems)}; "
+                                f"run `{pull_command(entry.name)}` again")
+    if adapters:
+        report(1.0, f"{entry.name}: {len(adapters)} camera LoRA(s) verified")
+
+
+def remove_adapters(entry: "ModelEntry", weights_dir: Path, others: "list[ModelEntry]") -> list[str]:
+    """Delete the hub camera LoRAs only `entry` uses (another model naming the repo keeps it); local ones are the
+    operator's and stay. Returns the repos removed."""
+    kept = {m.lora for e in others if e.name != entry.name for m in e.camera.values() if m.lora}
+    removed = []
+    for move in entry.camera.values():
+        if not move.lora or move.is_local or move.lora in kept or move.lora in removed:
+            continue
+        folder = adapter_folder(move, weights_dir)
+        if folder.is_dir():
+            shutil.rmtree(folder)
+            removed.append(move.lora)
+    return removed
+
+
+def _fits(entry: "ModelEntry", need: int, where: Path) -> None:
+    where.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(where).free
+    if need and need >= free:
+        raise ModelNotAvailable(f"model {entry.name!r}: {format_bytes(need)} to download but only "
+                                f"{format_bytes(free)} free at {where}")

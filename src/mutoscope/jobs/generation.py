@@ -108,9 +108,13 @@ def write_outputs(output: GenerationOutput, out_dir: Path, report: Callable[[int
 def spec_for(video: Video, image: Image.Image | None) -> GenerationSpec:
     w, h = parse_size(video.size)
     p = video.params or {}
+    camera = p.get("camera")
+    if camera is not None and not isinstance(camera, str):
+        raise ValueError("camera must be a move name")
     return GenerationSpec(prompt=video.prompt, width=w, height=h, seconds=float(video.seconds),
                           seed=int(p["seed"]), image=image, num_inference_steps=p.get("num_inference_steps"),
-                          guidance_scale=p.get("guidance_scale"), negative_prompt=p.get("negative_prompt"))
+                          guidance_scale=p.get("guidance_scale"), negative_prompt=p.get("negative_prompt"),
+                          camera=camera)
 
 
 # Source frames handed to the engine for an extension (it uses what its family can: 17 for LTX-2, 1 for Wan).

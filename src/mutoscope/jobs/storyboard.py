@@ -131,15 +131,16 @@ def render_storyboard(engine: VideoEngine, model: str, shots: list[Shot], out_di
         raise SourceVideoError(f"cannot join the storyboard's shots: {e}") from None
     frames = sounds = previous = out = None  # the joined copy is all that is kept
     first = outputs[0].resolved
+    # Per shot, not the video's: each shot has its own seed, task, camera move and LoRA adapters.
     resolved = {k: v for k, v in first.items() if k not in ("seed", "frames", "task", "generation_frames",
                                                             "condition_frames", "conditioning_pipeline",
-                                                            "first_frame_pinned")}
+                                                            "first_frame_pinned", "camera", "lora_active")}
     resolved["frames"] = len(video)
     resolved["storyboard"] = {
         "reused_frames": len(prefix.frames) if prefix is not None else 0,
         "shots": [{"index": shot.index, "seed": out.resolved.get("seed"), "task": out.resolved.get("task"),
-                   "frames": out.resolved.get("frames"), "camera": shot.spec.camera,
-                   "transition": shot.transition}
+                   "frames": out.resolved.get("frames"), "camera": out.resolved.get("camera"),
+                   "lora_active": out.resolved.get("lora_active", []), "transition": shot.transition}
                   for shot, out in zip(shots, outputs)],
     }
     output = GenerationOutput(frames=video, fps=fps, audio=audio, sample_rate=rate if audio is not None else None,

@@ -7,6 +7,13 @@ from typing import Literal
 from pydantic import BaseModel
 
 
+class ModelCameraMove(BaseModel):
+    move: str
+    applied: Literal["adapter", "prompt"]
+    # adapter moves: its LoRA is on this server (null: an API-only process cannot see the workers' files)
+    installed: bool | None = True
+
+
 class ModelObject(BaseModel):
     # OpenAI standard fields
     id: str
@@ -26,6 +33,7 @@ class ModelObject(BaseModel):
     status: Literal["active", "deprecated", "shutdown"] = "active"
     shutdown_date: int | None = None
     replacement: str | None = None
+    camera: list[ModelCameraMove] = []
 
 
 class ModelList(BaseModel):

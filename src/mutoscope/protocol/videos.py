@@ -54,6 +54,9 @@ class GenerationParams(OpenAIBaseModel):
     negative_prompt: str | None = Field(default=None, max_length=32000)
     num_inference_steps: int | None = Field(default=None, ge=1, le=500)
     guidance_scale: float | None = Field(default=None, ge=0.0, le=50.0)
+    # A camera move (docs/models.md, "Camera moves"); which ones a model offers is the catalog's call, so an
+    # unknown one is refused with the model's own list.
+    camera: str | None = Field(default=None, max_length=64)
     # --8<-- [end:mutoscope-extensions]
 
 
@@ -76,7 +79,8 @@ class StoryboardShot(OpenAIBaseModel):
     # A first frame, as `input_reference` takes it; a bare string is a file id ("file-...") or an image_url.
     image: ImageRef | None = None
     characters: list[CharacterRef] | None = Field(default=None, max_length=8)
-    camera: str | None = Field(default=None, min_length=1, max_length=200)
+    # A camera move the model offers (docs/models.md, "Camera moves"), checked like a create's `camera`.
+    camera: str | None = Field(default=None, min_length=1, max_length=64)
     transition: Transition | None = None
 
     @field_validator("image", mode="before")
@@ -146,9 +150,9 @@ class RemixVideoRequest(GenerationParams):
     # OpenAI standard fields
     prompt: str = Field(min_length=1, max_length=32000)
     # Mutoscope extensions, for a storyboard video: `shot` (its index) gets `prompt` (and `camera`, when
-    # given); that shot and the ones after it are rendered again, the earlier ones reused.
+    # given: GenerationParams' camera move); that shot and the ones after it are rendered again, the earlier
+    # ones reused.
     shot: int | None = Field(default=None, ge=0, le=MAX_STORYBOARD_SHOTS - 1)
-    camera: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class ExtendVideoRequest(GenerationParams):
@@ -175,6 +179,18 @@ class VideoError(BaseModel):
     message: str
 
 
+class VideoCamera(BaseModel):
+    """The camera move a video asked for and how the model made it (null until the job has run)."""
+
+    move: str
+    applied: Literal["adapter", "prompt"] | None = None
+    # prompt moves: the prompt as the model received it, the move's phrase folded in
+    prompt: str | None = None
+    # adapter moves: the LoRA's hub repo (null for one the operator keeps locally) and its scale
+    lora: str | None = None
+    scale: float | None = None
+
+
 class VideoObject(BaseModel):
     # OpenAI standard fields (VideoResource)
     id: str
@@ -194,6 +210,8 @@ class VideoObject(BaseModel):
     extended_from_video_id: str | None = None
     edited_from_video_id: str | None = None
     seed: int | None = None
+    # The camera move asked for and how it was made (a storyboard's moves are its shots').
+    camera: VideoCamera | None = None
     # A storyboard's shots, in order (None for any other video); `seconds` is their total.
     shots: list[ShotObject] | None = None
     # Mutoscope extensions: sharing. `share_url` (a path on this server) is shown to the owner only.

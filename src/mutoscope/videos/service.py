@@ -30,6 +30,7 @@ from mutoscope.config import Settings
 from mutoscope.db import repositories as repo
 from mutoscope.db.repositories import VideoFilter
 from mutoscope.db.models import User, Video, new_id, now
+from mutoscope.engine import camera as camera_moves
 from mutoscope.errors import Gone, InvalidRequest, MutoscopeError, NotFound, PermissionDenied
 from mutoscope.storage.keys import (
     VARIANTS,
@@ -68,6 +69,7 @@ from mutoscope.protocol.videos import (
     RemixVideoRequest,
     StoryboardShot,
     UpdateVideoRequest,
+    VideoCamera,
     VideoError,
     VideoList,
     VideoObject,
@@ -94,6 +96,20 @@ class ModelEntry(Protocol):
 class ModelCatalog(Protocol):
     def resolve(self, name: str) -> ModelEntry:
         """Raises LookupError for an unknown name."""
+
+
+def _camera_of(v: Video) -> VideoCamera | None:
+    """The move asked for and, once the job has run, how the engine made it (`resolved["camera"]`)."""
+    move = (v.params or {}).get("camera")
+    if not isinstance(move, str):
+        return None
+    done = (v.resolved or {}).get("camera") if v.status == "completed" else None
+    if isinstance(done, dict) and done.get("move") == move:
+        try:
+            return VideoCamera.model_validate({k: done.get(k) for k in VideoCamera.model_fields})
+        except ValueError:  # a row is never trusted
+            pass
+    return VideoCamera(move=move)
 
 
 VISIBILITIES = ("private", "unlisted", "everyone")
@@ -130,6 +146,7 @@ def to_video_object(v: Video, owner_view: bool = False) -> VideoObject:
         shots=sb.timeline(board) if board is not None else None,
         visibility=v.visibility or "private",
         share_url=f"/s/{v.share_token}" if owner_view and v.share_token else None,
+        camera=_camera_of(v),
     )
 
 
@@ -207,13 +224,15 @@ class VideoService:
                                  "operator.", code="plan_not_configured")
         return self.plans[name]
 
-    def admit(self, who: Principal, model: str, size: str, seconds: str, *,
+    def admit(self, who: Principal, model: str, size: str, seconds: str, camera: str | None = None, *,
               seconds_param: str | None = None) -> dict[str, str]:
-        """Everything decided before a job exists: service phase, model lifecycle, plan limits, installed
-        weights, request rate. Returns the headers the response should carry (deprecation notices).
+        """Everything decided before a job exists: service phase, model lifecycle, plan limits, the camera move,
+        installed weights (and the move's LoRA), request rate. Returns the headers the response should carry
+        (deprecation notices).
 
-        `seconds_param`: a storyboard's total, whose shots were checked one by one (`storyboard.check_shots`):
-        it need not be a length the model offers, and the plan's limit on it is reported under this param."""
+        `seconds_param`: a storyboard's total, whose shots were checked one by one (`storyboard.check_shots`,
+        their camera moves too): it need not be a length the model offers, and the plan's limit on it is
+        reported under this param."""
         entry = self._resolve(model)
         with self.sessions() as s:
             lifecycle.check_can_generate(lifecycle.current_phase(s))
@@ -221,6 +240,9 @@ class VideoService:
         self._check_size(model, entry, size)
         if seconds_param is None:
             self._check_seconds(model, entry, seconds)
+        if camera is not None:
+            # A move the model does not offer lists the ones it does; its LoRA missing here names the pull.
+            camera_moves.check_move(entry, camera, name=model)
         plan = self.plan_of(who)
         try:
             quota.check_plan(plan, model, size, float(seconds))
@@ -257,7 +279,7 @@ class VideoService:
         req: CreateVideoRequest = parse(CreateVideoRequest, fields)
         if "size" not in req.model_fields_set:  # OpenAI's 720x1280 unless the operator set the model's own
             req = req.model_copy(update={"size": self._resolve(req.model).default_size})
-        headers = self.admit(who, req.model, req.size, req.seconds)
+        headers = self.admit(who, req.model, req.size, req.seconds, req.camera)
         width, height = (int(x) for x in req.size.split("x"))
         png = None
         if upload is not None:
@@ -297,8 +319,11 @@ class VideoService:
         entry = self._resolve(req.model)
         if "size" not in req.model_fields_set:  # as a create: the model's own default size
             req = req.model_copy(update={"size": entry.default_size})
+        if req.camera is not None:
+            raise InvalidRequest("A storyboard names its camera moves per shot (storyboard[i].camera).",
+                                 param="camera")
         sb.check_shots(shots, model=req.model, seconds_offered=entry.seconds,
-                       max_shots=self.settings.max_storyboard_shots)
+                       max_shots=self.settings.max_storyboard_shots, catalog_model=entry)
         total = sb.total_seconds(shots)
         if "seconds" in req.model_fields_set and abs(float(req.seconds) - total) > 1e-6:
             raise InvalidRequest(f"seconds is '{req.seconds}' but the storyboard's shots last {total:g} s in all; "
@@ -370,6 +395,7 @@ class VideoService:
         board["shots"][k]["prompt"] = req.prompt
         if req.camera is not None:
             board["shots"][k]["camera"] = req.camera
+            camera_moves.check_move(self._resolve(src.model), req.camera, name=src.model)
         if "seed" in req.model_fields_set and req.seed is not None:
             for j in range(k, len(shots)):
                 board["shots"][j]["seed"] = (req.seed + j) % sb.SEED_MODULUS
@@ -417,11 +443,10 @@ class VideoService:
             params = dict(src.params or {})
         if "storyboard" in params or req.shot is not None:
             return self._remix_storyboard(who, src, req)
-        if req.camera is not None:
-            raise InvalidRequest("camera in a remix names a storyboard shot's camera; send it with `shot`.",
-                                 param="camera")
         params.update({k: v for k, v in self._params(req).items() if k in req.model_fields_set})
-        headers = self.admit(who, src.model, src.size, src.seconds)
+        # A remix keeps the source's camera move unless it names another (or null for none).
+        camera = params.get("camera") if isinstance(params.get("camera"), str) else None
+        headers = self.admit(who, src.model, src.size, src.seconds, camera)
         png = None
         if src.input_key:
             with self.storage.open(src.input_key) as f:
@@ -454,7 +479,7 @@ class VideoService:
             raise InvalidRequest(f"Extending video {src.id} ({src.seconds} s) by {req.seconds} s would make it "
                                  f"{total:g} s; this server allows at most {limit_s:g} s per video lineage.",
                                  param="seconds", code="extension_limit_reached")
-        headers = self.admit(who, src.model, src.size, req.seconds)
+        headers = self.admit(who, src.model, src.size, req.seconds, req.camera)
         self._check_budget(src.model, src.size, total, "seconds")
         params = self._derived_params(src, req)
         params["extend_seconds"] = req.seconds
@@ -479,7 +504,7 @@ class VideoService:
         if req.video is not None:
             with self.sessions() as s:
                 src = self._completed_source(s, who, req.video.id, "edited")
-            headers = self.admit(who, src.model, src.size, src.seconds)
+            headers = self.admit(who, src.model, src.size, src.seconds, req.camera)
             # An edit shows its source's cameos too, like a remix.
             with self.sessions() as s:
                 cameo_ids = cameo_consent.check_derived(s, who.user_id, req.prompt, fields.get("characters"),
@@ -493,7 +518,7 @@ class VideoService:
         info = self._video_from_upload(upload)
         size = req.size or self._size_like(entry, info.width, info.height)
         seconds = req.seconds or self._seconds_within(model, entry, info.duration)
-        headers = self.admit(who, model, size, seconds)
+        headers = self.admit(who, model, size, seconds, req.camera)
         self._check_budget(model, size, float(seconds), "video", source=info)
         # Consent for named cameos; faces in the upload pass the same guard as input_reference.
         with self.sessions() as s:
@@ -888,7 +913,8 @@ class VideoService:
     def _params(req: GenerationParams) -> dict[str, Any]:
         seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
         return {"seed": seed, "negative_prompt": req.negative_prompt,
-                "num_inference_steps": req.num_inference_steps, "guidance_scale": req.guidance_scale}
+                "num_inference_steps": req.num_inference_steps, "guidance_scale": req.guidance_scale,
+                "camera": req.camera}
 
     def _fit(self, data: bytes, width: int, height: int, param: str) -> bytes:
         try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from mutoscope.engine import camera
 from mutoscope.errors import InvalidRequest
 from mutoscope.protocol.videos import ShotObject, StoryboardShot
 
@@ -26,9 +27,10 @@ SEED_MODULUS = 2**63
 
 
 def check_shots(shots: Sequence[StoryboardShot], *, model: str, seconds_offered: Sequence[str],
-                max_shots: int) -> None:
-    """Refuse what no render could make: too many shots, a length the model does not offer, a first shot
-    that continues nothing, a continuous shot with its own first frame. Params name the shot."""
+                max_shots: int, catalog_model: Any = None) -> None:
+    """Refuse what no render could make: too many shots, a length the model does not offer, a camera move it
+    does not offer (or whose LoRA is not installed; `catalog_model` is the catalog's model), a first shot that
+    continues nothing, a continuous shot with its own first frame. Params name the shot."""
     if not shots:
         raise InvalidRequest("storyboard must have at least one shot.", param="storyboard",
                              code="invalid_storyboard")
@@ -40,6 +42,8 @@ def check_shots(shots: Sequence[StoryboardShot], *, model: str, seconds_offered:
             raise InvalidRequest(f"Shot {i} lasts '{shot.seconds}' s; model '{model}' makes shots of "
                                  f"{', '.join(seconds_offered)} s.", param=f"storyboard[{i}].seconds",
                                  code="invalid_seconds")
+        if shot.camera is not None and catalog_model is not None:
+            camera.check_move(catalog_model, shot.camera, name=model, param=f"storyboard[{i}].camera")
         if i == 0 and shot.transition == "continuous":
             raise InvalidRequest("The first shot has nothing to continue; leave its transition out (or 'cut').",
                                  param="storyboard[0].transition", code="invalid_transition")

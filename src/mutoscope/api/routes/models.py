@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from mutoscope.api.deps import PrincipalDep
 from mutoscope.errors import NotFound
 from mutoscope.lifecycle import service as lifecycle
-from mutoscope.protocol.models import ModelList, ModelObject
+from mutoscope.protocol.models import ModelCameraMove, ModelList, ModelObject
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -18,7 +18,11 @@ def _to_object(info, public_name: str, created: int, schedules: dict) -> ModelOb
                        replacement=row.replacement if row else None,id=public_name, created=created, owned_by="mutoscope", family=info.family,
                        alias_of=info.name if public_name != info.name else None, has_audio=info.has_audio,
                        sizes=list(info.sizes), seconds=list(info.seconds), fps=info.fps, license=info.license,
-                       installed=info.installed, test_model=info.test_model)
+                       installed=info.installed, test_model=info.test_model,
+                       camera=[ModelCameraMove(move=move, applied=m.applied,
+                                               installed=(getattr(info, "camera_installed", None) or {}).get(move) if m.applied == "adapter"
+                                               else True)
+                               for move, m in (getattr(info, "camera", None) or {}).items()])
 
 
 @router.get("", response_model=ModelList)

@@ -35,6 +35,8 @@ class LoadedPipelines:
     refine, refine_image: the two-stage recipe's stage-2 pipelines (text- and
         image-to-video), the same modules with the refine schedule's scheduler.
     refine_adapter: the LoRA adapter switched on only while refining, if any.
+    camera_adapters: camera move -> the name of its LoRA adapter, loaded (switched off) on the transformer.
+    camera_errors: camera move -> why its LoRA could not be loaded (the model still runs every other job).
     as_given: pipeline id -> a twin of that pipeline (same modules) whose scheduler runs an explicit
         `sigmas` list exactly as given (no resolution shift, no terminal stretch); see `Family.with_schedule`.
     """
@@ -47,6 +49,8 @@ class LoadedPipelines:
     refine: Any = None
     refine_image: Any = None
     refine_adapter: str | None = None
+    camera_adapters: dict[str, str] = field(default_factory=dict)
+    camera_errors: dict[str, str] = field(default_factory=dict)
     as_given: dict[int, Any] = field(default_factory=dict)
     # What the engine applied at load (memory placement, VAE tiling, caches...): `resolved["modes"]`.
     modes: dict[str, Any] = field(default_factory=dict)
@@ -246,11 +250,52 @@ class Family(abc.ABC):
         and denoise them along it; `kwargs` are `call_kwargs` at the full generation size."""
         raise NotImplementedError(f"family {self.name!r} has no two-stage recipe")
 
-    def refining(self, pipes: LoadedPipelines) -> Any:
-        """A context manager around the refine call (LTX-2: switches the refine LoRA on); default: nothing."""
-        import contextlib
+    # -- LoRA adapters (the refine LoRA, camera moves) -------------------------------------
 
-        return contextlib.nullcontext()
+    def load_adapter(self, pipes: LoadedPipelines, name: str, file: Path) -> None:
+        """Load a LoRA file as the named adapter on the pipelines' shared transformer, switched off.
+
+        Called when the model is built, before its memory modes are applied, so offloading, fp8 storage and
+        compile treat the adapter's layers like the rest of the model. (Loaded later, diffusers would take
+        the model's offload hooks off and put its own per-pipeline ones back.)"""
+        from diffusers.utils import USE_PEFT_BACKEND
+
+        from mutoscope.engine.base import EngineError
+
+        if not USE_PEFT_BACKEND:
+            raise EngineError("LoRA adapters need the `peft` package (pip install peft), which is not installed")
+        import warnings
+
+        pipe = pipes.text_to_video
+        with warnings.catch_warnings():
+            # peft warns on every adapter after the first that the model now holds several: that is the point.
+            warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+            pipe.load_lora_weights(str(file.parent), weight_name=file.name, adapter_name=name, local_files_only=True)
+        pipe.disable_lora()
+
+    def set_adapters(self, pipes: LoadedPipelines, active: "list[tuple[str, float]]") -> None:
+        """Exactly these adapters on, at these scales; every other loaded adapter off (an empty list: all off)."""
+        if not pipes.camera_adapters and pipes.refine_adapter is None:
+            return
+        pipe = pipes.text_to_video
+        if active:
+            pipe.set_adapters([name for name, _ in active], [scale for _, scale in active])
+            pipe.enable_lora()
+        else:
+            pipe.disable_lora()
+
+    def active_adapters(self, pipes: LoadedPipelines) -> list[str]:
+        """The adapters the transformer's LoRA layers apply right now, read from the layers themselves
+        (peft keeps an adapter listed as active while the layers are disabled, so both are checked)."""
+        if not pipes.camera_adapters and pipes.refine_adapter is None:
+            return []
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        names: set[str] = set()
+        for module in pipes.text_to_video.transformer.modules():
+            if isinstance(module, BaseTunerLayer) and not module.disable_adapters and not module.merged:
+                names.update(a for a in module.active_adapters if a in module.lora_A)
+        return sorted(names)
 
     @abc.abstractmethod
     def read_output(self, pipe: Any, output: Any) -> RawOutput:

@@ -605,23 +605,6 @@ class LTX2Family(Family):
                           audio_stg_scale=0.0, audio_modality_scale=1.0, audio_guidance_rescale=0.0)
         return pipe, kwargs
 
-    def refining(self, pipes: LoadedPipelines) -> Any:
-        import contextlib
-
-        if pipes.refine_adapter is None:
-            return contextlib.nullcontext()
-
-        @contextlib.contextmanager
-        def lora_on():
-            # The transformer is shared: the LoRA is on for the refine pass only, off again even when it fails.
-            pipes.refine.enable_lora()
-            try:
-                yield
-            finally:
-                pipes.refine.disable_lora()
-
-        return lora_on()
-
     def call_kwargs(
         self,
         entry: "ModelEntry",
