@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from mutoscope.config import Settings
-from mutoscope.web import accounts, cameos, session
+from mutoscope.web import accounts, cameos, session, storyboard
 from mutoscope.web.pages import render_error_page
 from mutoscope.web.routes import router
 
@@ -27,6 +27,7 @@ def mount_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(accounts.router)  # sign-in, sign-up, invites, settings
     app.include_router(router)
     app.include_router(cameos.router)
+    app.include_router(storyboard.router)  # the storyboard editor
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> FileResponse:
