@@ -118,6 +118,7 @@ def test_create_watch_complete_and_play(web, browser):
     browser.eval("document.getElementById('remix-prompt').removeAttribute('required')")
     browser.submit("#remix-form", {"prompt": " "})
     assert nav_status(browser) == 400 and "prompt" in browser.text("#form-error")
+    assert browser.text("#remix-prompt-error")  # also by the field it names
     assert len(web.client().videos.list().data) == 1
 
 
