@@ -98,6 +98,9 @@ def test_cards_reorder_refuse_by_the_card_and_make_one_storyboard(srv, browser):
     assert "storyboard[1].seconds" in browser.text("#form-error")
     assert browser.text("#shot-1-seconds-error"), browser.text()
     assert browser.eval("document.getElementById('shot-1-seconds').getAttribute('aria-invalid')") == "true"
+    # A card added now starts clean: the refusal belongs to the card it names, not to the blank template.
+    assert browser.eval("document.getElementById('shot-template').content.querySelector('.field-error, "
+                        "[aria-invalid]') === null")
     assert prompts(browser) == ["night falls over the hills", "a fox wakes up in its den",
                                 "the fox runs into the forest"]
     assert browser.eval("document.getElementById('shot-2-transition').value") == "continuous"
