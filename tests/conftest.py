@@ -136,12 +136,14 @@ def pg_url():
 
 @pytest.fixture
 def broker_url():
-    """A Redis database of its own for one test, emptied before and after."""
-    import random
+    """A Redis database of its own for one test, emptied before and after.
 
+    Each pytest-xdist worker owns one numbered database (gw0 -> 1, gw1 -> 2, ...), so tests running side
+    by side never flush each other's queues; database 0 is left to anything a developer runs by hand."""
     import redis
 
-    url = f"redis://127.0.0.1:6379/{random.randint(1, 15)}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    url = f"redis://127.0.0.1:6379/{1 + int(worker.removeprefix('gw')) % 15}"
     try:
         r = redis.Redis.from_url(url)
         r.ping()

@@ -23,10 +23,22 @@ ACCESS_KEY, SECRET_KEY, REGION = "mutoscope-test", "mutoscope-test-secret", "us-
 BUCKET = "mutoscope-test"
 
 
-def _free_port() -> int:
-    from tests.conftest import free_port
+PORT_NAMES = ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc")
 
-    return free_port()
+
+def _distinct_free_ports(count: int) -> list[int]:
+    # Every socket stays bound until all are chosen: asked one at a time, the kernel may hand the same
+    # port out twice, and weed then dies binding its second server to it.
+    import socket
+
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def weed_binary() -> str | None:
@@ -80,8 +92,24 @@ def start_s3_server(root: Path, timeout: float = 90) -> S3Server:
     config.write_text(json.dumps({"identities": [{
         "name": "mutoscope-test", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
         "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
-    ports = {name: _free_port() for name in ("master", "master.grpc", "volume", "volume.grpc", "filer",
-                                             "filer.grpc", "s3", "s3.grpc")}
+    # Another process can still take a chosen port before weed binds it; a fresh set of ports is the cure.
+    for attempt in range(3):
+        try:
+            return _run_weed(weed, root, config, timeout)
+        except _PortTaken:
+            if attempt == 2:
+                raise
+            shutil.rmtree(root / "data")  # the dead server's raft state names the old ports
+            (root / "data").mkdir()
+    raise AssertionError("unreachable")
+
+
+class _PortTaken(RuntimeError):
+    pass
+
+
+def _run_weed(weed: str, root: Path, config: Path, timeout: float) -> S3Server:
+    ports = dict(zip(PORT_NAMES, _distinct_free_ports(len(PORT_NAMES))))
     argv = [weed, "server", "-ip=127.0.0.1", f"-dir={root / 'data'}", "-s3", f"-s3.config={config}",
             # small volumes: the default reserves 30 GB per volume on a 2-core test machine
             "-master.volumeSizeLimitMB=64", "-volume.max=16",
@@ -96,7 +124,10 @@ def start_s3_server(root: Path, timeout: float = 90) -> S3Server:
     client = server.client()
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"weed exited early:\n{log.read_text()[-3000:]}")
+            tail = log.read_text()[-3000:]
+            if "address already in use" in tail:
+                raise _PortTaken(f"weed lost a port race:\n{tail}")
+            raise RuntimeError(f"weed exited early:\n{tail}")
         try:  # ready once a write lands: the S3 port answers before a volume is writable
             try:
                 client.create_bucket(Bucket=BUCKET)

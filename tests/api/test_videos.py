@@ -7,7 +7,6 @@ import io
 
 import av
 import httpx
-import numpy as np
 import openai
 import pytest
 from openai.types import Video

@@ -10,7 +10,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from mutoscope.engine.base import EngineError, GenerationSpec  # noqa: E402
-from mutoscope.engine.diffusers_engine import DiffusersEngine, fit_frames  # noqa: E402
+from mutoscope.engine.diffusers_engine import fit_frames  # noqa: E402
 from mutoscope.engine.registry import RegistryError, load_registry  # noqa: E402
 
 
@@ -20,11 +20,6 @@ class Hooks:
 
     def should_cancel(self) -> bool:
         return False
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory) -> DiffusersEngine:
-    return DiffusersEngine(load_registry(), tmp_path_factory.mktemp("weights"), device="cpu")
 
 
 def source_clip(frames: int = 30, width: int = 64, height: int = 96) -> np.ndarray:

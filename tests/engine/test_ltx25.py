@@ -19,28 +19,10 @@ from PIL import Image
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from mutoscope.engine.base import GenerationCancelled, GenerationSpec  # noqa: E402
-from mutoscope.engine.diffusers_engine import DiffusersEngine  # noqa: E402
 from mutoscope.engine.registry import load_registry  # noqa: E402
+from tests.engine.support import RecordingHooks  # noqa: E402
 
 MODEL = "tiny-ltx25"
-
-
-class RecordingHooks:
-    def __init__(self, cancel_after: int | None = None):
-        self.events: list[tuple[float, str]] = []
-        self.cancel_after = cancel_after
-
-    def on_progress(self, fraction: float, phase: str) -> None:
-        self.events.append((fraction, phase))
-
-    def should_cancel(self) -> bool:
-        steps_done = sum(1 for f, phase in self.events if phase == "denoise" and f > 0)
-        return self.cancel_after is not None and steps_done >= self.cancel_after
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory) -> DiffusersEngine:
-    return DiffusersEngine(load_registry(), tmp_path_factory.mktemp("weights"), device="cpu")
 
 
 def spec(**overrides) -> GenerationSpec:

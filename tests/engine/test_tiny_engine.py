@@ -22,23 +22,9 @@ from mutoscope.engine.base import GenerationCancelled, GenerationSpec, ModelNotA
 from mutoscope.engine.diffusers_engine import DiffusersEngine, fit_audio, fit_image  # noqa: E402
 from mutoscope.engine.families import FAMILIES  # noqa: E402
 from mutoscope.engine.registry import RegistryError, load_registry  # noqa: E402
+from tests.engine.support import RecordingHooks  # noqa: E402
 
 TEST_ALIASES = {"sora-2": "tiny-ltx2", "sora-2-pro": "tiny-ltx2"}
-
-
-class RecordingHooks:
-    """StepHooks that records progress and cancels after `cancel_after` denoising steps."""
-
-    def __init__(self, cancel_after: int | None = None):
-        self.events: list[tuple[float, str]] = []
-        self.cancel_after = cancel_after
-
-    def on_progress(self, fraction: float, phase: str) -> None:
-        self.events.append((fraction, phase))
-
-    def should_cancel(self) -> bool:
-        steps_done = sum(1 for f, phase in self.events if phase == "denoise" and f > 0)
-        return self.cancel_after is not None and steps_done >= self.cancel_after
 
 
 @pytest.fixture(scope="module")

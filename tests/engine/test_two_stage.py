@@ -19,23 +19,9 @@ from mutoscope.engine import weights  # noqa: E402
 from mutoscope.engine.base import GenerationCancelled, GenerationSpec  # noqa: E402
 from mutoscope.engine.diffusers_engine import DiffusersEngine  # noqa: E402
 from mutoscope.engine.registry import DEFAULT_REGISTRY_PATH, RegistryError, load_registry  # noqa: E402
+from tests.engine.support import RecordingHooks  # noqa: E402
 
 MODEL = "tiny-ltx2-pro"
-
-
-class RecordingHooks:
-    """StepHooks that records progress and cancels after `cancel_after` denoising steps (both stages counted)."""
-
-    def __init__(self, cancel_after: int | None = None):
-        self.events: list[tuple[float, str]] = []
-        self.cancel_after = cancel_after
-
-    def on_progress(self, fraction: float, phase: str) -> None:
-        self.events.append((fraction, phase))
-
-    def should_cancel(self) -> bool:
-        steps_done = sum(1 for f, phase in self.events if phase == "denoise" and f > 0)
-        return self.cancel_after is not None and steps_done >= self.cancel_after
 
 
 @pytest.fixture(scope="module")

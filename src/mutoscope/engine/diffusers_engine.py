@@ -44,12 +44,11 @@ from mutoscope.engine.base import (
     GenerationCancelled,
     GenerationOutput,
     GenerationSpec,
-    ModelInfo,
     ModelNotAvailable,
     StepHooks,
     VideoEngine,
 )
-from mutoscope.engine.families import FAMILIES, Family, LoadedPipelines, RawOutput
+from mutoscope.engine.families import FAMILIES, Family, LoadedPipelines
 from mutoscope.engine.catalog import Catalog
 from mutoscope.engine.parallel import ParallelGroup
 from mutoscope.engine.registry import ModelEntry, Registry, RegistryError

@@ -107,7 +107,6 @@ def apply_modes(pipes: "LoadedPipelines", entry: "ModelEntry", device: str) -> d
     import torch
 
     check_device(entry, device)
-    t2v = pipes.text_to_video
     transformers = _transformers(pipes)
     compute_dtype = transformers[0].dtype if transformers else torch.float32
     chosen: list[str] = []

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import pool
 
 from mutoscope.db.models import Base
 from mutoscope.db.session import make_engine

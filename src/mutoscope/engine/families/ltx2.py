@@ -65,6 +65,41 @@ if TYPE_CHECKING:  # pragma: no cover
     from mutoscope.engine.registry import ModelEntry
 
 
+# The tiny LTX-2 and LTX-2.5 components share one shape: 8 latent channels, 2-head attention, one layer.
+_TINY_TRANSFORMER = dict(
+    in_channels=8,
+    out_channels=8,
+    patch_size=1,
+    patch_size_t=1,
+    num_attention_heads=2,
+    attention_head_dim=8,
+    cross_attention_dim=16,
+    audio_in_channels=8,  # audio latent channels (2) x latent mel bins (16 / 4)
+    audio_out_channels=8,
+    audio_num_attention_heads=2,
+    audio_attention_head_dim=4,
+    audio_cross_attention_dim=8,
+    num_layers=1,
+    qk_norm="rms_norm_across_heads",
+    rope_double_precision=False,
+    rope_type="split",
+)
+_TINY_CONNECTORS = dict(
+    video_connector_num_attention_heads=2,
+    video_connector_attention_head_dim=8,
+    video_connector_num_layers=1,
+    video_connector_num_learnable_registers=None,
+    audio_connector_num_attention_heads=2,
+    audio_connector_num_layers=1,
+    audio_connector_num_learnable_registers=None,
+    connector_rope_base_seq_len=32,
+    rope_theta=10000.0,
+    rope_double_precision=False,
+    causal_temporal_positioning=False,
+    rope_type="split",
+)
+
+
 def build_tiny_components(seed: int = 0) -> dict[str, Any]:
     """Random-weight LTX-2 components, small enough for a 2-core CPU, built without the hub.
 
@@ -123,43 +158,14 @@ def build_tiny_components(seed: int = 0) -> dict[str, Any]:
     hidden = text_config["hidden_size"]
 
     torch.manual_seed(seed)
-    transformer = LTX2VideoTransformer3DModel(
-        in_channels=8,
-        out_channels=8,
-        patch_size=1,
-        patch_size_t=1,
-        num_attention_heads=2,
-        attention_head_dim=8,
-        cross_attention_dim=16,
-        audio_in_channels=8,  # audio latent channels (2) x latent mel bins (16 / 4)
-        audio_out_channels=8,
-        audio_num_attention_heads=2,
-        audio_attention_head_dim=4,
-        audio_cross_attention_dim=8,
-        num_layers=1,
-        qk_norm="rms_norm_across_heads",
-        caption_channels=hidden,
-        rope_double_precision=False,
-        rope_type="split",
-    )
+    transformer = LTX2VideoTransformer3DModel(**_TINY_TRANSFORMER, caption_channels=hidden)
 
     torch.manual_seed(seed)
     connectors = LTX2TextConnectors(
+        **_TINY_CONNECTORS,
         caption_channels=hidden,
         text_proj_in_factor=text_config["num_hidden_layers"] + 1,  # every hidden state, embeddings included
-        video_connector_num_attention_heads=2,
-        video_connector_attention_head_dim=8,
-        video_connector_num_layers=1,
-        video_connector_num_learnable_registers=None,
-        audio_connector_num_attention_heads=2,
         audio_connector_attention_head_dim=8,
-        audio_connector_num_layers=1,
-        audio_connector_num_learnable_registers=None,
-        connector_rope_base_seq_len=32,
-        rope_theta=10000.0,
-        rope_double_precision=False,
-        causal_temporal_positioning=False,
-        rope_type="split",
     )
 
     torch.manual_seed(seed)
@@ -279,23 +285,8 @@ def build_tiny_ltx25_components(seed: int = 0) -> dict[str, Any]:
 
     torch.manual_seed(seed)
     transformer = LTX2VideoTransformer3DModel(
-        in_channels=8,
-        out_channels=8,
-        patch_size=1,
-        patch_size_t=1,
-        num_attention_heads=2,
-        attention_head_dim=8,
-        cross_attention_dim=16,
-        audio_in_channels=8,
-        audio_out_channels=8,
-        audio_num_attention_heads=2,
-        audio_attention_head_dim=4,
-        audio_cross_attention_dim=8,
-        num_layers=1,
-        qk_norm="rms_norm_across_heads",
+        **_TINY_TRANSFORMER,
         caption_channels=16,
-        rope_double_precision=False,
-        rope_type="split",
         gated_attn=True,
         cross_attn_mod=True,
         audio_gated_attn=True,
@@ -308,23 +299,12 @@ def build_tiny_ltx25_components(seed: int = 0) -> dict[str, Any]:
 
     torch.manual_seed(seed)
     connectors = LTX2TextConnectors(
+        **_TINY_CONNECTORS,
         caption_channels=text_config["hidden_size"],
         text_proj_in_factor=layers + 1,  # the converter's rule for 2.5: the encoder's layers + its embeddings
-        video_connector_num_attention_heads=2,
-        video_connector_attention_head_dim=8,
-        video_connector_num_layers=1,
-        video_connector_num_learnable_registers=None,
-        video_gated_attn=True,
-        audio_connector_num_attention_heads=2,
         audio_connector_attention_head_dim=4,
-        audio_connector_num_layers=1,
-        audio_connector_num_learnable_registers=None,
+        video_gated_attn=True,
         audio_gated_attn=True,
-        connector_rope_base_seq_len=32,
-        rope_theta=10000.0,
-        rope_double_precision=False,
-        causal_temporal_positioning=False,
-        rope_type="split",
         per_modality_projections=True,
         video_hidden_dim=16,  # = the transformer's cross_attention_dim
         audio_hidden_dim=8,  # = its audio_cross_attention_dim
