@@ -4,8 +4,9 @@ the openai SDK's `extra_body`, PyAV on the result).
 Generation dominates on a shared 2-core CPU, so the module renders one three-shot storyboard that every
 read-only assertion shares, one storyboard it cancels during its second shot, one remix of a shot, and
 one two-shot storyboard from the CLI. The model is tiny-ltx2's random-weight pipeline (it makes sound),
-registered here at a small size with 1-second shots: the shipped entry's smallest shot, 4 s at 1280x720,
-would make this module several minutes long. Every refusal is checked without generating anything.
+registered here at a small size: the three-shot storyboard is 4 s + 4 s + 4 s, as a creator would lay one
+out, and the cancelled and CLI ones use 1- and 2-second shots. Every refusal is checked without
+generating anything.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from tests.conftest import LiveServer, wait_for
 
 MODEL, SIZE, FPS = "tiny-ltx2-mini", "320x192", 24
 FAST = {"num_inference_steps": 2}
+SHOT = 4  # seconds in each of the three shots
 SHOTS = [
-    {"prompt": "a paper boat on a pond", "seconds": "1", "camera": "static"},
-    {"prompt": "a lighthouse at dusk", "seconds": "1", "transition": "cut", "camera": "dolly_in"},
-    {"prompt": "the lighthouse beam sweeps the sea", "seconds": "1", "transition": "continuous"},
+    {"prompt": "a paper boat on a pond", "seconds": str(SHOT), "camera": "static"},
+    {"prompt": "a lighthouse at dusk", "seconds": str(SHOT), "transition": "cut", "camera": "dolly_in"},
+    {"prompt": "the lighthouse beam sweeps the sea", "seconds": str(SHOT), "transition": "continuous"},
 ]
+TOTAL = 3 * SHOT
 PLANS = """
 [plans.unlimited]
 models = ["*"]
@@ -45,7 +48,7 @@ requests_per_minute = 1000
 
 
 def models_file(root):
-    """The shipped registry plus tiny-ltx2's builtin pipeline at a small size, with 1- and 2-second shots."""
+    """The shipped registry plus tiny-ltx2's builtin pipeline at a small size, with 1-, 2- and 4-second shots."""
     from mutoscope.engine.registry import DEFAULT_REGISTRY_PATH
 
     path = root / "models.toml"
@@ -56,7 +59,7 @@ family = "ltx2"
 weights = "builtin:tiny-ltx2"
 fps = {FPS}
 sizes = ["{SIZE}"]
-seconds = ["1", "2"]
+seconds = ["1", "2", "4"]
 steps = 2
 guidance = 1.0
 has_audio = true
@@ -148,13 +151,13 @@ def usage(client) -> dict:
 
 
 def test_one_video_of_the_whole_storyboard(board, media):
-    assert board.seconds == "3" and board.size == SIZE and board.prompt == "a short film"
+    assert board.seconds == str(TOTAL) and board.size == SIZE and board.prompt == "a short film"
     assert (media["width"], media["height"]) == (320, 192) and media["acodec"] == "aac"
-    assert len(media["frames"]) == 3 * FPS
-    assert abs(media["duration"] - 3.0) <= 1 / FPS
+    assert abs(len(media["frames"]) - TOTAL * FPS) <= 1
+    assert abs(media["duration"] - TOTAL) <= 1 / FPS
     # Sound across the whole length, to within an AAC frame.
-    assert abs(media["audio_duration"] - 3.0) < 0.05
-    assert 3.0 - 0.01 < media["audio"].shape[1] / media["rate"] < 3.05  # decoded: plus the last AAC frame's padding
+    assert abs(media["audio_duration"] - TOTAL) < 0.05
+    assert TOTAL - 0.01 < media["audio"].shape[1] / media["rate"] < TOTAL + 0.05  # plus the last AAC frame's padding
 
 
 def test_shots_are_reported_on_frame_boundaries(board, media):
@@ -164,7 +167,7 @@ def test_shots_are_reported_on_frame_boundaries(board, media):
     assert [s["camera"] for s in shots] == ["static", "dolly_in", None]
     assert [s["prompt"] for s in shots] == [s["prompt"] for s in SHOTS]
     frames = len(media["frames"])
-    edges = [0, FPS, 2 * FPS, frames]
+    edges = [0, SHOT * FPS, 2 * SHOT * FPS, frames]
     for i, shot in enumerate(shots):
         assert shot["start_seconds"] == pytest.approx(edges[i] / FPS, abs=1e-6)
         assert shot["end_seconds"] == pytest.approx(edges[i + 1] / FPS, abs=1e-6)
@@ -178,7 +181,7 @@ def test_a_continuous_shot_continues_the_picture_and_a_cut_does_not(media):
     # an image, so pin_first_frame (it copies an input image into frame 0) plays no part: a continuous shot
     # is an extension-style generation, and its first frame is the model's.
     frames = media["frames"]
-    cut, continuous = jump(frames, FPS), jump(frames, 2 * FPS)
+    cut, continuous = jump(frames, SHOT * FPS), jump(frames, 2 * SHOT * FPS)
     inside = np.median([jump(frames, i) for i in range(2, FPS)])
     assert continuous < 0.5 * cut, (continuous, cut)
     assert continuous < inside, (continuous, inside)  # smoother than the noise's own flicker
@@ -199,7 +202,7 @@ def test_no_silent_gap_at_either_boundary(media):
     # silence inside a 50 ms window leaves it at 77 %.
     floor = 0.8 * float(np.median(track))
     assert floor > 0.01, "the model's sound is too quiet to test"
-    for boundary in (1.0, 2.0):  # windows sliding across each joint, 10 ms apart
+    for boundary in (SHOT, 2 * SHOT):  # windows sliding across each joint, 10 ms apart
         around = rms(boundary - 0.1, boundary + 0.1 + win / rate, win // 5)
         assert around.min() > floor, (boundary, around.min(), floor)
     # and nowhere else along the track
@@ -230,38 +233,41 @@ def test_remix_of_one_shot_renders_from_that_shot_on(srv, client, board, media):
     # rendered shot 0 again, it would show the model's noise.
     yy, xx = np.mgrid[0:192, 0:320]
     pattern = np.stack([np.stack([(xx + 3 * i) % 256, yy % 256, np.full_like(xx, 90)], -1)
-                        for i in range(3 * FPS)]).astype(np.uint8)
-    t = np.arange(3 * 24000) / 24000
+                        for i in range(TOTAL * FPS)]).astype(np.uint8)
+    t = np.arange(TOTAL * 24000) / 24000
     tone = np.stack([0.3 * np.sin(2 * np.pi * 440 * t)] * 2).astype(np.float32)
     [stored] = list((srv.data_dir / "assets" / "videos" / board.id).rglob("video.mp4"))
     encode_mp4(stored, pattern, FPS, tone, 24000)
 
     before = usage(client)
     remix = client.videos.remix(board.id, prompt="the lighthouse in a snowstorm", extra_body={**FAST, "shot": 1})
-    assert remix.remixed_from_video_id == board.id and remix.seconds == "3"
-    assert usage(client)["reserved"] == pytest.approx(before["reserved"] + 2)  # shots 1 and 2 are rendered
+    assert remix.remixed_from_video_id == board.id and remix.seconds == str(TOTAL)
+    assert usage(client)["reserved"] == pytest.approx(before["reserved"] + 2 * SHOT)  # shots 1 and 2 are rendered
     done = client.videos.poll(remix.id, poll_interval_ms=200)
     assert done.status == "completed", done.error
     shots = done.model_extra["shots"]
     assert [s["prompt"] for s in shots] == [SHOTS[0]["prompt"], "the lighthouse in a snowstorm", SHOTS[2]["prompt"]]
-    assert usage(client)["spent"] == pytest.approx(before["spent"] + 2)
+    assert usage(client)["spent"] == pytest.approx(before["spent"] + 2 * SHOT)
 
     data = client.videos.download_content(done.id).read()
     out = probe(data)
-    assert len(out["frames"]) == 3 * FPS
-    reused = max(float(np.abs(blocks(out["frames"][i], 16) - blocks(pattern[i], 16)).mean()) for i in range(FPS))
+    assert len(out["frames"]) == len(pattern)
+    reused = max(float(np.abs(blocks(out["frames"][i], 16) - blocks(pattern[i], 16)).mean())
+                 for i in range(SHOT * FPS))
     assert reused < 3, reused
     rendered = min(float(np.abs(blocks(out["frames"][i], 16) - blocks(pattern[i], 16)).mean())
-                   for i in range(FPS, 3 * FPS))
+                   for i in range(SHOT * FPS, TOTAL * FPS))
     assert rendered > 10, rendered
     # The first shot's sound is the file's tone, up to the cut's crossfade; the rest is the model's.
     with av.open(io.BytesIO(data)) as c:
         rate = c.streams.audio[0].codec_context.sample_rate
         sound = np.concatenate([f.to_ndarray() for f in c.decode(audio=0)], axis=1).mean(axis=0)
-    first = sound[int(0.1 * rate):int(0.9 * rate)]
+    first = sound[int(0.1 * rate):int(0.9 * rate)]  # windows of one length, so their spectra compare
     spectrum = np.abs(np.fft.rfft(first))
     assert abs(np.argmax(spectrum) * rate / len(first) - 440) < 5
-    later = sound[int(1.1 * rate):int(1.9 * rate)]
+    near_cut = sound[int((SHOT - 1.0) * rate):int((SHOT - 0.2) * rate)]  # all of the reused shot, not its start
+    assert abs(np.argmax(np.abs(np.fft.rfft(near_cut))) * rate / len(near_cut) - 440) < 5
+    later = sound[int((SHOT + 0.1) * rate):int((SHOT + 0.9) * rate)]
     assert np.abs(np.fft.rfft(later)).max() < 0.5 * spectrum.max()
 
 

@@ -22,9 +22,22 @@ from mutoscope.db.models import Video, new_id
 from mutoscope.db.session import make_engine, make_sessionmaker
 from mutoscope.engine.registry import load_registry
 from mutoscope.exports.jobs import ExportJobs
-from mutoscope.storage.keys import input_key, variant_key
+from mutoscope.storage.keys import input_key, shot_input_key, variant_key
 from mutoscope.storage import LocalStorage
 from tests.conftest import TEST_ALIASES
+
+def png(seed: int = 0, size: tuple[int, int] = (16, 9)) -> bytes:
+    """A small real PNG: the importer decodes every image an archive brings."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(
+        out, format="PNG")
+    return out.getvalue()
+
 
 # The catalog a test server has (the shipped models file with the test aliases): imported records are
 # checked against it. Reading it loads no weights.
@@ -63,7 +76,28 @@ class Site:
             for variant, size in (("video", 3000), ("thumbnail", 200), ("spritesheet", 500)):
                 self.storage.put_bytes(variant_key(vid, variant), os.urandom(size))
         if with_input:
-            self.storage.put_bytes(input_key(vid), os.urandom(100))
+            self.storage.put_bytes(input_key(vid), png(len(vid)))
+        return vid
+
+    def add_storyboard(self) -> str:
+        """A finished three-shot storyboard (4 s + 4 s + 4 s: a cut with its own first frame, then a
+        continuous shot), stored as the service stores one (videos/storyboard.py)."""
+        vid = new_id("video_")
+        shots = [{"prompt": p, "seconds": "4", "frames": 96, "seed": 7 + i, "transition": t, "camera": c,
+                  "image_key": shot_input_key(vid, i) if i == 1 else None, "characters": ["char_x"] if i == 2 else []}
+                 for i, (p, t, c) in enumerate([("a boat", None, "static"), ("a lighthouse", "cut", "dolly_in"),
+                                                 ("the beam sweeps", "continuous", None)])]
+        with self.sessions() as s:
+            s.add(Video(id=vid, owner_id=self.owner_id, kind="generate", model="sora-2", status="completed",
+                        progress=100, prompt="a short film", size="288x512", seconds="12",
+                        params={"seed": 7, "num_inference_steps": 2, "storyboard": {"fps": 24.0, "from_shot": 0,
+                                                                                    "shots": shots}},
+                        resolved={"model": "tiny-ltx2", "seed": 7, "steps": 2}, created_at=1_700_000_000,
+                        started_at=1_700_000_001.5, completed_at=1_700_000_030))
+            s.commit()
+        for variant, size in (("video", 3000), ("thumbnail", 200), ("spritesheet", 500)):
+            self.storage.put_bytes(variant_key(vid, variant), os.urandom(size))
+        self.storage.put_bytes(shot_input_key(vid, 1), png(1))
         return vid
 
     def video(self, vid: str) -> Video | None:

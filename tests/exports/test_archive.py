@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import zipfile
 
 import pytest
@@ -14,7 +15,7 @@ from mutoscope.errors import InvalidRequest, NotImplementedYet, PayloadTooLarge
 from mutoscope.exports.importer import Limits, import_archive
 from mutoscope.exports.writer import ExportState
 from mutoscope.storage.keys import input_key, published_key, variant_key
-from tests.exports.conftest import CATALOG, export_now
+from tests.exports.conftest import CATALOG, build_archive, export_now, png, record
 
 
 def _bytes(site, key):
@@ -57,6 +58,82 @@ def test_round_trip_keeps_every_field_and_byte(site_a, site_b):
         assert _bytes(site_b, published_key(site_b.video(first), variant)) == _bytes(site_a, variant_key(first, variant))
     assert _bytes(site_b, site_b.video(first).input_key) == _bytes(site_a, input_key(first))
     assert site_b.leftovers() == []
+
+
+def test_a_storyboard_travels_with_its_shots_and_their_images(site_a, site_b):
+    board = site_a.add_storyboard()
+    archive = export_now(site_a)
+    with zipfile.ZipFile(archive) as zf:
+        [line] = [json.loads(x) for x in zf.read("videos.jsonl").decode().splitlines()]
+        shots = line["mutoscope"]["params"]["storyboard"]["shots"]
+        assert [s.get("image") for s in shots] == [None, f"videos/{board}/shot-1.png", None]
+        assert not any("image_key" in s or "characters" in s for s in shots)  # storage keys stay home
+        assert zf.read(f"videos/{board}/shot-1.png") == png(1)
+        assert [s["prompt"] for s in line["video"]["shots"]] == ["a boat", "a lighthouse", "the beam sweeps"]
+
+    import_archive(site_b.sessions, site_b.storage, site_b.owner_id, archive, catalog=CATALOG)
+    a, b = site_a.video(board), site_b.video(board)
+    assert to_video_object(b).model_dump() == to_video_object(a).model_dump()  # shots, seconds, camera moves
+    got = b.params["storyboard"]["shots"]
+    assert [s["image_key"] is not None for s in got] == [False, True, False]
+    assert _bytes(site_b, got[1]["image_key"]) == png(1)
+    assert got[1]["image_key"].startswith(f"videos/{board}/a{b.assets_attempt}/")  # the import's own folder
+    assert all(s["characters"] == [] for s in got)
+    for k in ("fps", "from_shot"):
+        assert b.params["storyboard"][k] == a.params["storyboard"][k]
+
+
+def _storyboard_record(vid: str, **changes) -> tuple[dict, dict[str, bytes]]:
+    shots = [{"prompt": "a", "seconds": "4", "frames": 96, "seed": 1, "transition": None},
+             {"prompt": "b", "seconds": "4", "frames": 96, "seed": 2, "transition": "cut",
+              "image": f"videos/{vid}/shot-1.png"}]
+    board = {"fps": 24.0, "from_shot": 0, "shots": shots}
+    for path, value in changes.items():  # "shots.1.frames" = 95
+        *parents, last = path.split(".")
+        target = board
+        for p in parents:
+            target = target[int(p)] if isinstance(target, list) else target[p]
+        target[int(last) if isinstance(target, list) else last] = value
+    rec, files = record(vid, seconds="8", params={"storyboard": board})
+    files[f"videos/{vid}/shot-1.png"] = png(2)
+    return rec, files
+
+
+@pytest.mark.parametrize("change, code", [
+    ({"shots.1.frames": 95}, "invalid_storyboard"),          # off the frame boundaries the shots claim
+    ({"shots.1.seconds": "5"}, "invalid_seconds"),           # a shot length the model does not make
+    ({"fps": 25.0}, "invalid_storyboard"),                   # not the model's frame rate
+    ({"shots.0.transition": "cut"}, "invalid_storyboard"),
+    ({"shots.1.transition": "continuous"}, "invalid_storyboard"),  # a continuous shot with its own image
+    ({"shots.1.camera": "barrel_roll"}, "invalid_camera"),
+    ({"from_shot": 2}, "invalid_storyboard"),
+    ({"shots.1.image": "videos/video_someone_else/shot-1.png"}, None),  # only its own folder
+    ({"shots.1.image": "../../etc/passwd"}, None),
+])
+def test_a_storyboard_record_is_held_to_the_storyboard_rules(site_b, tmp_path, change, code):
+    vid = "video_board1"
+    rec, files = _storyboard_record(vid, **change)
+    archive = build_archive(tmp_path / "in.zip", (rec, files))
+    err = _refused(site_b, archive, code=code)
+    assert "storyboard" in err.message or "shot" in err.message, err.message
+
+
+def test_a_storyboard_whose_length_is_not_its_shots_or_whose_image_is_not_a_png_is_refused(site_b, tmp_path):
+    vid = "video_board2"
+    rec, files = _storyboard_record(vid)
+    rec["video"]["seconds"] = "12"
+    _refused(site_b, build_archive(tmp_path / "a.zip", (rec, files)), code="invalid_seconds")
+    rec, files = _storyboard_record(vid)
+    files[f"videos/{vid}/shot-1.png"] = b"\x89PNG\r\n\x1a\n" + os.urandom(200)
+    _refused(site_b, build_archive(tmp_path / "b.zip", (rec, files)), code="invalid_image")
+    rec, files = _storyboard_record(vid)
+    rec["mutoscope"]["kind"] = "extend"
+    _refused(site_b, build_archive(tmp_path / "c.zip", (rec, files)), code="invalid_storyboard")
+    assert site_b.video_ids() == [] and site_b.leftovers() == []
+    rec, files = _storyboard_record(vid)  # and the same record, unchanged, is welcome
+    import_archive(site_b.sessions, site_b.storage, site_b.owner_id, build_archive(tmp_path / "d.zip", (rec, files)),
+                   catalog=CATALOG)
+    assert site_b.video(vid).seconds == "8"
 
 
 def test_second_import_changes_nothing(site_a, site_b):

@@ -9,6 +9,7 @@ a cameo through the real verification) and mallory.
 from __future__ import annotations
 
 import io
+import json
 import sqlite3
 
 import numpy as np
@@ -78,6 +79,32 @@ def test_faceless_character_is_private_to_its_owner(srv, mallory):
     # with no input_reference, the character's frame is the video's first frame (image-to-video)
     with sqlite3.connect(srv.data_dir / "mutoscope.db") as db:
         assert db.execute("SELECT input_key FROM videos WHERE id = ?", (v.id,)).fetchone()[0]
+
+
+def test_trying_again_names_the_same_characters_and_asks_consent_again(srv):
+    from tests.web.conftest import signed_in_http
+
+    owner = srv.client()
+    made = owner.videos.create_character(name="Kite", video=("kite.mp4", _noise_clip(7), "video/mp4"))
+    first = owner.videos.create(prompt="a kite over dunes", seconds="4",
+                                extra_body={**FAST, "characters": [{"id": made.id}]})
+    assert owner.videos.poll(first.id, poll_interval_ms=200).status == "completed"
+    web, token = signed_in_http(srv.base_url, srv.api_key)
+    r = web.post(f"/videos/{first.id}/retry", data={"csrf_token": token})
+    assert r.status_code == 303, r.text
+    again = r.headers["location"].rsplit("/", 1)[1]
+    owner.videos.delete(again)
+    with sqlite3.connect(srv.data_dir / "mutoscope.db") as db:
+        params, key = db.execute("SELECT params, input_key FROM videos WHERE id = ?", (again,)).fetchone()
+    # the character, by id, and its frame as the first frame, as the first time
+    assert json.loads(params)["characters"] == [made.id] and json.loads(params)["first_frame_from"] == "characters"
+    assert key
+    # Once the character is gone, trying again is refused on the page instead of reusing its stored frame.
+    with srv.http() as h:
+        assert h.delete(f"/v1/videos/characters/{made.id}").status_code == 200
+    r = web.post(f"/videos/{first.id}/retry", data={"csrf_token": token})
+    assert r.status_code == 400 and "character" in r.text.lower(), r.text[:500]
+    assert len([v for v in owner.videos.list(limit=100).data if v.prompt == "a kite over dunes"]) == 1
 
 
 def test_bad_requests(srv):

@@ -268,6 +268,29 @@ def test_reuse_prompt_prefills_the_form(srv, browser):
     assert browser.eval("document.querySelector('input[name=seconds]:checked').value") == "4"
     assert browser.eval("document.getElementById('seed').value") == ""  # a new take unless asked
     assert "its seed was" in browser.text("#reuse-note")
+    # The dropped first frame comes along, unless the person unticks it or chooses another file.
+    assert browser.eval("document.querySelector('#first-frame-again input').checked")
+    browser.check_page()
+    browser.submit("#create-form")
+    again = browser.eval("location.pathname").rsplit("/", 1)[1]
+    assert again.startswith("video_") and again != state["v1"], browser.text()
+    from mutoscope.db.models import Video
+    from mutoscope.db.session import make_engine, make_sessionmaker
+
+    engine = make_engine(f"sqlite:///{srv.data_dir / 'mutoscope.db'}")
+    with make_sessionmaker(engine)() as s:
+        keys = {v.id: v.input_key for v in s.scalars(select(Video).where(Video.id.in_([state["v1"], again])))}
+    engine.dispose()
+    assets = srv.data_dir / "assets"
+    assert keys[again] != keys[state["v1"]]
+    assert (assets / keys[again]).read_bytes() == (assets / keys[state["v1"]]).read_bytes()
+    srv.client().videos.delete(again)  # what was submitted is the point, not another render
+    # Someone else's video, or an id that does not exist, gives no image: the form says so by the field.
+    browser.goto(f"{srv.base_url}/videos/new")
+    browser.eval("document.getElementById('create-form').insertAdjacentHTML('beforeend', "
+                 "'<input type=hidden name=first_frame_of value=video_nope>')")
+    browser.submit("#create-form", {"prompt": "a new take", "size": SMALL, "seconds": "4"})
+    error_page(browser, 404)
 
 
 def test_a_failed_video_shows_its_code_never_a_path_and_can_be_retried(srv, browser):

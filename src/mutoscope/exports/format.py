@@ -7,6 +7,7 @@
     cameos.jsonl       one cameo per line, with consent settings and grant history (
                        always empty until cameos exist; an importer refuses lines it cannot honour)
     videos/<id>/video.mp4, thumbnail.webp, spritesheet.jpg, input.png   (each only where it exists)
+    videos/<id>/shot-<i>.png   a storyboard shot's first-frame image, named by its record's params
     provenance/...     reserved for provenance data (not written yet)
 """
 
@@ -17,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mutoscope.protocol.videos import GenerationParams
+from mutoscope.protocol.videos import MAX_STORYBOARD_SHOTS, GenerationParams
 
 FORMAT = "mutoscope-export"
 FORMAT_VERSION = 1
@@ -31,11 +32,16 @@ RESERVED_PREFIXES = ("provenance/", "cameos/")
 
 ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _KNOWN = re.compile(r"^(manifest\.json|README\.txt|videos\.jsonl|cameos\.jsonl|"
-                    r"videos/[A-Za-z0-9_\-]{1,64}/(video\.mp4|thumbnail\.webp|spritesheet\.jpg|input\.png))$")
+                    r"videos/[A-Za-z0-9_\-]{1,64}/(video\.mp4|thumbnail\.webp|spritesheet\.jpg|input\.png|"
+                    r"shot-[0-9]{1,3}\.png))$")
 
 
 def video_path(video_id: str, what: str) -> str:
     return f"videos/{video_id}/{VIDEO_FILES[what]}"
+
+
+def shot_image_path(video_id: str, index: int) -> str:
+    return f"videos/{video_id}/shot-{int(index)}.png"
 
 
 def is_unsafe(name: str) -> bool:
@@ -77,6 +83,30 @@ class RecordPolicy(BaseModel):
     retention_days: float | None = Field(None, ge=0, le=36500, allow_inf_nan=False)
 
 
+class RecordShot(BaseModel):
+    """One shot of a storyboard video as the server rendered it (videos/storyboard.py's stored form), with
+    its first-frame image as an archive path instead of a storage key. Characters do not travel, as cameos
+    do not."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    prompt: str = Field(min_length=1, max_length=32000)
+    seconds: str = Field(min_length=1, max_length=10)
+    frames: int = Field(ge=1, le=100_000)
+    seed: int = Field(ge=0, le=2**63 - 1)
+    transition: Literal["cut", "continuous"] | None = None
+    camera: str | None = Field(None, max_length=64)
+    image: str | None = Field(None, max_length=300)
+
+
+class RecordStoryboard(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    fps: float = Field(gt=0, le=240, allow_inf_nan=False, strict=False)  # JSON may spell 24.0 as 24
+    from_shot: int = Field(0, ge=0, le=MAX_STORYBOARD_SHOTS)
+    shots: list[RecordShot] = Field(min_length=1, max_length=MAX_STORYBOARD_SHOTS)
+
+
 class RecordParams(GenerationParams):
     """A record's `params`: the API's own generation parameters under the API's own rules (strict: an
     archive is data we wrote, so "7" for a seed is damage, not a client's loose typing), plus the two
@@ -87,6 +117,7 @@ class RecordParams(GenerationParams):
 
     extend_seconds: str | None = Field(None, max_length=10)
     policy: RecordPolicy | None = None
+    storyboard: RecordStoryboard | None = None
 
 
 class Reproduce(BaseModel):
@@ -141,6 +172,7 @@ This zip holds everything account "{owner}" made on a Mutoscope server, exported
   videos/<id>/thumbnail.webp    its thumbnail
   videos/<id>/spritesheet.jpg   its preview spritesheet
   videos/<id>/input.png         the first-frame image it was made from, if any
+  videos/<id>/shot-<i>.png      a storyboard shot's first-frame image, if it had one
   videos.jsonl                  one line per video: the video object exactly as the API returned
                                 it ("video") and everything needed to reproduce it ("mutoscope":
                                 kind, requested params, resolved model/weights/seed/steps,

@@ -46,10 +46,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mutoscope.db.models import Cameo, CameoUse, Import, ImportedVideo, UsageRecord, Video, new_id, now
 from mutoscope.errors import InvalidRequest, MutoscopeError, NotImplementedYet, PayloadTooLarge
+from mutoscope.engine.camera import moves_of
 from mutoscope.exports.format import (CAMEOS, FORMAT, ID_RE, MANIFEST, SUPPORTED_VERSIONS, VIDEO_FILES, VIDEOS,
-                                      RecordParams, VideoRecord, is_known, is_unsafe)
+                                      RecordParams, VideoRecord, is_known, is_unsafe, shot_image_path)
 from mutoscope.exports.scratch import ScratchArea
-from mutoscope.storage.keys import attempt_prefix, input_key, variant_key
+from mutoscope.media import MediaError, load_image
+from mutoscope.storage.keys import attempt_prefix, input_key, shot_input_key, variant_key
 from mutoscope.storage import Storage
 from mutoscope.videos import transitions
 
@@ -128,7 +130,8 @@ class Staged:
     """One video ready to be placed: its record, its files on local disk, and where it came from."""
 
     record: VideoRecord
-    files: dict[str, Path] = field(default_factory=dict)  # video|thumbnail|spritesheet|input -> staged file
+    # video|thumbnail|spritesheet|input, and shot-<i> for a storyboard's shot images -> staged file
+    files: dict[str, Path] = field(default_factory=dict)
     source_id: str = ""
     meta: dict[str, Any] | None = None
     line: int = 0
@@ -331,6 +334,25 @@ def _records(staged: dict[str, Path], limits: Limits) -> list[Staged]:
                     raise _bad(f"videos.jsonl line {n} names {path}, which is not in the archive.",
                                "archive_incomplete")
                 files[what] = staged[path]
+            board = rec.mutoscope.params.get("storyboard")
+            shots = board.get("shots") if isinstance(board, dict) else None
+            for i, shot in enumerate(shots if isinstance(shots, list) else []):
+                path = shot.get("image") if isinstance(shot, dict) else None
+                if path is None:
+                    continue
+                if not isinstance(path, str) or path != shot_image_path(vid, i):
+                    raise _bad(f"videos.jsonl line {n}: unexpected file {path!r} for storyboard shot {i}.")
+                if path not in staged:
+                    raise _bad(f"videos.jsonl line {n} names {path}, which is not in the archive.",
+                               "archive_incomplete")
+                files[f"shot-{i}"] = staged[path]
+            for what, path in files.items():  # images a remix or retry would decode later: decoded now
+                if what == "input" or what.startswith("shot-"):
+                    try:
+                        load_image(path.read_bytes(), formats=("PNG",))
+                    except MediaError as e:
+                        raise _bad(f"videos.jsonl line {n}: {path.name} of video {vid} is not a usable PNG "
+                                   f"image ({e}).", "invalid_image") from None
             out.append(Staged(record=rec, files=files, source_id=vid, line=n))
     return out
 
@@ -381,6 +403,8 @@ def _check_record(st: Staged, catalog: Catalog, max_lineage_seconds: float) -> N
         checked = RecordParams.model_validate(params)
     except ValidationError as e:
         raise _bad(f"{where}: mutoscope.params.{_first_error(e)}.") from None
+    if checked.storyboard is not None and m.kind not in ("generate", "remix"):
+        raise _bad(f"{where}: mutoscope.params.storyboard: a {m.kind} is not made of shots.", "invalid_storyboard")
     if m.kind == "extend":
         # An extension's seconds is the stitched total; only the part it added is one of the model's lengths.
         try:
@@ -394,11 +418,44 @@ def _check_record(st: Staged, catalog: Catalog, max_lineage_seconds: float) -> N
             raise _bad(f"{where}: mutoscope.params.extend_seconds: invalid seconds '{checked.extend_seconds}' "
                        f"for model '{entry.name}'. Supported values: {', '.join(entry.seconds)}.",
                        "invalid_seconds")
+    elif checked.storyboard is not None:
+        _check_storyboard(checked.storyboard, entry, v.seconds, where)
     elif v.seconds not in entry.seconds:
         raise _bad(f"{where}: video.seconds: invalid seconds '{v.seconds}' for model '{entry.name}'. "
                    f"Supported values: {', '.join(entry.seconds)}.", "invalid_seconds")
     st.params = checked.model_dump(exclude_unset=True)  # round trips keep the keys they had, None or not
     st.links = _lineage_of(st.record)
+
+
+def _check_storyboard(board: Any, entry: Any, seconds: str, where: str) -> None:
+    """A storyboard record holds to what the storyboard rules (videos/storyboard.py) would have admitted on
+    this server: shots of the model's lengths at its frame rate, on frame boundaries that add up to the
+    video, transitions and camera moves it knows. A remix of one shot relies on every one of these."""
+    at = f"{where}: mutoscope.params.storyboard"
+    if abs(board.fps - entry.fps) > 1e-6:
+        raise _bad(f"{at}.fps: {board.fps:g} fps, but model '{entry.name}' makes {entry.fps:g} fps here.",
+                   "invalid_storyboard")
+    if board.from_shot >= len(board.shots):
+        raise _bad(f"{at}.from_shot: there is no shot {board.from_shot}.", "invalid_storyboard")
+    moves = moves_of(entry)
+    for i, shot in enumerate(board.shots):
+        if shot.seconds not in entry.seconds:
+            raise _bad(f"{at}.shots.{i}.seconds: invalid seconds '{shot.seconds}' for model '{entry.name}'. "
+                       f"Supported values: {', '.join(entry.seconds)}.", "invalid_seconds")
+        if shot.frames != round(float(shot.seconds) * board.fps):
+            raise _bad(f"{at}.shots.{i}.frames: {shot.frames} frames is not {shot.seconds} s at "
+                       f"{board.fps:g} fps.", "invalid_storyboard")
+        if (i == 0) != (shot.transition is None):
+            raise _bad(f"{at}.shots.{i}.transition: only the first shot has none.", "invalid_storyboard")
+        if shot.transition == "continuous" and shot.image is not None:
+            raise _bad(f"{at}.shots.{i}.image: a continuous shot starts from the previous one's frames.",
+                       "invalid_storyboard")
+        if shot.camera is not None and shot.camera not in moves:
+            raise _bad(f"{at}.shots.{i}.camera: model '{entry.name}' has no camera move '{shot.camera}'.",
+                       "invalid_camera")
+    total = sum(float(shot.seconds) for shot in board.shots)
+    if seconds != f"{total:g}":
+        raise _bad(f"{where}: video.seconds: '{seconds}', but its shots last {total:g} s.", "invalid_seconds")
 
 
 def _check_links(sessions: sessionmaker[Session], owner_id: str, videos: list[Staged]) -> None:
@@ -455,6 +512,13 @@ def _row(st: Staged, vid: str, owner_id: str, link: Callable[[str | None], str |
     if params.get("seed") is None:
         extra_seed = (v.model_extra or {}).get("seed")
         params["seed"] = extra_seed if isinstance(extra_seed, int) else random.randrange(2**31)
+    if st.params is not None and params.get("storyboard") is not None:  # checked by _check_storyboard
+        # Shot images by the keys this import stored them under; an archive path never reaches storage.
+        board = params["storyboard"]
+        params["storyboard"] = {**board, "shots": [
+            {**{k: x for k, x in shot.items() if k != "image"},
+             "image_key": shot_input_key(vid, i, attempt) if f"shot-{i}" in st.files else None, "characters": []}
+            for i, shot in enumerate(board["shots"])]}
     links = st.links if st.links is not None else _lineage_of(st.record)
     return Video(
         id=vid, owner_id=owner_id, kind=m.kind, model=v.model, progress=progress,
@@ -509,6 +573,9 @@ def place(sessions: sessionmaker[Session], storage: Storage, owner_id: str, vide
             vid = id_map[st.source_id or st.record.video.id]
             moved.append(vid)
             for what, path in st.files.items():
+                if what.startswith("shot-"):
+                    storage.put_file(shot_input_key(vid, int(what.removeprefix("shot-")), attempt), path)
+                    continue
                 if what != "input" and st.record.video.status != "completed":
                     continue  # a video that did not complete has no content
                 storage.put_file(input_key(vid, attempt) if what == "input" else variant_key(vid, what, attempt),
@@ -554,6 +621,13 @@ def _resubmit_all(sessions: sessionmaker[Session], storage: Storage, owner_id: s
                 stored = s.scalar(select(Video.input_key).where(Video.id == local, Video.owner_id == owner_id))
             with storage.open(stored) as f:
                 data = f.read()
+        if (st.params or {}).get("storyboard") is not None:
+            with sessions() as s:
+                s.execute(update(Video).where(Video.id == local, Video.owner_id == owner_id).values(
+                    error_message=f"{_not_run_message(v.status)} A storyboard is not re-submitted from an "
+                                  "archive: lay it out again in the storyboard editor or POST /v1/videos."))
+                s.commit()
+            continue
         params = {k: x for k, x in (st.params or {}).items()
                   if x is not None and k not in ("extend_seconds", "policy")}  # the plan sets the policy anew
         job = Resubmission(kind=m.kind, model=v.model, prompt=v.prompt or "", size=v.size, seconds=v.seconds,

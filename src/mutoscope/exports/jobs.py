@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mutoscope.db.models import Export, User, Video, now
-from mutoscope.exports.format import video_path
+from mutoscope.exports.format import shot_image_path, video_path
 from mutoscope.exports.writer import Entry, ExportState, Item, finish, write_archive
 from mutoscope.storage.keys import published_key
 from mutoscope.storage import Storage
@@ -165,11 +165,14 @@ class ExportJobs:
                 path = video_path(v.id, what)
                 entries.append(Entry(path, size, lambda key=key: self.storage.open(key)))
                 files[what] = path
+            params = dict(v.params or {})
+            if isinstance(board := params.get("storyboard"), dict):
+                params["storyboard"] = self._storyboard(v.id, board, entries)
             obj = self.video_object(v).model_dump(mode="json")
             record = {
                 "video": obj,
                 "mutoscope": {
-                    "kind": v.kind, "params": v.params or {}, "resolved": v.resolved,
+                    "kind": v.kind, "params": params, "resolved": v.resolved,
                     "lineage": {"remixed_from_video_id": v.remixed_from_video_id,
                                 "extended_from_video_id": v.extended_from_video_id,
                                 "edited_from_video_id": v.edited_from_video_id},
@@ -180,6 +183,21 @@ class ExportJobs:
                 },
             }
         return Item(record=record, entries=entries)
+
+    def _storyboard(self, video_id: str, board: dict[str, Any], entries: list[Entry]) -> dict[str, Any]:
+        """The storyboard with each shot's stored first frame as an archive entry named in the shot, in place
+        of the storage key (which means nothing on another server)."""
+        shots = []
+        for i, stored in enumerate(board.get("shots") or []):
+            if not isinstance(stored, dict):
+                continue
+            shot = {k: x for k, x in stored.items() if k not in ("image_key", "characters")}
+            key = stored.get("image_key")
+            if isinstance(key, str) and (size := self.storage.size(key)) is not None:
+                shot["image"] = shot_image_path(video_id, i)
+                entries.append(Entry(shot["image"], size, lambda key=key: self.storage.open(key)))
+            shots.append(shot)
+        return {**board, "shots": shots}
 
     # Worker.
     def recover(self) -> None:

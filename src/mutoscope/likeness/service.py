@@ -270,7 +270,9 @@ class CameoService:
         return out
 
     def _user(self, s: Session, name_or_id: str) -> User:
-        u = s.scalar(select(User).where((User.id == name_or_id) | (User.name == name_or_id)))
+        """A person by id, user name, or the email they sign in with (stored lower-cased)."""
+        u = s.scalar(select(User).where((User.id == name_or_id) | (User.name == name_or_id)
+                                        | (User.email == name_or_id.strip().lower())))
         if u is None:
             raise NotFound(f"No user '{name_or_id}'.", param="user", code="user_not_found")
         return u

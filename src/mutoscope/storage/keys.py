@@ -44,9 +44,10 @@ def input_key(video_id: str, attempt: int | None = None) -> str:
     return f"{folder}/input.png"
 
 
-def shot_input_key(video_id: str, index: int) -> str:
-    """A storyboard shot's first-frame image."""
-    return f"{video_prefix(video_id)}/shot-{int(index)}.png"
+def shot_input_key(video_id: str, index: int, attempt: int | None = None) -> str:
+    """A storyboard shot's first-frame image (an imported one sits in its import's attempt folder)."""
+    folder = video_prefix(video_id) if attempt is None else attempt_prefix(video_id, attempt)
+    return f"{folder}/shot-{int(index)}.png"
 
 
 def input_video_key(video_id: str) -> str:

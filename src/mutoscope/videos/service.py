@@ -291,13 +291,15 @@ class VideoService:
             cameo_ids = cameo_consent.check_create(s, who.user_id, req.prompt, fields.get("characters"))
             if png is not None:  # the likeness guard: a face in the image must be a cameo the caller may use
                 cameo_ids = likeness_guard.check_image(s, who.user_id, png, "input_reference", req.prompt, cameo_ids)
+        params = self._with_characters(self._params(req), fields)
         if png is None:  # a named character's frame is the first frame (checked when the character was made)
             refs = [r for r in cameo_consent.character_refs(fields.get("characters")) if is_character_id(r)]
             frame = CharacterService(self.sessions, self.storage).first_frame(who.user_id, refs) if refs else None
             if frame is not None:
                 png = self._fit(frame, width, height, "characters")
+                params["first_frame_from"] = "characters"
         video = self._enqueue(who, prompt=req.prompt, model=req.model, size=req.size, seconds=req.seconds,
-                              params=self._params(req), input_png=png, cameo_ids=cameo_ids)
+                              params=params, input_png=png, cameo_ids=cameo_ids)
         return video, headers
 
     def _create_storyboard(self, who: Principal, fields: dict[str, Any],
@@ -455,7 +457,8 @@ class VideoService:
         with self.sessions() as s:
             cameo_ids = cameo_consent.check_derived(s, who.user_id, req.prompt, body.fields.get("characters"), src.id)
         video = self._enqueue(who, prompt=req.prompt, model=src.model, size=src.size, seconds=src.seconds,
-                              params=params, input_png=png, kind="remix", remixed_from_video_id=src.id,
+                              params=self._with_characters(params, body.fields), input_png=png, kind="remix",
+                              remixed_from_video_id=src.id,
                               cameo_ids=cameo_ids)
         return video, headers
 
@@ -488,7 +491,8 @@ class VideoService:
             cameo_ids = cameo_consent.check_derived(s, who.user_id, req.prompt, body.fields.get("characters"),
                                                     src.id, param="video")
         video = self._enqueue(who, prompt=req.prompt, model=src.model, size=src.size, seconds=f"{total:g}",
-                              charge_seconds=req.seconds, params=params, input_png=None, kind="extend",
+                              charge_seconds=req.seconds, params=self._with_characters(params, body.fields),
+                              input_png=None, kind="extend",
                               extended_from_video_id=src.id, cameo_ids=cameo_ids)
         return video, headers
 
@@ -510,7 +514,8 @@ class VideoService:
                 cameo_ids = cameo_consent.check_derived(s, who.user_id, req.prompt, fields.get("characters"),
                                                         src.id, param="video")
             video = self._enqueue(who, prompt=req.prompt, model=src.model, size=src.size, seconds=src.seconds,
-                                  params=self._derived_params(src, req), input_png=None, kind="edit",
+                                  params=self._with_characters(self._derived_params(src, req), fields),
+                                  input_png=None, kind="edit",
                                   edited_from_video_id=src.id, cameo_ids=cameo_ids)
             return video, headers
         model = req.model or DEFAULT_MODEL
@@ -761,7 +766,23 @@ class VideoService:
             for k in GENERATION_KEYS:
                 if params.get(k) is not None and isinstance(params[k], (str, int, float)):
                     out[k] = params[k]
+            if v.user_id == who.user_id:  # characters and uploaded images are their owner's alone to reuse
+                if isinstance(chars := params.get("characters"), list) and chars:
+                    out["characters"] = [{"id": str(c)} for c in chars]
+                if v.input_key and v.kind == "generate" and params.get("first_frame_from") != "characters" \
+                        and "storyboard" not in params:
+                    out["first_frame_of"] = v.id
         return out
+
+    def first_frame_of(self, who: Principal, video_id: str) -> bytes:
+        """The image one of the caller's own videos was started from, to start a new one from it."""
+        with self.sessions() as s:
+            key = self._get(s, who, video_id).input_key
+        if key is None or self.storage.size(key) is None:
+            raise InvalidRequest(f"Video {video_id} was not started from an image that is still stored.",
+                                 param="input_reference", code="first_frame_unavailable")
+        with self.storage.open(key) as f:
+            return f.read()
 
     def retry(self, who: Principal, video_id: str) -> tuple[VideoObject, dict[str, str]]:
         """The same request again, as a new video through the same admission, plan and consent checks. A failed
@@ -773,6 +794,11 @@ class VideoService:
                                      param="video_id", code="video_not_finished")
             kind, prompt, model, size, seconds = v.kind, v.prompt, v.model, v.size, v.seconds
             params = {k: p for k in GENERATION_KEYS if (p := (v.params or {}).get(k)) is not None}
+            # The characters go again by id, so consent is asked again and a character's first frame is its
+            # current one (and not a stored image the likeness guard would have to re-judge without them).
+            if isinstance(chars := (v.params or {}).get("characters"), list) and chars:
+                params["characters"] = [{"id": str(c)} for c in chars]
+            first_from_characters = (v.params or {}).get("first_frame_from") == "characters"
             if v.status == "completed":
                 params.pop("seed", None)
             extend_seconds = (v.params or {}).get("extend_seconds")
@@ -793,7 +819,8 @@ class VideoService:
         if kind == "edit" and data is not None:
             return self.edit(who, Body(fields, {"video": Upload("input.mp4", "video/mp4", data)}))
         if kind == "generate":
-            files = {"input_reference": Upload("input.png", "image/png", data)} if data is not None else {}
+            files = {"input_reference": Upload("input.png", "image/png", data)} \
+                if data is not None and not first_from_characters else {}
             return self.create(who, Body(fields, files))
         raise InvalidRequest(f"Video {video_id} cannot be tried again: what it was made from is gone.",
                              param="video_id", code="video_not_retryable")
@@ -908,6 +935,13 @@ class VideoService:
         if seconds not in entry.seconds:
             raise InvalidRequest(f"Invalid seconds '{seconds}' for model '{model}'. Supported values: "
                                  f"{', '.join(entry.seconds)}.", param="seconds", code="invalid_seconds")
+
+    @staticmethod
+    def _with_characters(params: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+        """`params` plus the request's character ids (already checked by consent), kept so that a retry
+        names the same characters."""
+        refs = cameo_consent.character_refs(fields.get("characters"))
+        return {**params, "characters": refs} if refs else params
 
     @staticmethod
     def _params(req: GenerationParams) -> dict[str, Any]:

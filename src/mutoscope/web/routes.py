@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from mutoscope.accounts.service import Principal
 from mutoscope.api.body import Body, read_body
+from mutoscope.protocol.base import Upload
 from mutoscope.errors import InvalidRequest, MutoscopeError, NotFound
 from mutoscope.protocol.videos import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE, VideoObject
 from mutoscope.videos.service import SharedVideo, VideoFilter
@@ -210,12 +211,19 @@ def create_page(request: Request, who: WhoDep, source: str | None = Query(None, 
 async def create(request: Request, who: WhoDep) -> Response:
     body = await read_body(request, request.app.state.settings.max_upload_bytes)
     session.check_csrf(request, body.fields)
-    fields = {k: v for k, v in _form_fields(body).items() if k in CREATE_FIELDS}
+    form = _form_fields(body)
+    fields = {k: v for k, v in form.items() if k in CREATE_FIELDS}
     files = {k: u for k, u in body.files.items() if k == "input_reference" and u.data}  # no file chosen: none
+    svc = request.app.state.videos
     try:
-        video, _ = await run_in_threadpool(request.app.state.videos.create, who, Body(fields, files))
+        # "Reuse prompt" on a video started from an image: that image again, unless another file was chosen.
+        if isinstance(again := form.get("first_frame_of"), str) and "input_reference" not in files:
+            data = await run_in_threadpool(svc.first_frame_of, who, again)
+            files["input_reference"] = Upload("first-frame.png", "image/png", data)
+        video, _ = await run_in_threadpool(svc.create, who, Body(fields, files))
     except (MutoscopeError, RequestValidationError) as e:
-        return _create_page(request, who, fields, FormError.of(e))
+        values = {**fields, **({"first_frame_of": again} if isinstance(again, str) else {})}
+        return _create_page(request, who, values, FormError.of(e))
     return _see(f"/videos/{video.id}")
 
 
