@@ -22,6 +22,26 @@ TEST_ALIASES = {"sora-2": "tiny-ltx2", "sora-2-pro": "tiny-ltx2", "sora-2-2025-1
 PG_URL = os.environ.get("MUTOSCOPE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
+# The files that take longest (multi-process runs, live servers rendering several jobs, browser journeys)
+# go first. pytest-xdist (`--dist loadfile`) hands whole files to its workers in collection order, so a
+# long file collected last would run alone on one worker while the other waits. The sort is stable:
+# tests inside a file keep their order.
+SLOW_FIRST = ("tests/scale/", "tests/api/test_scale_out.py", "tests/api/test_extensions_edits.py",
+              "tests/exports/test_live.py", "tests/api/test_durability.py", "tests/web/test_cameos.py",
+              "tests/web/test_library.py", "tests/likeness/", "tests/api/test_lean_api.py", "tests/fuzz/",
+              "tests/exports/test_boundary.py", "tests/mcp/", "tests/api/test_plans.py", "tests/api/test_webhooks.py",
+              "tests/api/test_storyboards.py", "tests/web/", "tests/api/test_gpu_worker.py", "tests/engine/test_parallel.py",
+              "tests/engine/test_two_stage.py", "tests/test_cli.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return next((i for i, prefix in enumerate(SLOW_FIRST) if path.startswith(prefix)), len(SLOW_FIRST))
+
+    items.sort(key=rank)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

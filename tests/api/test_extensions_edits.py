@@ -143,11 +143,12 @@ def test_edit_of_an_uploaded_video_on_a_silent_family(srv, client):
     video = client.videos.edit(video=("clip.mp4", clip_mp4(4.2), "video/mp4"), prompt="make it a watercolour",
                                extra_body={**FAST, "model": "wan-test"})
     assert video.edited_from_video_id is None and video.model == "wan-test"
-    assert (video.size, video.seconds) == ("1280x720", "4")  # the upload's landscape shape, the 4 s it covers
+    # The upload's landscape shape at the size nearest its own 160x96, and the 4 s it covers.
+    assert (video.size, video.seconds) == ("512x288", "4")
     done = client.videos.poll(video.id)
     assert done.status == "completed", done.error
     out = probe(client.videos.download_content(done.id).read())
-    assert (out["width"], out["height"]) == (1280, 720) and len(out["frames"]) == 96
+    assert (out["width"], out["height"]) == (512, 288) and len(out["frames"]) == 96
     assert out["acodec"] is None  # Wan makes no sound, so the MP4 has no audio stream
     # The upload is kept as the job's input, under the new video's own prefix.
     assert (srv.data_dir / "assets" / "videos" / done.id / "input.mp4").exists()

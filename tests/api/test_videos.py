@@ -113,13 +113,13 @@ def test_retrieve_sends_poll_header_while_running(server, client):
 def test_json_body_with_data_url_image(server, client):
     url = "data:image/png;base64," + base64.b64encode(png_bytes(300, 200, (10, 200, 40))).decode()
     with server.http() as h:
-        r = h.post("/v1/videos", json={"prompt": "a green field", "size": "1280x720", "seconds": "4",
+        r = h.post("/v1/videos", json={"prompt": "a green field", "size": "512x288", "seconds": "4",
                                        "input_reference": {"image_url": url}, **FAST})
     assert r.status_code == 200, r.text
     video = client.videos.poll(r.json()["id"])
     assert video.status == "completed", video.error
     info = probe(client.videos.download_content(video.id).read())
-    assert (info["width"], info["height"]) == (1280, 720)
+    assert (info["width"], info["height"]) == (512, 288)
     first = info["frames"][0].astype(float)
     # The first frame is the reference image (green), fitted to the size.
     assert abs(first[..., 1].mean() - 200) < 40 and abs(first[..., 0].mean() - 10) < 40

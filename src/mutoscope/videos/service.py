@@ -614,10 +614,12 @@ class VideoService:
 
     @staticmethod
     def _size_like(entry: ModelEntry, width: int, height: int) -> str:
-        """The model's size whose aspect ratio is closest to the upload's (the edit scales and center-crops)."""
-        def distance(size: str) -> float:
+        """The model's size whose aspect ratio is closest to the upload's (the edit scales and center-crops);
+        among sizes of that shape, the one nearest the upload's resolution, so a phone clip is not blown up
+        to the model's largest size nor a 1080p one shrunk to its smallest."""
+        def distance(size: str) -> tuple[float, float]:
             w, h = (int(x) for x in size.split("x"))
-            return abs(math.log((w / h) / (width / height)))
+            return round(abs(math.log((w / h) / (width / height))), 6), abs(math.log((w * h) / (width * height)))
         return min(entry.sizes, key=distance)
 
     @staticmethod
@@ -766,7 +768,7 @@ class VideoService:
             for k in GENERATION_KEYS:
                 if params.get(k) is not None and isinstance(params[k], (str, int, float)):
                     out[k] = params[k]
-            if v.user_id == who.user_id:  # characters and uploaded images are their owner's alone to reuse
+            if v.owner_id == who.user_id:  # characters and uploaded images are their owner's alone to reuse
                 if isinstance(chars := params.get("characters"), list) and chars:
                     out["characters"] = [{"id": str(c)} for c in chars]
                 if v.input_key and v.kind == "generate" and params.get("first_frame_from") != "characters" \
