@@ -30,7 +30,7 @@ from mutoscope.protocol.webhooks import CreateWebhookEndpoint
 from mutoscope.sealing import SealError
 from mutoscope.web import session
 from mutoscope.web.pages import render, templates
-from mutoscope.web.routes import FormError, _safe_next, _see
+from mutoscope.web.forms import FormError, safe_next, see
 from mutoscope.webhooks import service as hooks
 
 router = APIRouter(include_in_schema=False)
@@ -90,14 +90,14 @@ def _signin_page(request: Request, next_url: str, values: dict | None = None, er
 @router.get("/signin")
 def signin_page(request: Request, next: str | None = None) -> Response:
     if session.current_principal(request) is not None:
-        return _see(_safe_next(next))
-    return _signin_page(request, _safe_next(next))
+        return see(safe_next(next))
+    return _signin_page(request, safe_next(next))
 
 
 @router.post("/signin/password")
 async def signin_password(request: Request) -> Response:
     fields = await _fields(request)
-    login, password, target = fields.get("login", ""), fields.get("password", ""), _safe_next(fields.get("next"))
+    login, password, target = fields.get("login", ""), fields.get("password", ""), safe_next(fields.get("next"))
     values = {"login": login}
     if not login:
         return _signin_page(request, target, values, FormError("Enter your name or email.", "missing_login",
@@ -116,14 +116,14 @@ async def signin_password(request: Request) -> Response:
     except MutoscopeError as e:
         return _signin_page(request, target, values, FormError.of(e), headers=e.headers or None)
     await run_in_threadpool(session.sign_in, request, who)
-    return _see(target)
+    return see(target)
 
 
 @router.post("/signin")
 async def signin_key(request: Request) -> Response:
     """Developers sign in with an API key (unguessable, so not rate-limited like passwords)."""
     fields = await _fields(request)
-    key, target = fields.get("api_key", "").strip(), _safe_next(fields.get("next"))
+    key, target = fields.get("api_key", "").strip(), safe_next(fields.get("next"))
 
     def check() -> Principal:
         with _sessions(request) as s:
@@ -134,14 +134,14 @@ async def signin_key(request: Request) -> Response:
     except MutoscopeError as e:
         return _signin_page(request, target, {}, _error(e, "api_key"), form="key")
     await run_in_threadpool(session.sign_in, request, who)
-    return _see(target)
+    return see(target)
 
 
 @router.post("/signout")
 async def signout(request: Request) -> Response:
     await _fields(request)
     await run_in_threadpool(session.sign_out, request)
-    return _see("/signin")
+    return see("/signin")
 
 
 def _signup_page(request: Request, action: str, values: dict, error: FormError | None = None,
@@ -175,7 +175,7 @@ async def signup(request: Request) -> Response:
     except MutoscopeError as e:
         return _signup_page(request, "/signup", values, _error(e))
     await run_in_threadpool(session.sign_in, request, who)
-    return _see("/")
+    return see("/")
 
 
 def _invite(request: Request, token: str):
@@ -208,7 +208,7 @@ async def invite_accept(request: Request, token: str) -> Response:
     except MutoscopeError as e:
         return _signup_page(request, f"/invite/{token}", values, _error(e), invite=inv, inviter=inviter)
     await run_in_threadpool(session.sign_in, request, who)
-    return _see("/")
+    return see("/")
 
 
 # Settings.
@@ -222,7 +222,7 @@ def _settings_page(request: Request, name: str, who: Principal, error: FormError
 
 @router.get("/settings")
 def settings_home(who: WhoDep) -> Response:
-    return _see("/settings/account")
+    return see("/settings/account")
 
 
 def _account_page(request: Request, who: Principal, error: FormError | None = None, values: dict | None = None,
@@ -253,7 +253,7 @@ async def account_email(request: Request, who: WhoDep) -> Response:
         await run_in_threadpool(save)
     except MutoscopeError as e:
         return _account_page(request, who, _error(e), {"email": fields.get("email", "")})
-    return _see("/settings/account?done=email")
+    return see("/settings/account?done=email")
 
 
 @router.post("/settings/account/password")
@@ -270,7 +270,7 @@ async def account_password(request: Request, who: WhoDep) -> Response:
         await run_in_threadpool(save)
     except MutoscopeError as e:
         return _account_page(request, who, _error(e))
-    return _see("/settings/account?done=password")
+    return see("/settings/account?done=password")
 
 
 @router.get("/settings/sessions")
@@ -292,8 +292,8 @@ async def session_revoke(request: Request, who: WhoDep, session_id: str) -> Resp
     await run_in_threadpool(revoke)  # not mine: the 404 page
     if session_id == session.current_session_id(request):
         request.session.clear()
-        return _see("/signin")
-    return _see("/settings/sessions")
+        return see("/signin")
+    return see("/settings/sessions")
 
 
 def _keys_page(request: Request, who: Principal, error: FormError | None = None, values: dict | None = None,
@@ -333,8 +333,8 @@ async def key_revoke(request: Request, who: WhoDep, key_id: str) -> Response:
 
     await run_in_threadpool(revoke)
     if key_id == who.key_id:  # this browser signed in with that key: it is signed out with it
-        return _see("/signin")
-    return _see("/settings/keys")
+        return see("/signin")
+    return see("/settings/keys")
 
 
 def _hint(request: Request, ep) -> str | None:
@@ -424,7 +424,7 @@ async def webhook_test(request: Request, who: WhoDep, endpoint_id: str) -> Respo
     except InvalidRequest as e:
         return _webhook_page(request, who, endpoint_id, error=_error(e))
     request.app.state.deliverer.wake()
-    return _see(f"/settings/webhooks/{endpoint_id}#deliveries")
+    return see(f"/settings/webhooks/{endpoint_id}#deliveries")
 
 
 @router.post("/settings/webhooks/{endpoint_id}/delete")
@@ -436,7 +436,7 @@ async def webhook_delete(request: Request, who: WhoDep, endpoint_id: str) -> Res
             hooks.delete_endpoint(s, who.user_id, endpoint_id)
 
     await run_in_threadpool(delete)
-    return _see("/settings/webhooks")
+    return see("/settings/webhooks")
 
 
 @router.get("/settings/usage")
@@ -505,4 +505,4 @@ async def invite_revoke(request: Request, who: WhoDep, invite_id: str) -> Respon
             people.revoke_invite(s, who, invite_id)
 
     await run_in_threadpool(revoke)
-    return _see("/settings/invites")
+    return see("/settings/invites")

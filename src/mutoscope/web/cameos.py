@@ -23,7 +23,7 @@ from mutoscope.likeness.challenge import DIGIT_WORDS, Challenge
 from mutoscope.protocol.base import Body
 from mutoscope.web import session
 from mutoscope.web.pages import render, templates
-from mutoscope.web.routes import FormError, WhoDep, _form, _form_fields, _safe_next, _see
+from mutoscope.web.forms import FormError, WhoDep, form_fields, read_form, safe_next, see
 
 router = APIRouter(include_in_schema=False)
 CHARACTER_PAGE = 24
@@ -110,22 +110,22 @@ def new_cameo_page(request: Request, who: WhoDep, challenge: str | None = Query(
 
 @router.post("/cameos/challenges")
 async def new_challenge(request: Request, who: WhoDep) -> Response:
-    await _form(request)
+    await read_form(request)
     ch = await run_in_threadpool(_cameos(request).challenge, who)
-    return _see(f"/cameos/new?challenge={ch.id}")
+    return see(f"/cameos/new?challenge={ch.id}")
 
 
 @router.post("/cameos")
 async def create_cameo(request: Request, who: WhoDep) -> Response:
     body = await read_body(request, request.app.state.settings.max_upload_bytes)
     session.check_csrf(request, body.fields)
-    fields = {k: v for k, v in _form_fields(body).items() if k in ("handle", "challenge_id", "keep_upload")}
+    fields = {k: v for k, v in form_fields(body).items() if k in ("handle", "challenge_id", "keep_upload")}
     files = {k: u for k, u in body.files.items() if k == "video" and u.data}  # no file chosen: none
     try:
         cameo = await run_in_threadpool(_cameos(request).create, who, Body(fields, files))
     except (MutoscopeError, RequestValidationError) as e:
         return _new_page(request, who, str(fields.get("challenge_id") or "") or None, FormError.of(e), fields)
-    return _see(f"/cameos/{cameo.id}")
+    return see(f"/cameos/{cameo.id}")
 
 
 # One cameo: its verification, consent, grants, uses.
@@ -146,7 +146,7 @@ def cameo_page(request: Request, who: WhoDep, cameo_id: str) -> Response:
 
 @router.post("/cameos/{cameo_id}/consent")
 async def update_consent(request: Request, who: WhoDep, cameo_id: str) -> Response:
-    fields = await _form(request)
+    fields = await read_form(request)
     update: dict[str, Any] = {}
     if "policy" in fields:
         update["policy"] = fields["policy"]
@@ -156,44 +156,44 @@ async def update_consent(request: Request, who: WhoDep, cameo_id: str) -> Respon
         await run_in_threadpool(_cameos(request).update, who, cameo_id, Body(update))
     except (MutoscopeError, RequestValidationError) as e:
         return _cameo_page(request, who, cameo_id, FormError.of(e), "consent", fields)
-    return _see(f"/cameos/{cameo_id}#consent")
+    return see(f"/cameos/{cameo_id}#consent")
 
 
 @router.post("/cameos/{cameo_id}/grants")
 async def add_grant(request: Request, who: WhoDep, cameo_id: str) -> Response:
-    fields = await _form(request)
+    fields = await read_form(request)
     try:
         await run_in_threadpool(_cameos(request).grant, who, cameo_id, Body({"user": fields.get("user", "")}))
     except (MutoscopeError, RequestValidationError) as e:
         return _cameo_page(request, who, cameo_id, FormError.of(e), "grant", fields)
-    return _see(f"/cameos/{cameo_id}#grants")
+    return see(f"/cameos/{cameo_id}#grants")
 
 
 @router.post("/cameos/{cameo_id}/grants/{user_id}/revoke")
 async def revoke_grant(request: Request, who: WhoDep, cameo_id: str, user_id: str) -> Response:
-    await _form(request)
+    await read_form(request)
     await run_in_threadpool(_cameos(request).revoke, who, cameo_id, user_id)
-    return _see(f"/cameos/{cameo_id}#grants")
+    return see(f"/cameos/{cameo_id}#grants")
 
 
 @router.post("/cameos/{cameo_id}/videos/{video_id}/takedown")
 async def takedown(request: Request, who: WhoDep, cameo_id: str, video_id: str) -> Response:
-    fields = await _form(request)
-    target = _safe_next(fields.get("next") or f"/cameos/{cameo_id}")
+    fields = await read_form(request)
+    target = safe_next(fields.get("next") or f"/cameos/{cameo_id}")
     reason = fields.get("reason")
     try:
         await run_in_threadpool(_cameos(request).takedown, who, cameo_id, video_id,
                                 Body({"reason": reason} if reason else {}))
     except (MutoscopeError, RequestValidationError) as e:
         return _cameo_page(request, who, cameo_id, FormError.of(e), "takedown", fields)
-    return _see(target + "#uses")
+    return see(target + "#uses")
 
 
 @router.post("/cameos/{cameo_id}/delete")
 async def delete_cameo(request: Request, who: WhoDep, cameo_id: str) -> Response:
-    await _form(request)
+    await read_form(request)
     await run_in_threadpool(_cameos(request).delete, who, cameo_id)
-    return _see("/cameos")
+    return see("/cameos")
 
 
 # Characters.
@@ -213,17 +213,17 @@ def characters_page(request: Request, who: WhoDep, after: str | None = Query(Non
 async def create_character(request: Request, who: WhoDep) -> Response:
     body = await read_body(request, request.app.state.settings.max_upload_bytes)
     session.check_csrf(request, body.fields)
-    fields = {k: v for k, v in _form_fields(body).items() if k == "name"}
+    fields = {k: v for k, v in form_fields(body).items() if k == "name"}
     files = {k: u for k, u in body.files.items() if k == "video" and u.data}
     try:
         await run_in_threadpool(_cameos(request).create_character, who, Body(fields, files))
     except (MutoscopeError, RequestValidationError) as e:
         return _characters_page(request, who, None, FormError.of(e), fields)
-    return _see("/characters")
+    return see("/characters")
 
 
 @router.post("/characters/{character_id}/delete")
 async def delete_character(request: Request, who: WhoDep, character_id: str) -> Response:
-    await _form(request)
+    await read_form(request)
     await run_in_threadpool(_cameos(request).delete_character, who, character_id)
-    return _see("/characters")
+    return see("/characters")

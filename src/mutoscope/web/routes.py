@@ -7,13 +7,13 @@ re-submits), a `MutoscopeError` re-renders the form with the error's code and me
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
-from typing import Annotated, Any, Literal
-from urllib.parse import urlencode, urlsplit
+from typing import Any, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from mutoscope.accounts.service import Principal
 from mutoscope.api.body import Body, read_body
@@ -23,57 +23,16 @@ from mutoscope.protocol.videos import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SI
 from mutoscope.videos.service import SharedVideo, VideoFilter
 from mutoscope.storage.http import stored_response
 from mutoscope.web import session
+from mutoscope.web.forms import FormError, WhoDep, form_fields, read_form, safe_next, see
 from mutoscope.web.pages import render
 
 router = APIRouter(include_in_schema=False)
-WhoDep = Annotated[Principal, Depends(session.require_principal)]
 PAGE_SIZE = 12
 MAX_BULK = 100
 ACTIVE = ("queued", "in_progress")
 # Generation settings a form may send (OpenAI's fields, then Mutoscope's extensions).
 CREATE_FIELDS = ("prompt", "model", "size", "seconds", "seed", "negative_prompt", "num_inference_steps",
                  "guidance_scale", "characters")
-
-
-class FormError:
-    """What a form shows above itself: the same code and message the API would return."""
-
-    def __init__(self, message: str, code: str | None = None, param: str | None = None, status: int = 400):
-        self.message, self.code, self.param, self.status = message, code, param, status
-
-    @classmethod
-    def of(cls, e: Exception) -> "FormError":
-        if isinstance(e, MutoscopeError):
-            return cls(e.message, e.code, e.param, e.status_code)
-        errors = list(e.errors()) if isinstance(e, RequestValidationError) else []
-        first = errors[0] if errors else {}
-        param = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")) or None
-        msg = f"{param}: {first.get('msg', 'invalid value')}" if param else first.get("msg", "invalid request")
-        return cls(msg, "invalid_value", param, 400)
-
-
-def _safe_next(url: str | None) -> str:
-    """Only a local path: a sign-in link must not bounce the user to another site."""
-    # Browsers read a backslash like a slash ("/\\host" is "//host"); neither may leave this server.
-    if not url or not url.startswith("/") or url.startswith("//") or "\\" in url or urlsplit(url).netloc:
-        return "/"
-    return url
-
-
-def _form_fields(body: Body) -> dict[str, Any]:
-    """Browsers send every field, empty or not; an empty optional field means 'not set'."""
-    return {k: v.strip() if isinstance(v, str) else v for k, v in body.fields.items()
-            if not (isinstance(v, str) and not v.strip())}
-
-
-async def _form(request: Request) -> dict[str, Any]:
-    body = await read_body(request, 1024 * 1024)
-    session.check_csrf(request, body.fields)
-    return _form_fields(body)
-
-
-def _see(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
 
 
 # Library.
@@ -130,16 +89,16 @@ def library(request: Request, who: WhoDep, after: str | None = None, before: str
 @router.post("/videos/bulk")
 async def bulk(request: Request, who: WhoDep) -> Response:
     """The library's checkboxes: delete or export the selected videos (each one as its own call would)."""
-    fields = await _form(request)
+    fields = await read_form(request)
     chosen = fields.get("ids")
     ids = [v for v in chosen.values() if isinstance(v, str)][:MAX_BULK] if isinstance(chosen, dict) else []
-    back = _safe_next(fields.get("back")) if fields.get("back") else "/"
+    back = safe_next(fields.get("back")) if fields.get("back") else "/"
     back += "&" if "?" in back else "?"
     if not ids:
-        return _see(back + "notice=none")
+        return see(back + "notice=none")
     if fields.get("action") == "export":
         await run_in_threadpool(request.app.state.exports.create, who, ids)
-        return _see(back + "notice=exported#export")
+        return see(back + "notice=exported#export")
 
     def delete_all() -> None:
         for video_id in ids:
@@ -149,7 +108,7 @@ async def bulk(request: Request, who: WhoDep) -> Response:
                 pass
 
     await run_in_threadpool(delete_all)
-    return _see(back + "notice=deleted")
+    return see(back + "notice=deleted")
 
 
 @router.get("/feed")
@@ -211,7 +170,7 @@ def create_page(request: Request, who: WhoDep, source: str | None = Query(None, 
 async def create(request: Request, who: WhoDep) -> Response:
     body = await read_body(request, request.app.state.settings.max_upload_bytes)
     session.check_csrf(request, body.fields)
-    form = _form_fields(body)
+    form = form_fields(body)
     fields = {k: v for k, v in form.items() if k in CREATE_FIELDS}
     files = {k: u for k, u in body.files.items() if k == "input_reference" and u.data}  # no file chosen: none
     svc = request.app.state.videos
@@ -224,7 +183,7 @@ async def create(request: Request, who: WhoDep) -> Response:
     except (MutoscopeError, RequestValidationError) as e:
         values = {**fields, **({"first_frame_of": again} if isinstance(again, str) else {})}
         return _create_page(request, who, values, FormError.of(e))
-    return _see(f"/videos/{video.id}")
+    return see(f"/videos/{video.id}")
 
 
 # Edit (video to video): one of the caller's finished videos, or an uploaded clip.
@@ -251,7 +210,7 @@ def edit_page(request: Request, who: WhoDep, video: str | None = None) -> Respon
 async def edit(request: Request, who: WhoDep) -> Response:
     body = await read_body(request, request.app.state.settings.max_upload_bytes)
     session.check_csrf(request, body.fields)
-    form = _form_fields(body)
+    form = form_fields(body)
     files = {k: u for k, u in body.files.items() if k == "video" and u.data}
     if form.get("video") and not files:  # a video of the caller's: it keeps its own model, size and length
         fields: dict[str, Any] = {k: v for k, v in form.items() if k in ("prompt", "seed")}
@@ -263,7 +222,7 @@ async def edit(request: Request, who: WhoDep) -> Response:
     except (MutoscopeError, RequestValidationError) as e:
         values = {k: v for k, v in form.items() if k in ("prompt", "seed", "model", "size", "seconds", "video")}
         return _edit_page(request, who, values, FormError.of(e))
-    return _see(f"/videos/{video.id}")
+    return see(f"/videos/{video.id}")
 
 
 # One video: its owner's page, or what others see (by id when shared with everyone, or by its link).
@@ -287,7 +246,7 @@ def _video_page(request: Request, who: Principal, found: SharedVideo, error: For
 def video_page(request: Request, who: WhoDep, video_id: str) -> Response:
     found = request.app.state.videos.view(who, video_id)  # no access: the same 404 page as a missing id
     if not found.mine and found.token:
-        return _see(f"/s/{found.token}")
+        return see(f"/s/{found.token}")
     return _video_page(request, who, found)
 
 
@@ -307,14 +266,14 @@ def video_content(request: Request, who: WhoDep, video_id: str,
 
 
 async def _remix(request: Request, who: Principal, found: SharedVideo) -> Response:
-    fields = await _form(request)
+    fields = await read_form(request)
     fields = {k: v for k, v in fields.items() if k in ("prompt", "seed")}
     token = None if found.mine else found.token
     try:
         video, _ = await run_in_threadpool(request.app.state.videos.remix, who, found.video.id, Body(fields), token)
     except (MutoscopeError, RequestValidationError) as e:
         return _video_page(request, who, found, FormError.of(e), "remix", fields)
-    return _see(f"/videos/{video.id}")
+    return see(f"/videos/{video.id}")
 
 
 @router.post("/videos/{video_id}/remix")
@@ -324,43 +283,43 @@ async def remix(request: Request, who: WhoDep, video_id: str) -> Response:
 
 @router.post("/videos/{video_id}/extend")
 async def extend(request: Request, who: WhoDep, video_id: str) -> Response:
-    fields = await _form(request)
+    fields = await read_form(request)
     body = Body({"video": {"id": video_id}, **{k: v for k, v in fields.items() if k in ("prompt", "seconds")}})
     try:
         video, _ = await run_in_threadpool(request.app.state.videos.extend, who, body)
     except (MutoscopeError, RequestValidationError) as e:
         return _video_page(request, who, request.app.state.videos.view(who, video_id), FormError.of(e), "extend",
                            fields)
-    return _see(f"/videos/{video.id}")
+    return see(f"/videos/{video.id}")
 
 
 @router.post("/videos/{video_id}/retry")
 async def retry(request: Request, who: WhoDep, video_id: str) -> Response:
-    await _form(request)
+    await read_form(request)
     try:
         video, _ = await run_in_threadpool(request.app.state.videos.retry, who, video_id)
     except (MutoscopeError, RequestValidationError) as e:
         return _video_page(request, who, request.app.state.videos.view(who, video_id), FormError.of(e), "retry")
-    return _see(f"/videos/{video.id}")
+    return see(f"/videos/{video.id}")
 
 
 @router.post("/videos/{video_id}/visibility")
 async def visibility(request: Request, who: WhoDep, video_id: str) -> Response:
-    fields = await _form(request)
+    fields = await read_form(request)
     try:
         await run_in_threadpool(request.app.state.videos.set_visibility, who, video_id, fields.get("visibility"))
     except MutoscopeError as e:
         if isinstance(e, NotFound):
             raise
         return _video_page(request, who, request.app.state.videos.view(who, video_id), FormError.of(e), "share")
-    return _see(f"/videos/{video_id}#sharing")
+    return see(f"/videos/{video_id}#sharing")
 
 
 @router.post("/videos/{video_id}/delete")
 async def delete(request: Request, who: WhoDep, video_id: str) -> Response:
-    await _form(request)
+    await read_form(request)
     await run_in_threadpool(request.app.state.videos.delete, who, video_id)
-    return _see("/")
+    return see("/")
 
 
 # Share links. Anyone signed in to this server who has the link (unlisted), or anyone at all (everyone).
@@ -385,9 +344,9 @@ async def shared_remix(request: Request, who: WhoDep, token: str) -> Response:
 # Exports.
 @router.post("/exports")
 async def export(request: Request, who: WhoDep) -> Response:
-    await _form(request)
+    await read_form(request)
     await run_in_threadpool(request.app.state.exports.create, who)
-    return _see("/#export")
+    return see("/#export")
 
 
 @router.get("/exports/{export_id}/download")

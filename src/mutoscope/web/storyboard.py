@@ -23,7 +23,7 @@ from mutoscope.protocol.base import Body
 from mutoscope.protocol.videos import DEFAULT_MODEL
 from mutoscope.web import session
 from mutoscope.web.pages import render
-from mutoscope.web.routes import FormError, WhoDep, _see
+from mutoscope.web.forms import FormError, WhoDep, see
 
 router = APIRouter(include_in_schema=False)
 SHOT_KEYS = ("prompt", "seconds", "camera", "transition")
@@ -93,4 +93,4 @@ async def create_storyboard(request: Request, who: WhoDep) -> Response:
     except (MutoscopeError, RequestValidationError) as e:
         typed = [{**EMPTY_SHOT, **{k: v for k, v in s.items() if k != "image"}} for s in shots]
         return _page(request, who, values, typed, FormError.of(e))
-    return _see(f"/videos/{video.id}")
+    return see(f"/videos/{video.id}")

@@ -1,0 +1,58 @@
+"""What every page module's forms share: the signed-in person, field clean-up, CSRF, refusals, redirects."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
+
+from mutoscope.accounts.service import Principal
+from mutoscope.api.body import Body, read_body
+from mutoscope.errors import MutoscopeError
+from mutoscope.web import session
+
+WhoDep = Annotated[Principal, Depends(session.require_principal)]
+
+
+class FormError:
+    """What a form shows above itself: the same code and message the API would return."""
+
+    def __init__(self, message: str, code: str | None = None, param: str | None = None, status: int = 400):
+        self.message, self.code, self.param, self.status = message, code, param, status
+
+    @classmethod
+    def of(cls, e: Exception) -> "FormError":
+        if isinstance(e, MutoscopeError):
+            return cls(e.message, e.code, e.param, e.status_code)
+        errors = list(e.errors()) if isinstance(e, RequestValidationError) else []
+        first = errors[0] if errors else {}
+        param = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")) or None
+        msg = f"{param}: {first.get('msg', 'invalid value')}" if param else first.get("msg", "invalid request")
+        return cls(msg, "invalid_value", param, 400)
+
+
+def safe_next(url: str | None) -> str:
+    """Only a local path: a sign-in link must not bounce the user to another site."""
+    # Browsers read a backslash like a slash ("/\\host" is "//host"); neither may leave this server.
+    if not url or not url.startswith("/") or url.startswith("//") or "\\" in url or urlsplit(url).netloc:
+        return "/"
+    return url
+
+
+def form_fields(body: Body) -> dict[str, Any]:
+    """Browsers send every field, empty or not; an empty optional field means 'not set'."""
+    return {k: v.strip() if isinstance(v, str) else v for k, v in body.fields.items()
+            if not (isinstance(v, str) and not v.strip())}
+
+
+async def read_form(request: Request) -> dict[str, Any]:
+    body = await read_body(request, 1024 * 1024)
+    session.check_csrf(request, body.fields)
+    return form_fields(body)
+
+
+def see(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
