@@ -197,6 +197,18 @@ def wait_for(predicate, timeout: float = 120, interval: float = 0.2):
     raise AssertionError("condition not met in time")
 
 
+# A models file's `[models.pipeline_kwargs]` lines for builtin:tiny-ltx2 with every extra guidance pass off
+# (one transformer call per step) and short prompts: what tests that register their own tiny entry use.
+TINY_LTX2_QUIET_KWARGS = """stg_scale = 0.0
+modality_scale = 1.0
+guidance_rescale = 0.0
+audio_guidance_scale = 1.0
+audio_stg_scale = 0.0
+audio_modality_scale = 1.0
+audio_guidance_rescale = 0.0
+max_sequence_length = 64
+"""
+
 PARTIAL_MODEL = "half-pulled"
 _FIXTURES = Path(__file__).parent / "engine" / "fixtures"
 

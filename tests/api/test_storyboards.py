@@ -22,7 +22,7 @@ import pytest
 
 from mutoscope.media import encode_mp4
 from tests.api.test_videos import probe
-from tests.conftest import LiveServer, wait_for
+from tests.conftest import TINY_LTX2_QUIET_KWARGS, LiveServer, wait_for
 
 MODEL, SIZE, FPS = "tiny-ltx2-mini", "320x192", 24
 FAST = {"num_inference_steps": 2}
@@ -69,15 +69,7 @@ test_model = true
 pin_first_frame = true
 
 [models.pipeline_kwargs]
-stg_scale = 0.0
-modality_scale = 1.0
-guidance_rescale = 0.0
-audio_guidance_scale = 1.0
-audio_stg_scale = 0.0
-audio_modality_scale = 1.0
-audio_guidance_rescale = 0.0
-max_sequence_length = 64
-image_crf = 0
+{TINY_LTX2_QUIET_KWARGS}image_crf = 0
 
 [models.camera]
 static = {{ prompt = "The camera is static." }}

@@ -21,6 +21,7 @@ from mutoscope.engine import camera, weights  # noqa: E402
 from mutoscope.engine.base import EngineError, GenerationCancelled, GenerationSpec, ModelNotAvailable  # noqa: E402
 from mutoscope.engine.registry import RegistryError, load_registry  # noqa: E402
 from mutoscope.errors import InvalidRequest  # noqa: E402
+from tests.conftest import TINY_LTX2_QUIET_KWARGS  # noqa: E402
 from tests.engine.loras import write_lora  # noqa: E402
 
 MODEL = "tiny-cam"
@@ -38,15 +39,7 @@ dtype = "float32"
 test_model = true
 
 [models.pipeline_kwargs]
-stg_scale = 0.0
-modality_scale = 1.0
-guidance_rescale = 0.0
-audio_guidance_scale = 1.0
-audio_stg_scale = 0.0
-audio_modality_scale = 1.0
-audio_guidance_rescale = 0.0
-max_sequence_length = 64
-
+{TINY_LTX2_QUIET_KWARGS}
 [models.camera]
 dolly_in = {{ lora = "./loras/dolly_in.safetensors" }}
 dolly_out = {{ lora = "./loras", weight_name = "dolly_out.safetensors", scale = 0.5 }}
