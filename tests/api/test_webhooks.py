@@ -159,6 +159,18 @@ def test_completed_and_failed_events_are_signed_and_retried(hooks_client, receiv
         with pytest.raises(openai.InvalidWebhookSignatureError):
             body, headers = receiver.received[0]
             client.webhooks.verify_signature(body.replace(b"video", b"vidoe"), headers, secret=ep.signing_secret)
+        # The delivery log, as the settings page shows it: both events delivered, the first after a 500.
+        def log():
+            return client.get(f"/webhook_endpoints/{ep.id}/deliveries", cast_to=object)["data"]
+
+        done = wait_for(lambda: (d := log()) and all(x["state"] == "delivered" for x in d) and len(d) == 2 and d,
+                        timeout=30)
+        assert {x["event_type"] for x in done} == {"video.completed", "video.failed"}
+        [retried] = [x for x in done if x["attempts"] == 2]
+        assert [(t["status"], t["ok"]) for t in retried["tries"]] == [(500, False), (204, True)]
+        assert retried["next_attempt_at"] is None and retried["delivered_at"] >= retried["tries"][-1]["at"] - 1
+        one = client.get(f"/webhook_endpoints/{ep.id}/deliveries", cast_to=object, options={"params": {"limit": 1}})
+        assert len(one["data"]) == 1 and one["has_more"] is True
         rotated = client.webhooks.rotate_secret(ep.id)
         assert rotated.signing_secret != ep.signing_secret
         result = client.webhooks.test(ep.id, event_type="video.completed")
@@ -176,6 +188,8 @@ def test_endpoints_are_private_and_validated(server, client, other_user_key):
     with pytest.raises(openai.NotFoundError):
         mallory.webhooks.retrieve(ep.id)
     assert ep.id not in [e.id for e in mallory.webhooks.list().data]
+    with pytest.raises(openai.NotFoundError):  # nor its delivery log
+        mallory.get(f"/webhook_endpoints/{ep.id}/deliveries", cast_to=object)
     with pytest.raises(openai.BadRequestError) as e:
         client.webhooks.create(name="x", url="ftp://nope", event_types=["video.completed"])
     assert e.value.param == "url"

@@ -46,6 +46,33 @@ class WebhookEndpointList(BaseModel):
     has_more: bool = False
 
 
+class DeliveryAttempt(BaseModel):
+    at: float
+    status: int | None  # the receiver's HTTP status; None when no answer came (why is not told)
+    ok: bool
+    duration_ms: int | None = None
+
+
+class WebhookDeliveryObject(BaseModel):
+    """One event sent (or being sent) to an endpoint, with every attempt at it."""
+
+    id: str
+    object: Literal["webhook_endpoint.delivery"] = "webhook_endpoint.delivery"
+    event_type: str
+    created_at: float | None
+    state: Literal["pending", "retrying", "delivered", "failed"]
+    attempts: int
+    delivered_at: float | None
+    next_attempt_at: float | None
+    tries: list[DeliveryAttempt]
+
+
+class WebhookDeliveryList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[WebhookDeliveryObject]
+    has_more: bool = False
+
+
 class DeletedWebhookEndpoint(BaseModel):
     id: str
     object: Literal["webhook_endpoint.deleted"] = "webhook_endpoint.deleted"

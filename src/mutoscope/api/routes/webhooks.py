@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from mutoscope.api.body import parse_model, read_body
@@ -13,6 +13,8 @@ from mutoscope.protocol.webhooks import (
     DeletedWebhookEndpoint,
     TestWebhookEndpoint,
     UpdateWebhookEndpoint,
+    WebhookDeliveryList,
+    WebhookDeliveryObject,
     WebhookEndpointList,
     WebhookEndpointObject,
     WebhookTestResult,
@@ -80,6 +82,15 @@ def delete_endpoint(endpoint_id: str, request: Request, who: PrincipalDep) -> De
     with request.app.state.sessions() as s:
         hooks.delete_endpoint(s, who.user_id, endpoint_id)
     return DeletedWebhookEndpoint(id=endpoint_id)
+
+
+@router.get("/{endpoint_id}/deliveries", response_model=WebhookDeliveryList)
+def list_deliveries(endpoint_id: str, request: Request, who: PrincipalDep,
+                    limit: int = Query(20, ge=1, le=100)) -> WebhookDeliveryList:
+    """The endpoint's latest events, newest first, each with its attempts: what the settings page shows."""
+    with request.app.state.sessions() as s:
+        rows = hooks.recent_deliveries(s, who.user_id, endpoint_id, limit + 1)
+    return WebhookDeliveryList(data=[WebhookDeliveryObject(**r) for r in rows[:limit]], has_more=len(rows) > limit)
 
 
 @router.post("/{endpoint_id}/rotate_secret", response_model=WebhookEndpointObject)
