@@ -387,6 +387,7 @@ ROUTES: list[tuple[str, str, list[str], list[str]]] = [
     ("GET", "/v1/webhook_endpoints", [], []),
     ("GET", "/v1/webhook_endpoints/{hook}", [], []),
     ("POST", "/v1/webhook_endpoints/{hook}", fields(webhook_protocol.UpdateWebhookEndpoint), []),
+    ("GET", "/v1/webhook_endpoints/{hook}/deliveries", [], []),
     ("POST", "/v1/webhook_endpoints/{hook}/rotate_secret", [], []),
     ("POST", "/v1/webhook_endpoints/{hook}/test", fields(webhook_protocol.TestWebhookEndpoint), []),
     ("DELETE", "/v1/webhook_endpoints/{hook}", [], []),
