@@ -150,6 +150,7 @@ def test_every_new_form_needs_the_csrf_token(web):
                                (c, "/invite/anything", {"name": "x", "password": "x" * 12}),
                                (signed_in, "/settings/keys", {"name": "k"}),
                                (signed_in, "/settings/invites", {"name": "k"}),
+                               (signed_in, "/settings/resets", {"user": "owner"}),
                                (signed_in, "/settings/webhooks", {"url": "https://example.com/"})):
         r = client.post(path, data=data)
         assert r.status_code == 403 and "csrf_failed" in r.text, path
@@ -381,6 +382,44 @@ def test_a_disabled_account_is_signed_out(web):
     r = c.post("/signin/password", data={"csrf_token": token, "login": "Ada", "password": PASSWORD})
     assert r.status_code == 401 and "disabled" in r.text
     assert h.post(f"/v1/admin/users/{state['ada_id']}", json={"disabled": False}).status_code == 200
+
+
+def test_a_forgotten_password_is_reset_by_a_link_the_owner_hands_over(web, browser):
+    elsewhere = http_session(web.base_url, "Ada", PASSWORD, "fourth-browser/1.0")
+    browser.goto(web.base_url + "/settings/invites")  # the owner's, signed in with a password above
+    browser.submit("#reset-form", {"user": "nobody@example.com"})
+    assert nav_status(browser) == 404 and "No account" in field_error(browser, "user")["text"]
+    assert field_error(browser, "user")["value"] == "nobody@example.com"
+    check_refused_page(browser)
+    browser.goto(web.base_url + "/settings/invites")
+    browser.submit("#reset-form", {"user": "ADA@example.com"})
+    link = browser.text("#reset-link")
+    assert re.fullmatch(re.escape(web.base_url) + r"/invite/[\w-]{40,}", link), link
+    assert "password reset" in browser.text("#invites")  # pending, and withdrawable like an invite
+    check_both_widths(browser)
+    sign_out(browser)
+    browser.goto(link)
+    assert "Ada" in browser.text("#reset-note")
+    check_both_widths(browser)
+    browser.submit("#reset-form", {"password": "short"})
+    assert nav_status(browser) == 400 and "at least 10 characters" in field_error(browser, "password")["text"]
+    check_refused_page(browser)
+    browser.submit("#reset-form", {"password": "a brand new passphrase"})
+    assert browser.eval("location.pathname") == "/" and browser.text(".who") == "Ada"
+    assert elsewhere.get("/").status_code == 303  # every other browser of hers was signed out
+    assert httpx.get(link, headers={"Accept": "text/html"}).status_code == 410  # once only
+    http_session(web.base_url, "ada@example.com", "a brand new passphrase", "fifth-browser/1.0")
+    # A member may not make reset links; the page is not there for her.
+    ada = http_session(web.base_url, "Ada", "a brand new passphrase", "sixth-browser/1.0")
+    token = CSRF.search(ada.get("/settings/account").text).group(1)
+    assert ada.post("/settings/resets", data={"csrf_token": token, "user": "owner"}).status_code == 404
+    # The operator's command line makes one too; it puts her password back for the tests after this one.
+    link = web.cli("users", "reset-link", "Ada").stdout.strip()
+    c = httpx.Client(base_url=web.base_url, headers={"Accept": "text/html"}, timeout=30)
+    path = "/invite/" + link.rsplit("/invite/", 1)[1]
+    token = CSRF.search(c.get(path).text).group(1)
+    assert c.post(path, data={"csrf_token": token, "password": PASSWORD}).status_code == 303
+    assert c.get("/").status_code == 200
 
 
 def test_repeated_failures_are_429_per_account_then_per_address(web, browser):

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from mutoscope.accounts.service import ROLES, Principal, check_grant
 from mutoscope.db.models import ApiKey, Invite, SignInFailure, User, WebSession, now
-from mutoscope.errors import Conflict, Gone, InvalidRequest, NotFound, RateLimited
+from mutoscope.errors import Conflict, Gone, InvalidRequest, NotFound, PermissionDenied, RateLimited
 
 PASSWORD_MIN = 10
 # argon2 takes any length, but hashing a megabyte per guess is a cheap way to tie up a server's CPU.
@@ -295,6 +295,8 @@ def accept_invite(session: Session, token: str, *, name: str, email: str | None,
     """Make the invited person's account. The invite is spent by a conditional UPDATE in the same
     transaction as the new user, so two browsers racing with one link make one account."""
     inv = open_invite(session, token)
+    if inv.for_user_id is not None:  # a password reset makes no account
+        raise NotFound("This invite link is not valid. Check that you copied all of it.", code="invite_not_found")
     if inv.email:
         email = inv.email  # the invite was for this address
     user = _new_person(session, name=name, email=email, password=password, role=inv.role, plan=inv.plan)
@@ -307,6 +309,52 @@ def accept_invite(session: Session, token: str, *, name: str, email: str | None,
         raise Gone("This invite link has already been used. Sign in instead, or ask for a new link.",
                    code="invite_used")
     _commit_person(session)
+    return Principal(user_id=user.id, user_name=user.name, role=user.role, key_id=None, plan=user.plan)
+
+
+def create_reset_link(session: Session, actor: Principal, login: str, days: float = 1.0) -> tuple[Invite, User, str]:
+    """A one-time link that sets a new password for the person `login` names (email, name or id), and its
+    token (shown once). The owner may reset anyone's, an admin only members'. A newer link replaces any
+    unused older one, so only the latest one handed over works."""
+    if actor.role not in ("owner", "admin"):
+        raise NotFound("Not found.", code="not_found")
+    user = find_person(session, login) or session.scalar(select(User).where(User.id == (login or "").strip()))
+    if user is None:
+        raise NotFound(f"No account '{login}'.", param="user", code="user_not_found")
+    if actor.role != "owner" and user.role != "member":
+        raise PermissionDenied("Only the owner can reset the password of an admin or the owner.", param="user")
+    if not 0 < days <= 7:
+        raise InvalidRequest("A reset link can last from a few minutes up to 7 days.", param="days")
+    session.execute(update(Invite).where(Invite.for_user_id == user.id, Invite.used_at.is_(None),
+                                         Invite.revoked_at.is_(None)).values(revoked_at=now()))
+    token = secrets.token_urlsafe(INVITE_TOKEN_BYTES)
+    inv = Invite(token_hash=_sha256(token), created_by=actor.user_id, name=user.name, role=user.role,
+                 for_user_id=user.id, expires_at=now() + int(days * 86400))
+    session.add(inv)
+    session.commit()
+    return inv, user, token
+
+
+def reset_password(session: Session, token: str, password: str) -> Principal:
+    """Spend a reset link: the new password, and every browser signed in as that person signed out. Spent by
+    a conditional UPDATE in the same transaction, so a link works once even when two tabs race."""
+    inv = open_invite(session, token)
+    user = session.scalar(select(User).where(User.id == inv.for_user_id)) if inv.for_user_id else None
+    if user is None:
+        raise NotFound("This link is not valid. Check that you copied all of it.", code="invite_not_found")
+    if user.disabled:
+        raise Gone("This account is disabled. Ask the owner of this server to enable it.", code="account_disabled")
+    check_password(password)
+    spent = session.execute(update(Invite).where(Invite.id == inv.id, Invite.used_at.is_(None),
+                                                 Invite.revoked_at.is_(None), Invite.expires_at > now())
+                            .values(used_at=now(), used_by=user.id)).rowcount
+    if spent != 1:
+        session.rollback()
+        raise Gone("This link has already been used. Ask for a new one.", code="invite_used")
+    user.password_hash = _hasher.hash(password)
+    session.execute(update(WebSession).where(WebSession.user_id == user.id, WebSession.revoked_at.is_(None))
+                    .values(revoked_at=now()))
+    session.commit()
     return Principal(user_id=user.id, user_name=user.name, role=user.role, key_id=None, plan=user.plan)
 
 

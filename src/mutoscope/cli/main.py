@@ -361,6 +361,35 @@ def users_invite(email: Annotated[Optional[str], typer.Option(help="The account 
     print(f"{base}/invite/{token}")
 
 
+@users_app.command("reset-link")
+def users_reset_link(user: Annotated[str, typer.Argument(help="Their email, name or id.")],
+                     days: Annotated[float, typer.Option(help="Valid for N days (at most 7).")] = 1.0,
+                     data_dir: DataDir = None) -> None:
+    """Make a one-time link that sets a new password for someone who forgot theirs, and print it (shown once).
+    Mutoscope sends no mail: hand the link over yourself."""
+    from sqlalchemy import select
+
+    from mutoscope.accounts import people
+    from mutoscope.accounts.service import Principal
+    from mutoscope.db.models import User
+    from mutoscope.errors import MutoscopeError
+
+    settings = _settings(data_dir)
+    with _sessions(settings)() as s:
+        owner = s.scalar(select(User).where(User.role == "owner", User.disabled.is_(False)).order_by(User.created_at))
+        if owner is None:
+            _fail("there is no owner account yet: run `mutoscope serve` once first")
+        actor = Principal(user_id=owner.id, user_name=owner.name, role="owner", key_id=None, plan=owner.plan)
+        try:
+            inv, person, token = people.create_reset_link(s, actor, user, days=days)
+        except MutoscopeError as e:
+            _fail(e.message)
+        name = person.name
+    base = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    err.print(f"Password reset link for {name}, usable once until {inv.expires_at}. It is shown only once:")
+    print(f"{base}/invite/{token}")
+
+
 @users_app.command("list")
 def users_list(data_dir: DataDir = None) -> None:
     """List users."""

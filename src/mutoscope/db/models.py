@@ -76,6 +76,10 @@ class Invite(Base):
     used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     used_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Set, the link sets a new password for this existing person instead of making an account (there is
+    # no mail server to send a reset to: the owner or an admin hands the link over).
+    for_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=True,
+                                                    index=True)
 
 
 class WebSession(Base):

@@ -185,9 +185,16 @@ def _invite(request: Request, token: str):
         return inv, inviter.name if inviter else None
 
 
+def _reset_page(request: Request, token: str, inv, inviter: str | None, error: FormError | None = None) -> Response:
+    return render(request, "reset.html", status_code=error.status if error else 200, headers=NO_STORE,
+                  action=f"/invite/{token}", invite=inv, inviter=inviter, error=error)
+
+
 @router.get("/invite/{token}")
 def invite_page(request: Request, token: str) -> Response:
     inv, inviter = _invite(request, token)
+    if inv.for_user_id is not None:  # a password reset link
+        return _reset_page(request, token, inv, inviter)
     return _signup_page(request, f"/invite/{token}", {"name": inv.name or "", "email": inv.email or ""},
                         invite=inv, inviter=inviter)
 
@@ -196,6 +203,17 @@ def invite_page(request: Request, token: str) -> Response:
 async def invite_accept(request: Request, token: str) -> Response:
     fields = await _fields(request)
     inv, inviter = await run_in_threadpool(_invite, request, token)
+    if inv.for_user_id is not None:
+        def reset() -> Principal:
+            with _sessions(request) as s:
+                return people.reset_password(s, token, fields.get("password", ""))
+
+        try:
+            who = await run_in_threadpool(reset)
+        except MutoscopeError as e:
+            return _reset_page(request, token, inv, inviter, _error(e))
+        await run_in_threadpool(session.sign_in, request, who)
+        return see("/")
     values = {"name": fields.get("name", ""), "email": inv.email or fields.get("email", "")}
 
     def accept() -> Principal:
@@ -452,7 +470,7 @@ def _require_admin(who: Principal) -> None:
 
 
 def _invites_page(request: Request, who: Principal, error: FormError | None = None, values: dict | None = None,
-                  link: str | None = None) -> Response:
+                  link: str | None = None, reset: tuple[str, str] | None = None) -> Response:
     with _sessions(request) as s:
         pending = people.pending_invites(s, who)
     st = request.app.state.settings
@@ -460,7 +478,7 @@ def _invites_page(request: Request, who: Principal, error: FormError | None = No
     plans = [("", f"default ({st.default_plan})")] + [(p, p) for p in request.app.state.accounts.plans]
     return _settings_page(request, "settings_invites.html", who, error, headers=NO_STORE if link else None,
                           pending=pending, values=values or {"days": f"{st.invite_days:g}", "role": "member"},
-                          link=link, role_options=roles, plan_options=plans)
+                          link=link, reset=reset, role_options=roles, plan_options=plans)
 
 
 @router.get("/settings/invites")
@@ -493,6 +511,27 @@ async def invite_create(request: Request, who: WhoDep) -> Response:
         return _invites_page(request, who, _error(e), values)
     base = (request.app.state.settings.public_url or str(request.base_url)).rstrip("/")
     return _invites_page(request, who, link=f"{base}/invite/{token}")
+
+
+@router.post("/settings/resets")
+async def reset_create(request: Request, who: WhoDep) -> Response:
+    """A password reset link for someone who forgot theirs; this server sends no mail, so it is handed over."""
+    _require_admin(who)
+    fields = await _fields(request)
+
+    def create() -> tuple[str, str]:
+        with _sessions(request) as s:
+            _, user, token = people.create_reset_link(s, who, str(fields.get("user", "")))
+            return user.name, token
+
+    try:
+        name, token = await run_in_threadpool(create)
+    except MutoscopeError as e:
+        st = request.app.state.settings
+        return _invites_page(request, who, _error(e), {"user": fields.get("user", ""), "role": "member",
+                                                       "days": f"{st.invite_days:g}"})
+    base = (request.app.state.settings.public_url or str(request.base_url)).rstrip("/")
+    return _invites_page(request, who, reset=(name, f"{base}/invite/{token}"))
 
 
 @router.post("/settings/invites/{invite_id}/revoke")
