@@ -208,7 +208,7 @@ def test_ten_minutes_of_static_1080p_is_refused_before_queueing(http, tmp_path):
 def test_an_edit_over_the_job_memory_budget_is_refused_at_create(tmp_path):
     # 1 GiB: a 4 s 1280x720 edit needs 3 x 96 output frames plus its source frames, about 0.8 GiB at the
     # test model's 24 fps, and 8 s twice that. No job is queued for the refused one.
-    small = LiveServer(tmp_path / "data", MUTOSCOPE_JOB_MEMORY_BUDGET_BYTES=str(1024**3)).start()
+    small = LiveServer(tmp_path / "data", "--no-worker", MUTOSCOPE_JOB_MEMORY_BUDGET_BYTES=str(1024**3)).start()
     try:
         with small.http() as h:
             clip = clip_bytes()

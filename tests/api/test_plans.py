@@ -125,7 +125,8 @@ def test_plan_limits_name_the_param(srv):
 @pytest.fixture
 def pg_srv(tmp_path, pg_url):
     (tmp_path / "plans.toml").write_text(PLANS)
-    s = LiveServer(tmp_path / "pgdata", MUTOSCOPE_PLANS_FILE=str(tmp_path / "plans.toml"),
+    # API only: what is tested here is admission racing on PostgreSQL; the sqlite case runs its jobs.
+    s = LiveServer(tmp_path / "pgdata", "--no-worker", MUTOSCOPE_PLANS_FILE=str(tmp_path / "plans.toml"),
                    MUTOSCOPE_DEFAULT_PLAN="low", MUTOSCOPE_DATABASE_URL=pg_url).start()
     yield s
     s.stop()

@@ -236,7 +236,7 @@ def test_bad_unfinished_choice(server, other_user_key, tmp_path):
 
 
 def test_a_killed_upload_is_swept_at_the_next_start(tmp_path):
-    srv = LiveServer(tmp_path / "data").start()
+    srv = LiveServer(tmp_path / "data", "--no-worker").start()  # imports need no engine
     try:
         scratch = srv.data_dir / "assets" / ".tmp"
         with socket.create_connection(("127.0.0.1", srv.port)) as sock:
@@ -261,7 +261,7 @@ def test_a_killed_upload_is_swept_at_the_next_start(tmp_path):
 def test_a_chunked_multipart_import_is_refused_at_the_import_limit(tmp_path):
     """No Content-Length: the import limit is counted while the multipart body streams in, so the server
     answers 413 after about the limit, never spooling the whole upload first."""
-    srv = LiveServer(tmp_path / "data", MUTOSCOPE_MAX_IMPORT_BYTES=str(4 * 1024 * 1024)).start()
+    srv = LiveServer(tmp_path / "data", "--no-worker", MUTOSCOPE_MAX_IMPORT_BYTES=str(4 * 1024 * 1024)).start()
     try:
         boundary = b"mutoscopeboundary"
         head = (b"--" + boundary + b'\r\nContent-Disposition: form-data; name="file"; filename="a.zip"\r\n'
