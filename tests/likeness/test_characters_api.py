@@ -103,7 +103,7 @@ def test_trying_again_names_the_same_characters_and_asks_consent_again(srv):
     with srv.http() as h:
         assert h.delete(f"/v1/videos/characters/{made.id}").status_code == 200
     r = web.post(f"/videos/{first.id}/retry", data={"csrf_token": token})
-    assert r.status_code == 400 and "character" in r.text.lower(), r.text[:500]
+    assert r.status_code == 400 and "character_not_found" in r.text, r.text[:500]
     assert len([v for v in owner.videos.list(limit=100).data if v.prompt == "a kite over dunes"]) == 1
 
 

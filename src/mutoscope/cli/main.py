@@ -324,6 +324,24 @@ def users_create(name: str, role: str = "member", data_dir: DataDir = None,
             print(plaintext)
 
 
+def _operator(s):
+    """Whoever runs the CLI is the operator, with the owner's powers; what they make is recorded as the owner's."""
+    from sqlalchemy import select
+
+    from mutoscope.accounts.service import Principal
+    from mutoscope.db.models import User
+
+    owner = s.scalar(select(User).where(User.role == "owner", User.disabled.is_(False)).order_by(User.created_at))
+    if owner is None:
+        _fail("there is no owner account yet: run `mutoscope serve` once first")
+    return Principal(user_id=owner.id, user_name=owner.name, role="owner", key_id=None, plan=owner.plan)
+
+
+def _link(settings, token: str) -> str:
+    base = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    return f"{base}/invite/{token}"
+
+
 @users_app.command("invite")
 def users_invite(email: Annotated[Optional[str], typer.Option(help="The account gets this address.")] = None,
                  name: Annotated[Optional[str], typer.Option(help="A suggested name they can change.")] = None,
@@ -332,12 +350,8 @@ def users_invite(email: Annotated[Optional[str], typer.Option(help="The account 
                                                                      "MUTOSCOPE_INVITE_DAYS, 7).")] = None,
                  data_dir: DataDir = None) -> None:
     """Make a one-time sign-up link for the web app and print it (shown once; stored hashed)."""
-    from sqlalchemy import select
-
     from mutoscope.accounts import people
     from mutoscope.accounts.plans import PlansError, load_plans
-    from mutoscope.accounts.service import Principal
-    from mutoscope.db.models import User
     from mutoscope.errors import MutoscopeError
 
     settings = _settings(data_dir)
@@ -346,19 +360,13 @@ def users_invite(email: Annotated[Optional[str], typer.Option(help="The account 
     except PlansError as e:
         _fail(str(e))
     with _sessions(settings)() as s:
-        owner = s.scalar(select(User).where(User.role == "owner", User.disabled.is_(False)).order_by(User.created_at))
-        if owner is None:
-            _fail("there is no owner account yet: run `mutoscope serve` once first")
-        # Whoever runs the CLI is the operator, with the owner's powers; the invite is recorded as the owner's.
-        actor = Principal(user_id=owner.id, user_name=owner.name, role="owner", key_id=None, plan=owner.plan)
         try:
-            inv, token = people.create_invite(s, actor, email=email, name=name, role=role, plan=plan, plans=plans,
+            inv, token = people.create_invite(s, _operator(s), email=email, name=name, role=role, plan=plan, plans=plans,
                                               days=days if days is not None else settings.invite_days)
         except MutoscopeError as e:
             _fail(e.message)
-    base = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
     err.print(f"Created invite {inv.id} ({inv.role}), usable once until {inv.expires_at}. The link is shown only once:")
-    print(f"{base}/invite/{token}")
+    print(_link(settings, token))
 
 
 @users_app.command("reset-link")
@@ -367,27 +375,18 @@ def users_reset_link(user: Annotated[str, typer.Argument(help="Their email, name
                      data_dir: DataDir = None) -> None:
     """Make a one-time link that sets a new password for someone who forgot theirs, and print it (shown once).
     Mutoscope sends no mail: hand the link over yourself."""
-    from sqlalchemy import select
-
     from mutoscope.accounts import people
-    from mutoscope.accounts.service import Principal
-    from mutoscope.db.models import User
     from mutoscope.errors import MutoscopeError
 
     settings = _settings(data_dir)
     with _sessions(settings)() as s:
-        owner = s.scalar(select(User).where(User.role == "owner", User.disabled.is_(False)).order_by(User.created_at))
-        if owner is None:
-            _fail("there is no owner account yet: run `mutoscope serve` once first")
-        actor = Principal(user_id=owner.id, user_name=owner.name, role="owner", key_id=None, plan=owner.plan)
         try:
-            inv, person, token = people.create_reset_link(s, actor, user, days=days)
+            inv, person, token = people.create_reset_link(s, _operator(s), user, days=days)
         except MutoscopeError as e:
             _fail(e.message)
         name = person.name
-    base = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
     err.print(f"Password reset link for {name}, usable once until {inv.expires_at}. It is shown only once:")
-    print(f"{base}/invite/{token}")
+    print(_link(settings, token))
 
 
 @users_app.command("list")
