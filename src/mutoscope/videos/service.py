@@ -780,11 +780,11 @@ class VideoService:
         """The image one of the caller's own videos was started from, to start a new one from it."""
         with self.sessions() as s:
             key = self._get(s, who, video_id).input_key
-        if key is None or self.storage.size(key) is None:
-            raise InvalidRequest(f"Video {video_id} was not started from an image that is still stored.",
-                                 param="input_reference", code="first_frame_unavailable")
-        with self.storage.open(key) as f:
-            return f.read()
+        gone = InvalidRequest(f"Video {video_id} was not started from an image that is still stored.",
+                              param="input_reference", code="first_frame_unavailable")
+        if key is None:
+            raise gone
+        return self._stored_input(key, video_id, gone)
 
     def retry(self, who: Principal, video_id: str) -> tuple[VideoObject, dict[str, str]]:
         """The same request again, as a new video through the same admission, plan and consent checks. A failed
@@ -862,10 +862,11 @@ class VideoService:
             out.append(item)
         return self.create(who, Body({"prompt": prompt, "model": model, "size": size, "storyboard": out, **params}))
 
-    def _stored_input(self, key: str, video_id: str) -> bytes:
+    def _stored_input(self, key: str, video_id: str, gone: InvalidRequest | None = None) -> bytes:
+        """A video's stored input; `gone` is the refusal when it is no longer there (default: for a retry)."""
         if self.storage.size(key) is None:
-            raise InvalidRequest(f"The input of video {video_id} is no longer stored, so it cannot be tried again.",
-                                 param="video_id", code="video_not_retryable")
+            raise gone or InvalidRequest(f"The input of video {video_id} is no longer stored, so it cannot be "
+                                         "tried again.", param="video_id", code="video_not_retryable")
         with self.storage.open(key) as f:
             return f.read()
 
