@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import tiers
+
 # Tiny random-weight models only: no hub access, ever.
 os.environ["HF_HUB_OFFLINE"] = "1"
 TEST_ALIASES = {"sora-2": "tiny-ltx2", "sora-2-pro": "tiny-ltx2", "sora-2-2025-10-06": "tiny-ltx2",
@@ -34,7 +36,18 @@ SLOW_FIRST = ("tests/scale/", "tests/api/test_scale_out.py", "tests/exports/test
               "tests/engine/test_parallel.py", "tests/test_cli.py")
 
 
+def pytest_configure(config):
+    tiers.guard_spawns()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    tiers.entering(item)
+
+
 def pytest_collection_modifyitems(config, items):
+    tiers.mark_live(items)
+
     def rank(item) -> int:
         path = item.nodeid.split("::", 1)[0]
         return next((i for i, prefix in enumerate(SLOW_FIRST) if path.startswith(prefix)), len(SLOW_FIRST))
@@ -117,11 +130,78 @@ class LiveServer:
                               text=True, check=check, timeout=300)
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    srv = LiveServer(tmp_path_factory.mktemp("srv") / "data").start()
+class InProcessServer:
+    """The app `mutoscope serve --no-worker` serves, built by the same wiring and run in this process behind
+    Starlette's TestClient: the fast tier's server. Same interface as `LiveServer` (`client()`, `http()`,
+    `api_key`), so a test's subject decides which it uses, not its plumbing. Nothing renders here; a test
+    that needs a finished video is a live one."""
+
+    base_url = "http://testserver"
+
+    def __init__(self, data_dir: Path, **settings):
+        from mutoscope.config import Settings
+
+        self.data_dir = data_dir
+        self.settings = Settings(data_dir=data_dir, model_aliases=TEST_ALIASES, poll_after_ms=200, **settings)
+        self.app = None
+        self._lifespan = None
+
+    def start(self) -> "InProcessServer":
+        from starlette.testclient import TestClient
+
+        from mutoscope.wiring import build_server
+
+        self.app, _ = build_server(self.settings, worker=False)
+        self._lifespan = TestClient(self.app, base_url=self.base_url)
+        self._lifespan.__enter__()  # runs the lifespan: runner, webhook deliverer, the MCP session manager
+        return self
+
+    def stop(self) -> None:
+        if self._lifespan is not None:
+            self._lifespan.__exit__(None, None, None)
+            self._lifespan = None
+
+    @property
+    def api_key(self) -> str:
+        return (self.data_dir / "owner-api-key").read_text().strip()
+
+    def http(self, api_key: str | None = None, **headers: str):
+        from starlette.testclient import TestClient
+
+        return TestClient(self.app, base_url=self.base_url, follow_redirects=False,
+                          headers={"Authorization": f"Bearer {api_key or self.api_key}", **headers})
+
+    def client(self, api_key: str | None = None):
+        from openai import OpenAI
+        from starlette.testclient import TestClient
+
+        return OpenAI(base_url=self.base_url + "/v1", api_key=api_key or self.api_key, max_retries=0,
+                      http_client=TestClient(self.app, base_url=self.base_url))
+
+
+def serve_live(tmp_path_factory, name: str, *args: str, root: Path | None = None, timeout: float = 90,
+               **env: str):
+    """The body of every fixture that shares one `LiveServer` (per module, package or session): started on
+    `data` in a fresh folder (or in `root`, where the fixture wrote a models or plans file first), stopped
+    after the last test. Use as `yield from serve_live(tmp_path_factory, "web", "--no-worker", **env)`."""
+    srv = LiveServer((root or tmp_path_factory.mktemp(name)) / "data", *args, **env)
+    try:
+        yield srv.start(timeout=timeout)
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory):
+    """An in-process server for one module (fast tier)."""
+    srv = InProcessServer(tmp_path_factory.mktemp("inproc") / "data").start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    yield from serve_live(tmp_path_factory, "srv")
 
 
 @pytest.fixture(scope="session")

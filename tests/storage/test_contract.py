@@ -24,7 +24,7 @@ def s3_storage(server, tmp_path, **kw) -> S3Storage:
                      secret_access_key=SECRET_KEY, **kw)
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.live)])
 def store(request, tmp_path):
     if request.param == "local":
         return LocalStorage(tmp_path / "assets")
