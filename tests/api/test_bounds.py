@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from mutoscope.media import encode_mp4
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, serve_live
 from tests.media.static_clips import static_clip
 
 DEEP = "[" * 100000
@@ -24,9 +24,7 @@ DEEP = "[" * 100000
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    server = LiveServer(tmp_path_factory.mktemp("bounds") / "data").start()
-    yield server
-    server.stop()
+    yield from serve_live(tmp_path_factory, "bounds")
 
 
 @pytest.fixture(scope="module")

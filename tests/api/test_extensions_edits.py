@@ -17,7 +17,7 @@ from openai.types import Video
 
 from mutoscope.media import encode_mp4
 from tests.api.test_videos import probe
-from tests.conftest import TEST_ALIASES, LiveServer
+from tests.conftest import TEST_ALIASES, serve_live
 
 FAST = {"num_inference_steps": 2}
 # The lineage limits are lowered so that refusing them needs no extra generation:
@@ -28,9 +28,7 @@ LIMITS = {"MUTOSCOPE_MAX_EXTENSIONS_PER_LINEAGE": "1", "MUTOSCOPE_MAX_LINEAGE_SE
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    server = LiveServer(tmp_path_factory.mktemp("ext") / "data", **LIMITS).start()
-    yield server
-    server.stop()
+    yield from serve_live(tmp_path_factory, "ext", **LIMITS)
 
 
 @pytest.fixture(scope="module")

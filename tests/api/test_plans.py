@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import PARTIAL_MODEL, LiveServer, partial_weights_models_file, wait_for
+from tests.conftest import LiveServer, PARTIAL_MODEL, partial_weights_models_file, serve_live, wait_for
 
 FAST = {"num_inference_steps": 2}
 PLANS = """
@@ -71,10 +71,8 @@ priority = 100
 def srv(tmp_path_factory):
     d = tmp_path_factory.mktemp("plans")
     (d / "plans.toml").write_text(PLANS)
-    s = LiveServer(d / "data", MUTOSCOPE_PLANS_FILE=str(d / "plans.toml"), MUTOSCOPE_DEFAULT_PLAN="low",
-                   MUTOSCOPE_MODELS_FILE=str(partial_weights_models_file(d))).start()
-    yield s
-    s.stop()
+    yield from serve_live(tmp_path_factory, "plans", root=d, MUTOSCOPE_PLANS_FILE=str(d / "plans.toml"),
+                          MUTOSCOPE_DEFAULT_PLAN="low", MUTOSCOPE_MODELS_FILE=str(partial_weights_models_file(d)))
 
 
 def make_user(srv, name: str, plan: str) -> openai.OpenAI:

@@ -22,7 +22,7 @@ import pytest
 
 from mutoscope.media import encode_mp4
 from tests.api.test_videos import probe
-from tests.conftest import TINY_LTX2_QUIET_KWARGS, LiveServer, wait_for
+from tests.conftest import TINY_LTX2_QUIET_KWARGS, serve_live, wait_for
 
 MODEL, SIZE, FPS = "tiny-ltx2-mini", "320x192", 24
 FAST = {"num_inference_steps": 2}
@@ -83,11 +83,9 @@ jib_up = {{ prompt = "The camera rises." }}
 def srv(tmp_path_factory):
     root = tmp_path_factory.mktemp("storyboard")
     (root / "plans.toml").write_text(PLANS)
-    server = LiveServer(root / "data", MUTOSCOPE_MODELS_FILE=str(models_file(root)),
-                        MUTOSCOPE_PLANS_FILE=str(root / "plans.toml"), MUTOSCOPE_DEFAULT_PLAN="short",
-                        MUTOSCOPE_MAX_STORYBOARD_SHOTS="4").start()
-    yield server
-    server.stop()
+    yield from serve_live(tmp_path_factory, "storyboard", root=root, MUTOSCOPE_MODELS_FILE=str(models_file(root)),
+                          MUTOSCOPE_PLANS_FILE=str(root / "plans.toml"), MUTOSCOPE_DEFAULT_PLAN="short",
+                          MUTOSCOPE_MAX_STORYBOARD_SHOTS="4")
 
 
 @pytest.fixture(scope="module")

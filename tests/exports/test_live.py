@@ -8,7 +8,7 @@ import zipfile
 import openai
 import pytest
 
-from tests.conftest import LiveServer, wait_for
+from tests.conftest import LiveServer, serve_live, wait_for
 
 FAST = {"num_inference_steps": 2}
 VARIANTS = ("video", "thumbnail", "spritesheet")
@@ -32,9 +32,7 @@ def source(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory):
-    srv = LiveServer(tmp_path_factory.mktemp("exp") / "b").start()
-    yield srv
-    srv.stop()
+    yield from serve_live(tmp_path_factory, "exp")
 
 
 def _same_library(src: LiveServer, dst: LiveServer, ids: list[str]) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from mutoscope.media import encode_mp4
 
-from tests.conftest import LiveServer, wait_for
+from tests.conftest import serve_live, wait_for
 from tests.likeness.enrol import enrol
 
 FAST = {"num_inference_steps": 2}
@@ -22,11 +22,8 @@ FAST = {"num_inference_steps": 2}
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory, whisper_dir, clip_dir):
-    s = LiveServer(tmp_path_factory.mktemp("cameo-srv") / "data",
-                   MUTOSCOPE_LIKENESS_WHISPER_MODEL=str(whisper_dir),
-                   MUTOSCOPE_DEFAULT_PLAN="unlimited").start()
-    yield s
-    s.stop()
+    yield from serve_live(tmp_path_factory, "cameo-srv", MUTOSCOPE_LIKENESS_WHISPER_MODEL=str(whisper_dir),
+                          MUTOSCOPE_DEFAULT_PLAN="unlimited")
 
 
 @pytest.fixture(scope="module")

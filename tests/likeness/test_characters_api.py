@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from mutoscope.media import encode_mp4
-from tests.conftest import LiveServer
+from tests.conftest import serve_live
 from tests.likeness.clips import build_clip
 from tests.likeness.enrol import enrol
 
@@ -26,10 +26,8 @@ FAST = {"num_inference_steps": 2}
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory, whisper_dir, clip_dir):
-    s = LiveServer(tmp_path_factory.mktemp("characters-srv") / "data",
-                   MUTOSCOPE_LIKENESS_WHISPER_MODEL=str(whisper_dir), MUTOSCOPE_DEFAULT_PLAN="unlimited").start()
-    yield s
-    s.stop()
+    yield from serve_live(tmp_path_factory, "characters-srv", MUTOSCOPE_LIKENESS_WHISPER_MODEL=str(whisper_dir),
+                          MUTOSCOPE_DEFAULT_PLAN="unlimited")
 
 
 @pytest.fixture(scope="module")

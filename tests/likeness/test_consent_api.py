@@ -19,7 +19,7 @@ import openai
 import pytest
 from PIL import Image
 
-from tests.conftest import LiveServer, wait_for
+from tests.conftest import serve_live, wait_for
 from tests.likeness.enrol import enrol
 
 FAST = {"num_inference_steps": 2}
@@ -29,10 +29,7 @@ PORTRAIT = "720x1280"  # the fitted image keeps the astronaut's face (a landscap
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory, whisper_dir, clip_dir):
-    s = LiveServer(tmp_path_factory.mktemp("consent-srv") / "data",
-                   MUTOSCOPE_LIKENESS_WHISPER_MODEL=str(whisper_dir)).start()
-    yield s
-    s.stop()
+    yield from serve_live(tmp_path_factory, "consent-srv", MUTOSCOPE_LIKENESS_WHISPER_MODEL=str(whisper_dir))
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from tests.conftest import LiveServer, server_env
+from tests.conftest import serve_live, server_env
 
 # A long job is 400 steps (minutes on CPU); a short one 2.
 FAST = {"num_inference_steps": 2}
@@ -22,9 +22,7 @@ TOOLS = {"create_video", "get_video", "wait_for_video", "remix_video", "extend_v
 
 @pytest.fixture(scope="package")
 def live(tmp_path_factory):
-    srv = LiveServer(tmp_path_factory.mktemp("mcp") / "data").start()
-    yield srv
-    srv.stop()
+    yield from serve_live(tmp_path_factory, "mcp")
 
 
 @pytest.fixture(scope="package")

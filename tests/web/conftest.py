@@ -8,7 +8,7 @@ import re
 import httpx
 import pytest
 
-from tests.conftest import LiveServer
+from tests.conftest import serve_live
 from tests.web.cdp import Browser, find_chromium
 
 
@@ -16,9 +16,7 @@ from tests.web.cdp import Browser, find_chromium
 def web(tmp_path_factory):
     # A server of its own: these tests create, export and delete videos and schedule a sunset, which
     # must not show up in the shared server's lists.
-    srv = LiveServer(tmp_path_factory.mktemp("web") / "data").start()
-    yield srv
-    srv.stop()
+    yield from serve_live(tmp_path_factory, "web")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import LiveServer
+from tests.conftest import serve_live
 from tests.web.cdp import DESKTOP, MOBILE
 from tests.web.conftest import CSRF, signed_in_http
 
@@ -56,10 +56,8 @@ def web(tmp_path_factory):
     # Loopback is opened to outbound requests so the receiver here can take deliveries; the per-address
     # sign-in limit is low so the last test reaches it without hundreds of requests; open sign-up is on
     # (off by default: tests/web/test_web.py checks /signup is a 404 there).
-    srv = LiveServer(tmp_path_factory.mktemp("accounts") / "data", "--no-worker", MUTOSCOPE_OPEN_SIGNUP="true",
-                     MUTOSCOPE_OUTBOUND_ALLOW='["127.0.0.1"]', MUTOSCOPE_SIGNIN_FAILURES_PER_IP="8").start()
-    yield srv
-    srv.stop()
+    yield from serve_live(tmp_path_factory, "accounts", "--no-worker", MUTOSCOPE_OPEN_SIGNUP="true",
+                          MUTOSCOPE_OUTBOUND_ALLOW='["127.0.0.1"]', MUTOSCOPE_SIGNIN_FAILURES_PER_IP="8")
 
 
 @pytest.fixture(scope="module")

