@@ -43,7 +43,9 @@ def _spawning_functions(path: str) -> frozenset[str]:
         tree = ast.parse(Path(path).read_text())
     except (OSError, SyntaxError):
         return frozenset()
-    defs = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    # Fixtures are left out: a test meets them through its fixture closure, where their params count.
+    defs = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and not any("fixture" in ast.unparse(d) for d in n.decorator_list)}
     source = Path(path).read_text()
     calls = {name: {c.id for c in ast.walk(node) if isinstance(c, ast.Name)} for name, node in defs.items()}
     spawning = {name for name, node in defs.items() if SPAWNS.search(ast.get_source_segment(source, node) or "")}
@@ -70,18 +72,32 @@ def _marks_its_live_params(fixturedef) -> bool:
     return any(any(m.name == "live" for m in getattr(p, "marks", ())) for p in fixturedef.params or ())
 
 
+def _asked_by_name(item) -> set[str]:
+    text = _source(getattr(item, "function", None))
+    if "getfixturevalue" not in text:
+        return set()
+    return {n.value for n in ast.walk(ast.parse(text))
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value.isidentifier()}
+
+
 def is_live(item) -> bool:
     if item.get_closest_marker("live"):
         return True
     if _starts_a_server(getattr(item, "function", None)):
         return True
     info = getattr(item, "_fixtureinfo", None)
+    for name in _asked_by_name(item):  # request.getfixturevalue("srv"): not in the closure pytest computed
+        if any(_starts_a_server(d.func) for d in item.session._fixturemanager.getfixturedefs(name, item) or ()):
+            return True
     for name in info.names_closure if info else ():
-        for fixturedef in info.name2fixturedefs.get(name, ()):
+        # The closest definition wins; one it overrides counts only when it asks for it by its own name.
+        for fixturedef in reversed(info.name2fixturedefs.get(name, ())):
             if _marks_its_live_params(fixturedef):
-                continue  # a fixture whose params say which of them are live: pytest put the mark on those
+                break  # a fixture whose params say which of them are live: pytest put the mark on those
             if _starts_a_server(fixturedef.func):
                 return True
+            if name not in fixturedef.argnames:
+                break
     return False
 
 

@@ -157,6 +157,7 @@ def _run_ranks(tmp_path) -> tuple[dict, dict]:
     return tuple(json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2))
 
 
+@pytest.mark.slow  # two ranks in two processes: about 20 s
 def test_one_job_on_two_ranks_matches_one_rank_and_cancels_together(tmp_path):
     leader, follower = _run_ranks(tmp_path)
     # Without an accelerator diffusers cannot place the ranks: the job fails, naming why, and both go on.

@@ -48,6 +48,7 @@ def gradient_image(width: int, height: int) -> Image.Image:
 # -- generation -----------------------------------------------------------------
 
 
+@pytest.mark.slow  # a 720p render on the CPU: about 40 s
 def test_ltx2_text_to_video_at_real_size(engine):
     """The one full-size test: 4 s of 720x1280 (width x height) at 24 fps, with sound."""
     spec = GenerationSpec(prompt="a lighthouse at dusk", width=720, height=1280, seconds=4, seed=1)

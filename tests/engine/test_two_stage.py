@@ -116,6 +116,7 @@ def test_cancel_during_stage_one(engine):
     assert [f for f, _ in hooks.events] == [0.0, 0.25]
 
 
+@pytest.mark.slow  # a two-stage render at full size on the CPU: about 30 s
 def test_two_stage_at_real_size(engine):
     """The one large test: 4 s of 1024x1792 (width x height), stage 1 at 512x896."""
     out = engine.generate("sora-2-pro", GenerationSpec(prompt="a tall waterfall", width=1024, height=1792,
