@@ -1,7 +1,8 @@
 """Composition: build the process's parts from Settings.
 
-Shared by the CLI (`serve`, `generate`) and Celery workers, so both modes assemble
-the same database, engine and storage. Nothing below cli/ and jobs/celery_app imports this.
+Shared by the CLI (`serve`, `generate`, `worker`, `mcp`), so every mode assembles the same database, engine
+and storage; a Celery worker gets the same assembly as a factory handed to the Celery app
+(`celery_worker_app`). Nothing but cli/ imports this.
 """
 
 from __future__ import annotations
@@ -82,6 +83,14 @@ def build_runner(ctx: JobContext, worker: bool = True):
     from mutoscope.jobs.runner import InProcessRunner
 
     return InProcessRunner(ctx)
+
+
+def celery_worker_app():
+    """The Celery app, told how a worker builds its job context: what `mutoscope worker` runs in Celery mode."""
+    from mutoscope.jobs.celery_app import use_context_factory
+
+    # The API process runs migrations; workers only connect. Settings are read when the first task arrives.
+    return use_context_factory(lambda: build_job_context(Settings(), migrate=False))
 
 
 def build_server(settings: Settings, worker: bool = True):

@@ -141,8 +141,9 @@ def worker(data_dir: DataDir = None, concurrency: int = 1, log_level: str = "inf
     if settings.runner != "celery":
         _poll_worker(settings, concurrency, log_level)
         return
-    from mutoscope.jobs.celery_app import celery_app
+    from mutoscope.wiring import celery_worker_app
 
+    celery_app = celery_worker_app()
     # solo pool: the worker process itself runs jobs, so its loaded pipelines stay warm on its GPU and
     # nothing forks after torch has started. Run one worker per GPU.
     argv = ["worker", "--pool=solo" if concurrency == 1 else f"--concurrency={concurrency}", "--loglevel=INFO",

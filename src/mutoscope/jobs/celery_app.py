@@ -1,13 +1,14 @@
 """Scale-out runner: GPU workers fed by Celery over Redis, running the same `run_video_job`.
 
-Start workers with `mutoscope worker` (or `celery -A mutoscope.jobs.celery_app worker
---concurrency 1`). Settings follow Celery's advice for long GPU jobs: late acks,
+Start workers with `mutoscope worker` (MUTOSCOPE_RUNNER=celery): the composition root hands this app the
+factory of a worker's `JobContext` (`wiring.celery_worker_app`), so this room never imports it. Settings follow Celery's advice for long GPU jobs: late acks,
 one task reserved at a time, and a visibility timeout longer than any job.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import cache
 
 from celery import Celery
@@ -34,14 +35,22 @@ def make_celery(settings: Settings) -> Celery:
 
 
 celery_app = make_celery(Settings())
+_context_factory: Callable[[], JobContext] | None = None
+
+
+def use_context_factory(factory: Callable[[], JobContext]) -> Celery:
+    """How a worker builds its parts (database, engine, storage), handed over before it takes its first task."""
+    global _context_factory
+    _context_factory = factory
+    _worker_context.cache_clear()
+    return celery_app
 
 
 @cache
 def _worker_context() -> JobContext:
-    from mutoscope.wiring import build_job_context
-
-    # The API process runs migrations; workers only connect.
-    return build_job_context(Settings(), migrate=False)
+    if _context_factory is None:
+        raise RuntimeError("this Celery worker was started without a job context: run `mutoscope worker`")
+    return _context_factory()
 
 
 @cache
