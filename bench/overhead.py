@@ -39,7 +39,7 @@ class Direct:
     def __init__(self, args, tmp: Path):
         from mutoscope.config import Settings
         from mutoscope.engine import GenerationSpec
-        from mutoscope.jobs.generation import parse_size
+        from mutoscope.jobs.render import parse_size
         from mutoscope.wiring import build_engine
 
         self.tmp, self.n = tmp, 0
@@ -51,7 +51,7 @@ class Direct:
 
     def run(self) -> float:
         from mutoscope.db.models import new_id
-        from mutoscope.jobs.generation import render
+        from mutoscope.jobs.render import render
         from mutoscope.provenance import Stamp
 
         self.n += 1

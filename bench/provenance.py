@@ -31,7 +31,7 @@ def main() -> None:
 
     from mutoscope.config import Settings
     from mutoscope.engine import GenerationSpec
-    from mutoscope.jobs.generation import parse_size
+    from mutoscope.jobs.render import parse_size
     from mutoscope.media import encode_mp4, spritesheet_jpeg, thumbnail_webp
     from mutoscope.provenance import Stamp, mark_frames, sign_video, verify
     from mutoscope.provenance import keys

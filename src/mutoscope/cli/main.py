@@ -200,7 +200,7 @@ def generate(prompt: Annotated[Optional[str], typer.Argument(help="What to gener
     from mutoscope.db.models import new_id
     from mutoscope.engine import EngineError, GenerationSpec
     from mutoscope.provenance import Stamp
-    from mutoscope.jobs.generation import parse_size, render
+    from mutoscope.jobs.render import parse_size, render
     from mutoscope.media import fit_image
     from mutoscope.wiring import build_engine
 

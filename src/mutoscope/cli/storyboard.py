@@ -100,7 +100,7 @@ def render_file(path: Path, output: Path, *, model: str, size: str, seed: int | 
     from mutoscope import __version__
     from mutoscope.db.models import new_id
     from mutoscope.engine import EngineError, GenerationSpec
-    from mutoscope.jobs.generation import parse_size
+    from mutoscope.jobs.render import parse_size
     from mutoscope.jobs.storyboard import render_storyboard, shots_from
     from mutoscope.media import fit_image
     from mutoscope.provenance import Stamp

@@ -1,4 +1,7 @@
-"""Running one claimed video job: `run_video_job`, `render()` and what they need (sources, provenance, leases).
+"""Running one claimed video job: `run_video_job` and what it needs (conditioning, provenance, leases).
+
+It renders through `render.py`, which a storyboard's job shares: a storyboard is handed to `storyboard.py`,
+which builds on `render.py` and never imports this module.
 
 Status changes are not made here but through `videos/transitions.py`, each conditional on this worker's
 lease. Progress is honest: denoising steps fill 0–85 %, VAE decode 85–90 %, encoding and previews
@@ -10,100 +13,37 @@ from __future__ import annotations
 
 import io
 import logging
-import math
 import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from mutoscope.db.models import Video
-from mutoscope.engine import EngineError, GenerationCancelled, GenerationOutput, GenerationSpec, VideoEngine
+from mutoscope.engine import EngineError, GenerationCancelled, GenerationSpec
 from mutoscope.jobs.context import JobContext
+from mutoscope.jobs.render import (
+    EXTEND_TAIL_FRAMES,
+    InvalidJob,
+    Job,
+    SourceClip,
+    SourceVideoError,
+    load_clip,
+    parse_size,
+    render,
+)
 from mutoscope.likeness import consent as cameo_consent
 from mutoscope.likeness import guard as likeness_guard
-from mutoscope.media import (
-    MediaError,
-    concat,
-    encode_mp4,
-    probe,
-    read_audio,
-    read_frames,
-    spritesheet_jpeg,
-    thumbnail_webp,
-)
-from mutoscope.provenance import Stamp, mark_frames, sign_video
+from mutoscope.provenance import Stamp
 from mutoscope.storage import StorageUnavailable, keys
 from mutoscope.videos import transitions
 from mutoscope.videos.transitions import Claim
 
 logger = logging.getLogger(__name__)
-
-DENOISE_SHARE, DECODE_END, ENCODE_END = 0.85, 0.90, 0.99
-
-
-def parse_size(size: str) -> tuple[int, int]:
-    w, h = size.lower().split("x")
-    return int(w), int(h)
-
-
-class _Hooks:
-    """StepHooks for the engine: map engine progress to the job's percent; watch for cancellation."""
-
-    def __init__(self, report: Callable[[int], None], cancelled: Callable[[], bool]):
-        self._report, self._cancelled = report, cancelled
-
-    def on_progress(self, fraction: float, phase: str) -> None:
-        if phase == "denoise":
-            pct = DENOISE_SHARE * fraction
-        else:
-            pct = DENOISE_SHARE + (DECODE_END - DENOISE_SHARE) * fraction
-        self._report(int(pct * 100))
-
-    def should_cancel(self) -> bool:
-        return self._cancelled()
-
-
-def render(engine: VideoEngine, model: str, spec: GenerationSpec, out_dir: Path,
-           report: Callable[[int], None], cancelled: Callable[[], bool], *,
-           provenance: Stamp | None = None,
-           visible_watermark: str | None = None,
-           prefix: "SourceClip | Callable[[], SourceClip] | None" = None) -> tuple[GenerationOutput, dict[str, Path]]:
-    """Generate and write the MP4, thumbnail and spritesheet into out_dir. Shared by jobs and `mutoscope generate`.
-
-    `provenance` puts its video id in the frames as an invisible watermark and signs the MP4 with
-    a C2PA manifest; `visible_watermark` draws that text (the creator's handle) on every frame.
-    `prefix` (extensions): the source clip (or its loader, called once the engine is done); the output
-    is it followed by the new frames.
-    """
-    output = engine.generate(model, spec, _Hooks(report, cancelled))
-    if cancelled():
-        raise GenerationCancelled("cancelled")
-    if prefix is not None:
-        output = _stitch(prefix() if callable(prefix) else prefix, output)
-    return output, write_outputs(output, out_dir, report, provenance=provenance, visible_watermark=visible_watermark)
-
-
-def write_outputs(output: GenerationOutput, out_dir: Path, report: Callable[[int], None], *,
-                  provenance: Stamp | None = None, visible_watermark: str | None = None) -> dict[str, Path]:
-    """Mark, encode and sign the MP4 and make its thumbnail and spritesheet in out_dir (90-99 %)."""
-    files = {"video": out_dir / "video.mp4", "thumbnail": out_dir / "thumbnail.webp",
-             "spritesheet": out_dir / "spritesheet.jpg"}
-    # Marks go into the frames before encoding, the signed manifest after.
-    output.frames = mark_frames(output.frames, provenance.video_id if provenance else None, visible_watermark)
-    encode_mp4(files["video"], output.frames, output.fps, output.audio, output.sample_rate)
-    if provenance is not None:
-        sign_video(files["video"], provenance)
-    report(int(DECODE_END * 100) + 6)
-    files["thumbnail"].write_bytes(thumbnail_webp(output.frames))
-    files["spritesheet"].write_bytes(spritesheet_jpeg(output.frames))
-    report(int(ENCODE_END * 100))
-    return files
-
 
 def spec_for(video: Video, image: Image.Image | None) -> GenerationSpec:
     w, h = parse_size(video.size)
@@ -117,49 +57,7 @@ def spec_for(video: Video, image: Image.Image | None) -> GenerationSpec:
                           camera=camera)
 
 
-# Source frames handed to the engine for an extension (it uses what its family can: 17 for LTX-2, 1 for Wan).
-EXTEND_TAIL_FRAMES = 25
-
-
-class SourceVideoError(EngineError):
-    """The clip a job continues or edits is gone or cannot be decoded."""
-
-    code = "invalid_source_video"
-
-
-@dataclass
-class SourceClip:
-    frames: np.ndarray  # (T, H, W, 3) uint8
-    fps: float
-    audio: np.ndarray | None  # (channels, samples) float32
-    sample_rate: int | None
-
-
-def load_clip(ctx: JobContext, key: str, *, with_audio: bool = True, last_n: int | None = None,
-              count: int | None = None, fps: float | None = None,
-              cover: tuple[int, int] | None = None) -> SourceClip:
-    """Decode a stored MP4 (a finished video or an uploaded edit input): every frame, its last `last_n`,
-    or only `count` frames resampled to `fps` (decoding stops there), scaled down to what covers `cover`."""
-    try:
-        with ctx.storage.open(key) as f:
-            data = f.read()
-    except (FileNotFoundError, KeyError, OSError):
-        raise SourceVideoError("The source video is no longer stored; it may have been deleted.") from None
-    try:
-        info = probe(io.BytesIO(data))
-        max_pixels = None
-        if cover is not None:  # the engine scales to cover and centre-crops: more pixels than that are waste
-            scale = min(1.0, max(cover[0] / info.width, cover[1] / info.height))
-            max_pixels = (math.ceil(info.width * scale) + 2) * (math.ceil(info.height * scale) + 2)
-        frames = read_frames(io.BytesIO(data), last_n=last_n, count=count, fps=fps, max_pixels=max_pixels)
-        sound = read_audio(io.BytesIO(data)) if with_audio else None
-    except MediaError as e:
-        raise SourceVideoError(f"The source video cannot be decoded: {e}") from None
-    audio, rate = sound if sound is not None else (None, None)
-    return SourceClip(frames=frames, fps=info.fps or 24.0, audio=audio, sample_rate=rate)
-
-
-def conditioning_for(ctx: JobContext, video: "Job", spec: GenerationSpec
+def conditioning_for(ctx: JobContext, video: Job, spec: GenerationSpec
                      ) -> tuple[GenerationSpec, Callable[[], SourceClip] | None]:
     """The spec conditioned on the job's source clip, and a loader of the clip to stitch in front (extensions)."""
     if video.kind == "extend" and video.source_key:
@@ -190,29 +88,6 @@ def conditioning_for(ctx: JobContext, video: "Job", spec: GenerationSpec
             return spec, None
         return replace(spec, image=None, condition_frames=src.frames, condition_mode="edit"), None
     return spec, None
-
-
-def _stitch(prefix: SourceClip, output: GenerationOutput) -> GenerationOutput:
-    rate = output.sample_rate or prefix.sample_rate
-    audio_a = prefix.audio
-    if audio_a is not None and rate and prefix.sample_rate != rate:
-        audio_a = _resample(audio_a, prefix.sample_rate, rate)
-    frames_a = prefix.frames
-    if frames_a.shape[1:] != output.frames.shape[1:]:
-        raise SourceVideoError(f"source size {frames_a.shape[2]}x{frames_a.shape[1]} differs from the extension's")
-    try:
-        frames, audio = concat(frames_a, audio_a, output.frames, output.audio, fps=output.fps, sample_rate=rate)
-    except MediaError as e:
-        raise SourceVideoError(f"cannot stitch the extension onto its source: {e}") from None
-    resolved = {**output.resolved, "source_frames": len(frames_a), "stitched_frames": len(frames)}
-    return GenerationOutput(frames=frames, fps=output.fps, audio=audio, sample_rate=rate if audio is not None else None,
-                            resolved=resolved)
-
-
-def _resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    n = round(audio.shape[1] * rate_out / rate_in)
-    x = np.linspace(0, audio.shape[1] - 1, n)
-    return np.stack([np.interp(x, np.arange(audio.shape[1]), ch) for ch in audio]).astype(np.float32)
 
 
 def provenance_for(ctx: JobContext, video_id: str, scratch: Path) -> dict:
@@ -360,7 +235,7 @@ def run_video_job(ctx: JobContext, claim: Claim) -> None:
                 return
             t0 = time.perf_counter()
             if isinstance(job.params.get("storyboard"), dict):
-                from mutoscope.jobs import storyboard  # it builds on this module
+                from mutoscope.jobs import storyboard  # loaded only for a storyboard's job
 
                 output, files = storyboard.run(ctx, video_id, job, scratch, report, cancelled,
                                                **provenance_for(ctx, video_id, scratch))
@@ -426,18 +301,6 @@ def _drop_if_deleted(ctx: JobContext, video_id: str) -> None:
         logger.warning("video %s: could not remove a deleted video's files", video_id, exc_info=True)
 
 
-@dataclass
-class Job:
-    """What a job needs from its row, read once: a plain value, so nothing goes stale mid-render."""
-
-    kind: str
-    model: str
-    spec: GenerationSpec
-    params: dict
-    input_key: str | None
-    source_key: str | None  # the published MP4 of the video this one extends, edits or remixes
-
-
 def _load_job(ctx: JobContext, video_id: str) -> Job | None:
     with ctx.sessions() as s:
         video = s.query(Video).filter(Video.id == video_id).one_or_none()
@@ -464,10 +327,6 @@ def _load_job(ctx: JobContext, video_id: str) -> Job | None:
             raise InvalidJob("The job's stored settings are invalid; it cannot run.") from None
         return Job(kind=video.kind, model=video.model, spec=spec, params=dict(video.params or {}),
                    input_key=video.input_key, source_key=source_key)
-
-
-class InvalidJob(EngineError):
-    code = "invalid_job"
 
 
 def _consent_denial(ctx: JobContext, video_id: str, at: str, fail: Callable[[str, str], None],

@@ -25,15 +25,16 @@ import numpy as np
 from PIL import Image
 
 from mutoscope.engine import EngineError, GenerationCancelled, GenerationOutput, GenerationSpec, VideoEngine
-from mutoscope.jobs.generation import (
+from mutoscope.jobs.render import (
     DECODE_END,
     EXTEND_TAIL_FRAMES,
     InvalidJob,
+    Job,
     SourceClip,
     SourceVideoError,
-    _Hooks,
-    _resample,
+    StepProgress,
     load_clip,
+    resample_audio,
     write_outputs,
 )
 from mutoscope.media import MediaError, audio_samples_for, join
@@ -42,7 +43,6 @@ from mutoscope.storage import keys
 
 if TYPE_CHECKING:
     from mutoscope.jobs.context import JobContext
-    from mutoscope.jobs.generation import Job
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def render_storyboard(engine: VideoEngine, model: str, shots: list[Shot], out_di
         logger.info("storyboard shot %d of %d (index %d, %s, %g s)", n + 1, len(shots), shot.index,
                     shot.transition or "first", shot.spec.seconds)
         share = shot.spec.seconds / total
-        hooks = _Hooks(lambda pct, base=done, share=share: report(int(base + share * pct)), cancelled)
+        hooks = StepProgress(lambda pct, base=done, share=share: report(int(base + share * pct)), cancelled)
         spec = shot.spec
         if shot.transition == "continuous":
             if previous is None:
@@ -119,10 +119,10 @@ def render_storyboard(engine: VideoEngine, model: str, shots: list[Shot], out_di
     if rate is None and prefix is not None and prefix.audio is not None:
         rate = prefix.sample_rate
     if prefix is not None and prefix.audio is not None and prefix.sample_rate and rate != prefix.sample_rate:
-        sounds[0] = _resample(prefix.audio, prefix.sample_rate, rate)
+        sounds[0] = resample_audio(prefix.audio, prefix.sample_rate, rate)
     for i, out in enumerate(outputs, start=len(sounds) - len(outputs)):
         if out.audio is not None and out.sample_rate != rate:
-            sounds[i] = _resample(out.audio, out.sample_rate, rate)
+            sounds[i] = resample_audio(out.audio, out.sample_rate, rate)
     blends = [round((CONTINUOUS_BLEND_SECONDS if t == "continuous" else CUT_CROSSFADE_SECONDS) * (rate or 0))
               for t in transitions]
     try:
@@ -149,7 +149,7 @@ def render_storyboard(engine: VideoEngine, model: str, shots: list[Shot], out_di
     return output, write_outputs(output, out_dir, report, provenance=provenance, visible_watermark=visible_watermark)
 
 
-def run(ctx: "JobContext", video_id: str, job: "Job", out_dir: Path, report: Callable[[int], None],
+def run(ctx: "JobContext", video_id: str, job: Job, out_dir: Path, report: Callable[[int], None],
         cancelled: Callable[[], bool], **provenance) -> tuple[GenerationOutput, dict[str, Path]]:
     """A storyboard job: its first frames from storage, the reused earlier shots from its source's file."""
     board = job.params["storyboard"]
