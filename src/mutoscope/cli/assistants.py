@@ -35,7 +35,7 @@ def mcp_cmd(api_key: Annotated[Optional[str], typer.Option(
 
     from mutoscope.accounts.plans import PlansError
     from mutoscope.assistants.server import StdioEndpoint
-    from mutoscope.cli.main import _fail, _settings
+    from mutoscope.cli.common import fail, settings_for
     from mutoscope.engine import RegistryError
     from mutoscope.errors import MutoscopeError
     from mutoscope.wiring import build_video_service
@@ -43,20 +43,20 @@ def mcp_cmd(api_key: Annotated[Optional[str], typer.Option(
     logging.basicConfig(stream=sys.stderr, level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not api_key:
-        _fail("Give an API key with --api-key or MUTOSCOPE_API_KEY (`mutoscope keys create` makes one).")
-    settings = _settings(data_dir, public_url=public_url)
+        fail("Give an API key with --api-key or MUTOSCOPE_API_KEY (`mutoscope keys create` makes one).")
+    settings = settings_for(data_dir, public_url=public_url)
     # Until the SDK claims stdout for the protocol, anything a library prints must not reach the client.
     with contextlib.redirect_stdout(sys.stderr):
         try:
             videos, runner = build_video_service(settings, worker=not no_worker)
         except (RegistryError, PlansError, ValueError) as e:
-            _fail(str(e))
+            fail(str(e))
         endpoint = StdioEndpoint(videos, videos.sessions, api_key,
                                  settings.public_url or f"http://{settings.host}:{settings.port}")
         try:
             who = endpoint.check_key()
         except MutoscopeError as e:
-            _fail(e.message)
+            fail(e.message)
     logging.getLogger(__name__).info("MCP over stdio for %s (%s)", who.user_name, settings.data_dir)
     runner.start()
     try:

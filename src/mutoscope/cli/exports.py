@@ -26,10 +26,10 @@ UserOpt = Annotated[str, typer.Option("--user", "-u", envvar="MUTOSCOPE_USER", h
 
 def _open(data_dir: Path | None):
     """Settings, sessions and storage of a data folder (migrated to the current schema)."""
-    from mutoscope.cli.main import _sessions, _settings, storage_or_fail
+    from mutoscope.cli.common import open_sessions, settings_for, storage_or_fail
 
-    settings = _settings(data_dir)
-    sessions = _sessions(settings)
+    settings = settings_for(data_dir)
+    sessions = open_sessions(settings)
     return settings, sessions, storage_or_fail(settings)
 
 
@@ -41,10 +41,10 @@ def _user_id(sessions, user: str) -> str:
         try:
             return get_user(s, user).id
         except MutoscopeError as e:
-            _fail(e.message)
+            fail(e.message)
 
 
-def _fail(message: str) -> None:
+def fail(message: str) -> None:
     err.print(f"[red]Error:[/red] {message}")
     raise typer.Exit(1)
 
@@ -73,7 +73,7 @@ def export_cmd(output: Annotated[Path, typer.Option("-o", "--output", help="Wher
     with sessions() as s:
         row = s.get(Export, e.seq)
         if row.status != "completed":
-            _fail(row.error_message or f"export {e.id} is {row.status}")
+            fail(row.error_message or f"export {e.id} is {row.status}")
         archive = jobs.archive_path(e.id)
         output.parent.mkdir(parents=True, exist_ok=True)
         if archive is None:  # remote storage: download it, then drop the stored copy
@@ -123,7 +123,7 @@ def import_cmd(file: Annotated[Path, typer.Argument(help="An archive made by `mu
     from mutoscope.wiring import build_catalog
 
     if unfinished not in ("not_run", "resubmit"):
-        _fail(f"--unfinished must be not_run or resubmit, got {unfinished!r}")
+        fail(f"--unfinished must be not_run or resubmit, got {unfinished!r}")
     settings, sessions, storage = _open(data_dir)
     owner_id = _user_id(sessions, user)
     sweep(storage.scratch_dir())
@@ -141,7 +141,7 @@ def import_cmd(file: Annotated[Path, typer.Argument(help="An archive made by `mu
                                           max_lineage_seconds=settings.max_lineage_seconds,
                                           unfinished=unfinished, resubmit=resubmitter(videos, who))
         except MutoscopeError as e:
-            _fail(f"{e.message} ({e.code})")
+            fail(f"{e.message} ({e.code})")
     if already:
         console.print(f"{file} was already imported as {row.id}; nothing changed.")
         return
@@ -181,7 +181,7 @@ def migrate_cmd(source: Annotated[str, typer.Option("--from", help="Base URL of 
                              on_total=lambda n: bar.update(task, total=n),
                              on_video=lambda vid, outcome: bar.advance(task))
         except Exception as e:  # listing failed: wrong URL or key
-            _fail(f"could not list videos at {source}: {type(e).__name__}: {getattr(e, 'message', e)}")
+            fail(f"could not list videos at {source}: {type(e).__name__}: {getattr(e, 'message', e)}")
     console.print(f"{report.total} videos at the source: {len(report.imported)} imported now, "
                   f"{report.already} already imported, {len(report.not_finished)} not finished at the source, "
                   f"{len(report.failures)} failed.")

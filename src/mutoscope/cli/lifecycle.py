@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from mutoscope.cli.main import DataDir, _fail, _sessions, _settings, console
+from mutoscope.cli.common import DataDir, console, fail, open_sessions, settings_for, storage_or_fail
 
 
 def _ts(value: str) -> int:
@@ -31,13 +31,13 @@ def register(app: typer.Typer, users_app: typer.Typer, models_app: typer.Typer) 
         from mutoscope.accounts.service import get_user
         from mutoscope.errors import MutoscopeError
 
-        settings = _settings(data_dir)
+        settings = settings_for(data_dir)
         plans = load_plans(settings.plans_file)
-        with _sessions(settings)() as s:
+        with open_sessions(settings)() as s:
             try:
                 u = get_user(s, user)
             except MutoscopeError as e:
-                _fail(e.message)
+                fail(e.message)
             info = quota.usage(s, plans[u.plan or settings.default_plan], u.id)
         table = Table("plan", "period", "unit", "budget", "spent", "reserved", "left", "active jobs")
         table.add_row(info["plan"], info["period"], info["unit"], str(info["budget"]), f"{info['spent']:g}",
@@ -51,14 +51,14 @@ def register(app: typer.Typer, users_app: typer.Typer, models_app: typer.Typer) 
         from mutoscope.accounts.service import get_user
         from mutoscope.errors import MutoscopeError
 
-        settings = _settings(data_dir)
+        settings = settings_for(data_dir)
         if plan not in load_plans(settings.plans_file):
-            _fail(f"unknown plan {plan!r}")
-        with _sessions(settings)() as s:
+            fail(f"unknown plan {plan!r}")
+        with open_sessions(settings)() as s:
             try:
                 u = get_user(s, user)
             except MutoscopeError as e:
-                _fail(e.message)
+                fail(e.message)
             u.plan = plan
             s.commit()
         console.print(f"{user} is on the {plan} plan")
@@ -73,13 +73,13 @@ def register(app: typer.Typer, users_app: typer.Typer, models_app: typer.Typer) 
         from mutoscope.errors import MutoscopeError
         from mutoscope.lifecycle import service as lifecycle
 
-        with _sessions(_settings(data_dir))() as s:
+        with open_sessions(settings_for(data_dir))() as s:
             try:
                 row = lifecycle.deprecate_model(s, model, shutdown_at=_ts(shutdown),
                                                 deprecated_at=_ts(notice) if notice else None,
                                                 replacement=replacement)
             except MutoscopeError as e:
-                _fail(e.message)
+                fail(e.message)
         console.print(f"{model}: deprecated from {lifecycle.http_date(row.deprecated_at)}, shut down on "
                       f"{lifecycle.http_date(row.shutdown_at)}" + (f", replaced by {replacement}" if replacement else ""))
 
@@ -88,7 +88,7 @@ def register(app: typer.Typer, users_app: typer.Typer, models_app: typer.Typer) 
         """Show the service's phase and sunset schedule."""
         from mutoscope.lifecycle import service as lifecycle
 
-        with _sessions(_settings(data_dir))() as s:
+        with open_sessions(settings_for(data_dir))() as s:
             info = lifecycle.current_phase(s).as_dict()
         for k, v in info.items():
             if k.endswith("_at") and v:
@@ -102,23 +102,22 @@ def register(app: typer.Typer, users_app: typer.Typer, models_app: typer.Typer) 
         from mutoscope.errors import MutoscopeError
         from mutoscope.lifecycle import service as lifecycle
 
-        with _sessions(_settings(data_dir))() as s:
+        with open_sessions(settings_for(data_dir))() as s:
             try:
                 lifecycle.schedule_sunset(s, notice_at=_ts(notice), no_new_generations_at=_ts(no_new_generations),
                                           export_only_at=_ts(export_only), deletion_at=_ts(deletion),
                                           message=message)
             except MutoscopeError as e:
-                _fail(e.message)
+                fail(e.message)
         console.print("Sunset scheduled.")
 
     @service_app.command("purge")
     def service_purge(dry_run: bool = False, data_dir: DataDir = None) -> None:
         """In the deletion phase: delete the data of users who were offered an export for the whole window."""
-        from mutoscope.cli.main import storage_or_fail
         from mutoscope.lifecycle import service as lifecycle
 
-        settings = _settings(data_dir)
-        with _sessions(settings)() as s:
+        settings = settings_for(data_dir)
+        with open_sessions(settings)() as s:
             users = lifecycle.deletable_users(s)
             console.print(f"{len(users)} users may be deleted" + (" (dry run)" if dry_run else ""))
             if not dry_run:

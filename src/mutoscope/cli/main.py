@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mutoscope import __version__
+from mutoscope.cli.common import DataDir, console, err, storage_or_fail
+from mutoscope.cli.common import fail as _fail
+from mutoscope.cli.common import open_sessions as _sessions
+from mutoscope.cli.common import settings_for as _settings
 from mutoscope.config import Settings
 
 app = typer.Typer(help="Mutoscope: open, self-hosted video generation with an OpenAI-compatible Videos API.",
@@ -25,47 +28,6 @@ models_app = typer.Typer(help="List, pull and remove models.", no_args_is_help=F
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(models_app, name="models")
-
-# Piped output (scripts, tests) gets full-width tables instead of 80 columns of ellipses.
-console = Console(width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True)
-
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", envvar="MUTOSCOPE_DATA_DIR",
-                                                 help="Data folder (database, assets, weights).")]
-
-
-def _settings(data_dir: Path | None = None, **overrides) -> Settings:
-    kw = {k: v for k, v in overrides.items() if v is not None}
-    if data_dir is not None:
-        kw["data_dir"] = data_dir
-    return Settings(**kw)
-
-
-def _fail(message: str) -> None:
-    # soft_wrap: the message stays one line whatever the terminal's width, so logs and greps keep it whole
-    err.print(f"[red]Error:[/red] {message}", soft_wrap=True)
-    raise typer.Exit(1)
-
-
-def storage_or_fail(settings: Settings):
-    """The configured storage, reached once; a dead or wrong bucket is one line naming it, no traceback."""
-    from mutoscope.storage import StorageUnavailable, from_settings
-
-    try:
-        return from_settings(settings)
-    except (StorageUnavailable, ValueError) as e:
-        _fail(str(e))
-
-
-def _sessions(settings: Settings):
-    from mutoscope.db.migrate import upgrade
-    from mutoscope.db.session import make_engine, make_sessionmaker
-    from mutoscope.storage.private import tighten
-
-    tighten(settings.data_dir)
-    upgrade(settings.db_url)
-    return make_sessionmaker(make_engine(settings.db_url))
-
 
 @app.command()
 def version() -> None:

@@ -1,8 +1,9 @@
 """Scale-out runner: GPU workers fed by Celery over Redis, running the same `run_video_job`.
 
 Start workers with `mutoscope worker` (MUTOSCOPE_RUNNER=celery): the composition root hands this app the
-factory of a worker's `JobContext` (`wiring.celery_worker_app`), so this room never imports it. Settings follow Celery's advice for long GPU jobs: late acks,
-one task reserved at a time, and a visibility timeout longer than any job.
+factory of a worker's `JobContext` (`wiring.celery_worker_app`), so this room never imports it. Settings
+follow Celery's advice for long GPU jobs: late acks, one task reserved at a time, and a visibility timeout
+longer than any job.
 """
 
 from __future__ import annotations

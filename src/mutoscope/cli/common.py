@@ -1,0 +1,55 @@
+"""What every command module of the CLI shares: the consoles, the `--data-dir` option, settings, the database
+and storage as a command opens them, and the one-line failure. `main.py` and the feature groups
+(`exports.py`, `lifecycle.py`, `assistants.py`, …) import this; none of them imports `main.py`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from mutoscope.config import Settings
+
+# Piped output (scripts, tests) gets full-width tables instead of 80 columns of ellipses.
+console = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True)
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", envvar="MUTOSCOPE_DATA_DIR",
+                                                 help="Data folder (database, assets, weights).")]
+
+
+def settings_for(data_dir: Path | None = None, **overrides) -> Settings:
+    kw = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        kw["data_dir"] = data_dir
+    return Settings(**kw)
+
+
+def fail(message: str) -> None:
+    # soft_wrap: the message stays one line whatever the terminal's width, so logs and greps keep it whole
+    err.print(f"[red]Error:[/red] {message}", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def storage_or_fail(settings: Settings):
+    """The configured storage, reached once; a dead or wrong bucket is one line naming it, no traceback."""
+    from mutoscope.storage import StorageUnavailable, from_settings
+
+    try:
+        return from_settings(settings)
+    except (StorageUnavailable, ValueError) as e:
+        fail(str(e))
+
+
+def open_sessions(settings: Settings):
+    from mutoscope.db.migrate import upgrade
+    from mutoscope.db.session import make_engine, make_sessionmaker
+    from mutoscope.storage.private import tighten
+
+    tighten(settings.data_dir)
+    upgrade(settings.db_url)
+    return make_sessionmaker(make_engine(settings.db_url))
