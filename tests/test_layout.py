@@ -89,7 +89,7 @@ def arrows_of(path: Path, src: Path) -> list[Arrow]:
                 continue
             # `from mutoscope.engine import camera` imports the module engine/camera.py, not engine/.
             targets = [base + (a.name,) if _is_module(base + (a.name,), src) else base for a in node.names]
-        for target in targets:
+        for target in dict.fromkeys(targets):  # `from m import a, b` is one arrow
             if target[:1] != me[:1]:
                 found.append(Arrow(me, target, f"{path.relative_to(src.parent.parent)}:{node.lineno}"))
     return found
