@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from mutoscope.api.body import nesting_within
+from mutoscope.protocol.base import nesting_within
 from mutoscope.media import (
     InputLimits,
     MediaError,

@@ -9,7 +9,6 @@ is parsed (without recursion), because the standard parser recurses once per lev
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
@@ -20,7 +19,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
 from mutoscope.errors import InvalidRequest, PayloadTooLarge
-from mutoscope.protocol.base import Body, Upload, parse
+from mutoscope.protocol.base import Body, Upload, nesting_within, parse
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -99,30 +98,6 @@ async def _read_form(request: Request, limit: int, *, multipart: bool) -> Body:
         return Body(fields=fields, files=files)
     finally:
         await form.close()
-
-
-# A JSON string, escapes included; written unrolled so a failed match backtracks linearly.
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
-_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
-_INNERMOST = re.compile(rb"\[\]|\{\}")
-
-
-def nesting_within(raw: bytes, max_depth: int) -> bool:
-    """Whether every array/object in `raw` nests at most `max_depth` deep, checked without recursion.
-
-    Strings are dropped (brackets inside them do not count), then everything but brackets; each
-    pass deletes the innermost empty pairs, one level at a time. A document that is still not empty
-    after `max_depth` passes is deeper than that, or its brackets do not pair up (not JSON either).
-    """
-    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKET)
-    for _ in range(max_depth):
-        if not brackets:
-            return True
-        shorter = _INNERMOST.sub(b"", brackets)
-        if len(shorter) == len(brackets):
-            return False
-        brackets = shorter
-    return not brackets
 
 
 def loads_json(raw: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,14 +11,13 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mutoscope.errors import MutoscopeError, describe_validation
-from mutoscope.protocol.base import error_body
+from mutoscope.protocol.base import error_body, without_addresses
 
 logger = logging.getLogger(__name__)
 
 _STATUS_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "invalid_request_error",
                  404: "invalid_request_error", 405: "invalid_request_error", 413: "invalid_request_error",
                  429: "requests"}
-_ADDR = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 def error_response(status: int, message: str, *, type: str | None = None, param: str | None = None,
@@ -41,7 +39,7 @@ def _html(request: Request, status: int, message: str, code: str | None,
     render = getattr(request.app.state, "render_error_page", None)  # set by web/ when it is mounted
     if render is None or request.url.path.startswith("/v1") or "text/html" not in request.headers.get("accept", ""):
         return None
-    return render(request, status, _ADDR.sub("", message), code, headers)
+    return render(request, status, without_addresses(message), code, headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

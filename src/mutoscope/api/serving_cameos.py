@@ -19,6 +19,7 @@ from mutoscope.likeness.challenge import Challenge
 from mutoscope.likeness.characters import CharacterService
 from mutoscope.likeness.service import CameoService, LikenessOptions
 from mutoscope.media import InputLimits, MediaError, inspect_upload
+from mutoscope.protocol.base import cursor_page
 from mutoscope.protocol.cameos import (
     AuditEntry,
     AuditList,
@@ -173,8 +174,7 @@ class CameoAPI:
     def list_characters(self, who: Principal, after: str | None, limit: int, order: str) -> CharacterList:
         rows, more = self.characters.list(who.user_id, after, limit, order)
         data = [CharacterObject(id=c.id, name=c.name, created_at=c.created_at) for c in rows]
-        return CharacterList(data=data, first_id=data[0].id if data else None,
-                             last_id=data[-1].id if data else None, has_more=more)
+        return cursor_page(CharacterList, data, more)
 
     def delete_character(self, who: Principal, character_id: str) -> DeletedCharacter:
         return DeletedCharacter(id=self.characters.delete(who.user_id, character_id))

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import Request
-from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import UploadFile
@@ -19,7 +18,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from mutoscope import __version__
 from mutoscope.accounts.service import Principal
 from mutoscope.api.body import SLACK, bounded_stream
-from mutoscope.protocol.base import Body, Upload
+from mutoscope.protocol.base import Body, Upload, cursor_page
 from mutoscope.videos.service import ModelCatalog, VideoService, to_video_object
 from mutoscope.config import Settings
 from mutoscope.db.models import Export, Import, now
@@ -57,12 +56,6 @@ def import_limits(settings: Settings) -> Limits:
                   max_entries=settings.max_import_entries, max_manifest_bytes=settings.max_import_manifest_bytes)
 
 
-def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
-    first = exc.errors()[0] if exc.errors() else {}
-    param = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
-    return f"{param or 'request'}: {first.get('msg', 'invalid value')}", param
-
-
 def resubmitter(videos: VideoService, who: Principal) -> Resubmit:
     """The importer's way into admission: each unfinished record becomes the request its kind is
     (create, remix, extend, edit) and goes through VideoService exactly as if `who` had sent it, so
@@ -73,33 +66,29 @@ def resubmitter(videos: VideoService, who: Principal) -> Resubmit:
         if owner_id != who.user_id:
             raise PermissionDenied("An import can only re-submit videos into the importer's own account.")
         fields = {"prompt": job.prompt, **job.params}
-        try:
-            if job.kind == "generate":
-                fields.update(model=job.model, size=job.size, seconds=job.seconds)
-                files = {"input_reference": Upload("input.png", "image/png", job.input)} if job.input else {}
-                video, _ = videos.create(who, Body(fields=fields, files=files))
-            elif job.kind == "remix":
-                if job.source_video_id is None:
-                    raise InvalidRequest("The remix's source video is not known.", code="video_not_found")
-                video, _ = videos.remix(who, job.source_video_id, Body(fields=fields))
-            elif job.kind == "extend":
-                if job.source_video_id is None or job.extend_seconds is None:
-                    raise InvalidRequest("The extension's source video or its added seconds are not known.",
-                                         code="video_not_found")
-                fields.update(video={"id": job.source_video_id}, seconds=job.extend_seconds)
-                video, _ = videos.extend(who, Body(fields=fields))
-            elif job.kind == "edit" and job.source_video_id is not None:
-                fields.update(video={"id": job.source_video_id})
-                video, _ = videos.edit(who, Body(fields=fields))
-            elif job.kind == "edit" and job.input is not None:
-                fields.update(model=job.model, size=job.size, seconds=job.seconds)
-                video, _ = videos.edit(who, Body(fields=fields, files={"video": Upload("input.mp4", "video/mp4",
-                                                                                        job.input)}))
-            else:
-                raise InvalidRequest("The edit's source video is not in the archive.", code="video_not_found")
-        except RequestValidationError as e:
-            message, param = _validation_message(e)
-            raise InvalidRequest(message, param=param) from None
+        if job.kind == "generate":
+            fields.update(model=job.model, size=job.size, seconds=job.seconds)
+            files = {"input_reference": Upload("input.png", "image/png", job.input)} if job.input else {}
+            video, _ = videos.create(who, Body(fields=fields, files=files))
+        elif job.kind == "remix":
+            if job.source_video_id is None:
+                raise InvalidRequest("The remix's source video is not known.", code="video_not_found")
+            video, _ = videos.remix(who, job.source_video_id, Body(fields=fields))
+        elif job.kind == "extend":
+            if job.source_video_id is None or job.extend_seconds is None:
+                raise InvalidRequest("The extension's source video or its added seconds are not known.",
+                                     code="video_not_found")
+            fields.update(video={"id": job.source_video_id}, seconds=job.extend_seconds)
+            video, _ = videos.extend(who, Body(fields=fields))
+        elif job.kind == "edit" and job.source_video_id is not None:
+            fields.update(video={"id": job.source_video_id})
+            video, _ = videos.edit(who, Body(fields=fields))
+        elif job.kind == "edit" and job.input is not None:
+            fields.update(model=job.model, size=job.size, seconds=job.seconds)
+            video, _ = videos.edit(who, Body(fields=fields, files={"video": Upload("input.mp4", "video/mp4",
+                                                                                    job.input)}))
+        else:
+            raise InvalidRequest("The edit's source video is not in the archive.", code="video_not_found")
         return video.id
 
     return resubmit
@@ -154,12 +143,11 @@ class ExportService:
             if after:
                 anchor = s.scalar(select(Export.seq).where(Export.id == after, Export.owner_id == who.user_id))
                 if anchor is None:
-                    return ExportList(data=[], first_id=None, last_id=None, has_more=False)
+                    return cursor_page(ExportList, [])
                 q = q.where(Export.seq < anchor)
             rows = list(s.scalars(q.order_by(Export.seq.desc()).limit(limit + 1)))
             data = [to_export_object(e) for e in rows[:limit]]
-        return ExportList(data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None,
-                          has_more=len(rows) > limit)
+        return cursor_page(ExportList, data, len(rows) > limit)
 
     def content(self, who: Principal, export_id: str) -> StoredFile:
         with self.sessions() as s:

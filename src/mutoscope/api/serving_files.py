@@ -11,6 +11,7 @@ from mutoscope.db import repositories as repo
 from mutoscope.db.models import File, new_id, now
 from mutoscope.errors import InvalidRequest, NotFound
 from mutoscope.storage.keys import file_key
+from mutoscope.protocol.base import cursor_page
 from mutoscope.protocol.files import DeletedFile, FileList, FileObject
 from mutoscope.storage import Storage
 
@@ -59,7 +60,7 @@ class FileService:
             rows = s.scalars(select(File).where(File.owner_id == who.user_id, File.deleted_at.is_(None))
                              .order_by(File.seq.desc())).all()
             data = [to_file_object(f) for f in rows]
-        return FileList(data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None)
+        return cursor_page(FileList, data)
 
     def delete(self, who: Principal, file_id: str) -> DeletedFile:
         with self.sessions() as s:

@@ -32,7 +32,6 @@ import logging
 import math
 import random
 import secrets
-import re
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +50,7 @@ from mutoscope.exports.format import (CAMEOS, FORMAT, ID_RE, MANIFEST, SUPPORTED
                                       RecordParams, VideoRecord, is_known, is_unsafe, shot_image_path)
 from mutoscope.exports.scratch import ScratchArea
 from mutoscope.media import MediaError, load_image
+from mutoscope.protocol.base import nesting_within
 from mutoscope.storage.keys import attempt_prefix, input_key, shot_input_key, variant_key
 from mutoscope.storage import Storage
 from mutoscope.videos import transitions
@@ -152,28 +152,8 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
-_NOT_BRACKET = re.compile(rb"[^\[\]{}]")
-_PAIR = re.compile(rb"[\[{][\]}]")
-
-
-def nests_within(data: bytes, depth: int) -> bool:
-    """Whether a JSON text nests at most `depth` levels; False also for unbalanced brackets.
-
-    Checked before parsing because the parsers recurse: `"[" * 100000` is a RecursionError in
-    json.loads. Strings are cut out first (their brackets are text), then each pass removes the
-    innermost bracket pairs, all in C; a valid document is empty after as many passes as it is deep.
-    """
-    rest = _NOT_BRACKET.sub(b"", _STRING.sub(b"", data))
-    for _ in range(depth):
-        if not rest:
-            return True
-        rest = _PAIR.sub(b"", rest)
-    return not rest
-
-
 def _json(data: bytes, what: str, limits: Limits) -> Any:
-    if not nests_within(data, limits.max_json_depth):
+    if not nesting_within(data, limits.max_json_depth):
         raise _bad(f"{what} is not valid JSON or nests deeper than {limits.max_json_depth} levels.",
                    "invalid_json")
     try:
@@ -312,7 +292,7 @@ def _records(staged: dict[str, Path], limits: Limits) -> list[Staged]:
                 raise _bad(f"videos.jsonl line {n} is longer than {limits.max_record_bytes} bytes.")
             if not line.strip():
                 continue
-            if not nests_within(line, limits.max_json_depth):
+            if not nesting_within(line, limits.max_json_depth):
                 raise _bad(f"videos.jsonl line {n} is not valid JSON or nests deeper than "
                            f"{limits.max_json_depth} levels.", "invalid_json")
             try:

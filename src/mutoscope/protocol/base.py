@@ -11,6 +11,7 @@ from mutoscope.errors import invalid_from_validation
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
+L = TypeVar("L", bound=BaseModel)
 
 # A unix time a request may set: up to 9999-12-31T23:59:59Z. Beyond that the database's integer columns
 # overflow and an HTTP date (the Sunset header every answer carries) cannot be written.
@@ -87,8 +88,47 @@ class ErrorResponse(BaseModel):
 _ADDR = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
+def without_addresses(message: str) -> str:
+    """A message with Python's memory addresses (`<object at 0x7f…>`) taken out: they say nothing to a
+    client and something to an attacker. Every error a client reads, JSON or HTML, goes through here."""
+    return _ADDR.sub("", message)
+
+
 def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> dict:
     """OpenAI's envelope `{"error": {message, type, param, code}}`, built here only, for every transport
     (HTTP, MCP). Memory addresses are stripped: they say nothing to a client and something to an attacker."""
-    return ErrorResponse(error=ErrorInfo(message=_ADDR.sub("", message), type=type, param=param,
+    return ErrorResponse(error=ErrorInfo(message=without_addresses(message), type=type, param=param,
                                          code=code)).model_dump()
+
+
+def cursor_page(list_cls: type[L], data: list, has_more: bool = False) -> L:
+    """One page of an OpenAI-style list (`data`, `first_id`, `last_id`, `has_more`): the cursors are the ids
+    of the page's first and last items, so a client pages on with `after=last_id`."""
+    return list_cls(data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None,
+                    has_more=has_more)
+
+
+# A JSON string, escapes included; written unrolled so a failed match backtracks linearly.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_INNERMOST = re.compile(rb"\[\]|\{\}")
+
+
+def nesting_within(raw: bytes, max_depth: int) -> bool:
+    """Whether every array/object in the JSON text `raw` nests at most `max_depth` deep, checked without
+    recursion and before any parser sees it: the parsers recurse, so `"[" * 100000` is a RecursionError in
+    json.loads. Request bodies and the documents inside an imported archive are both checked with it.
+
+    Strings are dropped (brackets inside them do not count), then everything but brackets; each
+    pass deletes the innermost empty pairs, one level at a time. A document that is still not empty
+    after `max_depth` passes is deeper than that, or its brackets do not pair up (not JSON either).
+    """
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKET)
+    for _ in range(max_depth):
+        if not brackets:
+            return True
+        shorter = _INNERMOST.sub(b"", brackets)
+        if len(shorter) == len(brackets):
+            return False
+        brackets = shorter
+    return not brackets

@@ -57,7 +57,7 @@ from mutoscope.media import (
     read_frames_at,
 )
 from mutoscope.outbound import fetch_bytes
-from mutoscope.protocol.base import Body, Upload, parse
+from mutoscope.protocol.base import Body, Upload, cursor_page, parse
 from mutoscope.protocol.videos import (
     DEFAULT_MODEL,
     CreateVideoRequest,
@@ -651,8 +651,7 @@ class VideoService:
         with self.sessions() as s:
             rows, more = repo.list_videos(s, who.user_id, after=after, limit=limit, order=order)
             data = [to_video_object(v, owner_view=True) for v in rows]
-        return VideoList(data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None,
-                         has_more=more)
+        return cursor_page(VideoList, data, more)
 
     def content(self, who: Principal, video_id: str, variant: str, token: str | None = None) -> StoredFile:
         with self.sessions() as s:
@@ -750,8 +749,7 @@ class VideoService:
         with self.sessions() as s:
             rows, more = repo.search_videos(s, who.user_id, f, after=after, limit=limit, order=order)
             data = [to_video_object(v, owner_view=True) for v in rows]
-        return VideoList(data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None,
-                         has_more=more)
+        return cursor_page(VideoList, data, more)
 
     def models_used(self, who: Principal) -> list[str]:
         with self.sessions() as s:

@@ -17,7 +17,6 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from mutoscope.accounts import people
@@ -61,7 +60,7 @@ async def _fields(request: Request) -> dict[str, str]:
     return {k: (v if k in RAW else v.strip()) for k, v in fields.items() if isinstance(v, str)}
 
 
-def _error(e: Exception, fallback_param: str | None = None) -> FormError:
+def _error(e: MutoscopeError, fallback_param: str | None = None) -> FormError:
     err = FormError.of(e)
     if err.param is None and fallback_param:
         err.param = fallback_param
@@ -336,7 +335,7 @@ async def key_create(request: Request, who: WhoDep) -> Response:
     try:
         req = parse_model(CreateKeyRequest, values)
         made = await run_in_threadpool(request.app.state.accounts.create_key, who, who.user_id, req.name)
-    except (MutoscopeError, RequestValidationError) as e:
+    except MutoscopeError as e:
         return _keys_page(request, who, _error(e, "name"), values)
     return _keys_page(request, who, new_key=made.api_key)
 
@@ -393,7 +392,7 @@ async def webhook_create(request: Request, who: WhoDep) -> Response:
 
     try:
         ep = await run_in_threadpool(create)
-    except (MutoscopeError, RequestValidationError) as e:
+    except MutoscopeError as e:
         err = _error(e)
         if err.param == "event_types":
             err.param = "on_" + hooks.EVENT_TYPES[0]

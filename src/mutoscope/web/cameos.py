@@ -12,7 +12,6 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from mutoscope.accounts.service import Principal
@@ -123,7 +122,7 @@ async def create_cameo(request: Request, who: WhoDep) -> Response:
     files = {k: u for k, u in body.files.items() if k == "video" and u.data}  # no file chosen: none
     try:
         cameo = await run_in_threadpool(_cameos(request).create, who, Body(fields, files))
-    except (MutoscopeError, RequestValidationError) as e:
+    except MutoscopeError as e:
         return _new_page(request, who, str(fields.get("challenge_id") or "") or None, FormError.of(e), fields)
     return see(f"/cameos/{cameo.id}")
 
@@ -154,7 +153,7 @@ async def update_consent(request: Request, who: WhoDep, cameo_id: str) -> Respon
         update["blocked_terms"] = [t for t in str(fields.get("blocked_terms", "")).split(",") if t.strip()]
     try:
         await run_in_threadpool(_cameos(request).update, who, cameo_id, Body(update))
-    except (MutoscopeError, RequestValidationError) as e:
+    except MutoscopeError as e:
         return _cameo_page(request, who, cameo_id, FormError.of(e), "consent", fields)
     return see(f"/cameos/{cameo_id}#consent")
 
@@ -164,7 +163,7 @@ async def add_grant(request: Request, who: WhoDep, cameo_id: str) -> Response:
     fields = await read_form(request)
     try:
         await run_in_threadpool(_cameos(request).grant, who, cameo_id, Body({"user": fields.get("user", "")}))
-    except (MutoscopeError, RequestValidationError) as e:
+    except MutoscopeError as e:
         return _cameo_page(request, who, cameo_id, FormError.of(e), "grant", fields)
     return see(f"/cameos/{cameo_id}#grants")
 
@@ -184,7 +183,7 @@ async def takedown(request: Request, who: WhoDep, cameo_id: str, video_id: str) 
     try:
         await run_in_threadpool(_cameos(request).takedown, who, cameo_id, video_id,
                                 Body({"reason": reason} if reason else {}))
-    except (MutoscopeError, RequestValidationError) as e:
+    except MutoscopeError as e:
         return _cameo_page(request, who, cameo_id, FormError.of(e), "takedown", fields)
     return see(target + "#uses")
 
@@ -217,7 +216,7 @@ async def create_character(request: Request, who: WhoDep) -> Response:
     files = {k: u for k, u in body.files.items() if k == "video" and u.data}
     try:
         await run_in_threadpool(_cameos(request).create_character, who, Body(fields, files))
-    except (MutoscopeError, RequestValidationError) as e:
+    except MutoscopeError as e:
         return _characters_page(request, who, None, FormError.of(e), fields)
     return see("/characters")
 

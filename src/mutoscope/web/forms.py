@@ -6,7 +6,6 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 
 from mutoscope.accounts.service import Principal
@@ -24,14 +23,9 @@ class FormError:
         self.message, self.code, self.param, self.status = message, code, param, status
 
     @classmethod
-    def of(cls, e: Exception) -> "FormError":
-        if isinstance(e, MutoscopeError):
-            return cls(e.message, e.code, e.param, e.status_code)
-        errors = list(e.errors()) if isinstance(e, RequestValidationError) else []
-        first = errors[0] if errors else {}
-        param = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")) or None
-        msg = f"{param}: {first.get('msg', 'invalid value')}" if param else first.get("msg", "invalid request")
-        return cls(msg, "invalid_value", param, 400)
+    def of(cls, e: MutoscopeError) -> "FormError":
+        # Services validate through protocol.parse, so a bad field arrives here as a MutoscopeError too.
+        return cls(e.message, e.code, e.param, e.status_code)
 
 
 def safe_next(url: str | None) -> str:

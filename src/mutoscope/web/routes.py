@@ -12,7 +12,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from mutoscope.accounts.service import Principal
@@ -180,7 +179,7 @@ async def create(request: Request, who: WhoDep) -> Response:
             data = await run_in_threadpool(svc.first_frame_of, who, again)
             files["input_reference"] = Upload("first-frame.png", "image/png", data)
         video, _ = await run_in_threadpool(svc.create, who, Body(fields, files))
-    except (MutoscopeError, RequestValidationError) as e:
+    except MutoscopeError as e:
         values = {**fields, **({"first_frame_of": again} if isinstance(again, str) else {})}
         return _create_page(request, who, values, FormError.of(e))
     return see(f"/videos/{video.id}")
@@ -219,7 +218,7 @@ async def edit(request: Request, who: WhoDep) -> Response:
         fields = {k: v for k, v in form.items() if k in ("prompt", "seed", "model", "size", "seconds")}
     try:
         video, _ = await run_in_threadpool(request.app.state.videos.edit, who, Body(fields, files))
-    except (MutoscopeError, RequestValidationError) as e:
+    except MutoscopeError as e:
         values = {k: v for k, v in form.items() if k in ("prompt", "seed", "model", "size", "seconds", "video")}
         return _edit_page(request, who, values, FormError.of(e))
     return see(f"/videos/{video.id}")
@@ -271,7 +270,7 @@ async def _remix(request: Request, who: Principal, found: SharedVideo) -> Respon
     token = None if found.mine else found.token
     try:
         video, _ = await run_in_threadpool(request.app.state.videos.remix, who, found.video.id, Body(fields), token)
-    except (MutoscopeError, RequestValidationError) as e:
+    except MutoscopeError as e:
         return _video_page(request, who, found, FormError.of(e), "remix", fields)
     return see(f"/videos/{video.id}")
 
@@ -287,7 +286,7 @@ async def extend(request: Request, who: WhoDep, video_id: str) -> Response:
     body = Body({"video": {"id": video_id}, **{k: v for k, v in fields.items() if k in ("prompt", "seconds")}})
     try:
         video, _ = await run_in_threadpool(request.app.state.videos.extend, who, body)
-    except (MutoscopeError, RequestValidationError) as e:
+    except MutoscopeError as e:
         return _video_page(request, who, request.app.state.videos.view(who, video_id), FormError.of(e), "extend",
                            fields)
     return see(f"/videos/{video.id}")
@@ -298,7 +297,7 @@ async def retry(request: Request, who: WhoDep, video_id: str) -> Response:
     await read_form(request)
     try:
         video, _ = await run_in_threadpool(request.app.state.videos.retry, who, video_id)
-    except (MutoscopeError, RequestValidationError) as e:
+    except MutoscopeError as e:
         return _video_page(request, who, request.app.state.videos.view(who, video_id), FormError.of(e), "retry")
     return see(f"/videos/{video.id}")
 

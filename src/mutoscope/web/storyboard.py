@@ -13,7 +13,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from mutoscope.api.body import read_body
@@ -90,7 +89,7 @@ async def create_storyboard(request: Request, who: WhoDep) -> Response:
     fields: dict[str, Any] = {**values, "storyboard": shots}
     try:
         video, _ = await run_in_threadpool(request.app.state.videos.create, who, Body(fields, {}))
-    except (MutoscopeError, RequestValidationError) as e:
+    except MutoscopeError as e:
         typed = [{**EMPTY_SHOT, **{k: v for k, v in s.items() if k != "image"}} for s in shots]
         return _page(request, who, values, typed, FormError.of(e))
     return see(f"/videos/{video.id}")

@@ -8,6 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from mutoscope.api.body import parse_model, read_body
 from mutoscope.api.deps import PrincipalDep
 from mutoscope.errors import InvalidRequest
+from mutoscope.protocol.base import cursor_page
 from mutoscope.protocol.webhooks import (
     CreateWebhookEndpoint,
     DeletedWebhookEndpoint,
@@ -54,8 +55,7 @@ async def create_endpoint(request: Request, who: PrincipalDep) -> WebhookEndpoin
 def list_endpoints(request: Request, who: PrincipalDep) -> WebhookEndpointList:
     with request.app.state.sessions() as s:
         data = [_obj(request, ep) for ep in hooks.list_endpoints(s, who.user_id)]
-    return WebhookEndpointList(data=data, first_id=data[0].id if data else None,
-                               last_id=data[-1].id if data else None)
+    return cursor_page(WebhookEndpointList, data)
 
 
 @router.get("/{endpoint_id}", response_model=WebhookEndpointObject)
