@@ -191,9 +191,7 @@ def run_video_job(ctx: JobContext, claim: Claim) -> None:
             keeper.progress(pct)
             try:
                 with ctx.sessions() as s:
-                    s.query(Video).filter(Video.id == video_id, Video.status == "in_progress",
-                                          Video.lease_owner == claim.worker_id).update({"progress": pct})
-                    s.commit()
+                    transitions.record_progress(s, claim, pct)
             except Exception:
                 logger.warning("video %s: progress not recorded (database unavailable)", video_id)
 

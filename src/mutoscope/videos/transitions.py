@@ -110,13 +110,25 @@ def claim_next(s: Session, worker_id: str, lease_seconds: float) -> Claim | None
             return Claim(candidate, attempt, worker_id)
 
 
+def _held(claim: Claim) -> tuple:
+    """The fence on every write a running job makes: the row is still running, under this worker's lease."""
+    return Video.id == claim.video_id, Video.status == "in_progress", Video.lease_owner == claim.worker_id
+
+
 def renew(s: Session, claim: Claim, lease_seconds: float, progress: int | None = None) -> bool:
     """Extend the lease (and record progress); False when this worker no longer holds the job."""
     values: dict = {"lease_expires_at": time.time() + lease_seconds}
     if progress is not None:
         values["progress"] = progress
-    res = s.execute(update(Video).where(Video.id == claim.video_id, Video.status == "in_progress",
-                                        Video.lease_owner == claim.worker_id).values(**values))
+    res = s.execute(update(Video).where(*_held(claim)).values(**values))
+    s.commit()
+    return res.rowcount == 1
+
+
+def record_progress(s: Session, claim: Claim, progress: int) -> bool:
+    """The job's percent, written at once (the lease keeper also carries it with each renewal); False when
+    this worker no longer holds the job."""
+    res = s.execute(update(Video).where(*_held(claim)).values(progress=progress))
     s.commit()
     return res.rowcount == 1
 
@@ -128,8 +140,7 @@ def complete(s: Session, claim: Claim, *, resolved: dict | None, retention_days:
     values = {"status": "completed", "progress": 100, "completed_at": done, "resolved": resolved,
               "assets_attempt": claim.attempt, "lease_owner": None, "lease_expires_at": None,
               "expires_at": done + int(retention_days * 86400) if retention_days else None}
-    res = s.execute(update(Video).where(Video.id == claim.video_id, Video.status == "in_progress",
-                                        Video.lease_owner == claim.worker_id, Video.deleted_at.is_(None),
+    res = s.execute(update(Video).where(*_held(claim), Video.deleted_at.is_(None),
                                         Video.cancel_requested.is_(False))
                     .values(**values))
     if res.rowcount != 1:
@@ -166,8 +177,7 @@ def fail(s: Session, video_id: str, code: str, message: str, *, claim: Claim | N
 def release(s: Session, claim: Claim) -> bool:
     """Hand a running job back to the queue (its worker is shutting down); the attempt doesn't count.
     A job deleted or cancelled meanwhile is not handed back: it fails (refunded) instead."""
-    res = s.execute(update(Video).where(Video.id == claim.video_id, Video.status == "in_progress",
-                                        Video.lease_owner == claim.worker_id, Video.deleted_at.is_(None),
+    res = s.execute(update(Video).where(*_held(claim), Video.deleted_at.is_(None),
                                         Video.cancel_requested.is_(False))
                     .values(status="queued", progress=0, attempts=Video.attempts - 1, lease_owner=None,
                             lease_expires_at=None))
