@@ -59,10 +59,6 @@ def check_password(password: str, param: str = "password") -> None:
                              code="password_too_long")
 
 
-def hash_password(password: str) -> str:
-    check_password(password)
-    return _hasher.hash(password)
-
 
 def clean_name(name: str | None) -> str:
     name = (name or "").strip()

@@ -31,12 +31,6 @@ def deprecate_model(session: Session, model: str, *, shutdown_at: int, deprecate
     return row
 
 
-def undeprecate_model(session: Session, model: str) -> None:
-    row = session.get(ModelLifecycle, model)
-    if row is not None:
-        session.delete(row)
-        session.commit()
-
 
 def model_schedules(session: Session) -> dict[str, ModelLifecycle]:
     return {r.model: r for r in session.scalars(select(ModelLifecycle))}
@@ -110,12 +104,6 @@ def schedule_sunset(session: Session, *, notice_at: int, no_new_generations_at: 
     session.commit()
     return row
 
-
-def cancel_sunset(session: Session) -> None:
-    row = session.get(ServiceSchedule, 1)
-    if row is not None:
-        session.delete(row)
-        session.commit()
 
 
 def current_phase(session: Session, t: int | None = None) -> ServicePhase:

@@ -87,8 +87,3 @@ def timeline(board: Any) -> list[ShotObject] | None:
         return out or None
     except (KeyError, TypeError, ValueError, ZeroDivisionError):
         return None
-
-
-def start_frame(board: dict[str, Any], index: int) -> int:
-    """The first frame of shot `index` in the video."""
-    return sum(int(shot["frames"]) for shot in board["shots"][:index])
