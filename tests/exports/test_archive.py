@@ -294,7 +294,7 @@ def test_not_a_zip(site_b, tmp_path):
     _refused(site_b, bad, code="archive_truncated")
 
 
-def test_cameos_are_refused_until_issue_4(site_b, good, tmp_path):
+def test_an_archive_with_cameos_is_refused_as_not_supported(site_b, good, tmp_path):
     line = b'{"id": "cameo_1"}\n'
 
     def edit(m):
