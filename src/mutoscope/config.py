@@ -64,7 +64,8 @@ class Settings(BaseSettings):
     # Assets never expire unless the operator sets a retention.
     retention_days: float | None = None
     poll_after_ms: int = 1000
-    visible_watermark_default: bool = False  # draw "@owner" on every frame (plans decide later)
+    # Draw "@owner" on every frame of a job that carries no plan's decision (each plan sets its own).
+    visible_watermark_default: bool = False
 
     # Whether the web app's create form offers the test fixtures (random weights, they make noise): "auto"
     # only while no real model is installed and allowed, "always", or "never". The API accepts them either way.

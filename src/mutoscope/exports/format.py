@@ -4,11 +4,11 @@
                        files: {path: {sha256, bytes}} for every other entry of the zip
     README.txt         what this is, for a human who opens the zip
     videos.jsonl       one VideoRecord per line
-    cameos.jsonl       one cameo per line, with consent settings and grant history (
-                       always empty until cameos exist; an importer refuses lines it cannot honour)
+    cameos.jsonl       one cameo per line, with consent settings and grant history (always empty:
+                       a cameo stays on the server that verified it; an importer refuses lines it cannot honour)
     videos/<id>/video.mp4, thumbnail.webp, spritesheet.jpg, input.png   (each only where it exists)
     videos/<id>/shot-<i>.png   a storyboard shot's first-frame image, named by its record's params
-    provenance/...     reserved for provenance data (not written yet)
+    provenance/...     reserved; nothing is written there (each MP4 carries its own C2PA manifest and watermark)
 """
 
 from __future__ import annotations
