@@ -28,7 +28,7 @@ PG_URL = os.environ.get("MUTOSCOPE_TEST_PG", "postgresql+psycopg://postgres@127.
 # go first. pytest-xdist (`--dist loadfile`) hands whole files to its workers in collection order, so a
 # long file collected last would run alone on one worker while the other waits. The sort is stable:
 # tests inside a file keep their order.
-SLOW_FIRST = ("tests/scale/", "tests/api/test_scale_out.py", "tests/exports/test_live.py", "tests/exports/test_boundary.py",
+SLOW_FIRST = ("tests/scale/", "tests/api/test_scale_out.py", "tests/exports/test_live.py", "tests/exports/test_hostile_imports.py",
               "tests/fuzz/", "tests/api/test_webhooks.py", "tests/api/test_durability.py", "tests/likeness/",
               "tests/api/test_gpu_worker.py", "tests/api/test_lean_api.py", "tests/mcp/", "tests/engine/test_two_stage.py",
               "tests/api/test_videos.py", "tests/api/test_plans.py", "tests/api/test_storyboards.py",

@@ -21,7 +21,7 @@ from mutoscope.db.migrate import upgrade
 from mutoscope.db.models import Video, new_id
 from mutoscope.db.session import make_engine, make_sessionmaker
 from mutoscope.engine.registry import load_registry
-from mutoscope.exports.jobs import ExportJobs
+from mutoscope.exports.queue import ExportQueue
 from mutoscope.storage.keys import input_key, shot_input_key, variant_key
 from mutoscope.storage import LocalStorage
 from tests.conftest import TEST_ALIASES
@@ -53,8 +53,8 @@ class Site:
     storage: LocalStorage
     owner_id: str
 
-    def jobs(self, **kw) -> ExportJobs:
-        return ExportJobs(self.sessions, self.storage, to_video_object, exporter="mutoscope test", **kw)
+    def jobs(self, **kw) -> ExportQueue:
+        return ExportQueue(self.sessions, self.storage, to_video_object, exporter="mutoscope test", **kw)
 
     def add_video(self, *, prompt: str = "a cat", remix_of: str | None = None, status: str = "completed",
                   video_id: str | None = None, with_input: bool = False, owner_id: str | None = None) -> str:

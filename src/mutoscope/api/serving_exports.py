@@ -1,6 +1,6 @@
 """Exports and imports over HTTP: ownership, status shaping, receiving an archive upload.
 
-The work itself lives in the exports room (`exports/jobs.py`, `exports/importer.py`); this class
+The work itself lives in the exports room (`exports/queue.py`, `exports/importer.py`); this class
 scopes it to the caller (another account's export id is a 404, like a video's) and shapes wire objects.
 """
 
@@ -24,7 +24,7 @@ from mutoscope.config import Settings
 from mutoscope.db.models import Export, Import, now
 from mutoscope.errors import InvalidRequest, NotFound, PayloadTooLarge, PermissionDenied
 from mutoscope.exports.importer import Limits, Resubmission, Resubmit, Unfinished, import_archive, unfinished_outcome
-from mutoscope.exports.jobs import ExportJobs
+from mutoscope.exports.queue import ExportQueue
 from mutoscope.storage.keys import archive_key
 from mutoscope.exports.scratch import ScratchArea, sweep
 from mutoscope.protocol.exports import DeletedExport, ExportError, ExportList, ExportObject, ImportObject
@@ -113,7 +113,7 @@ class ExportService:
         videos: the admission path that `unfinished=resubmit` re-submits through.
     """
 
-    def __init__(self, sessions: sessionmaker[Session], storage: Storage, settings: Settings, jobs: ExportJobs,
+    def __init__(self, sessions: sessionmaker[Session], storage: Storage, settings: Settings, jobs: ExportQueue,
                  catalog: ModelCatalog, videos: VideoService):
         self.sessions, self.storage, self.settings, self.jobs = sessions, storage, settings, jobs
         self.catalog, self.videos = catalog, videos
@@ -124,7 +124,7 @@ class ExportService:
         """Build the service, sweep the scratch of imports a stopped process left, and start the export
         worker, which first resumes interrupted exports."""
         sweep(storage.scratch_dir())
-        jobs = ExportJobs(sessions, storage, to_video_object, exporter=f"mutoscope {__version__}",
+        jobs = ExportQueue(sessions, storage, to_video_object, exporter=f"mutoscope {__version__}",
                           max_attempts=settings.max_attempts)
         return cls(sessions, storage, settings, jobs.start(), catalog, videos)
 

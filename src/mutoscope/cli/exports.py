@@ -60,12 +60,12 @@ def export_cmd(output: Annotated[Path, typer.Option("-o", "--output", help="Wher
     from mutoscope import __version__
     from mutoscope.videos.service import to_video_object
     from mutoscope.db.models import Export, now
-    from mutoscope.exports.jobs import ExportJobs
+    from mutoscope.exports.queue import ExportQueue
     from mutoscope.storage.keys import archive_key
 
     settings, sessions, storage = _open(data_dir)
     owner_id = _user_id(sessions, user)
-    jobs = ExportJobs(sessions, storage, to_video_object, exporter=f"mutoscope {__version__}")
+    jobs = ExportQueue(sessions, storage, to_video_object, exporter=f"mutoscope {__version__}")
     e = jobs.create(owner_id, claimed=True)
     with _bar() as bar:
         task = bar.add_task(f"export {e.id}", total=e.video_count)

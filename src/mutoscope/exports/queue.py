@@ -1,4 +1,4 @@
-"""Export jobs: one function owns queued → in_progress → completed | failed, and a small worker thread runs them.
+"""The export queue: one function owns queued → in_progress → completed | failed, and a small worker thread runs them.
 
 The row holds the snapshot of video ids and the writer's checkpoint, so an export interrupted by a
 restart is re-queued on start and goes on from its last checkpoint (see writer.py). Safe to run twice:
@@ -30,7 +30,7 @@ VideoObjectFn = Callable[[Video], Any]  # videos.service.to_video_object: the ex
 
 
 
-class ExportJobs:
+class ExportQueue:
     """Args:
         sessions: the database.
         storage: where video files are read from and the finished archive is stored.
@@ -210,7 +210,7 @@ class ExportJobs:
                 error_message="The server stopped during this export several times. Start a new export."))
             s.commit()
 
-    def start(self) -> "ExportJobs":
+    def start(self) -> "ExportQueue":
         """Recover and start the worker thread (daemon: a stop mid-export is resumed on next start)."""
         if self._thread is None:
             self.recover()

@@ -86,7 +86,7 @@ def render_storyboard(engine: VideoEngine, model: str, shots: list[Shot], out_di
     total = sum(shot.spec.seconds for shot in shots)
     frames: list[np.ndarray] = [prefix.frames] if prefix is not None else []
     sounds: list[np.ndarray | None] = [prefix.audio] if prefix is not None else []
-    transitions: list[str | None] = []
+    joins: list[str | None] = []
     outputs: list[GenerationOutput] = []
     previous = prefix.frames[-EXTEND_TAIL_FRAMES:] if prefix is not None else None
     done = 0.0
@@ -109,7 +109,7 @@ def render_storyboard(engine: VideoEngine, model: str, shots: list[Shot], out_di
             raise GenerationCancelled(f"cancelled after shot {shot.index}")
         outputs.append(out)
         if frames:
-            transitions.append(shot.transition or "cut")
+            joins.append(shot.transition or "cut")
         frames.append(out.frames)
         sounds.append(out.audio)
         previous = out.frames[-EXTEND_TAIL_FRAMES:]
@@ -124,7 +124,7 @@ def render_storyboard(engine: VideoEngine, model: str, shots: list[Shot], out_di
         if out.audio is not None and out.sample_rate != rate:
             sounds[i] = resample_audio(out.audio, out.sample_rate, rate)
     blends = [round((CONTINUOUS_BLEND_SECONDS if t == "continuous" else CUT_CROSSFADE_SECONDS) * (rate or 0))
-              for t in transitions]
+              for t in joins]
     try:
         video, audio = join(frames, sounds, fps=fps, sample_rate=rate, blends=blends)
     except MediaError as e:
