@@ -32,7 +32,8 @@ def source(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory):
-    yield from serve_live(tmp_path_factory, "exp")
+    # Imports render nothing, so the importing servers start API-only: seconds instead of a diffusers import.
+    yield from serve_live(tmp_path_factory, "exp", "--no-worker")
 
 
 def _same_library(src: LiveServer, dst: LiveServer, ids: list[str]) -> None:
@@ -113,7 +114,7 @@ def test_cli_export_matches_api_export(source, tmp_path):
 
 
 def test_migrate_interrupted_then_resumed(source, tmp_path):
-    dst = LiveServer(tmp_path / "c").start()
+    dst = LiveServer(tmp_path / "c", "--no-worker").start()
     try:
         args = ("migrate", "--from", source.base_url + "/v1", "--api-key", source.api_key)
         first = dst.cli(*args, "--limit", "2")  # stops halfway, like an interrupted run
