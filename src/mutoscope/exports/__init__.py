@@ -1,11 +1,11 @@
 """The exports room: everything a user made leaves and enters a server as one archive.
 
 PUT HERE: the archive format (`format.py`: layout, format version, record schema, path rules), the
-streaming, checkpointed archive writer (`writer.py`), export jobs that survive restarts (`jobs.py`),
+streaming, checkpointed archive writer (`writer.py`), the queue of exports that survive restarts (`queue.py`),
 verified all-or-nothing import (`importer.py`) and migration from any OpenAI-compatible Videos API
 (`migrate.py`).
 DO NOT PUT HERE: HTTP (that is `api/serving_exports.py` and `api/routes/exports.py`), wire types
 (`protocol/exports.py`), command-line parsing and progress bars (`cli/exports.py`), anything from
-`engine/`. Functions here take what they need (sessions, storage, a `video_object` function) as
+`engine/` but its torch-free camera moves. Functions here take what they need (sessions, storage, a `video_object` function) as
 arguments instead of importing other rooms' internals.
 """
