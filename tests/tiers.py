@@ -57,6 +57,7 @@ def _spawning_functions(path: str) -> frozenset[str]:
     return frozenset(spawning)
 
 
+@cache
 def _starts_a_server(func) -> bool:
     text = _source(func)
     if SPAWNS.search(text):
