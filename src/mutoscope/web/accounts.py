@@ -26,6 +26,7 @@ from mutoscope.api.body import bounded_stream, parse_model, read_body
 from mutoscope.db.models import User, now
 from mutoscope.errors import InvalidRequest, MutoscopeError, NotFound
 from mutoscope.protocol.accounts import CreateKeyRequest
+from mutoscope.protocol.base import refuse_unstorable
 from mutoscope.protocol.webhooks import CreateWebhookEndpoint
 from mutoscope.sealing import SealError
 from mutoscope.web import session
@@ -57,6 +58,7 @@ async def _fields(request: Request) -> dict[str, str]:
         fields: dict[str, Any] = dict(pairs)
     else:
         fields = {k: v for k, v in (await read_body(request, FORM_LIMIT)).fields.items() if isinstance(v, str)}
+    refuse_unstorable(fields)
     session.check_csrf(request, fields)
     return {k: (v if k in RAW else v.strip()) for k, v in fields.items() if isinstance(v, str)}
 
