@@ -7,6 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from mutoscope.api.deps import PrincipalDep
+from mutoscope.api.idempotency import IdempotentRoute
 from mutoscope.api.serving_exports import ExportService
 from mutoscope.protocol.exports import DeletedExport, ExportList, ExportObject, ImportObject
 from mutoscope.storage.http import stored_response
@@ -18,7 +19,7 @@ def _svc(request: Request) -> ExportService:
     return request.app.state.exports
 
 
-@router.post("/v1/exports", response_model=ExportObject)
+@router.api_route("/v1/exports", methods=["POST"], response_model=ExportObject, route_class_override=IdempotentRoute)
 def create_export(request: Request, who: PrincipalDep) -> ExportObject:
     return _svc(request).create(who)
 
