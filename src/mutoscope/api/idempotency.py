@@ -15,8 +15,8 @@ openai SDK sends one on every retry of a request it built), the retry is answere
 Keys belong to an account: two accounts using the same key never see each other's answers.
 
 Use: `APIRouter(..., route_class=IdempotentRoute)` makes every POST of that router honour the header (other
-methods pass straight through); for one route of a router, `@router.api_route(path, methods=["POST"],
-route_class_override=IdempotentRoute)`. A request without the header is untouched. The body is held in
+methods pass straight through); for one route of a router, `router.add_api_route(path, endpoint,
+methods=["POST"], route_class_override=IdempotentRoute)`. A request without the header is untouched. The body is held in
 memory to compare it, so a route that streams a larger-than-upload body to disk (imports) is not one.
 """
 

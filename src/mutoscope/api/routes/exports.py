@@ -19,9 +19,13 @@ def _svc(request: Request) -> ExportService:
     return request.app.state.exports
 
 
-@router.api_route("/v1/exports", methods=["POST"], response_model=ExportObject, route_class_override=IdempotentRoute)
 def create_export(request: Request, who: PrincipalDep) -> ExportObject:
     return _svc(request).create(who)
+
+
+# Honours Idempotency-Key: a retried export request gets the first export, not a second archive.
+router.add_api_route("/v1/exports", create_export, methods=["POST"], response_model=ExportObject,
+                     route_class_override=IdempotentRoute)
 
 
 @router.get("/v1/exports", response_model=ExportList)
