@@ -33,7 +33,7 @@ DATA_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox"
 # Swagger UI and ReDoc, shipped by fastapi-offline: each page starts its bundle with one inline script, allowed
 # by its hash (computed from the page itself), and both inject their own <style> elements.
 DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
-DOCS_CSP = ("default-src 'self'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+DOCS_CSP = ("default-src 'self'; script-src 'self'{hashes}; style-src 'self' 'unsafe-inline'; "
             "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
             "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 HSTS = "max-age=31536000"
@@ -41,8 +41,9 @@ _INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S
 
 
 def _hashes(html: bytes) -> str:
-    return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(m.group(1)).digest()).decode()}'"
-                    for m in _INLINE_SCRIPT.finditer(html)) or "'none'"
+    return "".join(" "
+                   + f"'sha256-{base64.b64encode(hashlib.sha256(m.group(1)).digest()).decode()}'"
+                    for m in _INLINE_SCRIPT.finditer(html))
 
 
 def _secure_cookies(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
