@@ -86,7 +86,7 @@ class DroppingProxy:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    srv = LiveServer(tmp_path_factory.mktemp("idem") / "data").start()
+    srv = LiveServer(tmp_path_factory.mktemp("idem") / "data").start(timeout=300)
     yield srv
     srv.stop()
 

@@ -47,7 +47,7 @@ def pg_db():
 
 @pytest.fixture(scope="module")
 def pg(tmp_path_factory, pg_db):
-    srv = LiveServer(tmp_path_factory.mktemp("trust") / "data", MUTOSCOPE_DATABASE_URL=pg_db).start()
+    srv = LiveServer(tmp_path_factory.mktemp("trust") / "data", MUTOSCOPE_DATABASE_URL=pg_db).start(timeout=300)
     yield srv
     srv.stop()
 

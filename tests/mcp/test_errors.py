@@ -28,7 +28,7 @@ def pg_live(tmp_path_factory):
     except psycopg.OperationalError as e:
         pytest.skip(f"PostgreSQL not reachable: {e}")
     srv = LiveServer(tmp_path_factory.mktemp("mcp-pg") / "data",
-                     MUTOSCOPE_DATABASE_URL=PG_URL.rsplit("/", 1)[0] + "/" + name).start()
+                     MUTOSCOPE_DATABASE_URL=PG_URL.rsplit("/", 1)[0] + "/" + name).start(timeout=300)
     yield srv
     srv.stop()
     with psycopg.connect(base, autocommit=True) as conn:
