@@ -1,8 +1,9 @@
 """`Idempotency-Key` on the POSTs that create or charge: a retried request gets the first answer, not a second job.
 
 A client that times out, or whose connection drops after the server queued its job, cannot know whether
-the job exists; the official SDKs retry such a POST by themselves. With the same `Idempotency-Key` (the
-openai SDK sends one on every retry of a request it built), the retry is answered from the database:
+the job exists; the official SDKs retry such a POST by themselves, re-sending the request's headers. With
+the same `Idempotency-Key` (`extra_headers={"Idempotency-Key": ...}` once per logical request), the retry
+is answered from the database:
 
 - same account, same key, same method, path and body within 24 h: the first answer, byte for byte, with
   `Idempotent-Replayed: true`; nothing is created or charged again;
