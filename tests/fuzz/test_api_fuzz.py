@@ -612,10 +612,11 @@ def test_extension_routes(world: World):
     ("POST", "/v1/webhook_endpoints", {"name": "\x00", "url": "https://127.0.0.1/", "event_types": []}, "name"),
     ("POST", "/v1/admin/users", {"name": "nul\x00"}, "name"),
     ("POST", "/v1/admin/users/fuzz-victim/keys", {"name": "nul\x00"}, "name"),
-    ("GET", "/v1/videos/video_%00", None, None),
-    ("GET", "/v1/videos?after=%00", None, None),
-    ("DELETE", "/v1/cameos/a%00b", None, None),
-    ("GET", "/v1/webhook_endpoints/%00", None, None),
+    ("GET", "/v1/videos/video_%00", None, "path"),
+    ("GET", "/v1/videos?after=%00", None, "after"),
+    ("DELETE", "/v1/cameos/a%00b", None, "path"),
+    ("GET", "/v1/webhook_endpoints/%00", None, "path"),
+    ("POST", "/v1/videos/characters", {"name": "a\x00b"}, "name"),
 ])
 def test_nul_characters_are_refused(world: World, method, path, body, param):
     """PostgreSQL cannot store or even compare text holding a NUL: each of these was a 500 there."""
