@@ -29,7 +29,8 @@ def _moment(rng: random.Random) -> tuple[str, int]:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_kills_leave_nothing_behind(tmp_path, request, backend):
-    env = {"MUTOSCOPE_MAX_ATTEMPTS": "3"}
+    # A short lease: the reclaimer sweeps every half lease and takes a folder once it was quiet for a lease.
+    env = {"MUTOSCOPE_MAX_ATTEMPTS": "3", "MUTOSCOPE_LEASE_SECONDS": "6"}
     if backend == "postgresql":
         env["MUTOSCOPE_DATABASE_URL"] = request.getfixturevalue("pg_url")
     srv = LiveServer(tmp_path / "data", **env).start(timeout=300)
@@ -64,6 +65,12 @@ def test_kills_leave_nothing_behind(tmp_path, request, backend):
             except Exception:
                 pass
         wait_for(lambda: all(client.videos.retrieve(v).status in ("completed", "failed") for v in jobs), timeout=300)
+        # Within a lease and a half of the last kill, the reclaimer has swept the last attempt's scratch.
+        scratch = srv.data_dir / "assets" / ".tmp"
+        try:
+            wait_for(lambda: not [p for p in scratch.glob("video_*")], timeout=30)
+        except Exception:
+            pass  # counted below
     finally:
         srv.stop()
 

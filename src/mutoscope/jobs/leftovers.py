@@ -6,7 +6,9 @@ killed during encoding or upload runs neither, and the next attempt uses `a<n+1>
 look at them again. The reclaimer (every runner, at start and every half lease) therefore:
 
 - removes every scratch folder on this machine whose attempt is not the live one of a running job (the
-  row is not `in_progress`, or is running a later attempt); a live attempt's folder is never touched;
+  row is not `in_progress`, or is running a later attempt) and in which nothing was written for a whole
+  lease: a worker that lost its lease but still runs finishes writing and removes its own, and only a dead
+  one's folder stops changing;
 - removes from storage the files of each attempt it just took back, unless that attempt is the published one.
 Torch-free, like the rest of the reclaimer.
 """
@@ -14,8 +16,11 @@ Torch-free, like the rest of the reclaimer.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
+import time
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -28,6 +33,14 @@ logger = logging.getLogger(__name__)
 _ATTEMPT_DIR = re.compile(r"(?P<video>video_[A-Za-z0-9_-]{1,100})-a(?P<attempt>\d{1,9})")
 
 
+def _last_write(folder: Path) -> float:
+    try:
+        with os.scandir(folder) as entries:
+            return max([folder.stat().st_mtime, *(e.stat(follow_symlinks=False).st_mtime for e in entries)])
+    except FileNotFoundError:
+        return time.time()
+
+
 def sweep_scratch(ctx: JobContext) -> int:
     """Remove the scratch folders of attempts that are not running any more; returns how many."""
     try:
@@ -37,13 +50,13 @@ def sweep_scratch(ctx: JobContext) -> int:
         return 0
     if not found:
         return 0
-    ids = {m["video"] for m in found.values()}
+    ids = sorted({m["video"] for m in found.values()})
     with ctx.sessions() as s:
         live = {vid: attempts for vid, attempts in s.execute(
             select(Video.id, Video.attempts).where(Video.id.in_(ids), Video.status == "in_progress"))}
-    removed = 0
+    removed, quiet_since = 0, time.time() - ctx.settings.lease_seconds
     for path, m in found.items():
-        if live.get(m["video"]) == int(m["attempt"]):
+        if live.get(m["video"]) == int(m["attempt"]) or _last_write(path) > quiet_since:
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed += 1
