@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 
 from mutoscope.config import Settings
+from mutoscope.db.canary import check_sealing_key
 from mutoscope.db.migrate import upgrade
 from mutoscope.db.session import make_engine, make_sessionmaker
 from mutoscope.jobs.context import JobContext
+from mutoscope.sealing import SecretBox
 from mutoscope.storage import from_settings
 from mutoscope.storage.private import tighten
 
@@ -64,6 +66,8 @@ def build_job_context(settings: Settings, migrate: bool = True, *, with_engine: 
     if migrate:
         upgrade(settings.db_url)
     sessions = make_sessionmaker(make_engine(settings.db_url))
+    # Refuses to start with a sealing key other than the installation's, before any work is taken.
+    check_sealing_key(sessions, SecretBox.load(settings))
     if engine is None:
         engine = build_engine(settings) if with_engine else build_catalog(settings, weights_here=False)
     return JobContext(settings=settings, sessions=sessions, engine=engine, storage=storage)

@@ -249,6 +249,11 @@ def world(tmp_path_factory, database_url) -> World:
 
 # Hostile values .
 
+# NUL and the other control characters, alone and inside text: refused where storage cannot hold them, kept
+# out of every header (CR/LF), and never a 5xx.
+CONTROL_STRINGS = ["\x01", "a\x07b", "\x1b[31mred", "a\r\nX-Injected: 1", "\r\n\r\n", "a\tb", "\x7f", "\x85",
+                   "a\u2028b", "a\x00", "\x00\x00\x00", "".join(map(chr, range(32)))]
+
 HOSTILE_STRINGS = [
     "", " ", "\x00", "a\x00b", "\ud800", "\udfff", "\u202e", "😀" * 8, "a" * 40_000, "m" * 201, "m" * 256, "../../../../etc/passwd",
     "..", "%00", "%s%n%x", "{{7*7}}", "${jndi:x}", "<script>alert(1)</script>", "' OR 1=1 --", "null", "true",
@@ -256,6 +261,7 @@ HOSTILE_STRINGS = [
     "https://127.0.0.1/", "https://[::1]:1/", "http://169.254.169.254/latest/meta-data/", "file:///etc/passwd",
     "https://", "https://a b/", "data:image/png;base64,AAAA", "data:image/png;base64,!!!", "data:,", "data:",
     "sora-2", "sora-2-pro", "720x1280", "4", "8", "12", "@owner", "@fuzz-member", "video.completed",
+    *CONTROL_STRINGS,
 ]
 EXTREME_INTS = [0, -1, 1, 2**31, 2**53 + 1, 2**63 - 1, 2**63, 2**64, -(2**63) - 1, 10**30, -(10**30)]
 
@@ -606,10 +612,11 @@ def test_extension_routes(world: World):
     ("POST", "/v1/webhook_endpoints", {"name": "\x00", "url": "https://127.0.0.1/", "event_types": []}, "name"),
     ("POST", "/v1/admin/users", {"name": "nul\x00"}, "name"),
     ("POST", "/v1/admin/users/fuzz-victim/keys", {"name": "nul\x00"}, "name"),
-    ("GET", "/v1/videos/video_%00", None, None),
-    ("GET", "/v1/videos?after=%00", None, None),
-    ("DELETE", "/v1/cameos/a%00b", None, None),
-    ("GET", "/v1/webhook_endpoints/%00", None, None),
+    ("GET", "/v1/videos/video_%00", None, "path"),
+    ("GET", "/v1/videos?after=%00", None, "after"),
+    ("DELETE", "/v1/cameos/a%00b", None, "path"),
+    ("GET", "/v1/webhook_endpoints/%00", None, "path"),
+    ("POST", "/v1/videos/characters", {"name": "a\x00b"}, "name"),
 ])
 def test_nul_characters_are_refused(world: World, method, path, body, param):
     """PostgreSQL cannot store or even compare text holding a NUL: each of these was a 500 there."""

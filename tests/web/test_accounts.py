@@ -378,7 +378,10 @@ def test_a_disabled_account_is_signed_out(web):
     assert r.status_code == 303 and r.headers["location"] == "/signin"
     token = CSRF.search(c.get("/signin").text).group(1)
     r = c.post("/signin/password", data={"csrf_token": token, "login": "Ada", "password": PASSWORD})
-    assert r.status_code == 401 and "disabled" in r.text
+    # The right password answers exactly like a wrong one: no oracle for a guesser.
+    wrong = c.post("/signin/password", data={"csrf_token": token, "login": "Ada", "password": "not her password"})
+    assert r.status_code == wrong.status_code == 401 and "disabled" not in r.text
+    assert "don't match an account" in r.text and "don't match an account" in wrong.text
     assert h.post(f"/v1/admin/users/{state['ada_id']}", json={"disabled": False}).status_code == 200
 
 

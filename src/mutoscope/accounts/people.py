@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 from pwdlib import PasswordHash
+from zxcvbn import zxcvbn
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -50,13 +51,27 @@ def _sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def check_password(password: str, param: str = "password") -> None:
+def check_password(password: str, param: str = "password", hints: tuple[str, ...] = ()) -> None:
+    """Long enough, not too long to hash, and not a common, leaked-list or easily built password.
+
+    zxcvbn scores a password by the cheapest way to guess it: its frequency lists (the most common leaked
+    passwords, names and words), keyboard walks, repeats, sequences, dates and l33t swaps, plus `hints` (the
+    person's own name and email). Below score 3 (about 10^8 guesses) is refused, with its own advice.
+    """
     if not isinstance(password, str) or len(password) < PASSWORD_MIN:
         raise InvalidRequest(f"Choose a password of at least {PASSWORD_MIN} characters.", param=param,
                              code="password_too_short")
     if len(password) > PASSWORD_MAX:
         raise InvalidRequest(f"A password can be at most {PASSWORD_MAX} characters.", param=param,
                              code="password_too_long")
+    # Its matchers are quadratic in length; the first 100 characters decide whether a password is guessable.
+    verdict = zxcvbn(password[:100], user_inputs=[h for h in hints if h])
+    if verdict["score"] < 3:
+        advice = " ".join(x for x in [verdict["feedback"].get("warning") or "",
+                                      *verdict["feedback"].get("suggestions", [])[:1]] if x)
+        raise InvalidRequest("That password is too easy to guess: it is common, or close to one that is. "
+                             + (advice + " " if advice else "") + "Try a few unrelated words.",
+                             param=param, code="password_too_weak")
 
 
 
@@ -97,7 +112,7 @@ def _new_person(session: Session, *, name: str, email: str | None, password: str
                 plan: str | None = None) -> User:
     """Adds (does not commit) a user; the caller's commit may still meet a unique name or email."""
     name, email = clean_name(name), clean_email(email)
-    check_password(password)
+    check_password(password, hints=(name, email or ""))
     if session.scalar(select(User.id).where(User.name == name)):
         raise Conflict("That name is taken; choose another.", param="name", code="name_taken")
     if email and session.scalar(select(User.id).where(User.email == email)):
@@ -123,7 +138,7 @@ def set_password(session: Session, user_id: str, new: str, current: str | None =
     user = session.get(User, user_id)
     if user is None:
         raise NotFound("No such account.", param="user")
-    check_password(new, param="new_password")
+    check_password(new, param="new_password", hints=(user.name, user.email or ""))
     if user.password_hash is not None:
         if not current or len(current) > PASSWORD_MAX or not _hasher.verify(current, user.password_hash):
             raise InvalidRequest("That is not your current password.", param="current_password",
@@ -212,11 +227,11 @@ def sign_in_with_password(session: Session, login: str, password: str, ip: str, 
     if not ok or user is None:
         raise SignInRefused("That name or email and password don't match an account. Check both and try again.",
                             param="password")
-    if user.disabled:  # the right password: not a guess to count, but no session either
-        session.execute(delete(SignInFailure).where(SignInFailure.seq.in_([r.seq for r in rows])))
-        session.commit()
-        raise SignInRefused("This account is disabled. Ask the owner of this server to enable it.",
-                            param="login", code="account_disabled")
+    if user.disabled:
+        # The same answer as a wrong password, and counted like one: anything else would tell a guesser
+        # that this guess was right, to try on the account's other services.
+        raise SignInRefused("That name or email and password don't match an account. Check both and try again.",
+                            param="password")
     if new_hash:
         user.password_hash = new_hash
     session.execute(delete(SignInFailure).where(or_(SignInFailure.scope == scopes[0],
@@ -340,7 +355,7 @@ def reset_password(session: Session, token: str, password: str) -> Principal:
         raise NotFound("This link is not valid. Check that you copied all of it.", code="invite_not_found")
     if user.disabled:
         raise Gone("This account is disabled. Ask the owner of this server to enable it.", code="account_disabled")
-    check_password(password)
+    check_password(password, hints=(user.name, user.email or ""))
     spent = session.execute(update(Invite).where(Invite.id == inv.id, Invite.used_at.is_(None),
                                                  Invite.revoked_at.is_(None), Invite.expires_at > now())
                             .values(used_at=now(), used_by=user.id)).rowcount

@@ -13,7 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mutoscope import __version__
 from mutoscope.api.body import SLACK, too_large
-from mutoscope.api.errors import error_response, install_error_handlers
+from mutoscope.api.edge import SecurityHeaders, UnstorableUrl
+from mutoscope.api.errors import install_error_handlers
 from mutoscope.assistants.server import HttpEndpoint
 from mutoscope.accounts.plans import load_plans
 from mutoscope.api.routes import account, files, models, videos, webhooks
@@ -134,16 +135,7 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
     mount_web(app, settings)  # the browser front end at / (web/): same services, a session cookie
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + SLACK, exempt=("/v1/imports",))
 
-    @app.middleware("http")
-    async def refuse_nul(request, call_next):
-        """No id, path or query parameter holds a NUL, and PostgreSQL cannot even compare text with one:
-        refused here once rather than in every route that looks a parameter up."""
-        if "\x00" in request.url.path or any("\x00" in k or "\x00" in v
-                                             for k, v in request.query_params.multi_items()):
-            return error_response(400, "The request's path or query contains a NUL character.",
-                                  code="invalid_value")
-        return await call_next(request)
-
+    app.add_middleware(UnstorableUrl)  # no NUL in a path or query reaches a route (api/edge.py)
     @app.middleware("http")
     async def service_phase_headers(request, call_next):
         """Every answer carries the service's sunset phase once one is scheduled."""
@@ -151,6 +143,8 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
         for k, v in app.state.phase.get().headers().items():
             response.headers.setdefault(k, v)
         return response
+
+    app.add_middleware(SecurityHeaders)  # outermost: every answer gets the policy, errors included
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict:

@@ -19,7 +19,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
 from mutoscope.errors import InvalidRequest, PayloadTooLarge
-from mutoscope.protocol.base import Body, Upload, nesting_within, parse
+from mutoscope.protocol.base import Body, Upload, nesting_within, parse, refuse_unstorable
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -58,7 +58,10 @@ async def read_body(request: Request, limit: int) -> Body:
     """JSON, multipart or urlencoded fields and files, with `limit` bytes per file (and for JSON)."""
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data") or ctype.startswith("application/x-www-form-urlencoded"):
-        return await _read_form(request, limit, multipart=ctype.startswith("multipart/form-data"))
+        body = await _read_form(request, limit, multipart=ctype.startswith("multipart/form-data"))
+        refuse_unstorable(body.fields)
+        refuse_unstorable({k: f.filename for k, f in body.files.items()})
+        return body
     raw = bytearray()
     async for chunk in bounded_stream(request, limit + SLACK):
         raw += chunk
@@ -68,6 +71,7 @@ async def read_body(request: Request, limit: int) -> Body:
     data = await run_in_threadpool(loads_json, bytes(raw))
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
+    refuse_unstorable(data)
     return Body(fields=data)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
+from urllib.parse import unquote
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -23,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mutoscope.accounts.service import Principal
 from mutoscope.errors import MutoscopeError, NotFound, PayloadTooLarge
-from mutoscope.protocol.base import Body, parse
+from mutoscope.protocol.base import Body, error_body, parse, refuse_unstorable, unstorable_at
 from mutoscope.protocol.videos import VideoObject
 from mutoscope.videos.service import VideoService
 
@@ -234,8 +235,8 @@ def error_result(message: str, error: MutoscopeError | None = None) -> types.Cal
     """A tool error: the plain message for the model, the API's envelope fields for programs."""
     structured = None
     if error is not None:
-        structured = {"error": {"message": error.message, "type": error.type, "param": error.param,
-                                "code": error.code, "status": error.status_code}}
+        structured = error_body(error.message, error.type, error.param, error.code)
+        structured["error"]["status"] = error.status_code
     return types.CallToolResult(content=[types.TextContent(type="text", text=message)],
                                 structured_content=structured, is_error=True)
 
@@ -271,16 +272,20 @@ class VideoTools:
                         ) -> types.CallToolResult:
         handler = self._handlers.get(params.name)
         if handler is None:
-            return error_result(f"Unknown tool '{params.name}'. Available tools: {', '.join(self._handlers)}.")
+            e = NotFound(f"Unknown tool '{params.name}'. Available tools: {', '.join(self._handlers)}.",
+                         param="name", code="unknown_tool")
+            return error_result(e.message, e)
         try:
+            args = dict(params.arguments or {})
+            _check_arguments(args)
             who = await self.who(ctx)
-            return await handler(ctx, who, dict(params.arguments or {}))
+            return await handler(ctx, who, args)
         except MutoscopeError as e:
             return error_result(e.message, e)
         except Exception:
             # The trace stays in the server's log; the model gets the API's generic 500 message.
             logger.exception("tool %s failed", params.name)
-            return error_result(GENERIC_ERROR)
+            return error_result(GENERIC_ERROR, InternalError(GENERIC_ERROR))
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         # VideoService is synchronous (database, storage, image fetches): keep it off the event loop.
@@ -460,14 +465,52 @@ class VideoTools:
                             ) -> types.ReadResourceResult:
         """Read a link from a tool result through MCP, with the connection's own key (a chat client has no
         API key to open the /v1 URL with)."""
-        m = _CONTENT_URI.search(str(params.uri))
-        if m is None:
-            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown resource '{params.uri}'.")
-        who = await self.who(ctx)
         try:
-            data, media_type = await self._call(self._read, who, m["id"], m["variant"] or "video")
+            m = _CONTENT_URI.search(str(params.uri))
+            if m is None:
+                raise NotFound(f"Unknown resource '{str(params.uri)[:200]}'.", param="uri", code="unknown_resource")
+            video_id = unquote(m["id"])
+            if not _possible_id(video_id):
+                raise _no_such_video()
+            who = await self.who(ctx)
+            data, media_type = await self._call(self._read, who, video_id, m["variant"] or "video")
         except MutoscopeError as e:
-            raise MCPError(code=types.INVALID_PARAMS, message=e.message) from None
+            raise _mcp_error(e) from None
+        except Exception:
+            # Never the exception's text (a failed query would carry its SQL and parameters).
+            logger.exception("resources/read failed")
+            raise _mcp_error(InternalError(GENERIC_ERROR)) from None
         return types.ReadResourceResult(contents=[types.BlobResourceContents(
             uri=str(params.uri), mime_type=media_type, blob=base64.b64encode(data).decode())])
 
+
+class InternalError(MutoscopeError):
+    """The unexpected, as a client sees it: the API's generic 500, nothing of the cause."""
+
+    code = "internal_error"
+
+
+def _no_such_video() -> NotFound:
+    return NotFound("No video found with that id.", param="video_id", code="video_not_found")
+
+
+def _possible_id(value: Any) -> bool:
+    """Whether a value could be an id at all: ids are short server-made text, never holding a NUL."""
+    return isinstance(value, str) and 0 < len(value) <= 128 and unstorable_at(value) is None
+
+
+def _check_arguments(args: dict[str, Any]) -> None:
+    """An id that cannot exist is not found, like one that does not; any other text that cannot be stored is
+    a 400 naming the argument, before a query could choke on it."""
+    for key in ("video_id",):
+        if key in args and not _possible_id(args[key]):
+            raise _no_such_video()
+    refuse_unstorable(args)
+
+
+def _mcp_error(e: MutoscopeError) -> MCPError:
+    """A JSON-RPC error whose data is the API's envelope (with the HTTP status it would have had)."""
+    envelope = error_body(e.message, e.type, e.param, e.code)
+    envelope["error"]["status"] = e.status_code
+    code = types.INTERNAL_ERROR if e.status_code >= 500 else types.INVALID_PARAMS
+    return MCPError(code=code, message=envelope["error"]["message"], data=envelope)

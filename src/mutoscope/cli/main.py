@@ -42,6 +42,10 @@ def serve(data_dir: DataDir = None,
           log_level: str = "info",
           no_worker: Annotated[bool, typer.Option("--no-worker", help="Serve the API only; jobs run in "
                                                    "`mutoscope worker` processes. Never imports torch.")] = False,
+          forwarded_allow_ips: Annotated[str, typer.Option(
+              envvar="FORWARDED_ALLOW_IPS", help="Proxies trusted to say the client's address and scheme "
+              "(X-Forwarded-For, X-Forwarded-Proto): comma-separated addresses or networks, '*' for any.")
+          ] = "127.0.0.1",
           ) -> None:
     """Run the API and a worker in one process (SQLite + a local data folder)."""
     import uvicorn
@@ -63,7 +67,10 @@ def serve(data_dir: DataDir = None,
                       f"0600 in {settings.owner_key_file}):\n\n    {owner_key}\n")
     console.print(f"Mutoscope {__version__}: web app http://{settings.host}:{settings.port}/ , API "
                   f"http://{settings.host}:{settings.port}/v1  (data: {settings.data_dir})")
-    uvicorn.run(app_, host=settings.host, port=settings.port, log_level=log_level)
+    # Only a trusted proxy's X-Forwarded-* are read: the client address the sign-in limit counts and the
+    # scheme that makes cookies Secure and turns HSTS on come from it, never from the client itself.
+    uvicorn.run(app_, host=settings.host, port=settings.port, log_level=log_level, proxy_headers=True,
+                forwarded_allow_ips=forwarded_allow_ips)
 
 
 @app.command()

@@ -6,7 +6,8 @@ import secrets
 import time
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -450,4 +451,34 @@ class Character(Base):
     cameo_id: Mapped[str | None] = mapped_column(ForeignKey("cameos.id", ondelete="CASCADE"), nullable=True,
                                                  index=True)
     reference_key: Mapped[str | None] = mapped_column(String(255), nullable=True)  # one frame, PNG
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+# Idempotent creates and the sealing-key canary.
+
+class IdempotencyKey(Base):
+    """The first answer to a POST sent with `Idempotency-Key`, per account, replayed to a retry of the same
+    request for 24 h (api/idempotency.py). `status_code` is None while the first request is still running."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("owner_id", "key", name="uq_idempotency_keys_owner_key"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of the method, path and body
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    headers: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now, index=True)
+
+
+class SealCanary(Base):
+    """One value sealed with the sealing key of the first process to start: every later process must open
+    it, or it runs with another `MUTOSCOPE_SECRET_KEY` and could read none of the secrets (sealing.py)."""
+
+    __tablename__ = "seal_canary"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sealed: Mapped[str] = mapped_column(Text)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)

@@ -6,6 +6,7 @@ import abc
 import logging
 import time
 
+from mutoscope.jobs import leftovers
 from mutoscope.jobs.context import JobContext
 from mutoscope.videos import transitions
 
@@ -47,6 +48,7 @@ class Reclaimer:
         except Exception:
             logger.exception("reclaiming expired leases failed")
             return []
+        leftovers.clean_up(self.ctx, requeued + failed)  # the scratch and files of attempts whose lease is gone
         if requeued or failed:
             logger.warning("took back jobs of lost workers: %d re-queued, %d failed (%s)", len(requeued),
                            len(failed), transitions.WORKER_LOST)

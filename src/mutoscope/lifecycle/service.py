@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from email.utils import formatdate
+from urllib.parse import quote
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -13,6 +15,9 @@ from mutoscope.db.models import ModelLifecycle, ServiceSchedule, User
 from mutoscope.errors import Gone, InvalidRequest, PermissionDenied
 
 PHASES = ("active", "notice", "no_new_generations", "export_only", "deletion")
+# A model name as a replacement may spell it: it becomes part of a Link header on every create with the old
+# model, so nothing that could end a header line (CR, LF) or break the link's syntax (<>, ;, quotes) is taken.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+/-]{0,127}")
 
 
 def http_date(ts: int) -> str:
@@ -22,6 +27,9 @@ def http_date(ts: int) -> str:
 def deprecate_model(session: Session, model: str, *, shutdown_at: int, deprecated_at: int | None = None,
                     replacement: str | None = None) -> ModelLifecycle:
     deprecated_at = deprecated_at if deprecated_at is not None else int(time.time())
+    if replacement is not None and not MODEL_NAME.fullmatch(replacement):
+        raise InvalidRequest("replacement must be a model name: letters, digits and . _ : @ + / - only, at most "
+                             "128 characters.", param="replacement")
     if shutdown_at < deprecated_at:
         raise InvalidRequest("The shutdown date must not be before the deprecation date.", param="shutdown_date")
     row = session.get(ModelLifecycle, model) or ModelLifecycle(model=model)
@@ -49,7 +57,8 @@ def deprecation_headers(row: ModelLifecycle | None, t: int | None = None) -> dic
         return {}
     headers = {"Deprecation": f"@{row.deprecated_at}", "Sunset": http_date(row.shutdown_at)}
     if row.replacement:
-        headers["Link"] = f'</v1/models/{row.replacement}>; rel="successor-version"'
+        # Checked again as it is sent: a row written before the check (or by hand) still cannot break the answer.
+        headers["Link"] = f'</v1/models/{quote(row.replacement, safe="._:@+-")}>; rel="successor-version"'
     return headers
 
 

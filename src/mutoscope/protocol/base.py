@@ -7,7 +7,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mutoscope.errors import invalid_from_validation
+from mutoscope.errors import InvalidRequest, invalid_from_validation
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -43,15 +43,43 @@ def parse(model_cls: type[M], fields: dict[str, Any]) -> M:
         raise invalid_from_validation(e.errors()) from None
 
 
-def has_nul(value: Any) -> bool:
-    """A NUL anywhere in a string of a JSON-like value (PostgreSQL's text columns cannot store one)."""
+# What PostgreSQL's text columns cannot hold (NUL) and what no UTF-8 encoder can write (a lone surrogate, which
+# a JSON "\ud800" escape produces): either would fail deep in a query instead of at the edge.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable_at(value: Any, param: str | None = None) -> str | None:
+    """The name of the first field of a JSON-like value (`a.b[2]`) whose text cannot be stored, else None.
+    A dict key that cannot be stored names its parent (or `body`)."""
     if isinstance(value, str):
-        return "\x00" in value
+        return (param or "value") if _UNSTORABLE.search(value) else None
     if isinstance(value, dict):
-        return any(has_nul(k) or has_nul(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(has_nul(v) for v in value)
-    return False
+        for k, v in value.items():
+            key = str(k)
+            if _UNSTORABLE.search(key):
+                return param or "body"
+            found = unstorable_at(v, f"{param}.{key}" if param else key)
+            if found:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            found = unstorable_at(v, f"{param or 'body'}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def has_nul(value: Any) -> bool:
+    """Text PostgreSQL cannot store anywhere in a JSON-like value (a NUL, or a lone surrogate)."""
+    return unstorable_at(value) is not None
+
+
+def refuse_unstorable(value: Any, param: str | None = None) -> None:
+    """400 naming the field, at every edge that reads input (bodies, forms, queries, paths, MCP arguments)."""
+    found = unstorable_at(value, param)
+    if found:
+        raise InvalidRequest(f"{found} contains a NUL or another character that cannot be stored.",
+                             param=found, code="invalid_value")
 
 
 class OpenAIBaseModel(BaseModel):

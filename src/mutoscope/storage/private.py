@@ -44,7 +44,10 @@ def private_file(path: Path) -> None:
 
 
 def tighten(data_dir: Path) -> None:
-    """The data folder 0700 and its secrets 0600 (the database's files are db/session.py's)."""
+    """The data folder 0700 and its secrets 0600 (the database's files are db/session.py's); and from here on
+    every file and folder this process makes is 0600 and 0700 (export archives, scratch, keys, weights), so
+    no writer has to remember to."""
+    os.umask(0o077)
     private_dir(data_dir)
     _chmod(data_dir / "provenance", DIR_MODE)
     for pattern in SECRET_GLOBS:

@@ -25,6 +25,7 @@ from mutoscope.api.body import bounded_stream, parse_model, read_body
 from mutoscope.db.models import User, now
 from mutoscope.errors import InvalidRequest, MutoscopeError, NotFound
 from mutoscope.protocol.accounts import CreateKeyRequest
+from mutoscope.protocol.base import refuse_unstorable
 from mutoscope.protocol.webhooks import CreateWebhookEndpoint
 from mutoscope.sealing import SealError
 from mutoscope.web import session
@@ -56,11 +57,29 @@ async def _fields(request: Request) -> dict[str, str]:
         fields: dict[str, Any] = dict(pairs)
     else:
         fields = {k: v for k, v in (await read_body(request, FORM_LIMIT)).fields.items() if isinstance(v, str)}
+    refuse_unstorable(fields)
     session.check_csrf(request, fields)
     return {k: (v if k in RAW else v.strip()) for k, v in fields.items() if isinstance(v, str)}
 
 
-def _error(e: MutoscopeError, fallback_param: str | None = None) -> FormError:
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+def link_base(request: Request) -> str:
+    """Where a link handed to someone else points: the configured public URL, never the request's Host header
+    (anyone can send any Host). Without one, only a server opened on this machine may make links, to itself."""
+    public = request.app.state.settings.public_url
+    if public:
+        return public.rstrip("/")
+    host = (request.url.hostname or "").lower()
+    if host in LOOPBACK_HOSTS or host.startswith("127."):
+        return str(request.base_url).rstrip("/")
+    raise InvalidRequest("This server has no public address set, so it cannot make a link that others can open. "
+                         "Set MUTOSCOPE_PUBLIC_URL (for example https://videos.example.com) and restart.",
+                         code="public_url_required")
+
+
+def _error(e: Exception, fallback_param: str | None = None) -> FormError:
     err = FormError.of(e)
     if err.param is None and fallback_param:
         err.param = fallback_param
@@ -492,6 +511,10 @@ async def invite_create(request: Request, who: WhoDep) -> Response:
     fields = await _fields(request)
     values = {k: fields.get(k, "") for k in ("email", "name", "role", "plan", "days")}
     plans = request.app.state.accounts.plans
+    try:
+        base = link_base(request)
+    except MutoscopeError as e:
+        return _invites_page(request, who, _error(e), values)
 
     def create() -> str:
         try:
@@ -508,7 +531,6 @@ async def invite_create(request: Request, who: WhoDep) -> Response:
         token = await run_in_threadpool(create)
     except MutoscopeError as e:
         return _invites_page(request, who, _error(e), values)
-    base = (request.app.state.settings.public_url or str(request.base_url)).rstrip("/")
     return _invites_page(request, who, link=f"{base}/invite/{token}")
 
 
@@ -519,6 +541,7 @@ async def reset_create(request: Request, who: WhoDep) -> Response:
     fields = await _fields(request)
 
     def create() -> tuple[str, str]:
+        link_base(request)  # before the link exists: one nobody can open is not made
         with _sessions(request) as s:
             _, user, token = people.create_reset_link(s, who, str(fields.get("user", "")))
             return user.name, token
@@ -529,7 +552,7 @@ async def reset_create(request: Request, who: WhoDep) -> Response:
         st = request.app.state.settings
         return _invites_page(request, who, _error(e), {"user": fields.get("user", ""), "role": "member",
                                                        "days": f"{st.invite_days:g}"})
-    base = (request.app.state.settings.public_url or str(request.base_url)).rstrip("/")
+    base = link_base(request)
     return _invites_page(request, who, reset=(name, f"{base}/invite/{token}"))
 
 

@@ -7,6 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from mutoscope.api.deps import PrincipalDep
+from mutoscope.api.idempotency import IdempotentRoute
 from mutoscope.api.serving_exports import ExportService
 from mutoscope.protocol.exports import DeletedExport, ExportList, ExportObject, ImportObject
 from mutoscope.storage.http import stored_response
@@ -18,9 +19,13 @@ def _svc(request: Request) -> ExportService:
     return request.app.state.exports
 
 
-@router.post("/v1/exports", response_model=ExportObject)
 def create_export(request: Request, who: PrincipalDep) -> ExportObject:
     return _svc(request).create(who)
+
+
+# Honours Idempotency-Key: a retried export request gets the first export, not a second archive.
+router.add_api_route("/v1/exports", create_export, methods=["POST"], response_model=ExportObject,
+                     route_class_override=IdempotentRoute)
 
 
 @router.get("/v1/exports", response_model=ExportList)

@@ -9,12 +9,14 @@ from fastapi.concurrency import run_in_threadpool
 
 from mutoscope.api.body import read_body
 from mutoscope.api.deps import PrincipalDep
+from mutoscope.api.idempotency import IdempotentRoute
 from mutoscope.videos.service import VideoService
 from mutoscope.protocol.videos import (CharacterList, CharacterObject, DeletedCharacter, DeletedVideo, VideoList,
                                        VideoObject)
 from mutoscope.storage.http import stored_response
 
-router = APIRouter(prefix="/v1/videos", tags=["videos"])
+# Every POST here creates or charges (or is harmless to repeat): all honour Idempotency-Key.
+router = APIRouter(prefix="/v1/videos", tags=["videos"], route_class=IdempotentRoute)
 
 
 def _svc(request: Request) -> VideoService:
