@@ -6,6 +6,7 @@ import abc
 import logging
 import time
 
+from mutoscope.batches import finalizer as batch_finalizer
 from mutoscope.jobs.context import JobContext
 from mutoscope.videos import transitions
 
@@ -50,6 +51,8 @@ class Reclaimer:
         if requeued or failed:
             logger.warning("took back jobs of lost workers: %d re-queued, %d failed (%s)", len(requeued),
                            len(failed), transitions.WORKER_LOST)
+        # Batches whose lines all settled (or whose window ended) finish here too, polled or not.
+        batch_finalizer.sweep(self.ctx.sessions, self.ctx.storage)
         return requeued
 
 

@@ -34,7 +34,6 @@ from mutoscope.engine import camera as camera_moves
 from mutoscope.errors import Gone, InvalidRequest, MutoscopeError, NotFound, PermissionDenied
 from mutoscope.storage.keys import (
     VARIANTS,
-    file_key,
     input_key,
     input_video_key,
     published_key,
@@ -162,6 +161,14 @@ def may_view(v: Video, user_id: str, token: str | None = None) -> bool:
 
 
 @dataclass(frozen=True)
+class BatchLine:
+    """Which batch a create is a line of, and the line's custom_id."""
+
+    batch_id: str
+    custom_id: str
+
+
+@dataclass(frozen=True)
 class SharedVideo:
     """A video as someone other than its owner sees it: who made it and the link it is shared under."""
 
@@ -225,7 +232,7 @@ class VideoService:
         return self.plans[name]
 
     def admit(self, who: Principal, model: str, size: str, seconds: str, camera: str | None = None, *,
-              seconds_param: str | None = None) -> dict[str, str]:
+              seconds_param: str | None = None, rated: bool = True) -> dict[str, str]:
         """Everything decided before a job exists: service phase, model lifecycle, plan limits, the camera move,
         installed weights (and the move's LoRA), request rate. Returns the headers the response should carry
         (deprecation notices).
@@ -252,7 +259,8 @@ class VideoService:
                 e.args = (e.message,)
             raise
         self._check_installed(model, entry)
-        self.limiter.hit(who.user_id, plan.requests_per_minute)
+        if rated:
+            self.limiter.hit(who.user_id, plan.requests_per_minute)
         return headers
 
     @staticmethod
@@ -266,10 +274,13 @@ class VideoService:
                                  f"it with `mutoscope models pull {model}`.", param="model",
                                  code="model_not_available")
 
-    def create(self, who: Principal, body: Body) -> tuple[VideoObject, dict[str, str]]:
+    def create(self, who: Principal, body: Body,
+               batch: BatchLine | None = None) -> tuple[VideoObject, dict[str, str]]:
+        """`batch`: the request is a line of a batch (batches/): admitted the same way, without counting against
+        the request rate (the batch did) and queued behind interactive jobs."""
         fields = dict(body.fields)
         if fields.get("storyboard") is not None:
-            return self._create_storyboard(who, fields, body.files)
+            return self._create_storyboard(who, fields, body.files, batch)
         upload = body.files.get("input_reference")
         if upload is not None:
             fields.pop("input_reference", None)
@@ -279,7 +290,7 @@ class VideoService:
         req: CreateVideoRequest = parse(CreateVideoRequest, fields)
         if "size" not in req.model_fields_set:  # OpenAI's 720x1280 unless the operator set the model's own
             req = req.model_copy(update={"size": self._resolve(req.model).default_size})
-        headers = self.admit(who, req.model, req.size, req.seconds, req.camera)
+        headers = self.admit(who, req.model, req.size, req.seconds, req.camera, rated=batch is None)
         width, height = (int(x) for x in req.size.split("x"))
         png = None
         if upload is not None:
@@ -299,11 +310,11 @@ class VideoService:
                 png = self._fit(frame, width, height, "characters")
                 params["first_frame_from"] = "characters"
         video = self._enqueue(who, prompt=req.prompt, model=req.model, size=req.size, seconds=req.seconds,
-                              params=params, input_png=png, cameo_ids=cameo_ids)
+                              params=params, input_png=png, cameo_ids=cameo_ids, batch=batch)
         return video, headers
 
-    def _create_storyboard(self, who: Principal, fields: dict[str, Any],
-                           files: dict[str, Upload]) -> tuple[VideoObject, dict[str, str]]:
+    def _create_storyboard(self, who: Principal, fields: dict[str, Any], files: dict[str, Upload],
+                           batch: BatchLine | None = None) -> tuple[VideoObject, dict[str, str]]:
         """One video from an ordered list of shots (protocol `StoryboardShot`), rendered by one job; the rules
         are in videos/storyboard.py. `prompt` is the video's own (its title; default the first shot's) and
         `seconds`, when sent, must be the shots' total."""
@@ -330,7 +341,8 @@ class VideoService:
         if "seconds" in req.model_fields_set and abs(float(req.seconds) - total) > 1e-6:
             raise InvalidRequest(f"seconds is '{req.seconds}' but the storyboard's shots last {total:g} s in all; "
                                  "leave seconds out or send the total.", param="seconds", code="invalid_seconds")
-        headers = self.admit(who, req.model, req.size, sb.seconds_text(total), seconds_param="storyboard")
+        headers = self.admit(who, req.model, req.size, sb.seconds_text(total), seconds_param="storyboard",
+                             rated=batch is None)
         self._check_budget(req.model, req.size, total, "storyboard")
         width, height = (int(x) for x in req.size.split("x"))
         images: dict[int, bytes] = {}
@@ -370,7 +382,7 @@ class VideoService:
                                          image_keys={}, characters={i: [c.id for c in shot.characters or []]
                                                                     for i, shot in enumerate(shots)})
         video = self._enqueue(who, prompt=req.prompt, model=req.model, size=req.size, seconds=sb.seconds_text(total),
-                              params=params, input_png=None, shot_images=images, cameo_ids=cameo_ids)
+                              params=params, input_png=None, shot_images=images, cameo_ids=cameo_ids, batch=batch)
         return video, headers
 
     @staticmethod
@@ -980,7 +992,7 @@ class VideoService:
             if f is None:
                 raise InvalidRequest(f"No file found with id '{ref.file_id}'. Upload it first with POST /v1/files.",
                                      param=f"{param}.file_id", code="file_not_found")
-            with self.storage.open(file_key(f.id)) as fh:
+            with self.storage.open(f.storage_key) as fh:
                 data = fh.read()
             return self._fit(data, width, height, f"{param}.file_id")
         url = ref.image_url
@@ -1005,7 +1017,7 @@ class VideoService:
                  remixed_from_video_id: str | None = None, extended_from_video_id: str | None = None,
                  edited_from_video_id: str | None = None, input_video: bytes | None = None,
                  charge_seconds: str | None = None, cameo_ids: list[str] | None = None,
-                 shot_images: dict[int, bytes] | None = None) -> VideoObject:
+                 shot_images: dict[int, bytes] | None = None, batch: BatchLine | None = None) -> VideoObject:
         """`charge_seconds`: what the plan pays for when it differs from `seconds` (an extension's `seconds` is
         the stitched total; only the new part is generated). `input_video`: an uploaded edit source.
         `shot_images`: a storyboard's first frames by shot index, stored under the new video's keys and
@@ -1044,7 +1056,9 @@ class VideoService:
                                   size=size, seconds=seconds, params=params, input_key=key, priority=plan.priority,
                                   remixed_from_video_id=remixed_from_video_id,
                                   extended_from_video_id=extended_from_video_id,
-                                  edited_from_video_id=edited_from_video_id)
+                                  edited_from_video_id=edited_from_video_id,
+                                  batch_id=batch.batch_id if batch else None,
+                                  batch_custom_id=batch.custom_id if batch else None)
                         transitions.enqueue(s, v, plan, float(charge_seconds or seconds), also=record)
                         obj = to_video_object(v)
                     break
