@@ -173,3 +173,19 @@ def test_cancel_stops_queued_lines_and_lets_the_running_one_finish(srv, hooks):
     assert sorted(states.get(f"c{i}") for i in range(4)).count("refunded") >= 3
     wait_for(lambda: events(receiver, client, secret, batch.id) == ["batch.cancelled"], timeout=30)
     assert client.batches.cancel(batch.id).status == "cancelled"  # again: nothing changes, no second event
+
+
+def test_cli_submit_waits_with_progress_and_writes_the_results(srv, tmp_path):
+    requests = tmp_path / "night.jsonl"
+    requests.write_text(line("cli-good", {**GOOD, "seed": 5}) + "\n" + line("cli-bad", {**GOOD, "seconds": "5"}) + "\n")
+    run_ = srv.cli("batch", "submit", str(requests), "--wait", "--metadata", "from=cli", check=False)
+    assert run_.returncode == 0, run_.stderr
+    assert "1 completed, 1 failed of 2" in run_.stdout and "━" in run_.stderr  # the progress bar
+    [out] = [json.loads(x) for x in (tmp_path / "night.output.jsonl").read_text().splitlines()]
+    [err] = [json.loads(x) for x in (tmp_path / "night.errors.jsonl").read_text().splitlines()]
+    assert out["custom_id"] == "cli-good" and out["response"]["body"]["status"] == "completed"
+    assert err["custom_id"] == "cli-bad" and err["response"]["body"]["error"]["param"] == "seconds"
+    batch_id = run_.stdout.split()[0]
+    assert srv.client().batches.retrieve(batch_id).metadata == {"from": "cli"}
+    assert batch_id in srv.cli("batch", "list").stdout
+    assert srv.cli("batch", "status", "batch_nope", check=False).returncode == 1
