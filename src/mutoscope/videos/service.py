@@ -475,13 +475,26 @@ class VideoService:
         return video, headers
 
     def extend(self, who: Principal, body: Body) -> tuple[VideoObject, dict[str, str]]:
-        """Continue a completed video; the new video is the source followed by `seconds` more (its `seconds`
-        is the stitched total). Limits per lineage: Settings.max_extensions_per_lineage / max_lineage_seconds."""
-        req: ExtendVideoRequest = parse(ExtendVideoRequest, body.fields)
+        """Continue a completed video (`video: {id}`) or an uploaded clip; the new video is the source followed
+        by `seconds` more (its `seconds` is the stitched total). Limits per lineage:
+        Settings.max_extensions_per_lineage / max_lineage_seconds."""
+        fields = dict(body.fields)
+        upload = body.files.get("video")
+        if upload is not None:
+            fields.pop("video", None)
+        req: ExtendVideoRequest = parse(ExtendVideoRequest, fields)
+        if (upload is None) == (req.video is None):
+            raise InvalidRequest("Provide exactly one of video.id or an uploaded video file.", param="video",
+                                 code="missing_required_parameter" if upload is None else "invalid_value")
         plan = self.plan_of(who)
         if not plan.extensions:
             raise PermissionDenied(f"Your plan '{plan.name}' does not include extensions.", param="video",
                                    code="plan_excludes_extensions")
+        if upload is not None:
+            return self._extend_upload(who, req, upload, fields)
+        if req.model is not None or req.size is not None:
+            raise InvalidRequest("An extension keeps its source video's model and size; model and size apply to an "
+                                 "uploaded clip only.", param="model" if req.model is not None else "size")
         with self.sessions() as s:
             src = self._completed_source(s, who, req.video.id, "extended")
             extensions, root = self._lineage(s, src)
@@ -506,6 +519,34 @@ class VideoService:
                               charge_seconds=req.seconds, params=self._with_characters(params, body.fields),
                               input_png=None, kind="extend",
                               extended_from_video_id=src.id, cameo_ids=cameo_ids)
+        return video, headers
+
+    def _extend_upload(self, who: Principal, req: ExtendVideoRequest, upload: Upload,
+                       fields: dict[str, Any]) -> tuple[VideoObject, dict[str, str]]:
+        """Continue an uploaded clip, checked as an edit's upload is (type, decode limits, memory budget, the
+        likeness guard on its frames). The job scales and crops the clip to the output size at the model's
+        frame rate, conditions on its last frames and stitches the new part after it."""
+        model = req.model or DEFAULT_MODEL
+        entry = self._resolve(model)
+        info = self._video_from_upload(upload)
+        size = req.size or self._size_like(entry, info.width, info.height)
+        total = round(info.duration + float(req.seconds), 3)
+        limit_s = self.settings.max_lineage_seconds
+        if total > limit_s + 1e-9:
+            raise InvalidRequest(f"Extending a {info.duration:g} s clip by {req.seconds} s would make it {total:g} s; "
+                                 f"this server allows at most {limit_s:g} s per video lineage.", param="seconds",
+                                 code="extension_limit_reached")
+        headers = self.admit(who, model, size, req.seconds, req.camera)
+        self._check_budget(model, size, total, "video", source=info)
+        with self.sessions() as s:
+            cameo_ids = cameo_consent.check_create(s, who.user_id, req.prompt, fields.get("characters"))
+            if likeness_guard.enabled():
+                frames = self._guard_frames(upload.data, info.frame_count, size)
+                cameo_ids = likeness_guard.check_images(s, who.user_id, frames, "video", req.prompt, cameo_ids)
+        params = {**self._params(req), "extend_seconds": req.seconds, "source_seconds": info.duration}
+        video = self._enqueue(who, prompt=req.prompt, model=model, size=size, seconds=f"{total:g}",
+                              charge_seconds=req.seconds, params=self._with_characters(params, fields),
+                              input_png=None, input_video=upload.data, kind="extend", cameo_ids=cameo_ids)
         return video, headers
 
     def edit(self, who: Principal, body: Body) -> tuple[VideoObject, dict[str, str]]:
@@ -832,6 +873,9 @@ class VideoService:
         fields = {"prompt": prompt, "model": model, "size": size, "seconds": seconds, **params}
         if kind == "edit" and data is not None:
             return self.edit(who, Body(fields, {"video": Upload("input.mp4", "video/mp4", data)}))
+        if kind == "extend" and data is not None and extend_seconds:
+            return self.extend(who, Body({**fields, "seconds": extend_seconds},
+                                         {"video": Upload("input.mp4", "video/mp4", data)}))
         if kind == "generate":
             files = {"input_reference": Upload("input.png", "image/png", data)} \
                 if data is not None and not first_from_characters else {}
