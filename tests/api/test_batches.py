@@ -189,3 +189,21 @@ def test_cli_submit_waits_with_progress_and_writes_the_results(srv, tmp_path):
     assert srv.client().batches.retrieve(batch_id).metadata == {"from": "cli"}
     assert batch_id in srv.cli("batch", "list").stdout
     assert srv.cli("batch", "status", "batch_nope", check=False).returncode == 1
+
+
+def test_the_web_library_filters_by_batch(srv):
+    from tests.web.conftest import signed_in_http
+
+    client = srv.client()
+    [done] = [b for b in client.batches.list(limit=20) if b.status == "completed" and b.output_file_id][:1]
+    [out] = jsonl(client, done.output_file_id)
+    other = client.videos.create(prompt="not in any batch", size="288x512", extra_body=FAST)
+    http, _ = signed_in_http(srv.base_url, srv.api_key)
+    try:
+        page = http.get("/", params={"batch": done.id}).text
+        assert out["response"]["body"]["id"] in page and other.id not in page
+        assert f'<option selected>{done.id}</option>' in page
+        assert other.id in http.get("/").text
+    finally:
+        http.close()
+        client.videos.delete(other.id)

@@ -810,6 +810,10 @@ class VideoService:
         with self.sessions() as s:
             return repo.video_models(s, who.user_id)
 
+    def batches_used(self, who: Principal) -> list[str]:
+        with self.sessions() as s:
+            return repo.video_batches(s, who.user_id)
+
     def settings_of(self, who: Principal, video_id: str, token: str | None = None) -> dict[str, Any]:
         """A viewable video's generation settings as create fields (to start a new video from them)."""
         with self.sessions() as s:
