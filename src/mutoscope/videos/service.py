@@ -31,6 +31,7 @@ from mutoscope.db import repositories as repo
 from mutoscope.db.repositories import VideoFilter
 from mutoscope.db.models import User, Video, new_id, now
 from mutoscope.engine import camera as camera_moves
+from mutoscope.engine.registry import default_size_for
 from mutoscope.errors import Gone, InvalidRequest, MutoscopeError, NotFound, PermissionDenied
 from mutoscope.storage.keys import (
     VARIANTS,
@@ -288,8 +289,8 @@ class VideoService:
             # multipart sometimes carries the object as a bare URL string
             fields["input_reference"] = {"image_url": fields["input_reference"]}
         req: CreateVideoRequest = parse(CreateVideoRequest, fields)
-        if "size" not in req.model_fields_set:  # OpenAI's 720x1280 unless the operator set the model's own
-            req = req.model_copy(update={"size": self._resolve(req.model).default_size})
+        if "size" not in req.model_fields_set:
+            req = req.model_copy(update={"size": self._default_size(req.model, self._resolve(req.model))})
         headers = self.admit(who, req.model, req.size, req.seconds, req.camera, rated=batch is None)
         width, height = (int(x) for x in req.size.split("x"))
         png = None
@@ -330,8 +331,8 @@ class VideoService:
             fields["prompt"] = shots[0].prompt
         req: CreateVideoRequest = parse(CreateVideoRequest, fields)
         entry = self._resolve(req.model)
-        if "size" not in req.model_fields_set:  # as a create: the model's own default size
-            req = req.model_copy(update={"size": entry.default_size})
+        if "size" not in req.model_fields_set:  # as a create
+            req = req.model_copy(update={"size": self._default_size(req.model, entry)})
         if req.camera is not None:
             raise InvalidRequest("A storyboard names its camera moves per shot (storyboard[i].camera).",
                                  param="camera")
@@ -962,7 +963,7 @@ class VideoService:
                 else:
                     seconds.append(Choice(sec, f"{sec} s", True))
             out.append(ModelChoice(name, f"{title} · {name}" if e.test_model or title != name else name,
-                                   e.test_model, sizes, seconds, getattr(e, "default_size", None)))
+                                   e.test_model, sizes, seconds, self._default_size(name, e)))
         return out
 
     def _get(self, s: Session, who: Principal, video_id: str) -> Video:
@@ -985,6 +986,12 @@ class VideoService:
         except LookupError:
             raise InvalidRequest(f"The model '{name}' does not exist on this server. GET /v1/models lists the "
                                  "available models.", param="model", code="model_not_found") from None
+
+    @staticmethod
+    def _default_size(model: str, entry: ModelEntry) -> str:
+        """A create without `size`: OpenAI's 720x1280 when the caller used one of OpenAI's model names and the
+        model offers it (engine/registry.py `default_size_for`), else the model's own `default_size`."""
+        return default_size_for(model, entry.sizes, entry.default_size, bool(getattr(entry, "test_model", False)))
 
     # Messages name the model as the caller did: which checkpoint an alias maps to is the operator's.
     @staticmethod
