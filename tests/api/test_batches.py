@@ -155,6 +155,29 @@ def test_hostile_input_files_are_refused_whole_or_line_by_line(srv, hooks, mallo
         srv.client(mallory).batches.retrieve(done.id)
 
 
+def test_an_admission_a_crash_interrupted_is_resumed_from_the_rows(srv):
+    """A batch left `validating` by a process that died mid-admission: reading it admits only the lines not yet
+    decided (line 1's refusal was written before the crash and stays as it was)."""
+    import time
+
+    client = srv.client()
+    file_id = upload(client, [line("r0", {**GOOD, "size": "1x1"}), line("r1", {**GOOD, "seconds": "7"})])
+    with sqlite3.connect(srv.data_dir / "mutoscope.db", timeout=30) as db:
+        owner_id = db.execute("SELECT owner_id FROM files WHERE id = ?", (file_id,)).fetchone()[0]
+        old = int(time.time()) - 600
+        db.execute("INSERT INTO batches (id, owner_id, status, endpoint, input_file_id, completion_window, total, "
+                   "created_at, expires_at) VALUES ('batch_crashed', ?, 'validating', '/v1/videos', ?, '24h', 2, ?, ?)",
+                   (owner_id, file_id, old, old + 86400))
+        db.execute("INSERT INTO batch_errors (batch_id, line, custom_id, status_code, error) VALUES "
+                   "('batch_crashed', 0, 'r0', 400, ?)", (json.dumps({"message": "decided before the crash",
+                                                                      "type": "invalid_request_error",
+                                                                      "param": "size", "code": "invalid_size"}),))
+    done = client.batches.retrieve("batch_crashed")
+    assert done.status == "failed" and done.request_counts.failed == 2
+    assert [(e.line, e.message.split(".")[0]) for e in done.errors.data][0] == (1, "decided before the crash")
+    assert done.errors.data[1].line == 2 and done.errors.data[1].param == "seconds"
+
+
 def test_cancel_stops_queued_lines_and_lets_the_running_one_finish(srv, hooks):
     client, (receiver, secret) = srv.client(), hooks
     slow = {**GOOD, "num_inference_steps": 12}
@@ -189,6 +212,9 @@ def test_cli_submit_waits_with_progress_and_writes_the_results(srv, tmp_path):
     assert srv.client().batches.retrieve(batch_id).metadata == {"from": "cli"}
     assert batch_id in srv.cli("batch", "list").stdout
     assert srv.cli("batch", "status", "batch_nope", check=False).returncode == 1
+    # Cursor pages: one batch a page, newest first, each once.
+    paged = [b.id for b in srv.client().batches.list(limit=1)]
+    assert paged[0] == batch_id and len(paged) == len(set(paged)) >= 4
 
 
 def test_the_web_library_filters_by_batch(srv):
