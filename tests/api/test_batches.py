@@ -115,7 +115,8 @@ def test_one_good_and_one_bad_line(srv, hooks):
     assert client.videos.download_content(video["id"]).read()[4:8] == b"ftyp"
     [err] = jsonl(client, done.error_file_id)
     assert err["custom_id"] == "bad" and err["response"]["status_code"] == 400
-    assert err["response"]["body"]["error"]["param"] == "size" and "640x480" in err["response"]["body"]["error"]["message"]
+    refusal = err["response"]["body"]["error"]
+    assert refusal["param"] == "size" and "640x480" in refusal["message"]
     assert client.files.retrieve(done.output_file_id).purpose == "batch_output"
     # Charged for the video it made, nothing for the refused line; the event comes once.
     assert usage(srv) == [("good", "charged")]

@@ -9,7 +9,8 @@ from fastapi import FastAPI, Request
 from mutoscope.api.body import form_fields, read_body
 from mutoscope.errors import InvalidRequest
 
-SHOTS = [{"prompt": "a", "seconds": "4", "transition": "cut"}, {"prompt": "b", "seconds": "8", "transition": "continuous"}]
+SHOTS = [{"prompt": "a", "seconds": "4", "transition": "cut"},
+         {"prompt": "b", "seconds": "8", "transition": "continuous"}]
 
 
 def sdk_pairs(outer: str, objects: list[dict]) -> list[tuple[str, str]]:
@@ -34,11 +35,13 @@ def test_interleaved_layout_and_a_left_out_key():
              ("storyboard[][prompt]", "b"), ("storyboard[][seconds]", "8"), ("storyboard[][transition]", "continuous")]
     assert form_fields(pairs)["storyboard"] == [{"prompt": "a", "seconds": "4"},
                                                 {"prompt": "b", "seconds": "8", "transition": "continuous"}]
-    assert form_fields([("characters[][id]", "x"), ("characters[][id]", "y")])["characters"] == [{"id": "x"}, {"id": "y"}]
+    fields = form_fields([("characters[][id]", "x"), ("characters[][id]", "y")])
+    assert fields["characters"] == [{"id": "x"}, {"id": "y"}]
 
 
 def test_grouped_objects_with_different_keys_are_refused_by_name():
-    pairs = sdk_pairs("storyboard", [{"prompt": "a", "seconds": "4"}, {"prompt": "b", "seconds": "4", "transition": "cut"}])
+    pairs = sdk_pairs("storyboard", [{"prompt": "a", "seconds": "4"},
+                                     {"prompt": "b", "seconds": "4", "transition": "cut"}])
     with pytest.raises(InvalidRequest) as e:
         form_fields(pairs)
     assert e.value.param == "storyboard" and e.value.code == "unpairable_array"

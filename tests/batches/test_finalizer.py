@@ -13,7 +13,8 @@ from sqlalchemy import select
 from mutoscope.accounts.plans import Plan
 from mutoscope.batches import finalizer
 from mutoscope.db.migrate import upgrade
-from mutoscope.db.models import Batch, File, UsagePeriod, UsageRecord, User, Video, WebhookDelivery, WebhookEndpoint, now
+from mutoscope.db.models import (Batch, File, UsagePeriod, UsageRecord, User, Video, WebhookDelivery, WebhookEndpoint,
+                                 now)
 from mutoscope.db.session import make_engine, make_sessionmaker
 from mutoscope.storage.local import LocalStorage
 from mutoscope.videos import transitions

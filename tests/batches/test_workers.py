@@ -30,8 +30,8 @@ def test_a_batch_outlives_a_killed_worker(tmp_path, pg_url):
     try:
         client = api.client()
         with api.http() as http:
-            secret = http.post("/v1/webhook_endpoints", json={"name": "b", "url": receiver.url,
-                                                               "event_types": ["batch.completed"]}).json()["signing_secret"]
+            endpoint = {"name": "b", "url": receiver.url, "event_types": ["batch.completed"]}
+            secret = http.post("/v1/webhook_endpoints", json=endpoint).json()["signing_secret"]
         body = {"prompt": "a lantern on a lake", "size": "288x512", "seconds": "4", "num_inference_steps": 10}
         lines = [line(f"l{i}", {**body, "seed": i}) for i in range(3)] + [line("bad", {**FAST, "prompt": ""})]
         batch = client.batches.create(input_file_id=upload(client, lines), endpoint="/v1/videos",
