@@ -85,8 +85,9 @@ def input_lines(storage: Storage, s: Session, b: Batch) -> list[bytes]:
 
 
 def custom_id_of(raw: bytes) -> str | None:
+    """A line's custom_id as admission reads it (None when the line has no valid one)."""
     try:
-        value = json.loads(raw).get("custom_id") if len(raw) < 1024 * 1024 else None
+        value = json.loads(raw).get("custom_id")
     except (ValueError, AttributeError, RecursionError):
         return None
     return value if isinstance(value, str) and len(value) <= 64 else None

@@ -52,7 +52,10 @@ class Reclaimer:
             logger.warning("took back jobs of lost workers: %d re-queued, %d failed (%s)", len(requeued),
                            len(failed), transitions.WORKER_LOST)
         # Batches whose lines all settled (or whose window ended) finish here too, polled or not.
-        batch_finalizer.sweep(self.ctx.sessions, self.ctx.storage)
+        try:
+            batch_finalizer.sweep(self.ctx.sessions, self.ctx.storage)
+        except Exception:
+            logger.exception("settling batches failed")
         return requeued
 
 
