@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     s3_addressing_style: Literal["auto", "path", "virtual"] = "path"
 
     max_upload_bytes: int = 50 * 1024 * 1024
+    # A batch's input file (POST /v1/batches): at most this many lines and bytes, refused at create otherwise.
+    max_batch_lines: int = Field(1000, gt=0)
+    max_batch_bytes: int = Field(50 * 1024 * 1024, gt=0)
     # An uploaded clip (edit source, character, cameo) is refused at create when its headers say it is longer,
     # larger or has more frames than this; a few KB of static video can otherwise claim hours of 4K.
     max_input_seconds: float = 60.0

@@ -76,3 +76,31 @@ def test_default_size_is_openais_unless_the_model_sets_one(tmp_path):
     # A model without 720x1280 and no default_size: its first size, never one it cannot make.
     landscape = models_file(tmp_path, "ltx2", 'sizes = ["1280x720", "512x288"]')
     assert load_registry(landscape).resolve("m").info(installed=True).default_size == "1280x720"
+
+
+def test_an_openai_alias_answers_openais_default_size(tmp_path):
+    from mutoscope.engine.registry import default_size_for
+
+    path = models_file(tmp_path, "ltx2", 'sizes = ["1280x720", "720x1280", "512x288"]\ndefault_size = "512x288"\n'
+                                         'aliases = ["sora-2", "house-style"]')
+    entry = load_registry(path).resolve("sora-2")
+    # Through OpenAI's name, OpenAI's default; through its own names, the operator's default.
+    assert default_size_for("sora-2", entry.sizes, entry.size_by_default) == "720x1280"
+    assert default_size_for("sora-2-2025-10-06", entry.sizes, entry.size_by_default) == "720x1280"
+    assert default_size_for("house-style", entry.sizes, entry.size_by_default) == "512x288"
+    assert default_size_for("m", entry.sizes, entry.size_by_default) == "512x288"
+    # Test fixtures keep their small default, so a suite's requests without a size stay cheap.
+    assert default_size_for("sora-2", entry.sizes, "512x288", test_model=True) == "512x288"
+
+
+def test_an_openai_alias_that_would_answer_outside_openais_sizes_is_refused_at_load(tmp_path):
+    path = models_file(tmp_path, "ltx2", 'sizes = ["1920x1080", "512x288"]\naliases = ["sora-2-pro"]')
+    message = refused(path)
+    assert "'sora-2-pro'" in message and "'1920x1080'" in message and "720x1280" in message
+    # A default in OpenAI's list is fine even without 720x1280.
+    ok = models_file(tmp_path, "ltx2", 'sizes = ["1280x720", "512x288"]\naliases = ["sora-2"]')
+    assert load_registry(ok).resolve("sora-2").name == "m"
+    # Remapping an alias onto such a model is refused the same way.
+    bad = models_file(tmp_path, "ltx2", 'sizes = ["512x288"]')
+    with pytest.raises(RegistryError, match="'sora-2'"):
+        load_registry(bad, extra_aliases={"sora-2": "m"})

@@ -35,6 +35,7 @@ from mutoscope.protocol.accounts import (
     SunsetRequest,
     UpdateUserRequest,
 )
+from mutoscope.protocol.batches import CreateBatchRequest
 from mutoscope.protocol.cameos import GrantRequest, TakedownRequest, UpdateCameoRequest
 from mutoscope.protocol.videos import (
     CreateVideoRequest,
@@ -173,6 +174,11 @@ class World:
         self.owner = srv.api_key
         self.ids: dict[str, list[str]] = {}
         self.png, self.mp4 = _png(), _mp4()
+        # Batch input files: a request that is admitted (and fails at once on the half-pulled model), and hostile ones.
+        line = {"custom_id": "a", "method": "POST", "url": "/v1/videos", "body": {"prompt": "x", "model": MISSING_MODEL}}
+        self.jsonl = [json.dumps(line).encode() + b"\n", (json.dumps(line) + "\n" + json.dumps(line)).encode(),
+                      b"[" * 3000 + b"\n", b"\n\n", json.dumps({**line, "url": "/v1/files"}).encode(),
+                      (json.dumps(line) + "\n") .encode() * 50]
         self.archive: bytes | None = None
 
     def seed_objects(self) -> None:
@@ -184,6 +190,10 @@ class World:
             video = h.post("/v1/videos", json={"prompt": "a fuzzed cat"}).json()["id"]
             file_id = h.post("/v1/files", files={"file": ("x.png", self.png, "image/png")},
                              data={"purpose": "vision"}).json()["id"]
+            batch_file = h.post("/v1/files", files={"file": ("b.jsonl", self.jsonl[0], "application/jsonl")},
+                                data={"purpose": "batch"}).json()["id"]
+            batch = h.post("/v1/batches", json={"input_file_id": batch_file, "endpoint": "/v1/videos",
+                                                "completion_window": "24h"}).json()["id"]
             hook = h.post("/v1/webhook_endpoints", json={
                 "name": "fuzz", "url": f"https://127.0.0.1:{self.closed_port}/hook",
                 "event_types": ["video.completed"]}).json()["id"]
@@ -195,7 +205,8 @@ class World:
         # The victim, not the member, is the one whose key and account the fuzzer may revoke or disable.
         self.ids = {
             "video": [video, "video_" + "0" * 24],
-            "file": [file_id, "file-" + "0" * 24],
+            "file": [file_id, batch_file, "file-" + "0" * 24],
+            "batch": [batch, "batch_" + "0" * 24],
             "hook": [hook],
             "export": [export],
             "import": ["imp_" + "0" * 24],
@@ -312,7 +323,11 @@ def hints(world: World) -> dict[str, st.SearchStrategy]:
         "role": st.sampled_from(["owner", "admin", "member", "root", ""]),
         "plan": st.sampled_from(["fuzz", "unlimited", "missing", ""]),
         "disabled": st.booleans(),
-        "purpose": st.sampled_from(["vision", "user_data", "assistants", "fine-tune", ""]),
+        "purpose": st.sampled_from(["vision", "user_data", "assistants", "fine-tune", "batch", "batch_output", ""]),
+        "input_file_id": id_values(world, "file") | st.sampled_from(HOSTILE_STRINGS),
+        "endpoint": st.sampled_from(["/v1/videos", "/v1/chat/completions", "/v1/videos/edits", "", "/v1/videos/"]),
+        "completion_window": st.sampled_from(["24h", "1h", "24H", ""]),
+        "metadata": st.dictionaries(st.text(max_size=70), st.text(max_size=20), max_size=18),
         "policy": st.sampled_from(["only_me", "approved", "everyone", "nobody"]),
         "preferences": st.text(max_size=30),
         "blocked_terms": st.lists(st.text(max_size=10), max_size=60),
@@ -374,6 +389,11 @@ ROUTES: list[tuple[str, str, list[str], list[str]]] = [
     ("GET", "/v1/files", [], []),
     ("GET", "/v1/files/{file}", [], []),
     ("DELETE", "/v1/files/{file}", [], []),
+    ("GET", "/v1/files/{file}/content", [], []),
+    ("POST", "/v1/batches", fields(CreateBatchRequest), []),
+    ("GET", "/v1/batches", [], []),
+    ("GET", "/v1/batches/{batch}", [], []),
+    ("POST", "/v1/batches/{batch}/cancel", [], []),
     ("GET", "/v1/models", [], []),
     ("GET", "/v1/models/{model}", [], []),
     ("POST", "/v1/cameos/challenges", [], []),
@@ -423,7 +443,8 @@ QUERY = {"after": st.sampled_from(HOSTILE_STRINGS) | st.sampled_from([str(i) for
          "limit": st.sampled_from([str(i) for i in EXTREME_INTS] + ["20", "1000", "1.5", "", "x"]),
          "order": st.sampled_from(["asc", "desc", "ASC", "", "random"]),
          "variant": st.sampled_from(["video", "thumbnail", "spritesheet", "../../etc", ""]),
-         "unfinished": st.sampled_from(["not_run", "resubmit", "x"])}
+         "unfinished": st.sampled_from(["not_run", "resubmit", "x"]),
+         "purpose": st.sampled_from(["batch", "batch_output", "vision", "", "x" * 50])}
 
 
 def path_value(world: World, kind: str) -> st.SearchStrategy[str]:
@@ -450,8 +471,9 @@ def _text(value) -> str | bytes:
 def file_parts(world: World) -> st.SearchStrategy[tuple]:
     payload = st.sampled_from([world.png, world.mp4, world.png[:20], world.mp4[: len(world.mp4) // 2], b"",
                                b"PK\x03\x04" + b"\x00" * 40, b"\x00" * 64, b"GIF89a" + b"\xff" * 32]
-                              + ([world.archive, world.archive[:-30]] if world.archive else [])) | st.binary(max_size=200)
-    name = st.sampled_from(["x.png", "clip.mp4", "../../../etc/passwd", "", "a" * 300, "é.mp4", "x\\y.zip"])
+                              + ([world.archive, world.archive[:-30]] if world.archive else []) + world.jsonl) \
+        | st.binary(max_size=200)
+    name = st.sampled_from(["x.png", "clip.mp4", "../../../etc/passwd", "", "a" * 300, "é.mp4", "x\\y.zip", "b.jsonl"])
     ctype = st.sampled_from(["image/png", "video/mp4", "application/octet-stream", "application/zip", "text/plain",
                              "", "image/png; charset=utf-8", "image/" + "x" * 120, "video/mp4;" + "p" * 120])
     return st.tuples(name, payload, ctype)
@@ -471,7 +493,7 @@ def whole_bodies(world: World) -> dict[str, st.SearchStrategy[dict]]:
 def requests_for(draw, world: World, routes: list) -> tuple[str, str, dict, dict, dict]:
     method, template, body_fields, file_fields = draw(st.sampled_from(routes))
     path = template
-    for kind in ("video", "character", "file", "model", "cameo", "user", "hook", "export", "import", "key"):
+    for kind in ("video", "character", "file", "model", "cameo", "user", "hook", "export", "import", "key", "batch"):
         if "{" + kind + "}" in path:
             path = path.replace("{" + kind + "}", draw(path_value(world, kind)))
     query = draw(st.fixed_dictionaries({}, optional=QUERY | {"x": st.text(max_size=5)}))

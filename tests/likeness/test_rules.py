@@ -53,12 +53,11 @@ def test_turn_order_is_exact_and_relative_to_the_resting_pose():
 
 
 def test_character_refs_and_mentions():
-    from mutoscope.api.body import _assign
+    from mutoscope.api.body import form_fields
     from mutoscope.likeness.consent import character_refs, mentions
 
-    fields: dict = {}
-    for v in ("cameo_a", "cameo_b"):  # what the openai SDK sends for characters=[{"id": a}, {"id": b}]
-        _assign(fields, "characters[][id]", v)
+    # what the openai SDK sends for characters=[{"id": a}, {"id": b}]
+    fields = form_fields([("characters[][id]", "cameo_a"), ("characters[][id]", "cameo_b")])
     assert character_refs(fields["characters"]) == ["cameo_a", "cameo_b"]
     assert character_refs([{"id": "x"}]) == ["x"] and character_refs(None) == []
     assert character_refs({"0": {"id": "x"}}) == ["x"]

@@ -70,22 +70,25 @@ def _ensure_period(session: Session, user_id: str, period: str) -> None:
                     .on_conflict_do_nothing())
 
 
-def reserve(session: Session, plan: Plan, user_id: str, video_id: str, model: str, seconds: float) -> UsageRecord:
-    """Reserve budget and a concurrency slot for a new job, in the caller's transaction (not committed here)."""
+def reserve(session: Session, plan: Plan, user_id: str, video_id: str, model: str, seconds: float, *,
+            slot: bool = True) -> UsageRecord:
+    """Reserve budget and a concurrency slot for a new job, in the caller's transaction (not committed here).
+    `slot=False`: the budget only (a batch's lines queue behind interactive jobs instead of filling the slots)."""
     period = period_of()
     cost = plan.cost(model, seconds)
     budget = plan.budget if plan.budget is not None else UNLIMITED
     _ensure_period(session, user_id, period)
+    cond = [UsagePeriod.user_id == user_id, UsagePeriod.period == period,
+            UsagePeriod.spent + UsagePeriod.reserved + cost <= budget]
+    if slot:
+        cond.append(UsagePeriod.active < plan.concurrent_jobs)
     res = session.execute(
-        update(UsagePeriod)
-        .where(UsagePeriod.user_id == user_id, UsagePeriod.period == period,
-               UsagePeriod.spent + UsagePeriod.reserved + cost <= budget,
-               UsagePeriod.active < plan.concurrent_jobs)
-        .values(reserved=UsagePeriod.reserved + cost, active=UsagePeriod.active + 1))
+        update(UsagePeriod).where(*cond)
+        .values(reserved=UsagePeriod.reserved + cost, active=UsagePeriod.active + (1 if slot else 0)))
     if res.rowcount != 1:
         row = session.get(UsagePeriod, (user_id, period), populate_existing=True)
         session.rollback()
-        if row is not None and row.active >= plan.concurrent_jobs:
+        if slot and row is not None and row.active >= plan.concurrent_jobs:
             raise RateLimited(f"Your plan ({plan.name}) runs at most {plan.concurrent_jobs} job(s) at once; "
                               "wait for one to finish.", code="concurrency_limit_exceeded",
                               headers={"Retry-After": "5"})
@@ -95,7 +98,7 @@ def reserve(session: Session, plan: Plan, user_id: str, video_id: str, model: st
         err.type = "insufficient_quota"
         raise err
     record = UsageRecord(video_id=video_id, user_id=user_id, period=period, model=model, seconds=seconds,
-                         amount=cost, unit=plan.unit, state="reserved")
+                         amount=cost, unit=plan.unit, state="reserved", holds_slot=slot)
     session.add(record)
     return record
 
@@ -113,7 +116,7 @@ def settle(session: Session, video_id: str, charged: bool) -> None:
                         .where(UsagePeriod.user_id == rec.user_id, UsagePeriod.period == rec.period)
                         .values(reserved=UsagePeriod.reserved - rec.amount,
                                 spent=UsagePeriod.spent + (rec.amount if charged else 0.0),
-                                active=UsagePeriod.active - 1))
+                                active=UsagePeriod.active - (0 if rec.holds_slot is False else 1)))
 
 
 

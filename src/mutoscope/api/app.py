@@ -17,7 +17,7 @@ from mutoscope.api.edge import SecurityHeaders, UnstorableUrl
 from mutoscope.api.errors import install_error_handlers
 from mutoscope.assistants.server import HttpEndpoint
 from mutoscope.accounts.plans import load_plans
-from mutoscope.api.routes import account, files, models, videos, webhooks
+from mutoscope.api.routes import account, batches, files, models, videos, webhooks
 from mutoscope.webhooks.service import Deliverer, seal_plaintext_secrets
 from mutoscope.api.routes import cameos as cameo_routes
 from mutoscope.api.serving_cameos import CameoAPI
@@ -27,6 +27,7 @@ from mutoscope.api.routes import verify as verify_routes
 from mutoscope.api.serving_verify import VerifyService
 from mutoscope.api.serving_exports import ExportService
 from mutoscope.api.serving_files import FileService
+from mutoscope.batches.service import BatchService
 from mutoscope.videos.service import ModelCatalog, VideoService
 from mutoscope.config import Settings
 from mutoscope.lifecycle import service as lifecycle
@@ -111,6 +112,7 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
     app.state.videos = VideoService(sessions, catalog, storage, runner, settings, plans)
     app.state.accounts = AccountService(sessions, settings, plans)
     app.state.files = FileService(sessions, storage)
+    app.state.batches = BatchService(sessions, storage, app.state.videos, settings)
     app.state.secret_box = SecretBox.load(settings)  # the key that seals stored secrets, kept outside the db
     seal_plaintext_secrets(sessions, app.state.secret_box)
     app.state.deliverer = Deliverer(sessions, settings, app.state.secret_box)  # sends the outbox jobs fill
@@ -121,6 +123,7 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
     install_error_handlers(app)
     app.include_router(videos.router)
     app.include_router(files.router)
+    app.include_router(batches.router)
     app.include_router(models.router)
     app.include_router(cameo_routes.router)  # /v1/cameos
     app.include_router(verify_routes.router)  # POST /v1/verify

@@ -89,7 +89,7 @@ async def _read_form(request: Request, limit: int, *, multipart: bool) -> Body:
         raise InvalidRequest(f"We could not parse the form body of your request: {e.message}",
                              code="invalid_multipart") from None
     try:
-        fields: dict[str, Any] = {}
+        pairs: list[tuple[str, str]] = []
         files: dict[str, Upload] = {}
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
@@ -98,8 +98,8 @@ async def _read_form(request: Request, limit: int, *, multipart: bool) -> Body:
                     raise too_large(limit)
                 files[key] = Upload(value.filename or "upload", value.content_type or "", data)
             else:
-                _assign(fields, key, value)
-        return Body(fields=fields, files=files)
+                pairs.append((key, value))
+        return Body(fields=form_fields(pairs), files=files)
     finally:
         await form.close()
 
@@ -116,31 +116,70 @@ def loads_json(raw: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
         raise InvalidRequest("We could not parse the JSON body of your request.", code="invalid_json") from None
 
 
-def _assign(fields: dict[str, Any], key: str, value: str) -> None:
-    """Multipart can't nest: the SDKs send objects as `a[b]=v` (or a JSON string)."""
-    if "[" in key and key.endswith("]"):
-        outer, inner = key[:-1].split("[", 1)
-        if inner.startswith("]["):
-            # Arrays of objects: the openai SDK sends characters=[{"id": a}, {"id": b}] as repeated
-            # `characters[][id]`; a repeated key starts the next object (consent must see every id).
-            items = fields.setdefault(outer, [])
-            if isinstance(items, list):
-                k = inner[2:]
-                if not items or not isinstance(items[-1], dict) or k in items[-1]:
-                    items.append({})
-                items[-1][k] = value
-            return
-        fields.setdefault(outer, {})
-        if isinstance(fields[outer], dict):
-            fields[outer][inner] = value
-        return
-    if value.startswith("{") and value.endswith("}"):
-        try:
-            fields[key] = loads_json(value)
-            return
-        except InvalidRequest:
-            pass
-    fields[key] = value
+def form_fields(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Form fields as the JSON body they stand for. Multipart can't nest: the SDKs send objects as `a[b]=v`
+    (or a JSON string) and arrays of objects as repeated `a[][k]=v` (`_object_array` pairs those up)."""
+    fields: dict[str, Any] = {}
+    arrays: dict[str, list[tuple[str, str]]] = {}
+    for key, value in pairs:
+        if "[" in key and key.endswith("]"):
+            outer, inner = key[:-1].split("[", 1)
+            if inner.startswith("]["):
+                if not isinstance(fields.get(outer), str):  # a JSON-string form of the array wins
+                    arrays.setdefault(outer, []).append((inner[2:], value))
+                continue
+            fields.setdefault(outer, {})
+            if isinstance(fields[outer], dict):
+                fields[outer][inner] = value
+            continue
+        if value.startswith("{") and value.endswith("}"):
+            try:
+                fields[key] = loads_json(value)
+                continue
+            except InvalidRequest:
+                pass
+        fields[key] = value
+    for outer, items in arrays.items():
+        if outer not in fields or isinstance(fields[outer], list):
+            fields[outer] = _object_array(outer, items)
+    return fields
+
+
+def _object_array(outer: str, items: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """The objects of `outer[][k]=v` fields, read by position: the n-th value of each key belongs to the n-th
+    object. Two layouts reach us. The openai SDK groups values by key (every `storyboard[][prompt]`, then every
+    `storyboard[][seconds]`, ...), so each key's values arrive in one run; browsers and the web app's forms
+    interleave them object by object, where a key may be left out of one object (a disabled field is not
+    sent), so there a repeated key starts the next object. Grouped values whose counts differ cannot be
+    paired: which object lacks the key is lost on the wire, so that is refused rather than guessed."""
+    runs: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    previous = None
+    for k, _ in items:
+        counts[k] = counts.get(k, 0) + 1
+        if k != previous:
+            runs[k] = runs.get(k, 0) + 1
+        previous = k
+    grouped = all(n == 1 for n in runs.values())
+    if grouped:
+        if len(set(counts.values())) > 1:
+            sent = ", ".join(f"{outer}[][{k}] {n} time{'s' if n != 1 else ''}" for k, n in counts.items())
+            raise InvalidRequest(
+                f"The objects of '{outer}' cannot be paired up: {sent}. Each object's keys are read by position, "
+                f"so every object must carry the same keys; or send '{outer}' as a JSON string or the request "
+                "as a JSON body.", param=outer, code="unpairable_array")
+        out: list[dict[str, str]] = [{} for _ in range(max(counts.values(), default=0))]
+        seen: dict[str, int] = {}
+        for k, v in items:
+            out[seen.get(k, 0)][k] = v
+            seen[k] = seen.get(k, 0) + 1
+        return out
+    objects: list[dict[str, str]] = []
+    for k, v in items:
+        if not objects or k in objects[-1]:
+            objects.append({})
+        objects[-1][k] = v
+    return objects
 
 
 def parse_model(model_cls: type[M], fields: dict[str, Any]) -> M:

@@ -14,8 +14,11 @@ from mutoscope.storage.keys import file_key
 from mutoscope.protocol.base import cursor_page
 from mutoscope.protocol.files import DeletedFile, FileList, FileObject
 from mutoscope.storage import Storage
+from mutoscope.storage.http import StoredFile
 
-PURPOSES = ("vision", "user_data", "assistants")
+PURPOSES = ("vision", "user_data", "assistants", "batch")
+# Files the server writes (a batch's output and errors): listed and downloadable, never uploaded.
+LISTED_PURPOSES = (*PURPOSES, "batch_output")
 
 
 def to_file_object(f: File) -> FileObject:
@@ -55,19 +58,42 @@ class FileService:
         with self.sessions() as s:
             return to_file_object(self._get(s, who, file_id))
 
-    def list(self, who: Principal) -> FileList:
+    def list(self, who: Principal, purpose: str | None = None, after: str | None = None, limit: int = 10000,
+             order: str = "desc") -> FileList:
+        """The caller's files, one cursor page (`after`: the last id of the previous page)."""
+        if purpose is not None and purpose not in LISTED_PURPOSES:
+            raise InvalidRequest(f"Invalid purpose '{purpose}'. Supported: {', '.join(LISTED_PURPOSES)}.",
+                                 param="purpose")
         with self.sessions() as s:
-            rows = s.scalars(select(File).where(File.owner_id == who.user_id, File.deleted_at.is_(None))
-                             .order_by(File.seq.desc())).all()
-            data = [to_file_object(f) for f in rows]
-        return cursor_page(FileList, data)
+            q = select(File).where(File.owner_id == who.user_id, File.deleted_at.is_(None))
+            if purpose is not None:
+                q = q.where(File.purpose == purpose)
+            if after is not None:
+                cursor = s.scalar(select(File.seq).where(File.id == after, File.owner_id == who.user_id))
+                if cursor is None:
+                    raise InvalidRequest(f"No file found with id '{after}'.", param="after")
+                q = q.where(File.seq < cursor if order == "desc" else File.seq > cursor)
+            rows = s.scalars(q.order_by(File.seq.desc() if order == "desc" else File.seq).limit(limit + 1)).all()
+            data = [to_file_object(f) for f in rows[:limit]]
+        return cursor_page(FileList, data, has_more=len(rows) > limit)
+
+    def content(self, who: Principal, file_id: str) -> StoredFile:
+        with self.sessions() as s:
+            f = self._get(s, who, file_id)
+            key, name, media_type = f.storage_key, f.filename, f.content_type
+        size = self.storage.size(key)
+        if size is None:
+            raise NotFound(f"The content of file {file_id} is no longer stored.", param="file_id",
+                           code="content_not_found")
+        return StoredFile(self.storage, key, size, media_type, filename=name)
 
     def delete(self, who: Principal, file_id: str) -> DeletedFile:
         with self.sessions() as s:
             f = self._get(s, who, file_id)
             f.deleted_at = now()
+            key = f.storage_key
             s.commit()
-        self.storage.delete_prefix(file_key(file_id))
+        self.storage.delete_prefix(key)
         return DeletedFile(id=file_id)
 
     @staticmethod

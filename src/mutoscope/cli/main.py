@@ -499,3 +499,6 @@ _lifecycle.register(app, users_app, models_app)
 from mutoscope.cli import assistants as _assistants  # noqa: E402
 
 _assistants.register(app)
+from mutoscope.cli import batches as _batches  # noqa: E402  (mutoscope batch …)
+
+_batches.register(app)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         UniqueConstraint)
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -170,11 +171,16 @@ class Video(Base):
     visibility: Mapped[str] = mapped_column(String(20), default="private", server_default="private")
     # The secret of the /s/<token> link; made when a video is first shared, dropped when it goes private.
     share_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # A line of a batch (batches/): which batch and the line's custom_id, written with the row so that a
+    # batch's progress is read from the queue itself; such jobs wait behind the plan's interactive ones.
+    batch_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    batch_custom_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (Index("ix_videos_queue", "status", "priority", "seq"),
                       Index("ix_videos_lease", "status", "lease_expires_at"),
                       Index("ix_videos_feed", "visibility", "seq"),
-                      Index("ux_videos_share_token", "share_token", unique=True))
+                      Index("ux_videos_share_token", "share_token", unique=True),
+                      Index("ux_videos_batch_line", "batch_id", "batch_custom_id", unique=True))
 
 
 # Plans, usage and lifecycle.
@@ -206,6 +212,8 @@ class UsageRecord(Base):
     state: Mapped[str] = mapped_column(String(10), default="reserved")  # reserved | charged | refunded
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     settled_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Whether the job holds one of the plan's concurrent slots (a batch's lines wait in the queue without one).
+    holds_slot: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
 
 
 class ModelLifecycle(Base):
@@ -482,3 +490,50 @@ class SealCanary(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sealed: Mapped[str] = mapped_column(Text)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class Batch(Base):
+    """A batch of `/v1/videos` requests (batches/): its input file and status. Its lines' progress is not kept
+    here but read from their videos and `batch_errors`, so nothing of it lives only in a process's memory."""
+
+    __tablename__ = "batches"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True, default=lambda: new_id("batch_"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="validating")
+    endpoint: Mapped[str] = mapped_column(String(64))
+    input_file_id: Mapped[str] = mapped_column(String(64))
+    completion_window: Mapped[str] = mapped_column(String(10))
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when the batch failed as a whole (every line refused): OpenAI's `errors.data`.
+    errors: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    output_file_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_file_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    in_progress_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    finalizing_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    completed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    failed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    expired_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    cancelling_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    cancelled_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+    __table_args__ = (Index("ix_batches_status", "status"),)
+
+
+class BatchError(Base):
+    """A line of a batch that was refused when it was admitted, with the answer a single request would have had."""
+
+    __tablename__ = "batch_errors"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[str] = mapped_column(String(64), index=True)
+    line: Mapped[int] = mapped_column(Integer)
+    custom_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status_code: Mapped[int] = mapped_column(Integer)
+    error: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (Index("ux_batch_errors_line", "batch_id", "line", unique=True),)

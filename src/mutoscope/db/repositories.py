@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mutoscope.db.models import ApiKey, File, User, Video
@@ -36,6 +36,7 @@ class VideoFilter:
     model: str | None = None
     since: int | None = None  # created_at >= since
     until: int | None = None  # created_at < until
+    batch: str | None = None  # the lines of one batch
 
 
 def _like(text: str) -> str:
@@ -53,6 +54,8 @@ def search_videos(session: Session, owner_id: str, f: VideoFilter, *, after: str
         q = q.where(Video.status == f.status)
     if f.model:
         q = q.where(Video.model == f.model)
+    if f.batch:
+        q = q.where(Video.batch_id == f.batch)
     if f.since is not None:
         q = q.where(Video.created_at >= f.since)
     if f.until is not None:
@@ -71,6 +74,14 @@ def video_models(session: Session, owner_id: str) -> list[str]:
     """The model names this owner's videos were made with (the library's model filter)."""
     return sorted(session.scalars(select(Video.model).where(Video.owner_id == owner_id, Video.deleted_at.is_(None))
                                   .distinct()))
+
+
+def video_batches(session: Session, owner_id: str, limit: int = 50) -> list[str]:
+    """The ids of this owner's latest batches that made videos (the library's batch filter), newest first."""
+    rows = session.execute(select(Video.batch_id, func.max(Video.seq)).where(
+        Video.owner_id == owner_id, Video.batch_id.is_not(None), Video.deleted_at.is_(None))
+        .group_by(Video.batch_id).order_by(func.max(Video.seq).desc()).limit(limit)).all()
+    return [r[0] for r in rows]
 
 
 def feed_videos(session: Session, *, after: str | None, limit: int) -> tuple[list[tuple[Video, str]], bool]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -44,8 +44,26 @@ DEFAULT_REFINE_SIGMAS = (0.909375, 0.725, 0.421875)
 TWO_STAGE_FIELDS = ("upsampler", "refine_steps", "refine_sigmas", "refine_guidance", "refine_lora")
 
 
-# OpenAI's default `size` for a create (the wire default lives in protocol/, which engine/ does not import).
+# OpenAI's default `size` for a create, its sizes and its model names (the wire types live in protocol/, which
+# engine/ does not import).
 OPENAI_DEFAULT_SIZE = "720x1280"
+OPENAI_SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
+_OPENAI_MODEL = re.compile(r"sora-2(-pro)?(-\d{4}-\d{2}-\d{2})?")
+
+
+def is_openai_name(name: str) -> bool:
+    """One of OpenAI's model names (sora-2, sora-2-pro, their dated snapshots)."""
+    return _OPENAI_MODEL.fullmatch(name) is not None
+
+
+def default_size_for(name: str, sizes: Sequence[str], own_default: str, test_model: bool = False) -> str:
+    """The size a create without `size` gets when it names the model as `name`. Through one of OpenAI's names,
+    OpenAI's default where the model offers it: a client written for Sora validates sizes against OpenAI's
+    list. Test fixtures (random weights, never offered beside a real model) keep their own small default, so
+    a test suite's requests without a size stay cheap."""
+    if is_openai_name(name) and not test_model and OPENAI_DEFAULT_SIZE in sizes:
+        return OPENAI_DEFAULT_SIZE
+    return own_default
 
 
 class RegistryError(ValueError):
@@ -257,6 +275,12 @@ def load_registry(
             if alias in seen:
                 raise RegistryError(f"{path}: alias {alias!r} is declared by both {seen[alias]!r} and {e.name!r}")
             seen[alias] = e.name
+            answered = default_size_for(alias, e.sizes, e.size_by_default, e.test_model)
+            if is_openai_name(alias) and not e.test_model and answered not in OPENAI_SIZES:
+                raise RegistryError(f"{path}: model {e.name!r} is reached through OpenAI's name {alias!r} but would "
+                                    f"answer a create without a size with {answered!r}, which is not one of "
+                                    f"OpenAI's sizes ({', '.join(OPENAI_SIZES)}); offer {OPENAI_DEFAULT_SIZE} or "
+                                    "set default_size to one of OpenAI's, or map the alias to another model")
     if mode_overrides:
         entries = apply_mode_overrides(entries, mode_overrides)
     return Registry(entries, source=path)

@@ -38,6 +38,7 @@ from mutoscope.jobs.render import (
 )
 from mutoscope.likeness import consent as cameo_consent
 from mutoscope.likeness import guard as likeness_guard
+from mutoscope.media import fit_image
 from mutoscope.provenance import Stamp
 from mutoscope.storage import StorageUnavailable, keys
 from mutoscope.videos import transitions
@@ -60,6 +61,16 @@ def spec_for(video: Video, image: Image.Image | None) -> GenerationSpec:
 def conditioning_for(ctx: JobContext, video: Job, spec: GenerationSpec
                      ) -> tuple[GenerationSpec, Callable[[], SourceClip] | None]:
     """The spec conditioned on the job's source clip, and a loader of the clip to stitch in front (extensions)."""
+    if video.kind == "extend" and video.source_key is None and video.input_key:
+        # An uploaded clip: decoded once at the model's rate and fitted to the output size (scaled to cover,
+        # centre-cropped), so its tail conditions the model and the whole clip joins the new part frame for frame.
+        fps = ctx.engine.resolve(video.model).fps
+        clip = load_clip(ctx, video.input_key, count=max(1, round(float(video.params["source_seconds"]) * fps)),
+                         fps=fps, cover=(spec.width, spec.height))
+        clip = replace(clip, frames=fit_frames(clip.frames, spec.width, spec.height), fps=fps)
+        spec = replace(spec, seconds=float(video.params["extend_seconds"]),
+                       condition_frames=clip.frames[-EXTEND_TAIL_FRAMES:], condition_mode="extend")
+        return spec, clip
     if video.kind == "extend" and video.source_key:
         key = video.source_key
         # The engine sees only the tail; the whole source is decoded after generation, for the stitch,
@@ -88,6 +99,13 @@ def conditioning_for(ctx: JobContext, video: Job, spec: GenerationSpec
             return spec, None
         return replace(spec, image=None, condition_frames=src.frames, condition_mode="edit"), None
     return spec, None
+
+
+def fit_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Every frame at exactly width x height, scaled to cover and centre-cropped as a first frame is."""
+    if frames.shape[1:3] == (height, width):
+        return frames
+    return np.stack([np.asarray(fit_image(Image.fromarray(f), width, height)) for f in frames])
 
 
 def provenance_for(ctx: JobContext, video_id: str, scratch: Path) -> dict:
@@ -313,7 +331,7 @@ def _load_job(ctx: JobContext, video_id: str) -> Job | None:
                 raise SourceVideoError("The source video does not exist.")
             source_key = keys.published_key(src, "video") if src is not None else None
         image = None
-        if video.input_key and video.kind != "edit":  # an edit's input is its source MP4
+        if video.input_key and video.kind not in ("edit", "extend"):  # their input is a source MP4
             with ctx.storage.open(video.input_key) as f:
                 try:
                     image = Image.open(io.BytesIO(f.read())).convert("RGB")

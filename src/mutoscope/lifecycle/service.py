@@ -160,7 +160,7 @@ def deletable_users(session: Session, t: int | None = None) -> list[str]:
 def purge_user_data(session: Session, storage, user_id: str) -> int:
     """Delete a deletable user's videos and files (rows marked deleted, assets removed). Returns videos purged."""
     from mutoscope.db.models import File, Video
-    from mutoscope.storage.keys import file_key, video_prefix
+    from mutoscope.storage.keys import video_prefix
 
     t = int(time.time())
     videos = list(session.scalars(select(Video).where(Video.owner_id == user_id, Video.deleted_at.is_(None))))
@@ -168,7 +168,7 @@ def purge_user_data(session: Session, storage, user_id: str) -> int:
         storage.delete_prefix(video_prefix(v.id))
         v.deleted_at = t
     for f in session.scalars(select(File).where(File.owner_id == user_id, File.deleted_at.is_(None))):
-        storage.delete_prefix(file_key(f.id))
+        storage.delete_prefix(f.storage_key)  # a batch's output files live under the batch's keys
         f.deleted_at = t
     session.commit()
     return len(videos)

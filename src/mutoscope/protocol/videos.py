@@ -156,10 +156,14 @@ class RemixVideoRequest(GenerationParams):
 
 
 class ExtendVideoRequest(GenerationParams):
-    # OpenAI standard fields
-    video: VideoRef
+    # OpenAI standard fields; `video` is a reference here, an uploaded clip arrives as a multipart part
+    video: VideoRef | None = None
     prompt: str = Field(min_length=1, max_length=32000)
     seconds: Seconds
+    # Mutoscope extensions, for an uploaded clip only (a referenced video keeps its own): model (default
+    # sora-2) and size (default: the model's size nearest the clip's shape and resolution).
+    model: str | None = None
+    size: str | None = None
 
 
 class EditVideoRequest(GenerationParams):

@@ -58,6 +58,12 @@ def file_key(file_id: str) -> str:
     return f"files/{file_id}"
 
 
+def batch_file_key(batch_id: str, kind: str) -> str:
+    """A batch's output or error file ("output", "errors"): one key per batch, so finishing it twice writes the
+    same object."""
+    return f"batches/{batch_id}/{kind}.jsonl"
+
+
 def archive_key(export_id: str) -> str:
     return f"exports/{export_id}.zip"
 

@@ -31,10 +31,10 @@ from mutoscope.db import repositories as repo
 from mutoscope.db.repositories import VideoFilter
 from mutoscope.db.models import User, Video, new_id, now
 from mutoscope.engine import camera as camera_moves
+from mutoscope.engine.registry import default_size_for
 from mutoscope.errors import Gone, InvalidRequest, MutoscopeError, NotFound, PermissionDenied
 from mutoscope.storage.keys import (
     VARIANTS,
-    file_key,
     input_key,
     input_video_key,
     published_key,
@@ -162,6 +162,14 @@ def may_view(v: Video, user_id: str, token: str | None = None) -> bool:
 
 
 @dataclass(frozen=True)
+class BatchLine:
+    """Which batch a create is a line of, and the line's custom_id."""
+
+    batch_id: str
+    custom_id: str
+
+
+@dataclass(frozen=True)
 class SharedVideo:
     """A video as someone other than its owner sees it: who made it and the link it is shared under."""
 
@@ -225,7 +233,7 @@ class VideoService:
         return self.plans[name]
 
     def admit(self, who: Principal, model: str, size: str, seconds: str, camera: str | None = None, *,
-              seconds_param: str | None = None) -> dict[str, str]:
+              seconds_param: str | None = None, rated: bool = True) -> dict[str, str]:
         """Everything decided before a job exists: service phase, model lifecycle, plan limits, the camera move,
         installed weights (and the move's LoRA), request rate. Returns the headers the response should carry
         (deprecation notices).
@@ -252,7 +260,8 @@ class VideoService:
                 e.args = (e.message,)
             raise
         self._check_installed(model, entry)
-        self.limiter.hit(who.user_id, plan.requests_per_minute)
+        if rated:
+            self.limiter.hit(who.user_id, plan.requests_per_minute)
         return headers
 
     @staticmethod
@@ -266,10 +275,13 @@ class VideoService:
                                  f"it with `mutoscope models pull {model}`.", param="model",
                                  code="model_not_available")
 
-    def create(self, who: Principal, body: Body) -> tuple[VideoObject, dict[str, str]]:
+    def create(self, who: Principal, body: Body,
+               batch: BatchLine | None = None) -> tuple[VideoObject, dict[str, str]]:
+        """`batch`: the request is a line of a batch (batches/): admitted the same way, without counting against
+        the request rate (the batch did) and queued behind interactive jobs."""
         fields = dict(body.fields)
         if fields.get("storyboard") is not None:
-            return self._create_storyboard(who, fields, body.files)
+            return self._create_storyboard(who, fields, body.files, batch)
         upload = body.files.get("input_reference")
         if upload is not None:
             fields.pop("input_reference", None)
@@ -277,9 +289,9 @@ class VideoService:
             # multipart sometimes carries the object as a bare URL string
             fields["input_reference"] = {"image_url": fields["input_reference"]}
         req: CreateVideoRequest = parse(CreateVideoRequest, fields)
-        if "size" not in req.model_fields_set:  # OpenAI's 720x1280 unless the operator set the model's own
-            req = req.model_copy(update={"size": self._resolve(req.model).default_size})
-        headers = self.admit(who, req.model, req.size, req.seconds, req.camera)
+        if "size" not in req.model_fields_set:
+            req = req.model_copy(update={"size": self._default_size(req.model, self._resolve(req.model))})
+        headers = self.admit(who, req.model, req.size, req.seconds, req.camera, rated=batch is None)
         width, height = (int(x) for x in req.size.split("x"))
         png = None
         if upload is not None:
@@ -299,11 +311,11 @@ class VideoService:
                 png = self._fit(frame, width, height, "characters")
                 params["first_frame_from"] = "characters"
         video = self._enqueue(who, prompt=req.prompt, model=req.model, size=req.size, seconds=req.seconds,
-                              params=params, input_png=png, cameo_ids=cameo_ids)
+                              params=params, input_png=png, cameo_ids=cameo_ids, batch=batch)
         return video, headers
 
-    def _create_storyboard(self, who: Principal, fields: dict[str, Any],
-                           files: dict[str, Upload]) -> tuple[VideoObject, dict[str, str]]:
+    def _create_storyboard(self, who: Principal, fields: dict[str, Any], files: dict[str, Upload],
+                           batch: BatchLine | None = None) -> tuple[VideoObject, dict[str, str]]:
         """One video from an ordered list of shots (protocol `StoryboardShot`), rendered by one job; the rules
         are in videos/storyboard.py. `prompt` is the video's own (its title; default the first shot's) and
         `seconds`, when sent, must be the shots' total."""
@@ -319,8 +331,8 @@ class VideoService:
             fields["prompt"] = shots[0].prompt
         req: CreateVideoRequest = parse(CreateVideoRequest, fields)
         entry = self._resolve(req.model)
-        if "size" not in req.model_fields_set:  # as a create: the model's own default size
-            req = req.model_copy(update={"size": entry.default_size})
+        if "size" not in req.model_fields_set:  # as a create
+            req = req.model_copy(update={"size": self._default_size(req.model, entry)})
         if req.camera is not None:
             raise InvalidRequest("A storyboard names its camera moves per shot (storyboard[i].camera).",
                                  param="camera")
@@ -330,7 +342,8 @@ class VideoService:
         if "seconds" in req.model_fields_set and abs(float(req.seconds) - total) > 1e-6:
             raise InvalidRequest(f"seconds is '{req.seconds}' but the storyboard's shots last {total:g} s in all; "
                                  "leave seconds out or send the total.", param="seconds", code="invalid_seconds")
-        headers = self.admit(who, req.model, req.size, sb.seconds_text(total), seconds_param="storyboard")
+        headers = self.admit(who, req.model, req.size, sb.seconds_text(total), seconds_param="storyboard",
+                             rated=batch is None)
         self._check_budget(req.model, req.size, total, "storyboard")
         width, height = (int(x) for x in req.size.split("x"))
         images: dict[int, bytes] = {}
@@ -370,7 +383,7 @@ class VideoService:
                                          image_keys={}, characters={i: [c.id for c in shot.characters or []]
                                                                     for i, shot in enumerate(shots)})
         video = self._enqueue(who, prompt=req.prompt, model=req.model, size=req.size, seconds=sb.seconds_text(total),
-                              params=params, input_png=None, shot_images=images, cameo_ids=cameo_ids)
+                              params=params, input_png=None, shot_images=images, cameo_ids=cameo_ids, batch=batch)
         return video, headers
 
     @staticmethod
@@ -463,13 +476,26 @@ class VideoService:
         return video, headers
 
     def extend(self, who: Principal, body: Body) -> tuple[VideoObject, dict[str, str]]:
-        """Continue a completed video; the new video is the source followed by `seconds` more (its `seconds`
-        is the stitched total). Limits per lineage: Settings.max_extensions_per_lineage / max_lineage_seconds."""
-        req: ExtendVideoRequest = parse(ExtendVideoRequest, body.fields)
+        """Continue a completed video (`video: {id}`) or an uploaded clip; the new video is the source followed
+        by `seconds` more (its `seconds` is the stitched total). Limits per lineage:
+        Settings.max_extensions_per_lineage / max_lineage_seconds."""
+        fields = dict(body.fields)
+        upload = body.files.get("video")
+        if upload is not None:
+            fields.pop("video", None)
+        req: ExtendVideoRequest = parse(ExtendVideoRequest, fields)
+        if (upload is None) == (req.video is None):
+            raise InvalidRequest("Provide exactly one of video.id or an uploaded video file.", param="video",
+                                 code="missing_required_parameter" if upload is None else "invalid_value")
         plan = self.plan_of(who)
         if not plan.extensions:
             raise PermissionDenied(f"Your plan '{plan.name}' does not include extensions.", param="video",
                                    code="plan_excludes_extensions")
+        if upload is not None:
+            return self._extend_upload(who, req, upload, fields)
+        if req.model is not None or req.size is not None:
+            raise InvalidRequest("An extension keeps its source video's model and size; model and size apply to an "
+                                 "uploaded clip only.", param="model" if req.model is not None else "size")
         with self.sessions() as s:
             src = self._completed_source(s, who, req.video.id, "extended")
             extensions, root = self._lineage(s, src)
@@ -494,6 +520,34 @@ class VideoService:
                               charge_seconds=req.seconds, params=self._with_characters(params, body.fields),
                               input_png=None, kind="extend",
                               extended_from_video_id=src.id, cameo_ids=cameo_ids)
+        return video, headers
+
+    def _extend_upload(self, who: Principal, req: ExtendVideoRequest, upload: Upload,
+                       fields: dict[str, Any]) -> tuple[VideoObject, dict[str, str]]:
+        """Continue an uploaded clip, checked as an edit's upload is (type, decode limits, memory budget, the
+        likeness guard on its frames). The job scales and crops the clip to the output size at the model's
+        frame rate, conditions on its last frames and stitches the new part after it."""
+        model = req.model or DEFAULT_MODEL
+        entry = self._resolve(model)
+        info = self._video_from_upload(upload)
+        size = req.size or self._size_like(entry, info.width, info.height)
+        total = round(info.duration + float(req.seconds), 3)
+        limit_s = self.settings.max_lineage_seconds
+        if total > limit_s + 1e-9:
+            raise InvalidRequest(f"Extending a {info.duration:g} s clip by {req.seconds} s would make it {total:g} s; "
+                                 f"this server allows at most {limit_s:g} s per video lineage.", param="seconds",
+                                 code="extension_limit_reached")
+        headers = self.admit(who, model, size, req.seconds, req.camera)
+        self._check_budget(model, size, total, "video", source=info)
+        with self.sessions() as s:
+            cameo_ids = cameo_consent.check_create(s, who.user_id, req.prompt, fields.get("characters"))
+            if likeness_guard.enabled():
+                frames = self._guard_frames(upload.data, info.frame_count, size)
+                cameo_ids = likeness_guard.check_images(s, who.user_id, frames, "video", req.prompt, cameo_ids)
+        params = {**self._params(req), "extend_seconds": req.seconds, "source_seconds": info.duration}
+        video = self._enqueue(who, prompt=req.prompt, model=model, size=size, seconds=f"{total:g}",
+                              charge_seconds=req.seconds, params=self._with_characters(params, fields),
+                              input_png=None, input_video=upload.data, kind="extend", cameo_ids=cameo_ids)
         return video, headers
 
     def edit(self, who: Principal, body: Body) -> tuple[VideoObject, dict[str, str]]:
@@ -755,6 +809,10 @@ class VideoService:
         with self.sessions() as s:
             return repo.video_models(s, who.user_id)
 
+    def batches_used(self, who: Principal) -> list[str]:
+        with self.sessions() as s:
+            return repo.video_batches(s, who.user_id)
+
     def settings_of(self, who: Principal, video_id: str, token: str | None = None) -> dict[str, Any]:
         """A viewable video's generation settings as create fields (to start a new video from them)."""
         with self.sessions() as s:
@@ -818,6 +876,9 @@ class VideoService:
         fields = {"prompt": prompt, "model": model, "size": size, "seconds": seconds, **params}
         if kind == "edit" and data is not None:
             return self.edit(who, Body(fields, {"video": Upload("input.mp4", "video/mp4", data)}))
+        if kind == "extend" and data is not None and extend_seconds:
+            return self.extend(who, Body({**fields, "seconds": extend_seconds},
+                                         {"video": Upload("input.mp4", "video/mp4", data)}))
         if kind == "generate":
             files = {"input_reference": Upload("input.png", "image/png", data)} \
                 if data is not None and not first_from_characters else {}
@@ -900,7 +961,7 @@ class VideoService:
                 else:
                     seconds.append(Choice(sec, f"{sec} s", True))
             out.append(ModelChoice(name, f"{title} · {name}" if e.test_model or title != name else name,
-                                   e.test_model, sizes, seconds, getattr(e, "default_size", None)))
+                                   e.test_model, sizes, seconds, self._default_size(name, e)))
         return out
 
     def _get(self, s: Session, who: Principal, video_id: str) -> Video:
@@ -923,6 +984,12 @@ class VideoService:
         except LookupError:
             raise InvalidRequest(f"The model '{name}' does not exist on this server. GET /v1/models lists the "
                                  "available models.", param="model", code="model_not_found") from None
+
+    @staticmethod
+    def _default_size(model: str, entry: ModelEntry) -> str:
+        """A create without `size`: OpenAI's 720x1280 when the caller used one of OpenAI's model names and the
+        model offers it (engine/registry.py `default_size_for`), else the model's own `default_size`."""
+        return default_size_for(model, entry.sizes, entry.default_size, bool(getattr(entry, "test_model", False)))
 
     # Messages name the model as the caller did: which checkpoint an alias maps to is the operator's.
     @staticmethod
@@ -978,7 +1045,7 @@ class VideoService:
             if f is None:
                 raise InvalidRequest(f"No file found with id '{ref.file_id}'. Upload it first with POST /v1/files.",
                                      param=f"{param}.file_id", code="file_not_found")
-            with self.storage.open(file_key(f.id)) as fh:
+            with self.storage.open(f.storage_key) as fh:
                 data = fh.read()
             return self._fit(data, width, height, f"{param}.file_id")
         url = ref.image_url
@@ -1003,7 +1070,7 @@ class VideoService:
                  remixed_from_video_id: str | None = None, extended_from_video_id: str | None = None,
                  edited_from_video_id: str | None = None, input_video: bytes | None = None,
                  charge_seconds: str | None = None, cameo_ids: list[str] | None = None,
-                 shot_images: dict[int, bytes] | None = None) -> VideoObject:
+                 shot_images: dict[int, bytes] | None = None, batch: BatchLine | None = None) -> VideoObject:
         """`charge_seconds`: what the plan pays for when it differs from `seconds` (an extension's `seconds` is
         the stitched total; only the new part is generated). `input_video`: an uploaded edit source.
         `shot_images`: a storyboard's first frames by shot index, stored under the new video's keys and
@@ -1042,7 +1109,9 @@ class VideoService:
                                   size=size, seconds=seconds, params=params, input_key=key, priority=plan.priority,
                                   remixed_from_video_id=remixed_from_video_id,
                                   extended_from_video_id=extended_from_video_id,
-                                  edited_from_video_id=edited_from_video_id)
+                                  edited_from_video_id=edited_from_video_id,
+                                  batch_id=batch.batch_id if batch else None,
+                                  batch_custom_id=batch.custom_id if batch else None)
                         transitions.enqueue(s, v, plan, float(charge_seconds or seconds), also=record)
                         obj = to_video_object(v)
                     break

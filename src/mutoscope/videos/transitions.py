@@ -63,10 +63,11 @@ def _event(s: Session, video: Video, event_type: str) -> None:
 
 def enqueue(s: Session, video: Video, plan, charge_seconds: float, also=None) -> None:
     """Insert a queued job and reserve its budget and concurrency slot, together or not at all. `also(s)`
-    adds what must exist with the job (its cameo uses) in the same transaction."""
+    adds what must exist with the job (its cameo uses) in the same transaction. A batch's line reserves its
+    budget but no slot: it waits in the queue behind the plan's interactive jobs."""
     video.status, video.progress = "queued", 0
     video.id = video.id or new_id("video_")
-    quota.reserve(s, plan, video.owner_id, video.id, video.model, charge_seconds)
+    quota.reserve(s, plan, video.owner_id, video.id, video.model, charge_seconds, slot=video.batch_id is None)
     s.add(video)
     if also is not None:
         s.flush()
@@ -86,7 +87,8 @@ def insert_finished(s: Session, video: Video, status: str) -> None:
 def claim_next(s: Session, worker_id: str, lease_seconds: float) -> Claim | None:
     """Atomically move the most urgent queued job to in_progress under this worker's lease.
 
-    Order: higher plan priority first; within a priority, the user served least recently goes next
+    Order: higher plan priority first; within a priority, interactive jobs before a batch's lines; then the
+    user served least recently goes next
     (round-robin between users), so one user's hundred queued jobs don't starve another's one; then
     first come, first served. The conditional UPDATE is the lock: two workers cannot both win a row.
     """
@@ -94,7 +96,8 @@ def claim_next(s: Session, worker_id: str, lease_seconds: float) -> Claim | None
                    .group_by(Video.owner_id).subquery())
     pick = (select(Video.id).outerjoin(last_served, last_served.c.owner_id == Video.owner_id)
             .where(Video.status == "queued", Video.deleted_at.is_(None))
-            .order_by(Video.priority.desc(), func.coalesce(last_served.c.at, 0.0), Video.seq).limit(1))
+            .order_by(Video.priority.desc(), Video.batch_id.is_not(None), func.coalesce(last_served.c.at, 0.0),
+                      Video.seq).limit(1))
     while True:
         candidate = s.scalar(pick)
         if candidate is None:

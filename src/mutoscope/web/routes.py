@@ -62,14 +62,14 @@ NOTICES = {"deleted": "Deleted the selected videos.", "exported": "Exporting the
 def library(request: Request, who: WhoDep, after: str | None = None, before: str | None = None,
             q: str | None = None, status: str | None = None, model: str | None = None,
             date_from: str | None = Query(None, alias="from"), date_to: str | None = Query(None, alias="to"),
-            notice: str | None = None) -> Response:
+            batch: str | None = Query(None, max_length=64), notice: str | None = None) -> Response:
     videos = request.app.state.videos
     filters = {k: v for k, v in (("q", q), ("status", status), ("model", model), ("from", date_from),
-                                 ("to", date_to)) if v}
+                                 ("to", date_to), ("batch", batch)) if v}
     error, items, has_newer, has_older = None, [], False, False
     try:
         f = VideoFilter(text=(q or "").strip() or None, status=status or None, model=model or None,
-                        since=_day(date_from, "from"), until=_day(date_to, "to", end=True))
+                        since=_day(date_from, "from"), until=_day(date_to, "to", end=True), batch=batch or None)
         if before:  # a page back: the PAGE_SIZE videos just newer than `before`, shown newest first
             page = videos.search(who, f, before, PAGE_SIZE, "asc")
             items, has_newer, has_older = list(reversed(page.data)), page.has_more, True
@@ -81,7 +81,7 @@ def library(request: Request, who: WhoDep, after: str | None = None, before: str
     return render(request, "library.html", status_code=error.status if error else 200, videos=items,
                   has_newer=has_newer and bool(items), has_older=has_older and bool(items),
                   live=any(v.status in ACTIVE for v in items), filters=filters, query=urlencode(filters),
-                  models_used=videos.models_used(who), error=error, notice=NOTICES.get(notice or ""),
+                  models_used=videos.models_used(who), batches_used=videos.batches_used(who), error=error, notice=NOTICES.get(notice or ""),
                   **_sidebar(request, who))
 
 

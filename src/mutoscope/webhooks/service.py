@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-EVENT_TYPES = ("video.completed", "video.failed")
+EVENT_TYPES = ("video.completed", "video.failed", "batch.completed", "batch.failed", "batch.expired",
+               "batch.cancelled")
 MAX_ATTEMPTS = 8  # 5 s, 10 s, 20 s … about 10 minutes in all
 SCHEMES = ("http", "https")
 # An endpoint that keeps failing is tried at most this often, however many events wait for it.

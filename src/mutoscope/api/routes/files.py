@@ -1,13 +1,16 @@
-"""/v1/files: uploads for `input_reference.file_id`."""
+"""/v1/files: uploads for `input_reference.file_id` and batch input files; a batch's results are downloaded here."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Literal
+
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from mutoscope.api.body import read_body
 from mutoscope.api.deps import PrincipalDep
 from mutoscope.protocol.files import DeletedFile, FileList, FileObject
+from mutoscope.storage.http import stored_response
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
 
@@ -19,8 +22,10 @@ async def create_file(request: Request, who: PrincipalDep) -> FileObject:
 
 
 @router.get("", response_model=FileList)
-def list_files(request: Request, who: PrincipalDep) -> FileList:
-    return request.app.state.files.list(who)
+def list_files(request: Request, who: PrincipalDep, purpose: str | None = Query(None, max_length=40),
+               after: str | None = Query(None, max_length=64), limit: int = Query(10000, ge=1, le=10000),
+               order: Literal["asc", "desc"] = "desc") -> FileList:
+    return request.app.state.files.list(who, purpose, after, limit, order)
 
 
 @router.get("/{file_id}", response_model=FileObject)
@@ -31,3 +36,8 @@ def retrieve_file(file_id: str, request: Request, who: PrincipalDep) -> FileObje
 @router.delete("/{file_id}", response_model=DeletedFile)
 def delete_file(file_id: str, request: Request, who: PrincipalDep) -> DeletedFile:
     return request.app.state.files.delete(who, file_id)
+
+
+@router.api_route("/{file_id}/content", methods=["GET", "HEAD"], response_class=Response)
+def file_content(file_id: str, request: Request, who: PrincipalDep) -> Response:
+    return stored_response(request, request.app.state.files.content(who, file_id))
