@@ -206,6 +206,7 @@ class DiffusersEngine(Catalog, VideoEngine):
             raise GenerationCancelled("cancelled before start")
         hooks.on_progress(0.0, "denoise")
         modes_mod.reset_step_caches(pipes)
+        modes_mod.tile_for_clip(pipes, entry, self.device, gen_w, gen_h, gen_frames)
         try:
             # On for this call only: every exit below (done, failed, cancelled) switches them off again.
             family.set_adapters(pipes, camera_on)

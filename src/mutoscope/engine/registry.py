@@ -22,7 +22,8 @@ from mutoscope.engine.base import ModelInfo, ModelNotAvailable
 
 DEFAULT_REGISTRY_PATH = Path(__file__).with_name("models.toml")
 
-MEMORY_MODES = ("auto", "full", "model_cpu_offload", "group_offload", "sequential_cpu_offload")
+MEMORY_MODES = ("auto", "full", "text_encoder_offload", "model_cpu_offload", "group_offload",
+                "sequential_cpu_offload")
 DTYPES = ("bfloat16", "float16", "float32")
 # Step caches the engine knows how to configure; each family lists the ones its transformer supports.
 CACHES = ("none", "first_block", "taylorseer")
