@@ -1,0 +1,63 @@
+"""A job that runs out of memory, on a live server: the allocation really fails, the worker survives.
+
+Fault injection is the kernel's: once the server is warm, its address space is capped (RLIMIT_AS via
+prlimit) at what it uses plus 1.5 GiB. A small job fits under the cap; a 1280x720, 12 s job on the tiny
+model needs an attention matrix and a decoded video of several GB, so torch's CPU allocator is refused
+(ENOMEM) inside the pipeline. The engine retries it once a step lower (on the CPU: the VAE tiled), fails
+it `out_of_memory` naming the model and the modes, and the next job, under the same cap, completes.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+
+import pytest
+
+from tests.conftest import LiveServer
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prlimit and /proc are Linux's")
+GiB = 2**30
+
+
+def vm_size(pid: int) -> int:
+    for line in open(f"/proc/{pid}/status", encoding="ascii"):
+        if line.startswith("VmSize:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmSize")
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    srv = LiveServer(tmp_path_factory.mktemp("oom") / "data").start()
+    yield srv
+    srv.stop()
+
+
+def test_out_of_memory_fails_the_job_cleanly_and_the_worker_keeps_serving(live):
+    client = live.client()
+    small = dict(model="sora-2", prompt="a lighthouse at dusk", size="288x512", seconds="4")
+    warm = client.videos.create_and_poll(**small)
+    assert warm.status == "completed", warm.error
+
+    pid = live.proc.pid
+    limits = resource.prlimit(pid, resource.RLIMIT_AS)
+    resource.prlimit(pid, resource.RLIMIT_AS, (vm_size(pid) + int(1.5 * GiB), limits[1]))
+    try:
+        big = client.videos.create_and_poll(model="sora-2", prompt="a lighthouse at dusk", size="1280x720",
+                                            seconds="12")
+        assert big.status == "failed"
+        assert big.error.code == "out_of_memory", big.error
+        message = big.error.message
+        assert "sora-2" in message and "memory mode 'full' with VAE tiling off" in message
+        assert "again when retried in memory mode 'full' with VAE tiling on" in message
+        assert "tiny-ltx2" not in message  # the caller's name for the model, as every job error
+
+        after = client.videos.create_and_poll(**small)
+        assert after.status == "completed", after.error
+        assert client.videos.download_content(after.id).read()[4:8] == b"ftyp"  # an MP4 came out
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_AS, limits)
+    log = live.log.read_text(errors="replace")
+    assert "out of memory in memory mode 'full' with VAE tiling off; retrying once" in log
+    assert live.proc.poll() is None
