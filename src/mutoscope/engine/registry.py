@@ -481,6 +481,11 @@ def _check_family_modes(entry: ModelEntry, where: str) -> None:
                             f"mask, and family {entry.family!r} passes one to every cross-attention "
                             "(use one that does: native, _native_cudnn, _native_efficient, flex, xformers)")
     if entry.context_parallel != "none":
+        from mutoscope.engine.parallel import family_problem
+
+        problem = family_problem(entry)
+        if problem:
+            raise RegistryError(f"{where}: context_parallel {entry.context_parallel!r}: {problem}")
         backend = entry.attention_backend or "native"
         usable = context_parallel_backends(entry.context_parallel)
         if family is not None and family.attention_masks:
