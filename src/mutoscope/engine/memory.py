@@ -35,7 +35,7 @@ PARAMETERS: dict[str, dict[str, int]] = {
     },
     "Lightricks/LTX-2": {
         "transformer": 18_876_174_592, "text_encoder": 12_187_329_649, "connectors": 1_431_475_200,
-        "vae": 1_222_479_857, "audio_vae": 53_248_402, "vocoder": 55_592_802, "latent_upsampler": 497_867_904,
+        "vae": 1_222_479_857, "audio_vae": 53_248_402, "vocoder": 55_592_802, "latent_upsampler": 497_867_929,
     },
     "Lightricks/LTX-2.5-Diffusers": {
         "transformer": 18_987_859_200, "text_encoder": 3_010_759_199, "connectors": 2_455_001_600,
@@ -237,3 +237,36 @@ def fmt(n: int | None) -> str:
     if n is None:
         return "-"
     return f"{n / GiB:.1f} GiB"
+
+
+COLUMNS = ("model", "weights", "memory here", "host RAM", "peak VRAM", "runs here",
+           "auto on " + " / ".join(f"{g}" for g in GPU_CLASSES) + " GiB GPUs")
+SHORT = {"full": "full", "text_encoder_offload": "text enc. off", "model_cpu_offload": "model off",
+         "group_offload": "group off", "sequential_cpu_offload": "sequential"}
+
+
+def rows(entries: Iterable["ModelEntry"], weights_dir: Path, here: Machine) -> list[tuple[str, ...]]:
+    """One row per configured model for `models list`: the weights (on disk when pulled, else their bf16
+    size), the plan on this machine and the `auto` mode on each GPU class. Unknown checkpoints (test
+    models, an operator's own) show what is measurable: their files."""
+    from mutoscope.engine import weights as weights_mod
+
+    out = []
+    for entry in entries:
+        on_disk = 0 if entry.is_builtin else disk_bytes(weights_mod.model_dir(entry, weights_dir))
+        known = component_bytes(entry, on_gpu=True)
+        if on_disk:
+            weights = fmt(on_disk)
+        elif known is not None:
+            weights = f"{fmt(sum(known.values()))} (not pulled)"
+        else:
+            weights = "-"
+        mine = plan(entry, here)
+        if mine is None:
+            out.append((entry.name, weights, "-", "-", "-", "test model" if entry.test_model else "?", "-"))
+            continue
+        by_gpu = plans_by_gpu(entry, here.host_bytes)
+        classes = " / ".join(SHORT.get(p.mode, p.mode or "-") if p is not None else "-" for p in by_gpu.values())
+        out.append((entry.name, weights, mine.mode or "cpu", fmt(mine.host_bytes), fmt(mine.peak_vram_bytes),
+                    "yes" if mine.runs_here else f"no: {mine.why}", classes))
+    return out
