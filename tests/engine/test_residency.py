@@ -91,25 +91,31 @@ def test_least_recently_used_model_is_evicted_and_its_ram_returned(tmp_path):
     assert engine.loaded() == ["tiny-ltx2", "tiny-wan"]
 
 
-def test_reloading_for_a_new_camera_lora_never_holds_two_copies(tmp_path, monkeypatch):
-    """The camera path unloads before it reloads: when the new copy is built, the old one is gone."""
-    from mutoscope.engine import weights as weights_mod
-    from mutoscope.engine.families import FAMILIES
+def test_reloading_for_a_new_camera_lora_never_holds_two_copies(tmp_path):
+    """A camera LoRA pulled after the model loaded makes the next job that asks for it reload the model: the
+    old copy is gone (collected) by the time the new one is built, and the move's adapter runs."""
+    from tests.engine.loras import write_lora
+    from tests.engine.test_camera import MODEL, Hooks, spec, tiny_cam_file
 
-    engine = DiffusersEngine(load_registry(), tmp_path / "weights", device="cpu")
-    entry = engine.registry.resolve("tiny-ltx2")
-    old = weakref.ref(engine.load("tiny-ltx2").text_to_video.transformer)
-    alive_at_build = []
-    family = FAMILIES["ltx2"]
-    real_build = family.build_tiny
+    class Watched(DiffusersEngine):
+        """Records, at each build, whether the previous copy's transformer still exists."""
 
-    def build(name):
-        alive_at_build.append(old() is not None)
-        return real_build(name)
+        old = None
+        alive_at_build: list = []
 
-    monkeypatch.setattr(family, "build_tiny", build)
-    move = "dolly_in"
-    monkeypatch.setattr(weights_mod, "adapter_installed", lambda spec, root: True)
-    engine._unload_for_new_adapter(entry, move)
-    engine.load("tiny-ltx2")
-    assert alive_at_build == [False]
+        def _build(self, entry, family):
+            self.alive_at_build.append(self.old is not None and self.old() is not None)
+            return super()._build(entry, family)
+
+    engine = Watched(load_registry(tiny_cam_file(tmp_path)), tmp_path / "weights", device="cpu")
+    pipes = engine.load(MODEL)
+    assert "jib_up" not in pipes.camera_adapters  # its file is not there yet
+    engine.old = weakref.ref(pipes.text_to_video.transformer)
+    pipes = None
+    write_lora(tmp_path / "loras" / "never_pulled.safetensors", seed=3, strength=3.0)
+
+    out = engine.generate(MODEL, spec(camera="jib_up"), Hooks())
+    assert engine.alive_at_build == [False, False]  # the first load, then the reload after the unload
+    assert engine.old() is None
+    assert out.resolved["camera"]["active_steps"] == 2 and out.resolved["lora_active"]
+    assert "jib_up" in engine.load(MODEL).camera_adapters

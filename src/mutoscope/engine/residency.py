@@ -18,7 +18,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
-import logging
 import os
 import threading
 from collections import OrderedDict
@@ -27,7 +26,6 @@ from typing import Any
 
 from mutoscope.engine import memory as memory_mod
 
-logger = logging.getLogger(__name__)
 
 # The share of the machine a worker's models may take by default: the rest is the process itself, the
 # decoded frames of the jobs (jobs/: `job_memory_budget_bytes`) and the system.
