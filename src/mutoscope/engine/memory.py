@@ -157,12 +157,12 @@ class Machine:
 
 def machine(host_budget: int | None = None, gpu_budget: int | None = None) -> Machine:
     """This machine's memory, read without torch; a budget given by the operator wins."""
-    host = host_budget or _host_total()
+    host = host_budget or host_total()
     gpu = gpu_budget or _gpu_total()
     return Machine(host_bytes=host, gpu_bytes=gpu)
 
 
-def _host_total() -> int:
+def host_total() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # not POSIX

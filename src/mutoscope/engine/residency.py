@@ -50,12 +50,23 @@ class Residency:
     """
 
     def __init__(self, host_budget: int | None = None, vram_budget: int | None = None, device: str = "cpu"):
-        here = memory_mod.machine()
-        self.host_budget = host_budget or int(here.host_bytes * HOST_SHARE)
-        gpu = _cuda_total(device) if vram_budget is None else None
-        self.vram_budget = vram_budget or (int(gpu * VRAM_SHARE) if gpu else 0)
+        self.host_budget = host_budget or int(memory_mod.host_total() * HOST_SHARE)
+        self._vram_budget, self._device = vram_budget, device
         self._held: OrderedDict[str, Held] = OrderedDict()
         self._lock = threading.Lock()
+
+    @property
+    def vram_budget(self) -> int:
+        """Read from the GPU on first use, not at construction: querying it creates the CUDA context, which a
+        process that forks workers afterwards must not have yet."""
+        if self._vram_budget is None:
+            gpu = _cuda_total(self._device)
+            self._vram_budget = int(gpu * VRAM_SHARE) if gpu else 0
+        return self._vram_budget
+
+    @vram_budget.setter
+    def vram_budget(self, value: int) -> None:
+        self._vram_budget = value
 
     def loaded(self) -> list[str]:
         """Model names, least recently used first."""
