@@ -63,6 +63,13 @@ def test_sora_2_on_each_gpu_class():
     # A 24 GB card with 64 GiB of RAM: the offloaded weights do not fit the host.
     small = memory.plan(sora, memory.Machine(host_bytes=64 * GiB, gpu_bytes=24 * GiB))
     assert not small.runs_here and "RAM" in small.why
+    # fp8 storage halves the transformer, and on a 48 GB card model offload then fits its largest module.
+    from dataclasses import replace
+
+    fp8 = memory.component_bytes(replace(sora, layerwise_fp8=True))
+    assert fp8["transformer"] * 2 == sizes["transformer"] and fp8["text_encoder"] == sizes["text_encoder"]
+    assert memory.choose(sizes, int(48 * GiB * 0.95)) == "group_offload"
+    assert memory.choose(fp8, int(48 * GiB * 0.95)) == "model_cpu_offload"
     # No GPU: float32 on the CPU, twice the bf16 weights.
     cpu = memory.plan(sora, memory.Machine(host_bytes=512 * GiB, gpu_bytes=None))
     assert cpu.mode is None and cpu.host_bytes == 2 * h100.weights_bytes and cpu.runs_here

@@ -143,8 +143,11 @@ def component_bytes(entry: "ModelEntry", on_gpu: bool = True) -> dict[str, int] 
         return None
     dtype = entry.dtype or ("bfloat16" if on_gpu else "float32")
     per = DTYPE_BYTES[dtype]
-    return {k: v * per for k, v in counts.items()
-            if k != "latent_upsampler" or entry.recipe == "two_stage"}
+    sizes = {k: v * per for k, v in counts.items() if k != "latent_upsampler" or entry.recipe == "two_stage"}
+    if entry.layerwise_fp8:
+        # float8 storage: one byte per transformer weight (the kept modules are a fraction of a percent).
+        sizes = {k: (counts[k] if k.startswith("transformer") else v) for k, v in sizes.items()}
+    return sizes
 
 
 @dataclass(frozen=True)
