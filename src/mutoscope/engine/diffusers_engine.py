@@ -107,7 +107,8 @@ class DiffusersEngine(Catalog, VideoEngine):
 
 
     def generate(self, model: str, spec: GenerationSpec, hooks: StepHooks) -> GenerationOutput:
-        name = self.registry.resolve(model).name
+        entry = self.registry.resolve(model)
+        name = entry.name
         try:
             return self._generate(model, spec, hooks)
         except Exception as exc:
@@ -116,7 +117,10 @@ class DiffusersEngine(Catalog, VideoEngine):
             before = self._mode_words(name)
             _forget(exc)
         residency_mod.release()
-        lower = self._lower_modes(name)
+        # A job shared by several ranks cannot be retried by one of them alone: the others' collectives
+        # would no longer match.
+        shared = self.parallel is not None and self.parallel.world_size > 1 and entry.context_parallel != "none"
+        lower = None if shared else self._lower_modes(name)
         if lower is None:
             raise OutOfMemory(f"{model} ran out of memory in {before}, the lowest this server offers; try a "
                               "smaller size or a shorter video")
