@@ -122,8 +122,8 @@ class DiffusersEngine(Catalog, VideoEngine):
         shared = self.parallel is not None and self.parallel.world_size > 1 and entry.context_parallel != "none"
         lower = None if shared else self._lower_modes(name)
         if lower is None:
-            raise OutOfMemory(f"{model} ran out of memory in {before}, the lowest this server offers; try a "
-                              "smaller size or a shorter video")
+            why = "a job split over several GPUs is not retried" if shared else "the lowest this server offers"
+            raise OutOfMemory(f"{model} ran out of memory in {before}, {why}; try a smaller size or a shorter video")
         logger.warning("%s: out of memory in %s; retrying once in %s", name, before, _mode_text(lower))
         self.unload(name)
         self._lowered[name] = lower
