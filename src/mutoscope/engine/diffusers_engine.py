@@ -140,7 +140,9 @@ class DiffusersEngine(Catalog, VideoEngine):
     def _mode_words(self, name: str) -> str:
         """The memory mode the loaded model runs in, as an error message says it."""
         pipes = self._pipelines.get(name)
-        modes = pipes.modes if pipes is not None else {}
+        # Not loaded: it ran out of memory while loading, in the mode it was being loaded in.
+        modes = pipes.modes if pipes is not None else {"memory": self._entry(name).memory,
+                                                          "vae_tiling": self._entry(name).vae_tiling is True}
         return _mode_text({"memory": modes.get("memory", "full"), "vae_tiling": modes.get("vae_tiling", False)})
 
     def _lower_modes(self, name: str) -> dict[str, Any] | None:
