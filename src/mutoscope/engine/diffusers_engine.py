@@ -137,19 +137,24 @@ class DiffusersEngine(Catalog, VideoEngine):
         raise OutOfMemory(f"{model} ran out of memory in {before}, and again when retried in "
                           f"{_mode_text(lower)}; try a smaller size or a shorter video")
 
-    def _mode_words(self, name: str) -> str:
-        """The memory mode the loaded model runs in, as an error message says it."""
+    def _current_modes(self, name: str) -> dict[str, Any]:
+        """The memory mode and VAE tiling the model runs in; when it is not loaded (it ran out of memory while
+        loading), the ones it was being loaded in ("auto" counting as the top of the ladder)."""
         pipes = self._pipelines.get(name)
-        # Not loaded: it ran out of memory while loading, in the mode it was being loaded in.
-        modes = pipes.modes if pipes is not None else {"memory": self._entry(name).memory,
-                                                          "vae_tiling": self._entry(name).vae_tiling is True}
-        return _mode_text({"memory": modes.get("memory", "full"), "vae_tiling": modes.get("vae_tiling", False)})
+        if pipes is not None:
+            return {"memory": pipes.modes.get("memory", "full"), "vae_tiling": bool(pipes.modes.get("vae_tiling"))}
+        entry = self._entry(name)
+        memory = entry.memory if entry.memory != "auto" and modes_mod.is_cuda(self.device) else "full"
+        return {"memory": memory, "vae_tiling": entry.vae_tiling is True}
+
+    def _mode_words(self, name: str) -> str:
+        """The memory mode the model runs in, as an error message says it."""
+        return _mode_text(self._current_modes(name))
 
     def _lower_modes(self, name: str) -> dict[str, Any] | None:
         """The next modes down from the ones the model runs in, or None when nothing is lower."""
-        pipes = self._pipelines.get(name)
-        modes = pipes.modes if pipes is not None else {}
-        memory, tiled = modes.get("memory", "full"), bool(modes.get("vae_tiling"))
+        modes = self._current_modes(name)
+        memory, tiled = modes["memory"], modes["vae_tiling"]
         if modes_mod.is_cuda(self.device):
             lower = memory_mod.lower(memory)
             if lower is not None:
