@@ -61,3 +61,22 @@ def test_out_of_memory_fails_the_job_cleanly_and_the_worker_keeps_serving(live):
     log = live.log.read_text(errors="replace")
     assert "out of memory in memory mode 'full' with VAE tiling off; retrying once" in log
     assert live.proc.poll() is None
+
+
+def test_the_retry_really_reloads_the_model_tiled(tmp_path):
+    """The lower mode is what the reloaded pipelines run with (the VAE's own tiling flag), and nothing is
+    below it on the CPU."""
+    from mutoscope.engine.diffusers_engine import DiffusersEngine
+    from mutoscope.engine.registry import load_registry
+
+    engine = DiffusersEngine(load_registry(), tmp_path / "weights", device="cpu")
+    assert engine.load("tiny-ltx2").text_to_video.vae.use_tiling is False
+    lower = engine._lower_modes("tiny-ltx2")
+    assert lower == {"memory": "full", "vae_tiling": True}
+    engine.unload("tiny-ltx2")
+    engine._lowered["tiny-ltx2"] = lower
+    pipes = engine.load("tiny-ltx2")
+    assert pipes.text_to_video.vae.use_tiling is True and pipes.modes["vae_tiling"] is True
+    assert engine._lower_modes("tiny-ltx2") is None
+    engine.unload("tiny-ltx2")  # an unload forgets the lowered mode: the next load is the file's again
+    assert engine.load("tiny-ltx2").text_to_video.vae.use_tiling is False
