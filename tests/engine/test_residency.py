@@ -119,3 +119,16 @@ def test_reloading_for_a_new_camera_lora_never_holds_two_copies(tmp_path):
     assert engine.old() is None
     assert out.resolved["camera"]["active_steps"] == 2 and out.resolved["lora_active"]
     assert "jib_up" in engine.load(MODEL).camera_adapters
+
+
+def test_eviction_order_and_both_budgets():
+    """Least recently used first, until the newcomer fits both the RAM and the VRAM budget."""
+    r = residency.Residency(host_budget=100 * MB, vram_budget=80 * 2**30)
+    r._held.update({"a": residency.Held(10 * MB, 30 * 2**30), "b": residency.Held(10 * MB, 30 * 2**30),
+                    "c": residency.Held(60 * MB, 0)})
+    r.touch("a")  # order now b, c, a
+    assert r.loaded() == ["b", "c", "a"]
+    assert r.to_evict(10 * MB, 10 * 2**30) == []  # fits both
+    assert r.to_evict(10 * MB, 30 * 2**30) == ["b"]  # VRAM: 60 + 30 > 80 until b goes
+    assert r.to_evict(50 * MB, 0) == ["b", "c"]  # RAM: 80 + 50 > 100 until c goes too
+    assert r.to_evict(500 * MB, 0, keep="a") == ["b", "c"]  # never the model being loaded
