@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     # Memory/speed modes over the models file, for every model ("cache") or one ("ltx-2.cache"),
     # e.g. {"memory": "group_offload", "wan2.2-ti2v-5b.cache": "first_block"} (JSON in the env var).
     engine_overrides: dict[str, str | bool | float] = Field(default_factory=dict)
+    # Bytes a worker's loaded models may hold in host RAM and in GPU memory before the least recently used
+    # is unloaded (engine/residency.py); unset: 80 % of this machine's RAM and 95 % of its GPU's memory.
+    engine_host_ram_budget_bytes: int | None = Field(default=None, gt=0)
+    engine_vram_budget_bytes: int | None = Field(default=None, gt=0)
 
     # Where artifacts live: unset keeps them in <data_dir>/assets; `file:///path` is another folder;
     # `s3://bucket/prefix` an S3-compatible bucket, so API and workers on different machines share them.

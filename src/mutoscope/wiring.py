@@ -45,7 +45,8 @@ def build_engine(settings: Settings, parallel=None):
     from mutoscope.engine.diffusers_engine import DiffusersEngine
 
     return DiffusersEngine(_registry(settings), settings.resolved_weights_dir, device=settings.device,
-                           parallel=parallel)
+                           parallel=parallel, host_budget=settings.engine_host_ram_budget_bytes,
+                           vram_budget=settings.engine_vram_budget_bytes)
 
 
 def build_catalog(settings: Settings, weights_here: bool = True):

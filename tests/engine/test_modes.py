@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -179,14 +181,48 @@ def test_cuda_only_modes_are_a_clear_engine_error_on_the_cpu(tmp_path, override,
 
 
 def test_auto_memory_policy():
+    from mutoscope.engine import memory
+
     gib = 2**30
-    assert modes.choose_memory(20 * gib, 10 * gib, free_bytes=78 * gib) == "full"  # Wan 5B on an H100
-    assert modes.choose_memory(64 * gib, 38 * gib, free_bytes=78 * gib) == "model_cpu_offload"  # LTX-2 on an H100
-    assert modes.choose_memory(64 * gib, 38 * gib, free_bytes=23 * gib) == "group_offload"  # LTX-2 on 24 GB
-    assert modes.choose_vae_tiling("cpu", "full", None) is False
-    assert modes.choose_vae_tiling("cuda", "model_cpu_offload", 60 * gib) is True
-    assert modes.choose_vae_tiling("cuda", "full", 60 * gib) is False
-    assert modes.choose_vae_tiling("cuda:0", "full", 10 * gib) is True
+    wan = {"transformer": 10 * gib, "text_encoder": 11 * gib, "vae": 1 * gib}
+    ltx = {"transformer": 38 * gib, "text_encoder": 24 * gib, "connectors": 3 * gib, "vae": 2 * gib}
+    assert memory.choose(wan, free_bytes=78 * gib) == "full"  # Wan 5B on an H100
+    # LTX-2 on an H100: all but the text encoder stays resident (43 GiB), not a whole-model offload.
+    assert memory.choose(ltx, free_bytes=78 * gib) == "text_encoder_offload"
+    assert memory.choose(ltx, free_bytes=70 * gib) == "model_cpu_offload"  # the encoder's moment would not fit
+    assert memory.choose(ltx, free_bytes=23 * gib) == "group_offload"  # LTX-2 on 24 GB
+    assert memory.choose(ltx, free_bytes=140 * gib) == "full"  # H200
+    assert [memory.lower(m) for m in memory.LADDER] == [*memory.LADDER[1:], None]
+
+
+def test_vae_tiling_is_chosen_per_clip_from_its_size_and_free_memory():
+    gib = 2**30
+    # LTX-2's video VAE: 256 channels at a quarter of the size before the final unpatchify, in bfloat16.
+    vae = SimpleNamespace(config={"decoder_block_out_channels": [256, 512, 1024], "patch_size": 4},
+                          dtype=SimpleNamespace(itemsize=2))
+    short, long = (modes.decode_bytes(vae, 1280, 736, frames) for frames in (25, 481))
+    assert long == short * 481 // 25
+    assert modes.choose_vae_tiling("cpu", long, None) is False  # tiling only costs time on the CPU
+    assert modes.choose_vae_tiling("cuda", short, 40 * gib) is False
+    assert modes.choose_vae_tiling("cuda", long, 40 * gib) is True  # the same model, a 20 s clip
+    assert modes.choose_vae_tiling("cuda:0", short, 2 * gib) is True  # little left free
+
+
+def test_layerwise_fp8_keeps_the_sensitive_ltx_modules_in_the_compute_dtype(tmp_path):
+    import torch
+
+    engine = engine_with(tmp_path, "tiny-ltx2", layerwise_fp8=True)
+    transformer = engine.load("tiny-ltx2").text_to_video.transformer
+    stored = {name: m.weight.dtype for name, m in transformer.named_modules()
+              if isinstance(m, torch.nn.Linear)}
+    kept = [n for n in stored if any(k in n for k in ("time_embed", "scale_shift", "adaln", "to_gate_logits",
+                                                      "caption_projection", "audio_proj_in", "audio_proj_out"))]
+    assert any("av_cross_attn" in n for n in kept) and any("audio_time_embed" in n for n in kept)
+    assert any("audio_proj_in" in n for n in kept)
+    assert all(stored[n] == torch.float32 for n in kept), {n: stored[n] for n in kept if stored[n] != torch.float32}
+    # The blocks' attention and feed-forward matrices are what is stored in float8.
+    assert stored["transformer_blocks.0.attn1.to_q"] == torch.float8_e4m3fn
+    assert any(dtype == torch.float8_e4m3fn for n, dtype in stored.items() if ".ff." in n)
 
 
 # -- validation ---------------------------------------------------------------------

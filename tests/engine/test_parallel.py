@@ -55,13 +55,24 @@ def test_context_parallel_values_and_backends_are_checked_at_start():
     with pytest.raises(RegistryError, match="cannot run on attention_backend 'native'") as e:
         load_registry(mode_overrides={"tiny-wan.context_parallel": "ring"})
     assert "_native_cudnn" in str(e.value) and "flash" in str(e.value)
-    # LTX-2's attention mask leaves it one ring backend (cuDNN), and flash refuses the mask under Ulysses too.
-    with pytest.raises(RegistryError, match="one of _native_cudnn$"):
-        load_registry(mode_overrides={"ltx-2.context_parallel": "ring"})
-    registry = load_registry(mode_overrides={"ltx-2.context_parallel": "ring", "ltx-2.attention_backend": "_native_cudnn"})
-    assert registry.resolve("ltx-2").context_parallel == "ring"
-    with pytest.raises(RegistryError):
-        load_registry(mode_overrides={"ltx-2.context_parallel": "ulysses", "ltx-2.attention_backend": "flash"})
+    # LTX-2 is refused whatever the backend, with the reason: split RoPE and the unsharded audio stream.
+    for overrides in ({"ltx-2.context_parallel": "ring", "ltx-2.attention_backend": "_native_cudnn"},
+                      {"tiny-ltx2.context_parallel": "ulysses"}, {"ltx-2.3-distilled.context_parallel": "ulysses"}):
+        with pytest.raises(RegistryError, match="split RoPE") as e:
+            load_registry(mode_overrides=overrides)
+        assert "context_parallel = \"none\"" in str(e.value) and "audio" in str(e.value)
+
+
+def test_ltx_is_refused_at_enable_too():
+    """A registry built by hand (not through the models file) still cannot split LTX-2."""
+    from dataclasses import replace
+
+    from mutoscope.engine.base import EngineError
+    from mutoscope.engine.parallel import ParallelGroup, enable
+
+    entry = replace(load_registry().resolve("tiny-ltx2"), context_parallel="ulysses")
+    with pytest.raises(EngineError, match="split RoPE"):
+        enable(SimpleNamespace(), entry, ParallelGroup(rank=0, world_size=2))
 
 
 @pytest.mark.parametrize("repo,degrees_ok,degrees_bad", [

@@ -393,6 +393,14 @@ def models_list(data_dir: DataDir = None) -> None:
         table.add_row(m.name, m.family, ", ".join(m.aliases), "yes" if m.has_audio else "no", m.license,
                       "yes" if m.installed else "no", note)
     console.print(table)
+    from mutoscope.engine import memory
+
+    settings = _settings(data_dir)
+    plans = Table(*memory.COLUMNS, title="Memory plan (estimates from the checkpoints' parameter counts; docs/models.md)")
+    here = memory.machine(settings.engine_host_ram_budget_bytes, settings.engine_vram_budget_bytes)
+    for row in memory.rows(engine.registry.entries(), settings.resolved_weights_dir, here):
+        plans.add_row(*row)
+    console.print(plans)
     cameras = Table("model", "camera moves: LoRA adapter", "folded into the prompt", "LoRA not pulled",
                     title="Camera moves (extension field `camera`)")
     for m in models:

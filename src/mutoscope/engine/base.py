@@ -32,6 +32,13 @@ class ModelNotAvailable(EngineError, LookupError):
     code = "model_not_available"
 
 
+class OutOfMemory(EngineError):
+    """The job ran out of memory, also in the lower memory mode it was retried in; the message names the
+    model and the mode."""
+
+    code = "out_of_memory"
+
+
 class GenerationCancelled(EngineError):
     """Raised by an adapter when `StepHooks.should_cancel()` turned true."""
 

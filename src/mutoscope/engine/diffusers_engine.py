@@ -30,14 +30,18 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mutoscope.engine import camera as camera_mod
+from mutoscope.engine import memory as memory_mod
 from mutoscope.engine import modes as modes_mod
 from mutoscope.engine import parallel as parallel_mod
+from mutoscope.engine import residency as residency_mod
 from mutoscope.engine import weights as weights_mod
 from mutoscope.engine.base import (
     EngineError,
@@ -45,6 +49,7 @@ from mutoscope.engine.base import (
     GenerationOutput,
     GenerationSpec,
     ModelNotAvailable,
+    OutOfMemory,
     StepHooks,
     VideoEngine,
 )
@@ -68,15 +73,26 @@ class DiffusersEngine(Catalog, VideoEngine):
         device: torch device; None picks "cuda" when available, else "cpu".
         parallel: this process's rank in a multi-GPU worker (`mutoscope worker --gpus 0,1`); models with
             `context_parallel` split their transformer over its ranks (engine/parallel.py).
+        host_budget, vram_budget: bytes the loaded models may hold (engine/residency.py); None: from the machine.
+
+    Out of memory: a job that runs out of memory (CUDA's allocator, or the host's) is retried once with
+    the model reloaded one step down `memory.LADDER` and its VAE tiled (on the CPU: tiled only); the
+    model keeps that mode while it stays loaded. A second failure, or none lower, fails the job with
+    `out_of_memory`, naming the model and the mode. Either way the job's tensors are dropped and the
+    memory given back before the next job.
     """
 
     def __init__(self, registry: Registry, weights_dir: Path, device: str | None = None,
-                 parallel: "ParallelGroup | None" = None):
+                 parallel: "ParallelGroup | None" = None, host_budget: int | None = None,
+                 vram_budget: int | None = None):
         import torch
 
         super().__init__(registry, weights_dir)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.parallel = parallel
+        self.residency = residency_mod.Residency(host_budget, vram_budget, self.device)
+        # Model name -> the lower modes an out-of-memory retry moved it to (kept while it stays loaded).
+        self._lowered: dict[str, dict[str, Any]] = {}
         # A typo in pipeline_kwargs stops the server at start (a models-file error, one line), not the
         # model's first job.
         for entry in registry.entries():
@@ -91,9 +107,70 @@ class DiffusersEngine(Catalog, VideoEngine):
 
 
     def generate(self, model: str, spec: GenerationSpec, hooks: StepHooks) -> GenerationOutput:
+        entry = self.registry.resolve(model)
+        name = entry.name
+        try:
+            return self._generate(model, spec, hooks)
+        except Exception as exc:
+            if not _out_of_memory(exc):
+                raise
+            before = self._mode_words(name)
+            _forget(exc)
+        residency_mod.release()
+        # A job shared by several ranks cannot be retried by one of them alone: the others' collectives
+        # would no longer match.
+        shared = self.parallel is not None and self.parallel.world_size > 1 and entry.context_parallel != "none"
+        lower = None if shared else self._lower_modes(name)
+        if lower is None:
+            why = "a job split over several GPUs is not retried" if shared else "the lowest this server offers"
+            raise OutOfMemory(f"{model} ran out of memory in {before}, {why}; try a smaller size or a shorter video")
+        logger.warning("%s: out of memory in %s; retrying once in %s", name, before, _mode_text(lower))
+        self.unload(name)
+        self._lowered[name] = lower
+        try:
+            return self._generate(model, spec, hooks)
+        except Exception as exc:
+            if not _out_of_memory(exc):
+                raise
+            _forget(exc)
+        residency_mod.release()
+        raise OutOfMemory(f"{model} ran out of memory in {before}, and again when retried in "
+                          f"{_mode_text(lower)}; try a smaller size or a shorter video")
+
+    def _current_modes(self, name: str) -> dict[str, Any]:
+        """The memory mode and VAE tiling the model runs in; when it is not loaded (it ran out of memory while
+        loading), the ones it was being loaded in ("auto" counting as the top of the ladder)."""
+        pipes = self._pipelines.get(name)
+        if pipes is not None:
+            return {"memory": pipes.modes.get("memory", "full"), "vae_tiling": bool(pipes.modes.get("vae_tiling"))}
+        entry = self._entry(name)
+        memory = entry.memory if entry.memory != "auto" and modes_mod.is_cuda(self.device) else "full"
+        return {"memory": memory, "vae_tiling": entry.vae_tiling is True}
+
+    def _mode_words(self, name: str) -> str:
+        """The memory mode the model runs in, as an error message says it."""
+        return _mode_text(self._current_modes(name))
+
+    def _lower_modes(self, name: str) -> dict[str, Any] | None:
+        """The next modes down from the ones the model runs in, or None when nothing is lower."""
+        modes = self._current_modes(name)
+        memory, tiled = modes["memory"], modes["vae_tiling"]
+        if modes_mod.is_cuda(self.device):
+            lower = memory_mod.lower(memory)
+            if lower is not None:
+                return {"memory": lower, "vae_tiling": True}
+        return None if tiled else {"memory": memory, "vae_tiling": True}
+
+    def _entry(self, name: str) -> ModelEntry:
+        """The registry's entry with any lower modes an out-of-memory retry set."""
+        entry = self.registry.resolve(name)
+        lowered = self._lowered.get(entry.name)
+        return replace(entry, **lowered) if lowered else entry
+
+    def _generate(self, model: str, spec: GenerationSpec, hooks: StepHooks) -> GenerationOutput:
         import torch
 
-        entry = self.registry.resolve(model)
+        entry = self._entry(model)
         family = FAMILIES[entry.family]
         if spec.width <= 0 or spec.height <= 0 or spec.seconds <= 0:
             raise EngineError(f"invalid size/duration: {spec.width}x{spec.height}, {spec.seconds}s")
@@ -107,6 +184,8 @@ class DiffusersEngine(Catalog, VideoEngine):
             error.code = "invalid_camera"
             raise error from None
 
+        if camera is not None and camera.applied == "adapter":
+            self._unload_for_new_adapter(entry, camera.move)
         # Job errors reach the caller, so they name the model as the caller did (`model`, maybe an alias),
         # never the entry it resolved to, nor the weights folder; the operator's detail goes to the log.
         try:
@@ -206,6 +285,7 @@ class DiffusersEngine(Catalog, VideoEngine):
             raise GenerationCancelled("cancelled before start")
         hooks.on_progress(0.0, "denoise")
         modes_mod.reset_step_caches(pipes)
+        modes_mod.tile_for_clip(pipes, entry, self.device, gen_w, gen_h, gen_frames)
         try:
             # On for this call only: every exit below (done, failed, cancelled) switches them off again.
             family.set_adapters(pipes, camera_on)
@@ -235,6 +315,8 @@ class DiffusersEngine(Catalog, VideoEngine):
         except EngineError:
             raise
         except Exception as exc:  # the pipeline's own errors become job errors, with the cause chained
+            if _out_of_memory(exc):
+                raise  # generate() retries it in a lower mode
             raise EngineError(f"{model}: generation failed: {type(exc).__name__}: {exc}") from exc
         finally:
             self._adapters_off(entry, family, pipes)
@@ -295,15 +377,21 @@ class DiffusersEngine(Catalog, VideoEngine):
         )
 
 
+    def _unload_for_new_adapter(self, entry: ModelEntry, move: str) -> None:
+        """Unload the model when `move`'s LoRA was pulled since it loaded, so the load that follows takes it in
+        (adapters go in before the memory modes, see `Family.load_adapter`). Done before the caller holds the
+        pipelines: the old copy is gone before the new one is read, never two at once."""
+        pipes = self._pipelines.get(entry.name)
+        if pipes is None or move in pipes.camera_adapters or move in pipes.camera_errors:
+            return
+        if weights_mod.adapter_installed(entry.camera[move], self.weights_dir):
+            logger.warning("%s: reloading the model to take in the camera LoRA of %r, pulled since it loaded",
+                           entry.name, move)
+            pipes = None
+            self.unload(entry.name)
+
     def _camera_ready(self, entry: ModelEntry, model: str, pipes: LoadedPipelines, move: str) -> LoadedPipelines:
-        """The pipelines with `move`'s LoRA loaded; a LoRA pulled since the model loaded reloads the model
-        (adapters go in before the memory modes, see `Family.load_adapter`)."""
-        if move not in pipes.camera_adapters and move not in pipes.camera_errors:
-            if weights_mod.adapter_installed(entry.camera[move], self.weights_dir):
-                logger.warning("%s: reloading the model to take in the camera LoRA of %r, pulled since it loaded",
-                               entry.name, move)
-                self.unload(entry.name)
-                pipes = self.load(entry.name)
+        """The pipelines, checked to hold `move`'s LoRA."""
         if move in pipes.camera_errors:
             logger.warning("%s: camera move %r: %s", entry.name, move, pipes.camera_errors[move])
             raise EngineError(f"{model}: the LoRA of camera move '{move}' could not be loaded; the operator's "
@@ -341,29 +429,72 @@ class DiffusersEngine(Catalog, VideoEngine):
                 pipes.camera_adapters[move] = spec.adapter_name
 
     def load(self, name: str) -> LoadedPipelines:
-        """Load (once) and return the pipelines for a model name or alias."""
-        entry = self.registry.resolve(name)
+        """Load (once) and return the pipelines for a model name or alias, first unloading the least
+        recently used models its memory needs (engine/residency.py)."""
+        entry = self._entry(name)
         cached = self._pipelines.get(entry.name)
         if cached is not None:
+            self.residency.touch(entry.name)
             return cached
         with self._load_lock:
             cached = self._pipelines.get(entry.name)
             if cached is None:
+                self._make_room(entry)
                 cached = self._pipelines[entry.name] = self._build(entry, FAMILIES[entry.family])
+                self.residency.record(entry.name, cached)
+            else:
+                self.residency.touch(entry.name)
             return cached
 
     def unload(self, name: str) -> None:
+        """Drop a loaded model and give its memory back (nothing else may hold its pipelines)."""
         entry = self.registry.resolve(name)
         with self._load_lock:
-            self._pipelines.pop(entry.name, None)
+            self._drop(entry.name)
+
+    def loaded(self) -> list[str]:
+        """The loaded models, least recently used first."""
+        return self.residency.loaded()
+
+    def _drop(self, name: str) -> None:
+        pipes = self._pipelines.pop(name, None)
+        self.residency.forget(name)
+        self._lowered.pop(name, None)
+        if pipes is not None:
+            del pipes
+            residency_mod.release()
+
+    def _make_room(self, entry: ModelEntry) -> None:
+        """Unload least recently used models until `entry`'s estimated need fits the budgets."""
+        host, vram = self._need(entry)
+        for name in self.residency.to_evict(host, vram, keep=entry.name):
+            logger.info("unloading %s (least recently used) to make room for %s", name, entry.name)
+            self._drop(name)
+
+    def _need(self, entry: ModelEntry) -> tuple[int, int]:
+        """Host RAM while `entry` loads (its weights are read on the CPU first) and VRAM at its peak."""
+        on_gpu = modes_mod.is_cuda(self.device)
+        sizes = memory_mod.component_bytes(entry, on_gpu=on_gpu)
+        if sizes is None:  # builtin or an operator's own checkpoint: its files' size
+            if entry.is_builtin:
+                return 0, 0
+            folder = weights_mod.model_dir(entry, self.weights_dir)
+            size = memory_mod.disk_bytes(folder) * (1 if on_gpu else 2)  # stored in 16 bits, float32 on the CPU
+            return size, size if on_gpu else 0
+        if not on_gpu:
+            return sum(sizes.values()), 0
+        mode = memory_mod.choose(sizes, self.residency.vram_budget) if entry.memory == "auto" else entry.memory
+        return sum(sizes.values()), memory_mod.peak_vram(sizes, mode)
 
     def install(self, name: str, pipes: LoadedPipelines) -> LoadedPipelines:
         """Adopt already built pipelines for a model (benchmarks at real sizes with random weights):
         place them and turn on the model's modes as a load would, replacing any loaded ones."""
-        entry = self.registry.resolve(name)
+        entry = self._entry(name)
         with self._load_lock:
+            self._drop(entry.name)
             pipes.modes = modes_mod.apply_modes(pipes, entry, self.device)
             self._pipelines[entry.name] = pipes
+            self.residency.record(entry.name, pipes)
         return pipes
 
     def _build(self, entry: ModelEntry, family: Family) -> LoadedPipelines:
@@ -392,6 +523,35 @@ class DiffusersEngine(Catalog, VideoEngine):
             if applied is not None:
                 pipes.modes["context_parallel"] = applied
         return pipes
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc`, or an exception it was raised from, is an allocation that failed: CUDA's
+    OutOfMemoryError, Python's MemoryError, or the CPU allocator's refusal."""
+    import torch
+
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+            return True
+        if isinstance(exc, RuntimeError) and ("DefaultCPUAllocator" in str(exc) or "out of memory" in str(exc)):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _forget(exc: BaseException) -> None:
+    """Drop the frames a failed job's exceptions hold: their locals are the job's tensors."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if exc.__traceback__ is not None:
+            traceback.clear_frames(exc.__traceback__)
+        exc.__traceback__ = None
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+
+
+def _mode_text(modes: dict[str, Any]) -> str:
+    return f"memory mode '{modes['memory']}' with VAE tiling {'on' if modes.get('vae_tiling') else 'off'}"
 
 
 def _task(spec: GenerationSpec) -> str:

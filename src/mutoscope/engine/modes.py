@@ -12,11 +12,12 @@ Every mode is a diffusers API, applied once at load, to modules the pipelines sh
 | mode | diffusers call |
 |---|---|
 | memory = full | `pipe.to(device)` |
+| memory = text_encoder_offload | `pipe.to(device)` but the text encoder, which an accelerate hook moves in to encode and back out |
 | memory = model_cpu_offload | accelerate's `CpuOffload` hook on each module, one module on the GPU at a time, shared by all the pipelines |
-| memory = group_offload | `pipe.enable_group_offload(leaf_level, use_stream=True)`, VAEs and vocoder resident |
+| memory = group_offload | `pipe.enable_group_offload(leaf_level, use_stream=True, low_cpu_mem_usage=True)`, VAEs and vocoder resident |
 | memory = sequential_cpu_offload | `pipe.enable_sequential_cpu_offload(device=...)` |
-| vae_tiling | `vae.enable_tiling()` |
-| layerwise_fp8 | `transformer.enable_layerwise_casting(float8_e4m3fn, compute dtype)` |
+| vae_tiling | `vae.enable_tiling()` / `disable_tiling()`, chosen per clip when "auto" (`tile_for_clip`) |
+| layerwise_fp8 | `transformer.enable_layerwise_casting(float8_e4m3fn, compute dtype)`, sensitive modules kept (`FP8_KEEP`) |
 | attention_backend | `transformer.set_attention_backend(name)` |
 | compile | `transformer.compile_repeated_blocks()` (regional torch.compile) |
 | cache | `transformer.enable_cache(FirstBlockCacheConfig / TaylorSeerCacheConfig)` |
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mutoscope.engine import memory as memory_mod
 from mutoscope.engine.base import EngineError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,43 +38,75 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # Modes that move weights between an accelerator and the CPU: meaningless (and, in
 # accelerate, an error or a silent no-op) when the engine already runs on the CPU.
-OFFLOAD_MEMORY_MODES = ("model_cpu_offload", "group_offload", "sequential_cpu_offload")
+OFFLOAD_MEMORY_MODES = ("text_encoder_offload", "model_cpu_offload", "group_offload", "sequential_cpu_offload")
 # The attention backends that run without CUDA; every other one is a CUDA kernel.
 CPU_ATTENTION_BACKENDS = ("native", "_native_math")
 # diffusers' own default for FirstBlockCacheConfig.threshold.
 DEFAULT_FIRST_BLOCK_THRESHOLD = 0.05
 
-# "auto" placement: all on the GPU when the weights take under this share of free memory
-# (the rest is for activations and the VAE decode, several GB at 720p) ...
-FULL_SHARE = 0.7
-# ... else whole-model offload when the largest component fits in this share ...
-MODEL_OFFLOAD_SHARE = 0.6
-# ... else group offload (leaf level, CUDA streams), which needs about one layer at a time.
-# "auto" VAE tiling on a fully resident model when less than this is left after loading.
-VAE_UNTILED_FREE_BYTES = 24 * 2**30
+# "auto" VAE tiling: a clip is decoded whole when its estimated untiled decode takes under this share
+# of the GPU memory free when it is decoded; a larger clip is decoded in tiles.
+VAE_UNTILED_SHARE = 0.5
+# The untiled decode's peak over the activations of its last stage (`decode_bytes`): that layer's input,
+# output and one intermediate.
+VAE_DECODE_FACTOR = 3
+
+# Modules `layerwise_fp8` keeps in the compute dtype, by family, beside diffusers' defaults
+# (hooks/layerwise_casting.py DEFAULT_SKIP_MODULES_PATTERN: pos_embed, patch_embed, norm, ^proj_in$,
+# ^proj_out$) and the model's own `_skip_layerwise_casting_patterns` ("norm" for LTX-2,
+# transformer_ltx2.py; patch_embedding, condition_embedder, norm for Wan). For LTX-2 these are the small
+# layers every token's output depends on, as in Lightricks' fp8 recipe, which quantizes only the blocks'
+# attention and feed-forward matrices: the timestep embedders and AdaLN tables (time_embed,
+# audio_time_embed, prompt_adaln, the av_cross_attn_*_scale_shift that give the audio-video
+# cross-attention gates), the per-head attention gates (to_gate_logits), the caption projections and the
+# audio stream's input and output projections.
+FP8_KEEP: dict[str, tuple[str, ...]] = {
+    "ltx2": ("time_embed", "adaln", "scale_shift", "to_gate_logits", "caption_projection",
+             "audio_proj_in", "audio_proj_out"),
+    "wan": (),
+}
 
 
 def is_cuda(device: str) -> bool:
     return str(device).startswith("cuda")
 
 
-def choose_memory(model_bytes: int, largest_bytes: int, free_bytes: int) -> str:
-    """The `memory = "auto"` choice on a CUDA device, from the weights' size and free VRAM."""
-    if model_bytes < free_bytes * FULL_SHARE:
-        return "full"
-    if largest_bytes < free_bytes * MODEL_OFFLOAD_SHARE:
-        return "model_cpu_offload"
-    return "group_offload"
-
-
-def choose_vae_tiling(device: str, memory: str, free_after_bytes: int | None) -> bool:
-    """The `vae_tiling = "auto"` choice: on a GPU whenever memory is tight (offloaded weights or
-    little left after loading); never on the CPU, where tiling only costs time."""
+def choose_vae_tiling(device: str, decode_bytes: int, free_bytes: int | None) -> bool:
+    """The `vae_tiling = "auto"` choice for one clip: tiles when its untiled decode would take more than
+    VAE_UNTILED_SHARE of the GPU memory free now; never on the CPU, where tiling only costs time."""
     if not is_cuda(device):
         return False
-    if memory != "full":
-        return True
-    return free_after_bytes is not None and free_after_bytes < VAE_UNTILED_FREE_BYTES
+    return free_bytes is None or decode_bytes > free_bytes * VAE_UNTILED_SHARE
+
+
+def decode_bytes(vae: Any, width: int, height: int, frames: int) -> int:
+    """The estimated peak of decoding a width x height x frames clip untiled with `vae`: its last decoder
+    stage's activations (the narrowest channel count, at the resolution before the final unpatchify),
+    for every frame at once, times VAE_DECODE_FACTOR."""
+    config = getattr(vae, "config", {}) or {}
+    channels = (config.get("decoder_base_dim") or config.get("base_dim")
+                or min(config.get("decoder_block_out_channels") or config.get("block_out_channels") or [128]))
+    patch = config.get("patch_size") or 1
+    element = getattr(getattr(vae, "dtype", None), "itemsize", 4)
+    return VAE_DECODE_FACTOR * channels * frames * (width // patch) * (height // patch) * element
+
+
+def tile_for_clip(pipes: "LoadedPipelines", entry: "ModelEntry", device: str, width: int, height: int,
+                  frames: int) -> bool:
+    """Turn the VAEs' tiling on or off for the clip about to be made (`vae_tiling = "auto"`: from its size and
+    the GPU memory free now); returns whether it is on. A fixed `vae_tiling` was applied at load."""
+    if entry.vae_tiling != "auto":
+        return bool(entry.vae_tiling)
+    import torch
+
+    vaes = _vaes(pipes)
+    free = torch.cuda.mem_get_info(torch.device(device))[0] if is_cuda(device) else None
+    need = max((decode_bytes(v, width, height, frames) for v in vaes), default=0)
+    tiling = choose_vae_tiling(device, need, free)
+    for vae in vaes:
+        vae.enable_tiling() if tiling else vae.disable_tiling()
+    pipes.modes["vae_tiling"] = tiling
+    return tiling
 
 
 def check_device(entry: "ModelEntry", device: str) -> None:
@@ -112,28 +146,32 @@ def apply_modes(pipes: "LoadedPipelines", entry: "ModelEntry", device: str) -> d
     chosen: list[str] = []
     try:
         if entry.layerwise_fp8:
+            keep = FP8_KEEP.get(entry.family, ())
             for t in transformers:
+                # Through the model's own list, so diffusers still adds its defaults and skips PEFT (LoRA)
+                # layers, which it does only when no pattern is passed.
+                own = tuple(type(t)._skip_layerwise_casting_patterns or ())
+                t._skip_layerwise_casting_patterns = [*own, *(k for k in keep if k not in own)]
                 t.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=compute_dtype)
 
         memory = entry.memory
         if not is_cuda(device):
             memory = "full"  # "auto" or "full": everything on the CPU (offload modes were refused above)
         elif memory == "auto":
-            sizes = [_module_bytes(m) for m in _modules(pipes)]
+            sizes = {name: _module_bytes(m) for name, m in _named_modules(pipes).items()}
             free, _total = torch.cuda.mem_get_info(torch.device(device))
-            memory = choose_memory(sum(sizes), max(sizes, default=0), free)
+            memory = memory_mod.choose(sizes, free)
         if entry.memory == "auto":
             chosen.append("memory")
         _place(pipes, memory, device)
 
+        # "auto" tiling is chosen per clip (tile_for_clip); a fixed value holds for every clip.
         tiling = entry.vae_tiling
         if tiling == "auto":
-            free_after = torch.cuda.mem_get_info(torch.device(device))[0] if is_cuda(device) else None
-            tiling = choose_vae_tiling(device, memory, free_after)
+            tiling = False
             chosen.append("vae_tiling")
-        if tiling:
-            for vae in _vaes(pipes):
-                vae.enable_tiling()
+        for vae in _vaes(pipes):
+            vae.enable_tiling() if tiling else vae.disable_tiling()
 
         if entry.attention_backend is not None:
             for t in transformers:
@@ -193,6 +231,8 @@ def _place(pipes: "LoadedPipelines", memory: str, device: str) -> None:
     if memory == "full":
         for pipe in pipes.all():
             pipe.to(device)
+    elif memory == "text_encoder_offload":
+        _text_encoder_offload(pipes, device)
     elif memory == "group_offload":
         # Applied once, through the text-to-video pipeline, which holds every shared module. The VAEs and
         # the vocoder stay resident: they are small, and diffusers warns that streamed group offload of a
@@ -204,6 +244,10 @@ def _place(pipes: "LoadedPipelines", memory: str, device: str) -> None:
             offload_device=torch.device("cpu"),
             offload_type="leaf_level",
             use_stream=True,  # prefetch the next layer while this one computes
+            # Streams with low_cpu_mem_usage=False pin a copy of every parameter at load and keep it beside
+            # the original (hooks/group_offloading.py `_init_cpu_param_dict`): twice the weights in host
+            # RAM. True pins each group only while it is moved in.
+            low_cpu_mem_usage=True,
             exclude_modules=resident,
         )
         if pipes.upsample is not None:
@@ -259,6 +303,31 @@ def _offload_one_at_a_time(pipes: "LoadedPipelines", device: str) -> None:
         add_hook_to_module(module, OneAtATime(execution_device=execution_device))
 
 
+def _text_encoder_offload(pipes: "LoadedPipelines", device: str) -> None:
+    """Everything resident but the text encoder(s), which run once per job: an accelerate hook moves an
+    encoder in before its forward pass and back out after it, so denoising has its memory."""
+    import torch
+    from accelerate.hooks import CpuOffload, add_hook_to_module
+
+    execution_device = torch.device(device)
+    if execution_device.type == "cuda" and execution_device.index is None:
+        execution_device = torch.device("cuda", torch.cuda.current_device())
+
+    class InForOneCall(CpuOffload):
+        def post_forward(self, module, output):
+            module.to("cpu")
+            if execution_device.type == "cuda":
+                torch.cuda.empty_cache()
+            return output
+
+    for name, module in _named_modules(pipes).items():
+        if memory_mod.is_text_encoder(name):
+            module.to("cpu")
+            add_hook_to_module(module, InForOneCall(execution_device=execution_device))
+        else:
+            module.to(execution_device)
+
+
 def _cache_config(entry: "ModelEntry", transformer: Any, dtype: "torch.dtype") -> Any:
     from diffusers.hooks import FirstBlockCacheConfig, TaylorSeerCacheConfig
 
@@ -284,14 +353,20 @@ def _cache_config(entry: "ModelEntry", transformer: Any, dtype: "torch.dtype") -
 
 def _modules(pipes: "LoadedPipelines") -> list[Any]:
     """Every distinct torch module of the model (the pipelines share them)."""
+    return list(_named_modules(pipes).values())
+
+
+def _named_modules(pipes: "LoadedPipelines") -> dict[str, Any]:
+    """Component name -> module, each distinct module once (the latent upsampler under its own name)."""
     import torch
 
-    seen: dict[int, Any] = {}
+    seen: dict[int, tuple[str, Any]] = {}
     for pipe in pipes.all():
-        for component in pipe.components.values():
+        for name, component in pipe.components.items():
             if isinstance(component, torch.nn.Module):
-                seen.setdefault(id(component), component)
-    return list(seen.values())
+                if name == "latent_upsampler" or id(component) not in seen:
+                    seen.setdefault(id(component), (name, component))
+    return {name: module for name, module in seen.values()}
 
 
 def _transformers(pipes: "LoadedPipelines") -> list[Any]:

@@ -47,6 +47,26 @@ class ParallelGroup:
         return self.rank == 0
 
 
+# Families whose transformer diffusers' context parallelism cannot split correctly yet, and why; a model
+# of one with `context_parallel` is refused when the models file is read, before any GPU is touched.
+UNSUPPORTED: dict[str, str] = {
+    "ltx2": (
+        "LTX-2's transformer cannot be split over GPUs with this diffusers: its released checkpoints use split "
+        "RoPE (rope_type \"split\", 4-D cos/sin per head) where the model's context-parallel plan shards 3-D "
+        "ones, so the first attention fails on a shape mismatch; and the plan shards only the video tokens "
+        "while the audio stream and the audio-video cross-attentions run through the same parallel attention "
+        "unsharded. Run LTX-2 models on one GPU each (context_parallel = \"none\")"
+    ),
+}
+
+
+def family_problem(entry: "ModelEntry") -> str | None:
+    """Why `entry`'s family cannot run `context_parallel` at all (None: it can, or the model does not ask)."""
+    if entry.context_parallel == "none":
+        return None
+    return UNSUPPORTED.get(entry.family)
+
+
 def context_parallel_config(entry: "ModelEntry", degree: int) -> Any:
     """diffusers' ContextParallelConfig for `entry` over `degree` ranks."""
     from diffusers import ContextParallelConfig
@@ -80,6 +100,9 @@ def enable(pipes: "LoadedPipelines", entry: "ModelEntry", group: ParallelGroup) 
         return None
     from mutoscope.engine.modes import _transformers
 
+    problem = family_problem(entry)
+    if problem:
+        raise EngineError(f"{entry.name}: {problem}")
     degree = group.world_size
     for transformer in _transformers(pipes):
         problem = degree_problem(entry, transformer, degree)

@@ -22,7 +22,8 @@ from mutoscope.engine.base import ModelInfo, ModelNotAvailable
 
 DEFAULT_REGISTRY_PATH = Path(__file__).with_name("models.toml")
 
-MEMORY_MODES = ("auto", "full", "model_cpu_offload", "group_offload", "sequential_cpu_offload")
+MEMORY_MODES = ("auto", "full", "text_encoder_offload", "model_cpu_offload", "group_offload",
+                "sequential_cpu_offload")
 DTYPES = ("bfloat16", "float16", "float32")
 # Step caches the engine knows how to configure; each family lists the ones its transformer supports.
 CACHES = ("none", "first_block", "taylorseer")
@@ -504,6 +505,11 @@ def _check_family_modes(entry: ModelEntry, where: str) -> None:
                             f"mask, and family {entry.family!r} passes one to every cross-attention "
                             "(use one that does: native, _native_cudnn, _native_efficient, flex, xformers)")
     if entry.context_parallel != "none":
+        from mutoscope.engine.parallel import family_problem
+
+        problem = family_problem(entry)
+        if problem:
+            raise RegistryError(f"{where}: context_parallel {entry.context_parallel!r}: {problem}")
         backend = entry.attention_backend or "native"
         usable = context_parallel_backends(entry.context_parallel)
         if family is not None and family.attention_masks:
