@@ -186,6 +186,8 @@ class DiffusersEngine(Catalog, VideoEngine):
             pipe, kwargs = family.edit_call(pipes, entry, kwargs, fit_frames(clip, gen_w, gen_h), entry.edit_strength)
         if pipe is None:
             raise EngineError(f"{model}: this model cannot {mode} videos")
+        # What the family chose that the entry does not say (a default negative prompt, an edit's schedule).
+        recorded = kwargs.pop("_resolved", None) or {}
         pipe = family.with_schedule(pipes, pipe, kwargs)
         kwargs = _accepted_kwargs(pipe, family.before_call(pipes, pipe, kwargs))
         refine_steps = entry.refine_steps if two_stage else 0
@@ -194,7 +196,7 @@ class DiffusersEngine(Catalog, VideoEngine):
         # The adapters on for this call, and what the LoRA layers really applied at each step (read from
         # the layers, not from our own bookkeeping): `resolved["lora_active"]`.
         camera_on = [(camera.adapter, camera.scale)] if camera is not None and camera.applied == "adapter" else []
-        refine_on = [(pipes.refine_adapter, 1.0)] if pipes.refine_adapter else []
+        refine_on = [(pipes.refine_adapter, family.refine_lora_scale)] if pipes.refine_adapter else []
         seen: list[list[str]] = []
 
         def observe() -> None:
@@ -221,6 +223,7 @@ class DiffusersEngine(Catalog, VideoEngine):
                     pipe, kwargs = family.refine_call(pipes, entry, call_kwargs(gen_w, gen_h, image), upsampled,
                                                       audio_latents)
                     upsampled = audio_latents = None
+                    kwargs.pop("_resolved", None)
                     pipe = family.with_schedule(pipes, pipe, kwargs)
                     kwargs = _accepted_kwargs(pipe, family.before_call(pipes, pipe, kwargs))
                     kwargs["callback_on_step_end"] = _step_callback(hooks, refine_steps, offset=steps,
@@ -288,8 +291,10 @@ class DiffusersEngine(Catalog, VideoEngine):
                     {"stage": "upsample", "width": gen_w, "height": gen_h, "upsampler": entry.upsampler or "builtin"},
                     {"stage": "refine", "width": gen_w, "height": gen_h, "steps": refine_steps,
                      "sigmas": [float(x) for x in entry.refine_sigmas], "noise_scale": float(entry.refine_sigmas[0]),
-                     "guidance_scale": entry.refine_guidance, "lora": entry.refine_lora},
+                     "guidance_scale": entry.refine_guidance, "lora": entry.refine_lora,
+                     **({"lora_scale": family.refine_lora_scale} if pipes.refine_adapter else {})},
                 ]} if two_stage else {}),
+                **recorded,
                 "modes": dict(pipes.modes),
             },
         )
