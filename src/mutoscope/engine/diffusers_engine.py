@@ -178,7 +178,11 @@ class DiffusersEngine(Catalog, VideoEngine):
         else:
             kwargs = call_kwargs(gen_w, gen_h, image)
         if mode == "extend":
+            if spec.condition_audio is not None and spec.condition_audio_rate:
+                kwargs["_condition_audio"] = (np.asarray(spec.condition_audio, dtype=np.float32),
+                                              int(spec.condition_audio_rate), overlap / entry.fps)
             pipe, kwargs = family.extend_call(pipes, entry, kwargs, fit_frames(source, gen_w, gen_h))
+            kwargs.pop("_condition_audio", None)
         elif mode == "edit":
             # The source, cut to the output's length and padded (last frame repeated) to the family's frame rule.
             clip = source[:frames_out]
@@ -248,11 +252,13 @@ class DiffusersEngine(Catalog, VideoEngine):
         raw.video = output = None  # drop the float32 video (~1 GB at 720p) before the audio work
         if entry.pin_first_frame and spec.image is not None and mode is None:
             frames[0] = np.asarray(fit_image(spec.image, spec.width, spec.height), dtype=np.uint8)
-        audio = None
+        audio = lead = None
         if raw.audio is not None and raw.sample_rate:
             # The overlap's sound belongs to frames the caller already has: start where the new frames start.
             skip = round(overlap * raw.sample_rate / entry.fps)
             audio = fit_audio(raw.audio[..., skip:], frames_out / entry.fps, raw.sample_rate)
+            if skip:  # kept apart for the join's crossfade over the overlap
+                lead = fit_audio(raw.audio[..., :skip], overlap / entry.fps, raw.sample_rate)
         hooks.on_progress(1.0, "decode")
 
         return GenerationOutput(
@@ -260,6 +266,7 @@ class DiffusersEngine(Catalog, VideoEngine):
             fps=float(entry.fps),
             audio=audio,
             sample_rate=raw.sample_rate if audio is not None else None,
+            lead_audio=lead,
             resolved={
                 "model": entry.name,
                 "requested_model": model,

@@ -28,11 +28,13 @@ from mutoscope.likeness import consent as cameo_consent
 from mutoscope.likeness import guard as likeness_guard
 from mutoscope.media import (
     MediaError,
+    audio_samples_for,
     concat,
     encode_mp4,
     probe,
     read_audio,
     read_frames,
+    resample_audio,
     spritesheet_jpeg,
     thumbnail_webp,
 )
@@ -165,10 +167,14 @@ def conditioning_for(ctx: JobContext, video: "Job", spec: GenerationSpec
     if video.kind == "extend" and video.source_key:
         key = video.source_key
         # The engine sees only the tail; the whole source is decoded after generation, for the stitch,
-        # so it is not held in RAM while the model runs.
-        tail = load_clip(ctx, key, with_audio=False, last_n=EXTEND_TAIL_FRAMES)
+        # so it is not held in RAM while the model runs (the sound, a few MB, is read whole and cut to the tail).
+        tail = load_clip(ctx, key, last_n=EXTEND_TAIL_FRAMES)
         seconds = float(video.params["extend_seconds"])
-        spec = replace(spec, seconds=seconds, condition_frames=tail.frames, condition_mode="extend")
+        # The source's sound up to its end goes too: the engine carries it over the overlap.
+        sound = tail.audio[:, -audio_samples_for(len(tail.frames), tail.fps, tail.sample_rate):] \
+            if tail.audio is not None and tail.sample_rate else None
+        spec = replace(spec, seconds=seconds, condition_frames=tail.frames, condition_mode="extend",
+                       condition_audio=sound, condition_audio_rate=tail.sample_rate if sound is not None else None)
         return spec, lambda: load_clip(ctx, key)
     if video.kind == "edit":
         # Only the frames of the edit's duration, at the model's rate: a long upload is never decoded whole.
@@ -201,7 +207,11 @@ def _stitch(prefix: SourceClip, output: GenerationOutput) -> GenerationOutput:
     if frames_a.shape[1:] != output.frames.shape[1:]:
         raise SourceVideoError(f"source size {frames_a.shape[2]}x{frames_a.shape[1]} differs from the extension's")
     try:
-        frames, audio = concat(frames_a, audio_a, output.frames, output.audio, fps=output.fps, sample_rate=rate)
+        lead = output.lead_audio
+        if lead is not None and rate and output.sample_rate != rate:
+            lead = None
+        frames, audio = concat(frames_a, audio_a, output.frames, output.audio, fps=output.fps, sample_rate=rate,
+                               lead_b=lead)
     except MediaError as e:
         raise SourceVideoError(f"cannot stitch the extension onto its source: {e}") from None
     resolved = {**output.resolved, "source_frames": len(frames_a), "stitched_frames": len(frames)}
@@ -210,9 +220,7 @@ def _stitch(prefix: SourceClip, output: GenerationOutput) -> GenerationOutput:
 
 
 def _resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    n = round(audio.shape[1] * rate_out / rate_in)
-    x = np.linspace(0, audio.shape[1] - 1, n)
-    return np.stack([np.interp(x, np.arange(audio.shape[1]), ch) for ch in audio]).astype(np.float32)
+    return resample_audio(audio, rate_in, rate_out)
 
 
 def provenance_for(ctx: JobContext, video_id: str, scratch: Path) -> dict:

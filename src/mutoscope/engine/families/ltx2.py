@@ -532,7 +532,50 @@ class LTX2Family(Family):
         # (strength 1): the model continues the motion instead of restarting from a still.
         crf = entry.pipeline_kwargs.get("image_crf")  # only used by single-frame conditions
         kwargs["conditions"] = [LTX2VideoCondition(frames=tail, index=0, strength=1.0, crf=crf)]
+        sound = kwargs.pop("_condition_audio", None)
+        if sound is not None:
+            # ... and its sound the first audio latents, carried at every step (ltx2_audio.py).
+            kwargs["_audio_carry"] = self.audio_carry(pipes.condition, kwargs, *sound)
+            resolved = dict(kwargs.get("_resolved") or {})
+            resolved["audio_carried_seconds"] = round(kwargs["_audio_carry"][2], 4)
+            kwargs["_resolved"] = resolved
         return pipes.condition, kwargs
+
+    # Source sound encoded before the overlap, so the causal audio encoder has context at the overlap's start.
+    AUDIO_CONTEXT_SECONDS = 0.32
+
+    def audio_carry(self, pipe: Any, kwargs: dict[str, Any], audio: "np.ndarray", rate: int,
+                    seconds: float) -> tuple[Any, Any, float]:
+        """(clean packed latents, keep mask, seconds carried) that make the call's first `seconds` of sound
+        continue the last `seconds` of `audio`: encoded by the audio VAE, placed at the clip's start."""
+        from mutoscope.engine.families.ltx2_audio import encode_waveform, overlap_mask, packed_clean
+
+        per_second = pipe.audio_sampling_rate / pipe.audio_hop_length / float(pipe.audio_vae_temporal_compression_ratio)
+        take = round((seconds + self.AUDIO_CONTEXT_SECONDS) * rate)
+        latents = encode_waveform(pipe, audio[:, -take:], rate)
+        carried = min(round(seconds * per_second), latents.shape[2])
+        tokens = round(kwargs["num_frames"] / kwargs["frame_rate"] * per_second)  # the pipeline's audio length
+        clean, have = packed_clean(pipe, latents[:, :, latents.shape[2] - carried:], tokens)
+        return clean, overlap_mask(tokens, have), have / per_second
+
+    def before_call(self, pipes: LoadedPipelines, pipe: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        # The condition pipeline takes an audio scheduler; it is set for a call that carries sound and
+        # cleared for every other, so no call ever inherits another's.
+        carry = kwargs.pop("_audio_carry", None)
+        if "audio_scheduler" in getattr(pipe, "config", {}):
+            pipe.audio_scheduler = None if carry is None else self._carry_scheduler(pipe, kwargs, carry)
+        return kwargs
+
+    @staticmethod
+    def _carry_scheduler(pipe: Any, kwargs: dict[str, Any], carry: tuple[Any, Any, float]) -> Any:
+        import torch
+
+        from mutoscope.engine.families.ltx2_audio import carry_scheduler
+
+        clean, keep, _ = carry
+        # Its own noise, from the job's seed: the pipeline's generator draws the same noise as without it.
+        seed = kwargs["generator"].initial_seed() if kwargs.get("generator") is not None else 0
+        return carry_scheduler(pipe.scheduler, clean, keep, torch.Generator().manual_seed(int(seed) + 1))
 
     def edit_call(
         self,
