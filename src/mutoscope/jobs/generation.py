@@ -38,7 +38,7 @@ from mutoscope.media import (
     spritesheet_jpeg,
     thumbnail_webp,
 )
-from mutoscope.provenance import Stamp, mark_frames, sign_video
+from mutoscope.provenance import Stamp, generated_by, mark_frames, sign_video
 from mutoscope.storage import StorageUnavailable, keys
 from mutoscope.videos import transitions
 from mutoscope.videos.transitions import Claim
@@ -99,7 +99,9 @@ def write_outputs(output: GenerationOutput, out_dir: Path, report: Callable[[int
     output.frames = mark_frames(output.frames, provenance.video_id if provenance else None, visible_watermark)
     encode_mp4(files["video"], output.frames, output.fps, output.audio, output.sample_rate)
     if provenance is not None:
-        sign_video(files["video"], provenance)
+        # The manifest names the model and checkpoint that made the video, behind the name it was asked by.
+        sign_video(files["video"], replace(provenance, generated_by=provenance.generated_by
+                                           or generated_by(output.resolved)))
     report(int(DECODE_END * 100) + 6)
     files["thumbnail"].write_bytes(thumbnail_webp(output.frames))
     files["spritesheet"].write_bytes(spritesheet_jpeg(output.frames))
