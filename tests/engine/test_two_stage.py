@@ -204,8 +204,9 @@ def test_refine_encodes_the_image_again_at_full_size(engine, vae_encodes):
     Lightricks' two-stage pipelines do, not on the upsampler's copy of the half-size encoding."""
     yy, xx = np.mgrid[0:112, 0:80]
     image = Image.fromarray(np.stack([xx * 3, yy * 2, np.full_like(xx, 90)], axis=-1).astype(np.uint8))
-    engine.generate(MODEL, spec(image=image), RecordingHooks())
+    out = engine.generate(MODEL, spec(image=image), RecordingHooks())
     assert vae_encodes == [(64, 64), (128, 128)]
+    assert out.resolved["stages"][2]["image_encoded"] == "128x128"
 
 
 def test_text_to_video_two_stage_encodes_nothing(engine, vae_encodes):

@@ -192,6 +192,7 @@ class DiffusersEngine(Catalog, VideoEngine):
             raise EngineError(f"{model}: this model cannot {mode} videos")
         # What the family chose that the entry does not say (a default negative prompt, an edit's schedule).
         recorded = kwargs.pop("_resolved", None) or {}
+        refine_recorded: dict[str, Any] = {}
         pipe = family.with_schedule(pipes, pipe, kwargs)
         kwargs = _accepted_kwargs(pipe, family.before_call(pipes, pipe, kwargs))
         refine_steps = entry.refine_steps if two_stage else 0
@@ -227,7 +228,7 @@ class DiffusersEngine(Catalog, VideoEngine):
                     pipe, kwargs = family.refine_call(pipes, entry, call_kwargs(gen_w, gen_h, image), upsampled,
                                                       audio_latents)
                     upsampled = audio_latents = None
-                    kwargs.pop("_resolved", None)
+                    refine_recorded = kwargs.pop("_resolved", None) or {}
                     pipe = family.with_schedule(pipes, pipe, kwargs)
                     kwargs = _accepted_kwargs(pipe, family.before_call(pipes, pipe, kwargs))
                     kwargs["callback_on_step_end"] = _step_callback(hooks, refine_steps, offset=steps,
@@ -299,7 +300,8 @@ class DiffusersEngine(Catalog, VideoEngine):
                     {"stage": "refine", "width": gen_w, "height": gen_h, "steps": refine_steps,
                      "sigmas": [float(x) for x in entry.refine_sigmas], "noise_scale": float(entry.refine_sigmas[0]),
                      "guidance_scale": entry.refine_guidance, "lora": entry.refine_lora,
-                     **({"lora_scale": family.refine_lora_scale} if pipes.refine_adapter else {})},
+                     **({"lora_scale": family.refine_lora_scale} if pipes.refine_adapter else {}),
+                     **refine_recorded},
                 ]} if two_stage else {}),
                 **recorded,
                 "modes": dict(pipes.modes),

@@ -668,8 +668,11 @@ class LTX2Family(Family):
         image = kwargs.get("image")
         pipe = pipes.refine_image if image is not None else pipes.refine
         kwargs = dict(kwargs)
+        # What the refine stage records (the stage-1 call's own notes do not apply to it).
+        kwargs["_resolved"] = {}
         if image is not None:
             video_latents = self._with_image_latent(pipe, video_latents, image, kwargs)
+            kwargs["_resolved"]["image_encoded"] = f"{kwargs['width']}x{kwargs['height']}"
         sigmas = [float(x) for x in entry.refine_sigmas]
         kwargs.update(
             latents=video_latents,
