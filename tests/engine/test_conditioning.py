@@ -133,3 +133,19 @@ def test_extension_carries_the_source_sound_over_its_overlap(engine):
     assert not np.array_equal(out.lead_audio, plain.lead_audio)  # the carried latents changed what was made
     # A later call through the same pipeline carries nothing over from this one.
     assert pipes.condition.audio_scheduler is None
+
+
+def test_a_continuous_storyboard_shot_continues_the_previous_sound(engine, tmp_path):
+    from mutoscope.jobs.storyboard import Shot, render_storyboard
+
+    base = spec(seconds=1.0)
+    shots = [Shot(index=0, spec=base, transition=None),
+             Shot(index=1, spec=GenerationSpec(**{**base.__dict__, "seed": 6}), transition="continuous")]
+    out, files = render_storyboard(engine, "tiny-ltx2", shots, tmp_path, lambda pct: None, lambda: False)
+    first, second = out.resolved["storyboard"]["shots"]
+    assert "audio_carried_seconds" not in first and second["audio_carried_seconds"] == 0.72
+    assert out.audio.shape == (2, 48_000) and files["video"].stat().st_size > 0
+    # The join is at the first shot's level: no step in loudness across it.
+    at, win = 24_000, 4_800
+    level = lambda x: float(np.sqrt(np.mean(x ** 2)))  # noqa: E731
+    assert abs(20 * np.log10(level(out.audio[:, at:at + win]) / level(out.audio[:, at - win:at]))) < 1.5

@@ -152,7 +152,9 @@ def render_storyboard(engine: VideoEngine, model: str, shots: list[Shot], out_di
         "reused_frames": len(prefix.frames) if prefix is not None else 0,
         "shots": [{"index": shot.index, "seed": out.resolved.get("seed"), "task": out.resolved.get("task"),
                    "frames": out.resolved.get("frames"), "camera": out.resolved.get("camera"),
-                   "lora_active": out.resolved.get("lora_active", []), "transition": shot.transition}
+                   "lora_active": out.resolved.get("lora_active", []), "transition": shot.transition,
+                   **({"audio_carried_seconds": out.resolved["audio_carried_seconds"]}
+                      if "audio_carried_seconds" in out.resolved else {})}
                   for shot, out in zip(shots, outputs)],
     }
     output = GenerationOutput(frames=video, fps=fps, audio=audio, sample_rate=rate if audio is not None else None,
