@@ -13,7 +13,8 @@ Fitting policy (documented for the API docs):
   736x1280 for LTX-2). The output is scaled to cover the requested size (a
   factor of 1 whenever generation covers it, which the rounding guarantees) and
   center-cropped, so the picture is never stretched and, in practice, never
-  resampled.
+  resampled. A family may name the size its model was trained at instead (Wan
+  2.2 TI2V-5B: 1280x704 for 720p), which is then scaled up slightly to cover.
 - An input image (already width x height) is centered on the generation canvas
   with its edge pixels repeated into the margin, so the crop returns exactly it.
 - Frames: the family's frame rule (8k+1 for LTX-2, 4k+1 for Wan) is rounded up
