@@ -559,7 +559,9 @@ class LTX2Family(Family):
         return clean, overlap_mask(tokens, have), have / per_second
 
     def before_call(self, pipes: LoadedPipelines, pipe: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-        # The condition pipeline takes an audio scheduler; it is set for a call that carries sound and
+        # kwargs["_audio_carry"] = (clean packed latents, keep mask, seconds) carries sound into the call:
+        # an extension's overlap here; audio-to-video is the same with a full mask (ltx2_audio.py). Only
+        # the condition pipeline takes an audio scheduler; it is set for a call that carries sound and
         # cleared for every other, so no call ever inherits another's.
         carry = kwargs.pop("_audio_carry", None)
         if "audio_scheduler" in getattr(pipe, "config", {}):
