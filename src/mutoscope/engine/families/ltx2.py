@@ -21,8 +21,8 @@ from mutoscope.engine.families.base import Family, LoadedPipelines, RawOutput
 REFINE_ADAPTER = "refine"
 
 # The refine (distilled) LoRA's strength in Lightricks' two-stage recipe: ltx-pipelines
-# `utils/args.py` (`default_2_stage_arg_parser`, the `--distilled-lora` help: "... distilled_lora.safetensors
-# 0.8") and the LTX-2 model card's two-stage command line. diffusers' example sets 1.0; the authors' 0.8 wins.
+# `utils/args.py` (`default_2_stage_arg_parser`, the `--distilled-lora` help: "Example: --distilled-lora
+# path/to/distilled_lora.safetensors 0.8"). diffusers' example sets 1.0; the authors' 0.8 wins.
 REFINE_LORA_SCALE = 0.8
 
 # Source frames an extension is conditioned on (at most; 8k+1): ~0.7 s at 24 fps, enough
