@@ -20,9 +20,10 @@ from mutoscope.engine.families.base import Family, LoadedPipelines, RawOutput
 # The adapter name of the two-stage recipe's refine LoRA (switched on only while refining).
 REFINE_ADAPTER = "refine"
 
-# The refine (distilled) LoRA's strength in Lightricks' two-stage recipe: ltx-pipelines
-# `utils/args.py` (`default_2_stage_arg_parser`, the `--distilled-lora` help: "Example: --distilled-lora
-# path/to/distilled_lora.safetensors 0.8"). diffusers' example sets 1.0; the authors' 0.8 wins.
+# The refine (distilled) LoRA's strength in Lightricks' two-stage recipe as they document running it:
+# ltx-pipelines `utils/args.py` (`default_2_stage_arg_parser`, the `--distilled-lora` help: "Example:
+# --distilled-lora path/to/distilled_lora.safetensors 0.8"). Their parser's bare default
+# (`utils/constants.py` DEFAULT_LORA_STRENGTH) and diffusers' example are 1.0; the documented 0.8 is used.
 REFINE_LORA_SCALE = 0.8
 
 # Source frames an extension is conditioned on (at most; 8k+1): ~0.7 s at 24 fps, enough
