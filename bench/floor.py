@@ -158,20 +158,20 @@ def job(entry, pipes, width: int, height: int, seconds: float,
     phases = []
     if entry.family == "ltx2":
         if entry.recipe == "two_stage":
-            w1, h1 = family.generation_size(math.ceil(width / 2), math.ceil(height / 2))
-            gen_w, gen_h = 2 * w1, 2 * h1
+            gen_w, gen_h = family.generated_size(width, height, "two_stage")
+            w1, h1 = gen_w // 2, gen_h // 2
             passes = ltx2_passes(entry, entry.guidance)
             step = sum(ltx2_forward_flops(pipe, w1, h1, frames, entry.fps, **p) for p in passes)
             phases.append((f"generate {w1}x{h1}", step, entry.steps))
             refine = ltx2_forward_flops(pipe, gen_w, gen_h, frames, entry.fps)  # refine_guidance 1: one pass
             phases.append((f"refine {gen_w}x{gen_h}", refine, entry.refine_steps))
         else:
-            gen_w, gen_h = family.generation_size(width, height)
+            gen_w, gen_h = family.generated_size(width, height)
             passes = ltx2_passes(entry, entry.guidance)
             step = sum(ltx2_forward_flops(pipe, gen_w, gen_h, frames, entry.fps, **p) for p in passes)
             phases.append((f"denoise {gen_w}x{gen_h}", step, entry.steps))
     else:
-        gen_w, gen_h = family.generation_size(width, height)
+        gen_w, gen_h = family.generated_size(width, height)  # Wan: its trained 1280x704 for 720p
         batch = 2 if entry.guidance > 1 else 1  # Wan runs cond and uncond as two calls: same FLOPs
         phases.append((f"denoise {gen_w}x{gen_h}", wan_forward_flops(pipe, gen_w, gen_h, frames) * batch, entry.steps))
     if with_decode:

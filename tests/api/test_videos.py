@@ -50,6 +50,9 @@ def done(client):
 
 def test_create_and_poll_completes_with_real_mp4(client, done):
     assert done.object == "video" and done.model == "sora-2"
+    # The alias stays the model; the model and checkpoint behind it are named beside it.
+    assert (done.model_extra or {})["generated_by"] == {"name": "tiny-ltx2", "weights": "builtin:tiny-ltx2",
+                                                        "revision": None}
     # No size sent: the model's default_size (tiny-ltx2 sets a small one; real models keep OpenAI's 720x1280).
     assert done.progress == 100 and done.size == "288x512" and done.seconds == "4"
     assert done.completed_at >= done.created_at and done.expires_at is None and done.error is None

@@ -374,3 +374,10 @@ def test_two_stage_runs_the_move_in_both_stages_and_the_refine_lora_only_in_refi
     out = engine.generate("tiny-cam-pro", spec(), hooks)
     assert per_step == [[]] * 2 + [["refine"]] * 2 and out.resolved["lora_active"] == ["refine"]
     assert family.active_adapters(pipes) == []
+    # At Lightricks' strength for the refine LoRA, read from the LoRA layers themselves.
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    layer = next(m for m in pipes.text_to_video.transformer.modules()
+                 if isinstance(m, BaseTunerLayer) and "refine" in m.lora_A)
+    assert layer.scaling["refine"] == pytest.approx(0.8 * layer.lora_alpha["refine"] / layer.r["refine"])
+    assert out.resolved["stages"][2]["lora_scale"] == 0.8

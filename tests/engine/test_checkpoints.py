@@ -32,9 +32,9 @@ EXPECTED_BILLIONS = {
     ("wan2.2-ti2v-5b", "transformer"): 5.0,
     ("wan2.2-ti2v-5b", "text_encoder"): 5.7,  # the UMT5-XXL encoder
     ("ltx-2.5", "transformer"): 19.0,
-    # Stand-ins (fixtures/README.md): transformers' default Gemma 4 config, and the connectors sized from it.
-    ("ltx-2.5", "text_encoder"): 3.01,
-    ("ltx-2.5", "connectors"): 2.46,
+    # The fine-tuned Gemma 4 12B (fixtures/README.md): 48 layers of 3840, k = v on its 8 global layers.
+    ("ltx-2.5", "text_encoder"): 11.91,
+    ("ltx-2.5", "connectors"): 3.17,
 }
 
 
@@ -165,6 +165,14 @@ def test_ltx25_is_the_ltx23_transformer_with_keyframes_and_a_gemma4_encoder(buil
     assert (connectors.video_hidden_dim, connectors.audio_hidden_dim) == (transformer.config.cross_attention_dim,
                                                                           transformer.config.audio_cross_attention_dim)
     assert (head.video_cross_attention_dim, head.audio_cross_attention_dim) == (4096, 2048)
+    # The real encoder's shape (gemma_version "gemma4-12b-ltx-v1"), so the real connector weights load:
+    # their input projection is 3840 x 49 wide.
+    shape = text.to_dict()  # the heads differ per layer: transformers refuses to read them off the config
+    assert (shape["hidden_size"], shape["num_hidden_layers"], shape["intermediate_size"]) == (3840, 48, 15360)
+    assert (shape["num_attention_heads"], shape["num_key_value_heads"], shape["vocab_size"]) == (16, 8, 262144)
+    assert shape["attention_k_eq_v"] and shape["layer_types"].count("full_attention") == 8
+    assert all(layer == {"head_dim": 512, "num_key_value_heads": 1} for layer in shape["per_layer_config"].values())
+    assert (connectors.caption_channels, connectors.text_proj_in_factor) == (3840, 49)
     # Both stages share one transformer; the upsampler is the LTX-2 class on 128 latent channels.
     assert pipes.refine.transformer is transformer
     assert pipes.upsample.latent_upsampler.config.in_channels == transformer.config.in_channels

@@ -79,3 +79,73 @@ def test_edit_strength_is_validated(tmp_path):
     path.write_text('[[models]]\nname = "m"\nfamily = "wan"\nweights = "builtin:tiny-wan"\nedit_strength = 1.5\n')
     with pytest.raises(RegistryError, match=r"models.toml:2: .*'edit_strength' must be a number in \(0, 1\]"):
         load_registry(path)
+
+
+def test_carry_scheduler_lands_the_kept_tokens_on_the_clean_latents():
+    """RePaint on the flow path: whatever the model predicts, the kept tokens follow (1 - sigma) * clean +
+    sigma * noise at every step and end exactly on the clean latents; the others are left to the model."""
+    import torch
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from mutoscope.engine.families.ltx2_audio import carry_scheduler, overlap_mask
+
+    sigmas = [1.0, 0.75, 0.5, 0.25]
+    clean = torch.randn(1, 10, 4, generator=torch.Generator().manual_seed(1))
+    keep = overlap_mask(10, 3)
+    sched = carry_scheduler(FlowMatchEulerDiscreteScheduler(), clean, keep, torch.Generator().manual_seed(2))
+    sched.set_timesteps(sigmas=sigmas, device="cpu")
+    sample = torch.randn(1, 10, 4)
+    levels = []
+    for t in sched.timesteps:
+        sample = sched.step(torch.randn(1, 10, 4), t, sample, return_dict=False)[0]
+        levels.append(sample[:, :3].clone())
+    torch.testing.assert_close(levels[-1], clean[:, :3])
+    # One step before the end the kept tokens sit at sigma 0.25 on the line from clean to a fixed noise.
+    noise = (levels[-2] - 0.75 * clean[:, :3]) / 0.25
+    torch.testing.assert_close(levels[-3], 0.5 * clean[:, :3] + 0.5 * noise, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(sample[:, 3:], clean[:, 3:], atol=0.1)
+
+
+def source_sound(seconds: float, rate: int = 24_000) -> np.ndarray:
+    t = np.arange(round(seconds * rate)) / rate
+    return np.stack([0.3 * np.sin(2 * np.pi * 330 * t), 0.3 * np.sin(2 * np.pi * 440 * t)]).astype(np.float32)
+
+
+def test_extension_carries_the_source_sound_over_its_overlap(engine):
+    pipes = engine.load("tiny-ltx2")
+    encodes: list[tuple[int, ...]] = []
+    handle = pipes.condition.audio_vae.encoder.register_forward_hook(
+        lambda module, args, out: encodes.append(tuple(args[0].shape)))
+    try:
+        clip = source_clip()
+        out = engine.generate("tiny-ltx2", spec(condition_frames=clip, condition_mode="extend",
+                                                condition_audio=source_sound(30 / 24), condition_audio_rate=24_000),
+                              Hooks())
+        plain = engine.generate("tiny-ltx2", spec(condition_frames=clip, condition_mode="extend"), Hooks())
+    finally:
+        handle.remove()
+    # The source's last 17 frames (0.71 s) and 0.32 s of context before them, as 16 kHz log-mel frames (hop 160).
+    assert encodes == [(1, 2, 103, 16)]
+    # 0.71 s at 25 latent frames a second: 18 carried latent frames, 0.72 s.
+    assert out.resolved["audio_carried_seconds"] == 0.72 and "audio_carried_seconds" not in plain.resolved
+    assert out.audio.shape == (2, 12000)  # still only the continuation's own 0.5 s
+    assert out.lead_audio.shape == plain.lead_audio.shape == (2, 17000)  # the overlap's 17 frames of sound
+    assert not np.array_equal(out.lead_audio, plain.lead_audio)  # the carried latents changed what was made
+    # A later call through the same pipeline carries nothing over from this one.
+    assert pipes.condition.audio_scheduler is None
+
+
+def test_a_continuous_storyboard_shot_continues_the_previous_sound(engine, tmp_path):
+    from mutoscope.jobs.storyboard import Shot, render_storyboard
+
+    base = spec(seconds=1.0)
+    shots = [Shot(index=0, spec=base, transition=None),
+             Shot(index=1, spec=GenerationSpec(**{**base.__dict__, "seed": 6}), transition="continuous")]
+    out, files = render_storyboard(engine, "tiny-ltx2", shots, tmp_path, lambda pct: None, lambda: False)
+    first, second = out.resolved["storyboard"]["shots"]
+    assert "audio_carried_seconds" not in first and second["audio_carried_seconds"] == 0.72
+    assert out.audio.shape == (2, 48_000) and files["video"].stat().st_size > 0
+    # The join is at the first shot's level: no step in loudness across it.
+    at, win = 24_000, 4_800
+    level = lambda x: float(np.sqrt(np.mean(x ** 2)))  # noqa: E731
+    assert abs(20 * np.log10(level(out.audio[:, at:at + win]) / level(out.audio[:, at - win:at]))) < 1.5

@@ -66,7 +66,7 @@ def test_shipped_1080p_and_long_segments():
     for name in ("sora-2", "sora-2-pro"):
         assert {"16", "20"} <= set(registry.resolve(name).seconds)
         assert family.frames_covering(round(20 * 24)) == 481
-    assert set(registry.resolve("wan2.2-ti2v-5b").seconds) == {"4", "8"}
+    assert set(registry.resolve("wan2.2-ti2v-5b").seconds) == {"4", "5"}
 
 
 def test_default_size_is_openais_unless_the_model_sets_one(tmp_path):

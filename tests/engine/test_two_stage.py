@@ -16,7 +16,8 @@ from PIL import Image
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from mutoscope.engine import weights  # noqa: E402
-from mutoscope.engine.base import GenerationCancelled, GenerationSpec  # noqa: E402
+from mutoscope.engine.base import EngineError, GenerationCancelled, GenerationSpec  # noqa: E402
+from mutoscope.engine.families.ltx2 import truncated_grid  # noqa: E402
 from mutoscope.engine.diffusers_engine import DiffusersEngine  # noqa: E402
 from mutoscope.engine.registry import DEFAULT_REGISTRY_PATH, RegistryError, load_registry  # noqa: E402
 from tests.engine.support import RecordingHooks  # noqa: E402
@@ -182,5 +183,152 @@ def test_pull_fetches_the_upsampler_and_refine_lora():
     assert "latent_upsampler/*.safetensors" in patterns and "latent_upsampler/*.json" in patterns
     assert "ltx-2-19b-distilled-lora-384.safetensors" in patterns
     assert "transformer/*.safetensors" in patterns
-    single = load_registry().resolve("sora-2")
-    assert weights._recipe_files(single) == ((), ())
+    distilled = load_registry().resolve("sora-2")
+    assert weights._recipe_files(distilled) == (("latent_upsampler",), ())
+
+
+# -- the reference recipes ----------------------------------------------------------
+
+
+@pytest.fixture
+def vae_encodes(engine):
+    """(height, width) of every image or clip the tiny model's video VAE encodes during the test."""
+    sizes: list[tuple[int, int]] = []
+    encoder = engine.load(MODEL).text_to_video.vae.encoder
+    handle = encoder.register_forward_hook(lambda module, args, out: sizes.append(tuple(args[0].shape[-2:])))
+    yield sizes
+    handle.remove()
+
+
+def test_refine_encodes_the_image_again_at_full_size(engine, vae_encodes):
+    """Stage 1 conditions on the image at half size; the refine pass on the image at the full size, as
+    Lightricks' two-stage pipelines do, not on the upsampler's copy of the half-size encoding."""
+    yy, xx = np.mgrid[0:112, 0:80]
+    image = Image.fromarray(np.stack([xx * 3, yy * 2, np.full_like(xx, 90)], axis=-1).astype(np.uint8))
+    out = engine.generate(MODEL, spec(image=image), RecordingHooks())
+    assert vae_encodes == [(64, 64), (128, 128)]
+    assert out.resolved["stages"][2]["image_encoded"] == "128x128"
+
+
+def test_text_to_video_two_stage_encodes_nothing(engine, vae_encodes):
+    engine.generate(MODEL, spec(seconds=0.25), RecordingHooks())
+    assert vae_encodes == []
+
+
+def test_guided_requests_get_the_default_negative_prompt(engine):
+    from diffusers.pipelines.ltx2.utils import DEFAULT_NEGATIVE_PROMPT
+
+    guided = engine.generate(MODEL, spec(seconds=0.25, guidance_scale=2.0), RecordingHooks()).resolved
+    assert guided["negative_prompt"] == DEFAULT_NEGATIVE_PROMPT and guided["negative_prompt_default"] is True
+    own = engine.generate(MODEL, spec(seconds=0.25, guidance_scale=2.0, negative_prompt="rain"),
+                          RecordingHooks()).resolved
+    assert own["negative_prompt"] == "rain" and "negative_prompt_default" not in own
+    # Unguided (the distilled models): no unconditional pass, so nothing is sent.
+    assert engine.generate(MODEL, spec(seconds=0.25), RecordingHooks()).resolved["negative_prompt"] is None
+
+
+DISTILLED = """[[models]]
+name = "tiny-distilled"
+family = "ltx2"
+weights = "builtin:tiny-ltx2-pro"
+fps = 24
+sizes = ["80x112"]
+seconds = ["4"]
+steps = {steps}
+guidance = 1.0
+has_audio = true
+license = "Apache-2.0"
+memory = "full"
+dtype = "float32"
+recipe = "two_stage"
+refine_sigmas = {refine}
+edit_strength = 0.7
+
+[models.pipeline_kwargs]
+sigmas = {sigmas}
+stg_scale = 0.0
+modality_scale = 1.0
+audio_guidance_scale = 1.0
+audio_stg_scale = 0.0
+audio_modality_scale = 1.0
+max_sequence_length = 64
+image_crf = 0
+"""
+
+
+@pytest.fixture(scope="module")
+def distilled(tmp_path_factory):
+    """The tiny components run with the shipped `sora-2` entry's recipe: its sigmas, its refine sigmas."""
+    real = load_registry().resolve("sora-2")
+    path = tmp_path_factory.mktemp("distilled") / "models.toml"
+    path.write_text(DISTILLED.format(steps=real.steps, sigmas=list(real.pipeline_kwargs["sigmas"]),
+                                     refine=list(real.refine_sigmas)))
+    return DiffusersEngine(load_registry(path), tmp_path_factory.mktemp("weights"), device="cpu")
+
+
+@pytest.fixture
+def transformer_calls(distilled):
+    """(video tokens, timestep) of every transformer call during the test."""
+    calls: list[tuple[int, float]] = []
+    transformer = distilled.load("tiny-distilled").text_to_video.transformer
+
+    def record(module, args, kwargs):
+        calls.append((int(kwargs["hidden_states"].shape[1]), round(float(kwargs["timestep"].flatten()[0]) / 1000, 6)))
+
+    handle = transformer.register_forward_pre_hook(record, with_kwargs=True)
+    yield calls
+    handle.remove()
+
+
+def test_shipped_sora_2_is_the_authors_two_stage_distilled_recipe():
+    from diffusers.pipelines.ltx2.utils import DISTILLED_SIGMA_VALUES, STAGE_2_DISTILLED_SIGMA_VALUES
+
+    entry = load_registry().resolve("sora-2")
+    assert entry.name == "ltx-2.3-distilled" and entry.recipe == "two_stage"
+    assert list(entry.pipeline_kwargs["sigmas"]) == DISTILLED_SIGMA_VALUES and entry.steps == 8
+    assert list(entry.refine_sigmas) == STAGE_2_DISTILLED_SIGMA_VALUES
+    assert entry.refine_lora is None and entry.guidance == entry.refine_guidance == 1.0
+    assert load_registry().resolve("ltx-2").steps == 40
+
+
+def test_distilled_two_stage_runs_eight_steps_at_half_size_then_three_at_full(distilled, transformer_calls):
+    from diffusers.pipelines.ltx2.utils import DISTILLED_SIGMA_VALUES, STAGE_2_DISTILLED_SIGMA_VALUES
+
+    # num_inference_steps equal to the distilled schedule's length keeps it.
+    out = distilled.generate("tiny-distilled", spec(num_inference_steps=8), RecordingHooks())
+    # 17 frames are 3 latent frames; 64x64 is 2x2 latent pixels, 128x128 is 4x4.
+    assert [tokens for tokens, _ in transformer_calls] == [3 * 2 * 2] * 8 + [3 * 4 * 4] * 3
+    assert [t for _, t in transformer_calls] == pytest.approx(DISTILLED_SIGMA_VALUES + STAGE_2_DISTILLED_SIGMA_VALUES,
+                                                               abs=1e-4)
+    r = out.resolved
+    assert r["sigmas"] == DISTILLED_SIGMA_VALUES and r["steps"] == 8
+    generate, _, refine = r["stages"]
+    assert (generate["width"], generate["height"], refine["width"], refine["height"]) == (64, 64, 128, 128)
+    assert refine["sigmas"] == STAGE_2_DISTILLED_SIGMA_VALUES
+
+
+def test_distilled_step_override_is_refused_with_the_reason(distilled, transformer_calls):
+    with pytest.raises(EngineError, match="fixed 8-step schedule; num_inference_steps must be 8") as err:
+        distilled.generate("tiny-distilled", spec(num_inference_steps=4), RecordingHooks())
+    assert err.value.code == "unsupported_steps"
+    assert transformer_calls == []
+
+
+def test_truncated_grid_keeps_the_distilled_levels():
+    from diffusers.pipelines.ltx2.utils import DISTILLED_SIGMA_VALUES
+
+    assert truncated_grid(DISTILLED_SIGMA_VALUES, 0.7) == [0.725, 0.421875]
+    assert truncated_grid(DISTILLED_SIGMA_VALUES, 1.0) == DISTILLED_SIGMA_VALUES
+    assert truncated_grid(DISTILLED_SIGMA_VALUES, 0.1) == [0.421875]
+    assert truncated_grid(DISTILLED_SIGMA_VALUES, 0.95) == [0.975, 0.909375, 0.725, 0.421875]
+
+
+def test_edit_on_a_distilled_model_truncates_its_grid(distilled, transformer_calls):
+    rng = np.random.default_rng(0)
+    clip = rng.integers(0, 255, (12, 112, 80, 3), dtype=np.uint8)
+    out = distilled.generate("tiny-distilled", spec(condition_frames=clip, condition_mode="edit"), RecordingHooks())
+    # Edits take the single pass at the generation size (96x128: 3x4 latent pixels), on the grid from 0.725 on.
+    assert transformer_calls == [(3 * 3 * 4, 0.725), (3 * 3 * 4, 0.421875)]
+    r = out.resolved
+    assert r["sigmas"] == [0.725, 0.421875] and r["steps"] == 2
+    assert r["edit_strength"] == 0.725 and r["edit_strength_requested"] == 0.7

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from mutoscope.media import encode_mp4, read_frames
-from mutoscope.provenance import Stamp, mark_frames, sign_video, verify, visible, watermark
+from mutoscope.provenance import Stamp, generated_by, mark_frames, sign_video, verify, visible, watermark
 from mutoscope.provenance.manifest import read_manifest
 
 VIDEO_ID = "video_0123456789abcdef01234567"
@@ -51,7 +51,9 @@ def data_dir(tmp_path_factory):
 def signed(tmp_path_factory, data_dir):
     """A marked clip encoded at our default quality, then signed."""
     path = tmp_path_factory.mktemp("prov") / "clip.mp4"
-    stamp = Stamp(data_dir=data_dir, video_id=VIDEO_ID, model="tiny-ltx2", generator_version="0.1.0")
+    stamp = Stamp(data_dir=data_dir, video_id=VIDEO_ID, model="sora-2", generator_version="0.1.0",
+                  generated_by=generated_by({"model": "tiny-ltx2", "weights": "builtin:tiny-ltx2",
+                                             "revision": "0123abc", "steps": 2}))
     encode_mp4(path, mark_frames(scene(), VIDEO_ID), 24)
     sign_video(path, stamp)
     return path
@@ -60,7 +62,9 @@ def signed(tmp_path_factory, data_dir):
 def test_signed_file_is_trusted_here_and_valid_elsewhere(signed, data_dir):
     here = verify(signed, data_dir)
     assert here.c2pa.state == "trusted", here.c2pa.failures
-    assert here.c2pa.video_id == VIDEO_ID and here.c2pa.model == "tiny-ltx2"
+    # The name it was asked by, and the model and checkpoint behind it that made it.
+    assert here.c2pa.video_id == VIDEO_ID and here.c2pa.model == "sora-2"
+    assert here.c2pa.generated_by == {"name": "tiny-ltx2", "weights": "builtin:tiny-ltx2", "revision": "0123abc"}
     assert here.c2pa.digital_source_type.endswith("/trainedAlgorithmicMedia")
     assert here.c2pa.generator == "Mutoscope 0.1.0" and here.c2pa.created_at
     assert here.watermark.video_id == VIDEO_ID and here.video_id == VIDEO_ID

@@ -74,6 +74,10 @@ class GenerationSpec:
             round(seconds * fps) of them, that follow it. "edit": `condition_frames`
             is the clip to transform (at least round(seconds * fps) frames); the output
             replaces it frame for frame, guided by `prompt`.
+        condition_audio, condition_audio_rate: "extend" only: the sound of the clip being continued
+            ((channels, samples) float, ending where `condition_frames` end) and its sample rate. A family
+            with sound carries it over the overlap, so the new sound continues the old; None: the new clip's
+            sound starts afresh.
         camera: a camera move (engine/camera.py MOVES) the model offers, or None (a storyboard calls generate
             per shot, each with its own). An adapter move's LoRA is on only while this call denoises; a prompt
             move's phrase is folded into `prompt`.
@@ -90,6 +94,8 @@ class GenerationSpec:
     negative_prompt: str | None = None
     condition_frames: "np.ndarray | None" = None
     condition_mode: "Literal['extend', 'edit'] | None" = None
+    condition_audio: "np.ndarray | None" = None
+    condition_audio_rate: int | None = None
     camera: str | None = None
 
     def __post_init__(self) -> None:
@@ -111,6 +117,8 @@ class GenerationOutput:
     sample_rate: audio sample rate, or None.
     resolved: the values actually used (steps, guidance, seed, weights, ...)
         so any video can be reproduced.
+    lead_audio: an extension's sound over the frames it was conditioned on (the source's last frames,
+        regenerated and cut from `frames`), at `sample_rate`: the join crossfades the source's end into it.
     """
 
     frames: "np.ndarray"
@@ -118,6 +126,7 @@ class GenerationOutput:
     audio: "np.ndarray | None" = None
     sample_rate: int | None = None
     resolved: dict[str, Any] = field(default_factory=dict)
+    lead_audio: "np.ndarray | None" = None
 
 
 @dataclass(frozen=True)

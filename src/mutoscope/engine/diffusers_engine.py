@@ -13,7 +13,8 @@ Fitting policy (documented for the API docs):
   736x1280 for LTX-2). The output is scaled to cover the requested size (a
   factor of 1 whenever generation covers it, which the rounding guarantees) and
   center-cropped, so the picture is never stretched and, in practice, never
-  resampled.
+  resampled. A family may name the size its model was trained at instead (Wan
+  2.2 TI2V-5B: 1280x704 for 720p), which is then scaled up slightly to cover.
 - An input image (already width x height) is centered on the generation canvas
   with its edge pixels repeated into the margin, so the crop returns exactly it.
 - Frames: the family's frame rule (8k+1 for LTX-2, 4k+1 for Wan) is rounded up
@@ -257,7 +258,11 @@ class DiffusersEngine(Catalog, VideoEngine):
         else:
             kwargs = call_kwargs(gen_w, gen_h, image)
         if mode == "extend":
+            if spec.condition_audio is not None and spec.condition_audio_rate:
+                kwargs["_condition_audio"] = (np.asarray(spec.condition_audio, dtype=np.float32),
+                                              int(spec.condition_audio_rate), overlap / entry.fps)
             pipe, kwargs = family.extend_call(pipes, entry, kwargs, fit_frames(source, gen_w, gen_h))
+            kwargs.pop("_condition_audio", None)
         elif mode == "edit":
             # The source, cut to the output's length and padded (last frame repeated) to the family's frame rule.
             clip = source[:frames_out]
@@ -265,6 +270,9 @@ class DiffusersEngine(Catalog, VideoEngine):
             pipe, kwargs = family.edit_call(pipes, entry, kwargs, fit_frames(clip, gen_w, gen_h), entry.edit_strength)
         if pipe is None:
             raise EngineError(f"{model}: this model cannot {mode} videos")
+        # What the family chose that the entry does not say (a default negative prompt, an edit's schedule).
+        recorded = kwargs.pop("_resolved", None) or {}
+        refine_recorded: dict[str, Any] = {}
         pipe = family.with_schedule(pipes, pipe, kwargs)
         kwargs = _accepted_kwargs(pipe, family.before_call(pipes, pipe, kwargs))
         refine_steps = entry.refine_steps if two_stage else 0
@@ -273,7 +281,7 @@ class DiffusersEngine(Catalog, VideoEngine):
         # The adapters on for this call, and what the LoRA layers really applied at each step (read from
         # the layers, not from our own bookkeeping): `resolved["lora_active"]`.
         camera_on = [(camera.adapter, camera.scale)] if camera is not None and camera.applied == "adapter" else []
-        refine_on = [(pipes.refine_adapter, 1.0)] if pipes.refine_adapter else []
+        refine_on = [(pipes.refine_adapter, family.refine_lora_scale)] if pipes.refine_adapter else []
         seen: list[list[str]] = []
 
         def observe() -> None:
@@ -301,6 +309,7 @@ class DiffusersEngine(Catalog, VideoEngine):
                     pipe, kwargs = family.refine_call(pipes, entry, call_kwargs(gen_w, gen_h, image), upsampled,
                                                       audio_latents)
                     upsampled = audio_latents = None
+                    refine_recorded = kwargs.pop("_resolved", None) or {}
                     pipe = family.with_schedule(pipes, pipe, kwargs)
                     kwargs = _accepted_kwargs(pipe, family.before_call(pipes, pipe, kwargs))
                     kwargs["callback_on_step_end"] = _step_callback(hooks, refine_steps, offset=steps,
@@ -327,11 +336,13 @@ class DiffusersEngine(Catalog, VideoEngine):
         raw.video = output = None  # drop the float32 video (~1 GB at 720p) before the audio work
         if entry.pin_first_frame and spec.image is not None and mode is None:
             frames[0] = np.asarray(fit_image(spec.image, spec.width, spec.height), dtype=np.uint8)
-        audio = None
+        audio = lead = None
         if raw.audio is not None and raw.sample_rate:
             # The overlap's sound belongs to frames the caller already has: start where the new frames start.
             skip = round(overlap * raw.sample_rate / entry.fps)
             audio = fit_audio(raw.audio[..., skip:], frames_out / entry.fps, raw.sample_rate)
+            if skip:  # kept apart for the join's crossfade over the overlap
+                lead = fit_audio(raw.audio[..., :skip], overlap / entry.fps, raw.sample_rate)
         hooks.on_progress(1.0, "decode")
 
         return GenerationOutput(
@@ -339,6 +350,7 @@ class DiffusersEngine(Catalog, VideoEngine):
             fps=float(entry.fps),
             audio=audio,
             sample_rate=raw.sample_rate if audio is not None else None,
+            lead_audio=lead,
             resolved={
                 "model": entry.name,
                 "requested_model": model,
@@ -370,8 +382,11 @@ class DiffusersEngine(Catalog, VideoEngine):
                     {"stage": "upsample", "width": gen_w, "height": gen_h, "upsampler": entry.upsampler or "builtin"},
                     {"stage": "refine", "width": gen_w, "height": gen_h, "steps": refine_steps,
                      "sigmas": [float(x) for x in entry.refine_sigmas], "noise_scale": float(entry.refine_sigmas[0]),
-                     "guidance_scale": entry.refine_guidance, "lora": entry.refine_lora},
+                     "guidance_scale": entry.refine_guidance, "lora": entry.refine_lora,
+                     **({"lora_scale": family.refine_lora_scale} if pipes.refine_adapter else {}),
+                     **refine_recorded},
                 ]} if two_stage else {}),
+                **recorded,
                 "modes": dict(pipes.modes),
             },
         )

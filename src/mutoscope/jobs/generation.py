@@ -38,7 +38,7 @@ from mutoscope.jobs.render import (
 )
 from mutoscope.likeness import consent as cameo_consent
 from mutoscope.likeness import guard as likeness_guard
-from mutoscope.media import fit_image
+from mutoscope.media import audio_samples_for, fit_image
 from mutoscope.provenance import Stamp
 from mutoscope.storage import StorageUnavailable, keys
 from mutoscope.videos import transitions
@@ -68,16 +68,25 @@ def conditioning_for(ctx: JobContext, video: Job, spec: GenerationSpec
         clip = load_clip(ctx, video.input_key, count=max(1, round(float(video.params["source_seconds"]) * fps)),
                          fps=fps, cover=(spec.width, spec.height))
         clip = replace(clip, frames=fit_frames(clip.frames, spec.width, spec.height), fps=fps)
-        spec = replace(spec, seconds=float(video.params["extend_seconds"]),
-                       condition_frames=clip.frames[-EXTEND_TAIL_FRAMES:], condition_mode="extend")
+        tail = clip.frames[-EXTEND_TAIL_FRAMES:]
+        # Its sound over the tail goes too, so the engine carries it over the overlap as for a finished video.
+        sound = clip.audio[:, -audio_samples_for(len(tail), fps, clip.sample_rate):] \
+            if clip.audio is not None and clip.sample_rate else None
+        spec = replace(spec, seconds=float(video.params["extend_seconds"]), condition_frames=tail,
+                       condition_mode="extend", condition_audio=sound,
+                       condition_audio_rate=clip.sample_rate if sound is not None else None)
         return spec, clip
     if video.kind == "extend" and video.source_key:
         key = video.source_key
         # The engine sees only the tail; the whole source is decoded after generation, for the stitch,
-        # so it is not held in RAM while the model runs.
-        tail = load_clip(ctx, key, with_audio=False, last_n=EXTEND_TAIL_FRAMES)
+        # so it is not held in RAM while the model runs (the sound, a few MB, is read whole and cut to the tail).
+        tail = load_clip(ctx, key, last_n=EXTEND_TAIL_FRAMES)
         seconds = float(video.params["extend_seconds"])
-        spec = replace(spec, seconds=seconds, condition_frames=tail.frames, condition_mode="extend")
+        # The source's sound up to its end goes too: the engine carries it over the overlap.
+        sound = tail.audio[:, -audio_samples_for(len(tail.frames), tail.fps, tail.sample_rate):] \
+            if tail.audio is not None and tail.sample_rate else None
+        spec = replace(spec, seconds=seconds, condition_frames=tail.frames, condition_mode="extend",
+                       condition_audio=sound, condition_audio_rate=tail.sample_rate if sound is not None else None)
         return spec, lambda: load_clip(ctx, key)
     if video.kind == "edit":
         # Only the frames of the edit's duration, at the model's rate: a long upload is never decoded whole.

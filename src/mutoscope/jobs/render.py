@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +23,11 @@ from mutoscope.media import (
     probe,
     read_audio,
     read_frames,
+    resample_audio,
     spritesheet_jpeg,
     thumbnail_webp,
 )
-from mutoscope.provenance import Stamp, mark_frames, sign_video
+from mutoscope.provenance import Stamp, generated_by, mark_frames, sign_video
 
 DENOISE_SHARE, DECODE_END, ENCODE_END = 0.85, 0.90, 0.99
 
@@ -82,7 +83,9 @@ def write_outputs(output: GenerationOutput, out_dir: Path, report: Callable[[int
     output.frames = mark_frames(output.frames, provenance.video_id if provenance else None, visible_watermark)
     encode_mp4(files["video"], output.frames, output.fps, output.audio, output.sample_rate)
     if provenance is not None:
-        sign_video(files["video"], provenance)
+        # The manifest names the model and checkpoint that made the video, behind the name it was asked by.
+        sign_video(files["video"], replace(provenance, generated_by=provenance.generated_by
+                                           or generated_by(output.resolved)))
     report(int(DECODE_END * 100) + 6)
     files["thumbnail"].write_bytes(thumbnail_webp(output.frames))
     files["spritesheet"].write_bytes(spritesheet_jpeg(output.frames))
@@ -157,15 +160,14 @@ def _stitch(prefix: SourceClip, output: GenerationOutput) -> GenerationOutput:
     if frames_a.shape[1:] != output.frames.shape[1:]:
         raise SourceVideoError(f"source size {frames_a.shape[2]}x{frames_a.shape[1]} differs from the extension's")
     try:
-        frames, audio = concat(frames_a, audio_a, output.frames, output.audio, fps=output.fps, sample_rate=rate)
+        lead = output.lead_audio
+        if lead is not None and rate and output.sample_rate != rate:
+            lead = None
+        frames, audio = concat(frames_a, audio_a, output.frames, output.audio, fps=output.fps, sample_rate=rate,
+                               lead_b=lead)
     except MediaError as e:
         raise SourceVideoError(f"cannot stitch the extension onto its source: {e}") from None
     resolved = {**output.resolved, "source_frames": len(frames_a), "stitched_frames": len(frames)}
     return GenerationOutput(frames=frames, fps=output.fps, audio=audio, sample_rate=rate if audio is not None else None,
                             resolved=resolved)
 
-
-def resample_audio(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    n = round(audio.shape[1] * rate_out / rate_in)
-    x = np.linspace(0, audio.shape[1] - 1, n)
-    return np.stack([np.interp(x, np.arange(audio.shape[1]), ch) for ch in audio]).astype(np.float32)

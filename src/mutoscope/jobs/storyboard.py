@@ -2,11 +2,14 @@
 
 A cut starts a fresh generation from the shot's own seed (the storyboard's plus the shot's index) and its
 first frame (an image it was given, or its character's frame); a continuous shot is conditioned on the
-previous shot's last frames exactly as an extension is on its source's. Progress runs across the whole
+previous shot's last frames exactly as an extension is on its source's, and on the previous shot's sound,
+which the engine carries over the overlap so the new sound continues it. Progress runs across the whole
 storyboard, each shot's share its part of the seconds rendered; the engine's step callback checks for
 cancellation after every denoising step of every shot, and the loop checks between shots. The sound is
-joined on frame boundaries (media/stitch.py `join`): an equal-power crossfade at a cut, a few milliseconds'
-blend at a continuous join, where two generated waveforms meet and would otherwise click.
+joined on frame boundaries (media/stitch.py `join`): an equal-power crossfade at a cut; at a continuous
+join the previous shot's end crossfades, over the overlap, into the sound the new shot made there, at the
+previous shot's level (media/audio.py `overlap_join`); a few milliseconds' blend where a model gives no
+overlap sound.
 
 A remix of shot k (`from_shot`) decodes only shots 0..k-1 from the source's file, frames and sound, and
 renders k onward; without its source file it renders every shot again from the stored settings.
@@ -34,10 +37,9 @@ from mutoscope.jobs.render import (
     SourceVideoError,
     StepProgress,
     load_clip,
-    resample_audio,
     write_outputs,
 )
-from mutoscope.media import MediaError, audio_samples_for, join
+from mutoscope.media import MediaError, audio_samples_for, join, resample_audio
 from mutoscope.provenance import Stamp
 from mutoscope.storage import keys
 
@@ -87,8 +89,11 @@ def render_storyboard(engine: VideoEngine, model: str, shots: list[Shot], out_di
     frames: list[np.ndarray] = [prefix.frames] if prefix is not None else []
     sounds: list[np.ndarray | None] = [prefix.audio] if prefix is not None else []
     joins: list[str | None] = []
+    leads: list[tuple[np.ndarray, int] | None] = []
     outputs: list[GenerationOutput] = []
     previous = prefix.frames[-EXTEND_TAIL_FRAMES:] if prefix is not None else None
+    previous_sound = (prefix.audio, prefix.sample_rate) if prefix is not None and prefix.audio is not None \
+        and prefix.sample_rate else None
     done = 0.0
     for n, shot in enumerate(shots):
         if cancelled():
@@ -103,16 +108,21 @@ def render_storyboard(engine: VideoEngine, model: str, shots: list[Shot], out_di
         if shot.transition == "continuous":
             if previous is None:
                 raise InvalidJob("The storyboard's first shot cannot continue anything.")
-            spec = replace(spec, image=None, condition_frames=previous, condition_mode="extend")
+            sound, rate = previous_sound if previous_sound is not None else (None, None)
+            spec = replace(spec, image=None, condition_frames=previous, condition_mode="extend",
+                           condition_audio=sound, condition_audio_rate=rate)
         out = engine.generate(model, spec, hooks)
         if cancelled():
             raise GenerationCancelled(f"cancelled after shot {shot.index}")
         outputs.append(out)
         if frames:
             joins.append(shot.transition or "cut")
+            continuous = shot.transition == "continuous" and out.lead_audio is not None and out.sample_rate
+            leads.append((out.lead_audio, out.sample_rate) if continuous else None)
         frames.append(out.frames)
         sounds.append(out.audio)
         previous = out.frames[-EXTEND_TAIL_FRAMES:]
+        previous_sound = (out.audio, out.sample_rate) if out.audio is not None and out.sample_rate else None
         done += share * DECODE_END * 100
     fps = outputs[0].fps
     rate = next((o.sample_rate for o in outputs if o.audio is not None and o.sample_rate), None)
@@ -125,11 +135,13 @@ def render_storyboard(engine: VideoEngine, model: str, shots: list[Shot], out_di
             sounds[i] = resample_audio(out.audio, out.sample_rate, rate)
     blends = [round((CONTINUOUS_BLEND_SECONDS if t == "continuous" else CUT_CROSSFADE_SECONDS) * (rate or 0))
               for t in joins]
+    overlaps = [None if lead is None else (lead[0] if lead[1] == rate else resample_audio(lead[0], lead[1], rate))
+                for lead in leads]
     try:
-        video, audio = join(frames, sounds, fps=fps, sample_rate=rate, blends=blends)
+        video, audio = join(frames, sounds, fps=fps, sample_rate=rate, blends=blends, leads=overlaps)
     except MediaError as e:
         raise SourceVideoError(f"cannot join the storyboard's shots: {e}") from None
-    frames = sounds = previous = out = None  # the joined copy is all that is kept
+    frames = sounds = previous = previous_sound = leads = overlaps = out = None  # the joined copy is all that is kept
     first = outputs[0].resolved
     # Per shot, not the video's: each shot has its own seed, task, camera move and LoRA adapters.
     resolved = {k: v for k, v in first.items() if k not in ("seed", "frames", "task", "generation_frames",
@@ -140,7 +152,9 @@ def render_storyboard(engine: VideoEngine, model: str, shots: list[Shot], out_di
         "reused_frames": len(prefix.frames) if prefix is not None else 0,
         "shots": [{"index": shot.index, "seed": out.resolved.get("seed"), "task": out.resolved.get("task"),
                    "frames": out.resolved.get("frames"), "camera": out.resolved.get("camera"),
-                   "lora_active": out.resolved.get("lora_active", []), "transition": shot.transition}
+                   "lora_active": out.resolved.get("lora_active", []), "transition": shot.transition,
+                   **({"audio_carried_seconds": out.resolved["audio_carried_seconds"]}
+                      if "audio_carried_seconds" in out.resolved else {})}
                   for shot, out in zip(shots, outputs)],
     }
     output = GenerationOutput(frames=video, fps=fps, audio=audio, sample_rate=rate if audio is not None else None,

@@ -7,7 +7,8 @@ PUT HERE:
 - Still-image intake for image-to-video: decode/validate uploads, data URLs,
   fit to the output size.
 - Array helpers on (T, H, W, 3) uint8 frames and (channels, samples) float32
-  audio: stitching clips, fitting audio length to the video.
+  audio: stitching clips, fitting audio length to the video; resampling sound (low-pass
+  polyphase), level matching and the crossfade over an extension's overlap (audio.py).
 - `MediaError` (a ValueError): bad media in, with a message a client may see.
 
 DO NOT PUT HERE:
@@ -18,6 +19,7 @@ DO NOT PUT HERE:
 """
 
 from mutoscope.media.arrays import MediaError, audio_samples_for, fit_audio
+from mutoscope.media.audio import matching_gain, overlap_join, resample_audio
 from mutoscope.media.encode import encode_mp4
 from mutoscope.media.images import decode_data_url, fit_image, load_image
 from mutoscope.media.previews import spritesheet_jpeg, thumbnail_webp
@@ -51,11 +53,14 @@ __all__ = [
     "inspect_upload",
     "join",
     "load_image",
+    "matching_gain",
+    "overlap_join",
     "probe",
     "read_audio",
     "read_frame",
     "read_frames",
     "read_frames_at",
+    "resample_audio",
     "spritesheet_jpeg",
     "thumbnail_webp",
 ]

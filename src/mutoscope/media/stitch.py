@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mutoscope.media.arrays import MediaError, audio_samples_for, check_audio, check_frames, fit_audio
+from mutoscope.media.audio import overlap_join
 
 
 def concat(
@@ -16,6 +17,7 @@ def concat(
     fps: float,
     sample_rate: int | None = None,
     skip_b: int = 0,
+    lead_b: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Clip A followed by clip B: ((T, H, W, 3) frames, (channels, samples) audio or None).
 
@@ -23,6 +25,8 @@ def concat(
     starting from A's last frames and repeats them. Each clip's audio is
     first fitted to its own frame count so sound stays in sync across the
     seam; a clip without audio contributes silence when the other has some.
+    `lead_b`: the sound B made over A's last frames (an extension's overlap, cut from B): A's end
+    crossfades into it and B's level is matched to A's (audio.py `overlap_join`).
     """
     frames_a, frames_b = check_frames(frames_a), check_frames(frames_b)
     if frames_a.shape[1:] != frames_b.shape[1:]:
@@ -47,7 +51,10 @@ def concat(
     part_b = part_b[:, audio_samples_for(skip_b, fps, sample_rate) :]
     # Mono next to stereo: duplicate the mono channel rather than fail.
     part_a, part_b = (np.broadcast_to(p, (channels, p.shape[1])) for p in (part_a, part_b))
-    audio = np.concatenate([part_a, part_b], axis=1)
+    if lead_b is not None and audio_a is not None and audio_b is not None:
+        audio = overlap_join(part_a, check_audio(lead_b), part_b)
+    else:
+        audio = np.concatenate([part_a, part_b], axis=1)
     # Total length derived from the joined frame count, so rounding in the two
     # halves can never drift the result by a sample.
     return frames, fit_audio(audio, audio_samples_for(len(frames), fps, sample_rate))
@@ -78,14 +85,18 @@ def join(
     fps: float,
     sample_rate: int | None,
     blends: list[int],
+    leads: list[np.ndarray | None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Clips end to end (storyboard shots): ((T, H, W, 3) frames, (channels, samples) audio or None).
 
-    `blends[i]` is the crossfade, in samples, at the joint before clip i+1 (`blend_join`). Each clip's sound is
-    first fitted to its own frame count, so every joint sits on a frame boundary; a silent clip contributes
-    silence when another has sound.
+    `blends[i]` is the crossfade, in samples, at the joint before clip i+1 (`blend_join`). `leads[i]`, when
+    given, is the sound clip i+1 made over the end of clip i (a continuous shot's overlap): that joint is an
+    `overlap_join` instead, the crossfade running over the overlap and the new clip's level matched. Each
+    clip's sound is first fitted to its own frame count, so every joint sits on a frame boundary; a silent
+    clip contributes silence when another has sound.
     """
-    if not frames or len(audio) != len(frames) or len(blends) != len(frames) - 1:
+    leads = list(leads) if leads is not None else [None] * (len(frames) - 1)
+    if not frames or len(audio) != len(frames) or len(blends) != len(frames) - 1 or len(leads) != len(blends):
         raise MediaError("join needs one sound (or None) per clip and one blend per joint")
     frames = [check_frames(f) for f in frames]
     if any(f.shape[1:] != frames[0].shape[1:] for f in frames):
@@ -102,6 +113,9 @@ def join(
         part = np.zeros((channels, n), np.float32) if a is None else fit_audio(check_audio(a), n)
         parts.append(np.ascontiguousarray(np.broadcast_to(part, (channels, part.shape[1]))))
     sound = parts[0]
-    for part, blend in zip(parts[1:], blends):
-        sound = blend_join(sound, part, blend)
+    for part, blend, lead, before, after in zip(parts[1:], blends, leads, audio, audio[1:]):
+        if lead is not None and before is not None and after is not None:
+            sound = overlap_join(sound, check_audio(lead), part)
+        else:
+            sound = blend_join(sound, part, blend)
     return out, fit_audio(sound, audio_samples_for(len(out), fps, sample_rate))

@@ -18,6 +18,8 @@ class C2paResult(BaseModel):
     created_at: str | None = None
     video_id: str | None = None
     model: str | None = None
+    # The model and checkpoint that made it, behind `model` (the name it was asked by): name, weights, revision.
+    generated_by: dict[str, str | None] | None = None
     source_video_id: str | None = None
     ingredients: list[str] = []
     failures: list[str] = []

@@ -195,6 +195,13 @@ class VideoCamera(BaseModel):
     scale: float | None = None
 
 
+class GeneratedBy(BaseModel):
+    # Mutoscope extension: the model behind the public name in `model` that made the video.
+    name: str
+    weights: str | None = None  # its hub repo, local folder or builtin
+    revision: str | None = None  # the checkpoint's revision (commit), where known
+
+
 class VideoObject(BaseModel):
     # OpenAI standard fields (VideoResource)
     id: str
@@ -216,6 +223,8 @@ class VideoObject(BaseModel):
     seed: int | None = None
     # The camera move asked for and how it was made (a storyboard's moves are its shots').
     camera: VideoCamera | None = None
+    # Once completed: the model and checkpoint that made it (`model` stays the name it was asked by).
+    generated_by: GeneratedBy | None = None
     # A storyboard's shots, in order (None for any other video); `seconds` is their total.
     shots: list[ShotObject] | None = None
     # Mutoscope extensions: sharing. `share_url` (a path on this server) is shown to the owner only.

@@ -31,7 +31,8 @@ from mutoscope.provenance.verify import Verification, verify
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["C2paReport", "ManifestInfo", "Stamp", "Verification", "mark_frames", "sign_video", "verify"]
+__all__ = ["C2paReport", "ManifestInfo", "Stamp", "Verification", "generated_by", "mark_frames", "sign_video",
+           "verify"]
 
 
 @dataclass
@@ -41,7 +42,9 @@ class Stamp:
     Args:
         data_dir: where the signing keys live (created on first use).
         video_id: carried by the invisible watermark and the manifest.
-        model: the model that made it (the manifest's `c2pa.created` parameters).
+        model: the model that made it (the manifest's `c2pa.created` parameters), as it was asked for.
+        generated_by: the model behind that name that really made it: {"name", "weights", "revision"}
+            (a job fills it from the engine's `resolved` before signing).
         source_*: the video a remix/extension/edit started from; `source_path`, its MP4, becomes an ingredient.
         cameo_ids, grant_ids: likeness consents used; the manifest carries only their hashes.
     """
@@ -55,6 +58,16 @@ class Stamp:
     source_path: Path | None = None
     cameo_ids: list[str] = field(default_factory=list)
     grant_ids: list[str] = field(default_factory=list)
+    generated_by: dict | None = None
+
+
+def generated_by(resolved: dict | None) -> dict | None:
+    """The model that made a video, from the engine's `resolved`: its registry name, weights and checkpoint
+    revision (None where the engine did not say). The public alias it was asked by stays the video's `model`."""
+    if not isinstance(resolved, dict) or not isinstance(resolved.get("model"), str):
+        return None
+    return {"name": resolved["model"],
+            **{k: resolved[k] if isinstance(resolved.get(k), str) else None for k in ("weights", "revision")}}
 
 
 def mark_frames(frames: np.ndarray, video_id: str | None, visible_watermark: str | None = None, *,
@@ -83,4 +96,4 @@ def sign_video(path: Path, stamp: Stamp) -> None:
     sign_mp4(path, identity, ManifestInfo(
         video_id=stamp.video_id, model=stamp.model, generator_version=stamp.generator_version,
         source_video_id=stamp.source_video_id, source_kind=stamp.source_kind, source_path=stamp.source_path,
-        cameo_ids=stamp.cameo_ids, grant_ids=stamp.grant_ids))
+        cameo_ids=stamp.cameo_ids, grant_ids=stamp.grant_ids, generated_by=stamp.generated_by))

@@ -41,6 +41,8 @@ class ManifestInfo:
     source_path: Path | None = None  # the source MP4, carried as an ingredient when given
     cameo_ids: list[str] = field(default_factory=list)
     grant_ids: list[str] = field(default_factory=list)
+    # The model that really made it, behind the public name in `model`: {"name", "weights", "revision"}.
+    generated_by: dict[str, Any] | None = None
 
 
 def _hashed(ids: list[str]) -> list[str]:
@@ -53,6 +55,11 @@ def manifest_json(info: ManifestInfo) -> dict[str, Any]:
                               "cameo_ids": _hashed(info.cameo_ids), "grant_ids": _hashed(info.grant_ids)}
     if info.source_video_id:
         custom["source_video_id"], custom["source_kind"] = info.source_video_id, info.source_kind
+    parameters: dict[str, Any] = {"model": info.model}
+    if info.generated_by:
+        custom["generated_by"] = dict(info.generated_by)
+        # The created action names the checkpoint (weights and revision) as well as the name it was asked by.
+        parameters.update({f"model_{k}": v for k, v in info.generated_by.items() if v is not None})
     return {
         "claim_generator_info": [agent],
         "title": f"{info.video_id or 'video'}.mp4",
@@ -60,7 +67,7 @@ def manifest_json(info: ManifestInfo) -> dict[str, Any]:
         "assertions": [
             {"label": "c2pa.actions.v2", "data": {"actions": [{
                 "action": "c2pa.created", "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA, "softwareAgent": agent,
-                "when": info.created_at.isoformat(), "parameters": {"model": info.model}}]}},
+                "when": info.created_at.isoformat(), "parameters": parameters}]}},
             {"label": ASSERTION, "data": custom},
         ],
     }
@@ -99,6 +106,7 @@ class C2paReport:
     created_at: str | None = None
     video_id: str | None = None
     model: str | None = None
+    generated_by: dict[str, Any] | None = None
     source_video_id: str | None = None
     ingredients: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # C2PA validation status codes
@@ -146,6 +154,9 @@ def read_manifest(path: Path, trust_pem: bytes | None) -> C2paReport:
         elif a.get("label") == ASSERTION:
             data = a.get("data", {})
             report.video_id, report.model = data.get("video_id"), data.get("model")
+            made = data.get("generated_by")
+            report.generated_by = {k: made.get(k) for k in ("name", "weights", "revision")} \
+                if isinstance(made, dict) else None
             report.source_video_id = data.get("source_video_id")
     report.ingredients = [i.get("title", "") for i in active.get("ingredients", [])]
     return report

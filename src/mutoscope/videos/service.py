@@ -64,6 +64,7 @@ from mutoscope.protocol.videos import (
     DeletedVideo,
     EditVideoRequest,
     ExtendVideoRequest,
+    GeneratedBy,
     GenerationParams,
     ImageRef,
     RemixVideoRequest,
@@ -96,6 +97,17 @@ class ModelEntry(Protocol):
 class ModelCatalog(Protocol):
     def resolve(self, name: str) -> ModelEntry:
         """Raises LookupError for an unknown name."""
+
+
+def _generated_by(v: Video) -> GeneratedBy | None:
+    """The model and checkpoint that made a completed video (its `resolved`; a row is never trusted)."""
+    resolved = v.resolved if v.status == "completed" and isinstance(v.resolved, dict) else {}
+    if not isinstance(resolved.get("model"), str):
+        return None
+    try:
+        return GeneratedBy(name=resolved["model"], weights=resolved.get("weights"), revision=resolved.get("revision"))
+    except ValueError:
+        return None
 
 
 def _camera_of(v: Video) -> VideoCamera | None:
@@ -147,6 +159,7 @@ def to_video_object(v: Video, owner_view: bool = False) -> VideoObject:
         visibility=v.visibility or "private",
         share_url=f"/s/{v.share_token}" if owner_view and v.share_token else None,
         camera=_camera_of(v),
+        generated_by=_generated_by(v),
     )
 
 

@@ -103,6 +103,8 @@ class Family(abc.ABC):
     step_caches: tuple[str, ...] = ()
     taylorseer_modules: tuple[str, ...] = ()
     supports_two_stage: bool = False
+    # The strength the two-stage recipe's refine LoRA is applied at.
+    refine_lora_scale: float = 1.0
     attention_masks: bool = False
     # The longest side and clip the checkpoint's positional embedding covers (None: no such limit).
     max_side: int | None = None

@@ -20,6 +20,12 @@ from mutoscope.engine.families.base import Family, LoadedPipelines, RawOutput
 # The adapter name of the two-stage recipe's refine LoRA (switched on only while refining).
 REFINE_ADAPTER = "refine"
 
+# The refine (distilled) LoRA's strength in Lightricks' two-stage recipe as they document running it:
+# ltx-pipelines `utils/args.py` (`default_2_stage_arg_parser`, the `--distilled-lora` help: "Example:
+# --distilled-lora path/to/distilled_lora.safetensors 0.8"). Their parser's bare default
+# (`utils/constants.py` DEFAULT_LORA_STRENGTH) and diffusers' example are 1.0; the documented 0.8 is used.
+REFINE_LORA_SCALE = 0.8
+
 # Source frames an extension is conditioned on (at most; 8k+1): ~0.7 s at 24 fps, enough
 # for the model to see the motion, few enough to keep the extra tokens cheap.
 EXTEND_CONDITION_FRAMES = 17
@@ -55,6 +61,38 @@ def model_schedule(scheduler: Any, steps: int, num_frames: int, height: int, wid
     probe = copy.deepcopy(scheduler)
     probe.set_timesteps(sigmas=np.linspace(1.0, 1.0 / steps, steps), mu=mu, device="cpu")
     return [float(x) for x in probe.sigmas[:-1]]
+
+
+def check_steps(entry: "ModelEntry", steps: int) -> None:
+    """Refuse a step count a distilled schedule cannot run.
+
+    Distilled weights were trained on their fixed sigmas (diffusers pipelines/ltx2/utils.py
+    DISTILLED_SIGMA_VALUES, from ltx-pipelines utils/constants.py); any other count would run them on a
+    schedule they never saw, so the override is refused rather than silently changing the schedule.
+    """
+    from mutoscope.engine.base import EngineError
+
+    sigmas = entry.pipeline_kwargs.get("sigmas")
+    if sigmas is not None and steps != len(sigmas):
+        error = EngineError(f"{entry.name}: this model is distilled to a fixed {len(sigmas)}-step schedule; "
+                            f"num_inference_steps must be {len(sigmas)} or left out (got {steps})")
+        error.code = "unsupported_steps"
+        raise error
+
+
+def truncated_grid(sigmas: "list[float]", strength: float) -> list[float]:
+    """The tail of a distilled sigma grid an edit of `strength` runs: from the grid point nearest to
+    `strength` (the higher one on a tie) to the end.
+
+    A distilled model only knows its own noise levels, so an edit starts at one of them and keeps the
+    spacing it was trained on, as the authors' own partial schedule does (the stage-2 sigmas are the grid
+    from 0.909375: diffusers pipelines/ltx2/utils.py STAGE_2_DISTILLED_SIGMA_VALUES); scaling every sigma by
+    the strength would pack the first five (1.0 .. 0.975) within 0.02 of each other and give the model
+    levels it never saw.
+    """
+    grid = [float(x) for x in sigmas]
+    best = min(range(len(grid)), key=lambda i: (abs(grid[i] - strength), -grid[i]))
+    return grid[best:]
 
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -357,6 +395,7 @@ class LTX2Family(Family):
     # LTX-2's modules are named attn1, audio_attn2, ...
     taylorseer_modules = (r"transformer_blocks\.\d+\.\w*(?:attn\d?|ff)",)
     supports_two_stage = True
+    refine_lora_scale = REFINE_LORA_SCALE
     # The pipelines always pass the prompt's attention mask (padding, as an additive float bias) to the
     # video and audio cross-attentions; flash-attn, sage and PyTorch's flash kernel raise on any mask,
     # the varlen kernels on a float one.
@@ -494,7 +533,52 @@ class LTX2Family(Family):
         # (strength 1): the model continues the motion instead of restarting from a still.
         crf = entry.pipeline_kwargs.get("image_crf")  # only used by single-frame conditions
         kwargs["conditions"] = [LTX2VideoCondition(frames=tail, index=0, strength=1.0, crf=crf)]
+        sound = kwargs.pop("_condition_audio", None)
+        if sound is not None:
+            # ... and its sound the first audio latents, carried at every step (ltx2_audio.py).
+            kwargs["_audio_carry"] = self.audio_carry(pipes.condition, kwargs, *sound)
+            resolved = dict(kwargs.get("_resolved") or {})
+            resolved["audio_carried_seconds"] = round(kwargs["_audio_carry"][2], 4)
+            kwargs["_resolved"] = resolved
         return pipes.condition, kwargs
+
+    # Source sound encoded before the overlap, so the causal audio encoder has context at the overlap's start.
+    AUDIO_CONTEXT_SECONDS = 0.32
+
+    def audio_carry(self, pipe: Any, kwargs: dict[str, Any], audio: "np.ndarray", rate: int,
+                    seconds: float) -> tuple[Any, Any, float]:
+        """(clean packed latents, keep mask, seconds carried) that make the call's first `seconds` of sound
+        continue the last `seconds` of `audio`: encoded by the audio VAE, placed at the clip's start."""
+        from mutoscope.engine.families.ltx2_audio import encode_waveform, overlap_mask, packed_clean
+
+        per_second = pipe.audio_sampling_rate / pipe.audio_hop_length / float(pipe.audio_vae_temporal_compression_ratio)
+        take = round((seconds + self.AUDIO_CONTEXT_SECONDS) * rate)
+        latents = encode_waveform(pipe, audio[:, -take:], rate)
+        carried = min(round(seconds * per_second), latents.shape[2])
+        tokens = round(kwargs["num_frames"] / kwargs["frame_rate"] * per_second)  # the pipeline's audio length
+        clean, have = packed_clean(pipe, latents[:, :, latents.shape[2] - carried:], tokens)
+        return clean, overlap_mask(tokens, have), have / per_second
+
+    def before_call(self, pipes: LoadedPipelines, pipe: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        # kwargs["_audio_carry"] = (clean packed latents, keep mask, seconds) carries sound into the call:
+        # an extension's overlap here; audio-to-video is the same with a full mask (ltx2_audio.py). Only
+        # the condition pipeline takes an audio scheduler; it is set for a call that carries sound and
+        # cleared for every other, so no call ever inherits another's.
+        carry = kwargs.pop("_audio_carry", None)
+        if "audio_scheduler" in getattr(pipe, "config", {}):
+            pipe.audio_scheduler = None if carry is None else self._carry_scheduler(pipe, kwargs, carry)
+        return kwargs
+
+    @staticmethod
+    def _carry_scheduler(pipe: Any, kwargs: dict[str, Any], carry: tuple[Any, Any, float]) -> Any:
+        import torch
+
+        from mutoscope.engine.families.ltx2_audio import carry_scheduler
+
+        clean, keep, _ = carry
+        # Its own noise, from the job's seed: the pipeline's generator draws the same noise as without it.
+        seed = kwargs["generator"].initial_seed() if kwargs.get("generator") is not None else 0
+        return carry_scheduler(pipe.scheduler, clean, keep, torch.Generator().manual_seed(int(seed) + 1))
 
     def edit_call(
         self,
@@ -528,13 +612,24 @@ class LTX2Family(Family):
         with torch.no_grad():
             latents = pipe.vae.encode(video).latent_dist.mode()
         base = kwargs.get("sigmas")
-        if base is None:
+        resolved = dict(kwargs.get("_resolved") or {})
+        if base is not None:
+            # A distilled grid: truncated, never scaled (`truncated_grid`).
+            sigmas = truncated_grid(base, strength)
+            if sigmas[0] != strength:
+                resolved["edit_strength_requested"] = float(strength)
+            strength = sigmas[0]
+        else:
             base = model_schedule(pipe.scheduler, steps, kwargs["num_frames"], kwargs["height"], kwargs["width"],
                                   pipe.vae_spatial_compression_ratio, pipe.vae_temporal_compression_ratio)
+            sigmas = [float(x) * strength for x in base]
         # Run through the as-given twin (`with_schedule`), so the first step is exactly the noise level.
-        kwargs["sigmas"] = [float(x) * strength for x in base]
+        kwargs["sigmas"] = sigmas
+        kwargs["num_inference_steps"] = len(sigmas)
         kwargs["noise_scale"] = float(strength)
         kwargs["latents"] = latents
+        resolved.update(sigmas=sigmas, steps=len(sigmas), edit_strength=float(strength))
+        kwargs["_resolved"] = resolved
 
         per_second = pipe.audio_sampling_rate / pipe.audio_hop_length / float(pipe.audio_vae_temporal_compression_ratio)
         length = round(kwargs["num_frames"] / kwargs["frame_rate"] * per_second)
@@ -567,10 +662,20 @@ class LTX2Family(Family):
         audio latents, both re-noised to the first refine sigma (`noise_scale`) and denoised along the
         refine sigmas; with refine_guidance 1 no guidance pass runs (CFG, STG, modality isolation).
 
-        Image-to-video refines with the image-to-video pipeline, which keeps the first latent frame
-        (the image, upsampled) clean."""
-        pipe = pipes.refine_image if kwargs.get("image") is not None else pipes.refine
+        Image-to-video refines with the image-to-video pipeline, which keeps the first latent frame clean.
+        That frame is the image encoded again at the full size, as Lightricks' pipelines condition each
+        stage on the image at that stage's resolution (ltx-pipelines `distilled.py` `DistilledPipeline.__call__`
+        and `ti2vid_two_stages.py`: `stage_2_conditionings = combined_image_conditionings(..., height=
+        stage_2_output_shape.height, ...)`). Given `latents=`, diffusers' pipeline never encodes the image,
+        so without this frame 0 would stay the upsampler's copy of the half-size encoding."""
+        image = kwargs.get("image")
+        pipe = pipes.refine_image if image is not None else pipes.refine
         kwargs = dict(kwargs)
+        # What the refine stage records (the stage-1 call's own notes do not apply to it).
+        kwargs["_resolved"] = {}
+        if image is not None:
+            video_latents = self._with_image_latent(pipe, video_latents, image, kwargs)
+            kwargs["_resolved"]["image_encoded"] = f"{kwargs['width']}x{kwargs['height']}"
         sigmas = [float(x) for x in entry.refine_sigmas]
         kwargs.update(
             latents=video_latents,
@@ -584,6 +689,35 @@ class LTX2Family(Family):
             kwargs.update(stg_scale=0.0, modality_scale=1.0, guidance_rescale=0.0, audio_guidance_scale=1.0,
                           audio_stg_scale=0.0, audio_modality_scale=1.0, audio_guidance_rescale=0.0)
         return pipe, kwargs
+
+    @staticmethod
+    def _with_image_latent(pipe: Any, video_latents: Any, image: Any, kwargs: dict[str, Any]) -> Any:
+        """`video_latents` (denormalized, (B, C, F, H, W)) with latent frame 0 replaced by `image` encoded at
+        the refine size, prepared as the image-to-video pipeline prepares its own image (the H.264
+        re-compression at the checkpoint's CRF, resize and normalise, the encoder's mode)."""
+        import numpy as np
+        import torch
+        from diffusers.pipelines.ltx2.utils import apply_image_conditioning_crf, resolve_default_image_crf
+        from PIL import Image
+
+        crf = kwargs.get("image_crf")
+        crf = resolve_default_image_crf(pipe.text_encoder) if crf is None else crf
+        if crf:
+            image = Image.fromarray(apply_image_conditioning_crf(np.asarray(image.convert("RGB")), crf))
+        vae = pipe.vae
+        pixels = pipe.video_processor.preprocess(image, height=kwargs["height"], width=kwargs["width"])
+        pixels = pixels.to(device=video_latents.device, dtype=vae.dtype)
+        with torch.no_grad():
+            latent = vae.encode(pixels.unsqueeze(2)).latent_dist.mode()
+        # The pipeline normalises given 5-D latents with the VAE's scaling factor and an encoded image
+        # without it; undo the difference so frame 0 ends up exactly as the image path would make it.
+        scale = float(getattr(vae.config, "scaling_factor", 1.0) or 1.0)
+        if scale != 1.0:
+            mean = vae.latents_mean.view(1, -1, 1, 1, 1).to(latent)
+            latent = mean + (latent - mean) / scale
+        out = video_latents.clone()
+        out[:, :, :1] = latent.to(out.dtype)
+        return out
 
     def call_kwargs(
         self,
@@ -601,10 +735,20 @@ class LTX2Family(Family):
         image: "Image.Image | None",
     ) -> dict[str, Any]:
         kwargs = dict(entry.pipeline_kwargs)
-        # A distilled schedule is a fixed list of sigmas; if the caller asked for
-        # another step count it no longer applies, so fall back to the default schedule.
-        if "sigmas" in kwargs and len(kwargs["sigmas"]) != steps:
-            del kwargs["sigmas"]
+        check_steps(entry, steps)
+        resolved: dict[str, Any] = {}
+        if "sigmas" in kwargs:
+            resolved["sigmas"] = [float(x) for x in kwargs["sigmas"]]
+        if negative_prompt is None and guidance > 1.0:
+            # Models run with guidance get the authors' default negative prompt, as ltx-pipelines'
+            # command lines and diffusers' examples send it (diffusers pipelines/ltx2/utils.py
+            # DEFAULT_NEGATIVE_PROMPT, quoted from ltx-pipelines utils/constants.py); with guidance 1 no
+            # unconditional pass runs, so none is sent.
+            from diffusers.pipelines.ltx2.utils import DEFAULT_NEGATIVE_PROMPT
+
+            negative_prompt = DEFAULT_NEGATIVE_PROMPT
+            resolved.update(negative_prompt=negative_prompt, negative_prompt_default=True)
+        kwargs["_resolved"] = resolved
         kwargs.update(
             prompt=prompt,
             negative_prompt=negative_prompt,

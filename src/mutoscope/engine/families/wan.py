@@ -93,6 +93,20 @@ def build_tiny_components(seed: int = 0) -> dict[str, Any]:
     }
 
 
+# The canvas Wan 2.2 TI2V-5B was trained at for 720p (model card; diffusers' Wan 2.2 TI2V-5B example,
+# docs/source/en/api/pipelines/wan.md: height=704, width=1280): a 1280x720 request is made at 1280x704 and
+# scaled 2 % to cover it, not at the 1280x736 that rounding up to the multiple of 32 would give.
+TRAINED_SIZES = {(1280, 736): (1280, 704), (736, 1280): (704, 1280)}
+
+# The negative prompt Wan 2.2 ships for every task (the Wan-Video/Wan2.2 repo's `wan/configs/shared_config.py`
+# `sample_neg_prompt`, what diffusers' Wan examples pass), sent when a guided request has none.
+DEFAULT_NEGATIVE_PROMPT = (
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，"
+    "丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，"
+    "静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走"
+)
+
+
 class WanFamily(Family):
     name = "wan"
     size_multiple = 32
@@ -103,6 +117,10 @@ class WanFamily(Family):
     # Self- and cross-attention and the feed-forward of each block (diffusers' default patterns
     # expect modules named "...attn" and match none of Wan's "attn1", "attn2").
     taylorseer_modules = (r"blocks\.\d+\.(?:attn\d|ffn)",)
+
+    def generated_size(self, width: int, height: int, recipe: str = "single") -> tuple[int, int]:
+        size = super().generated_size(width, height, recipe)
+        return TRAINED_SIZES.get(size, size)
 
     def build_tiny(self, builtin: str) -> LoadedPipelines:
         if builtin != "tiny-wan":
@@ -196,6 +214,9 @@ class WanFamily(Family):
     ) -> dict[str, Any]:
         # Wan has no frame-rate input: the model is trained at one rate (entry.fps).
         kwargs = dict(entry.pipeline_kwargs)
+        if negative_prompt is None and guidance > 1.0:
+            negative_prompt = DEFAULT_NEGATIVE_PROMPT
+            kwargs["_resolved"] = {"negative_prompt": negative_prompt, "negative_prompt_default": True}
         kwargs.update(
             prompt=prompt,
             negative_prompt=negative_prompt,
