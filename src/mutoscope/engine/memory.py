@@ -31,14 +31,14 @@ GiB = 2**30
 PARAMETERS: dict[str, dict[str, int]] = {
     "diffusers/LTX-2.3-Distilled-Diffusers": {
         "transformer": 18_988_838_144, "text_encoder": 12_187_329_649, "connectors": 3_172_227_584,
-        "vae": 726_106_225, "audio_vae": 53_248_402, "vocoder": 129_085_075,
+        "vae": 726_106_225, "audio_vae": 53_248_402, "vocoder": 129_085_075, "latent_upsampler": 497_867_904,
     },
     "Lightricks/LTX-2": {
         "transformer": 18_876_174_592, "text_encoder": 12_187_329_649, "connectors": 1_431_475_200,
         "vae": 1_222_479_857, "audio_vae": 53_248_402, "vocoder": 55_592_802, "latent_upsampler": 497_867_929,
     },
     "Lightricks/LTX-2.5-Diffusers": {
-        "transformer": 18_987_859_200, "text_encoder": 3_010_759_199, "connectors": 2_455_001_600,
+        "transformer": 18_987_859_200, "text_encoder": 11_907_351_089, "connectors": 3_172_227_584,
         "vae": 726_106_225, "audio_vae": 53_248_402, "vocoder": 129_085_075, "duration_head": 1_903_361,
         "latent_upsampler": 497_867_904,
     },
