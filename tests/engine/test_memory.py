@@ -86,6 +86,6 @@ def test_models_list_prints_the_memory_plan_without_torch(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "Memory plan" in r.stdout
     line = next(ln for ln in r.stdout.splitlines() if "ltx-2.3-distilled" in ln and "GiB" in ln)
-    assert "65.7 GiB (not pulled)" in line and "text enc. off" in line
+    assert "66.6 GiB (not pulled)" in line and "text enc. off" in line
     # 256 GiB of RAM and no GPU here: the CPU could hold it, in float32.
-    assert "131.3 GiB" in line and "yes" in line
+    assert "133.2 GiB" in line and "yes" in line
