@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from mutoscope.batches import finalizer as batch_finalizer
 from mutoscope.config import Settings
 from mutoscope.db.canary import check_sealing_key
 from mutoscope.db.migrate import upgrade
@@ -71,7 +72,9 @@ def build_job_context(settings: Settings, migrate: bool = True, *, with_engine: 
     check_sealing_key(sessions, SecretBox.load(settings))
     if engine is None:
         engine = build_engine(settings) if with_engine else build_catalog(settings, weights_here=False)
-    return JobContext(settings=settings, sessions=sessions, engine=engine, storage=storage)
+    # Batches settle wherever leases are watched, polled or not (batches/finalizer.py).
+    sweeps = (lambda: batch_finalizer.sweep(sessions, storage),)
+    return JobContext(settings=settings, sessions=sessions, engine=engine, storage=storage, sweeps=sweeps)
 
 
 def build_runner(ctx: JobContext, worker: bool = True):

@@ -6,7 +6,6 @@ import abc
 import logging
 import time
 
-from mutoscope.batches import finalizer as batch_finalizer
 from mutoscope.jobs import leftovers
 from mutoscope.jobs.context import JobContext
 from mutoscope.videos import transitions
@@ -53,11 +52,11 @@ class Reclaimer:
         if requeued or failed:
             logger.warning("took back jobs of lost workers: %d re-queued, %d failed (%s)", len(requeued),
                            len(failed), transitions.WORKER_LOST)
-        # Batches whose lines all settled (or whose window ended) finish here too, polled or not.
-        try:
-            batch_finalizer.sweep(self.ctx.sessions, self.ctx.storage)
-        except Exception:
-            logger.exception("settling batches failed")
+        for sweep in self.ctx.sweeps:  # e.g. batches whose lines all settled, or whose window ended
+            try:
+                sweep()
+            except Exception:
+                logger.exception("a periodic sweep failed")
         return requeued
 
 

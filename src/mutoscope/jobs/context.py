@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +25,9 @@ class JobContext:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Set when the process is shutting down: running jobs stop at their next step and are handed back.
     stopping: threading.Event = field(default_factory=threading.Event)
+    # Housekeeping of rooms above this one that must run wherever leases are watched (a batch settling once
+    # its lines have), handed in by the composition root so jobs/ never imports them.
+    sweeps: tuple[Callable[[], None], ...] = ()
 
     def request_cancel(self, video_id: str) -> None:
         with self.lock:
