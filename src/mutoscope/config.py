@@ -66,9 +66,10 @@ class Settings(BaseSettings):
     poll_after_ms: int = 1000
     visible_watermark_default: bool = False  # draw "@owner" on every frame (plans decide later)
 
-    # Whether the web app's create form offers the test fixtures (random weights, they make noise): "auto"
-    # only while no real model is installed and allowed, "always", or "never". The API accepts them either way.
-    web_test_models: Literal["auto", "always", "never"] = "auto"
+    # Whether the web app offers the test fixtures (random weights: they make noise) to creators: "never" (the
+    # default: a creator never makes noise by mistake) or "always" (labelled as noise wherever they appear; for
+    # trying the app out without a GPU, and the test suite). The API accepts them either way.
+    web_test_models: Literal["always", "never"] = "never"
 
     # Plans (TOML; None = the shipped examples) and the plan of users who have none set.
     plans_file: Path | None = None

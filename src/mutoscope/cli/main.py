@@ -100,7 +100,11 @@ def serve(data_dir: DataDir = None,
         console.print("[bold]Created the owner account.[/bold] Its API key (shown once; also saved with mode "
                       f"0600 in {settings.owner_key_file}):\n\n    {owner_key}\n")
     console.print(f"Mutoscope {__version__}: web app http://{settings.host}:{settings.port}/ , API "
-                  f"http://{settings.host}:{settings.port}/v1  (data: {settings.data_dir})")
+                  f"http://{settings.host}:{settings.port}/v1  (data: {settings.data_dir})", markup=False)
+    from mutoscope.web.setup import model_setup
+
+    for line in model_setup(app_.state.catalog).lines():
+        console.print(line, markup=False, highlight=False)
     uvicorn.run(app_, host=settings.host, port=settings.port, log_level=log_level)
 
 

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from mutoscope import __version__
 from mutoscope.web import session
+from mutoscope.web.setup import model_setup
 
 logger = logging.getLogger(__name__)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -57,7 +58,11 @@ def render(request: Request, name: str, status_code: int = 200, headers: dict[st
     has_session = "session" in request.scope
     if who is None and has_session and "sid" in request.session:
         who = session.current_principal(request)
-    ctx = {"who": who, "csrf_token": session.csrf_token(request) if has_session else "",
+    # Signed-in pages say when no real model is installed, and label the test models' videos as noise.
+    catalog = getattr(request.app.state, "catalog", None)
+    setup = model_setup(catalog) if who is not None and catalog is not None else None
+    ctx = {"who": who, "csrf_token": session.csrf_token(request) if has_session else "", "setup": setup,
+           "noise": setup.noise if setup else frozenset(),
            "csrf_field": session.CSRF_FIELD,
            "phase": phase.as_dict(), "phase_label": PHASE_LABELS.get(phase.phase, ""), **context}
     return templates.TemplateResponse(request, name, ctx, status_code=status_code, headers=headers)
