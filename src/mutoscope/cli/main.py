@@ -234,16 +234,18 @@ def generate(prompt: Annotated[Optional[str], typer.Argument(help="What to gener
                           seed=seed if seed is not None else random.randrange(2**31), image=first,
                           num_inference_steps=steps, guidance_scale=guidance, negative_prompt=negative_prompt,
                           camera=camera)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeElapsedColumn(), console=err) as bar, tempfile.TemporaryDirectory() as tmp:
-        task = bar.add_task(f"{model} ({info.name})", total=100)
+    from mutoscope.cli.bars import job_bar, reporter
+
+    with job_bar(err) as bar, tempfile.TemporaryDirectory() as tmp:
+        task = bar.add_task(f"{model} ({info.name})", total=100, detail="")
         try:
             # Made here or by the server, a video carries the same provenance: watermark + signed manifest.
             stamp = Stamp(data_dir=settings.data_dir, video_id=new_id("video_"), model=model,
                           generator_version=__version__)
-            _, files = render(engine, model, spec, Path(tmp), lambda p: bar.update(task, completed=p), lambda: False,
+            _, files = render(engine, model, spec, Path(tmp), reporter(bar, task), lambda: False,
                               provenance=stamp)
         except EngineError as e:
+            bar.stop()  # the error is the last thing printed, not a bar drawn after it
             _fail(str(e))
         bar.update(task, completed=100)
         output.parent.mkdir(parents=True, exist_ok=True)

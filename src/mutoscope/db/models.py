@@ -137,6 +137,8 @@ class Video(Base):
     model: Mapped[str] = mapped_column(String(200))  # the public name the caller asked for
     status: Mapped[str] = mapped_column(String(20), default="queued")
     progress: Mapped[int] = mapped_column(Integer, default=0)
+    # What the running job is doing in words (jobs/progress.py): phase, step of steps, seconds left.
+    progress_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     prompt: Mapped[str] = mapped_column(Text)
     size: Mapped[str] = mapped_column(String(20))
     seconds: Mapped[str] = mapped_column(String(10))

@@ -2,7 +2,8 @@
 
 Status changes are not made here but through `videos/transitions.py`, each conditional on this worker's
 lease. Progress is honest: denoising steps fill 0–85 %, VAE decode 85–90 %, encoding and previews
-90–99 %, and 100 % only once the files are in storage. A rerun is safe: each attempt writes under its own
+90–99 %, and 100 % only once the files are in storage; each report also says the phase in words
+(`jobs/progress.py`). A rerun is safe: each attempt writes under its own
 keys, and only the attempt that completes is published.
 """
 
@@ -24,6 +25,7 @@ from PIL import Image
 from mutoscope.db.models import Video
 from mutoscope.engine import EngineError, GenerationCancelled, GenerationOutput, GenerationSpec, VideoEngine
 from mutoscope.jobs.context import JobContext
+from mutoscope.jobs.progress import Detail, DenoiseClock
 from mutoscope.likeness import consent as cameo_consent
 from mutoscope.likeness import guard as likeness_guard
 from mutoscope.media import (
@@ -51,25 +53,30 @@ def parse_size(size: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
+# report(percent, detail): the detail says the phase in words (jobs/progress.py); None keeps the last one.
+Report = Callable[..., None]
+
+
 class _Hooks:
     """StepHooks for the engine: map engine progress to the job's percent; watch for cancellation."""
 
-    def __init__(self, report: Callable[[int], None], cancelled: Callable[[], bool]):
+    def __init__(self, report: "Report", cancelled: Callable[[], bool]):
         self._report, self._cancelled = report, cancelled
+        self._clock = DenoiseClock()
 
     def on_progress(self, fraction: float, phase: str) -> None:
         if phase == "denoise":
-            pct = DENOISE_SHARE * fraction
+            pct, detail = DENOISE_SHARE * fraction, self._clock.detail(fraction)
         else:
-            pct = DENOISE_SHARE + (DECODE_END - DENOISE_SHARE) * fraction
-        self._report(int(pct * 100))
+            pct, detail = DENOISE_SHARE + (DECODE_END - DENOISE_SHARE) * fraction, {"phase": "decoding"}
+        self._report(int(pct * 100), detail)
 
     def should_cancel(self) -> bool:
         return self._cancelled()
 
 
 def render(engine: VideoEngine, model: str, spec: GenerationSpec, out_dir: Path,
-           report: Callable[[int], None], cancelled: Callable[[], bool], *,
+           report: Report, cancelled: Callable[[], bool], *,
            provenance: Stamp | None = None,
            visible_watermark: str | None = None,
            prefix: "SourceClip | Callable[[], SourceClip] | None" = None) -> tuple[GenerationOutput, dict[str, Path]]:
@@ -80,6 +87,7 @@ def render(engine: VideoEngine, model: str, spec: GenerationSpec, out_dir: Path,
     `prefix` (extensions): the source clip (or its loader, called once the engine is done); the output
     is it followed by the new frames.
     """
+    report(0, {"phase": "loading model"})
     output = engine.generate(model, spec, _Hooks(report, cancelled))
     if cancelled():
         raise GenerationCancelled("cancelled")
@@ -88,20 +96,22 @@ def render(engine: VideoEngine, model: str, spec: GenerationSpec, out_dir: Path,
     return output, write_outputs(output, out_dir, report, provenance=provenance, visible_watermark=visible_watermark)
 
 
-def write_outputs(output: GenerationOutput, out_dir: Path, report: Callable[[int], None], *,
+def write_outputs(output: GenerationOutput, out_dir: Path, report: Report, *,
                   provenance: Stamp | None = None, visible_watermark: str | None = None) -> dict[str, Path]:
     """Mark, encode and sign the MP4 and make its thumbnail and spritesheet in out_dir (90-99 %)."""
     files = {"video": out_dir / "video.mp4", "thumbnail": out_dir / "thumbnail.webp",
              "spritesheet": out_dir / "spritesheet.jpg"}
     # Marks go into the frames before encoding, the signed manifest after.
+    report(int(DECODE_END * 100), {"phase": "encoding"})
     output.frames = mark_frames(output.frames, provenance.video_id if provenance else None, visible_watermark)
     encode_mp4(files["video"], output.frames, output.fps, output.audio, output.sample_rate)
     if provenance is not None:
+        report(int(DECODE_END * 100) + 5, {"phase": "signing"})
         sign_video(files["video"], provenance)
-    report(int(DECODE_END * 100) + 6)
+    report(int(DECODE_END * 100) + 6, {"phase": "previews"})
     files["thumbnail"].write_bytes(thumbnail_webp(output.frames))
     files["spritesheet"].write_bytes(spritesheet_jpeg(output.frames))
-    report(int(ENCODE_END * 100))
+    report(int(ENCODE_END * 100), {"phase": "saving"})
     return files
 
 
@@ -305,19 +315,21 @@ def run_video_job(ctx: JobContext, claim: Claim) -> None:
     video_id = claim.video_id
     attempt_prefix = keys.attempt_prefix(video_id, claim.attempt)
     scratch = ctx.storage.scratch_dir() / f"{video_id}-a{claim.attempt}"
-    last = {"pct": -1, "db_check": 0.0, "db_cancel": False}
+    last: dict = {"pct": -1, "detail": None, "db_check": 0.0, "db_cancel": False}
     keeper = LeaseKeeper(ctx, claim)
 
     # Both run inside the engine's step callback. A database blip there must neither fail the job nor
     # escape: the lease keeper carries progress and decides, over a whole lease, whether the job is lost.
-    def report(pct: int) -> None:
-        if pct > last["pct"]:
-            last["pct"] = pct
+    def report(pct: int, detail: Detail | None = None) -> None:
+        if pct > last["pct"] or (detail is not None and detail != last["detail"]):
+            last["pct"] = pct = max(pct, last["pct"])
+            last["detail"] = detail or last["detail"]
             keeper.progress(pct)
             try:
                 with ctx.sessions() as s:
                     s.query(Video).filter(Video.id == video_id, Video.status == "in_progress",
-                                          Video.lease_owner == claim.worker_id).update({"progress": pct})
+                                          Video.lease_owner == claim.worker_id).update(
+                        {"progress": pct, "progress_detail": last["detail"]})
                     s.commit()
             except Exception:
                 logger.warning("video %s: progress not recorded (database unavailable)", video_id)

@@ -36,6 +36,7 @@ from mutoscope.jobs.generation import (
     load_clip,
     write_outputs,
 )
+from mutoscope.jobs.progress import in_shot
 from mutoscope.media import MediaError, audio_samples_for, join
 from mutoscope.provenance import Stamp
 from mutoscope.storage import keys
@@ -98,12 +99,14 @@ def render_storyboard(engine: VideoEngine, model: str, shots: list[Shot], out_di
         logger.info("storyboard shot %d of %d (index %d, %s, %g s)", n + 1, len(shots), shot.index,
                     shot.transition or "first", shot.spec.seconds)
         share = shot.spec.seconds / total
-        hooks = _Hooks(lambda pct, base=done, share=share: report(int(base + share * pct)), cancelled)
+        hooks = _Hooks(lambda pct, detail=None, base=done, share=share, n=n:
+                       report(int(base + share * pct), in_shot(detail, n + 1, len(shots))), cancelled)
         spec = shot.spec
         if shot.transition == "continuous":
             if previous is None:
                 raise InvalidJob("The storyboard's first shot cannot continue anything.")
             spec = replace(spec, image=None, condition_frames=previous, condition_mode="extend")
+        report(int(done), in_shot({"phase": "loading model"}, n + 1, len(shots)))
         out = engine.generate(model, spec, hooks)
         if cancelled():
             raise GenerationCancelled(f"cancelled after shot {shot.index}")

@@ -60,6 +60,7 @@ from mutoscope.outbound import fetch_bytes
 from mutoscope.protocol.base import Body, Upload, parse
 from mutoscope.protocol.videos import (
     DEFAULT_MODEL,
+    ProgressDetail,
     CreateVideoRequest,
     DeletedVideo,
     EditVideoRequest,
@@ -138,7 +139,8 @@ def to_video_object(v: Video, owner_view: bool = False) -> VideoObject:
         if v.status == "failed" else None
     board = (v.params or {}).get("storyboard")
     return VideoObject(
-        id=v.id, model=v.model, status=v.status, progress=v.progress, created_at=v.created_at,
+        id=v.id, model=v.model, status=v.status, progress=v.progress, progress_detail=_progress_detail(v),
+        created_at=v.created_at,
         completed_at=v.completed_at, expires_at=v.expires_at, prompt=v.prompt, size=v.size, seconds=v.seconds,
         remixed_from_video_id=v.remixed_from_video_id, error=error,
         extended_from_video_id=v.extended_from_video_id, edited_from_video_id=v.edited_from_video_id,
@@ -148,6 +150,10 @@ def to_video_object(v: Video, owner_view: bool = False) -> VideoObject:
         share_url=f"/s/{v.share_token}" if owner_view and v.share_token else None,
         camera=_camera_of(v),
     )
+
+
+def _progress_detail(v: Video) -> ProgressDetail | None:
+    return ProgressDetail.read(v.progress_detail) if v.status == "in_progress" else None
 
 
 def may_view(v: Video, user_id: str, token: str | None = None) -> bool:

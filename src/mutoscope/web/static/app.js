@@ -163,7 +163,8 @@
             if (badge && b.className !== badge.className) b.className = badge.className;
           });
           document.querySelectorAll('[data-label-for="' + CSS.escape(id) + '"]').forEach(function (l) {
-            var text = item.getAttribute("data-label") + (st === "in_progress" ? " · " + pct + "%" : "");
+            var detail = item.getAttribute("data-detail");  // the phase in words: "denoising 5/8 · about 12 s left"
+            var text = item.getAttribute("data-label") + (st === "in_progress" ? " · " + pct + "%" + (detail ? " · " + detail : "") : "");
             if (l.textContent !== text) l.textContent = text;
           });
         });
