@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import PARTIAL_MODEL, LiveServer, partial_weights_models_file
 from tests.web.cdp import DESKTOP, MOBILE
+from tests.web.conftest import signed_in_http
 
 SMALL = "512x288"
 state: dict[str, str] = {}
@@ -124,3 +125,25 @@ def test_a_plan_with_no_usable_model_says_why_instead_of_a_half_built_form(narro
     browser.goto(narrow.base_url + "/videos/new")
     labels = browser.eval("[...document.querySelectorAll('#model option')].map(o => o.textContent)")
     assert any(PARTIAL_MODEL in x for x in labels) and not any("noise" in x for x in labels), labels
+
+
+def test_the_cameo_page_says_what_is_missing_before_handing_out_a_challenge(srv, browser):
+    """This server has the analyzers but no speech-to-text model: nobody is given a challenge to record."""
+    sign_in(browser, srv.base_url, srv.api_key)
+    browser.goto(srv.base_url + "/cameos/new")
+    why = browser.text("#cameo-unavailable")
+    assert "cannot verify cameos" in why and "faster-whisper" in why, why
+    assert browser.eval("document.getElementById('challenge-form')") is None
+    at_both_widths(browser, "cameo-unavailable", srv.data_dir.parent)
+    c, token = signed_in_http(srv.base_url, srv.api_key)
+    r = c.post("/cameos/challenges", data={"csrf_token": token})
+    assert r.status_code == 303 and r.headers["location"] == "/cameos/new"  # no challenge id handed out
+
+
+def test_the_install_hint_works_from_a_checkout_and_an_install():
+    from mutoscope.likeness.runtime import extra_install_command, install_hint
+
+    hint = extra_install_command()
+    # The extra's own requirements from this environment's metadata, never the unpublished `mutoscope[likeness]`.
+    assert hint.startswith("pip install ") and "faster-whisper" in hint and "mutoscope[" not in hint, hint
+    assert install_hint("resemblyzer") == hint and "--force-reinstall" in install_hint("dlib-bin")
