@@ -47,6 +47,16 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def _registry_or_fail(settings: Settings):
+    """The models file with the operator's aliases and overrides; a mistake in it is one line."""
+    from mutoscope.engine.registry import RegistryError, load_registry
+
+    try:
+        return load_registry(settings.models_file, settings.model_aliases or None, settings.engine_overrides or None)
+    except RegistryError as e:
+        _fail(str(e))
+
+
 def storage_or_fail(settings: Settings):
     """The configured storage, reached once; a dead or wrong bucket is one line naming it, no traceback."""
     from mutoscope.storage import StorageUnavailable, from_settings
@@ -417,17 +427,18 @@ def models_default(ctx: typer.Context, data_dir: DataDir = None) -> None:
 
 @models_app.command("list")
 def models_list(data_dir: DataDir = None) -> None:
-    """List configured models: family, aliases, audio, licence, installed; then each model's camera moves."""
+    """List configured models: family, aliases, audio, download size, installed; then each model's camera moves."""
+    from mutoscope.cli.listing import model_columns
     from mutoscope.engine.camera import summary
-    from mutoscope.wiring import build_engine
+    from mutoscope.engine.catalog import Catalog
 
-    engine = build_engine(_settings(data_dir))
-    models = engine.list_models()
-    table = Table("model", "family", "aliases", "audio", "licence", "installed", "note")
+    # The registry and the weights folder answer this: no engine (torch, diffusers), no database.
+    settings = _settings(data_dir)
+    models = Catalog(_registry_or_fail(settings), settings.resolved_weights_dir).list_models()
+    columns = model_columns()
+    table = Table(*(c.header for c in columns))
     for m in models:
-        note = "test model: random weights, makes noise" if m.test_model else m.description
-        table.add_row(m.name, m.family, ", ".join(m.aliases), "yes" if m.has_audio else "no", m.license,
-                      "yes" if m.installed else "no", note)
+        table.add_row(*(c.cell(m) for c in columns))
     console.print(table)
     cameras = Table("model", "camera moves: LoRA adapter", "folded into the prompt", "LoRA not pulled",
                     title="Camera moves (extension field `camera`)")
@@ -453,6 +464,10 @@ def models_pull(name: str, data_dir: DataDir = None) -> None:
         _fail(str(e))
     plan = None
     if not entry.is_builtin and not weights.is_local_path(entry.weights):
+        if (why := _hub_unreachable()) is not None:
+            _fail(f"cannot reach the Hugging Face hub ({why}). Set HF_ENDPOINT to a mirror you can reach and run "
+                  f"this again, or copy {entry.weights} into a folder here and register it: "
+                  f"mutoscope models add PATH --model {name}")
         try:
             plan = weights.plan_pull(entry, settings.resolved_weights_dir)
         except Exception as e:  # network errors: one line, no traceback
@@ -491,6 +506,56 @@ def models_pull(name: str, data_dir: DataDir = None) -> None:
     if plan is not None and plan.adapters:
         console.print(f"{entry.name}: {len(plan.adapters)} camera LoRA(s) verified (sizes match, LoRA tensors)")
     console.print(f"{entry.name} is installed at {path}")
+
+
+def _hub_unreachable() -> str | None:
+    """Why the hub cannot be asked now, in a few words; None when it answers. One quick request, so an
+    unreachable hub is one line instead of huggingface_hub's retries."""
+    import httpx
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    try:
+        httpx.head(constants.ENDPOINT, timeout=8)
+    except httpx.HTTPError as e:
+        return f"{constants.ENDPOINT} does not answer: {type(e).__name__}"
+    return None
+
+
+@models_app.command("add")
+def models_add(path: Annotated[Path, typer.Argument(help="A folder holding a model's diffusers weights "
+                                                          "(model_index.json and one folder per component).")],
+               model: Annotated[Optional[str], typer.Option(
+                   help="Which configured model the folder holds (a name or alias); found from the folder's "
+                        "name or hub-cache path when left out.")] = None,
+               data_dir: DataDir = None) -> None:
+    """Register weights copied here by hand (no network): check the folder, then link it as the model's."""
+    from mutoscope.engine import folders
+
+    settings = _settings(data_dir)
+    registry = _registry_or_fail(settings)
+    folder = path.expanduser()
+    if not (folder / "model_index.json").is_file():
+        _fail(f"{folder} has no model_index.json: give the folder that holds the model's components")
+    if model is not None:
+        try:
+            entry = registry.resolve(model)
+        except LookupError as e:
+            _fail(str(e))
+    elif (entry := folders.detect(registry, folder)) is None:
+        _fail(f"cannot tell which model {folder} holds; name it with --model (mutoscope models list)")
+    if entry.is_builtin:
+        _fail(f"{entry.name} is built in; it needs no weights")
+    found = folders.problems(entry, folder)
+    if found:
+        _fail(f"{folder} is not a complete copy of {entry.weights}: {'; '.join(found[:5])}"
+              + (f" (and {len(found) - 5} more)" if len(found) > 5 else ""))
+    try:
+        target = folders.register(entry, folder, settings.resolved_weights_dir)
+    except (ValueError, OSError) as e:
+        _fail(str(e))
+    console.print(f"{entry.name} is installed: {target} -> {folder.resolve()}", markup=False, highlight=False)
 
 
 @models_app.command("rm")
