@@ -115,7 +115,25 @@ def serve(data_dir: DataDir = None,
 
     for line in model_setup(app_.state.catalog).lines():
         console.print(line, markup=False, highlight=False)
-    uvicorn.run(app_, host=settings.host, port=settings.port, log_level=log_level)
+    server = uvicorn.Server(uvicorn.Config(app_, host=settings.host, port=settings.port, log_level=log_level))
+    if (loader := getattr(app_.state, "engine_loader", None)) is not None:
+        _start_when_listening(server, loader)
+    server.run()
+
+
+def _start_when_listening(server, loader) -> None:
+    """Load the engine in the background once the server answers: torch and diffusers then never delay
+    /health, and the first job usually finds them loaded."""
+    import threading
+    import time
+
+    def watch() -> None:
+        deadline = time.monotonic() + 60
+        while not server.started and not server.should_exit and time.monotonic() < deadline:
+            time.sleep(0.05)
+        loader.start()
+
+    threading.Thread(target=watch, name="engine-start", daemon=True).start()
 
 
 @app.command()
