@@ -102,3 +102,40 @@ def test_models_add_registers_a_copied_folder_without_network(tmp_path):
     r = run(tmp_path, "models", "add", str(nameless))
     assert r.returncode == 1 and "--model" in r.stderr
     assert run(tmp_path, "models", "add", str(nameless), "--model", "ltx-2.3-distilled").returncode == 0
+
+
+def test_help_is_literal_flags_look_like_flags_and_serve_says_its_defaults(tmp_path):
+    gen = run(tmp_path, "generate", "--help", COLUMNS="120")
+    assert gen.returncode == 0 and "[[shots]]" in gen.stdout  # not eaten as markup
+    assert "<bool>" not in gen.stdout
+    serve = run(tmp_path, "serve", "--help", COLUMNS="120")
+    text = " ".join(serve.stdout.split())
+    assert "--no-worker " in text and "<bool>" not in text
+    assert "Default 127.0.0.1" in text and "Default 8000" in text and "0.0.0.0" in text
+
+
+def test_listings_show_local_dates_and_never_none(tmp_path):
+    import re
+
+    assert run(tmp_path, "users", "create", "bob").returncode == 0
+    assert run(tmp_path, "keys", "create", "--user", "bob", "--name", "laptop").returncode == 0
+    date = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d")
+    for args in (("users", "list"), ("keys", "list"), ("usage", "--user", "bob"), ("service", "status")):
+        r = run(tmp_path, *args)
+        assert r.returncode == 0, r.stderr
+        assert "None" not in r.stdout, (args, r.stdout)
+        assert not re.search(r"\b1[6-9]\d{8}\b", r.stdout), (args, r.stdout)  # no Unix timestamps
+        if args[0] in ("users", "keys"):
+            assert date.search(r.stdout), (args, r.stdout)
+    assert "not scheduled" in run(tmp_path, "service", "status").stdout
+    assert run(tmp_path, "users", "set-plan", "bob", "unlimited").returncode == 0
+    unlimited = run(tmp_path, "usage", "--user", "bob").stdout
+    assert "unlimited" in unlimited and "None" not in unlimited, unlimited
+
+
+def test_a_failed_generate_says_one_thing_once(tmp_path):
+    r = run(tmp_path, "generate", "x", "--model", "ltx-2.3-distilled", "-o", str(tmp_path / "x.mp4"))
+    assert r.returncode == 1
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:") and "models pull ltx-2.3-distilled" in lines[0], r.stderr
+    assert "torchvision" not in r.stderr

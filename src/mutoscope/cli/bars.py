@@ -12,10 +12,11 @@ from mutoscope.protocol.videos import ProgressDetail
 
 
 def job_bar(console: Console) -> Progress:
+    # transient: the bar goes when the render ends, so a failure's one line is the last thing on screen.
     # markup off: a prompt or phase text is shown as written, never read as rich markup.
     return Progress(TextColumn("{task.description}", markup=False), BarColumn(),
                     TextColumn("{task.percentage:>3.0f}%"), TextColumn("{task.fields[detail]}", markup=False),
-                    TimeElapsedColumn(), console=console)
+                    TimeElapsedColumn(), console=console, transient=True)
 
 
 def reporter(bar: Progress, task: TaskID) -> Callable[..., None]:

@@ -45,3 +45,17 @@ def model_columns() -> list[ModelColumn]:
         ModelColumn("licence", lambda m: m.license or "-"),
         ModelColumn("note", lambda m: "test model: random weights, makes noise" if m.test_model else m.description),
     ]
+
+
+def when(ts: float | int | None, empty: str = "-") -> str:
+    """A stored Unix time as people read it: the date and minute in this machine's time zone."""
+    if not ts:
+        return empty
+    from datetime import datetime
+
+    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()
+
+
+def amount(x: float | int | None, none: str = "unlimited") -> str:
+    """A number, or what None means where it is shown (an unlimited budget, no schedule): never "None"."""
+    return none if x is None else f"{x:g}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import sys
 import tempfile
@@ -18,7 +19,7 @@ from mutoscope import __version__
 from mutoscope.config import Settings
 
 app = typer.Typer(help="Mutoscope: open, self-hosted video generation with an OpenAI-compatible Videos API.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+                  no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None)
 keys_app = typer.Typer(help="Manage API keys (stored hashed; shown once).", no_args_is_help=False)
 users_app = typer.Typer(help="Manage users.", no_args_is_help=False)
 models_app = typer.Typer(help="List, pull and remove models.", no_args_is_help=False)
@@ -29,6 +30,18 @@ app.add_typer(models_app, name="models")
 # Piped output (scripts, tests) gets full-width tables instead of 80 columns of ellipses.
 console = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
+
+# Libraries' own notices (transformers' torchvision fallback, each migration Alembic applies) are noise to
+# someone running a command; `--log-level debug` shows them again.
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def _log_setup(log_level: str) -> None:
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if log_level.lower() != "debug":
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    else:
+        os.environ["TRANSFORMERS_VERBOSITY"] = "info"
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", envvar="MUTOSCOPE_DATA_DIR",
                                                  help="Data folder (database, assets, weights).")]
@@ -85,9 +98,14 @@ def version() -> None:
 
 @app.command()
 def serve(data_dir: DataDir = None,
-          host: Annotated[Optional[str], typer.Option(envvar="MUTOSCOPE_HOST")] = None,
-          port: Annotated[Optional[int], typer.Option(envvar="MUTOSCOPE_PORT")] = None,
-          log_level: str = "info",
+          host: Annotated[Optional[str], typer.Option(
+              envvar="MUTOSCOPE_HOST", show_default=False,
+              help="Address to listen on. Default 127.0.0.1 (this machine only); 0.0.0.0 for every "
+                   "interface, e.g. behind a proxy or in a container.")] = None,
+          port: Annotated[Optional[int], typer.Option(
+              envvar="MUTOSCOPE_PORT", show_default=False, help="Port to listen on. Default 8000.")] = None,
+          log_level: Annotated[str, typer.Option(
+              help="debug, info, warning or error: how much the server logs.")] = "info",
           no_worker: Annotated[bool, typer.Option("--no-worker", help="Serve the API only; jobs run in "
                                                    "`mutoscope worker` processes. Never imports torch.")] = False,
           ) -> None:
@@ -96,7 +114,7 @@ def serve(data_dir: DataDir = None,
 
     from mutoscope.wiring import build_server
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _log_setup(log_level)
     from mutoscope.accounts.plans import PlansError
     from mutoscope.engine import RegistryError
     from mutoscope.storage import StorageUnavailable
@@ -189,7 +207,7 @@ def _poll_worker(settings: Settings, workers: int, log_level: str, engine=None) 
     from mutoscope.jobs.runner import InProcessRunner
     from mutoscope.wiring import build_job_context
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _log_setup(log_level)
     runner = InProcessRunner(build_job_context(settings, migrate=False, engine=engine), workers=workers)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -235,6 +253,8 @@ def generate(prompt: Annotated[Optional[str], typer.Argument(help="What to gener
     from mutoscope.media import fit_image
     from mutoscope.wiring import build_engine
 
+    # A failure is told once, as the Error line below; the engine's log of the same failure stays quiet here.
+    logging.basicConfig(level=logging.ERROR)
     settings = _settings(data_dir)
     engine = build_engine(settings)
     try:
@@ -311,12 +331,14 @@ def keys_create(user: str = "owner", name: str = "", data_dir: DataDir = None,
 def keys_list(data_dir: DataDir = None) -> None:
     """List API keys (prefixes only)."""
     from mutoscope.accounts.service import list_keys
+    from mutoscope.cli.listing import when
 
     table = Table("id", "prefix", "user", "name", "created", "last used", "state")
     with _sessions(_settings(data_dir))() as s:
         for k, u in list_keys(s):
             state = "revoked" if k.revoked_at else "active"
-            table.add_row(k.id, k.prefix + "…", u.name, k.name, str(k.created_at), str(k.last_used_at or "-"), state)
+            table.add_row(k.id, k.prefix + "…", u.name, k.name or "-", when(k.created_at), when(k.last_used_at, "never"),
+                          state)
     console.print(table)
 
 
@@ -399,7 +421,10 @@ def users_invite(email: Annotated[Optional[str], typer.Option(help="The account 
                                               days=days if days is not None else settings.invite_days)
         except MutoscopeError as e:
             _fail(e.message)
-    err.print(f"Created invite {inv.id} ({inv.role}), usable once until {inv.expires_at}. The link is shown only once:")
+    from mutoscope.cli.listing import when
+
+    err.print(f"Created invite {inv.id} ({inv.role}), usable once until {when(inv.expires_at)}. "
+              "The link is shown only once:")
     print(_link(settings, token))
 
 
@@ -428,12 +453,13 @@ def users_list(data_dir: DataDir = None) -> None:
     """List users."""
     from sqlalchemy import select
 
+    from mutoscope.cli.listing import when
     from mutoscope.db.models import User
 
     table = Table("id", "name", "role", "created")
     with _sessions(_settings(data_dir))() as s:
         for u in s.scalars(select(User).order_by(User.created_at)):
-            table.add_row(u.id, u.name, u.role, str(u.created_at))
+            table.add_row(u.id, u.name, u.role, when(u.created_at))
     console.print(table)
 
 
