@@ -5,6 +5,8 @@ progress text naming the phase. Screenshots of each page land beside the server'
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import PARTIAL_MODEL, LiveServer, partial_weights_models_file
@@ -91,7 +93,8 @@ def test_test_models_are_labelled_as_noise_wherever_they_show(srv, browser):
     assert "noise" in browser.text("#noise-tag")
     browser.goto(srv.base_url + "/")
     assert "noise" in browser.text(f".tile[data-id='{video.id}'] .noise-tag")
-    srv.client().videos.poll(video.id, poll_interval_ms=300)  # the feed shows finished videos
+    browser.goto(f"{srv.base_url}/videos/{video.id}")  # the feed shows finished videos: wait on the page
+    browser.wait("document.querySelector('[data-watch]').dataset.status === 'completed'", timeout=400, interval=1)
     browser.goto(srv.base_url + "/feed")
     assert "noise" in browser.text(f".tile[data-id='{video.id}'] .noise-tag")
 
@@ -147,3 +150,56 @@ def test_the_install_hint_works_from_a_checkout_and_an_install():
     # The extra's own requirements from this environment's metadata, never the unpublished `mutoscope[likeness]`.
     assert hint.startswith("pip install ") and "faster-whisper" in hint and "mutoscope[" not in hint, hint
     assert install_hint("resemblyzer") == hint and "--force-reinstall" in install_hint("dlib-bin")
+
+
+def set_value(browser, element_id: str, value: str) -> None:
+    browser.eval(f"(e => {{ e.value = {json.dumps(value)}; e.dispatchEvent(new Event('change', {{bubbles: true}})); }})"
+                 f"(document.getElementById({json.dumps(element_id)}))")
+
+
+def test_a_storyboard_from_the_timeline_editor_plays_and_seeks_to_shot_two(srv, browser):
+    sign_in(browser, srv.base_url, srv.api_key)
+    browser.goto(srv.base_url + "/")
+    browser.eval("document.querySelector('nav a[href=\"/storyboards/new\"]').click()")  # a nav entry
+    browser.wait("location.pathname === '/storyboards/new' && document.readyState === 'complete'")
+    # The timeline runs sideways, each card as wide as its shot is long; the ends cannot move further.
+    set_value(browser, "shot-0-prompt", "a red kite over a hill")
+    set_value(browser, "shot-1-prompt", "the kite lands in tall grass")
+    set_value(browser, "shot-1-seconds", "8")
+    widths = browser.eval("[...document.querySelectorAll('#timeline .shot-card')].map(c => c.getBoundingClientRect())"
+                          ".map(r => [Math.round(r.left), Math.round(r.width)])")
+    assert widths[1][0] > widths[0][0] and abs(widths[1][1] / widths[0][1] - 2) < 0.05, widths
+    assert browser.eval("[...document.querySelectorAll('.shot-up, .shot-down')].map(b => b.disabled)") == \
+        [True, False, False, True]
+    at_both_widths(browser, "storyboard-editor", srv.data_dir.parent)
+    set_value(browser, "shot-1-seconds", "4")
+    browser.eval(f"document.querySelector('input[name=size][value=\"{SMALL}\"]').checked = true")
+    marker = browser._mark()
+    browser.eval("document.getElementById('storyboard-form').requestSubmit()")
+    browser._loaded(marker, 60)
+    path = browser.eval("location.pathname")
+    assert path.startswith("/videos/video_"), browser.text()
+    video_id = path.rsplit("/", 1)[1]
+    # The page follows the job itself (and keeps the browser's connection busy while it renders).
+    browser.wait("['completed', 'failed'].includes(document.querySelector('[data-watch]').dataset.status)",
+                 timeout=400, interval=1)
+    browser.goto(srv.base_url + path)
+    browser.wait("document.getElementById('player').readyState >= 1", timeout=30)
+    assert browser.eval("document.querySelectorAll('#shot-strip .shot-seek').length") == 2
+    browser.eval("document.querySelectorAll('#shot-strip .shot-seek')[1].click()")
+    browser.wait("document.getElementById('player').currentTime > 3.9", timeout=10)
+    t = browser.eval("document.getElementById('player').currentTime")
+    assert 3.9 < t < 4.2, t
+    assert browser.eval("document.querySelectorAll('#shot-strip .shot-seek')[1].getAttribute('aria-current')") == "true"
+    browser.eval("document.querySelectorAll('#shot-strip .shot-remix')[1].click()")
+    assert browser.eval("document.getElementById('remix-shot').value") == "1"
+    assert browser.eval("document.getElementById('remix-prompt').value") == "the kite lands in tall grass"
+    assert browser.eval("document.activeElement.id") == "remix-prompt"
+    at_both_widths(browser, "storyboard-video", srv.data_dir.parent)
+    set_value(browser, "remix-prompt", "the kite flies away at dusk")
+    marker = browser._mark()
+    browser.eval("document.getElementById('remix-form').requestSubmit()")
+    browser._loaded(marker, 60)
+    remix = srv.client().videos.retrieve(browser.eval("location.pathname").rsplit("/", 1)[1])
+    assert remix.remixed_from_video_id == video_id
+    assert [s["prompt"] for s in remix.model_extra["shots"]] == ["a red kite over a hill", "the kite flies away at dusk"]

@@ -267,7 +267,11 @@ def video_content(request: Request, who: WhoDep, video_id: str,
 
 async def _remix(request: Request, who: Principal, found: SharedVideo) -> Response:
     fields = await read_form(request)
-    fields = {k: v for k, v in fields.items() if k in ("prompt", "seed")}
+    fields = {k: v for k, v in fields.items() if k in ("prompt", "seed", "shot")}
+    if fields.get("shot") in ("", None):  # "the whole video"
+        fields.pop("shot", None)
+    elif isinstance(fields["shot"], str) and fields["shot"].isdigit():
+        fields["shot"] = int(fields["shot"])
     token = None if found.mine else found.token
     try:
         video, _ = await run_in_threadpool(request.app.state.videos.remix, who, found.video.id, Body(fields), token)
