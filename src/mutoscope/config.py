@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     # trying the app out without a GPU, and the test suite). The API accepts them either way.
     web_test_models: Literal["always", "never"] = "never"
 
+    # Public links: owners may make a link to a finished video that anyone can watch without signing in
+    # (signed, revocable, optionally expiring; the page leads nowhere else). Off: links need an account here.
+    public_links: bool = False
+    # Requests per minute one client address may make to public links (a view is a few range requests).
+    public_link_requests_per_minute: int = Field(default=120, ge=1, le=100_000)
+
     # Plans (TOML; None = the shipped examples) and the plan of users who have none set.
     plans_file: Path | None = None
     default_plan: str = "free"

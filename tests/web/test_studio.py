@@ -29,7 +29,8 @@ def plans_file(root) -> str:
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
     """A fresh server: nothing but the test models, which its operator turned on (conftest's server_env)."""
-    s = LiveServer(tmp_path_factory.mktemp("web-studio") / "data", MUTOSCOPE_DEFAULT_PLAN="unlimited").start()
+    s = LiveServer(tmp_path_factory.mktemp("web-studio") / "data", MUTOSCOPE_DEFAULT_PLAN="unlimited",
+                   MUTOSCOPE_PUBLIC_LINKS="true", MUTOSCOPE_PUBLIC_LINK_REQUESTS_PER_MINUTE="60").start()
     yield s
     s.stop()
 
@@ -203,3 +204,41 @@ def test_a_storyboard_from_the_timeline_editor_plays_and_seeks_to_shot_two(srv, 
     remix = srv.client().videos.retrieve(browser.eval("location.pathname").rsplit("/", 1)[1])
     assert remix.remixed_from_video_id == video_id
     assert [s["prompt"] for s in remix.model_extra["shots"]] == ["a red kite over a hill", "the kite flies away at dusk"]
+
+
+def test_a_public_link_opens_without_a_session_leads_nowhere_else_and_stops_once_revoked(srv, browser):
+    import httpx
+
+    video_id = state["video"]  # the finished noise video from the test above
+    sign_in(browser, srv.base_url, srv.api_key)
+    browser.goto(f"{srv.base_url}/videos/{video_id}")
+    browser.submit("#public-form", {"days": ""})
+    link = browser.eval("document.getElementById('public-url').getAttribute('href')")
+    assert link.startswith("/p/") and "(no expiry)" in browser.text("#sharing")
+    owner_bytes = srv.http().get(f"/v1/videos/{video_id}/content").content
+
+    browser.submit("form[action='/signout']")
+    browser.goto(srv.base_url + link)
+    assert browser.eval("location.pathname") == link  # no sign-in asked
+    browser.wait("document.getElementById('player').readyState >= 1", timeout=30)
+    assert browser.eval("document.querySelectorAll('a[href], form, nav').length") == 0  # leads nowhere else
+    at_both_widths(browser, "public-link", srv.data_dir.parent)
+    anon = httpx.Client(base_url=srv.base_url, timeout=30)
+    r = anon.get(link + "/video")
+    assert r.status_code == 200 and r.content == owner_bytes  # the published file: watermark and C2PA kept
+    assert r.headers["x-robots-tag"].startswith("noindex")
+    assert anon.get(link + "/video", headers={"Range": "bytes=0-99"}).status_code == 206
+    forged = link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB")
+    assert anon.get(forged).status_code == 404 and anon.get(forged + "/video").status_code == 404
+    assert anon.get(f"/videos/{video_id}").status_code in (303, 401)  # the rest still needs an account
+
+    sign_in(browser, srv.base_url, srv.api_key)
+    browser.goto(f"{srv.base_url}/videos/{video_id}")
+    browser.submit("#public-revoke-form")
+    assert browser.eval("document.getElementById('public-form') !== null")
+    r = anon.get(link)
+    assert r.status_code == 404 and "does not work" in r.text
+    assert anon.get(link + "/video").status_code == 404
+    # Rate-limited per address: past the operator's limit, 429 with Retry-After.
+    codes = [anon.get(link).status_code for _ in range(70)]
+    assert 429 in codes and anon.get(link).headers.get("retry-after")

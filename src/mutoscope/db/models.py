@@ -171,11 +171,15 @@ class Video(Base):
     visibility: Mapped[str] = mapped_column(String(20), default="private", server_default="private")
     # The secret of the /s/<token> link; made when a video is first shared, dropped when it goes private.
     share_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # A public link (videos/public_links.py): its random id, and when it stops working (None: never).
+    public_link_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    public_link_expires_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     __table_args__ = (Index("ix_videos_queue", "status", "priority", "seq"),
                       Index("ix_videos_lease", "status", "lease_expires_at"),
                       Index("ix_videos_feed", "visibility", "seq"),
-                      Index("ux_videos_share_token", "share_token", unique=True))
+                      Index("ux_videos_share_token", "share_token", unique=True),
+                      Index("ux_videos_public_link_id", "public_link_id", unique=True))
 
 
 # Plans, usage and lifecycle.

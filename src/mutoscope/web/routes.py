@@ -239,7 +239,20 @@ def _video_page(request: Request, who: Principal, found: SharedVideo, error: For
     return render(request, "video.html", status_code=error.status if error else 200, video=video, found=found,
                   mine=found.mine, base=base, lineage=svc.lineage(who, video.id, found.token),
                   live=video.status in ACTIVE, extend_seconds=seconds, error=error, form=form, values=values or {},
-                  extensions=svc.plan_of(who).extensions)
+                  extensions=svc.plan_of(who).extensions, public_links=request.app.state.public_links.enabled,
+                  public_link=_public_link(request, video.id) if found.mine else None)
+
+
+def _public_link(request: Request, video_id: str):
+    """The owner's live public link for this video, if any (videos/public_links.py)."""
+    from mutoscope.db.models import Video
+
+    links = request.app.state.public_links
+    if not links.enabled:
+        return None
+    with request.app.state.sessions() as s:
+        row = s.query(Video).filter(Video.id == video_id).first()
+        return links.current(row) if row is not None else None
 
 
 @router.get("/videos/{video_id}")
