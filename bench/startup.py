@@ -4,6 +4,7 @@
 
     python bench/startup.py                 # 3 runs each, medians
     python bench/startup.py --runs 5 --warm-data
+    python bench/startup.py --src ../other-checkout/src   # the same on another version, for comparison
 
 Run it on a quiet machine: the numbers are wall-clock and share the CPU with everything else.
 """
@@ -28,6 +29,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 def env(data_dir: Path) -> dict[str, str]:
     e = dict(os.environ)
     e.update({"HF_HUB_OFFLINE": "1", "MUTOSCOPE_DATA_DIR": str(data_dir), "PYTHONPATH": str(SRC)})
+    e.pop("COLUMNS", None)
     return e
 
 
@@ -66,10 +68,14 @@ def command(data_dir: Path, *args: str) -> float:
 
 
 def main() -> None:
+    global SRC
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--warm-data", action="store_true", help="reuse one data folder (no first-start migrations)")
+    ap.add_argument("--src", type=Path, default=None, help="the mutoscope source folder to run (default: this one)")
     args = ap.parse_args()
+    SRC = (args.src or SRC).resolve()
+    print(f"source: {SRC}   load average: {os.getloadavg()[0]:.1f}")
     cases = {"serve (API + worker)": lambda d: serve_to_health(d),
              "serve --no-worker": lambda d: serve_to_health(d, "--no-worker"),
              "models list": lambda d: command(d, "models", "list")}

@@ -71,6 +71,14 @@ class Settings(BaseSettings):
     # trying the app out without a GPU, and the test suite). The API accepts them either way.
     web_test_models: Literal["always", "never"] = "never"
 
+    # The prompt examples the create form offers to start from (a click puts one in the prompt box); [] for none.
+    prompt_examples: list[str] = Field(default_factory=lambda: [
+        "A lighthouse on a cliff at dusk, waves breaking below, the beam sweeping through sea mist",
+        "A calico cat plays a grand piano on a small stage; the audience laughs and applauds",
+        "Close-up of hands kneading dough on a floury wooden table, morning light from a window",
+        "A red kite dances over a green hill on a windy day, long grass rippling below",
+    ], max_length=20)
+
     # Public links: owners may make a link to a finished video that anyone can watch without signing in
     # (signed, revocable, optionally expiring; the page leads nowhere else). Off: links need an account here.
     public_links: bool = False

@@ -242,3 +242,20 @@ def test_a_public_link_opens_without_a_session_leads_nowhere_else_and_stops_once
     # Rate-limited per address: past the operator's limit, 429 with Retry-After.
     codes = [anon.get(link).status_code for _ in range(70)]
     assert 429 in codes and anon.get(link).headers.get("retry-after")
+
+
+def test_the_create_form_offers_camera_moves_and_prompt_examples(srv, browser):
+    sign_in(browser, srv.base_url, srv.api_key)
+    browser.goto(srv.base_url + "/videos/new")
+    moves = browser.eval("[...document.getElementById('camera').options].map(o => o.value)")
+    assert moves[0] == "" and "dolly_in" in moves, moves
+    browser.eval("document.querySelector('#examples .example').click()")
+    first = browser.eval("document.getElementById('prompt').value")
+    assert first.startswith("A lighthouse on a cliff") and browser.eval("document.activeElement.id") == "prompt"
+    at_both_widths(browser, "create-controls", srv.data_dir.parent)
+    browser.eval(f"document.querySelector('input[name=size][value=\"{SMALL}\"]').checked = true")
+    browser.submit("#create-form", {"camera": "dolly_in"})
+    video_id = browser.eval("location.pathname").rsplit("/", 1)[1]
+    video = srv.client().videos.retrieve(video_id)
+    assert video.model_extra["camera"]["move"] == "dolly_in" and video.prompt == first
+    srv.client().videos.delete(video_id)  # not needed rendered

@@ -46,7 +46,22 @@ def _num(x: float | None) -> str:
     return "∞" if x is None else f"{x:,.1f}".rstrip("0").rstrip(".")
 
 
-templates.env.filters.update(utc=_utc, ago=_ago, num=_num)
+def _browser_name(user_agent: str | None) -> str:
+    """A session's browser and system in words ("Firefox on Linux"), never a user-agent string cut mid-word."""
+    ua = user_agent or ""
+    browser = next((name for key, name in (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"),
+                                           ("Chrome/", "Chrome"), ("Chromium/", "Chromium"), ("Safari/", "Safari"),
+                                           ("curl/", "curl"), ("python-httpx", "a script (httpx)"))
+                    if key in ua), None)
+    system = next((name for key, name in (("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"),
+                                          ("Windows", "Windows"), ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"),
+                                          ("Linux", "Linux")) if key in ua), None)
+    if browser is None:
+        return "Unknown browser" if not ua else (ua if len(ua) <= 40 else ua[:40].rsplit(" ", 1)[0] + " …")
+    return f"{browser} on {system}" if system else browser
+
+
+templates.env.filters.update(utc=_utc, ago=_ago, num=_num, browser_name=_browser_name)
 templates.env.globals.update(status_labels=STATUS_LABELS, version=__version__)
 
 

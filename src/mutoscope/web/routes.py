@@ -17,6 +17,7 @@ from fastapi.responses import Response
 
 from mutoscope.accounts.service import Principal
 from mutoscope.api.body import Body, read_body
+from mutoscope.engine import camera as camera_moves
 from mutoscope.protocol.base import Upload
 from mutoscope.errors import InvalidRequest, MutoscopeError, NotFound
 from mutoscope.protocol.videos import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE, VideoObject
@@ -25,6 +26,7 @@ from mutoscope.storage.http import stored_response
 from mutoscope.web import session
 from mutoscope.web.forms import FormError, WhoDep, form_fields, read_form, safe_next, see
 from mutoscope.web.pages import render
+from mutoscope.web.storyboard import CAMERA_LABELS
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 12
@@ -32,7 +34,7 @@ MAX_BULK = 100
 ACTIVE = ("queued", "in_progress")
 # Generation settings a form may send (OpenAI's fields, then Mutoscope's extensions).
 CREATE_FIELDS = ("prompt", "model", "size", "seconds", "seed", "negative_prompt", "num_inference_steps",
-                 "guidance_scale", "characters")
+                 "guidance_scale", "characters", "camera")
 
 
 # Library.
@@ -145,11 +147,21 @@ def _create_page(request: Request, who: Principal, values: dict[str, Any], error
         if values.get("seconds") not in [c.value for c in chosen.seconds]:
             values["seconds"] = DEFAULT_SECONDS if DEFAULT_SECONDS in allowed_seconds \
                 else next(iter(allowed_seconds), None)
+    moves = {m.name: _moves(request, m.name) for m in models}
     return render(request, "create.html", status_code=error.status if error else 200, models=models,
                   chosen=chosen, values=values, error=error, usage=request.app.state.accounts.usage(who),
-                  plan=svc.plan_of(who), source=source,
+                  plan=svc.plan_of(who), source=source, moves=moves.get(chosen.name, []) if chosen else [],
+                  camera_labels=CAMERA_LABELS, examples=request.app.state.settings.prompt_examples,
                   model_data=[{"name": m.name, "sizes": [c.__dict__ for c in m.sizes],
-                               "seconds": [c.__dict__ for c in m.seconds]} for m in models])
+                               "seconds": [c.__dict__ for c in m.seconds], "moves": moves[m.name]} for m in models])
+
+
+def _moves(request: Request, model: str) -> list[str]:
+    """The camera moves a model offers (engine/camera.py); none when the catalog cannot say."""
+    try:
+        return list(camera_moves.moves_of(request.app.state.catalog.resolve(model)))
+    except LookupError:
+        return []
 
 
 @router.get("/videos/new")
