@@ -65,6 +65,8 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"HF_HUB_OFFLINE": "1", "MUTOSCOPE_DATA_DIR": str(data_dir),
                 "MUTOSCOPE_MODEL_ALIASES": json.dumps(TEST_ALIASES), "MUTOSCOPE_POLL_AFTER_MS": "200",
+                # The suite's servers have only the test models; creators see them only when this is on.
+                "MUTOSCOPE_WEB_TEST_MODELS": "always",
                 "PYTHONUNBUFFERED": "1"})
     env.update(extra)
     return env

@@ -74,9 +74,24 @@ class Settings(BaseSettings):
     # Draw "@owner" on every frame of a job that carries no plan's decision (each plan sets its own).
     visible_watermark_default: bool = False
 
-    # Whether the web app's create form offers the test fixtures (random weights, they make noise): "auto"
-    # only while no real model is installed and allowed, "always", or "never". The API accepts them either way.
-    web_test_models: Literal["auto", "always", "never"] = "auto"
+    # Whether the web app offers the test fixtures (random weights: they make noise) to creators: "never" (the
+    # default: a creator never makes noise by mistake) or "always" (labelled as noise wherever they appear; for
+    # trying the app out without a GPU, and the test suite). The API accepts them either way.
+    web_test_models: Literal["always", "never"] = "never"
+
+    # The prompt examples the create form offers to start from (a click puts one in the prompt box); [] for none.
+    prompt_examples: list[str] = Field(default_factory=lambda: [
+        "A lighthouse on a cliff at dusk, waves breaking below, the beam sweeping through sea mist",
+        "A calico cat plays a grand piano on a small stage; the audience laughs and applauds",
+        "Close-up of hands kneading dough on a floury wooden table, morning light from a window",
+        "A red kite dances over a green hill on a windy day, long grass rippling below",
+    ], max_length=20)
+
+    # Public links: owners may make a link to a finished video that anyone can watch without signing in
+    # (signed, revocable, optionally expiring; the page leads nowhere else). Off: links need an account here.
+    public_links: bool = False
+    # Requests per minute one client address may make to public links (a view is a few range requests).
+    public_link_requests_per_minute: int = Field(default=120, ge=1, le=100_000)
 
     # Plans (TOML; None = the shipped examples) and the plan of users who have none set.
     plans_file: Path | None = None

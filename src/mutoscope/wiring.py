@@ -8,6 +8,7 @@ and storage; a Celery worker gets the same assembly as a factory handed to the C
 from __future__ import annotations
 
 import logging
+import threading
 
 from mutoscope.batches import finalizer as batch_finalizer
 from mutoscope.config import Settings
@@ -48,6 +49,55 @@ def build_engine(settings: Settings, parallel=None):
     return DiffusersEngine(_registry(settings), settings.resolved_weights_dir, device=settings.device,
                            parallel=parallel, host_budget=settings.engine_host_ram_budget_bytes,
                            vram_budget=settings.engine_vram_budget_bytes)
+
+
+class BackgroundEngine:
+    """`serve`'s engine, built on a thread of its own once the server listens (`start`), so the API answers
+    within seconds while torch and diffusers load (most of a cold start) instead of competing with them for
+    the interpreter; a job that comes first starts and waits for it. Anything else asked of it is the
+    engine's, once it is there."""
+
+    def __init__(self, build):
+        self._build_fn = build
+        self._engine = None
+        self._error: BaseException | None = None
+        self._ready = threading.Event()
+        self._started = False
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        threading.Thread(target=self._build, args=(self._build_fn,), name="engine-load", daemon=True).start()
+
+    def _build(self, build) -> None:
+        try:
+            self._engine = build()
+        except BaseException as e:  # recorded for the jobs, which fail with it; the API keeps serving
+            self._error = e
+            logger.exception("the video engine could not start")
+        finally:
+            self._ready.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._ready.wait(timeout)
+
+    def _get(self):
+        self.start()
+        self._ready.wait()
+        if self._error is not None:
+            from mutoscope.engine import EngineError
+
+            raise EngineError(f"the video engine could not start: {self._error}")
+        return self._engine
+
+    def generate(self, model, spec, hooks):
+        return self._get().generate(model, spec, hooks)
+
+    def __getattr__(self, name: str):
+        return getattr(self._get(), name)
 
 
 def build_catalog(settings: Settings, weights_here: bool = True):
@@ -108,10 +158,20 @@ def build_server(settings: Settings, worker: bool = True):
     from mutoscope.api.app import build_app
 
     runs_jobs = worker and settings.runner != "celery"
-    ctx = build_job_context(settings, with_engine=runs_jobs)
+    # The API answers from the torch-free catalog. A worker here gets the engine built in the background,
+    # after the models file's pipeline arguments are checked now (a mistake stops the server at start).
+    catalog = build_catalog(settings, weights_here=True) if runs_jobs else None
+    engine = None
+    if runs_jobs:
+        from mutoscope.engine.diffusers_engine import check_registry
+
+        check_registry(catalog.registry)
+        engine = BackgroundEngine(lambda: build_engine(settings))
+    ctx = build_job_context(settings, with_engine=runs_jobs, engine=engine)
     with ctx.sessions() as s:
         owner_key = ensure_owner(s, settings.owner_key_file)
-    app = build_app(settings, ctx.sessions, ctx.engine, ctx.storage, build_runner(ctx, worker))
+    app = build_app(settings, ctx.sessions, catalog or ctx.engine, ctx.storage, build_runner(ctx, worker))
+    app.state.engine_loader = engine  # `serve` starts it once it listens
     return app, owner_key
 
 

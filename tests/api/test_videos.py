@@ -305,3 +305,30 @@ def test_extension_of_unknown_video_is_404(server):
         for path in ("/v1/videos/extensions", "/v1/videos/edits"):
             r = h.post(path, json={"prompt": "x", "video": {"id": "video_nope"}, "seconds": "4"})
             assert r.status_code == 404 and r.json()["error"]["param"], (path, r.text)
+
+
+def test_openapi_has_the_key_scheme_create_bodies_and_unique_operation_ids(server):
+    import warnings
+
+    schema = httpx.get(server.base_url + "/openapi.json", timeout=30).json()
+    assert schema["components"]["securitySchemes"]["ApiKey"] == {**schema["components"]["securitySchemes"]["ApiKey"],
+                                                                "type": "http", "scheme": "bearer"}
+    create = schema["paths"]["/v1/videos"]["post"]
+    assert create["security"] == [{"ApiKey": []}]
+    body = create["requestBody"]["content"]
+    assert body["application/json"]["schema"]["$ref"] == "#/components/schemas/CreateVideoRequest"
+    assert "prompt" in schema["components"]["schemas"]["CreateVideoRequest"]["properties"]
+    form = body["multipart/form-data"]["schema"]["properties"]
+    assert form["input_reference"]["format"] == "binary" and "prompt" in form
+    assert "requestBody" in schema["paths"]["/v1/videos/edits"]["post"]
+    ids = [op["operationId"] for ops in schema["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids))
+    assert "head_video_content" in ids
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # building the schema again warns of nothing (no duplicate ids)
+        from fastapi.openapi.utils import get_openapi
+
+        from mutoscope.api.app import build_app  # noqa: F401  (the routers' import is what is checked)
+        from mutoscope.api.routes import exports, videos
+
+        get_openapi(title="t", version="1", routes=[*videos.router.routes, *exports.router.routes])

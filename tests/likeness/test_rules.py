@@ -74,5 +74,5 @@ def test_missing_speech_model_is_a_clear_501(monkeypatch, tmp_path):
     with pytest.raises(LikenessUnavailable) as e:
         whisper_model_path(None, tmp_path)
     assert e.value.status_code == 501 and e.value.code == "likeness_not_installed"
-    with pytest.raises(LikenessUnavailable, match=r"mutoscope\[likeness\]"):
+    with pytest.raises(LikenessUnavailable, match=r"pip install .*faster-whisper"):
         require("no_such_module_here", "no-such-package")

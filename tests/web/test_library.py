@@ -100,7 +100,7 @@ def option_labels(html: str) -> list[str]:
     return [re.sub(r"\s+", " ", x).strip() for x in re.findall(r">([^<]+)</option>", select_html)]
 
 
-def test_test_fixtures_are_offered_only_while_no_real_model_is(tmp_path):
+def test_test_fixtures_are_offered_only_when_the_operator_turns_them_on(tmp_path):
     """The create form's rule (VideoService.model_choices) over a stand-in catalog: which models exist is the
     subject here, and the shipped registry has no real model installed on a test machine."""
     from dataclasses import replace
@@ -137,13 +137,24 @@ def test_test_fixtures_are_offered_only_while_no_real_model_is(tmp_path):
         svc = VideoService(sessions, Catalog(models), None, None, Settings(data_dir=tmp_path), plans)
         return [m.label for m in svc.model_choices(who, mode)]
 
-    assert offered([tiny, absent], "auto") == ["Test model (makes noise) · tiny-ltx2"]
-    assert offered([tiny, real, absent], "auto") == ["LTX-2.3 distilled (Lightricks) · sora-2"]
+    # Noise only when the operator turned the fixtures on, even while nothing real is installed.
+    assert offered([tiny, absent], "never") == []
+    assert offered([tiny, absent], "always") == ["Test model (makes noise) · tiny-ltx2"]
+    assert offered([tiny, real, absent], "never") == ["LTX-2.3 distilled (Lightricks) · sora-2"]
     assert offered([tiny, real], "always") == ["LTX-2.3 distilled (Lightricks) · sora-2",
                                                "Test model (makes noise) · tiny-ltx2"]
-    assert offered([tiny], "never") == []
-    assert offered([tiny, real], "auto", plan="free") == ["LTX-2.3 distilled (Lightricks) · sora-2"]
-    assert offered([tiny], "auto", plan="free") == []  # the free plan names sora-2 only
+    assert offered([tiny, real], "never", plan="free") == ["LTX-2.3 distilled (Lightricks) · sora-2"]
+    assert offered([tiny], "always", plan="free") == []  # the free plan names sora-2 only
+
+    # What the pages and `serve` say: nothing real installed names the model to pull and its size.
+    from mutoscope.web.setup import model_setup
+
+    empty = model_setup(Catalog([tiny, replace(real, installed=False, download_gb=70)]))
+    assert not empty.ready and empty.pull == "mutoscope models pull sora-2" and empty.download == "about 70 GB"
+    assert empty.noise == {"tiny-ltx2"} and "HF_ENDPOINT" in " ".join(empty.lines())
+    assert model_setup(Catalog([tiny, real])).ready and model_setup(Catalog([tiny, real])).lines() == []
+    assert model_setup(Catalog([tiny, replace(real, installed=None)])).ready  # the workers hold the weights
+    assert model_setup(Catalog([tiny])).suggest is None
 
 
 def test_create_form_offers_what_is_installed_and_what_the_plan_allows(srv, bob):

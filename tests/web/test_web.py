@@ -97,8 +97,14 @@ def test_create_watch_complete_and_play(web, browser):
     # The library refreshes itself while the job runs: no reload here, only waiting.
     browser.goto(web.base_url + "/")
     tile = f"document.querySelector('.tile[data-id=\"{video_id}\"]')"
+    # Every text the tile's label takes while the job runs, to see that it names the phase, not a bare number.
+    browser.eval("window.seen = []; new MutationObserver(() => document.querySelectorAll('[data-label-for]')"
+                 ".forEach(l => seen.push(l.textContent))).observe(document.body, "
+                 "{subtree: true, childList: true, characterData: true})")
     assert browser.eval(f"{tile}.dataset.status") in ("queued", "in_progress", "completed")
     browser.wait(f"{tile}.dataset.status === 'completed'", timeout=180, interval=0.5)
+    seen = browser.eval("seen")
+    assert any(w in t for t in seen for w in ("loading model", "denoising", "decoding", "encoding")), seen
     browser.wait(f"{tile}.querySelector('img').complete && {tile}.querySelector('img').naturalWidth > 0")
     assert "4 seconds" in browser.text("#usage")
     shot = browser.screenshot(web.data_dir.parent / "library.png")  # for a person to look at

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mutoscope import __version__
 from mutoscope.api.body import SLACK, too_large
+from mutoscope.api import openapi
 from mutoscope.api.edge import SecurityHeaders, UnstorableUrl
 from mutoscope.api.errors import install_error_handlers
 from mutoscope.assistants.server import HttpEndpoint
@@ -121,6 +122,7 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
     # Resumes interrupted exports; imports check records against the catalog and re-submit through videos.
     app.state.exports = ExportService.start(sessions, storage, settings, catalog, app.state.videos)
     install_error_handlers(app)
+    openapi.install(app)  # the API key scheme and the create bodies in /openapi.json and /docs
     app.include_router(videos.router)
     app.include_router(files.router)
     app.include_router(batches.router)

@@ -389,12 +389,15 @@ class VideoTools:
         MCP progress notification. A cancelled call (the client gave up) cancels the video too, so its
         worker stops instead of rendering for nobody."""
         deadline = anyio.current_time() + timeout
-        last: int | None = None
+        last: tuple | None = None
         try:
             while True:
-                if video.progress != last:
-                    last = video.progress
-                    await ctx.session.report_progress(video.progress, 100, f"{video.status}: {video.progress}%")
+                detail = video.progress_detail.text if video.progress_detail else ""
+                if (video.progress, detail) != last:
+                    last = (video.progress, detail)
+                    words = f" · {detail}" if detail else ""
+                    await ctx.session.report_progress(video.progress, 100,
+                                                      f"{video.status}: {video.progress}%{words}")
                 remaining = deadline - anyio.current_time()
                 if video.status in _TERMINAL or remaining <= 0:
                     return video

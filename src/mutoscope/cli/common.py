@@ -5,6 +5,8 @@ and storage as a command opens them, and the one-line failure. `main.py` and the
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -17,6 +19,10 @@ from mutoscope.config import Settings
 # Piped output (scripts, tests) gets full-width tables instead of 80 columns of ellipses.
 console = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
+
+# Libraries' own notices (transformers' torchvision fallback, each migration Alembic applies) are noise to
+# someone running a command; `--log-level debug` shows them again.
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", envvar="MUTOSCOPE_DATA_DIR",
                                                  help="Data folder (database, assets, weights).")]
@@ -33,6 +39,24 @@ def fail(message: str) -> None:
     # soft_wrap: the message stays one line whatever the terminal's width, so logs and greps keep it whole
     err.print(f"[red]Error:[/red] {message}", soft_wrap=True)
     raise typer.Exit(1)
+
+
+def log_setup(log_level: str) -> None:
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if log_level.lower() != "debug":
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    else:
+        os.environ["TRANSFORMERS_VERBOSITY"] = "info"
+
+
+def registry_or_fail(settings: Settings):
+    """The models file with the operator's aliases and overrides; a mistake in it is one line."""
+    from mutoscope.engine.registry import RegistryError, load_registry
+
+    try:
+        return load_registry(settings.models_file, settings.model_aliases or None, settings.engine_overrides or None)
+    except RegistryError as e:
+        fail(str(e))
 
 
 def storage_or_fail(settings: Settings):

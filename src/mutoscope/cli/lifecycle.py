@@ -7,6 +7,7 @@ import typer
 from rich.table import Table
 
 from mutoscope.cli.common import DataDir, console, fail, open_sessions, settings_for, storage_or_fail
+from mutoscope.cli.listing import amount, when
 
 
 def _ts(value: str) -> int:
@@ -40,8 +41,9 @@ def register(app: typer.Typer, users_app: typer.Typer, models_app: typer.Typer) 
                 fail(e.message)
             info = quota.usage(s, plans[u.plan or settings.default_plan], u.id)
         table = Table("plan", "period", "unit", "budget", "spent", "reserved", "left", "active jobs")
-        table.add_row(info["plan"], info["period"], info["unit"], str(info["budget"]), f"{info['spent']:g}",
-                      f"{info['reserved']:g}", str(info["left"]), f"{info['active_jobs']}/{info['concurrent_jobs']}")
+        table.add_row(info["plan"], info["period"], info["unit"], amount(info["budget"]), amount(info["spent"]),
+                      amount(info["reserved"]), amount(info["left"]),
+                      f"{info['active_jobs']}/{amount(info['concurrent_jobs'])}")
         console.print(table)
 
     @users_app.command("set-plan")
@@ -91,9 +93,9 @@ def register(app: typer.Typer, users_app: typer.Typer, models_app: typer.Typer) 
         with open_sessions(settings_for(data_dir))() as s:
             info = lifecycle.current_phase(s).as_dict()
         for k, v in info.items():
-            if k.endswith("_at") and v:
-                v = f"{lifecycle.http_date(v)} ({v})"
-            console.print(f"{k}: {v}")
+            if k.endswith("_at"):
+                v = when(v, "not scheduled")
+            console.print(f"{k}: {'-' if v is None or v == '' else v}", markup=False, highlight=False)
 
     @service_app.command("sunset")
     def service_sunset(notice: str, no_new_generations: str, export_only: str, deletion: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import sys
 import tempfile
@@ -15,13 +16,15 @@ from rich.table import Table
 
 from mutoscope import __version__
 from mutoscope.cli.common import DataDir, console, err, storage_or_fail
+from mutoscope.cli.common import log_setup as _log_setup
+from mutoscope.cli.common import registry_or_fail as _registry_or_fail
 from mutoscope.cli.common import fail as _fail
 from mutoscope.cli.common import open_sessions as _sessions
 from mutoscope.cli.common import settings_for as _settings
 from mutoscope.config import Settings
 
 app = typer.Typer(help="Mutoscope: open, self-hosted video generation with an OpenAI-compatible Videos API.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+                  no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None)
 keys_app = typer.Typer(help="Manage API keys (stored hashed; shown once).", no_args_is_help=False)
 users_app = typer.Typer(help="Manage users.", no_args_is_help=False)
 models_app = typer.Typer(help="List, pull and remove models.", no_args_is_help=False)
@@ -37,9 +40,14 @@ def version() -> None:
 
 @app.command()
 def serve(data_dir: DataDir = None,
-          host: Annotated[Optional[str], typer.Option(envvar="MUTOSCOPE_HOST")] = None,
-          port: Annotated[Optional[int], typer.Option(envvar="MUTOSCOPE_PORT")] = None,
-          log_level: str = "info",
+          host: Annotated[Optional[str], typer.Option(
+              envvar="MUTOSCOPE_HOST", show_default=False,
+              help="Address to listen on. Default 127.0.0.1 (this machine only); 0.0.0.0 for every "
+                   "interface, e.g. behind a proxy or in a container.")] = None,
+          port: Annotated[Optional[int], typer.Option(
+              envvar="MUTOSCOPE_PORT", show_default=False, help="Port to listen on. Default 8000.")] = None,
+          log_level: Annotated[str, typer.Option(
+              help="debug, info, warning or error: how much the server logs.")] = "info",
           no_worker: Annotated[bool, typer.Option("--no-worker", help="Serve the API only; jobs run in "
                                                    "`mutoscope worker` processes. Never imports torch.")] = False,
           forwarded_allow_ips: Annotated[str, typer.Option(
@@ -52,7 +60,7 @@ def serve(data_dir: DataDir = None,
 
     from mutoscope.wiring import build_server
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _log_setup(log_level)
     from mutoscope.accounts.plans import PlansError
     from mutoscope.engine import RegistryError
     from mutoscope.storage import StorageUnavailable
@@ -66,11 +74,33 @@ def serve(data_dir: DataDir = None,
         console.print("[bold]Created the owner account.[/bold] Its API key (shown once; also saved with mode "
                       f"0600 in {settings.owner_key_file}):\n\n    {owner_key}\n")
     console.print(f"Mutoscope {__version__}: web app http://{settings.host}:{settings.port}/ , API "
-                  f"http://{settings.host}:{settings.port}/v1  (data: {settings.data_dir})")
+                  f"http://{settings.host}:{settings.port}/v1  (data: {settings.data_dir})", markup=False)
+    from mutoscope.web.setup import model_setup
+
+    for line in model_setup(app_.state.catalog).lines():
+        console.print(line, markup=False, highlight=False)
     # Only a trusted proxy's X-Forwarded-* are read: the client address the sign-in limit counts and the
     # scheme that makes cookies Secure and turns HSTS on come from it, never from the client itself.
-    uvicorn.run(app_, host=settings.host, port=settings.port, log_level=log_level, proxy_headers=True,
-                forwarded_allow_ips=forwarded_allow_ips)
+    server = uvicorn.Server(uvicorn.Config(app_, host=settings.host, port=settings.port, log_level=log_level,
+                                           proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips))
+    if (loader := getattr(app_.state, "engine_loader", None)) is not None:
+        _start_when_listening(server, loader)
+    server.run()
+
+
+def _start_when_listening(server, loader) -> None:
+    """Load the engine in the background once the server answers: torch and diffusers then never delay
+    /health, and the first job usually finds them loaded."""
+    import threading
+    import time
+
+    def watch() -> None:
+        deadline = time.monotonic() + 60
+        while not server.started and not server.should_exit and time.monotonic() < deadline:
+            time.sleep(0.05)
+        loader.start()
+
+    threading.Thread(target=watch, name="engine-start", daemon=True).start()
 
 
 @app.command()
@@ -82,7 +112,6 @@ def worker(data_dir: DataDir = None, concurrency: int = 1, log_level: str = "inf
 
     With MUTOSCOPE_RUNNER=celery it is a Celery worker woken by messages; otherwise it polls the
     database queue. Either way SIGTERM finishes or hands back the running job."""
-    import os
 
     if data_dir is not None:  # the Celery app reads Settings from the environment
         os.environ["MUTOSCOPE_DATA_DIR"] = str(data_dir)
@@ -127,7 +156,7 @@ def _poll_worker(settings: Settings, workers: int, log_level: str, engine=None) 
     from mutoscope.jobs.runner import InProcessRunner
     from mutoscope.wiring import build_job_context
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _log_setup(log_level)
     runner = InProcessRunner(build_job_context(settings, migrate=False, engine=engine), workers=workers)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -173,6 +202,8 @@ def generate(prompt: Annotated[Optional[str], typer.Argument(help="What to gener
     from mutoscope.media import fit_image
     from mutoscope.wiring import build_engine
 
+    # A failure is told once, as the Error line below; the engine's log of the same failure stays quiet here.
+    logging.basicConfig(level=logging.ERROR)
     settings = _settings(data_dir)
     engine = build_engine(settings)
     try:
@@ -200,16 +231,18 @@ def generate(prompt: Annotated[Optional[str], typer.Argument(help="What to gener
                           seed=seed if seed is not None else random.randrange(2**31), image=first,
                           num_inference_steps=steps, guidance_scale=guidance, negative_prompt=negative_prompt,
                           camera=camera)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeElapsedColumn(), console=err) as bar, tempfile.TemporaryDirectory() as tmp:
-        task = bar.add_task(f"{model} ({info.name})", total=100)
+    from mutoscope.cli.bars import job_bar, reporter
+
+    with job_bar(err) as bar, tempfile.TemporaryDirectory() as tmp:
+        task = bar.add_task(f"{model} ({info.name})", total=100, detail="")
         try:
             # Made here or by the server, a video carries the same provenance: watermark + signed manifest.
             stamp = Stamp(data_dir=settings.data_dir, video_id=new_id("video_"), model=model,
                           generator_version=__version__)
-            _, files = render(engine, model, spec, Path(tmp), lambda p: bar.update(task, completed=p), lambda: False,
+            _, files = render(engine, model, spec, Path(tmp), reporter(bar, task), lambda: False,
                               provenance=stamp)
         except EngineError as e:
+            bar.stop()  # the error is the last thing printed, not a bar drawn after it
             _fail(str(e))
         bar.update(task, completed=100)
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -247,12 +280,14 @@ def keys_create(user: str = "owner", name: str = "", data_dir: DataDir = None,
 def keys_list(data_dir: DataDir = None) -> None:
     """List API keys (prefixes only)."""
     from mutoscope.accounts.service import list_keys
+    from mutoscope.cli.listing import when
 
     table = Table("id", "prefix", "user", "name", "created", "last used", "state")
     with _sessions(_settings(data_dir))() as s:
         for k, u in list_keys(s):
             state = "revoked" if k.revoked_at else "active"
-            table.add_row(k.id, k.prefix + "…", u.name, k.name, str(k.created_at), str(k.last_used_at or "-"), state)
+            table.add_row(k.id, k.prefix + "…", u.name, k.name or "-", when(k.created_at), when(k.last_used_at, "never"),
+                          state)
     console.print(table)
 
 
@@ -335,7 +370,10 @@ def users_invite(email: Annotated[Optional[str], typer.Option(help="The account 
                                               days=days if days is not None else settings.invite_days)
         except MutoscopeError as e:
             _fail(e.message)
-    err.print(f"Created invite {inv.id} ({inv.role}), usable once until {inv.expires_at}. The link is shown only once:")
+    from mutoscope.cli.listing import when
+
+    err.print(f"Created invite {inv.id} ({inv.role}), usable once until {when(inv.expires_at)}. "
+              "The link is shown only once:")
     print(_link(settings, token))
 
 
@@ -364,12 +402,13 @@ def users_list(data_dir: DataDir = None) -> None:
     """List users."""
     from sqlalchemy import select
 
+    from mutoscope.cli.listing import when
     from mutoscope.db.models import User
 
     table = Table("id", "name", "role", "created")
     with _sessions(_settings(data_dir))() as s:
         for u in s.scalars(select(User).order_by(User.created_at)):
-            table.add_row(u.id, u.name, u.role, str(u.created_at))
+            table.add_row(u.id, u.name, u.role, when(u.created_at))
     console.print(table)
 
 
@@ -381,24 +420,25 @@ def models_default(ctx: typer.Context, data_dir: DataDir = None) -> None:
 
 @models_app.command("list")
 def models_list(data_dir: DataDir = None) -> None:
-    """List configured models: family, aliases, audio, licence, installed; then each model's camera moves."""
+    """List configured models: family, aliases, audio, download size, installed; then each model's camera moves."""
+    from mutoscope.cli.listing import model_columns
     from mutoscope.engine.camera import summary
-    from mutoscope.wiring import build_engine
+    from mutoscope.engine.catalog import Catalog
 
-    engine = build_engine(_settings(data_dir))
-    models = engine.list_models()
-    table = Table("model", "family", "aliases", "audio", "licence", "installed", "note")
+    # The registry and the weights folder answer this: no engine (torch, diffusers), no database.
+    settings = _settings(data_dir)
+    registry = _registry_or_fail(settings)
+    models = Catalog(registry, settings.resolved_weights_dir).list_models()
+    columns = model_columns()
+    table = Table(*(c.header for c in columns))
     for m in models:
-        note = "test model: random weights, makes noise" if m.test_model else m.description
-        table.add_row(m.name, m.family, ", ".join(m.aliases), "yes" if m.has_audio else "no", m.license,
-                      "yes" if m.installed else "no", note)
+        table.add_row(*(c.cell(m) for c in columns))
     console.print(table)
     from mutoscope.engine import memory
 
-    settings = _settings(data_dir)
     plans = Table(*memory.COLUMNS, title="Memory plan (estimates from the checkpoints' parameter counts; docs/models.md)")
     here = memory.machine(settings.engine_host_ram_budget_bytes, settings.engine_vram_budget_bytes)
-    for row in memory.rows(engine.registry.entries(), settings.resolved_weights_dir, here):
+    for row in memory.rows(registry.entries(), settings.resolved_weights_dir, here):
         plans.add_row(*row)
     console.print(plans)
     cameras = Table("model", "camera moves: LoRA adapter", "folded into the prompt", "LoRA not pulled",
@@ -425,6 +465,10 @@ def models_pull(name: str, data_dir: DataDir = None) -> None:
         _fail(str(e))
     plan = None
     if not entry.is_builtin and not weights.is_local_path(entry.weights):
+        if (why := _hub_unreachable()) is not None:
+            _fail(f"cannot reach the Hugging Face hub ({why}). Set HF_ENDPOINT to a mirror you can reach and run "
+                  f"this again, or copy {entry.weights} into a folder here and register it: "
+                  f"mutoscope models add PATH --model {name}")
         try:
             plan = weights.plan_pull(entry, settings.resolved_weights_dir)
         except Exception as e:  # network errors: one line, no traceback
@@ -463,6 +507,56 @@ def models_pull(name: str, data_dir: DataDir = None) -> None:
     if plan is not None and plan.adapters:
         console.print(f"{entry.name}: {len(plan.adapters)} camera LoRA(s) verified (sizes match, LoRA tensors)")
     console.print(f"{entry.name} is installed at {path}")
+
+
+def _hub_unreachable() -> str | None:
+    """Why the hub cannot be asked now, in a few words; None when it answers. One quick request, so an
+    unreachable hub is one line instead of huggingface_hub's retries."""
+    import httpx
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    try:
+        httpx.head(constants.ENDPOINT, timeout=8)
+    except httpx.HTTPError as e:
+        return f"{constants.ENDPOINT} does not answer: {type(e).__name__}"
+    return None
+
+
+@models_app.command("add")
+def models_add(path: Annotated[Path, typer.Argument(help="A folder holding a model's diffusers weights "
+                                                          "(model_index.json and one folder per component).")],
+               model: Annotated[Optional[str], typer.Option(
+                   help="Which configured model the folder holds (a name or alias); found from the folder's "
+                        "name or hub-cache path when left out.")] = None,
+               data_dir: DataDir = None) -> None:
+    """Register weights copied here by hand (no network): check the folder, then link it as the model's."""
+    from mutoscope.engine import folders
+
+    settings = _settings(data_dir)
+    registry = _registry_or_fail(settings)
+    folder = path.expanduser()
+    if not (folder / "model_index.json").is_file():
+        _fail(f"{folder} has no model_index.json: give the folder that holds the model's components")
+    if model is not None:
+        try:
+            entry = registry.resolve(model)
+        except LookupError as e:
+            _fail(str(e))
+    elif (entry := folders.detect(registry, folder)) is None:
+        _fail(f"cannot tell which model {folder} holds; name it with --model (mutoscope models list)")
+    if entry.is_builtin:
+        _fail(f"{entry.name} is built in; it needs no weights")
+    found = folders.problems(entry, folder)
+    if found:
+        _fail(f"{folder} is not a complete copy of {entry.weights}: {'; '.join(found[:5])}"
+              + (f" (and {len(found) - 5} more)" if len(found) > 5 else ""))
+    try:
+        target = folders.register(entry, folder, settings.resolved_weights_dir)
+    except (ValueError, OSError) as e:
+        _fail(str(e))
+    console.print(f"{entry.name} is installed: {target} -> {folder.resolve()}", markup=False, highlight=False)
 
 
 @models_app.command("rm")

@@ -95,7 +95,6 @@ def render_file(path: Path, output: Path, *, model: str, size: str, seed: int | 
     import tempfile
 
     from PIL import Image
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from mutoscope import __version__
     from mutoscope.db.models import new_id
@@ -122,9 +121,10 @@ def render_file(path: Path, output: Path, *, model: str, size: str, seed: int | 
     base = GenerationSpec(prompt=shots[0].prompt, width=w, height=h, seconds=sb.total_seconds(shots), seed=seed,
                           num_inference_steps=data.get("steps", steps), guidance_scale=data.get("guidance", guidance),
                           negative_prompt=data.get("negative_prompt", negative_prompt))
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeElapsedColumn(), console=err) as bar, tempfile.TemporaryDirectory() as tmp:
-        task = bar.add_task(f"{model} ({info.name})", total=100)
+    from mutoscope.cli.bars import job_bar, reporter
+
+    with job_bar(err) as bar, tempfile.TemporaryDirectory() as tmp:
+        task = bar.add_task(f"{model} ({info.name})", total=100, detail="")
 
         def on_shot(n: int, count: int, shot) -> None:
             bar.update(task, description=f"{model}: shot {n + 1} of {count}")
@@ -133,9 +133,10 @@ def render_file(path: Path, output: Path, *, model: str, size: str, seed: int | 
                       generator_version=__version__)
         try:
             _, files = render_storyboard(engine, model, shots_from(board, base, images), Path(tmp),
-                                         lambda p: bar.update(task, completed=p), lambda: False,
+                                         reporter(bar, task), lambda: False,
                                          provenance=stamp, on_shot=on_shot)
         except EngineError as e:
+            bar.stop()
             fail(str(e))
         bar.update(task, completed=100)
         output.parent.mkdir(parents=True, exist_ok=True)

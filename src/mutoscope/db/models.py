@@ -139,6 +139,8 @@ class Video(Base):
     model: Mapped[str] = mapped_column(String(200))  # the public name the caller asked for
     status: Mapped[str] = mapped_column(String(20), default="queued")
     progress: Mapped[int] = mapped_column(Integer, default=0)
+    # What the running job is doing in words (jobs/progress.py): phase, step of steps, seconds left.
+    progress_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     prompt: Mapped[str] = mapped_column(Text)
     size: Mapped[str] = mapped_column(String(20))
     seconds: Mapped[str] = mapped_column(String(10))
@@ -175,12 +177,16 @@ class Video(Base):
     # batch's progress is read from the queue itself; such jobs wait behind the plan's interactive ones.
     batch_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     batch_custom_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # A public link (videos/public_links.py): its random id, and when it stops working (None: never).
+    public_link_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    public_link_expires_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     __table_args__ = (Index("ix_videos_queue", "status", "priority", "seq"),
                       Index("ix_videos_lease", "status", "lease_expires_at"),
                       Index("ix_videos_feed", "visibility", "seq"),
                       Index("ux_videos_share_token", "share_token", unique=True),
-                      Index("ux_videos_batch_line", "batch_id", "batch_custom_id", unique=True))
+                      Index("ux_videos_batch_line", "batch_id", "batch_custom_id", unique=True),
+                      Index("ux_videos_public_link_id", "public_link_id", unique=True))
 
 
 # Plans, usage and lifecycle.

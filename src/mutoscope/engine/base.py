@@ -152,6 +152,8 @@ class ModelInfo:
     camera: Mapping[str, Any] = field(default_factory=dict)
     # adapter move -> its LoRA is on this machine (None: this process cannot see the workers' files).
     camera_installed: Mapping[str, bool | None] = field(default_factory=dict)
+    # Roughly what a pull fetches (the models file's `download_gb`; None: not recorded).
+    download_gb: float | None = None
 
 
 class VideoEngine(abc.ABC):

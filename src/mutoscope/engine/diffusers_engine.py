@@ -43,6 +43,7 @@ from mutoscope.engine import memory as memory_mod
 from mutoscope.engine import modes as modes_mod
 from mutoscope.engine import parallel as parallel_mod
 from mutoscope.engine import residency as residency_mod
+from mutoscope.engine import signatures
 from mutoscope.engine import weights as weights_mod
 from mutoscope.engine.base import (
     EngineError,
@@ -94,13 +95,7 @@ class DiffusersEngine(Catalog, VideoEngine):
         self.residency = residency_mod.Residency(host_budget, vram_budget, self.device)
         # Model name -> the lower modes an out-of-memory retry moved it to (kept while it stays loaded).
         self._lowered: dict[str, dict[str, Any]] = {}
-        # A typo in pipeline_kwargs stops the server at start (a models-file error, one line), not the
-        # model's first job.
-        for entry in registry.entries():
-            try:
-                check_pipeline_kwargs(entry, FAMILIES[entry.family])
-            except EngineError as exc:
-                raise RegistryError(f"{registry.source or 'models file'}: model {exc}") from None
+        check_registry(registry)
         self._pipelines: dict[str, LoadedPipelines] = {}
         # generate() runs on one worker thread per engine, but loading may also be
         # triggered from elsewhere (preload, models list); one load at a time.
@@ -583,28 +578,33 @@ _ENGINE_ARGUMENTS = ("prompt", "negative_prompt", "width", "height", "num_frames
                      "callback_on_step_end", "latents", "audio_latents", "conditions", "video", "strength")
 
 
+def check_registry(registry: Registry) -> None:
+    """A typo in pipeline_kwargs stops the server at start (a models-file error, one line), not the model's
+    first job. Torch-free once the pipelines' signatures are cached (engine/signatures.py)."""
+    for entry in registry.entries():
+        try:
+            check_pipeline_kwargs(entry, FAMILIES[entry.family])
+        except EngineError as exc:
+            raise RegistryError(f"{registry.source or 'models file'}: model {exc}") from None
+
+
 def check_pipeline_kwargs(entry: ModelEntry, family: Family) -> None:
     """Refuse a `pipeline_kwargs` key that none of the family's pipelines takes.
 
     The call drops arguments a particular pipeline does not take (`_accepted_kwargs`), so without this
     a typo, or a parameter diffusers renamed, would silently do nothing.
     """
-    import inspect
-
     if not entry.pipeline_kwargs:
         return
-    accepted: set[str] = set()
-    for cls in family.pipeline_classes():
-        params = inspect.signature(cls.__call__).parameters
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            return
-        accepted |= set(params) - {"self"}
+    accepted, class_names = signatures.pipeline_arguments(family)
+    if accepted is None:
+        return
     for key in entry.pipeline_kwargs:
         if key in _ENGINE_ARGUMENTS:
             raise EngineError(f"{entry.name}: pipeline_kwargs key {key!r} is set by the engine itself; remove it "
                               "from the models file")
         if key not in accepted:
-            names = ", ".join(c.__name__ for c in family.pipeline_classes())
+            names = ", ".join(class_names)
             raise EngineError(f"{entry.name}: pipeline_kwargs key {key!r} is not an argument of {names} "
                               "in this diffusers; fix or remove it in the models file")
 

@@ -111,6 +111,8 @@ class ModelEntry:
             (LTX-2's distilled LoRA); needs the `peft` package.
         camera: move -> how the model makes it (`[models.camera]`, engine/camera.py): a LoRA adapter
             switched on for that job only, or a phrase folded into the prompt.
+        download_gb: roughly how much a pull fetches, for people deciding before they pull (offline, so
+            nothing asks the hub; `models pull` reads the exact size).
     """
 
     name: str
@@ -146,6 +148,7 @@ class ModelEntry:
     refine_guidance: float = 1.0
     refine_lora: str | None = None
     camera: Mapping[str, camera_mod.CameraMove] = field(default_factory=dict)
+    download_gb: float | None = None
 
     @property
     def size_by_default(self) -> str:
@@ -182,6 +185,7 @@ class ModelEntry:
             description=self.description,
             camera=dict(self.camera),
             camera_installed=dict(camera_installed or {}),
+            download_gb=self.download_gb,
         )
 
 
@@ -369,6 +373,7 @@ def _parse_entry(raw: Any, where: str, base_dir: Path | None = None) -> ModelEnt
     check("fps", number("fps", positive=True), "a positive number")
     check("steps", number("steps", positive=True, integer=True), "a positive integer")
     check("guidance", number("guidance"), "a number")
+    check("download_gb", number("download_gb", positive=True), "a positive number of gigabytes")
     check("edit_strength", number("edit_strength", positive=True) and raw.get("edit_strength", 0) <= 1,
           "a number in (0, 1]")
     for flag in ("has_audio", "test_model", "pin_first_frame"):

@@ -265,6 +265,9 @@ def remove(entry: "ModelEntry", weights_dir: Path) -> bool:
     if entry.is_builtin or is_local_path(entry.weights):
         return False
     target = model_dir(entry, weights_dir)
+    if target.is_symlink():  # a folder registered with `models add`: unlink it, never delete the operator's copy
+        target.unlink()
+        return True
     if not target.exists():
         return False
     shutil.rmtree(target)

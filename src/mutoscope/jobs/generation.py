@@ -5,7 +5,8 @@ which builds on `render.py` and never imports this module.
 
 Status changes are not made here but through `videos/transitions.py`, each conditional on this worker's
 lease. Progress is honest: denoising steps fill 0–85 %, VAE decode 85–90 %, encoding and previews
-90–99 %, and 100 % only once the files are in storage. A rerun is safe: each attempt writes under its own
+90–99 %, and 100 % only once the files are in storage; each report also says the phase in words
+(`jobs/progress.py`). A rerun is safe: each attempt writes under its own
 keys, and only the attempt that completes is published.
 """
 
@@ -36,6 +37,7 @@ from mutoscope.jobs.render import (
     parse_size,
     render,
 )
+from mutoscope.jobs.progress import Detail
 from mutoscope.likeness import consent as cameo_consent
 from mutoscope.likeness import guard as likeness_guard
 from mutoscope.media import audio_samples_for, fit_image
@@ -207,18 +209,19 @@ def run_video_job(ctx: JobContext, claim: Claim) -> None:
     video_id = claim.video_id
     attempt_prefix = keys.attempt_prefix(video_id, claim.attempt)
     scratch = ctx.storage.scratch_dir() / f"{video_id}-a{claim.attempt}"
-    last = {"pct": -1, "db_check": 0.0, "db_cancel": False}
+    last: dict = {"pct": -1, "detail": None, "db_check": 0.0, "db_cancel": False}
     keeper = LeaseKeeper(ctx, claim)
 
     # Both run inside the engine's step callback. A database blip there must neither fail the job nor
     # escape: the lease keeper carries progress and decides, over a whole lease, whether the job is lost.
-    def report(pct: int) -> None:
-        if pct > last["pct"]:
-            last["pct"] = pct
+    def report(pct: int, detail: Detail | None = None) -> None:
+        if pct > last["pct"] or (detail is not None and detail != last["detail"]):
+            last["pct"] = pct = max(pct, last["pct"])
+            last["detail"] = detail or last["detail"]
             keeper.progress(pct)
             try:
                 with ctx.sessions() as s:
-                    transitions.record_progress(s, claim, pct)
+                    transitions.record_progress(s, claim, pct, last["detail"])
             except Exception:
                 logger.warning("video %s: progress not recorded (database unavailable)", video_id)
 

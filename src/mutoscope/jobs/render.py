@@ -16,6 +16,7 @@ import numpy as np
 
 from mutoscope.engine import EngineError, GenerationCancelled, GenerationOutput, GenerationSpec, VideoEngine
 from mutoscope.jobs.context import JobContext
+from mutoscope.jobs.progress import DenoiseClock
 from mutoscope.media import (
     MediaError,
     concat,
@@ -37,25 +38,30 @@ def parse_size(size: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
-class StepProgress:
-    """StepHooks for the engine: map engine progress to the job's percent; watch for cancellation."""
+# report(percent, detail): the detail says the phase in words (jobs/progress.py); None keeps the last one.
+Report = Callable[..., None]
 
-    def __init__(self, report: Callable[[int], None], cancelled: Callable[[], bool]):
+
+class StepProgress:
+    """StepHooks for the engine: map engine progress to the job's percent and phase; watch for cancellation."""
+
+    def __init__(self, report: Report, cancelled: Callable[[], bool]):
         self._report, self._cancelled = report, cancelled
+        self._clock = DenoiseClock()
 
     def on_progress(self, fraction: float, phase: str) -> None:
         if phase == "denoise":
-            pct = DENOISE_SHARE * fraction
+            pct, detail = DENOISE_SHARE * fraction, self._clock.detail(fraction)
         else:
-            pct = DENOISE_SHARE + (DECODE_END - DENOISE_SHARE) * fraction
-        self._report(int(pct * 100))
+            pct, detail = DENOISE_SHARE + (DECODE_END - DENOISE_SHARE) * fraction, {"phase": "decoding"}
+        self._report(int(pct * 100), detail)
 
     def should_cancel(self) -> bool:
         return self._cancelled()
 
 
 def render(engine: VideoEngine, model: str, spec: GenerationSpec, out_dir: Path,
-           report: Callable[[int], None], cancelled: Callable[[], bool], *,
+           report: Report, cancelled: Callable[[], bool], *,
            provenance: Stamp | None = None,
            visible_watermark: str | None = None,
            prefix: "SourceClip | Callable[[], SourceClip] | None" = None) -> tuple[GenerationOutput, dict[str, Path]]:
@@ -66,6 +72,7 @@ def render(engine: VideoEngine, model: str, spec: GenerationSpec, out_dir: Path,
     `prefix` (extensions): the source clip (or its loader, called once the engine is done); the output
     is it followed by the new frames.
     """
+    report(0, {"phase": "loading model"})
     output = engine.generate(model, spec, StepProgress(report, cancelled))
     if cancelled():
         raise GenerationCancelled("cancelled")
@@ -74,22 +81,24 @@ def render(engine: VideoEngine, model: str, spec: GenerationSpec, out_dir: Path,
     return output, write_outputs(output, out_dir, report, provenance=provenance, visible_watermark=visible_watermark)
 
 
-def write_outputs(output: GenerationOutput, out_dir: Path, report: Callable[[int], None], *,
+def write_outputs(output: GenerationOutput, out_dir: Path, report: Report, *,
                   provenance: Stamp | None = None, visible_watermark: str | None = None) -> dict[str, Path]:
     """Mark, encode and sign the MP4 and make its thumbnail and spritesheet in out_dir (90-99 %)."""
     files = {"video": out_dir / "video.mp4", "thumbnail": out_dir / "thumbnail.webp",
              "spritesheet": out_dir / "spritesheet.jpg"}
     # Marks go into the frames before encoding, the signed manifest after.
+    report(int(DECODE_END * 100), {"phase": "encoding"})
     output.frames = mark_frames(output.frames, provenance.video_id if provenance else None, visible_watermark)
     encode_mp4(files["video"], output.frames, output.fps, output.audio, output.sample_rate)
     if provenance is not None:
+        report(int(DECODE_END * 100) + 5, {"phase": "signing"})
         # The manifest names the model and checkpoint that made the video, behind the name it was asked by.
         sign_video(files["video"], replace(provenance, generated_by=provenance.generated_by
                                            or generated_by(output.resolved)))
-    report(int(DECODE_END * 100) + 6)
+    report(int(DECODE_END * 100) + 6, {"phase": "previews"})
     files["thumbnail"].write_bytes(thumbnail_webp(output.frames))
     files["spritesheet"].write_bytes(spritesheet_jpeg(output.frames))
-    report(int(ENCODE_END * 100))
+    report(int(ENCODE_END * 100), {"phase": "saving"})
     return files
 
 

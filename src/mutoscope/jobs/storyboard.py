@@ -39,6 +39,7 @@ from mutoscope.jobs.render import (
     load_clip,
     write_outputs,
 )
+from mutoscope.jobs.progress import in_shot
 from mutoscope.media import MediaError, audio_samples_for, join, resample_audio
 from mutoscope.provenance import Stamp
 from mutoscope.storage import keys
@@ -103,7 +104,8 @@ def render_storyboard(engine: VideoEngine, model: str, shots: list[Shot], out_di
         logger.info("storyboard shot %d of %d (index %d, %s, %g s)", n + 1, len(shots), shot.index,
                     shot.transition or "first", shot.spec.seconds)
         share = shot.spec.seconds / total
-        hooks = StepProgress(lambda pct, base=done, share=share: report(int(base + share * pct)), cancelled)
+        hooks = StepProgress(lambda pct, detail=None, base=done, share=share, n=n:
+                             report(int(base + share * pct), in_shot(detail, n + 1, len(shots))), cancelled)
         spec = shot.spec
         if shot.transition == "continuous":
             if previous is None:
@@ -111,6 +113,7 @@ def render_storyboard(engine: VideoEngine, model: str, shots: list[Shot], out_di
             sound, rate = previous_sound if previous_sound is not None else (None, None)
             spec = replace(spec, image=None, condition_frames=previous, condition_mode="extend",
                            condition_audio=sound, condition_audio_rate=rate)
+        report(int(done), in_shot({"phase": "loading model"}, n + 1, len(shots)))
         out = engine.generate(model, spec, hooks)
         if cancelled():
             raise GenerationCancelled(f"cancelled after shot {shot.index}")

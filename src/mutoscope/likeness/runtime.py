@@ -15,12 +15,24 @@ from pathlib import Path
 
 from mutoscope.errors import MutoscopeError
 
-INSTALL_HINT = "pip install 'mutoscope[likeness]'"
 CORE_PACKAGES = ("dlib-bin", "face-recognition-models")
 
 
+def extra_install_command() -> str:
+    """The command that installs the `likeness` extra into this environment, from a checkout or an install.
+
+    `mutoscope[likeness]` from an index cannot work (the package is not published there), and `-e .[likeness]`
+    only from a checkout's root; the extra's own requirements, read from the installed metadata, work in both."""
+    try:
+        requires = metadata.requires("mutoscope") or []
+    except metadata.PackageNotFoundError:
+        requires = []
+    wanted = [r.split(";", 1)[0].strip() for r in requires if 'extra == "likeness"' in r.replace("'", '"')]
+    return "pip install " + " ".join(f"'{r}'" for r in wanted) if wanted else "pip install -e '.[likeness]'"
+
+
 def install_hint(package: str) -> str:
-    return f"pip install --force-reinstall '{package}'" if package in CORE_PACKAGES else INSTALL_HINT
+    return f"pip install --force-reinstall '{package}'" if package in CORE_PACKAGES else extra_install_command()
 
 
 class LikenessUnavailable(MutoscopeError):

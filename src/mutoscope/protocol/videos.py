@@ -202,6 +202,45 @@ class GeneratedBy(BaseModel):
     revision: str | None = None  # the checkpoint's revision (commit), where known
 
 
+class ProgressDetail(BaseModel):
+    """Mutoscope extension: what a running job is doing, beside OpenAI's bare `progress` percentage."""
+
+    phase: Literal["loading model", "denoising", "decoding", "encoding", "signing", "previews", "saving"]
+    step: int | None = Field(None, ge=1, le=100_000)
+    steps: int | None = Field(None, ge=1, le=100_000)
+    # Inside a storyboard: which shot (1-based) of how many.
+    shot: int | None = Field(None, ge=1, le=1000)
+    shots: int | None = Field(None, ge=1, le=1000)
+    # Seconds left in this phase, from the rate measured so far (denoising only).
+    eta_seconds: int | None = Field(None, ge=0, le=10**7)
+    # The same in words, e.g. "shot 2 of 3 · denoising 5/8 · about 12 s left".
+    text: str
+
+    @classmethod
+    def read(cls, stored: Any) -> "ProgressDetail | None":
+        """The detail a job stored (jobs/progress.py), with its text; None when it does not read (a row is
+        never trusted)."""
+        if not isinstance(stored, dict):
+            return None
+        try:
+            d = cls.model_validate({**stored, "text": "-"}, strict=True)
+        except ValueError:
+            return None
+        parts = [f"shot {d.shot} of {d.shots}"] if d.shot and d.shots else []
+        parts.append(f"{d.phase} {d.step}/{d.steps}" if d.step and d.steps else d.phase)
+        if d.eta_seconds and d.eta_seconds > 0:
+            parts.append(f"about {_duration(d.eta_seconds)} left")
+        return d.model_copy(update={"text": " · ".join(parts)})
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 class VideoObject(BaseModel):
     # OpenAI standard fields (VideoResource)
     id: str
@@ -218,6 +257,8 @@ class VideoObject(BaseModel):
     remixed_from_video_id: str | None
     error: VideoError | None
     # Mutoscope extensions
+    # While in_progress: the phase, step and time left in words (null otherwise).
+    progress_detail: ProgressDetail | None = None
     extended_from_video_id: str | None = None
     edited_from_video_id: str | None = None
     seed: int | None = None

@@ -60,6 +60,7 @@ from mutoscope.outbound import fetch_bytes
 from mutoscope.protocol.base import Body, Upload, cursor_page, parse
 from mutoscope.protocol.videos import (
     DEFAULT_MODEL,
+    ProgressDetail,
     CreateVideoRequest,
     DeletedVideo,
     EditVideoRequest,
@@ -150,7 +151,8 @@ def to_video_object(v: Video, owner_view: bool = False) -> VideoObject:
         if v.status == "failed" else None
     board = (v.params or {}).get("storyboard")
     return VideoObject(
-        id=v.id, model=v.model, status=v.status, progress=v.progress, created_at=v.created_at,
+        id=v.id, model=v.model, status=v.status, progress=v.progress, progress_detail=_progress_detail(v),
+        created_at=v.created_at,
         completed_at=v.completed_at, expires_at=v.expires_at, prompt=v.prompt, size=v.size, seconds=v.seconds,
         remixed_from_video_id=v.remixed_from_video_id, error=error,
         extended_from_video_id=v.extended_from_video_id, edited_from_video_id=v.edited_from_video_id,
@@ -161,6 +163,10 @@ def to_video_object(v: Video, owner_view: bool = False) -> VideoObject:
         camera=_camera_of(v),
         generated_by=_generated_by(v),
     )
+
+
+def _progress_detail(v: Video) -> ProgressDetail | None:
+    return ProgressDetail.read(v.progress_detail) if v.status == "in_progress" else None
 
 
 def may_view(v: Video, user_id: str, token: str | None = None) -> bool:
@@ -942,14 +948,13 @@ class VideoService:
         with self.storage.open(key) as f:
             return f.read()
 
-    def model_choices(self, who: Principal, test_models: str = "auto") -> list[ModelChoice]:
+    def model_choices(self, who: Principal, test_models: str = "never") -> list[ModelChoice]:
         """The models a person may pick, each under the first of its names the caller's plan allows, with the
         sizes and durations it offers and, for each, whether the plan allows it and why not.
 
         Only installed models (or, on an API-only process, models whose weights it cannot see). Test fixtures
-        (`test_model`, random weights that make noise) are offered with `test_models="always"`, never with
-        "never", and with "auto" only while no real model is: a server with nothing but fixtures installed
-        (a fresh checkout, a test run) still works end to end, and a real server never offers noise."""
+        (`test_model`, random weights that make noise) only with `test_models="always"`, the operator's choice:
+        a creator on a server with no real model gets the page that says so, not a form that makes noise."""
         plan = self.plan_of(who)
         with self.sessions() as s:
             left = quota.usage(s, plan, who.user_id)["left"]
@@ -957,7 +962,7 @@ class VideoService:
         named = [(e, n) for e in entries
                  if (n := next((x for x in (*e.aliases, e.name) if plan.allows_model(x)), None)) is not None]
         real = [(e, n) for e, n in named if not e.test_model]
-        show_tests = test_models == "always" or (test_models == "auto" and not real)
+        show_tests = test_models == "always"
         out = []
         for e, name in real + ([(e, n) for e, n in named if e.test_model] if show_tests else []):
             title = "Test model (makes noise)" if e.test_model else \

@@ -128,10 +128,13 @@ def renew(s: Session, claim: Claim, lease_seconds: float, progress: int | None =
     return res.rowcount == 1
 
 
-def record_progress(s: Session, claim: Claim, progress: int) -> bool:
-    """The job's percent, written at once (the lease keeper also carries it with each renewal); False when
-    this worker no longer holds the job."""
-    res = s.execute(update(Video).where(*_held(claim)).values(progress=progress))
+def record_progress(s: Session, claim: Claim, progress: int, detail: dict | None = None) -> bool:
+    """The job's percent and what it is doing in words (jobs/progress.py), written at once (the lease keeper
+    also carries the percent with each renewal); False when this worker no longer holds the job."""
+    values: dict = {"progress": progress}
+    if detail is not None:
+        values["progress_detail"] = detail
+    res = s.execute(update(Video).where(*_held(claim)).values(**values))
     s.commit()
     return res.rowcount == 1
 

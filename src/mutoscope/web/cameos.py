@@ -19,6 +19,8 @@ from mutoscope.api.body import read_body
 from mutoscope.db.models import now
 from mutoscope.errors import MutoscopeError
 from mutoscope.likeness.challenge import DIGIT_WORDS, Challenge
+from mutoscope.likeness.runtime import LikenessUnavailable
+from mutoscope.likeness.service import ensure_installed
 from mutoscope.protocol.base import Body
 from mutoscope.web import session
 from mutoscope.web.pages import render, templates
@@ -84,8 +86,21 @@ def cameos_page(request: Request, who: WhoDep) -> Response:
 
 
 # Recording a new cameo.
+def _cannot_verify(request: Request) -> str | None:
+    """Why this server cannot verify a cameo now (an analyzer or model file missing), checked before anyone
+    is handed a challenge and records for nothing; None when it can."""
+    try:
+        ensure_installed(_cameos(request).service.options)
+    except LikenessUnavailable as e:
+        return e.message
+    return None
+
+
 def _new_page(request: Request, who: Principal, challenge_id: str | None, error: FormError | None = None,
               values: dict[str, Any] | None = None) -> Response:
+    if (why := _cannot_verify(request)) is not None:
+        return render(request, "cameo_new.html", status_code=error.status if error else 200, challenge=None,
+                      state="unavailable", unavailable=why, error=error, values=values or {})
     challenge, state = None, None
     if challenge_id:
         try:
@@ -110,6 +125,8 @@ def new_cameo_page(request: Request, who: WhoDep, challenge: str | None = Query(
 @router.post("/cameos/challenges")
 async def new_challenge(request: Request, who: WhoDep) -> Response:
     await read_form(request)
+    if _cannot_verify(request) is not None:  # no challenge to record against: the page says why
+        return see("/cameos/new")
     ch = await run_in_threadpool(_cameos(request).challenge, who)
     return see(f"/cameos/new?challenge={ch.id}")
 

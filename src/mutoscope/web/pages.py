@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from mutoscope import __version__
 from mutoscope.web import session
+from mutoscope.web.setup import model_setup
 
 logger = logging.getLogger(__name__)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -45,7 +46,22 @@ def _num(x: float | None) -> str:
     return "∞" if x is None else f"{x:,.1f}".rstrip("0").rstrip(".")
 
 
-templates.env.filters.update(utc=_utc, ago=_ago, num=_num)
+def _browser_name(user_agent: str | None) -> str:
+    """A session's browser and system in words ("Firefox on Linux"), never a user-agent string cut mid-word."""
+    ua = user_agent or ""
+    browser = next((name for key, name in (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"),
+                                           ("Chrome/", "Chrome"), ("Chromium/", "Chromium"), ("Safari/", "Safari"),
+                                           ("curl/", "curl"), ("python-httpx", "a script (httpx)"))
+                    if key in ua), None)
+    system = next((name for key, name in (("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"),
+                                          ("Windows", "Windows"), ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"),
+                                          ("Linux", "Linux")) if key in ua), None)
+    if browser is None:
+        return "Unknown browser" if not ua else (ua if len(ua) <= 40 else ua[:40].rsplit(" ", 1)[0] + " …")
+    return f"{browser} on {system}" if system else browser
+
+
+templates.env.filters.update(utc=_utc, ago=_ago, num=_num, browser_name=_browser_name)
 templates.env.globals.update(status_labels=STATUS_LABELS, version=__version__)
 
 
@@ -57,7 +73,11 @@ def render(request: Request, name: str, status_code: int = 200, headers: dict[st
     has_session = "session" in request.scope
     if who is None and has_session and "sid" in request.session:
         who = session.current_principal(request)
-    ctx = {"who": who, "csrf_token": session.csrf_token(request) if has_session else "",
+    # Signed-in pages say when no real model is installed, and label the test models' videos as noise.
+    catalog = getattr(request.app.state, "catalog", None)
+    setup = model_setup(catalog) if who is not None and catalog is not None else None
+    ctx = {"who": who, "csrf_token": session.csrf_token(request) if has_session else "", "setup": setup,
+           "noise": setup.noise if setup else frozenset(),
            "csrf_field": session.CSRF_FIELD,
            "phase": phase.as_dict(), "phase_label": PHASE_LABELS.get(phase.phase, ""), **context}
     return templates.TemplateResponse(request, name, ctx, status_code=status_code, headers=headers)

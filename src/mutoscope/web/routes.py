@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from mutoscope.accounts.service import Principal
 from mutoscope.api.body import Body, read_body
+from mutoscope.engine import camera as camera_moves
 from mutoscope.protocol.base import Upload
 from mutoscope.errors import InvalidRequest, MutoscopeError, NotFound
 from mutoscope.protocol.videos import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE, VideoObject
@@ -24,6 +25,7 @@ from mutoscope.storage.http import stored_response
 from mutoscope.web import session
 from mutoscope.web.forms import FormError, WhoDep, form_fields, read_form, safe_next, see
 from mutoscope.web.pages import render
+from mutoscope.web.storyboard import CAMERA_LABELS
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 12
@@ -31,7 +33,7 @@ MAX_BULK = 100
 ACTIVE = ("queued", "in_progress")
 # Generation settings a form may send (OpenAI's fields, then Mutoscope's extensions).
 CREATE_FIELDS = ("prompt", "model", "size", "seconds", "seed", "negative_prompt", "num_inference_steps",
-                 "guidance_scale", "characters")
+                 "guidance_scale", "characters", "camera")
 
 
 # Library.
@@ -144,11 +146,21 @@ def _create_page(request: Request, who: Principal, values: dict[str, Any], error
         if values.get("seconds") not in [c.value for c in chosen.seconds]:
             values["seconds"] = DEFAULT_SECONDS if DEFAULT_SECONDS in allowed_seconds \
                 else next(iter(allowed_seconds), None)
+    moves = {m.name: _moves(request, m.name) for m in models}
     return render(request, "create.html", status_code=error.status if error else 200, models=models,
                   chosen=chosen, values=values, error=error, usage=request.app.state.accounts.usage(who),
-                  plan=svc.plan_of(who), source=source,
+                  plan=svc.plan_of(who), source=source, moves=moves.get(chosen.name, []) if chosen else [],
+                  camera_labels=CAMERA_LABELS, examples=request.app.state.settings.prompt_examples,
                   model_data=[{"name": m.name, "sizes": [c.__dict__ for c in m.sizes],
-                               "seconds": [c.__dict__ for c in m.seconds]} for m in models])
+                               "seconds": [c.__dict__ for c in m.seconds], "moves": moves[m.name]} for m in models])
+
+
+def _moves(request: Request, model: str) -> list[str]:
+    """The camera moves a model offers (engine/camera.py); none when the catalog cannot say."""
+    try:
+        return list(camera_moves.moves_of(request.app.state.catalog.resolve(model)))
+    except LookupError:
+        return []
 
 
 @router.get("/videos/new")
@@ -238,7 +250,20 @@ def _video_page(request: Request, who: Principal, found: SharedVideo, error: For
     return render(request, "video.html", status_code=error.status if error else 200, video=video, found=found,
                   mine=found.mine, base=base, lineage=svc.lineage(who, video.id, found.token),
                   live=video.status in ACTIVE, extend_seconds=seconds, error=error, form=form, values=values or {},
-                  extensions=svc.plan_of(who).extensions)
+                  extensions=svc.plan_of(who).extensions, public_links=request.app.state.public_links.enabled,
+                  public_link=_public_link(request, video.id) if found.mine else None)
+
+
+def _public_link(request: Request, video_id: str):
+    """The owner's live public link for this video, if any (videos/public_links.py)."""
+    from mutoscope.db.models import Video
+
+    links = request.app.state.public_links
+    if not links.enabled:
+        return None
+    with request.app.state.sessions() as s:
+        row = s.query(Video).filter(Video.id == video_id).first()
+        return links.current(row) if row is not None else None
 
 
 @router.get("/videos/{video_id}")
@@ -266,7 +291,11 @@ def video_content(request: Request, who: WhoDep, video_id: str,
 
 async def _remix(request: Request, who: Principal, found: SharedVideo) -> Response:
     fields = await read_form(request)
-    fields = {k: v for k, v in fields.items() if k in ("prompt", "seed")}
+    fields = {k: v for k, v in fields.items() if k in ("prompt", "seed", "shot")}
+    if fields.get("shot") in ("", None):  # "the whole video"
+        fields.pop("shot", None)
+    elif isinstance(fields["shot"], str) and fields["shot"].isdigit():
+        fields["shot"] = int(fields["shot"])
     token = None if found.mine else found.token
     try:
         video, _ = await run_in_threadpool(request.app.state.videos.remix, who, found.video.id, Body(fields), token)

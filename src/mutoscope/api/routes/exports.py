@@ -44,7 +44,9 @@ def delete_export(export_id: str, request: Request, who: PrincipalDep) -> Delete
     return _svc(request).delete(who, export_id)
 
 
-@router.api_route("/v1/exports/{export_id}/content", methods=["GET", "HEAD"], response_class=Response)
+# GET and HEAD as two routes, so each has its own operation id in /openapi.json.
+@router.get("/v1/exports/{export_id}/content", response_class=Response)
+@router.head("/v1/exports/{export_id}/content", response_class=Response, operation_id="head_export_content")
 def export_content(export_id: str, request: Request, who: PrincipalDep) -> Response:
     # Range requests get 206 on every storage backend, so a large download can resume where it broke off.
     return stored_response(request, _svc(request).content(who, export_id), disposition="attachment")

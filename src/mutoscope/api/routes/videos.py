@@ -94,7 +94,9 @@ def delete_video(video_id: str, request: Request, who: PrincipalDep) -> DeletedV
     return _svc(request).delete(who, video_id)
 
 
-@router.api_route("/{video_id}/content", methods=["GET", "HEAD"], response_class=Response)
+# GET and HEAD as two routes, so each has its own operation id in /openapi.json.
+@router.get("/{video_id}/content", response_class=Response)
+@router.head("/{video_id}/content", response_class=Response, operation_id="head_video_content")
 def video_content(video_id: str, request: Request, who: PrincipalDep,
                   variant: Literal["video", "thumbnail", "spritesheet"] = "video") -> Response:
     # Range requests get 206 so players can seek and downloads can resume, on every storage backend;

@@ -163,7 +163,8 @@
             if (badge && b.className !== badge.className) b.className = badge.className;
           });
           document.querySelectorAll('[data-label-for="' + CSS.escape(id) + '"]').forEach(function (l) {
-            var text = item.getAttribute("data-label") + (st === "in_progress" ? " · " + pct + "%" : "");
+            var detail = item.getAttribute("data-detail");  // the phase in words: "denoising 5/8 · about 12 s left"
+            var text = item.getAttribute("data-label") + (st === "in_progress" ? " · " + pct + "%" + (detail ? " · " + detail : "") : "");
             if (l.textContent !== text) l.textContent = text;
           });
         });
@@ -270,7 +271,37 @@
     });
   }
 
+  // Copy buttons: for [data-copy] (a link; with data-copy-absolute, made absolute first) and for every value
+  // shown once (.shown-once: a new key or secret), which gets its button here.
+  function copyText(button, text) {
+    var done = function (ok) {
+      var was = button.getAttribute("data-label") || button.textContent;
+      button.setAttribute("data-label", was);
+      button.textContent = ok ? "Copied" : "Select and copy it";
+      setTimeout(function () { button.textContent = was; }, 2000);
+    };
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(function () { done(true); }, function () { done(false); });
+    else done(false);
+  }
+  function setupCopy() {
+    document.querySelectorAll(".shown-once").forEach(function (el) {
+      if (el.nextElementSibling && el.nextElementSibling.classList.contains("copy-button")) return;
+      var b = document.createElement("button");
+      b.type = "button"; b.className = "small copy-button"; b.textContent = "Copy";
+      b.addEventListener("click", function () { copyText(b, el.textContent.trim()); });
+      el.insertAdjacentElement("afterend", b);
+    });
+  }
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest && e.target.closest("[data-copy]");
+    if (!b) return;
+    var text = b.getAttribute("data-copy");
+    if (b.hasAttribute("data-copy-absolute")) text = new URL(text, location.href).href;
+    copyText(b, text);
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
+    setupCopy();
     setupNotify();
     scheduleStatus(1000);
     scheduleLive();

@@ -45,6 +45,33 @@
       if (!m) return;
       fill("size", m.sizes);
       fill("seconds", m.seconds);
+      moves(m.moves || []);
+    });
+  }
+
+  // The camera moves follow the model too; the current move stays when the new model offers it.
+  function moves(list) {
+    var select = document.getElementById("camera");
+    if (!select) return;
+    var current = select.value;
+    select.textContent = "";
+    select.appendChild(new Option("No move", ""));
+    list.forEach(function (mv) {
+      var label = mv.replace(/_/g, " ").replace(/^./, function (c) { return c.toUpperCase(); });
+      select.appendChild(new Option(label, mv, false, mv === current));
+    });
+  }
+
+  // An example fills the prompt box (its full text; the button shows the start of it).
+  function setupExamples() {
+    var box = document.getElementById("examples"), prompt = document.getElementById("prompt");
+    if (!box || !prompt) return;
+    box.addEventListener("click", function (e) {
+      var b = e.target.closest(".example");
+      if (!b) return;
+      prompt.value = b.getAttribute("data-example");
+      prompt.dispatchEvent(new Event("input", { bubbles: true }));
+      prompt.focus();
     });
   }
 
@@ -101,4 +128,5 @@
 
   setupModels();
   setupDropzone();
+  setupExamples();
 })();

@@ -19,9 +19,11 @@
   }
 
   // Card order is form order: ids, labels, the image field's name and the first card's transition follow it.
+  // Each card is as wide as its shot is long (the timeline scrolls sideways); the ends' move buttons are off.
   function renumber() {
     var total = 0;
-    cards().forEach(function (card, i) {
+    var list = cards();
+    list.forEach(function (card, i) {
       card.dataset.index = i;
       card.querySelector(".shot-number").textContent = i + 1;
       card.querySelectorAll("[id], [for], [aria-describedby]").forEach(function (el) {
@@ -34,7 +36,11 @@
       card.querySelector(".shot-remove").setAttribute("aria-label", "Remove shot " + (i + 1));
       card.querySelector(".shot-image").name = "shot_image_" + i;
       card.querySelector(".shot-transition").disabled = i === 0;
-      total += parseFloat(card.querySelector(".shot-seconds").value || "0");
+      card.querySelector(".shot-up").disabled = i === 0;
+      card.querySelector(".shot-down").disabled = i === list.length - 1;
+      var seconds = parseFloat(card.querySelector(".shot-seconds").value || "0");
+      card.style.flexBasis = Math.max(16, seconds * 4.5) + "rem";
+      total += seconds;
     });
     var shown = document.getElementById("total-seconds");
     if (shown) shown.textContent = String(Math.round(total * 100) / 100);
@@ -76,8 +82,9 @@
     var button = e.target.closest("button");
     var card = e.target.closest(".shot-card");
     if (!button || !card) return;
-    if (button.classList.contains("shot-up")) { move(card, -1); button.focus(); }
-    else if (button.classList.contains("shot-down")) { move(card, 1); button.focus(); }
+    // The pressed button keeps the focus, unless the move took the card to an end and turned it off.
+    if (button.classList.contains("shot-up")) { move(card, -1); (button.disabled ? card.querySelector(".shot-down") : button).focus(); }
+    else if (button.classList.contains("shot-down")) { move(card, 1); (button.disabled ? card.querySelector(".shot-up") : button).focus(); }
     else if (button.classList.contains("shot-remove")) {
       var list = cards();
       if (list.length === 1) { say("A storyboard needs at least one shot."); return; }
