@@ -158,6 +158,12 @@ class ModelEntry:
         return len(self.refine_sigmas)
 
     @property
+    def fixed_steps(self) -> int | None:
+        """The one step count a distilled model runs (the length of its `sigmas`); None: any count."""
+        sigmas = self.pipeline_kwargs.get("sigmas")
+        return len(sigmas) if sigmas is not None else None
+
+    @property
     def is_builtin(self) -> bool:
         return self.weights.startswith(BUILTIN_PREFIX)
 
@@ -180,6 +186,7 @@ class ModelEntry:
             installed=installed,
             test_model=self.test_model,
             description=self.description,
+            fixed_steps=self.fixed_steps,
             camera=dict(self.camera),
             camera_installed=dict(camera_installed or {}),
         )

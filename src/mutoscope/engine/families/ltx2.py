@@ -68,14 +68,15 @@ def check_steps(entry: "ModelEntry", steps: int) -> None:
 
     Distilled weights were trained on their fixed sigmas (diffusers pipelines/ltx2/utils.py
     DISTILLED_SIGMA_VALUES, from ltx-pipelines utils/constants.py); any other count would run them on a
-    schedule they never saw, so the override is refused rather than silently changing the schedule.
+    schedule they never saw, so the override is refused rather than silently changing the schedule. The API
+    refuses it at create from the catalog's `fixed_steps`; this is the backstop for jobs made otherwise.
     """
     from mutoscope.engine.base import EngineError
 
-    sigmas = entry.pipeline_kwargs.get("sigmas")
-    if sigmas is not None and steps != len(sigmas):
-        error = EngineError(f"{entry.name}: this model is distilled to a fixed {len(sigmas)}-step schedule; "
-                            f"num_inference_steps must be {len(sigmas)} or left out (got {steps})")
+    fixed = entry.fixed_steps
+    if fixed is not None and steps != fixed:
+        error = EngineError(f"{entry.name}: this model is distilled to a fixed {fixed}-step schedule; "
+                            f"num_inference_steps must be {fixed} or left out (got {steps})")
         error.code = "unsupported_steps"
         raise error
 
