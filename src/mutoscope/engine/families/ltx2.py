@@ -432,11 +432,12 @@ class LTX2Family(Family):
         upsampler = adapter = None
         if entry.recipe == "two_stage":
             if meta:
-                upsampler = model_from_config(LTX2LatentUpsamplerModel, Path(source) / entry.upsampler, dtype)
+                upsampler = model_from_config(LTX2LatentUpsamplerModel, Path(source) / entry.upsampler_path, dtype)
             else:
-                # A missing subfolder is an OSError, which the engine reports as an incomplete pull.
+                # A missing subfolder is an OSError, which the engine reports as an incomplete pull. An upsampler
+                # from its own repo was pulled under the model's folder too (registry.UPSAMPLER_DIR).
                 upsampler = LTX2LatentUpsamplerModel.from_pretrained(
-                    str(source), subfolder=entry.upsampler, dtype=dtype, local_files_only=True
+                    str(source), subfolder=entry.upsampler_path, dtype=dtype, local_files_only=True
                 )
             if entry.refine_lora and not meta:
                 adapter = self._load_refine_lora(entry, t2v, source)
