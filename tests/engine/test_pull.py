@@ -122,7 +122,6 @@ def test_models_pull_command_shows_size_and_free_disk(hub, tmp_path, monkeypatch
 
 
 def test_processors_and_tokenizers_need_files_not_a_config(wan, tmp_path):
-
     folder = tmp_path / "model"
     shutil.copytree(FIXTURE, folder)
     index = json.loads((folder / "model_index.json").read_text())
@@ -162,7 +161,8 @@ def test_an_upsampler_from_its_own_repo_is_planned_pulled_verified_and_loadable(
 
     plan = weights.plan_pull(two_stage, tmp_path / "weights")
     weights_file = upsampler_repo / "latent_upsampler" / "diffusion_pytorch_model.safetensors"
-    assert plan.files["upsampler_repo/latent_upsampler/diffusion_pytorch_model.safetensors"] == weights_file.stat().st_size
+    size = weights_file.stat().st_size
+    assert plan.files["upsampler_repo/latent_upsampler/diffusion_pytorch_model.safetensors"] == size
     assert "upsampler_repo/latent_upsampler/config.json" in plan.files
     assert not any("spatial-upscaler" in name for name in plan.files)  # only the diffusers-format folder
     assert plan.total_bytes >= 6010 + weights_file.stat().st_size and hub.calls["snapshot"] == 0
