@@ -104,3 +104,36 @@ def test_an_openai_alias_that_would_answer_outside_openais_sizes_is_refused_at_l
     bad = models_file(tmp_path, "ltx2", 'sizes = ["512x288"]')
     with pytest.raises(RegistryError, match="'sora-2'"):
         load_registry(bad, extra_aliases={"sora-2": "m"})
+
+
+UPSAMPLER_FROM = 'recipe = "two_stage"\nupsampler = {table}'
+
+
+@pytest.mark.parametrize(("table", "weights", "words"), [
+    ('{ repo = "Lightricks/LTX-2.3" }', "org/repo", "'upsampler.subfolder' must be"),
+    ('{ repo = "not a repo", subfolder = "latent_upsampler" }', "org/repo", "'upsampler.repo' must be a hub repo id"),
+    ('{ repo = "org/../up", subfolder = "latent_upsampler" }', "org/repo", "'upsampler.repo' must be"),
+    ('{ repo = "org/up", subfolder = "../latent_upsampler" }', "org/repo", "'upsampler.subfolder' must be"),
+    ('{ repo = "org/up", subfolder = "latent_upsampler", filename = "x.safetensors" }', "org/repo",
+     "'upsampler' has unknown key(s) ['filename']"),
+    ('{ repo = "org/up", subfolder = "latent_upsampler", revision = 3 }', "org/repo", "'upsampler.revision' must be"),
+    ('{ repo = "org/up", subfolder = "latent_upsampler" }', "builtin:tiny-ltx2-pro", "needs hub weights"),
+    ('{ repo = "org/up", subfolder = "latent_upsampler" }', "/srv/ltx", "needs hub weights"),
+])
+def test_an_upsampler_from_another_repo_is_checked_at_load(tmp_path, table, weights, words):
+    assert words in refused(models_file(tmp_path, "ltx2", UPSAMPLER_FROM.format(table=table), weights=weights))
+
+
+def test_an_upsampler_from_another_repo_is_read_into_the_entry(tmp_path):
+    table = '{ repo = "org/up", subfolder = "latent_upsampler", revision = "v1.1" }'
+    path = models_file(tmp_path, "ltx2", UPSAMPLER_FROM.format(table=table), weights="org/repo")
+    entry = load_registry(path).resolve("m")
+    assert (entry.upsampler, entry.upsampler_repo, entry.upsampler_revision) == ("latent_upsampler", "org/up", "v1.1")
+    assert entry.upsampler_path == "upsampler_repo/latent_upsampler"
+    # In the weights' own repo the path is the subfolder itself, as before.
+    plain = load_registry(models_file(tmp_path, "ltx2", 'recipe = "two_stage"\nupsampler = "latent_upsampler"',
+                                      weights="org/repo")).resolve("m")
+    assert (plain.upsampler_path, plain.upsampler_repo) == ("latent_upsampler", None)
+    # The two internal fields are not models-file keys.
+    assert "unknown field(s) ['upsampler_repo']" in refused(
+        models_file(tmp_path, "ltx2", 'recipe = "two_stage"\nupsampler_repo = "org/up"', weights="org/repo"))

@@ -289,6 +289,9 @@ def test_shipped_sora_2_is_the_authors_two_stage_distilled_recipe():
     assert list(entry.refine_sigmas) == STAGE_2_DISTILLED_SIGMA_VALUES
     assert entry.refine_lora is None and entry.guidance == entry.refine_guidance == 1.0
     assert load_registry().resolve("ltx-2").steps == 40
+    # What the API (torch-free) refuses other step counts by: the catalog's fixed schedule length.
+    assert entry.info(installed=None).fixed_steps == 8
+    assert load_registry().resolve("ltx-2").info(installed=None).fixed_steps is None
 
 
 def test_distilled_two_stage_runs_eight_steps_at_half_size_then_three_at_full(distilled, transformer_calls):

@@ -148,6 +148,8 @@ class ModelInfo:
     installed: bool | None = False
     test_model: bool = False
     description: str = ""
+    # A distilled model's schedule is fixed (its `sigmas`): the only step count it runs; None: any count.
+    fixed_steps: int | None = None
     # move -> how this model makes it (engine/camera.py CameraMove).
     camera: Mapping[str, Any] = field(default_factory=dict)
     # adapter move -> its LoRA is on this machine (None: this process cannot see the workers' files).

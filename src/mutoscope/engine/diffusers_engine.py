@@ -374,7 +374,8 @@ class DiffusersEngine(Catalog, VideoEngine):
                 **({"stages": [
                     {"stage": "generate", "width": stage1_w, "height": stage1_h, "steps": steps,
                      "guidance_scale": guidance},
-                    {"stage": "upsample", "width": gen_w, "height": gen_h, "upsampler": entry.upsampler or "builtin"},
+                    {"stage": "upsample", "width": gen_w, "height": gen_h,
+                     "upsampler": entry.upsampler_path or "builtin"},
                     {"stage": "refine", "width": gen_w, "height": gen_h, "steps": refine_steps,
                      "sigmas": [float(x) for x in entry.refine_sigmas], "noise_scale": float(entry.refine_sigmas[0]),
                      "guidance_scale": entry.refine_guidance, "lora": entry.refine_lora,

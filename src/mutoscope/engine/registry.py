@@ -43,6 +43,12 @@ RECIPES = ("single", "two_stage")
 DEFAULT_REFINE_SIGMAS = (0.909375, 0.725, 0.421875)
 # Fields that only mean something with recipe = "two_stage".
 TWO_STAGE_FIELDS = ("upsampler", "refine_steps", "refine_sigmas", "refine_guidance", "refine_lora")
+# `upsampler = { repo, subfolder, revision }`: a latent upsampler that is not in the weights' repo.
+UPSAMPLER_KEYS = ("repo", "subfolder", "revision")
+# Where `models pull` puts such an upsampler's repo files, inside the model's folder (a name no pipeline
+# component has, so the weights' own files never meet it).
+UPSAMPLER_DIR = "upsampler_repo"
+_HUB_REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
 
 
 # OpenAI's default `size` for a create, its sizes and its model names (the wire types live in protocol/, which
@@ -101,8 +107,11 @@ class ModelEntry:
         pipeline_kwargs: extra keyword arguments for the pipeline call.
         recipe: "single" (one pass at the output size) or "two_stage" (see RECIPES): text- and
             image-to-video denoise at half the size, upsample the latents 2x, then refine.
-        upsampler: two_stage: the weights' subfolder holding the latent upsampler
-            (required unless the weights are builtin).
+        upsampler: two_stage: the subfolder holding the latent upsampler (diffusers' layout: config.json and
+            weights), in the weights (required unless the weights are builtin), or in `upsampler_repo`.
+        upsampler_repo, upsampler_revision: two_stage: the hub repo (and revision) the upsampler comes from
+            when the weights' repo does not carry it (`upsampler = { repo, subfolder, revision }`); `models
+            pull` fetches it into the model's folder under UPSAMPLER_DIR.
         refine_sigmas: two_stage: the refine schedule (the latents are re-noised to its first value);
             default DEFAULT_REFINE_SIGMAS, or evenly spaced below its first value when only
             `refine_steps` is given.
@@ -144,6 +153,8 @@ class ModelEntry:
     pipeline_kwargs: Mapping[str, Any] = field(default_factory=dict)
     recipe: str = "single"
     upsampler: str | None = None
+    upsampler_repo: str | None = None
+    upsampler_revision: str | None = None
     refine_sigmas: tuple[float, ...] = DEFAULT_REFINE_SIGMAS
     refine_guidance: float = 1.0
     refine_lora: str | None = None
@@ -159,6 +170,19 @@ class ModelEntry:
     @property
     def refine_steps(self) -> int:
         return len(self.refine_sigmas)
+
+    @property
+    def upsampler_path(self) -> str | None:
+        """The upsampler's folder (its config.json) relative to the model's local folder."""
+        if self.upsampler and self.upsampler_repo:
+            return f"{UPSAMPLER_DIR}/{self.upsampler}"
+        return self.upsampler
+
+    @property
+    def fixed_steps(self) -> int | None:
+        """The one step count a distilled model runs (the length of its `sigmas`); None: any count."""
+        sigmas = self.pipeline_kwargs.get("sigmas")
+        return len(sigmas) if sigmas is not None else None
 
     @property
     def is_builtin(self) -> bool:
@@ -183,6 +207,7 @@ class ModelEntry:
             installed=installed,
             test_model=self.test_model,
             description=self.description,
+            fixed_steps=self.fixed_steps,
             camera=dict(self.camera),
             camera_installed=dict(camera_installed or {}),
             download_gb=self.download_gb,
@@ -339,7 +364,7 @@ def _from_text(name: str, value: Any) -> Any:
     return value
 
 
-_FIELDS = {f for f in ModelEntry.__dataclass_fields__} | {"refine_steps"}
+_FIELDS = ({f for f in ModelEntry.__dataclass_fields__} - {"upsampler_repo", "upsampler_revision"}) | {"refine_steps"}
 
 
 def _parse_entry(raw: Any, where: str, base_dir: Path | None = None) -> ModelEntry:
@@ -385,6 +410,10 @@ def _parse_entry(raw: Any, where: str, base_dir: Path | None = None) -> ModelEnt
     _check_recipe(raw, where)
 
     values = dict(raw)
+    if isinstance(values.get("upsampler"), dict):
+        table = values["upsampler"]
+        values.update(upsampler=table["subfolder"], upsampler_repo=table["repo"],
+                      upsampler_revision=table.get("revision"))
     if "camera" in values:
         try:
             values["camera"] = camera_mod.parse_table(values["camera"], base_dir)
@@ -410,6 +439,27 @@ def _parse_entry(raw: Any, where: str, base_dir: Path | None = None) -> ModelEnt
     return ModelEntry(**_normalized(values))
 
 
+def _check_upsampler_table(raw: Mapping[str, Any], where: str) -> None:
+    """`upsampler = { repo = "org/name", subfolder = "...", revision = "..." }`: a diffusers-format upsampler
+    folder in another hub repo (diffusers loads `LTX2LatentUpsamplerModel` only from such a folder)."""
+    table = raw["upsampler"]
+    unknown = sorted(set(table) - set(UPSAMPLER_KEYS))
+    if unknown:
+        raise RegistryError(f"{where}: 'upsampler' has unknown key(s) {unknown}; expected {list(UPSAMPLER_KEYS)}")
+    repo, sub, rev = table.get("repo"), table.get("subfolder"), table.get("revision", "")
+    if not (isinstance(repo, str) and _HUB_REPO.fullmatch(repo) and ".." not in repo):
+        raise RegistryError(f"{where}: 'upsampler.repo' must be a hub repo id like \"org/name\", got {repo!r}")
+    if not (isinstance(sub, str) and sub and not sub.startswith(("/", "~")) and ".." not in sub.split("/")):
+        raise RegistryError(f"{where}: 'upsampler.subfolder' must be the repo's folder holding the upsampler's "
+                            f"config.json (diffusers' layout), like \"latent_upsampler\", got {sub!r}")
+    if not (isinstance(rev, str) and len(rev) <= 200):
+        raise RegistryError(f"{where}: 'upsampler.revision' must be a string, got {rev!r}")
+    weights = str(raw.get("weights", ""))
+    if weights.startswith((BUILTIN_PREFIX, "/", "./", "../", "~")):
+        raise RegistryError(f"{where}: 'upsampler' from a repo needs hub weights; with local or builtin weights "
+                            "give the upsampler as a subfolder of them")
+
+
 def _check_recipe(raw: Mapping[str, Any], where: str) -> None:
     """`recipe` and the two-stage fields (types, ranges, and that they go with recipe = "two_stage")."""
 
@@ -423,7 +473,11 @@ def _check_recipe(raw: Mapping[str, Any], where: str) -> None:
                 and ".." not in value.split("/") and value.endswith(suffix))
 
     check("recipe", raw.get("recipe") in RECIPES, f"one of {RECIPES}")
-    check("upsampler", relative_path("upsampler"), "a subfolder of the weights, like \"latent_upsampler\"")
+    if isinstance(raw.get("upsampler"), dict):
+        _check_upsampler_table(raw, where)
+    else:
+        check("upsampler", relative_path("upsampler"),
+              "a subfolder of the weights, like \"latent_upsampler\", or a table { repo, subfolder, revision }")
     check("refine_lora", relative_path("refine_lora", ".safetensors"),
           "a .safetensors file in the weights, like \"ltx-2-19b-distilled-lora-384.safetensors\"")
     steps = raw.get("refine_steps")

@@ -106,6 +106,8 @@ class PullPlan:
     files: repo path -> size in bytes (the hub's metadata) of every file the pull fetches.
     present_bytes: bytes of those files already in the target at their full size (a resumed pull).
     free_bytes: free space on the target's file system.
+    upsampler_patterns: what the pull fetches from the upsampler's own repo (`upsampler = { repo, ... }`) into
+        the target's UPSAMPLER_DIR; its files are in `files` under that folder.
     """
 
     target: Path
@@ -114,6 +116,7 @@ class PullPlan:
     present_bytes: int
     free_bytes: int
     adapters: list["AdapterPull"] = field(default_factory=list)
+    upsampler_patterns: list[str] = field(default_factory=list)
 
     @property
     def total_bytes(self) -> int:
@@ -140,10 +143,34 @@ def plan_pull(entry: "ModelEntry", weights_dir: Path) -> PullPlan:
     info = HfApi().model_info(entry.weights, revision=entry.revision, files_metadata=True)
     siblings = list(filter_repo_objects(info.siblings or [], allow_patterns=patterns, key=lambda f: f.rfilename))
     files = {f.rfilename: int(f.size or 0) for f in siblings}
+    upsampler_patterns = _plan_upsampler(entry, files)
     present = sum(size for name, size in files.items()
                   if (target / name).is_file() and (target / name).stat().st_size == size)
     return PullPlan(target=target, patterns=patterns, files=files, present_bytes=present,
-                    free_bytes=shutil.disk_usage(target).free, adapters=plan_adapters(entry, weights_dir))
+                    free_bytes=shutil.disk_usage(target).free, adapters=plan_adapters(entry, weights_dir),
+                    upsampler_patterns=upsampler_patterns)
+
+
+def _plan_upsampler(entry: "ModelEntry", files: dict[str, int]) -> list[str]:
+    """An upsampler from its own repo: add its files (and sizes) to `files` under UPSAMPLER_DIR and return the
+    patterns that fetch them. Refused now when the repo has no diffusers-format folder there: diffusers
+    loads `LTX2LatentUpsamplerModel` only from a config.json and its weights."""
+    if entry.recipe != "two_stage" or not entry.upsampler_repo:
+        return []
+    from huggingface_hub import HfApi
+    from huggingface_hub.utils import filter_repo_objects
+
+    from mutoscope.engine.registry import UPSAMPLER_DIR
+
+    patterns = [f"{entry.upsampler}/{p}" for p in _COMPONENT_PATTERNS]
+    info = HfApi().model_info(entry.upsampler_repo, revision=entry.upsampler_revision, files_metadata=True)
+    found = {f.rfilename: int(f.size or 0)
+             for f in filter_repo_objects(info.siblings or [], allow_patterns=patterns, key=lambda f: f.rfilename)}
+    if f"{entry.upsampler}/config.json" not in found:
+        raise ModelNotAvailable(f"model {entry.name!r}: {entry.upsampler_repo} has no {entry.upsampler}/config.json; "
+                                "`upsampler` must name a diffusers-format folder (config.json and weights)")
+    files.update({f"{UPSAMPLER_DIR}/{name}": size for name, size in found.items()})
+    return patterns
 
 
 def verify(entry: "ModelEntry", folder: Path, sizes: dict[str, int] | None = None) -> list[str]:
@@ -177,10 +204,10 @@ def verify(entry: "ModelEntry", folder: Path, sizes: dict[str, int] | None = Non
                 model_from_config(cls, sub, torch.bfloat16)
         except Exception as exc:  # any failure to build from the config is a broken download or an incompatibility
             problems.append(f"component {name!r}: its config does not load: {type(exc).__name__}: {exc}")
-    extra_folders, extra_files = _recipe_files(entry)
-    for sub in extra_folders:
-        if not (folder / sub / "config.json").is_file():
-            problems.append(f"the {sub!r} folder (upsampler) has no config.json")
+    _, extra_files = _recipe_files(entry)
+    if entry.recipe == "two_stage" and entry.upsampler_path:
+        if not (folder / entry.upsampler_path / "config.json").is_file():
+            problems.append(f"the {entry.upsampler_path!r} folder (upsampler) has no config.json")
     for name in extra_files:
         if not (folder / name).is_file():
             problems.append(f"{name!r} is missing")
@@ -227,6 +254,12 @@ def pull(entry: "ModelEntry", weights_dir: Path, progress: Progress | None = Non
         allow_patterns=patterns,
         tqdm_class=_progress_tqdm(report, entry.weights),
     )
+    if plan.upsampler_patterns:
+        from mutoscope.engine.registry import UPSAMPLER_DIR
+
+        snapshot_download(entry.upsampler_repo, revision=entry.upsampler_revision, local_dir=target / UPSAMPLER_DIR,
+                          allow_patterns=plan.upsampler_patterns,
+                          tqdm_class=_progress_tqdm(report, entry.upsampler_repo))
     report(1.0, f"verifying {entry.name}")
     problems = verify(entry, target, plan.files)
     if problems:
@@ -234,6 +267,8 @@ def pull(entry: "ModelEntry", weights_dir: Path, progress: Progress | None = Non
                                 f"{'; '.join(problems)}; run `{pull_command(entry.name)}` again")
     (target / COMPLETE_MARKER).write_text(
         json.dumps({"repo_id": entry.weights, "revision": entry.revision, "allow_patterns": patterns,
+                    "upsampler": ({"repo_id": entry.upsampler_repo, "revision": entry.upsampler_revision,
+                                   "allow_patterns": plan.upsampler_patterns} if plan.upsampler_patterns else None),
                     "bytes": sum(plan.files.values())}, indent=2),
         encoding="utf-8",
     )
@@ -251,10 +286,12 @@ def format_bytes(n: int) -> str:
 
 
 def _recipe_files(entry: "ModelEntry") -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(extra folders, extra files) the entry's recipe needs beyond the pipeline's components."""
+    """(extra folders, extra files) the entry's recipe needs from the weights' repo beyond the pipeline's
+    components (an upsampler from its own repo is fetched from there: `_plan_upsampler`)."""
     if entry.recipe != "two_stage":
         return (), ()
-    return ((entry.upsampler,) if entry.upsampler else ()), ((entry.refine_lora,) if entry.refine_lora else ())
+    in_weights = entry.upsampler and not entry.upsampler_repo
+    return ((entry.upsampler,) if in_weights else ()), ((entry.refine_lora,) if entry.refine_lora else ())
 
 
 def remove(entry: "ModelEntry", weights_dir: Path) -> bool:

@@ -92,6 +92,7 @@ class ModelEntry(Protocol):
     seconds: Sequence[str]
     fps: float
     default_size: str  # what a create without `size` gets
+    fixed_steps: int | None  # a distilled model's only step count (None: any)
     installed: bool  # its weights are on this machine (the tiny builtin test models always are)
 
 
@@ -252,14 +253,14 @@ class VideoService:
         return self.plans[name]
 
     def admit(self, who: Principal, model: str, size: str, seconds: str, camera: str | None = None, *,
-              seconds_param: str | None = None, rated: bool = True) -> dict[str, str]:
+              steps: int | None = None, seconds_param: str | None = None, rated: bool = True) -> dict[str, str]:
         """Everything decided before a job exists: service phase, model lifecycle, plan limits, the camera move,
         installed weights (and the move's LoRA), request rate. Returns the headers the response should carry
         (deprecation notices).
 
         `seconds_param`: a storyboard's total, whose shots were checked one by one (`storyboard.check_shots`,
         their camera moves too): it need not be a length the model offers, and the plan's limit on it is
-        reported under this param."""
+        reported under this param. `steps`: the num_inference_steps the job would run (None: the model's own)."""
         entry = self._resolve(model)
         with self.sessions() as s:
             lifecycle.check_can_generate(lifecycle.current_phase(s))
@@ -267,6 +268,7 @@ class VideoService:
         self._check_size(model, entry, size)
         if seconds_param is None:
             self._check_seconds(model, entry, seconds)
+        self._check_steps(model, entry, steps)
         if camera is not None:
             # A move the model does not offer lists the ones it does; its LoRA missing here names the pull.
             camera_moves.check_move(entry, camera, name=model)
@@ -282,6 +284,16 @@ class VideoService:
         if rated:
             self.limiter.hit(who.user_id, plan.requests_per_minute)
         return headers
+
+    @staticmethod
+    def _check_steps(model: str, entry: ModelEntry, steps: int | None) -> None:
+        """A distilled model runs only its own schedule; any other step count would fail in the worker after the
+        caller was queued and charged, so it is refused here (the engine keeps its own refusal as a backstop)."""
+        fixed = getattr(entry, "fixed_steps", None)
+        if steps is not None and fixed is not None and steps != fixed:
+            raise InvalidRequest(f"The model '{model}' is distilled to a fixed {fixed}-step schedule; "
+                                 f"num_inference_steps must be {fixed} or left out (got {steps}).",
+                                 param="num_inference_steps", code="unsupported_steps")
 
     @staticmethod
     def _check_installed(model: str, entry: ModelEntry) -> None:
@@ -310,7 +322,8 @@ class VideoService:
         req: CreateVideoRequest = parse(CreateVideoRequest, fields)
         if "size" not in req.model_fields_set:
             req = req.model_copy(update={"size": self._default_size(req.model, self._resolve(req.model))})
-        headers = self.admit(who, req.model, req.size, req.seconds, req.camera, rated=batch is None)
+        headers = self.admit(who, req.model, req.size, req.seconds, req.camera, steps=req.num_inference_steps,
+                             rated=batch is None)
         width, height = (int(x) for x in req.size.split("x"))
         png = None
         if upload is not None:
@@ -361,8 +374,8 @@ class VideoService:
         if "seconds" in req.model_fields_set and abs(float(req.seconds) - total) > 1e-6:
             raise InvalidRequest(f"seconds is '{req.seconds}' but the storyboard's shots last {total:g} s in all; "
                                  "leave seconds out or send the total.", param="seconds", code="invalid_seconds")
-        headers = self.admit(who, req.model, req.size, sb.seconds_text(total), seconds_param="storyboard",
-                             rated=batch is None)
+        headers = self.admit(who, req.model, req.size, sb.seconds_text(total), steps=req.num_inference_steps,
+                             seconds_param="storyboard", rated=batch is None)
         self._check_budget(req.model, req.size, total, "storyboard")
         width, height = (int(x) for x in req.size.split("x"))
         images: dict[int, bytes] = {}
@@ -480,7 +493,7 @@ class VideoService:
         params.update({k: v for k, v in self._params(req).items() if k in req.model_fields_set})
         # A remix keeps the source's camera move unless it names another (or null for none).
         camera = params.get("camera") if isinstance(params.get("camera"), str) else None
-        headers = self.admit(who, src.model, src.size, src.seconds, camera)
+        headers = self.admit(who, src.model, src.size, src.seconds, camera, steps=params.get("num_inference_steps"))
         png = None
         if src.input_key:
             with self.storage.open(src.input_key) as f:
@@ -527,9 +540,10 @@ class VideoService:
             raise InvalidRequest(f"Extending video {src.id} ({src.seconds} s) by {req.seconds} s would make it "
                                  f"{total:g} s; this server allows at most {limit_s:g} s per video lineage.",
                                  param="seconds", code="extension_limit_reached")
-        headers = self.admit(who, src.model, src.size, req.seconds, req.camera)
-        self._check_budget(src.model, src.size, total, "seconds")
         params = self._derived_params(src, req)
+        headers = self.admit(who, src.model, src.size, req.seconds, req.camera,
+                             steps=params.get("num_inference_steps"))
+        self._check_budget(src.model, src.size, total, "seconds")
         params["extend_seconds"] = req.seconds
         # An extension shows its source's cameos too, like a remix.
         with self.sessions() as s:
@@ -556,7 +570,7 @@ class VideoService:
             raise InvalidRequest(f"Extending a {info.duration:g} s clip by {req.seconds} s would make it {total:g} s; "
                                  f"this server allows at most {limit_s:g} s per video lineage.", param="seconds",
                                  code="extension_limit_reached")
-        headers = self.admit(who, model, size, req.seconds, req.camera)
+        headers = self.admit(who, model, size, req.seconds, req.camera, steps=req.num_inference_steps)
         self._check_budget(model, size, total, "video", source=info)
         with self.sessions() as s:
             cameo_ids = cameo_consent.check_create(s, who.user_id, req.prompt, fields.get("characters"))
@@ -581,13 +595,15 @@ class VideoService:
         if req.video is not None:
             with self.sessions() as s:
                 src = self._completed_source(s, who, req.video.id, "edited")
-            headers = self.admit(who, src.model, src.size, src.seconds, req.camera)
+            params = self._derived_params(src, req)
+            headers = self.admit(who, src.model, src.size, src.seconds, req.camera,
+                                 steps=params.get("num_inference_steps"))
             # An edit shows its source's cameos too, like a remix.
             with self.sessions() as s:
                 cameo_ids = cameo_consent.check_derived(s, who.user_id, req.prompt, fields.get("characters"),
                                                         src.id, param="video")
             video = self._enqueue(who, prompt=req.prompt, model=src.model, size=src.size, seconds=src.seconds,
-                                  params=self._with_characters(self._derived_params(src, req), fields),
+                                  params=self._with_characters(params, fields),
                                   input_png=None, kind="edit",
                                   edited_from_video_id=src.id, cameo_ids=cameo_ids)
             return video, headers
@@ -596,7 +612,7 @@ class VideoService:
         info = self._video_from_upload(upload)
         size = req.size or self._size_like(entry, info.width, info.height)
         seconds = req.seconds or self._seconds_within(model, entry, info.duration)
-        headers = self.admit(who, model, size, seconds, req.camera)
+        headers = self.admit(who, model, size, seconds, req.camera, steps=req.num_inference_steps)
         self._check_budget(model, size, float(seconds), "video", source=info)
         # Consent for named cameos; faces in the upload pass the same guard as input_reference.
         with self.sessions() as s:

@@ -68,14 +68,15 @@ def check_steps(entry: "ModelEntry", steps: int) -> None:
 
     Distilled weights were trained on their fixed sigmas (diffusers pipelines/ltx2/utils.py
     DISTILLED_SIGMA_VALUES, from ltx-pipelines utils/constants.py); any other count would run them on a
-    schedule they never saw, so the override is refused rather than silently changing the schedule.
+    schedule they never saw, so the override is refused rather than silently changing the schedule. The API
+    refuses it at create from the catalog's `fixed_steps`; this is the backstop for jobs made otherwise.
     """
     from mutoscope.engine.base import EngineError
 
-    sigmas = entry.pipeline_kwargs.get("sigmas")
-    if sigmas is not None and steps != len(sigmas):
-        error = EngineError(f"{entry.name}: this model is distilled to a fixed {len(sigmas)}-step schedule; "
-                            f"num_inference_steps must be {len(sigmas)} or left out (got {steps})")
+    fixed = entry.fixed_steps
+    if fixed is not None and steps != fixed:
+        error = EngineError(f"{entry.name}: this model is distilled to a fixed {fixed}-step schedule; "
+                            f"num_inference_steps must be {fixed} or left out (got {steps})")
         error.code = "unsupported_steps"
         raise error
 
@@ -431,11 +432,12 @@ class LTX2Family(Family):
         upsampler = adapter = None
         if entry.recipe == "two_stage":
             if meta:
-                upsampler = model_from_config(LTX2LatentUpsamplerModel, Path(source) / entry.upsampler, dtype)
+                upsampler = model_from_config(LTX2LatentUpsamplerModel, Path(source) / entry.upsampler_path, dtype)
             else:
-                # A missing subfolder is an OSError, which the engine reports as an incomplete pull.
+                # A missing subfolder is an OSError, which the engine reports as an incomplete pull. An upsampler
+                # from its own repo was pulled under the model's folder too (registry.UPSAMPLER_DIR).
                 upsampler = LTX2LatentUpsamplerModel.from_pretrained(
-                    str(source), subfolder=entry.upsampler, dtype=dtype, local_files_only=True
+                    str(source), subfolder=entry.upsampler_path, dtype=dtype, local_files_only=True
                 )
             if entry.refine_lora and not meta:
                 adapter = self._load_refine_lora(entry, t2v, source)
