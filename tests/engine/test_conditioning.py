@@ -141,7 +141,7 @@ def test_a_continuous_storyboard_shot_continues_the_previous_sound(engine, tmp_p
     base = spec(seconds=1.0)
     shots = [Shot(index=0, spec=base, transition=None),
              Shot(index=1, spec=GenerationSpec(**{**base.__dict__, "seed": 6}), transition="continuous")]
-    out, files = render_storyboard(engine, "tiny-ltx2", shots, tmp_path, lambda pct: None, lambda: False)
+    out, files = render_storyboard(engine, "tiny-ltx2", shots, tmp_path, lambda *_: None, lambda: False)
     first, second = out.resolved["storyboard"]["shots"]
     assert "audio_carried_seconds" not in first and second["audio_carried_seconds"] == 0.72
     assert out.audio.shape == (2, 48_000) and files["video"].stat().st_size > 0

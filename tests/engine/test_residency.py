@@ -49,18 +49,14 @@ def big_pipelines(seed: int = 0):
     return FAMILIES["ltx2"]._pipelines(components)
 
 
-def test_unloading_returns_rss_to_its_level_before_the_load(tmp_path):
+def test_unloading_forgets_the_model_and_what_it_held(tmp_path):
+    # Half a megabyte of tiny weights is below what RSS can resolve on a busy machine; the RAM given back is
+    # measured on a ~290 MB model in the next test.
     engine = DiffusersEngine(load_registry(), tmp_path / "weights", device="cpu")
-    engine.load("tiny-ltx2")
-    engine.unload("tiny-ltx2")  # warm-up: the imports and the allocator's arenas stay, they are not the model
-    before = rss()
     held = engine.residency.record("tiny-ltx2", engine.load("tiny-ltx2"))
-    loaded = rss()
+    assert held.host_bytes > 0 and engine.loaded() == ["tiny-ltx2"]
     engine.unload("tiny-ltx2")
-    after = rss()
     assert engine.loaded() == []
-    assert loaded - before >= held.host_bytes * 0.8  # the measurement sees the model's own tensors
-    assert after - before < max(0.2 * (loaded - before), 2 * MB), (before, loaded, after)
 
 
 def test_least_recently_used_model_is_evicted_and_its_ram_returned(tmp_path):
