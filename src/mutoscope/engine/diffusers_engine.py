@@ -125,7 +125,8 @@ class DiffusersEngine(Catalog, VideoEngine):
         pipe = pipes.image_to_video if spec.image is not None else pipes.text_to_video
         mode = spec.condition_mode
         # Extensions and edits condition on a source clip at full size: they take the single pass.
-        two_stage = entry.recipe == "two_stage" and mode is None
+        # (References and a supplied soundtrack condition one pass too.)
+        two_stage = entry.recipe == "two_stage" and mode is None and not spec.references and spec.audio is None
         if two_stage:
             if pipes.upsample is None:
                 raise EngineError(f"{model}: recipe 'two_stage' but no latent upsampler was loaded")
@@ -186,6 +187,14 @@ class DiffusersEngine(Catalog, VideoEngine):
             pipe, kwargs = family.edit_call(pipes, entry, kwargs, fit_frames(clip, gen_w, gen_h), entry.edit_strength)
         if pipe is None:
             raise EngineError(f"{model}: this model cannot {mode} videos")
+        if spec.references:
+            pipe, kwargs = family.reference_call(pipes, entry, kwargs, list(spec.references))
+        audio_hook = None
+        if spec.audio is not None:
+            if not spec.audio_sample_rate:
+                raise EngineError("audio needs its sample rate")
+            pipe, kwargs, audio_hook = family.audio_call(pipes, pipe, entry, kwargs, np.asarray(spec.audio),
+                                                         int(spec.audio_sample_rate))
         pipe = family.with_schedule(pipes, pipe, kwargs)
         kwargs = _accepted_kwargs(pipe, family.before_call(pipes, pipe, kwargs))
         refine_steps = entry.refine_steps if two_stage else 0
@@ -238,6 +247,8 @@ class DiffusersEngine(Catalog, VideoEngine):
             raise EngineError(f"{model}: generation failed: {type(exc).__name__}: {exc}") from exc
         finally:
             self._adapters_off(entry, family, pipes)
+            if audio_hook is not None:
+                audio_hook.remove()
         # A pipeline that swallowed our interrupt (stopped early, then decoded) must not pass as a result.
         _check_not_cancelled(pipe, hooks)
 
@@ -250,6 +261,13 @@ class DiffusersEngine(Catalog, VideoEngine):
             # The overlap's sound belongs to frames the caller already has: start where the new frames start.
             skip = round(overlap * raw.sample_rate / entry.fps)
             audio = fit_audio(raw.audio[..., skip:], frames_out / entry.fps, raw.sample_rate)
+        if spec.audio is not None and raw.sample_rate:
+            from mutoscope.engine.audio import resample, with_channels
+
+            # The supplied soundtrack is the output's sound, sample for sample after resampling.
+            supplied = resample(np.asarray(spec.audio, np.float32), int(spec.audio_sample_rate), raw.sample_rate)
+            channels = raw.audio.shape[0] if raw.audio is not None and raw.audio.ndim == 2 else supplied.shape[0]
+            audio = fit_audio(with_channels(supplied, channels), frames_out / entry.fps, raw.sample_rate)
         hooks.on_progress(1.0, "decode")
 
         return GenerationOutput(
@@ -291,6 +309,8 @@ class DiffusersEngine(Catalog, VideoEngine):
                      "guidance_scale": entry.refine_guidance, "lora": entry.refine_lora},
                 ]} if two_stage else {}),
                 "modes": dict(pipes.modes),
+                **family.conditioning_record(pipe),
+                **({"audio_reference": getattr(audio_hook, "record", {})} if audio_hook is not None else {}),
             },
         )
 
