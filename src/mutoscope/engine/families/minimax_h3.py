@@ -225,6 +225,8 @@ class MiniMaxH3Family(Family):
     # Its own conditioning rows need no mask, and there is no cross-attention (one packed sequence).
     attention_masks = False
     supports_references = True
+    reference_labels = staticmethod(reference_labels)
+    references_problem = staticmethod(references_problem)
 
     def frames_covering(self, frames: int) -> int:
         # At least the 5 s the model generates; the engine cuts the tail to what was asked for.
