@@ -42,7 +42,8 @@ from mutoscope.storage import Storage
 def to_cameo(c: Cameo) -> CameoObject:
     return CameoObject(id=c.id, handle=c.handle, status=c.status, policy=c.policy, preferences=c.preferences,
                        blocked_terms=c.blocked_terms or [], created_at=c.created_at, verified_at=c.verified_at,
-                       verification=c.verification)
+                       verification=c.verification, voice_consent=bool(c.voice_consent),
+                       voice_sample=c.voice_sample_key is not None)
 
 
 def to_challenge(row: CameoChallenge) -> ChallengeObject:
@@ -95,7 +96,9 @@ class CameoAPI:
             raise InvalidRequest(f"video must be a video file, got '{video.content_type}'.", param="video")
         self._inspect(video)
         keep = str(body.fields.get("keep_upload", "")).lower() in ("1", "true", "yes")
-        return to_cameo(self.service.create(who.user_id, handle, challenge_id, video.data, keep_upload=keep))
+        voice = str(body.fields.get("voice_consent", "")).lower() in ("1", "true", "yes")
+        return to_cameo(self.service.create(who.user_id, handle, challenge_id, video.data, keep_upload=keep,
+                                            voice_consent=voice))
 
     def list(self, who: Principal) -> CameoList:
         return CameoList(data=[to_cameo(c) for c in self.service.list(who.user_id)])
@@ -105,8 +108,11 @@ class CameoAPI:
 
     def update(self, who: Principal, cameo_id: str, body: Body) -> CameoObject:
         req: UpdateCameoRequest = parse_model(UpdateCameoRequest, body.fields)
-        return to_cameo(self.service.update(who.user_id, cameo_id, policy=req.policy, preferences=req.preferences,
-                                            blocked_terms=req.blocked_terms))
+        cameo = self.service.update(who.user_id, cameo_id, policy=req.policy, preferences=req.preferences,
+                                    blocked_terms=req.blocked_terms)
+        if req.voice_consent is not None:
+            cameo = self.service.set_voice_consent(who.user_id, cameo_id, req.voice_consent)
+        return to_cameo(cameo)
 
     def grant(self, who: Principal, cameo_id: str, body: Body) -> GrantObject:
         req: GrantRequest = parse_model(GrantRequest, body.fields)

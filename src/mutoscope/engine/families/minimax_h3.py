@@ -290,8 +290,10 @@ class MiniMaxH3Family(Family):
                     generator: "torch.Generator", image: "Image.Image | None") -> dict[str, Any]:
         # Guidance-distilled: negative_prompt and guidance have nothing to act on.
         kwargs = dict(entry.pipeline_kwargs)
+        # The pipeline's num_inference_steps counts sigma grid points, the terminal 0 included: steps + 1 of
+        # them make `steps` transformer passes, which is what a step means everywhere else here.
         kwargs.update(prompt=prompt, height=height, width=width, num_frames=num_frames,
-                      num_inference_steps=steps, generator=generator, output_type="pt")
+                      num_inference_steps=steps + 1, generator=generator, output_type="pt")
         if image is not None:
             kwargs["image"] = image
         return kwargs
