@@ -245,15 +245,22 @@ class CameoService:
 
         with self.sessions() as s:
             c = self._own(s, user_id, cameo_id)
-            status, upload, had = c.status, c.upload_key, c.voice_sample_key
+            status, had = c.status, c.voice_sample_key
+            upload = c.upload_key if c.keep_upload else None  # otherwise deleted after verification
         key = had
         if given and had is None:
-            if status != "active" or upload is None:
+            recording = None
+            if status == "active" and upload is not None:
+                try:
+                    with self.storage.open(upload) as f:
+                        recording = f.read()
+                except (FileNotFoundError, KeyError, OSError):
+                    recording = None
+            if recording is None:
                 raise InvalidRequest("Voice consent needs the verification recording, which was not kept: record "
                                      "the cameo again with voice_consent=true (or keep_upload=true).",
                                      param="voice_consent", code="voice_sample_unavailable")
-            with self.storage.open(upload) as f:
-                key = self._keep_voice(cameo_id, f.read(), speech)
+            key = self._keep_voice(cameo_id, recording, speech)
             if key is None:
                 raise InvalidRequest("The verification recording holds too little clear speech for a voice sample.",
                                      param="voice_consent", code="voice_sample_unavailable")
