@@ -118,6 +118,10 @@ def test_the_model_receives_her_frames_and_voice_in_order(srv, keys, cameo):
     assert resolved["presentation"].endswith(f"{pictures} (voice: <Audio 1>) waves hello")
     used = [json.loads(d) for a, d in _audit(srv, v.id) if a == "reference"]
     assert used == [{"references": [r["source"].split(":", 1)[1] for r in got]}]
+    # The owner's list of uses shows the same measurement as the video.
+    with srv.http(keys["eileen"]) as h:
+        uses = {u["video_id"]: u for u in h.get(f"/v1/cameos/{cameo['id']}/videos").json()["data"]}
+    assert uses[v.id]["conditioned"] == "references" and uses[v.id]["face_match"] == cameos[0]["face_match"]
 
 
 def test_without_voice_consent_there_is_no_audio_reference(srv, keys, cameo):

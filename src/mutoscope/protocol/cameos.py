@@ -94,6 +94,10 @@ class CameoUseObject(BaseModel):
     created_at: int
     taken_down_at: int | None = None
     takedown_reason: str | None = None
+    # How the cameo conditioned the video and its measured likeness (docs/likeness.md, "Measured likeness").
+    conditioned: str | None = None
+    face_match: dict | None = None
+    voice_match: dict | None = None
 
 
 class CameoUseList(BaseModel):
