@@ -228,3 +228,16 @@ def test_the_output_sound_is_the_supplied_clip(srv, keys):
     got = sound[0, : want.shape[0]]
     # AAC in the MP4 is lossy; the engine's output is the resampled clip exactly (tests/engine/test_minimax_h3.py).
     assert np.corrcoef(got, want)[0, 1] > 0.99
+
+
+def test_a_storyboard_shot_naming_a_cameo_gets_its_references(srv, keys, cameo):
+    client = srv.client(keys["eileen"])
+    board = [{"prompt": "An empty beach at dawn", "seconds": "4"},
+             {"prompt": "@eileen walks along the water", "seconds": "4", "transition": "cut"}]
+    v = _done(client, client.videos.create(model=H3, prompt="Beach walk", size=SIZE,
+                                           extra_body={**FAST, "storyboard": board}).id)
+    assert v.status == "completed", v.error
+    shots = _resolved(srv, v.id)["storyboard"]["shots"]
+    assert "references" not in shots[0]
+    assert [r["source"].split(":")[0] for r in shots[1]["references"]] == [cameo["id"]] * len(shots[1]["references"])
+    assert [(c["id"], c["conditioned"]) for c in v.model_extra["cameos"]] == [(cameo["id"], "references")]

@@ -383,10 +383,12 @@ class VideoService:
         # Consent for every shot's @handles and characters, as a create checks them, and the likeness guard
         # on every shot's image; the video uses the union of their cameos.
         cameo_ids: list[str] = []
+        shot_cameos: dict[int, list[str]] = {}
         with self.sessions() as s:
             for i, shot in enumerate(shots):
                 try:
-                    ids = cameo_consent.check_create(s, who.user_id, shot.prompt, self._character_list(shot))
+                    ids = shot_cameos[i] = cameo_consent.check_create(s, who.user_id, shot.prompt,
+                                                                      self._character_list(shot))
                     if i in images:
                         ids = likeness_guard.check_image(s, who.user_id, images[i], f"storyboard[{i}].image",
                                                          shot.prompt, ids)
@@ -412,6 +414,17 @@ class VideoService:
         params["storyboard"] = sb.stored(shots, fps=float(getattr(entry, "fps", 24.0)), seed=params["seed"],
                                          image_keys={}, characters={i: [c.id for c in shot.characters or []]
                                                                     for i, shot in enumerate(shots)})
+        # How each shot's cameos reach the model (its own references), and the video's as a whole.
+        family = conditioning.family_of(entry)
+        with self.sessions() as s:
+            for i, raw in enumerate(params["storyboard"]["shots"]):
+                raw["conditioning"] = cameo_conditioning.plan(
+                    s, who.user_id, shot_cameos.get(i, []), takes_references=conditioning.takes_references(entry),
+                    has_audio=bool(getattr(entry, "has_audio", False)), first_frame=i in images, voices=None,
+                    references_problem=getattr(family, "references_problem", None))
+            params["conditioning"] = cameo_conditioning.plan(
+                s, who.user_id, cameo_ids, takes_references=conditioning.takes_references(entry),
+                has_audio=bool(getattr(entry, "has_audio", False)), first_frame=bool(images), voices=None)
         video = self._enqueue(who, prompt=req.prompt, model=req.model, size=req.size, seconds=sb.seconds_text(total),
                               params=params, input_png=None, shot_images=images, cameo_ids=cameo_ids)
         return video, headers
