@@ -235,7 +235,7 @@ def test_a_storyboard_shot_naming_a_cameo_gets_its_references(srv, keys, cameo):
     board = [{"prompt": "An empty beach at dawn", "seconds": "4"},
              {"prompt": "@eileen walks along the water", "seconds": "4", "transition": "cut"}]
     v = _done(client, client.videos.create(model=H3, prompt="Beach walk", size=SIZE,
-                                           extra_body={**FAST, "storyboard": board}).id)
+                                           extra_body={**FAST, "storyboard": json.dumps(board)}).id)
     assert v.status == "completed", v.error
     shots = _resolved(srv, v.id)["storyboard"]["shots"]
     assert "references" not in shots[0]
