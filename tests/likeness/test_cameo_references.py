@@ -95,7 +95,7 @@ def test_enrolment_with_voice_consent_keeps_a_voice_sample(srv, cameo):
 
 def test_the_model_receives_her_frames_and_voice_in_order(srv, keys, cameo):
     client = srv.client(keys["eileen"])
-    v = client.videos.create(model=H3, prompt="@eileen waves hello", size=SIZE, seconds="4", extra_body=FAST)
+    v = client.videos.create(model=H3, prompt=f"@{cameo['handle']} waves hello", size=SIZE, seconds="4", extra_body=FAST)
     v = _done(client, v.id)
     assert v.status == "completed", v.error
     cameos = v.model_extra["cameos"]
@@ -135,10 +135,10 @@ def test_without_voice_consent_there_is_no_audio_reference(srv, keys, cameo):
         assert again.status_code == 400 and again.json()["error"]["code"] == "voice_sample_unavailable"
     client = srv.client(keys["eileen"])
     with pytest.raises(openai.PermissionDeniedError) as e:
-        client.videos.create(model=H3, prompt="@eileen sings", size=SIZE, seconds="4",
-                             extra_body={**FAST, "cameo_voices": ["eileen"]})
+        client.videos.create(model=H3, prompt=f"@{cameo['handle']} sings", size=SIZE, seconds="4",
+                             extra_body={**FAST, "cameo_voices": [cameo["handle"]]})
     assert (_error(e.value)["code"], _error(e.value)["param"]) == ("cameo_voice_not_permitted", "cameo_voices")
-    v = _done(client, client.videos.create(model=H3, prompt="@eileen sings", size=SIZE, seconds="4",
+    v = _done(client, client.videos.create(model=H3, prompt=f"@{cameo['handle']} sings", size=SIZE, seconds="4",
                                            extra_body=FAST).id)
     assert v.status == "completed", v.error
     assert v.model_extra["cameos"][0]["voice"] is False
@@ -148,7 +148,7 @@ def test_without_voice_consent_there_is_no_audio_reference(srv, keys, cameo):
 
 def test_other_models_keep_todays_behaviour(srv, keys, cameo):
     client = srv.client(keys["eileen"])
-    v = _done(client, client.videos.create(model="tiny-ltx2", prompt="@eileen walks", size="288x512", seconds="4",
+    v = _done(client, client.videos.create(model="tiny-ltx2", prompt=f"@{cameo['handle']} walks", size="288x512", seconds="4",
                                            extra_body=FAST).id)
     assert v.status == "completed", v.error
     assert [(c["id"], c["conditioned"]) for c in v.model_extra["cameos"]] == [(cameo["id"], "none")]
@@ -163,7 +163,7 @@ def test_a_revoke_before_the_job_runs_loads_nothing(srv, keys, cameo):
     # A long job first holds the worker, so the cameo job is still queued when the grant is revoked.
     blocker = mallory.videos.create(model="tiny-ltx2", prompt="a long take", size="288x512", seconds="4",
                                     extra_body={"num_inference_steps": 40})
-    queued = mallory.videos.create(model=H3, prompt="@eileen jumps", size=SIZE, seconds="4", extra_body=FAST)
+    queued = mallory.videos.create(model=H3, prompt=f"@{cameo['handle']} jumps", size=SIZE, seconds="4", extra_body=FAST)
     with srv.http(keys["eileen"]) as h:
         assert h.delete(f"/v1/cameos/{cameo['id']}/grants/mallory").status_code == 200
     v = _done(mallory, queued.id)
@@ -233,7 +233,7 @@ def test_the_output_sound_is_the_supplied_clip(srv, keys):
 def test_a_storyboard_shot_naming_a_cameo_gets_its_references(srv, keys, cameo):
     client = srv.client(keys["eileen"])
     board = [{"prompt": "An empty beach at dawn", "seconds": "4"},
-             {"prompt": "@eileen walks along the water", "seconds": "4", "transition": "cut"}]
+             {"prompt": f"@{cameo['handle']} walks along the water", "seconds": "4", "transition": "cut"}]
     v = _done(client, client.videos.create(model=H3, prompt="Beach walk", size=SIZE,
                                            extra_body={**FAST, "storyboard": json.dumps(board)}).id)
     assert v.status == "completed", v.error
