@@ -22,13 +22,13 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from mutoscope.engine.audio import resample  # noqa: E402
-from mutoscope.engine.base import EngineError, GenerationSpec, ReferenceMedia  # noqa: E402
-from mutoscope.engine.diffusers_engine import DiffusersEngine  # noqa: E402
-from mutoscope.engine.families import FAMILIES  # noqa: E402
-from mutoscope.engine.families.minimax_h3 import reference_labels, references_problem  # noqa: E402
-from mutoscope.engine.registry import load_registry  # noqa: E402
-from tests.engine.support import RecordingHooks  # noqa: E402
+from mutoscope.engine.audio import resample
+from mutoscope.engine.base import EngineError, GenerationSpec, ReferenceMedia
+from mutoscope.engine.diffusers_engine import DiffusersEngine
+from mutoscope.engine.families import FAMILIES
+from mutoscope.engine.families.minimax_h3 import reference_labels, references_problem
+from mutoscope.engine.registry import load_registry
+from tests.engine.support import RecordingHooks
 
 FIXTURES = Path(__file__).with_name("fixtures")
 H3 = FIXTURES / "MiniMaxAI" / "MiniMax-H3"

@@ -35,8 +35,12 @@ SIZE = "256x128"
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory, whisper_dir, clip_dir):
-    s = LiveServer(tmp_path_factory.mktemp("refs-srv") / "data",
-                   MUTOSCOPE_LIKENESS_WHISPER_MODEL=str(whisper_dir)).start()
+    root = tmp_path_factory.mktemp("refs-srv")
+    # Jobs conditioned on references cost twice their seconds on this server's plan.
+    plans = root / "plans.toml"
+    plans.write_text("[plans.studio]\nconcurrent_jobs = 8\nrequests_per_minute = 600\nreference_cost = 2.0\n")
+    s = LiveServer(root / "data", MUTOSCOPE_LIKENESS_WHISPER_MODEL=str(whisper_dir),
+                   MUTOSCOPE_PLANS_FILE=str(plans), MUTOSCOPE_DEFAULT_PLAN="studio").start()
     yield s
     s.stop()
 
@@ -46,7 +50,7 @@ def keys(srv) -> dict[str, str]:
     out = {}
     with srv.http() as h:
         for name in ("eileen", "mallory"):
-            r = h.post("/v1/admin/users", json={"name": name, "plan": "unlimited"})
+            r = h.post("/v1/admin/users", json={"name": name, "plan": "studio"})
             assert r.status_code == 200, r.text
             out[name] = r.json()["api_key"]
     return out
@@ -93,13 +97,21 @@ def test_enrolment_with_voice_consent_keeps_a_voice_sample(srv, cameo):
     assert rate == 16000 and audio.shape[0] == 1 and 0.5 <= audio.shape[1] / rate <= 8.0
 
 
+def _spent(srv, key: str) -> float:
+    with srv.http(key) as h:
+        return h.get("/v1/usage").json()["spent"]
+
+
 def test_the_model_receives_her_frames_and_voice_in_order(srv, keys, cameo):
     client = srv.client(keys["eileen"])
-    v = client.videos.create(model=H3, prompt=f"@{cameo['handle']} waves hello", size=SIZE, seconds="4", extra_body=FAST)
+    spent = _spent(srv, keys["eileen"])
+    v = client.videos.create(model=H3, prompt=f"@{cameo['handle']} waves hello", size=SIZE, seconds="4",
+                             extra_body=FAST)
     v = _done(client, v.id)
     assert v.status == "completed", v.error
     cameos = v.model_extra["cameos"]
     assert [(c["id"], c["conditioned"], c["voice"]) for c in cameos] == [(cameo["id"], "references", True)]
+    assert _spent(srv, keys["eileen"]) - spent == 8  # 4 s at the plan's reference_cost of 2
     assert set(cameos[0]["face_match"]) == {"distance", "found", "frames"}
 
     resolved = _resolved(srv, v.id)
@@ -148,9 +160,11 @@ def test_without_voice_consent_there_is_no_audio_reference(srv, keys, cameo):
 
 def test_other_models_keep_todays_behaviour(srv, keys, cameo):
     client = srv.client(keys["eileen"])
-    v = _done(client, client.videos.create(model="tiny-ltx2", prompt=f"@{cameo['handle']} walks", size="288x512", seconds="4",
-                                           extra_body=FAST).id)
+    spent = _spent(srv, keys["eileen"])
+    v = _done(client, client.videos.create(model="tiny-ltx2", prompt=f"@{cameo['handle']} walks", size="288x512",
+                                           seconds="4", extra_body=FAST).id)
     assert v.status == "completed", v.error
+    assert _spent(srv, keys["eileen"]) - spent == 4  # no references: charged as any job
     assert [(c["id"], c["conditioned"]) for c in v.model_extra["cameos"]] == [(cameo["id"], "none")]
     assert "references" not in _resolved(srv, v.id)
 
@@ -163,7 +177,8 @@ def test_a_revoke_before_the_job_runs_loads_nothing(srv, keys, cameo):
     # A long job first holds the worker, so the cameo job is still queued when the grant is revoked.
     blocker = mallory.videos.create(model="tiny-ltx2", prompt="a long take", size="288x512", seconds="4",
                                     extra_body={"num_inference_steps": 40})
-    queued = mallory.videos.create(model=H3, prompt=f"@{cameo['handle']} jumps", size=SIZE, seconds="4", extra_body=FAST)
+    queued = mallory.videos.create(model=H3, prompt=f"@{cameo['handle']} jumps", size=SIZE, seconds="4",
+                                   extra_body=FAST)
     with srv.http(keys["eileen"]) as h:
         assert h.delete(f"/v1/cameos/{cameo['id']}/grants/mallory").status_code == 200
     v = _done(mallory, queued.id)
@@ -208,7 +223,8 @@ def test_a_voice_that_is_a_cameos_is_refused_like_a_face(srv, keys, cameo):
     client = srv.client(keys["mallory"])
     with pytest.raises(openai.BadRequestError) as e:
         client.videos.create(model="tiny-ltx2", prompt="a speech", size="288x512", seconds="4",
-                             extra_body={**FAST, "audio_reference": {"audio_url": _wav_data_url(spoken[None, :], rate)}})
+                             extra_body={**FAST,
+                                         "audio_reference": {"audio_url": _wav_data_url(spoken[None, :], rate)}})
     assert (_error(e.value)["code"], _error(e.value)["param"]) == ("likeness_not_permitted", "audio_reference")
 
 

@@ -11,7 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mutoscope.likeness.conditioning import VOICE_MATCH, speaker_of, speech_analyzer, voice_sample
+from mutoscope.likeness.conditioning import (
+    VOICE_MATCH,
+    speaker_of,
+    speech_analyzer,
+    voice_sample,
+)
 from mutoscope.likeness.measure import SAME_PERSON_DISTANCE, face_match, voice_match
 from mutoscope.likeness.voice import to_mono_16k
 from mutoscope.media import read_frames

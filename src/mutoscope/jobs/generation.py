@@ -26,8 +26,8 @@ from mutoscope.engine import EngineError, GenerationCancelled, GenerationOutput,
 from mutoscope.jobs.context import JobContext
 from mutoscope.jobs.references import with_references
 from mutoscope.likeness import consent as cameo_consent
-from mutoscope.likeness.measure import measure as measure_likeness
 from mutoscope.likeness import guard as likeness_guard
+from mutoscope.likeness.measure import measure as measure_likeness
 from mutoscope.media import (
     MediaError,
     concat,

@@ -102,7 +102,8 @@ def with_references(ctx: JobContext, video_id: str, model_family: str, spec: Gen
             for key in reference_frame_keys(cameo.id):
                 image = _read_image(ctx, key)
                 if image is not None:
-                    references.append(ReferenceMedia(kind="image", image=image, source=f"{cameo.id}:{key.rsplit('/', 1)[-1]}"))
+                    name = key.rsplit("/", 1)[-1]
+                    references.append(ReferenceMedia(kind="image", image=image, source=f"{cameo.id}:{name}"))
             # The voice only with its own consent, re-read now: a withdrawn voice is simply left out.
             if item.get("voice") and cameo.voice_consent:
                 sound = _read_wav(ctx, voice_sample_key(cameo.id))

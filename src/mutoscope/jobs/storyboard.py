@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from mutoscope.jobs.references import with_references
 from mutoscope.engine import EngineError, GenerationCancelled, GenerationOutput, GenerationSpec, VideoEngine
 from mutoscope.jobs.generation import (
     DECODE_END,
@@ -37,6 +36,7 @@ from mutoscope.jobs.generation import (
     load_clip,
     write_outputs,
 )
+from mutoscope.jobs.references import with_references
 from mutoscope.media import MediaError, audio_samples_for, join
 from mutoscope.provenance import Stamp
 from mutoscope.storage import keys
@@ -172,7 +172,8 @@ def run(ctx: "JobContext", video_id: str, job: "Job", out_dir: Path, report: Cal
     shots = shots_from(board, job.spec, images)
     # A shot naming cameos gets their references (a model that takes them), as a create does.
     family = ctx.engine.resolve(job.model).family
-    shots = [replace(shot, spec=with_references(ctx, video_id, family, shot.spec, {"conditioning": raw.get("conditioning")}))
+    shots = [replace(shot, spec=with_references(ctx, video_id, family, shot.spec,
+                                                {"conditioning": raw.get("conditioning")}))
              if isinstance(raw, dict) and raw.get("conditioning") else shot
              for shot, raw in zip(shots, board["shots"])]
     start = int(board.get("from_shot") or 0)

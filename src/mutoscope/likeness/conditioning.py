@@ -48,8 +48,15 @@ VOICE_MATCH = 0.75
 VOICE_SAMPLE_SECONDS = 8.0
 MODES = ("references", "first_frame", "none")
 
-__all__ = ["AUDIO_KEY_PARAM", "plan", "reference_frame_keys", "voice_sample_key", "voices_field",
-           "check_audio_voice", "voice_sample"]
+__all__ = [
+    "AUDIO_KEY_PARAM",
+    "check_audio_voice",
+    "plan",
+    "reference_frame_keys",
+    "voice_sample",
+    "voice_sample_key",
+    "voices_field",
+]
 
 
 def reference_frame_keys(cameo_id: str) -> list[str]:

@@ -50,7 +50,7 @@ def takes_references(entry: Any) -> bool:
     return bool(family is not None and family.supports_references)
 
 
-def read_audio_reference(service: "VideoService", who: "Principal", fields: dict[str, Any],
+def read_audio_reference(service: VideoService, who: Principal, fields: dict[str, Any],
                          files: dict[str, Upload], entry: Any, model: str) -> AudioInput | None:
     """The request's `audio_reference`, decoded and checked against the model; None when there is none."""
     upload = files.get(PARAM)
@@ -90,7 +90,7 @@ def _base_audio_call() -> Any:
     return Family.audio_call
 
 
-def _fetch(service: "VideoService", who: "Principal", value: dict[str, Any]) -> tuple[bytes, str]:
+def _fetch(service: VideoService, who: Principal, value: dict[str, Any]) -> tuple[bytes, str]:
     from mutoscope.db import repositories as repo
     from mutoscope.storage.keys import file_key
 

@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mutoscope.engine.families.base import Family, LoadedPipelines, RawOutput, component_class, model_from_config
+from mutoscope.engine.families.base import (
+    Family,
+    LoadedPipelines,
+    RawOutput,
+    component_class,
+    model_from_config,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -249,11 +255,14 @@ class MiniMaxH3Family(Family):
     def build_tiny(self, builtin: str) -> LoadedPipelines:
         if builtin != "tiny-minimax-h3":
             raise ValueError(f"unknown builtin MiniMax-H3 model {builtin!r} (known: tiny-minimax-h3)")
-        from mutoscope.engine.testkit.minimax_h3 import TINY_CANVAS, build_tiny_components
+        from mutoscope.engine.testkit.minimax_h3 import (
+            TINY_CANVAS,
+            build_tiny_components,
+        )
 
         return self._pipelines(build_tiny_components(), TINY_CANVAS)
 
-    def load(self, entry: "ModelEntry", source: Path, dtype: "torch.dtype",
+    def load(self, entry: ModelEntry, source: Path, dtype: torch.dtype,
              device: str | None = None) -> LoadedPipelines:
         if device == "meta":
             return self._pipelines(components_at_full_size(source, dtype), {})
@@ -276,18 +285,15 @@ class MiniMaxH3Family(Family):
         pipe = H3Pipeline(modular)
         # One pipeline for every task: the modular blocks pick t2va, fl2va or ref2va from the inputs.
         pipes = LoadedPipelines(text_to_video=pipe, image_to_video=pipe)
-        try:
-            pipe.set_progress_bar_config(disable=True)
-        except Exception:  # a meta build has nothing to show progress for
-            pass
+        pipe.set_progress_bar_config(disable=True)
         return pipes
 
     def pipeline_classes(self) -> tuple[type, ...]:
         return (H3Pipeline,)
 
-    def call_kwargs(self, entry: "ModelEntry", *, prompt: str, negative_prompt: str | None, width: int,
+    def call_kwargs(self, entry: ModelEntry, *, prompt: str, negative_prompt: str | None, width: int,
                     height: int, num_frames: int, fps: float, steps: int, guidance: float,
-                    generator: "torch.Generator", image: "Image.Image | None") -> dict[str, Any]:
+                    generator: torch.Generator, image: Image.Image | None) -> dict[str, Any]:
         # Guidance-distilled: negative_prompt and guidance have nothing to act on.
         kwargs = dict(entry.pipeline_kwargs)
         # The pipeline's num_inference_steps counts sigma grid points, the terminal 0 included: steps + 1 of
@@ -298,8 +304,8 @@ class MiniMaxH3Family(Family):
             kwargs["image"] = image
         return kwargs
 
-    def reference_call(self, pipes: LoadedPipelines, entry: "ModelEntry", kwargs: dict[str, Any],
-                       references: "list[ReferenceMedia]") -> tuple[Any, dict[str, Any]]:
+    def reference_call(self, pipes: LoadedPipelines, entry: ModelEntry, kwargs: dict[str, Any],
+                       references: list[ReferenceMedia]) -> tuple[Any, dict[str, Any]]:
         from mutoscope.engine.base import EngineError
 
         problem = references_problem([(r.kind, r.audio is not None) for r in references])
@@ -317,7 +323,7 @@ class MiniMaxH3Family(Family):
         kwargs["references"] = list(references)
         return pipes.text_to_video, kwargs
 
-    def audio_call(self, pipes: LoadedPipelines, pipe: Any, entry: "ModelEntry", kwargs: dict[str, Any],
+    def audio_call(self, pipes: LoadedPipelines, pipe: Any, entry: ModelEntry, kwargs: dict[str, Any],
                    audio: np.ndarray, sample_rate: int) -> tuple[Any, dict[str, Any], Any]:
         """The soundtrack as one more audio reference, after the others (an input image, if any, joins as
         the first picture: the model takes no audio reference alone)."""
@@ -342,13 +348,13 @@ class MiniMaxH3Family(Family):
             return {}
         return {"references": list(pipe.received), "presentation": pipe.presentation}
 
-    def edit_call(self, pipes: LoadedPipelines, entry: "ModelEntry", kwargs: dict[str, Any], frames: "np.ndarray",
+    def edit_call(self, pipes: LoadedPipelines, entry: ModelEntry, kwargs: dict[str, Any], frames: np.ndarray,
                   strength: float) -> tuple[Any, dict[str, Any]]:
         # The modular pipeline has no partial-noise entry point; edits go elsewhere (None: "cannot edit").
         return None, kwargs
 
-    def extend_call(self, pipes: LoadedPipelines, entry: "ModelEntry", kwargs: dict[str, Any],
-                    tail: "np.ndarray") -> tuple[Any, dict[str, Any]]:
+    def extend_call(self, pipes: LoadedPipelines, entry: ModelEntry, kwargs: dict[str, Any],
+                    tail: np.ndarray) -> tuple[Any, dict[str, Any]]:
         from PIL import Image
 
         kwargs = dict(kwargs)
@@ -363,7 +369,7 @@ class MiniMaxH3Family(Family):
                          sample_rate=int(output.get("sampling_rate") or 32000))
 
 
-def components_at_full_size(source: Path, dtype: "torch.dtype") -> dict[str, Any]:
+def components_at_full_size(source: Path, dtype: torch.dtype) -> dict[str, Any]:
     """Every model component of a MiniMax-H3 repo, at full size on the meta device, from its configs.
 
     A modular repo lists its components in `modular_model_index.json` as `[library, class, spec]`;

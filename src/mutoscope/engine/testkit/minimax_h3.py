@@ -37,7 +37,9 @@ def tiny_processor(tokenizer: Any) -> Any:
     image and audio references only (a character's clip reaches it as its frame and its sound).
     """
     from transformers import Qwen3VLProcessor
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+        Qwen2VLImageProcessorPil,
+    )
 
     class _ImagesOnlyProcessor(Qwen3VLProcessor):
         def check_argument_for_proper_class(self, argument_name, argument):
@@ -63,12 +65,12 @@ def build_tiny_components(seed: int = 0) -> dict[str, Any]:
     tokenizer = tiny_qwen_tokenizer()
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in VISION_TOKENS}
     config = Qwen3VLConfig(
-        text_config=dict(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=51,
-                         num_attention_heads=2, num_key_value_heads=1, head_dim=8,
-                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1]}),
-        vision_config=dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, patch_size=16,
-                           spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=16,
-                           num_position_embeddings=16, deepstack_visual_indexes=[0]),
+        text_config={"vocab_size": len(tokenizer), "hidden_size": 16, "intermediate_size": 32,
+                     "num_hidden_layers": 51, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 8,
+                     "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1]}},
+        vision_config={"depth": 1, "hidden_size": 16, "intermediate_size": 32, "num_heads": 2, "patch_size": 16,
+                       "spatial_merge_size": 2, "temporal_patch_size": 2, "out_hidden_size": 16,
+                       "num_position_embeddings": 16, "deepstack_visual_indexes": [0]},
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
     )
