@@ -113,6 +113,60 @@ def wan_forward_flops(pipe, width: int, height: int, frames: int, batch: int = 1
     return count(call)
 
 
+# MiniMax-H3 reads the prompt verbatim, unpadded (no chat template): a long prompt's tokens.
+H3_TEXT_TOKENS = 256
+
+
+def h3_rows(pipe, width: int, height: int, frames: int) -> tuple[int, int]:
+    """(video rows, audio rows) of a generated MiniMax-H3 clip in the packed sequence: 17n+5 frames are
+    5n+2 latent frames, 2x2 patches of the 16x latent grid; 40 audio latents a second, one row each per
+    stereo channel."""
+    from diffusers.modular_pipelines.minimax_h3.modular_pipeline import (
+        audio_latent_num_frames,
+        video_latent_num_frames,
+    )
+
+    lat_f = video_latent_num_frames(frames, pipe.vae_frames_per_chunk, pipe.vae_latents_per_chunk)
+    step = pipe.canvas_multiple
+    return lat_f * (height // step) * (width // step), audio_latent_num_frames(frames) * pipe.audio_channels
+
+
+def h3_forward_flops(pipe, width: int, height: int, frames: int, references: bool = False) -> int:
+    """One `MiniMaxH3Transformer3DModel` call on the packed sequence (guidance-distilled: one per step).
+
+    references: the `ref2va` partition with one 2048x2048 picture (its own short edge, 1 latent frame)
+    and one voice clip as long as the video, the cameo case, packed ahead of the generated rows."""
+    import torch
+
+    t = pipe.transformer_ref if references else pipe.transformer
+    cfg = t.config
+    video, audio = h3_rows(pipe, width, height, frames)
+    if references:
+        side = 2048 // pipe.canvas_multiple
+        video += side * side
+        audio += audio
+    seq = H3_TEXT_TOKENS + video + audio
+    patch = cfg.in_channels * math.prod(cfg.patch_size)
+    meta = dict(device="meta")
+
+    def call():
+        t(
+            hidden_states=torch.empty(1, video, patch, dtype=torch.bfloat16, **meta),
+            audio_hidden_states=torch.empty(1, audio, cfg.audio_in_channels, dtype=torch.bfloat16, **meta),
+            encoder_hidden_states=torch.empty(1, H3_TEXT_TOKENS, cfg.text_dim, dtype=torch.bfloat16, **meta),
+            timestep=torch.empty(3, **meta),
+            timestep_indices=torch.empty(seq, dtype=torch.long, **meta),
+            token_tags=torch.empty(seq, dtype=torch.long, **meta),
+            position_ids=torch.empty(seq, 3, dtype=torch.long, **meta),
+            video_indices=torch.empty(video, dtype=torch.long, **meta),
+            audio_indices=torch.empty(audio, dtype=torch.long, **meta),
+            text_indices=torch.empty(H3_TEXT_TOKENS, dtype=torch.long, **meta),
+            return_dict=False,
+        )
+
+    return count(call)
+
+
 def decode_flops(pipe, width: int, height: int, frames: int, family: str) -> int:
     import torch
 
@@ -123,6 +177,13 @@ def decode_flops(pipe, width: int, height: int, frames: int, family: str) -> int
         z = torch.empty(1, vae.config.latent_channels, lat_f, height // s, width // s, device="meta", dtype=vae.dtype)
         temb = torch.empty(1, device="meta", dtype=vae.dtype) if vae.config.timestep_conditioning else None
         return count(lambda: vae.decode(z, temb, return_dict=False))
+    if family == "minimax_h3":
+        from diffusers.modular_pipelines.minimax_h3.modular_pipeline import video_latent_num_frames
+
+        lat_f = video_latent_num_frames(frames, pipe.vae_frames_per_chunk, pipe.vae_latents_per_chunk)
+        s = pipe.vae_spatial_compression_ratio
+        z = torch.empty(1, vae.config.latent_channels, lat_f, height // s, width // s, device="meta", dtype=vae.dtype)
+        return count(lambda: vae.decode(z, return_dict=False))
     lat_f = (frames - 1) // pipe.vae_scale_factor_temporal + 1
     s = pipe.vae_scale_factor_spatial
     z = torch.empty(1, vae.config.z_dim, lat_f, height // s, width // s, device="meta", dtype=vae.dtype)
@@ -148,8 +209,9 @@ def ltx2_passes(entry, guidance: float) -> list[dict]:
 
 
 def job(entry, pipes, width: int, height: int, seconds: float,
-        with_decode: bool) -> tuple[list[tuple[str, int, int]], int, tuple[int, int]]:
-    """([(phase, FLOPs of one step, steps)], generated frames, generated size) of one text-to-video job."""
+        with_decode: bool, references: bool = False) -> tuple[list[tuple[str, int, int]], int, tuple[int, int]]:
+    """([(phase, FLOPs of one step, steps)], generated frames, generated size) of one text-to-video job
+    (`references`: a MiniMax-H3 job conditioned on a cameo's picture and voice instead)."""
     from mutoscope.engine.families import FAMILIES
 
     family = FAMILIES[entry.family]
@@ -170,6 +232,11 @@ def job(entry, pipes, width: int, height: int, seconds: float,
             passes = ltx2_passes(entry, entry.guidance)
             step = sum(ltx2_forward_flops(pipe, gen_w, gen_h, frames, entry.fps, **p) for p in passes)
             phases.append((f"denoise {gen_w}x{gen_h}", step, entry.steps))
+    elif entry.family == "minimax_h3":
+        gen_w, gen_h = family.generation_size(width, height)
+        name = "ref2va, 1 picture + 1 voice" if references else "denoise"
+        phases.append((f"{name} {gen_w}x{gen_h}", h3_forward_flops(pipe, gen_w, gen_h, frames, references),
+                       entry.steps))
     else:
         gen_w, gen_h = family.generated_size(width, height)  # Wan: its trained 1280x704 for 720p
         batch = 2 if entry.guidance > 1 else 1  # Wan runs cond and uncond as two calls: same FLOPs
@@ -203,8 +270,9 @@ def main() -> None:
         sizes = args.size or list(entry.sizes[:1])
         for size in sizes:
             width, height = (int(x) for x in size.split("x"))
-            for seconds in args.seconds or [float(entry.seconds[0])]:
-                phases, frames, gen = job(entry, pipes, width, height, seconds, args.with_decode)
+            for seconds, references in ((s, r) for s in args.seconds or [float(entry.seconds[0])]
+                                        for r in ((False, True) if entry.family == "minimax_h3" else (False,))):
+                phases, frames, gen = job(entry, pipes, width, height, seconds, args.with_decode, references)
                 total = 0
                 for name, flops, steps in phases:
                     total += flops * steps

@@ -36,6 +36,21 @@ def test_generate_refuses_unknown_size(tmp_path):
     assert r.returncode == 1 and "640x480" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_generate_refuses_audio_it_cannot_use(tmp_path):
+    silent = run(tmp_path, "generate", "x", "--model", "tiny-wan", "--size", "512x288", "--audio", __file__,
+                 "-o", str(tmp_path / "x.mp4"))
+    assert silent.returncode == 1 and "makes no sound" in silent.stderr and "Traceback" not in silent.stderr
+    unreadable = run(tmp_path, "generate", "x", "--size", "512x288", "--audio", __file__, "-o", str(tmp_path / "x.mp4"))
+    assert unreadable.returncode == 1 and "not usable audio" in unreadable.stderr
+    assert "Traceback" not in unreadable.stderr
+
+
+def test_models_list_shows_minimax_h3_and_its_licence(tmp_path):
+    r = run(tmp_path, "models", "list")
+    assert r.returncode == 0, r.stderr
+    assert "minimax-h3" in r.stdout and "MiniMax H3 Community License" in r.stdout
+
+
 def test_models_list_marks_test_models(tmp_path):
     r = run(tmp_path, "models", "list")
     assert r.returncode == 0, r.stderr

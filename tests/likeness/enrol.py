@@ -16,14 +16,15 @@ from tests.likeness.clips import build_clip
 SYNTHETIC_VOICE_CHECKS = {"voice_consistent", "spoken_digits"}
 
 
-def enrol(h: httpx.Client, clip_dir: Path, handle: str, attempts: int = 3) -> dict:
+def enrol(h: httpx.Client, clip_dir: Path, handle: str, attempts: int = 3, **fields: str) -> dict:
     """The verified cameo object. Another attempt (new challenge, so new digits; handle + attempt number)
-    only when every failed check is one of SYNTHETIC_VOICE_CHECKS; every other check must pass first time."""
+    only when every failed check is one of SYNTHETIC_VOICE_CHECKS; every other check must pass first time.
+    `fields`: more form fields of the create (`voice_consent="true"`)."""
     for attempt in range(attempts):
         ch = h.post("/v1/cameos/challenges").json()
         clip = build_clip(clip_dir / f"{handle}-{attempt}.mp4", digits=ch["digits"], turns=tuple(ch["turns"]))
         r = h.post("/v1/cameos", data={"handle": handle if attempt == 0 else f"{handle}{attempt}",
-                                       "challenge_id": ch["id"]},
+                                       "challenge_id": ch["id"], **fields},
                    files={"video": ("clip.mp4", clip.read_bytes(), "video/mp4")})
         assert r.status_code == 200, r.text
         done = wait_for(lambda: (c := h.get(f"/v1/cameos/{r.json()['id']}").json())["status"] != "verifying" and c,

@@ -171,6 +171,8 @@ def test_bad_key_is_refused_at_connect(live):
     ({"prompt": "a red door", "num_inference_steps": 0}, {"prompt": "a red door", "num_inference_steps": 0}),
     ({"prompt": "a red door", "image_url": "ftp://example.com/a.png"},
      {"prompt": "a red door", "input_reference": {"image_url": "ftp://example.com/a.png"}}),
+    ({"prompt": "a red door", "audio_url": "ftp://example.com/a.wav"},
+     {"prompt": "a red door", "audio_reference": {"audio_url": "ftp://example.com/a.wav"}}),
 ])
 def test_bad_arguments_are_tool_errors_with_the_apis_message(live, args, api_body):
     with live.http() as h:

@@ -28,6 +28,9 @@ class Plan:
     extensions: bool = True
     retention_days: float | None = None
     visible_watermark: bool = False
+    # A job conditioned on references (cameos' faces and voices, characters) or a supplied soundtrack is
+    # charged this many times its seconds: the model and its references cost more GPU time.
+    reference_cost: float = 1.0
 
     @property
     def unit(self) -> str:

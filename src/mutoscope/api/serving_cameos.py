@@ -6,6 +6,7 @@ Biometrics never leave the server through this API: objects carry check names an
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,7 +44,22 @@ from mutoscope.storage import Storage
 def to_cameo(c: Cameo) -> CameoObject:
     return CameoObject(id=c.id, handle=c.handle, status=c.status, policy=c.policy, preferences=c.preferences,
                        blocked_terms=c.blocked_terms or [], created_at=c.created_at, verified_at=c.verified_at,
-                       verification=c.verification)
+                       verification=c.verification, voice_consent=bool(c.voice_consent),
+                       voice_sample=c.voice_sample_key is not None)
+
+
+def _measured(v: Any, cameo_id: str) -> dict[str, Any]:
+    """This cameo's entry of a video's `cameos` (conditioned, face and voice match), as the video shows it."""
+    if v is None:
+        return {}
+    from mutoscope.videos.service import to_video_object
+
+    for c in to_video_object(v).cameos or []:
+        if c.id == cameo_id:
+            return {"conditioned": c.conditioned,
+                    "face_match": c.face_match.model_dump() if c.face_match else None,
+                    "voice_match": c.voice_match.model_dump() if c.voice_match else None}
+    return {}
 
 
 def to_challenge(row: CameoChallenge) -> ChallengeObject:
@@ -96,7 +112,9 @@ class CameoAPI:
             raise InvalidRequest(f"video must be a video file, got '{video.content_type}'.", param="video")
         self._inspect(video)
         keep = str(body.fields.get("keep_upload", "")).lower() in ("1", "true", "yes")
-        return to_cameo(self.service.create(who.user_id, handle, challenge_id, video.data, keep_upload=keep))
+        voice = str(body.fields.get("voice_consent", "")).lower() in ("1", "true", "yes")
+        return to_cameo(self.service.create(who.user_id, handle, challenge_id, video.data, keep_upload=keep,
+                                            voice_consent=voice))
 
     def list(self, who: Principal) -> CameoList:
         return CameoList(data=[to_cameo(c) for c in self.service.list(who.user_id)])
@@ -106,8 +124,11 @@ class CameoAPI:
 
     def update(self, who: Principal, cameo_id: str, body: Body) -> CameoObject:
         req: UpdateCameoRequest = parse_model(UpdateCameoRequest, body.fields)
-        return to_cameo(self.service.update(who.user_id, cameo_id, policy=req.policy, preferences=req.preferences,
-                                            blocked_terms=req.blocked_terms))
+        cameo = self.service.update(who.user_id, cameo_id, policy=req.policy, preferences=req.preferences,
+                                    blocked_terms=req.blocked_terms)
+        if req.voice_consent is not None:
+            cameo = self.service.set_voice_consent(who.user_id, cameo_id, req.voice_consent)
+        return to_cameo(cameo)
 
     def grant(self, who: Principal, cameo_id: str, body: Body) -> GrantObject:
         req: GrantRequest = parse_model(GrantRequest, body.fields)
@@ -126,7 +147,8 @@ class CameoAPI:
     def videos(self, who: Principal, cameo_id: str) -> CameoUseList:
         return CameoUseList(data=[
             CameoUseObject(video_id=u.video_id, user_id=u.user_id, status=v.status if v is not None else None,
-                           created_at=u.created_at, taken_down_at=u.taken_down_at, takedown_reason=u.takedown_reason)
+                           created_at=u.created_at, taken_down_at=u.taken_down_at, takedown_reason=u.takedown_reason,
+                           **_measured(v, cameo_id))
             for u, v in self.service.uses(who.user_id, cameo_id)])
 
     def takedown(self, who: Principal, cameo_id: str, video_id: str, body: Body) -> CameoUseObject:

@@ -134,6 +134,10 @@ TOOLS: list[types.Tool] = [
                                          "image. It is scaled and cropped to the size."},
             "characters": {"type": "array", "maxItems": 2, "items": {"type": "string"},
                            "description": "Optional ids of characters (\"char_…\") to appear in the video."},
+            "audio_url": {"type": "string",
+                          "description": "Optional soundtrack to generate the video to (lip-synced speech, music): "
+                                         "an https URL or a data: URL of an audio file, at most 60 s. The video's "
+                                         "sound is exactly this clip. Only models with sound take it."},
             "wait": _WAIT, "timeout_seconds": _TIMEOUT, **_GENERATION,
         }, ["prompt"]),
         annotations=types.ToolAnnotations(title="Create a video", read_only_hint=False, destructive_hint=False,
@@ -308,6 +312,8 @@ class VideoTools:
             chars = args["characters"]
             fields["characters"] = [{"id": c} if isinstance(c, str) else c for c in chars] \
                 if isinstance(chars, list) else chars
+        if args.get("audio_url") is not None:
+            fields["audio_reference"] = {"audio_url": args["audio_url"]}
         video, _ = await self._start(self.videos.create, who, Body(fields=fields))
         return await self._finish(ctx, who, video, wait)
 

@@ -174,6 +174,8 @@ def generate(prompt: Annotated[Optional[str], typer.Argument(help="What to gener
              seconds: str = "4",
              size: Annotated[Optional[str], typer.Option(help="WxH; default: the model's default size.")] = None,
              image: Annotated[Optional[Path], typer.Option(help="First-frame image.")] = None,
+             audio: Annotated[Optional[Path], typer.Option(
+                 help="A soundtrack (at most 60 s) the video is generated to; the video's sound is exactly it.")] = None,
              storyboard: Annotated[Optional[Path], typer.Option(
                  help="A TOML file of [[shots]] (docs/storyboards.md) rendered into one video.")] = None,
              seed: Optional[int] = None, steps: Optional[int] = None, guidance: Optional[float] = None,
@@ -227,10 +229,22 @@ def generate(prompt: Annotated[Optional[str], typer.Argument(help="What to gener
         err.print(f"[yellow]Note:[/yellow] {info.name} is a random-weight test model: it makes noise, not video.")
     w, h = parse_size(size)
     first = fit_image(Image.open(image).convert("RGB"), w, h) if image else None
+    sound = rate = None
+    if audio is not None:
+        from mutoscope.media import MediaError
+        from mutoscope.media.sound import SoundLimits, decode_sound
+        from mutoscope.videos.conditioning import MAX_AUDIO_SECONDS
+
+        if not info.has_audio:
+            _fail(f"{model} makes no sound, so it cannot take --audio")
+        try:
+            sound, rate = decode_sound(audio, SoundLimits(max_seconds=MAX_AUDIO_SECONDS))
+        except (MediaError, OSError) as e:
+            _fail(f"--audio {audio} is not usable audio: {e}")
     spec = GenerationSpec(prompt=prompt, width=w, height=h, seconds=float(seconds),
                           seed=seed if seed is not None else random.randrange(2**31), image=first,
                           num_inference_steps=steps, guidance_scale=guidance, negative_prompt=negative_prompt,
-                          camera=camera)
+                          camera=camera, audio=sound, audio_sample_rate=rate)
     from mutoscope.cli.bars import job_bar, reporter
 
     with job_bar(err) as bar, tempfile.TemporaryDirectory() as tmp:

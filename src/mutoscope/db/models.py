@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         UniqueConstraint)
-from sqlalchemy import true as sa_true
+from sqlalchemy import false, true as sa_true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -396,6 +396,10 @@ class Cameo(Base):
     voice_embedding: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
     upload_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     keep_upload: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The owner's separate consent to put their voice in videos (off by default), and the short clean voice
+    # sample kept from the verification recording only while it is given.
+    voice_consent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    voice_sample_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     verified_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -54,6 +54,25 @@ class StepHooks(Protocol):
 
 
 @dataclass(frozen=True)
+class ReferenceMedia:
+    """One reference a generation is conditioned on (a cameo's face or voice, a character, a supplied clip).
+
+    kind: "image" (`image`, uint8 (H, W, 3)), "video" (`frames`, uint8 (T, H, W, 3) at `fps`, with its
+        sound in `audio` or not) or "audio" (`audio` alone).
+    audio: float32 (channels, samples) at `sample_rate`.
+    source: where it came from ("cameo_...:reference-0", "cameo_...:voice", "char_..."), for the record.
+    """
+
+    kind: Literal["image", "video", "audio"]
+    image: "np.ndarray | None" = None
+    frames: "np.ndarray | None" = None
+    fps: float | None = None
+    audio: "np.ndarray | None" = None
+    sample_rate: int | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class GenerationSpec:
     """What to generate. Sizes are the exact output size the caller wants.
 
@@ -81,6 +100,8 @@ class GenerationSpec:
         camera: a camera move (engine/camera.py MOVES) the model offers, or None (a storyboard calls generate
             per shot, each with its own). An adapter move's LoRA is on only while this call denoises; a prompt
             move's phrase is folded into `prompt`.
+        references: `ReferenceMedia` in order; the prompt already names them by the model's labels.
+        audio, audio_sample_rate: a supplied soundtrack (see the fields).
     """
 
     prompt: str
@@ -97,6 +118,12 @@ class GenerationSpec:
     condition_audio: "np.ndarray | None" = None
     condition_audio_rate: int | None = None
     camera: str | None = None
+    # Conditioning on references, in the order the prompt names them (a reference-capable family only).
+    references: "tuple[ReferenceMedia, ...]" = ()
+    # A soundtrack the picture is generated to: float32 (channels, samples) at `audio_sample_rate`; the
+    # output's sound is exactly it, resampled to the model's rate.
+    audio: "np.ndarray | None" = None
+    audio_sample_rate: int | None = None
 
     def __post_init__(self) -> None:
         if (self.condition_frames is None) != (self.condition_mode is None):

@@ -200,7 +200,8 @@ class DiffusersEngine(Catalog, VideoEngine):
         pipe = pipes.image_to_video if spec.image is not None else pipes.text_to_video
         mode = spec.condition_mode
         # Extensions and edits condition on a source clip at full size: they take the single pass.
-        two_stage = entry.recipe == "two_stage" and mode is None
+        # (References and a supplied soundtrack condition one pass too.)
+        two_stage = entry.recipe == "two_stage" and mode is None and not spec.references and spec.audio is None
         if two_stage:
             if pipes.upsample is None:
                 raise EngineError(f"{model}: recipe 'two_stage' but no latent upsampler was loaded")
@@ -265,6 +266,14 @@ class DiffusersEngine(Catalog, VideoEngine):
             pipe, kwargs = family.edit_call(pipes, entry, kwargs, fit_frames(clip, gen_w, gen_h), entry.edit_strength)
         if pipe is None:
             raise EngineError(f"{model}: this model cannot {mode} videos")
+        if spec.references:
+            pipe, kwargs = family.reference_call(pipes, entry, kwargs, list(spec.references))
+        audio_hook = None
+        if spec.audio is not None:
+            if not spec.audio_sample_rate:
+                raise EngineError("audio needs its sample rate")
+            pipe, kwargs, audio_hook = family.audio_call(pipes, pipe, entry, kwargs, np.asarray(spec.audio),
+                                                         int(spec.audio_sample_rate))
         # What the family chose that the entry does not say (a default negative prompt, an edit's schedule).
         recorded = kwargs.pop("_resolved", None) or {}
         refine_recorded: dict[str, Any] = {}
@@ -324,6 +333,8 @@ class DiffusersEngine(Catalog, VideoEngine):
             raise EngineError(f"{model}: generation failed: {type(exc).__name__}: {exc}") from exc
         finally:
             self._adapters_off(entry, family, pipes)
+            if audio_hook is not None:
+                audio_hook.remove()
         # A pipeline that swallowed our interrupt (stopped early, then decoded) must not pass as a result.
         _check_not_cancelled(pipe, hooks)
 
@@ -338,6 +349,13 @@ class DiffusersEngine(Catalog, VideoEngine):
             audio = fit_audio(raw.audio[..., skip:], frames_out / entry.fps, raw.sample_rate)
             if skip:  # kept apart for the join's crossfade over the overlap
                 lead = fit_audio(raw.audio[..., :skip], overlap / entry.fps, raw.sample_rate)
+        if spec.audio is not None and raw.sample_rate:
+            from mutoscope.engine.audio import resample, with_channels
+
+            # The supplied soundtrack is the output's sound, sample for sample after resampling.
+            supplied = resample(np.asarray(spec.audio, np.float32), int(spec.audio_sample_rate), raw.sample_rate)
+            channels = raw.audio.shape[0] if raw.audio is not None and raw.audio.ndim == 2 else supplied.shape[0]
+            audio = fit_audio(with_channels(supplied, channels), frames_out / entry.fps, raw.sample_rate)
         hooks.on_progress(1.0, "decode")
 
         return GenerationOutput(
@@ -384,6 +402,8 @@ class DiffusersEngine(Catalog, VideoEngine):
                 ]} if two_stage else {}),
                 **recorded,
                 "modes": dict(pipes.modes),
+                **family.conditioning_record(pipe),
+                **({"audio_reference": getattr(audio_hook, "record", {})} if audio_hook is not None else {}),
             },
         )
 

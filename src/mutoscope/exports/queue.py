@@ -165,7 +165,9 @@ class ExportQueue:
                 path = video_path(v.id, what)
                 entries.append(Entry(path, size, lambda key=key: self.storage.open(key)))
                 files[what] = path
-            params = dict(v.params or {})
+            # A supplied soundtrack's storage key means nothing on another server (the references a job used
+            # are named in `resolved` by hash only; cameos' frames and voices never travel in a video's record).
+            params = {k: x for k, x in (v.params or {}).items() if k != "audio_reference_key"}
             if isinstance(board := params.get("storyboard"), dict):
                 params["storyboard"] = self._storyboard(v.id, board, entries)
             obj = self.video_object(v).model_dump(mode="json")

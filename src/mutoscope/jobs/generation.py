@@ -38,8 +38,10 @@ from mutoscope.jobs.render import (
     render,
 )
 from mutoscope.jobs.progress import Detail
+from mutoscope.jobs.references import with_references
 from mutoscope.likeness import consent as cameo_consent
 from mutoscope.likeness import guard as likeness_guard
+from mutoscope.likeness.measure import measure as measure_likeness
 from mutoscope.media import audio_samples_for, fit_image
 from mutoscope.provenance import Stamp
 from mutoscope.storage import StorageUnavailable, keys
@@ -269,6 +271,7 @@ def run_video_job(ctx: JobContext, claim: Claim) -> None:
                                                **provenance_for(ctx, video_id, scratch))
             else:
                 spec, prefix = conditioning_for(ctx, job, job.spec)
+                spec = with_references(ctx, video_id, ctx.engine.resolve(job.model).family, spec, job.params)
                 output, files = render(ctx.engine, job.model, spec, scratch, report, cancelled,
                                        **provenance_for(ctx, video_id, scratch), prefix=prefix)
             t1 = time.perf_counter()
@@ -279,6 +282,10 @@ def run_video_job(ctx: JobContext, claim: Claim) -> None:
             if _consent_denial(ctx, video_id, "publish", fail, output.frames):
                 discard()
                 return
+            if (job.params.get("conditioning") or {}).get("cameos"):
+                with ctx.sessions() as s:
+                    output.resolved["cameos"] = measure_likeness(s, job.params["conditioning"], output.frames,
+                                                                 output.audio, output.sample_rate)
             retention = (job.params.get("policy") or {}).get("retention_days") or ctx.settings.retention_days
             with ctx.sessions() as s:
                 published = transitions.complete(s, claim, resolved=output.resolved, retention_days=retention)

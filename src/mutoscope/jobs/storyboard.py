@@ -40,6 +40,7 @@ from mutoscope.jobs.render import (
     write_outputs,
 )
 from mutoscope.jobs.progress import in_shot
+from mutoscope.jobs.references import with_references
 from mutoscope.media import MediaError, audio_samples_for, join, resample_audio
 from mutoscope.provenance import Stamp
 from mutoscope.storage import keys
@@ -149,7 +150,8 @@ def render_storyboard(engine: VideoEngine, model: str, shots: list[Shot], out_di
     # Per shot, not the video's: each shot has its own seed, task, camera move and LoRA adapters.
     resolved = {k: v for k, v in first.items() if k not in ("seed", "frames", "task", "generation_frames",
                                                             "condition_frames", "conditioning_pipeline",
-                                                            "first_frame_pinned", "camera", "lora_active")}
+                                                            "first_frame_pinned", "camera", "lora_active",
+                                                            "references", "presentation", "audio_reference")}
     resolved["frames"] = len(video)
     resolved["storyboard"] = {
         "reused_frames": len(prefix.frames) if prefix is not None else 0,
@@ -157,7 +159,8 @@ def render_storyboard(engine: VideoEngine, model: str, shots: list[Shot], out_di
                    "frames": out.resolved.get("frames"), "camera": out.resolved.get("camera"),
                    "lora_active": out.resolved.get("lora_active", []), "transition": shot.transition,
                    **({"audio_carried_seconds": out.resolved["audio_carried_seconds"]}
-                      if "audio_carried_seconds" in out.resolved else {})}
+                      if "audio_carried_seconds" in out.resolved else {}),
+                   **({"references": out.resolved["references"]} if "references" in out.resolved else {})}
                   for shot, out in zip(shots, outputs)],
     }
     output = GenerationOutput(frames=video, fps=fps, audio=audio, sample_rate=rate if audio is not None else None,
@@ -184,6 +187,12 @@ def run(ctx: "JobContext", video_id: str, job: Job, out_dir: Path, report: Calla
         except (FileNotFoundError, KeyError, OSError, ValueError):
             raise SourceVideoError(f"The stored first frame of shot {i} cannot be read.") from None
     shots = shots_from(board, job.spec, images)
+    # A shot naming cameos gets their references (a model that takes them), as a create does.
+    family = ctx.engine.resolve(job.model).family
+    shots = [replace(shot, spec=with_references(ctx, video_id, family, shot.spec,
+                                                {"conditioning": raw.get("conditioning")}))
+             if isinstance(raw, dict) and raw.get("conditioning") else shot
+             for shot, raw in zip(shots, board["shots"])]
     start = int(board.get("from_shot") or 0)
     prefix = None
     if 0 < start < len(shots) and job.source_key is not None:

@@ -27,7 +27,7 @@ from mutoscope.likeness import audit, consent
 from mutoscope.likeness.challenge import DEFAULT_TTL_S, Challenge, new_challenge
 from mutoscope.likeness.runtime import LikenessUnavailable, install_hint
 from mutoscope.storage import Storage
-from mutoscope.storage.keys import cameo_prefix, upload_key
+from mutoscope.storage.keys import cameo_prefix, upload_key, voice_sample_key
 
 logger = logging.getLogger(__name__)
 PURGE_GRACE_DAYS = 30
@@ -122,7 +122,8 @@ class CameoService:
             s.expunge(row)
             return row
 
-    def create(self, user_id: str, handle: str, challenge_id: str, video: bytes, keep_upload: bool = False) -> Cameo:
+    def create(self, user_id: str, handle: str, challenge_id: str, video: bytes, keep_upload: bool = False,
+               voice_consent: bool = False) -> Cameo:
         handle = handle.strip().lstrip("@").lower()
         if not consent.HANDLE.match(handle):
             raise InvalidRequest("handle must be 3-30 characters: a-z, 0-9, '_' and '.', not starting or ending "
@@ -142,7 +143,7 @@ class CameoService:
                 raise Conflict(f"The handle @{handle} is taken.", param="handle", code="handle_taken")
             ch.used_at = now()
             cameo = Cameo(owner_id=user_id, handle=handle, challenge_id=ch.id, status="verifying",
-                          keep_upload=keep_upload)
+                          keep_upload=keep_upload, voice_consent=voice_consent)
             s.add(cameo)
             s.flush()
             cameo.upload_key = upload_key(cameo.id)
@@ -181,7 +182,7 @@ class CameoService:
                 return
             ch = s.get(CameoChallenge, c.challenge_id)
             challenge = Challenge(digits=ch.digits, turns=tuple(ch.turns.split(",")))
-            key, keep = c.upload_key, c.keep_upload
+            key, keep, voice = c.upload_key, c.keep_upload, c.voice_consent
         whisper = ensure_installed(self.options)
         with self.storage.open(key) as f:
             data = f.read()
@@ -195,6 +196,7 @@ class CameoService:
                 Image.fromarray(frame).save(buf, format="JPEG", quality=90)
                 self.storage.put_bytes(reference_key(cameo_id, i), buf.getvalue())
                 refs.append(reference_key(cameo_id, i))
+        sample = self._keep_voice(cameo_id, data, speech) if report.passed and voice else None
 
         def tx(s: Session) -> None:
             c = s.scalar(select(Cameo).where(Cameo.id == cameo_id))
@@ -205,6 +207,7 @@ class CameoService:
             if report.passed:
                 c.status = "active"
                 c.face_embedding, c.voice_embedding = report.face_embedding, report.voice_embedding
+                c.voice_sample_key = sample
             else:
                 c.status = "failed"
             audit.append(s, "verify" if report.passed else "verify_failed", actor_id=c.owner_id,
@@ -214,6 +217,67 @@ class CameoService:
         self._tx(tx)
         if not keep:  # raw uploads are deleted after verification unless the owner keeps them
             self.storage.delete_prefix(key)
+
+    def _keep_voice(self, cameo_id: str, recording: bytes, speech: Callable[..., Any]) -> str | None:
+        """Store the speech of the verification recording (the same voice-activity check as verification)
+        as the cameo's voice sample; its key, or None when the recording holds too little speech."""
+        from mutoscope.likeness.conditioning import voice_sample
+        from mutoscope.likeness.voice import RATE, to_mono_16k
+        from mutoscope.media import read_audio
+        from mutoscope.media.sound import wav_bytes
+
+        sound = read_audio(io.BytesIO(recording))
+        if sound is None:
+            return None
+        wav = to_mono_16k(*sound)
+        analyzer = speech(ensure_installed(self.options))
+        sample = voice_sample(wav, analyzer.speech_segments(wav))
+        if sample is None:
+            return None
+        self.storage.put_bytes(voice_sample_key(cameo_id), wav_bytes(sample[None, :], RATE))
+        return voice_sample_key(cameo_id)
+
+    def set_voice_consent(self, user_id: str, cameo_id: str, given: bool) -> Cameo:
+        """The owner's voice consent. Giving it keeps a voice sample from the verification recording, which
+        must still be stored (`keep_upload`, or consent given when recording); withdrawing it deletes the
+        sample at once. Audited either way."""
+        from mutoscope.likeness.voice import shared_analyzer as speech
+
+        with self.sessions() as s:
+            c = self._own(s, user_id, cameo_id)
+            status, had = c.status, c.voice_sample_key
+            upload = c.upload_key if c.keep_upload else None  # otherwise deleted after verification
+        key = had
+        if given and had is None:
+            recording = None
+            if status == "active" and upload is not None:
+                try:
+                    with self.storage.open(upload) as f:
+                        recording = f.read()
+                except (FileNotFoundError, KeyError, OSError):
+                    recording = None
+            if recording is None:
+                raise InvalidRequest("Voice consent needs the verification recording, which was not kept: record "
+                                     "the cameo again with voice_consent=true (or keep_upload=true).",
+                                     param="voice_consent", code="voice_sample_unavailable")
+            key = self._keep_voice(cameo_id, recording, speech)
+            if key is None:
+                raise InvalidRequest("The verification recording holds too little clear speech for a voice sample.",
+                                     param="voice_consent", code="voice_sample_unavailable")
+        if not given:
+            self.storage.delete_prefix(voice_sample_key(cameo_id))
+            key = None
+
+        def tx(s: Session) -> Cameo:
+            c = self._own(s, user_id, cameo_id)
+            c.voice_consent, c.voice_sample_key = given, key
+            audit.append(s, "voice_consent", actor_id=user_id, owner_id=user_id, cameo_id=c.id,
+                         detail={"given": given, "sample": key is not None})
+            s.flush()
+            s.expunge(c)
+            return c
+
+        return self._tx(tx)
 
     def _own(self, s: Session, user_id: str, cameo_id: str) -> Cameo:
         c = s.scalar(select(Cameo).where(Cameo.id == cameo_id, Cameo.owner_id == user_id,
@@ -403,6 +467,8 @@ class CameoService:
         def tx(s: Session):
             c = self._own(s, user_id, cameo_id)
             c.status, c.deleted_at = "deleted", now()
+            # The voice sample goes at once (the rest of the biometrics after the grace period).
+            c.voice_consent, c.voice_sample_key = False, None
             c.purge_after = c.deleted_at + int(self.options.purge_grace_days * 86400)
             failed = consent.queued_videos(s, c.id)
             audit.append(s, "delete", actor_id=user_id, owner_id=user_id, cameo_id=c.id,
@@ -412,6 +478,7 @@ class CameoService:
             return c, failed
 
         cameo, failed = self._tx(tx)
+        self.storage.delete_prefix(voice_sample_key(cameo.id))
         self._fail_all(failed)
         if self.options.purge_grace_days <= 0:
             self.purge_due()
@@ -429,6 +496,7 @@ class CameoService:
             def tx(s: Session, cid=cid) -> None:
                 c = s.scalar(select(Cameo).where(Cameo.id == cid))
                 c.face_embedding = c.voice_embedding = None
+                c.voice_sample_key, c.voice_consent = None, False
                 c.upload_key, c.purged_at = None, now()
                 audit.append(s, "purge", actor_id=None, owner_id=c.owner_id, cameo_id=c.id)
 

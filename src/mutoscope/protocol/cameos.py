@@ -49,6 +49,10 @@ class CameoObject(BaseModel):
     created_at: int
     verified_at: int | None = None
     verification: VerificationObject | None = None
+    # Whether the owner lets their voice be used (separate from the face; off by default), and whether a
+    # voice sample from the verification recording is kept for that (docs/likeness.md, "Voice").
+    voice_consent: bool = False
+    voice_sample: bool = False
 
 
 class CameoList(BaseModel):
@@ -60,6 +64,7 @@ class UpdateCameoRequest(OpenAIBaseModel):
     policy: CameoPolicy | None = None
     preferences: str | None = Field(default=None, max_length=2000)
     blocked_terms: list[str] | None = Field(default=None, max_length=50)
+    voice_consent: bool | None = None
 
 
 class GrantRequest(OpenAIBaseModel):
@@ -89,6 +94,10 @@ class CameoUseObject(BaseModel):
     created_at: int
     taken_down_at: int | None = None
     takedown_reason: str | None = None
+    # How the cameo conditioned the video and its measured likeness (docs/likeness.md, "Measured likeness").
+    conditioned: str | None = None
+    face_match: dict | None = None
+    voice_match: dict | None = None
 
 
 class CameoUseList(BaseModel):

@@ -241,6 +241,31 @@ def _duration(seconds: int) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+class FaceMatch(BaseModel):
+    """dlib's best face distance to the cameo over the sampled frames (below 0.6: the same person) and the
+    share of sampled frames where the person was found (docs/likeness.md, "Measured likeness")."""
+
+    distance: float | None = None
+    found: float = 0.0
+    frames: int = 0
+
+
+class VoiceMatch(BaseModel):
+    """Speaker-embedding cosine similarity between the cameo's voice and the video's speech (null: no speech)."""
+
+    similarity: float | None = None
+
+
+class VideoCameo(BaseModel):
+    """A cameo a video uses: how it reached the model and, once the job has run, how much it shows."""
+
+    id: str
+    conditioned: Literal["references", "first_frame", "none"] = "none"
+    voice: bool = False
+    face_match: FaceMatch | None = None
+    voice_match: VoiceMatch | None = None
+
+
 class VideoObject(BaseModel):
     # OpenAI standard fields (VideoResource)
     id: str
@@ -268,6 +293,8 @@ class VideoObject(BaseModel):
     generated_by: GeneratedBy | None = None
     # A storyboard's shots, in order (None for any other video); `seconds` is their total.
     shots: list[ShotObject] | None = None
+    # The cameos the video uses, how each conditioned it and (once completed) its measured likeness.
+    cameos: list[VideoCameo] | None = None
     # Mutoscope extensions: sharing. `share_url` (a path on this server) is shown to the owner only.
     visibility: Visibility = "private"
     share_url: str | None = None

@@ -54,6 +54,11 @@ def input_video_key(video_id: str) -> str:
     return f"{video_prefix(video_id)}/input.mp4"
 
 
+def input_audio_key(video_id: str) -> str:
+    """A create's `audio_reference`, decoded and stored as float WAV (the job's whole input)."""
+    return f"{video_prefix(video_id)}/audio_reference.wav"
+
+
 def file_key(file_id: str) -> str:
     return f"files/{file_id}"
 
@@ -74,6 +79,17 @@ def cameo_prefix(cameo_id: str) -> str:
 
 def upload_key(cameo_id: str) -> str:
     return f"{cameo_prefix(cameo_id)}/upload.mp4"
+
+
+def cameo_frame_key(cameo_id: str, i: int) -> str:
+    """A verified cameo's i-th reference frame (a face crop, JPEG)."""
+    return f"{cameo_prefix(cameo_id)}/reference-{i}.jpg"
+
+
+def voice_sample_key(cameo_id: str) -> str:
+    """A cameo's voice sample (kept only with its owner's voice consent; under the cameo's prefix, so a purge
+    erases it with the other biometrics)."""
+    return f"{cameo_prefix(cameo_id)}/voice.wav"
 
 
 def reference_key(character_id: str, cameo_id: str | None) -> str:

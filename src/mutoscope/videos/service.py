@@ -36,12 +36,14 @@ from mutoscope.errors import Gone, InvalidRequest, MutoscopeError, NotFound, Per
 from mutoscope.storage.keys import (
     VARIANTS,
     input_key,
+    input_audio_key,
     input_video_key,
     published_key,
     shot_input_key,
     video_prefix,
 )
 from mutoscope.lifecycle import service as lifecycle
+from mutoscope.likeness import conditioning as cameo_conditioning
 from mutoscope.likeness import consent as cameo_consent
 from mutoscope.likeness import guard as likeness_guard
 from mutoscope.likeness.characters import CharacterService, is_character_id
@@ -72,6 +74,7 @@ from mutoscope.protocol.videos import (
     StoryboardShot,
     UpdateVideoRequest,
     VideoCamera,
+    VideoCameo,
     VideoError,
     VideoList,
     VideoObject,
@@ -79,6 +82,7 @@ from mutoscope.protocol.videos import (
 )
 from mutoscope.storage import Storage
 from mutoscope.storage.http import StoredFile
+from mutoscope.videos import conditioning
 from mutoscope.videos import storyboard as sb
 from mutoscope.videos import transitions
 
@@ -163,11 +167,27 @@ def to_video_object(v: Video, owner_view: bool = False) -> VideoObject:
         share_url=f"/s/{v.share_token}" if owner_view and v.share_token else None,
         camera=_camera_of(v),
         generated_by=_generated_by(v),
+        cameos=_cameos_of(v),
     )
 
 
 def _progress_detail(v: Video) -> ProgressDetail | None:
     return ProgressDetail.read(v.progress_detail) if v.status == "in_progress" else None
+
+
+def _cameos_of(v: Video) -> list[VideoCameo] | None:
+    """The plan's cameos; once completed, what the job measured (a stored value is never trusted)."""
+    plan = (v.params or {}).get("conditioning")
+    if not isinstance(plan, dict) or not plan.get("cameos"):
+        return None
+    done = (v.resolved or {}).get("cameos") if v.status == "completed" else None
+    try:
+        if isinstance(done, list):
+            return [VideoCameo.model_validate(c) for c in done]
+        return [VideoCameo(id=c["id"], conditioned=plan.get("mode", "none"), voice=bool(c.get("voice")))
+                for c in plan["cameos"]]
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def may_view(v: Video, user_id: str, token: str | None = None) -> bool:
@@ -325,6 +345,9 @@ class VideoService:
         headers = self.admit(who, req.model, req.size, req.seconds, req.camera, steps=req.num_inference_steps,
                              rated=batch is None)
         width, height = (int(x) for x in req.size.split("x"))
+        entry = self._resolve(req.model)
+        audio = conditioning.read_audio_reference(self, who, fields, body.files, entry, req.model)
+        voices = cameo_conditioning.voices_field(fields.get("cameo_voices"))
         png = None
         if upload is not None:
             png = self._image_from_upload(upload, width, height)
@@ -335,6 +358,8 @@ class VideoService:
             cameo_ids = cameo_consent.check_create(s, who.user_id, req.prompt, fields.get("characters"))
             if png is not None:  # the likeness guard: a face in the image must be a cameo the caller may use
                 cameo_ids = likeness_guard.check_image(s, who.user_id, png, "input_reference", req.prompt, cameo_ids)
+            if audio is not None:  # and a voice in the soundtrack (likeness/conditioning.py)
+                cameo_ids = cameo_conditioning.check_audio_voice(s, who.user_id, audio.audio, audio.rate, cameo_ids)
         params = self._with_characters(self._params(req), fields)
         if png is None:  # a named character's frame is the first frame (checked when the character was made)
             refs = [r for r in cameo_consent.character_refs(fields.get("characters")) if is_character_id(r)]
@@ -342,9 +367,27 @@ class VideoService:
             if frame is not None:
                 png = self._fit(frame, width, height, "characters")
                 params["first_frame_from"] = "characters"
+        family = conditioning.family_of(entry)
+        with self.sessions() as s:
+            params["conditioning"] = cameo_conditioning.plan(
+                s, who.user_id, cameo_ids, takes_references=conditioning.takes_references(entry),
+                has_audio=bool(getattr(entry, "has_audio", False)), first_frame=png is not None, voices=voices,
+                references_problem=getattr(family, "references_problem", None), audio_reference=audio is not None)
+        conditioning.needs_picture(entry, req.model, audio, params["conditioning"], png is not None)
         video = self._enqueue(who, prompt=req.prompt, model=req.model, size=req.size, seconds=req.seconds,
-                              params=params, input_png=png, cameo_ids=cameo_ids, batch=batch)
+                              params=params, input_png=png, cameo_ids=cameo_ids, batch=batch,
+                              input_audio=audio.wav if audio is not None else None,
+                              charge_seconds=self._reference_charge(who, req.seconds, params, audio))
         return video, headers
+
+    def _reference_charge(self, who: Principal, seconds: str, params: dict[str, Any],
+                          audio: Any) -> str | None:
+        """What a job conditioned on references or a soundtrack is charged for: the plan's `reference_cost`
+        times its seconds (None: the seconds, as any job)."""
+        factor = getattr(self.plan_of(who), "reference_cost", 1.0)
+        if factor == 1.0 or ((params.get("conditioning") or {}).get("mode") != "references" and audio is None):
+            return None
+        return f"{float(seconds) * factor:g}"
 
     def _create_storyboard(self, who: Principal, fields: dict[str, Any], files: dict[str, Upload],
                            batch: BatchLine | None = None) -> tuple[VideoObject, dict[str, str]]:
@@ -385,10 +428,12 @@ class VideoService:
         # Consent for every shot's @handles and characters, as a create checks them, and the likeness guard
         # on every shot's image; the video uses the union of their cameos.
         cameo_ids: list[str] = []
+        shot_cameos: dict[int, list[str]] = {}
         with self.sessions() as s:
             for i, shot in enumerate(shots):
                 try:
-                    ids = cameo_consent.check_create(s, who.user_id, shot.prompt, self._character_list(shot))
+                    ids = shot_cameos[i] = cameo_consent.check_create(s, who.user_id, shot.prompt,
+                                                                      self._character_list(shot))
                     if i in images:
                         ids = likeness_guard.check_image(s, who.user_id, images[i], f"storyboard[{i}].image",
                                                          shot.prompt, ids)
@@ -414,6 +459,17 @@ class VideoService:
         params["storyboard"] = sb.stored(shots, fps=float(getattr(entry, "fps", 24.0)), seed=params["seed"],
                                          image_keys={}, characters={i: [c.id for c in shot.characters or []]
                                                                     for i, shot in enumerate(shots)})
+        # How each shot's cameos reach the model (its own references), and the video's as a whole.
+        family = conditioning.family_of(entry)
+        with self.sessions() as s:
+            for i, raw in enumerate(params["storyboard"]["shots"]):
+                raw["conditioning"] = cameo_conditioning.plan(
+                    s, who.user_id, shot_cameos.get(i, []), takes_references=conditioning.takes_references(entry),
+                    has_audio=bool(getattr(entry, "has_audio", False)), first_frame=i in images, voices=None,
+                    references_problem=getattr(family, "references_problem", None))
+            params["conditioning"] = cameo_conditioning.plan(
+                s, who.user_id, cameo_ids, takes_references=conditioning.takes_references(entry),
+                has_audio=bool(getattr(entry, "has_audio", False)), first_frame=bool(images), voices=None)
         video = self._enqueue(who, prompt=req.prompt, model=req.model, size=req.size, seconds=sb.seconds_text(total),
                               params=params, input_png=None, shot_images=images, cameo_ids=cameo_ids, batch=batch)
         return video, headers
@@ -1104,7 +1160,8 @@ class VideoService:
                  remixed_from_video_id: str | None = None, extended_from_video_id: str | None = None,
                  edited_from_video_id: str | None = None, input_video: bytes | None = None,
                  charge_seconds: str | None = None, cameo_ids: list[str] | None = None,
-                 shot_images: dict[int, bytes] | None = None, batch: BatchLine | None = None) -> VideoObject:
+                 shot_images: dict[int, bytes] | None = None, batch: BatchLine | None = None,
+                 input_audio: bytes | None = None) -> VideoObject:
         """`charge_seconds`: what the plan pays for when it differs from `seconds` (an extension's `seconds` is
         the stitched total; only the new part is generated). `input_video`: an uploaded edit source.
         `shot_images`: a storyboard's first frames by shot index, stored under the new video's keys and
@@ -1118,6 +1175,9 @@ class VideoService:
             elif input_video is not None:
                 key = input_video_key(video_id)
                 self.storage.put_bytes(key, input_video)
+            if input_audio is not None:
+                params = {**params, cameo_conditioning.AUDIO_KEY_PARAM: input_audio_key(video_id)}
+                self.storage.put_bytes(input_audio_key(video_id), input_audio)
             if shot_images:
                 params = copy.deepcopy(params)
                 for i, png in shot_images.items():

@@ -299,6 +299,30 @@ class Family(abc.ABC):
                 names.update(a for a in module.active_adapters if a in module.lora_A)
         return sorted(names)
 
+    # -- references and a supplied soundtrack (cameos, characters, audio_reference) --------------
+
+    # The family conditions one generation on an ordered list of references (`reference_call`).
+    supports_references: bool = False
+
+    def reference_call(self, pipes: LoadedPipelines, entry: "ModelEntry", kwargs: dict[str, Any],
+                       references: list[Any]) -> tuple[Any, dict[str, Any]]:
+        """(pipeline, call kwargs) that condition on `references` (`engine.base.ReferenceMedia`, in order)."""
+        from mutoscope.engine.base import EngineError
+
+        raise EngineError(f"{entry.name}: this model takes no references")
+
+    def audio_call(self, pipes: LoadedPipelines, pipe: Any, entry: "ModelEntry", kwargs: dict[str, Any],
+                   audio: np.ndarray, sample_rate: int) -> tuple[Any, dict[str, Any], Any]:
+        """(pipeline, call kwargs, a handle whose `remove()` undoes any hook) that generate the picture to
+        `audio` ((channels, samples) float32 at `sample_rate`), the soundtrack kept as given."""
+        from mutoscope.engine.base import EngineError
+
+        raise EngineError(f"{entry.name}: this model cannot generate to a supplied soundtrack")
+
+    def conditioning_record(self, pipe: Any) -> dict[str, Any]:
+        """What the last call's pipeline received of its references, read from the call (`resolved`)."""
+        return {}
+
     @abc.abstractmethod
     def read_output(self, pipe: Any, output: Any) -> RawOutput:
         """Turn the pipeline's return value (called with output_type='pt') into a `RawOutput`."""

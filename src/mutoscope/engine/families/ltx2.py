@@ -768,9 +768,115 @@ class LTX2Family(Family):
             kwargs["image"] = image
         return kwargs
 
+    def audio_call(self, pipes: LoadedPipelines, pipe: Any, entry: "ModelEntry", kwargs: dict[str, Any],
+                   audio: "np.ndarray", sample_rate: int) -> tuple[Any, dict[str, Any], Any]:
+        kwargs, condition = audio_conditioned_call(pipe, kwargs, audio, sample_rate)
+        return pipe, kwargs, condition
+
     def read_output(self, pipe: Any, output: Any) -> RawOutput:
         return RawOutput(
             video=output.frames[0],
             audio=output.audio[0].float(),
             sample_rate=int(pipe.vocoder.config.output_sampling_rate),
         )
+
+
+# -- generating the picture to a supplied soundtrack ---------------------------------------------
+#
+# The mel front end of Lightricks' LTX-2 audio VAE: 16 kHz, a 1024-point STFT (Hann window) every 160
+# samples, Slaney mel filters up to 8 kHz, log of the magnitude floored at 1e-5. diffusers ships only the
+# decoding half (mel -> vocoder), so the encoding half is here.
+MEL_N_FFT = 1024
+MEL_F_MAX = 8000.0
+MEL_FLOOR = 1e-5
+
+
+class AudioCondition:
+    """The forward pre-hook that holds a call's audio clean: `remove()` takes it off; `record` says what the
+    transformer was given (steps seen, the timestep they saw, the clip's length and hash)."""
+
+    def __init__(self, handle: Any, record: dict[str, Any]):
+        self._handle = handle
+        self.record = record
+
+    def remove(self) -> None:
+        self._handle.remove()
+
+
+def waveform_to_audio_latents(pipe: Any, audio: "np.ndarray", sample_rate: int, num_frames: int,
+                              frame_rate: float) -> "torch.Tensor":
+    """A waveform as the (1, C, L, M) audio latents of a `num_frames`-frame clip: resampled to the audio VAE's
+    rate, mel-transformed, encoded (the posterior's mode), cut or zero-padded to the latent length the
+    pipeline gives that many frames."""
+    import numpy as np
+    import torch
+    from transformers.audio_utils import mel_filter_bank
+
+    from mutoscope.engine.audio import resample, with_channels
+
+    vae = pipe.audio_vae
+    rate = int(vae.config.sample_rate)
+    channels = int(vae.config.in_channels)
+    wave = with_channels(resample(np.asarray(audio, np.float32), sample_rate, rate), channels)
+    per_second = pipe.audio_sampling_rate / pipe.audio_hop_length / float(pipe.audio_vae_temporal_compression_ratio)
+    length = round(num_frames / frame_rate * per_second)
+    want = round(num_frames / frame_rate * rate)
+    wave = wave[:, :want] if wave.shape[1] >= want else np.pad(wave, ((0, 0), (0, want - wave.shape[1])))
+    filters = torch.from_numpy(mel_filter_bank(
+        num_frequency_bins=MEL_N_FFT // 2 + 1, num_mel_filters=int(vae.config.mel_bins), min_frequency=0.0,
+        max_frequency=min(MEL_F_MAX, rate / 2), sampling_rate=rate, norm="slaney", mel_scale="slaney",
+    )).float()
+    spec = torch.stft(torch.from_numpy(wave), n_fft=MEL_N_FFT, hop_length=int(vae.config.mel_hop_length),
+                      win_length=MEL_N_FFT, window=torch.hann_window(MEL_N_FFT), center=True, pad_mode="reflect",
+                      return_complex=True).abs()  # (channels, freq, time)
+    mel = torch.log(torch.clamp(torch.einsum("cft,fm->ctm", spec, filters), min=MEL_FLOOR))
+    device = pipe._execution_device
+    with torch.no_grad():
+        latents = vae.encode(mel.unsqueeze(0).to(device=device, dtype=vae.dtype)).latent_dist.mode()
+    if latents.shape[2] >= length:
+        return latents[:, :, :length]
+    return torch.nn.functional.pad(latents, (0, 0, 0, length - latents.shape[2]))
+
+
+def audio_conditioned_call(pipe: Any, kwargs: dict[str, Any], audio: "np.ndarray",
+                           sample_rate: int) -> tuple[dict[str, Any], AudioCondition]:
+    """Audio-to-video: the picture denoises while the sound is held clean (Lightricks' A2V recipe).
+
+    The soundtrack's latents go in as `audio_latents` with no noise, and a pre-hook on the transformer,
+    first among its hooks, hands every call those clean latents and an `audio_timestep` of 0 (the pipeline
+    would pass the video's timestep and the scheduler would move the audio): the sound is a condition the
+    whole way, never a sample. The decoded sound is thrown away: the engine uses the supplied clip itself.
+    """
+    import hashlib
+
+    import numpy as np
+    import torch
+
+    latents = waveform_to_audio_latents(pipe, audio, sample_rate, kwargs["num_frames"], kwargs["frame_rate"])
+    clean = pipe._normalize_audio_latents(pipe._pack_audio_latents(latents.float()),
+                                          pipe.audio_vae.latents_mean, pipe.audio_vae.latents_std)
+    record: dict[str, Any] = {
+        "conditioning": "clean audio latents, audio timestep 0",
+        "sample_rate": int(sample_rate),
+        "samples": int(np.asarray(audio).shape[-1]),
+        "sha256": hashlib.sha256(np.ascontiguousarray(audio, np.float32).tobytes()).hexdigest(),
+        "latent_frames": int(latents.shape[2]),
+        "steps": 0,
+    }
+
+    def hold_clean(module: Any, args: Any, kw: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        given = kw.get("audio_hidden_states")
+        if given is None:
+            return args, kw
+        batch = given.shape[0]
+        kw["audio_hidden_states"] = clean.to(device=given.device, dtype=given.dtype).expand(batch, -1, -1)
+        timestep = kw.get("timestep")
+        like = timestep if isinstance(timestep, torch.Tensor) else given.new_zeros(batch)
+        kw["audio_timestep"] = torch.zeros_like(like)
+        record["steps"] += 1
+        return args, kw
+
+    handle = pipe.transformer.register_forward_pre_hook(hold_clean, with_kwargs=True, prepend=True)
+    kwargs = dict(kwargs)
+    kwargs["audio_latents"] = latents
+    return kwargs, AudioCondition(handle, record)
