@@ -61,6 +61,9 @@ def test_create_waits_reporting_progress(live, made):
     values = [p for p, _, _ in seen]
     assert len(values) >= 3 and values == sorted(values) and values[-1] == 100, seen
     assert all(total == 100 for _, total, _ in seen)
+    # The messages say what the job is doing, not only a number.
+    phases = ("loading model", "denoising", "decoding", "encoding", "signing")
+    assert any(w in (m or "") for _, _, m in seen for w in phases), seen
     video = result.structured_content["video"]
     assert video["status"] == "completed" and video["size"] == "512x288" and video["seconds"] == "4"
 

@@ -102,7 +102,18 @@ def _signin_page(request: Request, next_url: str, values: dict | None = None, er
                  form: str = "password", headers: dict[str, str] | None = None) -> Response:
     return render(request, "signin.html", status_code=error.status if error else 200, headers=headers,
                   next=next_url, values=values or {}, error=error, form=form,
-                  open_signup=request.app.state.settings.open_signup)
+                  open_signup=request.app.state.settings.open_signup, keys_first=_nobody_has_a_password(request))
+
+
+def _nobody_has_a_password(request: Request) -> bool:
+    """A fresh server: only the owner, who has no password until they set one, signs in with the key the
+    server printed, so that form comes first."""
+    from sqlalchemy import select
+
+    from mutoscope.db.models import User
+
+    with request.app.state.sessions() as s:
+        return s.scalar(select(User.id).where(User.password_hash.is_not(None)).limit(1)) is None
 
 
 @router.get("/signin")
