@@ -16,7 +16,7 @@ from tests.web.cdp import Browser, find_chromium
 def web(tmp_path_factory):
     # A server of its own: these tests create, export and delete videos and schedule a sunset, which
     # must not show up in the shared server's lists.
-    srv = LiveServer(tmp_path_factory.mktemp("web") / "data").start(timeout=300)
+    srv = LiveServer(tmp_path_factory.mktemp("web") / "data").start()
     yield srv
     srv.stop()
 
