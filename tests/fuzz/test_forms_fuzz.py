@@ -124,5 +124,6 @@ def test_every_anonymous_form(srv):
     forms = forms_of(anon, ["/signin", "/signup"])
     assert {"/signin/password", "/signin", "/signup"} <= set(forms)
     sent, refused = _fuzz(anon, token, forms, 120)
+    assert sent == 120
     assert refused == set(forms)
     assert "unhandled error" not in srv.log.read_text()

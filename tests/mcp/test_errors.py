@@ -15,7 +15,7 @@ from mcp.shared.exceptions import MCPError
 from tests.conftest import PG_URL, LiveServer
 from tests.mcp.conftest import http_client, text
 
-INTERNALS = re.compile(r"psycopg|SELECT|sqlalchemy|Traceback|\[SQL|/src/mutoscope|parameters", re.I)
+INTERNALS = re.compile(r"psycopg|SELECT|sqlalchemy|Traceback|\[SQL|/src/mutoscope|parameters", re.IGNORECASE)
 
 
 @pytest.fixture(scope="module")

@@ -78,7 +78,7 @@ def test_api_docs_render_under_their_own_policy(web, browser, path, ready):
 class _Attacker(http.server.BaseHTTPRequestHandler):
     target = ""
 
-    def do_GET(self):  # noqa: N802 (the stdlib's name)
+    def do_GET(self):
         body = (f'<!doctype html><title>prize</title><iframe id="f" src="{self.target}" width="800" height="600">'
                 '</iframe>').encode()
         self.send_response(200)

@@ -19,14 +19,21 @@ import time
 from dataclasses import dataclass
 
 from pwdlib import PasswordHash
-from zxcvbn import zxcvbn
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from zxcvbn import zxcvbn
 
 from mutoscope.accounts.service import ROLES, Principal, check_grant
 from mutoscope.db.models import ApiKey, Invite, SignInFailure, User, WebSession, now
-from mutoscope.errors import Conflict, Gone, InvalidRequest, NotFound, PermissionDenied, RateLimited
+from mutoscope.errors import (
+    Conflict,
+    Gone,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+)
 
 PASSWORD_MIN = 10
 # argon2 takes any length, but hashing a megabyte per guess is a cheap way to tie up a server's CPU.

@@ -45,7 +45,7 @@ TTL_S = 24 * 3600
 ABANDONED_S = 15 * 60
 # Printable ASCII, as the SDKs make them (`stainless-python-retry-<uuid>`) and as a header can carry.
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")
-_BOUNDARY = re.compile(r'boundary="?([^";,\s]+)"?', re.I)
+_BOUNDARY = re.compile(r'boundary="?([^";,\s]+)"?', re.IGNORECASE)
 # Answer headers worth replaying: the body's type and what the API adds (poll hint, deprecation notices).
 _REPLAYED = ("content-type", "openai-poll-after-ms", "deprecation", "sunset", "link", "retry-after")
 

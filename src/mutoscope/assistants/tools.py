@@ -10,11 +10,11 @@ from __future__ import annotations
 import base64
 import logging
 import re
-from urllib.parse import unquote
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
+from urllib.parse import unquote
 
 import anyio
 import mcp_types as types
@@ -24,7 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mutoscope.accounts.service import Principal
 from mutoscope.errors import MutoscopeError, NotFound, PayloadTooLarge
-from mutoscope.protocol.base import Body, error_body, parse, refuse_unstorable, unstorable_at
+from mutoscope.protocol.base import (
+    Body,
+    error_body,
+    parse,
+    refuse_unstorable,
+    unstorable_at,
+)
 from mutoscope.protocol.videos import VideoObject
 from mutoscope.videos.service import VideoService
 

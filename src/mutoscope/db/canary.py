@@ -22,7 +22,7 @@ MISMATCH = ("This process's sealing key is not the one this database's secrets w
             "of this installation.")
 
 
-def check_sealing_key(sessions: "sessionmaker[Session]", box: SecretBox) -> None:
+def check_sealing_key(sessions: sessionmaker[Session], box: SecretBox) -> None:
     """Raise ValueError naming MUTOSCOPE_SECRET_KEY when `box` cannot open the canary (or, on an install from
     before the canary, a stored webhook secret); seal the canary when there is none yet."""
     with sessions() as s:

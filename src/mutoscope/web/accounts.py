@@ -11,7 +11,7 @@ the secret must never be written to the cookie or a URL.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -20,7 +20,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from mutoscope.accounts import people
-from mutoscope.accounts.service import ROLES, Principal, authenticate, list_keys, revoke_own_key
+from mutoscope.accounts.service import (
+    ROLES,
+    Principal,
+    authenticate,
+    list_keys,
+    revoke_own_key,
+)
 from mutoscope.api.body import bounded_stream, parse_model, read_body
 from mutoscope.db.models import User, now
 from mutoscope.errors import InvalidRequest, MutoscopeError, NotFound
@@ -29,14 +35,14 @@ from mutoscope.protocol.base import refuse_unstorable
 from mutoscope.protocol.webhooks import CreateWebhookEndpoint
 from mutoscope.sealing import SealError
 from mutoscope.web import session
-from mutoscope.web.pages import render, templates
 from mutoscope.web.forms import FormError, safe_next, see
+from mutoscope.web.pages import render, templates
 from mutoscope.webhooks import service as hooks
 
 router = APIRouter(include_in_schema=False)
 # Delivery attempts a few seconds apart need the seconds shown.
 templates.env.filters["utc_seconds"] = lambda ts: (
-    datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if ts else "—")
+    datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if ts else "—")
 WhoDep = Annotated[Principal, Depends(session.require_principal)]
 FORM_LIMIT = 64 * 1024
 # Fields whose value is used exactly as typed (no trimming): a password's spaces are part of it.
