@@ -28,12 +28,15 @@ PG_URL = os.environ.get("MUTOSCOPE_TEST_PG", "postgresql+psycopg://postgres@127.
 # go first. pytest-xdist (`--dist loadfile`) hands whole files to its workers in collection order, so a
 # long file collected last would run alone on one worker while the other waits. The sort is stable:
 # tests inside a file keep their order.
-SLOW_FIRST = ("tests/scale/", "tests/api/test_scale_out.py", "tests/exports/test_live.py", "tests/exports/test_hostile_imports.py",
-              "tests/fuzz/", "tests/api/test_webhooks.py", "tests/api/test_durability.py", "tests/likeness/",
+SLOW_FIRST = ("tests/scale/", "tests/api/test_kills.py", "tests/api/test_scale_out.py", "tests/batches/test_workers.py",
+              "tests/exports/test_live.py", "tests/exports/test_hostile_imports.py",
+              "tests/fuzz/", "tests/engine/test_device_proof.py", "tests/engine/test_out_of_memory.py",
+              "tests/api/test_batches.py", "tests/web/test_studio.py", "tests/api/test_webhooks.py", "tests/api/test_durability.py", "tests/likeness/",
               "tests/api/test_gpu_worker.py", "tests/api/test_lean_api.py", "tests/mcp/", "tests/engine/test_two_stage.py",
               "tests/api/test_videos.py", "tests/api/test_plans.py", "tests/api/test_storyboards.py",
               "tests/web/test_cameos.py", "tests/api/test_extensions_edits.py", "tests/web/test_library.py", "tests/web/",
-              "tests/engine/test_parallel.py", "tests/test_cli.py")
+              "tests/engine/test_parallel.py", "tests/engine/test_memory.py", "tests/engine/test_minimax_h3.py",
+              "tests/api/test_trust.py", "tests/api/test_idempotency.py", "tests/test_cli.py")
 
 
 def pytest_configure(config):

@@ -42,6 +42,11 @@ PARAMETERS: dict[str, dict[str, int]] = {
         "vae": 726_106_225, "audio_vae": 53_248_402, "vocoder": 129_085_075, "duration_head": 1_903_361,
         "latent_upsampler": 497_867_904,
     },
+    # Both transformer partitions are loaded: text- and image-to-video run on one, references on the other.
+    "MiniMaxAI/MiniMax-H3": {
+        "transformer": 33_122_992_912, "transformer_ref": 33_122_992_912, "text_encoder": 33_357_390_228,
+        "vae": 2_603_868_992, "audio_vae": 151_326_585,
+    },
     "Wan-AI/Wan2.2-TI2V-5B-Diffusers": {
         "transformer": 5_000_049_856, "text_encoder": 5_680_910_336, "vae": 704_688_668,
     },
