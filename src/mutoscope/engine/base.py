@@ -102,6 +102,8 @@ class GenerationSpec:
             move's phrase is folded into `prompt`.
         references: `ReferenceMedia` in order; the prompt already names them by the model's labels.
         audio, audio_sample_rate: a supplied soundtrack (see the fields).
+        edit_strength: "edit" only: how much of the source is replaced by noise, in (0, 1]; None: the
+            model's own (`ModelEntry.edit_strength`). The value used comes back in `resolved`.
     """
 
     prompt: str
@@ -124,12 +126,15 @@ class GenerationSpec:
     # output's sound is exactly it, resampled to the model's rate.
     audio: "np.ndarray | None" = None
     audio_sample_rate: int | None = None
+    edit_strength: float | None = None
 
     def __post_init__(self) -> None:
         if (self.condition_frames is None) != (self.condition_mode is None):
             raise ValueError("condition_frames and condition_mode go together")
         if self.condition_mode not in (None, "extend", "edit"):
             raise ValueError(f"condition_mode must be 'extend' or 'edit', got {self.condition_mode!r}")
+        if self.edit_strength is not None and not 0 < self.edit_strength <= 1:
+            raise ValueError(f"edit_strength must be in (0, 1], got {self.edit_strength!r}")
 
 
 @dataclass

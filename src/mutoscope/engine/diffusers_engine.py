@@ -225,6 +225,7 @@ class DiffusersEngine(Catalog, VideoEngine):
         gen_frames = family.frames_covering(overlap + frames_out)
         steps = spec.num_inference_steps if spec.num_inference_steps is not None else entry.steps
         guidance = spec.guidance_scale if spec.guidance_scale is not None else entry.guidance
+        strength = spec.edit_strength if spec.edit_strength is not None else entry.edit_strength
         # A CPU generator gives the same noise for a seed on every device.
         generator = torch.Generator(device="cpu").manual_seed(spec.seed)
         image = fit_image(spec.image, gen_w, gen_h) if spec.image is not None else None
@@ -263,7 +264,7 @@ class DiffusersEngine(Catalog, VideoEngine):
             # The source, cut to the output's length and padded (last frame repeated) to the family's frame rule.
             clip = source[:frames_out]
             clip = np.concatenate([clip, np.repeat(clip[-1:], gen_frames - len(clip), axis=0)])
-            pipe, kwargs = family.edit_call(pipes, entry, kwargs, fit_frames(clip, gen_w, gen_h), entry.edit_strength)
+            pipe, kwargs = family.edit_call(pipes, entry, kwargs, fit_frames(clip, gen_w, gen_h), strength)
         if pipe is None:
             raise EngineError(f"{model}: this model cannot {mode} videos")
         if spec.references:
@@ -383,7 +384,7 @@ class DiffusersEngine(Catalog, VideoEngine):
                 "fps": float(entry.fps),
                 "first_frame_pinned": bool(entry.pin_first_frame and spec.image is not None and mode is None),
                 **({"condition_frames": overlap} if mode == "extend" else {}),
-                **({"edit_strength": entry.edit_strength} if mode == "edit" else {}),
+                **({"edit_strength": strength} if mode == "edit" else {}),
                 **({"conditioning_pipeline": type(pipe).__name__} if mode is not None else {}),
                 **({"camera": {**camera.public(spec.prompt),
                                **({"active_steps": sum(camera.adapter in names for names in seen)}

@@ -56,10 +56,11 @@ def spec_for(video: Video, image: Image.Image | None) -> GenerationSpec:
     camera = p.get("camera")
     if camera is not None and not isinstance(camera, str):
         raise ValueError("camera must be a move name")
+    strength = p.get("edit_strength")  # an edit's or remix's; the engine checks its range
     return GenerationSpec(prompt=video.prompt, width=w, height=h, seconds=float(video.seconds),
                           seed=int(p["seed"]), image=image, num_inference_steps=p.get("num_inference_steps"),
                           guidance_scale=p.get("guidance_scale"), negative_prompt=p.get("negative_prompt"),
-                          camera=camera)
+                          camera=camera, edit_strength=float(strength) if strength is not None else None)
 
 
 def conditioning_for(ctx: JobContext, video: Job, spec: GenerationSpec

@@ -60,6 +60,12 @@ class GenerationParams(OpenAIBaseModel):
     # --8<-- [end:mutoscope-extensions]
 
 
+# Mutoscope extension of an edit, and of a remix (which re-generates its source the same way): how far the
+# result may depart from the source, from just above 0 (a light touch) to 1 (the source's motion and layout
+# only); None: the model's own `edit_strength` (models.toml).
+EditStrength = Annotated[float | None, Field(default=None, gt=0.0, le=1.0, allow_inf_nan=False)]
+
+
 class CharacterRef(OpenAIBaseModel):
     id: str = Field(min_length=1, max_length=200)
 
@@ -153,6 +159,7 @@ class RemixVideoRequest(GenerationParams):
     # given: GenerationParams' camera move); that shot and the ones after it are rendered again, the earlier
     # ones reused.
     shot: int | None = Field(default=None, ge=0, le=MAX_STORYBOARD_SHOTS - 1)
+    edit_strength: EditStrength = None
 
 
 class ExtendVideoRequest(GenerationParams):
@@ -170,6 +177,7 @@ class EditVideoRequest(GenerationParams):
     # OpenAI standard fields; `video` is a reference here, an uploaded file arrives as a multipart part
     video: VideoRef | None = None
     prompt: str = Field(min_length=1, max_length=32000)
+    edit_strength: EditStrength = None
     # Mutoscope extensions, for an uploaded video only (a referenced video keeps its own):
     # model (default sora-2), size (default: the model's size of the upload's orientation),
     # seconds (default: the longest the model allows that the upload covers).

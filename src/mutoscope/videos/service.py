@@ -492,6 +492,9 @@ class VideoService:
         if req.shot >= len(shots):
             raise InvalidRequest(f"Video {src.id} has {len(shots)} shots (0 to {len(shots) - 1}); there is no shot "
                                  f"{req.shot}.", param="shot")
+        if req.edit_strength is not None:
+            raise InvalidRequest("A storyboard remix renders its shots afresh; edit_strength applies to remixing a "
+                                 "single video.", param="edit_strength")
         k = req.shot
         board = copy.deepcopy(board)
         board["from_shot"] = k
@@ -547,6 +550,7 @@ class VideoService:
         if "storyboard" in params or req.shot is not None:
             return self._remix_storyboard(who, src, req)
         params.update({k: v for k, v in self._params(req).items() if k in req.model_fields_set})
+        params.update(self._strength(req))
         # A remix keeps the source's camera move unless it names another (or null for none).
         camera = params.get("camera") if isinstance(params.get("camera"), str) else None
         headers = self.admit(who, src.model, src.size, src.seconds, camera, steps=params.get("num_inference_steps"))
@@ -651,7 +655,7 @@ class VideoService:
         if req.video is not None:
             with self.sessions() as s:
                 src = self._completed_source(s, who, req.video.id, "edited")
-            params = self._derived_params(src, req)
+            params = {**self._derived_params(src, req), **self._strength(req)}
             headers = self.admit(who, src.model, src.size, src.seconds, req.camera,
                                  steps=params.get("num_inference_steps"))
             # An edit shows its source's cameos too, like a remix.
@@ -677,7 +681,8 @@ class VideoService:
                 frames = self._guard_frames(upload.data, info.frame_count, size)
                 cameo_ids = likeness_guard.check_images(s, who.user_id, frames, "video", req.prompt, cameo_ids)
         video = self._enqueue(who, prompt=req.prompt, model=model, size=size, seconds=seconds,
-                              params=self._params(req), input_png=None, input_video=upload.data, kind="edit",
+                              params={**self._params(req), **self._strength(req)}, input_png=None,
+                              input_video=upload.data, kind="edit",
                               cameo_ids=cameo_ids)
         return video, headers
 
@@ -950,6 +955,8 @@ class VideoService:
             first_from_characters = (v.params or {}).get("first_frame_from") == "characters"
             if v.status == "completed":
                 params.pop("seed", None)
+            if v.kind in ("edit", "remix") and (strength := (v.params or {}).get("edit_strength")) is not None:
+                params["edit_strength"] = strength
             extend_seconds = (v.params or {}).get("extend_seconds")
             remixed, extended, edited = v.remixed_from_video_id, v.extended_from_video_id, v.edited_from_video_id
             stored = v.input_key
@@ -1107,6 +1114,12 @@ class VideoService:
         return {"seed": seed, "negative_prompt": req.negative_prompt,
                 "num_inference_steps": req.num_inference_steps, "guidance_scale": req.guidance_scale,
                 "camera": req.camera}
+
+    @staticmethod
+    def _strength(req: EditVideoRequest | RemixVideoRequest) -> dict[str, Any]:
+        """An edit's or remix's `edit_strength` as its params keep it; unset: none (the model's own applies,
+        or, for a remix, the source's)."""
+        return {"edit_strength": req.edit_strength} if req.edit_strength is not None else {}
 
     def _fit(self, data: bytes, width: int, height: int, param: str) -> bytes:
         try:
