@@ -59,6 +59,36 @@ def test_edit_replaces_the_clip_frame_for_frame(engine, model, pipeline):
     assert not np.array_equal(out.frames, other.frames)  # the source matters
 
 
+def test_a_requested_edit_strength_starts_the_edit_later_in_the_schedule(engine):
+    """The request's strength replaces the model's own: the transformer's first noise level is the strength,
+    and every later level is the model's schedule scaled by it."""
+    timesteps: list[float] = []
+    transformer = engine.load("tiny-ltx2").text_to_video.transformer
+    handle = transformer.register_forward_pre_hook(
+        lambda module, args, kwargs: timesteps.append(float(kwargs["timestep"].flatten()[0]) / 1000), with_kwargs=True)
+    try:
+        src = source_clip()
+        default = engine.generate("tiny-ltx2", spec(condition_frames=src, condition_mode="edit"), Hooks())
+        seen_default, timesteps[:] = list(timesteps), []
+        light = engine.generate("tiny-ltx2", spec(condition_frames=src, condition_mode="edit", edit_strength=0.3),
+                                Hooks())
+        seen_light = list(timesteps)
+    finally:
+        handle.remove()
+    model_strength = engine.resolve("tiny-ltx2").edit_strength
+    assert model_strength != 0.3
+    assert default.resolved["edit_strength"] == model_strength
+    assert light.resolved["edit_strength"] == 0.3 and "edit_strength_requested" not in light.resolved
+    assert len(seen_light) == len(seen_default) == 2
+    assert seen_default[0] == pytest.approx(model_strength, abs=1e-4)
+    assert seen_light[0] == pytest.approx(0.3, abs=1e-4)
+    assert seen_light == pytest.approx([t * 0.3 / model_strength for t in seen_default], abs=1e-4)
+    assert light.resolved["sigmas"] == pytest.approx(seen_light, abs=1e-4)
+    assert not np.array_equal(light.frames, default.frames)
+    with pytest.raises(ValueError, match="edit_strength"):
+        spec(condition_frames=src, condition_mode="edit", edit_strength=1.5)
+
+
 def test_edit_needs_enough_frames_and_a_mode(engine):
     with pytest.raises(EngineError, match="12 needed"):
         engine.generate("tiny-wan", spec(condition_frames=source_clip(5), condition_mode="edit"), Hooks())

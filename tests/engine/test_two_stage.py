@@ -335,3 +335,17 @@ def test_edit_on_a_distilled_model_truncates_its_grid(distilled, transformer_cal
     r = out.resolved
     assert r["sigmas"] == [0.725, 0.421875] and r["steps"] == 2
     assert r["edit_strength"] == 0.725 and r["edit_strength_requested"] == 0.7
+
+
+def test_a_requested_edit_strength_moves_the_start_on_the_distilled_grid(distilled, transformer_calls):
+    clip = np.random.default_rng(0).integers(0, 255, (12, 112, 80, 3), dtype=np.uint8)
+    light = distilled.generate("tiny-distilled", spec(condition_frames=clip, condition_mode="edit", edit_strength=0.5),
+                               RecordingHooks())
+    # Lower than the model's 0.7: one step from the grid's level nearest 0.5, later than the default's two.
+    assert [t for _, t in transformer_calls] == [0.421875]
+    assert light.resolved["edit_strength"] == 0.421875 and light.resolved["edit_strength_requested"] == 0.5
+    transformer_calls.clear()
+    heavy = distilled.generate("tiny-distilled", spec(condition_frames=clip, condition_mode="edit", edit_strength=1.0),
+                               RecordingHooks())
+    assert len(transformer_calls) == 8 and transformer_calls[0][1] == 1.0  # the whole schedule
+    assert heavy.resolved["edit_strength"] == 1.0 and "edit_strength_requested" not in heavy.resolved

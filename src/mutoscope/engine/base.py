@@ -188,6 +188,8 @@ class ModelInfo:
     camera_installed: Mapping[str, bool | None] = field(default_factory=dict)
     # Roughly what a pull fetches (the models file's `download_gb`; None: not recorded).
     download_gb: float | None = None
+    # What an edit without `edit_strength` gets (the models file's; the web edit form starts at it).
+    edit_strength: float = 0.7
 
 
 class VideoEngine(abc.ABC):

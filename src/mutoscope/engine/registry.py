@@ -211,6 +211,7 @@ class ModelEntry:
             camera=dict(self.camera),
             camera_installed=dict(camera_installed or {}),
             download_gb=self.download_gb,
+            edit_strength=self.edit_strength,
         )
 
 
