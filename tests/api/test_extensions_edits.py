@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 
 import numpy as np
 import openai
@@ -139,7 +140,7 @@ def test_edit_of_an_uploaded_video_on_a_silent_family(srv, client):
     model = client.models.retrieve("wan-test")
     assert model.model_extra.get("has_audio") is False
     video = client.videos.edit(video=("clip.mp4", clip_mp4(4.2), "video/mp4"), prompt="make it a watercolour",
-                               extra_body={**FAST, "model": "wan-test"})
+                               extra_body={**FAST, "model": "wan-test", "edit_strength": 0.5})
     assert video.edited_from_video_id is None and video.model == "wan-test"
     # The upload's landscape shape at the size nearest its own 160x96, and the 4 s it covers.
     assert (video.size, video.seconds) == ("512x288", "4")
@@ -150,6 +151,8 @@ def test_edit_of_an_uploaded_video_on_a_silent_family(srv, client):
     assert out["acodec"] is None  # Wan makes no sound, so the MP4 has no audio stream
     # The upload is kept as the job's input, under the new video's own prefix.
     assert (srv.data_dir / "assets" / "videos" / done.id / "input.mp4").exists()
+    # The multipart `edit_strength` reached the engine, which used it in place of the model's own.
+    assert stored(srv, done.id) == ({"edit_strength": 0.5}, {"edit_strength": 0.5})
 
 
 def test_edit_refuses_bad_uploads(srv, client):
@@ -168,3 +171,50 @@ def test_edit_refuses_bad_uploads(srv, client):
     assert r.status_code == 400 and r.json()["error"]["param"] == "video"
     with pytest.raises(openai.NotFoundError):
         by_reference(client, "/videos/edits", video={"id": "video_nope"}, prompt="x")
+
+
+# -- edit strength ---------------------------------------------------------------------
+
+
+def stored(srv, video_id: str) -> tuple[dict, dict]:
+    """The job's stored `edit_strength` (its params) and the one the engine used (its resolved settings)."""
+    with sqlite3.connect(srv.data_dir / "mutoscope.db", timeout=30) as db:
+        params, resolved = db.execute("SELECT params, resolved FROM videos WHERE id = ?", (video_id,)).fetchone()
+    pick = lambda raw: {k: v for k, v in json.loads(raw or "{}").items() if k.startswith("edit_strength")}  # noqa: E731
+    return pick(params), pick(resolved)
+
+
+def video_count(srv) -> int:
+    with sqlite3.connect(srv.data_dir / "mutoscope.db", timeout=30) as db:
+        return db.execute("SELECT count(*) FROM videos").fetchone()[0]
+
+
+def test_edit_strength_replaces_the_models_own(srv, client, source):
+    video = by_reference(client, "/videos/edits", video={"id": source.id}, prompt="the pond at dusk",
+                         edit_strength=0.35, **FAST)
+    done = client.videos.poll(video.id)
+    assert done.status == "completed", done.error
+    assert stored(srv, done.id) == ({"edit_strength": 0.35}, {"edit_strength": 0.35})
+
+
+def test_remix_takes_an_edit_strength_too(srv, client, source):
+    remix = client.videos.remix(source.id, prompt="the pond in autumn", extra_body={**FAST, "edit_strength": 0.9})
+    done = client.videos.poll(remix.id)
+    assert done.status == "completed", done.error
+    assert stored(srv, done.id) == ({"edit_strength": 0.9}, {"edit_strength": 0.9})
+
+
+@pytest.mark.parametrize("bad", [0, 1.5, "strong", "nan"])
+def test_a_bad_edit_strength_is_a_400_before_anything_is_queued(srv, client, source, bad):
+    before = video_count(srv)
+    with pytest.raises(openai.BadRequestError) as err:
+        by_reference(client, "/videos/edits", video={"id": source.id}, prompt="x", edit_strength=bad)
+    assert err.value.body["param"] == "edit_strength" and "edit_strength" in err.value.body["message"]
+    with pytest.raises(openai.BadRequestError) as err:  # multipart, as an upload sends it
+        client.videos.edit(video=("clip.mp4", clip_mp4(4.2), "video/mp4"), prompt="x",
+                           extra_body={"edit_strength": str(bad)})
+    assert err.value.body["param"] == "edit_strength"
+    with pytest.raises(openai.BadRequestError) as err:
+        client.videos.remix(source.id, prompt="x", extra_body={"edit_strength": bad})
+    assert err.value.body["param"] == "edit_strength"
+    assert video_count(srv) == before
