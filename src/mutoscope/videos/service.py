@@ -1061,6 +1061,14 @@ class VideoService:
                                    e.test_model, sizes, seconds, self._default_size(name, e)))
         return out
 
+    def edit_strength_of(self, model: str) -> float | None:
+        """What an edit on `model` gets without `edit_strength` (None: no such model here)."""
+        try:
+            strength = getattr(self.catalog.resolve(model), "edit_strength", None)
+        except LookupError:
+            return None
+        return float(strength) if strength is not None else None
+
     def _get(self, s: Session, who: Principal, video_id: str) -> Video:
         v = repo.get_video(s, who.user_id, video_id)
         if v is None:

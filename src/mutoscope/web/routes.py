@@ -208,8 +208,13 @@ def _edit_page(request: Request, who: Principal, values: dict[str, Any], error: 
         if source is None:
             raise NotFound(f"No video found with id '{values['video']}'.", param="video_id", code="video_not_found")
     models = svc.model_choices(who, request.app.state.settings.web_test_models)
+    # The strength control starts at the model's own (the source's; for an upload, the chosen model's).
+    strengths = {m.name: s for m in models if (s := svc.edit_strength_of(m.name)) is not None}
+    model = source.model if source else values.get("model") or (models[0].name if models else None)
+    default = svc.edit_strength_of(model) if model else None
     return render(request, "edit.html", status_code=error.status if error else 200, source=source, values=values,
-                  models=models, error=error, usage=request.app.state.accounts.usage(who))
+                  models=models, error=error, usage=request.app.state.accounts.usage(who),
+                  strengths=strengths, default_strength=default)
 
 
 @router.get("/videos/edit")
@@ -224,14 +229,16 @@ async def edit(request: Request, who: WhoDep) -> Response:
     form = form_fields(body)
     files = {k: u for k, u in body.files.items() if k == "video" and u.data}
     if form.get("video") and not files:  # a video of the caller's: it keeps its own model, size and length
-        fields: dict[str, Any] = {k: v for k, v in form.items() if k in ("prompt", "seed")}
+        fields: dict[str, Any] = {k: v for k, v in form.items() if k in ("prompt", "seed", "edit_strength")}
         fields["video"] = {"id": str(form["video"])}
     else:
-        fields = {k: v for k, v in form.items() if k in ("prompt", "seed", "model", "size", "seconds")}
+        fields = {k: v for k, v in form.items()
+                  if k in ("prompt", "seed", "model", "size", "seconds", "edit_strength")}
     try:
         video, _ = await run_in_threadpool(request.app.state.videos.edit, who, Body(fields, files))
     except MutoscopeError as e:
-        values = {k: v for k, v in form.items() if k in ("prompt", "seed", "model", "size", "seconds", "video")}
+        values = {k: v for k, v in form.items()
+                  if k in ("prompt", "seed", "model", "size", "seconds", "video", "edit_strength")}
         return _edit_page(request, who, values, FormError.of(e))
     return see(f"/videos/{video.id}")
 

@@ -1,0 +1,29 @@
+// The edit form's strength control: its value shown beside it, and, until it is moved, the chosen model's own.
+(function () {
+  "use strict";
+
+  function setup() {
+    var range = document.getElementById("edit-strength");
+    var shown = document.getElementById("edit-strength-value");
+    if (!range || !shown) return;
+    var moved = false;
+    function show() { shown.textContent = Number(range.value).toFixed(2).replace(/0$/, ""); }
+    range.addEventListener("input", function () { moved = true; show(); });
+    show();
+
+    var model = document.getElementById("edit-model");
+    var data = document.getElementById("edit-strengths");
+    var named = document.getElementById("edit-strength-default");
+    if (!model || !data) return;
+    var strengths = JSON.parse(data.textContent);
+    model.addEventListener("change", function () {
+      var own = strengths[model.value];
+      if (own === undefined) return;
+      if (named) named.textContent = String(own);
+      if (!moved) { range.value = String(own); show(); }
+    });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setup);
+  else setup();
+})();
