@@ -139,6 +139,7 @@ def test_edit_of_a_completed_video(client, source):
 def test_edit_of_an_uploaded_video_on_a_silent_family(srv, client):
     model = client.models.retrieve("wan-test")
     assert model.model_extra.get("has_audio") is False
+    assert model.model_extra.get("edit_strength") == 0.7  # the models file's default, which this edit overrides
     video = client.videos.edit(video=("clip.mp4", clip_mp4(4.2), "video/mp4"), prompt="make it a watercolour",
                                extra_body={**FAST, "model": "wan-test", "edit_strength": 0.5})
     assert video.edited_from_video_id is None and video.model == "wan-test"

@@ -34,6 +34,8 @@ class ModelObject(BaseModel):
     shutdown_date: int | None = None
     replacement: str | None = None
     camera: list[ModelCameraMove] = []
+    # What an edit or remix without `edit_strength` gets.
+    edit_strength: float | None = None
 
 
 class ModelList(BaseModel):

@@ -19,6 +19,7 @@ def _to_object(info, public_name: str, created: int, schedules: dict) -> ModelOb
                        alias_of=info.name if public_name != info.name else None, has_audio=info.has_audio,
                        sizes=list(info.sizes), seconds=list(info.seconds), fps=info.fps, license=info.license,
                        installed=info.installed, test_model=info.test_model,
+                       edit_strength=getattr(info, "edit_strength", None),
                        camera=[ModelCameraMove(move=move, applied=m.applied,
                                                installed=(getattr(info, "camera_installed", None) or {}).get(move) if m.applied == "adapter"
                                                else True)
