@@ -75,3 +75,12 @@ def test_the_form_sends_the_strength_and_refuses_a_bad_one(studio, page):
                                      "edit_strength": "0.4"}, files={"video": clip})
     assert r.status_code == 303 and r.headers["location"].startswith("/videos/video_"), r.text
     assert stored_params(studio)[-1]["edit_strength"] == 0.4
+
+
+def test_editing_one_of_your_videos_starts_at_its_models_own(studio, page):
+    c, _ = page
+    video = studio.client().videos.create(prompt="a heron at dawn", extra_body={"seed": 1})  # stays queued here
+    html = c.get("/videos/edit", params={"video": video.id}).text
+    own = studio.app.state.videos.edit_strength_of(video.model)
+    assert own is not None and f'value="{own}"' in RANGE.search(html).group(0)
+    assert 'id="edit-model"' not in html  # the source's model, size and length are kept
