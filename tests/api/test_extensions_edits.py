@@ -181,8 +181,11 @@ def stored(srv, video_id: str) -> tuple[dict, dict]:
     """The job's stored `edit_strength` (its params) and the one the engine used (its resolved settings)."""
     with sqlite3.connect(srv.data_dir / "mutoscope.db", timeout=30) as db:
         params, resolved = db.execute("SELECT params, resolved FROM videos WHERE id = ?", (video_id,)).fetchone()
-    pick = lambda raw: {k: v for k, v in json.loads(raw or "{}").items() if k.startswith("edit_strength")}  # noqa: E731
-    return pick(params), pick(resolved)
+    return _strengths(params), _strengths(resolved)
+
+
+def _strengths(raw: str | None) -> dict:
+    return {k: v for k, v in json.loads(raw or "{}").items() if k.startswith("edit_strength")}
 
 
 def video_count(srv) -> int:
