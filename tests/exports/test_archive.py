@@ -337,3 +337,13 @@ def test_migrated_links_never_point_into_another_account(site_b):
                    "https://example.test/v1")
     links = [site_b.video(id_map[r.video.id]).remixed_from_video_id for r in records]
     assert links == [None, mine, None]
+
+
+def test_an_edits_strength_travels_and_one_out_of_range_is_refused(site_b, tmp_path):
+    rec, files = record("video_edit2", kind="edit", params={"edit_strength": 1.5})
+    err = _refused(site_b, build_archive(tmp_path / "b.zip", (rec, files)))
+    assert "edit_strength" in err.message, err.message
+    rec, files = record("video_edit1", kind="edit", params={"edit_strength": 0.4})
+    import_archive(site_b.sessions, site_b.storage, site_b.owner_id, build_archive(tmp_path / "a.zip", (rec, files)),
+                   catalog=CATALOG)
+    assert site_b.video("video_edit1").params["edit_strength"] == 0.4

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mutoscope.protocol.videos import MAX_STORYBOARD_SHOTS, GenerationParams
+from mutoscope.protocol.videos import MAX_STORYBOARD_SHOTS, EditStrength, GenerationParams
 
 FORMAT = "mutoscope-export"
 FORMAT_VERSION = 1
@@ -116,6 +116,7 @@ class RecordParams(GenerationParams):
     model_config = ConfigDict(extra="ignore", strict=True)
 
     extend_seconds: str | None = Field(None, max_length=10)
+    edit_strength: EditStrength = None  # an edit's or remix's, so a retry after import edits alike
     policy: RecordPolicy | None = None
     storyboard: RecordStoryboard | None = None
 
