@@ -19,6 +19,7 @@ from openai.types import Video
 from mutoscope.media import encode_mp4
 from tests.api.test_videos import probe
 from tests.conftest import TEST_ALIASES, serve_live
+from tests.web.conftest import signed_in_http
 
 FAST = {"num_inference_steps": 2}
 # The lineage limits are lowered so that refusing them needs no extra generation:
@@ -199,6 +200,13 @@ def test_edit_strength_replaces_the_models_own(srv, client, source):
     done = client.videos.poll(video.id)
     assert done.status == "completed", done.error
     assert stored(srv, done.id) == ({"edit_strength": 0.35}, {"edit_strength": 0.35})
+    # Generate again (the web's retry) edits at the same strength; it need not render here.
+    http, token = signed_in_http(srv.base_url, srv.api_key)
+    r = http.post(f"/videos/{done.id}/retry", data={"csrf_token": token})
+    assert r.status_code == 303, r.text
+    again = r.headers["location"].rsplit("/", 1)[1]
+    assert again != done.id and stored(srv, again)[0] == {"edit_strength": 0.35}
+    client.videos.delete(again)
 
 
 def test_remix_takes_an_edit_strength_too(srv, client, source):
