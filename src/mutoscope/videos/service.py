@@ -246,6 +246,7 @@ class ModelChoice:
     sizes: list[Choice]
     seconds: list[Choice]
     default_size: str | None = None
+    takes_audio: bool = False  # an `audio_reference` the picture is generated to
 
 
 # A video's generation settings beyond OpenAI's fields, as stored in Video.params.
@@ -1064,7 +1065,8 @@ class VideoService:
                 else:
                     seconds.append(Choice(sec, f"{sec} s", True))
             out.append(ModelChoice(name, f"{title} · {name}" if e.test_model or title != name else name,
-                                   e.test_model, sizes, seconds, self._default_size(name, e)))
+                                   e.test_model, sizes, seconds, self._default_size(name, e),
+                                   conditioning.takes_audio_reference(e)))
         return out
 
     def _get(self, s: Session, who: Principal, video_id: str) -> Video:

@@ -152,7 +152,8 @@ def _create_page(request: Request, who: Principal, values: dict[str, Any], error
                   plan=svc.plan_of(who), source=source, moves=moves.get(chosen.name, []) if chosen else [],
                   camera_labels=CAMERA_LABELS, examples=request.app.state.settings.prompt_examples,
                   model_data=[{"name": m.name, "sizes": [c.__dict__ for c in m.sizes],
-                               "seconds": [c.__dict__ for c in m.seconds], "moves": moves[m.name]} for m in models])
+                               "seconds": [c.__dict__ for c in m.seconds], "moves": moves[m.name],
+                               "audio": m.takes_audio} for m in models])
 
 
 def _moves(request: Request, model: str) -> list[str]:
@@ -183,7 +184,7 @@ async def create(request: Request, who: WhoDep) -> Response:
     session.check_csrf(request, body.fields)
     form = form_fields(body)
     fields = {k: v for k, v in form.items() if k in CREATE_FIELDS}
-    files = {k: u for k, u in body.files.items() if k == "input_reference" and u.data}  # no file chosen: none
+    files = {k: u for k, u in body.files.items() if k in ("input_reference", "audio_reference") and u.data}
     svc = request.app.state.videos
     try:
         # "Reuse prompt" on a video started from an image: that image again, unless another file was chosen.
