@@ -125,3 +125,27 @@ def test_the_soundtrack_field_follows_the_model_and_reaches_the_job(models_page)
     assert 'id="audio_reference-error"' in r.text and "makes no sound" in r.text
     field = re.search(r'<div class="audio-reference" id="audio-reference-field"([^>]*)>', r.text)
     assert field and "hidden" not in field.group(1)
+
+
+def test_a_model_that_cannot_edit_offers_neither_edit_nor_remix(models_page):
+    """A finished MiniMax-H3 video's page has no Edit link and no remix form (the service refuses both for a
+    model that cannot re-generate a clip); a finished LTX-2 video's page has both."""
+    from sqlalchemy import create_engine, text
+
+    srv, c, token = models_page
+    made = {}
+    for model, size in (("tiny-minimax-h3", "256x128"), ("sora-2", "512x288")):
+        r = c.post("/videos/new", data={"csrf_token": token, "prompt": f"a kite, by {model}", "model": model,
+                                        "seconds": "4", "size": size})
+        assert r.status_code == 303, r.text
+        made[model] = r.headers["location"].rsplit("/", 1)[1]
+    engine = create_engine(srv.settings.db_url)
+    with engine.begin() as conn:  # nothing renders in-process: the pages of a finished video are the subject
+        conn.execute(text("UPDATE videos SET status = 'completed', progress = 100 WHERE id IN (:a, :b)"),
+                     {"a": made["tiny-minimax-h3"], "b": made["sora-2"]})
+    engine.dispose()
+    h3 = c.get(f"/videos/{made['tiny-minimax-h3']}").text
+    ltx = c.get(f"/videos/{made['sora-2']}").text
+    assert 'id="remix-form"' in ltx and 'id="edit-link"' in ltx
+    assert 'id="remix-form"' not in h3 and 'id="edit-link"' not in h3
+    assert "a kite, by tiny-minimax-h3" in h3 and 'id="download"' in h3  # the rest of the page is there
