@@ -29,8 +29,8 @@ Then the conditioned paths (`--no-conditioned` leaves them out), each one timed 
 - MiniMax-H3 `ref2va`: one picture and one voice (`<Picture 1>`, `<Audio 1>`) on the `transformer_ref`
   partition, with the Qwen3-VL conditioner and both VAEs at full size, bf16, built on the GPU (the text-only
   `transformer` partition is not built: ref2va never runs it). That is about 129 GiB of weights: it runs on an
-  H200-class GPU and prints a skip line with the sizes on a smaller one (the host cannot hold it either, so
-  offload is no way round on the 128 GiB machine). `--h3-steps` steps (default 8 of its 40) at the minimum 5 s;
+  H200-class GPU and prints a skip line with the sizes on a smaller one (offload and `layerwise_fp8` both start
+  from the bf16 weights, which the 128 GiB host cannot hold either). `--h3-steps` steps (default 8 of its 40) at the minimum 5 s;
 - LTX-2 audio-to-video (`sora-2` with a supplied 4 s soundtrack): clean audio latents at audio timestep 0 on
   every step (`audio_conditioned_call`), the model's own steps.
 Each prints seconds, peak VRAM and what the pipeline received (labels; steps that saw the audio clean).
