@@ -261,7 +261,11 @@ def build_h3(entry, device: str):
 
     from mutoscope.engine.families import FAMILIES
     from mutoscope.engine.families.base import builds_from_config, component_class
-    from mutoscope.engine.testkit.minimax_h3 import VISION_TOKENS, tiny_processor, tiny_qwen_tokenizer
+    from mutoscope.engine.testkit.minimax_h3 import (
+        VISION_TOKENS,
+        tiny_processor,
+        tiny_qwen_tokenizer,
+    )
 
     folder = FIXTURES / entry.weights
     index = json.loads((folder / "modular_model_index.json").read_text())
@@ -345,7 +349,7 @@ def conditioned_rows(args, registry, weights: Path) -> list[str]:
             labels = [label for ref in out.get("references", []) for label in ref["labels"]]
             rows.append(f"| {H3_MODEL[0]} ({h3.name}) | ref2va: picture + voice | {steps} steps, received "
                         f"{' '.join(labels)} | {secs:.1f} | {'-' if peak is None else f'{peak:.1f}'} |")
-        except Exception as exc:
+        except Exception as exc:  # a failed path still leaves the other's numbers
             rows.append(f"| {H3_MODEL[0]} ({h3.name}) | ref2va: picture + voice | failed: {type(exc).__name__}: "
                         f"{str(exc)[:200]} | - | - |")
         pipes = job = None
@@ -364,7 +368,7 @@ def conditioned_rows(args, registry, weights: Path) -> list[str]:
         rows.append(f"| {AUDIO_MODEL[0]} ({ltx.name}) | audio-to-video: supplied soundtrack | {held.get('steps')} "
                     f"steps saw it clean ({held.get('conditioning')}) | {secs:.1f} | "
                     f"{'-' if peak is None else f'{peak:.1f}'} |")
-    except Exception as exc:
+    except Exception as exc:  # reported in its row, like the table's runs
         rows.append(f"| {AUDIO_MODEL[0]} ({ltx.name}) | audio-to-video: supplied soundtrack | failed: "
                     f"{type(exc).__name__}: {str(exc)[:200]} | - | - |")
     pipes = job = None

@@ -104,7 +104,7 @@ def test_the_soundtrack_field_follows_the_model_and_reaches_the_job(models_page)
     assert re.search(r'<input id="audio_reference" name="audio_reference" type="file" accept="audio/\*,video/mp4"\s+>',
                      page)
     options = json.loads(re.search(r'<script type="application/json" id="model-options">(.*?)</script>', page,
-                                   re.S).group(1))
+                                   re.DOTALL).group(1))
     audio = {m["name"]: m["audio"] for m in options}
     assert audio["sora-2"] is True and audio["tiny-minimax-h3"] is True and audio["tiny-wan"] is False, audio
     assert "/static/create.js" in page and "<script>" not in page  # behaviour in web/static only (strict CSP)
