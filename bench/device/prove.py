@@ -24,6 +24,16 @@ size, then one timed call of a 4 s 1280x720 job. Then host RAM of group offload 
 `low_cpu_mem_usage` (the pinned copy) on the sora-2 transformer.
 The floor is bench/floor.py's: the transformer's FLOPs for that job on the meta device over the GPU's
 dense bf16 peak. The random weights make noise: the numbers are the cost of the real architectures.
+
+Then the conditioned paths (`--no-conditioned` leaves them out), each one timed call through the engine:
+- MiniMax-H3 `ref2va`: one picture and one voice (`<Picture 1>`, `<Audio 1>`) on the `transformer_ref`
+  partition, with the Qwen3-VL conditioner and both VAEs at full size, bf16, built on the GPU (the text-only
+  `transformer` partition is not built: ref2va never runs it). That is about 129 GiB of weights: it runs on an
+  H200-class GPU and prints a skip line with the sizes on a smaller one (offload and `layerwise_fp8` both start
+  from the bf16 weights, which the 128 GiB host cannot hold either). `--h3-steps` steps (default 8 of its 40) at the minimum 5 s;
+- LTX-2 audio-to-video (`sora-2` with a supplied 4 s soundtrack): clean audio latents at audio timestep 0 on
+  every step (`audio_conditioned_call`), the model's own steps.
+Each prints seconds, peak VRAM and what the pipeline received (labels; steps that saw the audio clean).
 """
 
 from __future__ import annotations
@@ -54,6 +64,12 @@ TRANSFORMERS_NAMES = ("Gemma3ForConditionalGeneration", "Gemma4ForConditionalGen
                       "Gemma4UnifiedForConditionalGeneration", "GemmaTokenizer", "GemmaTokenizerFast",
                       "ProcessorMixin", "Gemma3Config", "Gemma4UnifiedConfig", "PreTrainedTokenizerFast")
 MODELS = {"sora-2": "tiny-ltx2", "sora-2-pro": "tiny-ltx25"}  # real alias -> its tiny stand-in for --tiny
+# The conditioned paths: real model -> its tiny stand-in.
+H3_MODEL = ("minimax-h3", "tiny-minimax-h3")
+AUDIO_MODEL = ("sora-2", "tiny-ltx2")
+# The components ref2va runs, and what an H3 run needs beyond their weights (activations, the allocator).
+H3_REF2VA_PARTS = ("transformer_ref", "text_encoder", "vae", "audio_vae")
+H3_HEADROOM_GiB = 6.0
 
 
 def pack(vendor: Path = VENDOR) -> None:
@@ -237,7 +253,132 @@ def plain_job(entry, pipes, device: str):
     return job
 
 
-def ours_job(entry, alias, pipes, device: str, overrides: dict, weights: Path):
+def build_h3(entry, device: str):
+    """MiniMax-H3's ref2va components from the fixture's configs, full size, bf16, random weights, built on
+    `device` (no `transformer`: only text- and image-to-video run it). Its tokenizer is the tiny byte-fallback
+    one with Qwen's vision tokens, and the conditioner is told their ids, all inside the real vocabulary."""
+    import torch
+
+    from mutoscope.engine.families import FAMILIES
+    from mutoscope.engine.families.base import builds_from_config, component_class
+    from mutoscope.engine.testkit.minimax_h3 import (
+        VISION_TOKENS,
+        tiny_processor,
+        tiny_qwen_tokenizer,
+    )
+
+    folder = FIXTURES / entry.weights
+    index = json.loads((folder / "modular_model_index.json").read_text())
+    components = {}
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        with torch.device(device):
+            for name, value in index.items():
+                if name.startswith("_") or name == "transformer" or not isinstance(value, list) or value[0] is None:
+                    continue
+                cls = component_class(value[0], value[1])
+                if cls is None or not builds_from_config(cls) or not (folder / name).is_dir():
+                    continue
+                if hasattr(cls, "extract_init_dict"):
+                    built = cls.from_config(cls.load_config(str(folder / name)))
+                else:
+                    config = cls.config_class.from_dict(json.loads((folder / name / "config.json").read_text()))
+                    built = cls._from_config(config, dtype=torch.bfloat16)
+                components[name] = built.to(torch.bfloat16).eval() if isinstance(built, torch.nn.Module) else built
+    finally:
+        torch.set_default_dtype(previous)
+    tokenizer = tiny_qwen_tokenizer()
+    config = components["text_encoder"].config
+    for token, key in zip(VISION_TOKENS, ("vision_start_token_id", "vision_end_token_id", "image_token_id",
+                                          "video_token_id")):
+        setattr(config, key, tokenizer.convert_tokens_to_ids(token))
+    components.update(tokenizer=tokenizer, processor=tiny_processor(tokenizer))
+    canvas = {k: v for k, v in index.items() if not k.startswith("_") and not isinstance(v, list)}
+    return FAMILIES[entry.family]._pipelines(components, canvas)
+
+
+def h3_needs_gib(entry) -> float:
+    from mutoscope.engine import memory
+
+    counts = memory.PARAMETERS[entry.weights]
+    return sum(counts[name] for name in H3_REF2VA_PARTS) * 2 / GiB + H3_HEADROOM_GiB
+
+
+def picture_and_voice():
+    """One reference picture (a gradient) and one voice-like clip (a vowel's harmonics, 3 s at 16 kHz)."""
+    import numpy as np
+
+    from mutoscope.engine.base import ReferenceMedia
+
+    yy, xx = np.mgrid[0:512, 0:384]
+    image = np.stack([xx * 255 // 383, yy * 255 // 511, np.full_like(xx, 120)], -1).astype(np.uint8)
+    t = np.arange(3 * 16000) / 16000
+    voice = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 6)).astype(np.float32)[None] * 0.2
+    return (ReferenceMedia(kind="image", image=image, source="proof:picture"),
+            ReferenceMedia(kind="audio", audio=voice, sample_rate=16000, source="proof:voice"))
+
+
+def conditioned_rows(args, registry, weights: Path) -> list[str]:
+    """The H3 ref2va and the LTX-2 audio-conditioned rows (or a skip line with its reason)."""
+    import numpy as np
+    import torch
+
+    width, height = (int(x) for x in args.size.split("x"))
+    rows = []
+    picture, voice = picture_and_voice()
+    cuda = args.device.startswith("cuda")
+    h3 = registry.resolve(H3_MODEL[1] if args.tiny else H3_MODEL[0])
+    need = h3_needs_gib(registry.resolve(H3_MODEL[0]))
+    have = torch.cuda.get_device_properties(0).total_memory / GiB if cuda else None
+    if not args.tiny and have is not None and have < need:
+        rows.append(f"| {H3_MODEL[0]} | ref2va: picture + voice | skipped: ref2va needs about {need:.0f} GiB "
+                    f"(transformer_ref, Qwen3-VL conditioner and VAEs in bf16, plus {H3_HEADROOM_GiB:g} GiB) and "
+                    f"this GPU has {have:.0f} GiB: run it on an H200 | - | - | - |")
+    else:
+        pipes = job = None
+        try:
+            pipes = build_tiny(h3) if args.tiny else build_h3(h3, args.device)
+            job = ours_job(h3, h3.name, pipes, args.device, {"memory": "full"}, weights,
+                           references=(picture, voice),
+                           prompt="<Picture 1> says hello in the voice of <Audio 1>, a lighthouse behind")
+            pipes = None
+            steps = args.steps or args.h3_steps
+            out: dict = {}
+            secs, peak = measure(args.device, lambda: out.update(job(width, height, args.seconds, steps)))
+            labels = [label for ref in out.get("references", []) for label in ref["labels"]]
+            rows.append(f"| {H3_MODEL[0]} ({h3.name}) | ref2va: picture + voice | {steps} steps, received "
+                        f"{' '.join(labels)} | {secs:.1f} | {'-' if peak is None else f'{peak:.1f}'} |")
+        except Exception as exc:  # a failed path still leaves the other's numbers
+            rows.append(f"| {H3_MODEL[0]} ({h3.name}) | ref2va: picture + voice | failed: {type(exc).__name__}: "
+                        f"{str(exc)[:200]} | - | - |")
+        pipes = job = None
+        release()
+    print(rows[-1], flush=True)
+    ltx = registry.resolve(AUDIO_MODEL[1] if args.tiny else AUDIO_MODEL[0])
+    pipes = job = None
+    try:
+        pipes = build_tiny(ltx) if args.tiny else build_real(ltx, args.device)
+        soundtrack = np.tile(voice.audio, (1, 2))[:, : round(args.seconds * 16000)]
+        job = ours_job(ltx, AUDIO_MODEL[0], pipes, args.device, {}, weights, audio=(soundtrack, 16000))
+        pipes = None
+        out = {}
+        secs, peak = measure(args.device, lambda: out.update(job(width, height, args.seconds, args.steps)))
+        held = out.get("audio_reference", {})
+        rows.append(f"| {AUDIO_MODEL[0]} ({ltx.name}) | audio-to-video: supplied soundtrack | {held.get('steps')} "
+                    f"steps saw it clean ({held.get('conditioning')}) | {secs:.1f} | "
+                    f"{'-' if peak is None else f'{peak:.1f}'} |")
+    except Exception as exc:  # reported in its row, like the table's runs
+        rows.append(f"| {AUDIO_MODEL[0]} ({ltx.name}) | audio-to-video: supplied soundtrack | failed: "
+                    f"{type(exc).__name__}: {str(exc)[:200]} | - | - |")
+    pipes = job = None
+    release()
+    print(rows[-1], flush=True)
+    return rows
+
+
+def ours_job(entry, alias, pipes, device: str, overrides: dict, weights: Path, *, references=(), audio=None,
+             prompt: str = PROMPT):
     """`DiffusersEngine` with the model's shipped modes and `overrides`, on these pipelines (adopted as a
     load would: `install`). Returns job(width, height, seconds, steps) -> resolved."""
     from dataclasses import replace
@@ -246,7 +387,7 @@ def ours_job(entry, alias, pipes, device: str, overrides: dict, weights: Path):
     from mutoscope.engine.diffusers_engine import DiffusersEngine
     from mutoscope.engine.registry import apply_mode_overrides, load_registry
 
-    registry = load_registry(extra_aliases={alias: entry.name} if entry.is_builtin else None)
+    registry = load_registry(extra_aliases={alias: entry.name} if entry.is_builtin and alias != entry.name else None)
     entries = registry.entries()
     if entry.is_builtin:  # the tiny stand-ins ship memory = "full"; the real models "auto"
         entries = [replace(e, memory="auto") if e.name == entry.name else e for e in entries]
@@ -256,8 +397,10 @@ def ours_job(entry, alias, pipes, device: str, overrides: dict, weights: Path):
     engine.install(entry.name, pipes)
 
     def job(width: int, height: int, seconds: float, steps: int | None) -> dict:
-        spec = GenerationSpec(prompt=PROMPT, width=width, height=height, seconds=seconds, seed=0,
-                              num_inference_steps=steps)
+        spec = GenerationSpec(prompt=prompt, width=width, height=height, seconds=seconds, seed=0,
+                              num_inference_steps=steps, references=tuple(references),
+                              audio=None if audio is None else audio[0],
+                              audio_sample_rate=None if audio is None else audio[1])
         return engine.generate(alias, spec, Hooks()).resolved
 
     return job
@@ -300,6 +443,8 @@ def main() -> None:
     parser.add_argument("--best", default='{"cache": "taylorseer"}', help="JSON: the modes of 'ours (best)'")
     parser.add_argument("--no-plain", action="store_true")
     parser.add_argument("--no-offload-ram", action="store_true")
+    parser.add_argument("--no-conditioned", action="store_true", help="leave out H3 ref2va and LTX-2 audio-to-video")
+    parser.add_argument("--h3-steps", type=int, default=8, help="MiniMax-H3 ref2va steps (of its 40)")
     parser.add_argument("--vendor", type=Path, default=VENDOR, help="where `pack` writes (default: bench/device/vendor)")
     args = parser.parse_args()
     if args.command == "pack":
@@ -357,6 +502,12 @@ def main() -> None:
     print("| model | run | modes | seconds | peak VRAM (GiB) | floor (s) | x floor |")
     print("|---|---|---|---|---|---|---|")
     print("\n".join(rows))
+    if not args.no_conditioned:
+        print()
+        conditioned = conditioned_rows(args, registry, weights)
+        print("| model | path | what the pipeline received | seconds | peak VRAM (GiB) |")
+        print("|---|---|---|---|---|")
+        print("\n".join(conditioned))
     if not args.tiny and not args.no_offload_ram:
         print()
         print("| group offload of | setting | weights | host RSS added | ratio |")

@@ -7,6 +7,7 @@ answer, and the account must hold one job and one charge."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import threading
@@ -162,6 +163,25 @@ def test_multipart_creates_and_remixes_and_exports_are_idempotent_too(live):
         assert raw.status_code == 200
         assert proxy.dropped == 3
         assert len(live.http().get("/v1/exports").json()["data"]) == exports_before + 1
+    finally:
+        proxy.close()
+
+
+def test_a_retried_batch_creates_one_batch(live):
+    client = live.client()
+    line = {"custom_id": "only", "method": "POST", "url": "/v1/videos",
+            "body": {"prompt": "one line, one batch", **SHORT, **FAST}}
+    upload = client.files.create(file=("in.jsonl", json.dumps(line).encode() + b"\n"), purpose="batch")
+    proxy = DroppingProxy(live.port)
+    try:
+        sdk = OpenAI(base_url=proxy.url + "/v1", api_key=live.api_key, max_retries=2, timeout=60)
+        before = len(client.batches.list().data)
+        batch = sdk.batches.create(input_file_id=upload.id, endpoint="/v1/videos", completion_window="24h",
+                                   extra_headers={"Idempotency-Key": f"b-{uuid.uuid4()}"})
+        assert proxy.dropped == 1
+        assert [b.id for b in client.batches.list().data].count(batch.id) == 1
+        assert len(client.batches.list().data) == before + 1
+        client.batches.cancel(batch.id)
     finally:
         proxy.close()
 

@@ -32,7 +32,7 @@ def test_dry_run_on_the_cpu_prints_every_row(tmp_path):
                         "--size", "256x160", "--seconds", "0.5", "--models", "sora-2-pro"],
                        capture_output=True, text=True, timeout=900, env=server_env(tmp_path / "data"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
-    table = r.stdout.split("| model | run |")[1]
+    table = r.stdout.split("| model | run |")[1].split("\n\n")[0]
     rows = [line for line in table.splitlines() if line.startswith("| sora-2")]
     assert len(rows) == 3 and not any("failed" in row for row in rows), table
     for row in rows:
@@ -41,6 +41,15 @@ def test_dry_run_on_the_cpu_prints_every_row(tmp_path):
     ours_pro = [row for row in rows if row.startswith("| sora-2-pro") and "ours" in row]
     assert all("two_stage" in row for row in ours_pro)
     assert any("taylorseer" in row for row in rows)
+    # The conditioned paths, through the engine on the tiny stand-ins: H3 ref2va received one picture and one
+    # voice, labelled; LTX-2 held the supplied soundtrack clean on every step.
+    conditioned = r.stdout.split("| model | path |")[1]
+    h3 = [line for line in conditioned.splitlines() if line.startswith("| minimax-h3 (tiny-minimax-h3)")]
+    audio = [line for line in conditioned.splitlines() if line.startswith("| sora-2 (tiny-ltx2)")]
+    assert len(h3) == 1 and len(audio) == 1, conditioned
+    assert "received <Picture 1> <Audio 1>" in h3[0] and float(h3[0].split("|")[4]) > 0
+    assert "1 steps saw it clean (clean audio latents, audio timestep 0)" in audio[0]
+    assert float(audio[0].split("|")[4]) > 0
 
 
 @pytest.mark.parametrize("alias", ["sora-2", "sora-2-pro"])
@@ -73,3 +82,25 @@ def test_pack_copies_diffusers_and_its_needs(prove, tmp_path):
     assert {"diffusers", "PIL"} <= names
     assert any(re.fullmatch(r"diffusers-[\d.]+\.dist-info", n) for n in names)
     assert (tmp_path / "vendor" / "diffusers" / "pipelines" / "ltx2" / "pipeline_ltx2.py").is_file()
+
+
+def test_the_h3_ref2va_builder_builds_its_partition_at_real_size(prove):
+    """What the GPU run builds for ref2va, on the meta device: transformer_ref, the Qwen3-VL conditioner and
+    both VAEs at their real sizes (the text-only partition left out), the vision tokens' ids told to the
+    conditioner and inside its vocabulary; and the size check that decides between a run and a skip line."""
+    import torch
+
+    from mutoscope.engine import memory
+    from mutoscope.engine.registry import load_registry
+
+    entry = load_registry().resolve("minimax-h3")
+    pipe = prove.build_h3(entry, "meta").text_to_video
+    counts = {name: sum(t.numel() for t in (*m.parameters(), *m.buffers()))
+              for name, m in pipe.components.items() if isinstance(m, torch.nn.Module)}
+    real = memory.PARAMETERS[entry.weights]
+    assert counts == {name: real[name] for name in prove.H3_REF2VA_PARTS}
+    encoder, tokenizer = pipe.components["text_encoder"], pipe.components["tokenizer"]
+    assert encoder.config.image_token_id == tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    assert max(tokenizer("<Picture 1> a lighthouse")["input_ids"]) < encoder.config.get_text_config().vocab_size
+    need = prove.h3_needs_gib(entry)
+    assert 80 < need < 139, need  # skipped on an H100, run on an H200

@@ -128,6 +128,26 @@ def test_create_watch_complete_and_play(web, browser):
     assert len(web.client().videos.list().data) == 1
 
 
+def test_the_soundtrack_field_follows_the_model(web, browser):
+    """The create form's soundtrack upload (`audio_reference`) is on screen only for a model that can be
+    generated to one, and disabled while hidden so a file chosen for another model is never sent."""
+    browser.goto(web.base_url + "/videos/new")
+    if browser.eval("location.pathname") == "/signin":
+        sign_in(browser, web.base_url, web.api_key)
+        browser.goto(web.base_url + "/videos/new")
+    box, field = "document.getElementById('audio-reference-field')", "document.getElementById('audio_reference')"
+    shown = f"!{box}.hidden && !{field}.disabled && {box}.offsetParent !== null"
+    hidden = f"{box}.hidden && {field}.disabled && {box}.offsetParent === null"
+    assert browser.eval(shown)  # sora-2 here is tiny LTX-2, which makes sound
+    browser.check_page()
+    for model, expect in (("tiny-wan", hidden), ("tiny-minimax-h3", shown), ("tiny-wan", hidden),
+                          ("sora-2", shown)):
+        browser.eval(f"(() => {{ const s = document.getElementById('model'); s.value = '{model}'; "
+                     "s.dispatchEvent(new Event('change')); })()")
+        assert browser.eval("document.getElementById('model').value") == model
+        assert browser.eval(expect), model
+
+
 def test_someone_elses_video_is_a_404_page(web, browser):
     video_id = state["video"]
     mallory = web.cli("users", "create", "mallory").stdout.strip().splitlines()[-1]

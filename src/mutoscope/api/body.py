@@ -60,7 +60,6 @@ async def read_body(request: Request, limit: int) -> Body:
     if ctype.startswith("multipart/form-data") or ctype.startswith("application/x-www-form-urlencoded"):
         body = await _read_form(request, limit, multipart=ctype.startswith("multipart/form-data"))
         refuse_unstorable(body.fields)
-        refuse_unstorable({k: f.filename for k, f in body.files.items()})
         return body
     raw = bytearray()
     async for chunk in bounded_stream(request, limit + SLACK):

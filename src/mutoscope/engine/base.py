@@ -182,6 +182,8 @@ class ModelInfo:
     description: str = ""
     # A distilled model's schedule is fixed (its `sigmas`): the only step count it runs; None: any count.
     fixed_steps: int | None = None
+    # It can re-generate a source clip (edits, remixes); False: those are refused at create.
+    can_edit: bool = True
     # move -> how this model makes it (engine/camera.py CameraMove).
     camera: Mapping[str, Any] = field(default_factory=dict)
     # adapter move -> its LoRA is on this machine (None: this process cannot see the workers' files).

@@ -185,6 +185,14 @@ class ModelEntry:
         return len(sigmas) if sigmas is not None else None
 
     @property
+    def can_edit(self) -> bool:
+        """Its family can re-generate a source clip (edits and remixes); a torch-free class attribute."""
+        from mutoscope.engine.families import FAMILIES
+
+        family = FAMILIES.get(self.family)
+        return bool(family is None or family.supports_edits)
+
+    @property
     def is_builtin(self) -> bool:
         return self.weights.startswith(BUILTIN_PREFIX)
 
@@ -208,6 +216,7 @@ class ModelEntry:
             test_model=self.test_model,
             description=self.description,
             fixed_steps=self.fixed_steps,
+            can_edit=self.can_edit,
             camera=dict(self.camera),
             camera_installed=dict(camera_installed or {}),
             download_gb=self.download_gb,

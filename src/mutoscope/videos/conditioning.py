@@ -50,6 +50,14 @@ def takes_references(entry: Any) -> bool:
     return bool(family is not None and family.supports_references)
 
 
+def takes_audio_reference(entry: Any) -> bool:
+    """The model makes sound and its family can generate a picture to a supplied soundtrack (torch-free: the
+    family's own `audio_call`, not the base class's refusal)."""
+    family = family_of(entry)
+    return bool(getattr(entry, "has_audio", False) and family is not None
+                and type(family).audio_call is not _base_audio_call())
+
+
 def read_audio_reference(service: VideoService, who: Principal, fields: dict[str, Any],
                          files: dict[str, Upload], entry: Any, model: str) -> AudioInput | None:
     """The request's `audio_reference`, decoded and checked against the model; None when there is none."""
@@ -60,8 +68,7 @@ def read_audio_reference(service: VideoService, who: Principal, fields: dict[str
     if not getattr(entry, "has_audio", False):
         raise InvalidRequest(f"The model '{model}' makes no sound, so it cannot take an audio_reference.",
                              param=PARAM, code="audio_not_supported")
-    family = family_of(entry)
-    if family is None or type(family).audio_call is _base_audio_call():
+    if not takes_audio_reference(entry):
         raise InvalidRequest(f"The model '{model}' cannot generate a video to a supplied soundtrack.",
                              param=PARAM, code="audio_not_supported")
     param = PARAM

@@ -246,6 +246,7 @@ class ModelChoice:
     sizes: list[Choice]
     seconds: list[Choice]
     default_size: str | None = None
+    takes_audio: bool = False  # an `audio_reference` the picture is generated to
 
 
 # A video's generation settings beyond OpenAI's fields, as stored in Video.params.
@@ -314,6 +315,16 @@ class VideoService:
             raise InvalidRequest(f"The model '{model}' is distilled to a fixed {fixed}-step schedule; "
                                  f"num_inference_steps must be {fixed} or left out (got {steps}).",
                                  param="num_inference_steps", code="unsupported_steps")
+
+    @staticmethod
+    def _check_edits(model: str, entry: ModelEntry, verb: str, param: str) -> None:
+        """An edit, or a remix of a completed video, re-generates the source clip; a model whose family cannot
+        (`ModelInfo.can_edit`, a torch-free class attribute) would fail the job in the worker after the caller
+        was queued and charged, so it is refused here, before anything else is read or stored."""
+        if getattr(entry, "can_edit", True) is False:
+            raise InvalidRequest(f"The model '{model}' cannot {verb} videos: it has no way to re-generate a source "
+                                 "clip. Make a new video with it instead, or use a model that edits.", param=param,
+                                 code="edit_not_supported")
 
     @staticmethod
     def _check_installed(model: str, entry: ModelEntry) -> None:
@@ -549,6 +560,7 @@ class VideoService:
             params = dict(src.params or {})
         if "storyboard" in params or req.shot is not None:
             return self._remix_storyboard(who, src, req)
+        self._check_edits(src.model, self._resolve(src.model), "remix", "video_id")
         params.update({k: v for k, v in self._params(req).items() if k in req.model_fields_set})
         params.update(self._strength(req))
         # A remix keeps the source's camera move unless it names another (or null for none).
@@ -655,6 +667,7 @@ class VideoService:
         if req.video is not None:
             with self.sessions() as s:
                 src = self._completed_source(s, who, req.video.id, "edited")
+            self._check_edits(src.model, self._resolve(src.model), "edit", "video")
             params = {**self._derived_params(src, req), **self._strength(req)}
             headers = self.admit(who, src.model, src.size, src.seconds, req.camera,
                                  steps=params.get("num_inference_steps"))
@@ -669,6 +682,7 @@ class VideoService:
             return video, headers
         model = req.model or DEFAULT_MODEL
         entry = self._resolve(model)
+        self._check_edits(model, entry, "edit", "model")
         info = self._video_from_upload(upload)
         size = req.size or self._size_like(entry, info.width, info.height)
         seconds = req.seconds or self._seconds_within(model, entry, info.duration)
@@ -1058,7 +1072,8 @@ class VideoService:
                 else:
                     seconds.append(Choice(sec, f"{sec} s", True))
             out.append(ModelChoice(name, f"{title} · {name}" if e.test_model or title != name else name,
-                                   e.test_model, sizes, seconds, self._default_size(name, e)))
+                                   e.test_model, sizes, seconds, self._default_size(name, e),
+                                   conditioning.takes_audio_reference(e)))
         return out
 
     def edit_strength_of(self, model: str) -> float | None:

@@ -152,7 +152,8 @@ def _create_page(request: Request, who: Principal, values: dict[str, Any], error
                   plan=svc.plan_of(who), source=source, moves=moves.get(chosen.name, []) if chosen else [],
                   camera_labels=CAMERA_LABELS, examples=request.app.state.settings.prompt_examples,
                   model_data=[{"name": m.name, "sizes": [c.__dict__ for c in m.sizes],
-                               "seconds": [c.__dict__ for c in m.seconds], "moves": moves[m.name]} for m in models])
+                               "seconds": [c.__dict__ for c in m.seconds], "moves": moves[m.name],
+                               "audio": m.takes_audio} for m in models])
 
 
 def _moves(request: Request, model: str) -> list[str]:
@@ -183,7 +184,7 @@ async def create(request: Request, who: WhoDep) -> Response:
     session.check_csrf(request, body.fields)
     form = form_fields(body)
     fields = {k: v for k, v in form.items() if k in CREATE_FIELDS}
-    files = {k: u for k, u in body.files.items() if k == "input_reference" and u.data}  # no file chosen: none
+    files = {k: u for k, u in body.files.items() if k in ("input_reference", "audio_reference") and u.data}
     svc = request.app.state.videos
     try:
         # "Reuse prompt" on a video started from an image: that image again, unless another file was chosen.
@@ -247,16 +248,18 @@ async def edit(request: Request, who: WhoDep) -> Response:
 def _video_page(request: Request, who: Principal, found: SharedVideo, error: FormError | None = None,
                 form: str | None = None, values: dict[str, Any] | None = None) -> Response:
     svc, video = request.app.state.videos, found.video
-    seconds = []
+    seconds, can_edit = [], True
     try:
-        seconds = list(request.app.state.catalog.resolve(video.model).seconds)
+        entry = request.app.state.catalog.resolve(video.model)
+        # A model that cannot re-generate a clip is offered neither edit nor remix (the service refuses both).
+        seconds, can_edit = list(entry.seconds), getattr(entry, "can_edit", True)
     except LookupError:
         pass
     # Someone else's video is reached through its share link; its files and remix go through the link too.
     base = f"/videos/{video.id}" if found.mine else f"/s/{found.token}"
     return render(request, "video.html", status_code=error.status if error else 200, video=video, found=found,
                   mine=found.mine, base=base, lineage=svc.lineage(who, video.id, found.token),
-                  live=video.status in ACTIVE, extend_seconds=seconds, error=error, form=form, values=values or {},
+                  live=video.status in ACTIVE, extend_seconds=seconds, can_edit=can_edit, error=error, form=form, values=values or {},
                   extensions=svc.plan_of(who).extensions, public_links=request.app.state.public_links.enabled,
                   public_link=_public_link(request, video.id) if found.mine else None)
 

@@ -7,9 +7,11 @@ from fastapi.concurrency import run_in_threadpool
 
 from mutoscope.api.body import read_body
 from mutoscope.api.deps import PrincipalDep
+from mutoscope.api.idempotency import IdempotentRoute
 from mutoscope.protocol.batches import BatchList, BatchObject
 
-router = APIRouter(prefix="/v1/batches", tags=["batches"])
+# Every POST honours Idempotency-Key: a retried create gets the first batch, never a second set of jobs.
+router = APIRouter(prefix="/v1/batches", tags=["batches"], route_class=IdempotentRoute)
 
 
 @router.post("", response_model=BatchObject)

@@ -109,6 +109,9 @@ class Family(abc.ABC):
     # The longest side and clip the checkpoint's positional embedding covers (None: no such limit).
     max_side: int | None = None
     max_seconds: float | None = None
+    # The family can re-generate a source clip (`edit_call`): edits, and remixes of a completed video. Read
+    # torch-free by the API (ModelInfo.can_edit) so a job that could only fail is refused at create.
+    supports_edits: bool = True
 
     def generated_size(self, width: int, height: int, recipe: str = "single") -> tuple[int, int]:
         """The size a request is generated (then cropped) at: rounded up to the multiple; the

@@ -231,6 +231,8 @@ class MiniMaxH3Family(Family):
     # Its own conditioning rows need no mask, and there is no cross-attention (one packed sequence).
     attention_masks = False
     supports_references = True
+    # No partial-noise entry point in the modular pipeline (`edit_call`): no edits, no remixes of a video.
+    supports_edits = False
     reference_labels = staticmethod(reference_labels)
     references_problem = staticmethod(references_problem)
 

@@ -46,7 +46,17 @@
       fill("size", m.sizes);
       fill("seconds", m.seconds);
       moves(m.moves || []);
+      soundtrack(!!m.audio);
     });
+  }
+
+  // The soundtrack field only for a model that can be generated to one; disabled while hidden, so a file
+  // chosen for another model is not sent.
+  function soundtrack(on) {
+    var box = document.getElementById("audio-reference-field"), input = document.getElementById("audio_reference");
+    if (!box || !input) return;
+    box.hidden = !on;
+    input.disabled = !on;
   }
 
   // The camera moves follow the model too; the current move stays when the new model offers it.
