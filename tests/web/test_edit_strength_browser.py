@@ -61,4 +61,7 @@ def test_the_strength_shows_its_value_and_follows_the_model_until_moved(srv, bro
     assert browser.eval(shown) == "0.55"
     browser.eval(f"({pick})('tiny-wan-light')")
     assert (browser.eval(value), browser.eval(shown)) == ("0.55", "0.55")
+    browser.eval("(() => { const r = document.getElementById('edit-strength'); r.value = '1';"
+                 " r.dispatchEvent(new Event('input')); })()")
+    assert browser.eval(shown) == "1"
     at_both_widths(browser, "edit-strength", srv.data_dir.parent)

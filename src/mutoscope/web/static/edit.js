@@ -7,7 +7,8 @@
     var shown = document.getElementById("edit-strength-value");
     if (!range || !shown) return;
     var moved = false;
-    function show() { shown.textContent = Number(range.value).toFixed(2).replace(/0$/, ""); }
+    // Two decimals at most, no trailing zeros: 0.7, 0.55, 1, as the server writes them.
+    function show() { shown.textContent = String(Number(Number(range.value).toFixed(2))); }
     range.addEventListener("input", function () { moved = true; show(); });
     show();
 
