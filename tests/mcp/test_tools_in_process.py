@@ -60,3 +60,18 @@ def test_another_users_video_is_not_found(app_server, endpoint):
     vid = made.structured_content["video"]["id"]
     _, (seen,) = call(endpoint(bob).server, ("get_video", {"video_id": vid}))
     assert seen.is_error and vid in text(seen)
+
+
+def test_edit_and_remix_take_an_edit_strength_held_to_the_apis_range(app_server, endpoint):
+    server = endpoint(app_server.api_key).server
+    tools, (made,) = call(server, ("create_video", {"prompt": "a kite at noon", **SHORT, "wait": False}))
+    schemas = {t.name: t.input_schema for t in tools}
+    for name in ("edit_video", "remix_video"):
+        assert schemas[name]["properties"]["edit_strength"]["maximum"] == 1, name
+    assert "edit_strength" not in schemas["create_video"]["properties"]
+    vid = made.structured_content["video"]["id"]
+    # The API's own check answers (before the source's state is looked at): the value reached it.
+    _, (edit, remix) = call(server, ("edit_video", {"video_id": vid, "prompt": "x", "edit_strength": 1.5}),
+                            ("remix_video", {"video_id": vid, "prompt": "x", "edit_strength": 1.5}))
+    for result in (edit, remix):
+        assert result.is_error and "Invalid value for 'edit_strength'" in text(result), text(result)

@@ -115,6 +115,11 @@ _GENERATION = {
                               "jib_down, pan_left, pan_right, orbit_left or orbit_right. A model that lacks one "
                               "says which it has."},
 }
+# Edits and remixes only (the API's `edit_strength`, in its range).
+_EDIT_STRENGTH = {"edit_strength": {"type": "number", "exclusiveMinimum": 0, "maximum": 1,
+                                    "description": "How far the result may depart from the source video: low keeps "
+                                                   "its look, 1 keeps only its motion and layout. Omit for the "
+                                                   "model's own."}}
 _SECONDS = {"type": "string", "description": "Length in seconds, as a string: \"4\", \"8\" or \"12\" on most "
                                               "models (default \"4\")."}
 
@@ -169,7 +174,7 @@ TOOLS: list[types.Tool] = [
                     "e.g. \"the same scene at night\". The original is kept. Waits and reports progress by "
                     "default.",
         input_schema=_schema({"video_id": _ID, "prompt": _PROMPT, "wait": _WAIT, "timeout_seconds": _TIMEOUT,
-                              **_GENERATION}, ["video_id", "prompt"]),
+                              **_GENERATION, **_EDIT_STRENGTH}, ["video_id", "prompt"]),
         annotations=types.ToolAnnotations(title="Remix a video", read_only_hint=False, destructive_hint=False,
                                           idempotent_hint=False, open_world_hint=False),
     ),
@@ -188,7 +193,7 @@ TOOLS: list[types.Tool] = [
         description="Re-generate a completed video under a new prompt while keeping its motion and layout "
                     "(video-to-video), e.g. \"as a watercolor painting\". Waits and reports progress by default.",
         input_schema=_schema({"video_id": _ID, "prompt": _PROMPT, "wait": _WAIT, "timeout_seconds": _TIMEOUT,
-                              **_GENERATION}, ["video_id", "prompt"]),
+                              **_GENERATION, **_EDIT_STRENGTH}, ["video_id", "prompt"]),
         annotations=types.ToolAnnotations(title="Edit a video", read_only_hint=False, destructive_hint=False,
                                           idempotent_hint=False, open_world_hint=False),
     ),
@@ -325,7 +330,7 @@ class VideoTools:
 
     async def remix_video(self, ctx: ServerRequestContext, who: Principal, args: dict[str, Any]):
         ref, wait = parse(_VideoId, args), parse(_Wait, args)
-        fields = {k: args[k] for k in ("prompt", *_GENERATION_KEYS) if args.get(k) is not None}
+        fields = {k: args[k] for k in ("prompt", *_GENERATION_KEYS, *_EDIT_STRENGTH) if args.get(k) is not None}
         video, _ = await self._start(self.videos.remix, who, ref.video_id, Body(fields=fields))
         return await self._finish(ctx, who, video, wait)
 
@@ -340,7 +345,7 @@ class VideoTools:
 
     async def edit_video(self, ctx: ServerRequestContext, who: Principal, args: dict[str, Any]):
         ref, wait = parse(_VideoId, args), parse(_Wait, args)
-        fields = {k: args[k] for k in ("prompt", *_GENERATION_KEYS) if args.get(k) is not None}
+        fields = {k: args[k] for k in ("prompt", *_GENERATION_KEYS, *_EDIT_STRENGTH) if args.get(k) is not None}
         fields["video"] = {"id": ref.video_id}
         video, _ = await self._start(self.videos.edit, who, Body(fields=fields))
         return await self._finish(ctx, who, video, wait)
