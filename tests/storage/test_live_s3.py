@@ -33,6 +33,9 @@ def s3_live(s3_server, prefix, tmp_path_factory):
     root = tmp_path_factory.mktemp("s3live")
     shared = {**s3_server.env(prefix), "MUTOSCOPE_DATABASE_URL": f"sqlite:///{root / 'data' / 'mutoscope.db'}"}
     srv = LiveServer(root / "data", "--no-worker", **shared).start()
+    # Every process of one installation holds the same sealing key (docs/deploy.md); the worker refuses
+    # to start with another.
+    shared["MUTOSCOPE_SECRET_KEY"] = (root / "data" / "secret-key").read_text().strip()
     srv.worker_dir = root / "worker"
     log = root / "worker.log"
     worker = subprocess.Popen([sys.executable, "-m", "mutoscope", "worker"],
