@@ -71,7 +71,7 @@ def test_models_list_needs_no_torch_keeps_names_whole_and_shows_download_size(tm
     # A 70-column terminal still shows every name whole, on one line.
     for name in ("ltx-2.3-distilled", "wan2.2-ti2v-5b", "tiny-ltx2-pro"):
         assert any(name in line for line in r.stdout.splitlines()), name
-    assert "~70 GB" in r.stdout and "built in" in r.stdout
+    assert "~71 GB" in r.stdout and "built in" in r.stdout
 
 
 def test_models_pull_with_the_hub_out_of_reach_is_one_line_naming_the_ways_around(tmp_path):

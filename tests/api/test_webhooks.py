@@ -194,7 +194,7 @@ def test_endpoints_are_private_and_validated(server, client, other_user_key):
         client.webhooks.create(name="x", url="ftp://nope", event_types=["video.completed"])
     assert e.value.param == "url"
     with pytest.raises(openai.BadRequestError) as e:
-        client.webhooks.create(name="x", url="https://ok.invalid", event_types=["batch.completed"])
+        client.webhooks.create(name="x", url="https://ok.invalid", event_types=["fine_tuning.job.succeeded"])
     assert e.value.param == "event_types"
     client.webhooks.delete(ep.id)
 

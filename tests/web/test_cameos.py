@@ -304,8 +304,9 @@ def test_pages_at_phone_width(srv, cam):
         for path in ("/cameos", f"/cameos/{state['cameo']}", "/cameos/new", "/characters", "/videos/new"):
             cam.goto(srv.base_url + path)
             cam.check_page()
+            # Tables and the main menu scroll sideways in their own box on a phone; nothing else may overflow.
             wide = cam.eval(f"Array.from(document.querySelectorAll('body *')).filter(e => "
-                            f"e.getBoundingClientRect().right > {MOBILE[0] + 1} && !e.closest('.table-wrap'))"
+                            f"e.getBoundingClientRect().right > {MOBILE[0] + 1} && !e.closest('.table-wrap, header.top nav'))"
                             ".map(e => e.tagName + '.' + e.className)")
             assert cam.eval("document.documentElement.scrollWidth") <= MOBILE[0] and not wide, (path, wide)
     finally:

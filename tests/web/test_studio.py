@@ -74,7 +74,7 @@ def test_every_creator_page_shows_the_empty_state_panel(srv, browser):
         panel = browser.text("#setup-panel")
         # The shipped models file's first real model, by the name this server gives it (the suite maps
         # sora-2 to a test model), its size, and the ways around a closed network.
-        assert "mutoscope models pull ltx-2.3-distilled" in panel and "about 70 GB" in panel, panel
+        assert "mutoscope models pull ltx-2.3-distilled" in panel and "about 71 GB" in panel, panel
         assert "HF_ENDPOINT" in panel and "weights" in panel
         at_both_widths(browser, "empty" + path.replace("/", "-").rstrip("-"), shots)
     browser.goto(srv.base_url + "/settings")  # not a creator page

@@ -13,23 +13,16 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-console = Console()
-err = Console(stderr=True)
+from mutoscope.cli.common import DataDir, console, err
+from mutoscope.cli.common import fail as _fail
+
 batch_app = typer.Typer(help="Batches of video requests (a JSONL file, as OpenAI's Batch API takes).",
                         no_args_is_help=True)
 
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", envvar="MUTOSCOPE_DATA_DIR",
-                                                 help="Data folder (database, assets, weights).")]
 UserOpt = Annotated[str, typer.Option("--user", "-u", envvar="MUTOSCOPE_USER", help="Account name or id.")]
 FINAL = ("completed", "failed", "expired", "cancelled")
-
-
-def _fail(message: str) -> None:
-    err.print(f"[red]Error:[/red] {message}")
-    raise typer.Exit(1)
 
 
 def _services(data_dir: Path | None, user: str):

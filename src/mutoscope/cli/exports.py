@@ -12,15 +12,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-console = Console()
-err = Console(stderr=True)
-
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", envvar="MUTOSCOPE_DATA_DIR",
-                                                 help="Data folder (database, assets, weights).")]
+from mutoscope.cli.common import DataDir, console, err
 UserOpt = Annotated[str, typer.Option("--user", "-u", envvar="MUTOSCOPE_USER", help="Account name or id.")]
 
 

@@ -71,10 +71,15 @@ def _record(obj: dict[str, Any], files: dict[str, str]) -> VideoRecord:
     fields = {k: obj.get(k) for k in ("id", "model", "status", "progress", "created_at", "completed_at",
                                       "expires_at", "prompt", "size", "seconds", "remixed_from_video_id")}
     fields["progress"] = fields["progress"] or 0
+    # A Mutoscope source names the model and checkpoint that made each video; it travels as what the engine
+    # used, so the copy says the same (anything else about the source's engine is not ours to know).
+    made_by = obj.get("generated_by")
+    resolved = ({"model": made_by["name"], "weights": made_by.get("weights"), "revision": made_by.get("revision")}
+                if isinstance(made_by, dict) and isinstance(made_by.get("name"), str) else None)
     return VideoRecord(
         video=VideoFields(**fields, error=RecordError(**err) if err else None),
         mutoscope=Reproduce(kind=kind, params={"seed": extra["seed"]} if extra["seed"] is not None else {},
-                            lineage=lineage, files=files,
+                            lineage=lineage, files=files, resolved=resolved,
                             error=RecordError(**err) if err else None))
 
 

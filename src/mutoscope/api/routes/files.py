@@ -38,6 +38,8 @@ def delete_file(file_id: str, request: Request, who: PrincipalDep) -> DeletedFil
     return request.app.state.files.delete(who, file_id)
 
 
-@router.api_route("/{file_id}/content", methods=["GET", "HEAD"], response_class=Response)
+# GET and HEAD as two routes, so each has its own operation id in /openapi.json.
+@router.get("/{file_id}/content", response_class=Response)
+@router.head("/{file_id}/content", response_class=Response, operation_id="head_file_content")
 def file_content(file_id: str, request: Request, who: PrincipalDep) -> Response:
     return stored_response(request, request.app.state.files.content(who, file_id))
