@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -220,23 +221,43 @@ def other_user_key(server) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-@pytest.fixture
-def pg_url():
-    """A fresh PostgreSQL database for one test, dropped afterwards."""
+@contextlib.contextmanager
+def fresh_pg_database(*, optional: bool = False):
+    """A PostgreSQL database of its own, dropped afterwards. Where PostgreSQL cannot be reached the test is
+    skipped (or, `optional`, gets None and runs on SQLite), except in CI, where that is a failure."""
     import psycopg
 
     base = PG_URL.replace("postgresql+psycopg://", "postgresql://")
     name = f"mutoscope_test_{uuid.uuid4().hex[:10]}"
     try:
-        with psycopg.connect(base, autocommit=True) as conn:
+        with psycopg.connect(base, autocommit=True, connect_timeout=5) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
     except psycopg.OperationalError as e:
         if os.environ.get("CI"):
             raise
-        pytest.skip(f"PostgreSQL not reachable: {e}")
-    yield PG_URL.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not optional:
+            pytest.skip(f"PostgreSQL not reachable: {e}")
+        yield None
+        return
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def pg_module_url():
+    """A fresh PostgreSQL database shared by one module's tests (its live server), dropped afterwards."""
+    with fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture

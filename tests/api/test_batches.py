@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import openai
 import pytest
 
 from tests.conftest import LiveServer, wait_for
+from tests.hooks import Receiver
 
 FAST = {"num_inference_steps": 2}
 GOOD = {"prompt": "a paper boat on a pond", "size": "288x512", "seconds": "4", **FAST}
@@ -20,26 +19,6 @@ EVENTS = ["batch.completed", "batch.failed", "batch.expired", "batch.cancelled"]
 
 def line(custom_id: str, body: dict, url: str = "/v1/videos", method: str = "POST") -> str:
     return json.dumps({"custom_id": custom_id, "method": method, "url": url, "body": body})
-
-
-class Receiver:
-    def __init__(self):
-        self.received: list[tuple[bytes, dict]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["content-length"]))
-                outer.received.append((body, {k.lower(): v for k, v in self.headers.items()}))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}/hook"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,13 @@ import stat
 import subprocess
 import sys
 import time
-import uuid
 
 import httpx
 import psycopg
 import pytest
 from fastapi.routing import APIRoute
 
-from tests.conftest import PG_URL, LiveServer, free_port, server_env, wait_for
+from tests.conftest import LiveServer, free_port, server_env, wait_for
 from tests.web.conftest import CSRF, signed_in_http
 
 FAST = {"num_inference_steps": 2}
@@ -30,24 +29,8 @@ INTERNALS = re.compile(r"psycopg|SELECT|INSERT|UPDATE|Traceback|sqlalchemy|/src/
 
 
 @pytest.fixture(scope="module")
-def pg_db():
-    base = PG_URL.replace("postgresql+psycopg://", "postgresql://")
-    name = f"mutoscope_test_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as e:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable: {e}")
-    yield PG_URL.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(scope="module")
-def pg(tmp_path_factory, pg_db):
-    srv = LiveServer(tmp_path_factory.mktemp("trust") / "data", MUTOSCOPE_DATABASE_URL=pg_db).start(timeout=300)
+def pg(tmp_path_factory, pg_module_url):
+    srv = LiveServer(tmp_path_factory.mktemp("trust") / "data", MUTOSCOPE_DATABASE_URL=pg_module_url).start(timeout=300)
     yield srv
     srv.stop()
 

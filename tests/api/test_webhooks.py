@@ -12,14 +12,19 @@ from __future__ import annotations
 import json
 import sqlite3
 import stat
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import openai
 import pytest
 
-from tests.conftest import PARTIAL_MODEL, LiveServer, free_port, partial_weights_models_file, wait_for
+from tests.conftest import (
+    PARTIAL_MODEL,
+    LiveServer,
+    free_port,
+    partial_weights_models_file,
+    wait_for,
+)
+from tests.hooks import Receiver
 
 FAST = {"num_inference_steps": 2}
 EVENTS = ["video.completed", "video.failed"]
@@ -27,52 +32,6 @@ LEGACY_SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0MjQyNDI="
 REFUSED = ["http://[::1", "http://169.254.169.254/latest/meta-data/", "http://localhost:6379", "http://[::1]:5432/",
            "http://10.0.0.1/", "http://2130706433/", "http://0x7f.1/", "http://[::ffff:127.0.0.1]/",
            "http://user:pw@example.com/"]
-
-
-class Receiver:
-    """A real HTTP server on loopback that records deliveries. It can fail the first N of them, or hold
-    every request open until `release()` (a slow receiver)."""
-
-    def __init__(self, fail_first: int = 0, hold: bool = False):
-        self.received: list[tuple[bytes, dict]] = []
-        self.arrivals: list[float] = []
-        self.started = 0
-        self.fail_left = fail_first
-        self.released = threading.Event()
-        if not hold:
-            self.released.set()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                outer.started += 1
-                body = self.rfile.read(int(self.headers["content-length"]))
-                outer.released.wait(30)
-                if outer.fail_left > 0:
-                    outer.fail_left -= 1
-                    self.send_response(500)
-                else:
-                    outer.received.append((body, {k.lower(): v for k, v in self.headers.items()}))
-                    outer.arrivals.append(time.monotonic())
-                    self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}/hook"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def events(self) -> list[dict]:
-        return [json.loads(b) for b, _ in self.received]
-
-    def release(self):
-        self.released.set()
-
-    def close(self):
-        self.release()
-        self.httpd.shutdown()
 
 
 def _db(srv: LiveServer) -> sqlite3.Connection:

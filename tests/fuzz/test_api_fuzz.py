@@ -17,7 +17,6 @@ import io
 import json
 import os
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
@@ -45,7 +44,7 @@ from mutoscope.protocol.videos import (
     UpdateVideoRequest,
 )
 from mutoscope.protocol import webhooks as webhook_protocol  # a module: pytest would collect Test* classes
-from tests.conftest import PARTIAL_MODEL, PG_URL, LiveServer, free_port, partial_weights_models_file, wait_for
+from tests.conftest import PARTIAL_MODEL, LiveServer, fresh_pg_database, free_port, partial_weights_models_file, wait_for
 
 SEED = 20261201
 REPO = Path(__file__).resolve().parents[2]
@@ -223,21 +222,8 @@ class World:
 def database_url():
     """PostgreSQL, as deployed, when reachable (required in CI): it refuses values SQLite stores (a NUL in
     text, an over-long varchar), so hostile input must be stopped before it gets there. Else SQLite."""
-    import psycopg
-
-    base = PG_URL.replace("postgresql+psycopg://", "postgresql://")
-    name = f"mutoscope_fuzz_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(base, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError:
-        if os.environ.get("CI"):
-            raise
-        yield None
-        return
-    yield PG_URL.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_pg_database(optional=True) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

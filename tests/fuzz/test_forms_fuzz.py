@@ -8,16 +8,14 @@ is fuzzed too. Seeds are fixed so a run can be replayed."""
 from __future__ import annotations
 
 import re
-import uuid
 from html.parser import HTMLParser
 
 import httpx
-import psycopg
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from tests.conftest import PG_URL, LiveServer
+from tests.conftest import LiveServer
 from tests.fuzz.test_api_fuzz import CONTROL_STRINGS
 from tests.web.conftest import CSRF, signed_in_http
 
@@ -60,23 +58,14 @@ def forms_of(client: httpx.Client, paths: list[str]) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
-    base = PG_URL.replace("postgresql+psycopg://", "postgresql://")
-    name = f"mutoscope_test_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as e:
-        pytest.skip(f"PostgreSQL not reachable: {e}")
-    s = LiveServer(tmp_path_factory.mktemp("forms-fuzz") / "data",
-                   MUTOSCOPE_DATABASE_URL=PG_URL.rsplit("/", 1)[0] + "/" + name, MUTOSCOPE_OPEN_SIGNUP="true").start(timeout=300)
+def srv(tmp_path_factory, pg_module_url):
+    s = LiveServer(tmp_path_factory.mktemp("forms-fuzz") / "data", MUTOSCOPE_DATABASE_URL=pg_module_url,
+                   MUTOSCOPE_OPEN_SIGNUP="true").start(timeout=300)
     video = s.client().videos.create_and_poll(prompt="a page with forms", seconds="4", size="512x288",
                                              extra_body={"num_inference_steps": 2})
     s.video_id = video.id
     yield s
     s.stop()
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 TEXT = st.sampled_from(CONTROL_STRINGS) | st.text(alphabet=st.characters(max_codepoint=0x9f), max_size=12) \

@@ -36,3 +36,14 @@ def enrol(h: httpx.Client, clip_dir: Path, handle: str, attempts: int = 3, **fie
             break
         h.delete(f"/v1/cameos/{done['id']}")
     raise AssertionError(f"cameo verification failed: {done['verification']}")
+
+
+def user_keys(srv, names: tuple[str, ...], plan: str) -> dict[str, str]:
+    """An account per name on `plan`, made by the owner through the admin API: name -> API key."""
+    out = {}
+    with srv.http() as h:
+        for name in names:
+            r = h.post("/v1/admin/users", json={"name": name, "plan": plan})
+            assert r.status_code == 200, r.text
+            out[name] = r.json()["api_key"]
+    return out

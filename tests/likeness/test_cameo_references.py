@@ -26,7 +26,7 @@ from mutoscope.media import read_audio
 from mutoscope.media.sound import wav_bytes
 from tests.conftest import LiveServer, wait_for
 from tests.likeness.clips import speech
-from tests.likeness.enrol import enrol
+from tests.likeness.enrol import enrol, user_keys
 
 H3 = "tiny-minimax-h3"
 FAST = {"num_inference_steps": 2}
@@ -47,13 +47,7 @@ def srv(tmp_path_factory, whisper_dir, clip_dir):
 
 @pytest.fixture(scope="module")
 def keys(srv) -> dict[str, str]:
-    out = {}
-    with srv.http() as h:
-        for name in ("eileen", "mallory"):
-            r = h.post("/v1/admin/users", json={"name": name, "plan": "studio"})
-            assert r.status_code == 200, r.text
-            out[name] = r.json()["api_key"]
-    return out
+    return user_keys(srv, ("eileen", "mallory"), "studio")
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import serve_live, wait_for
-from tests.likeness.enrol import enrol
+from tests.likeness.enrol import enrol, user_keys
 
 FAST = {"num_inference_steps": 2}
 SLOW = {"num_inference_steps": 40}  # long enough on CPU to revoke while it runs
@@ -34,13 +34,7 @@ def srv(tmp_path_factory, whisper_dir, clip_dir):
 
 @pytest.fixture(scope="module")
 def keys(srv) -> dict[str, str]:
-    out = {}
-    with srv.http() as h:
-        for name in ("eileen", "mallory"):
-            r = h.post("/v1/admin/users", json={"name": name, "plan": "unlimited"})
-            assert r.status_code == 200, r.text
-            out[name] = r.json()["api_key"]
-    return out
+    return user_keys(srv, ("eileen", "mallory"), "unlimited")
 
 
 @pytest.fixture(scope="module")

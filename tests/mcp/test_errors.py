@@ -5,34 +5,22 @@ the argument, and nothing of the server's internals ever reaches the client."""
 from __future__ import annotations
 
 import re
-import uuid
 
 import anyio
-import psycopg
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.conftest import PG_URL, LiveServer
+from tests.conftest import LiveServer
 from tests.mcp.conftest import http_client, text
 
 INTERNALS = re.compile(r"psycopg|SELECT|sqlalchemy|Traceback|\[SQL|/src/mutoscope|parameters", re.IGNORECASE)
 
 
 @pytest.fixture(scope="module")
-def pg_live(tmp_path_factory):
-    base = PG_URL.replace("postgresql+psycopg://", "postgresql://")
-    name = f"mutoscope_test_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as e:
-        pytest.skip(f"PostgreSQL not reachable: {e}")
-    srv = LiveServer(tmp_path_factory.mktemp("mcp-pg") / "data",
-                     MUTOSCOPE_DATABASE_URL=PG_URL.rsplit("/", 1)[0] + "/" + name).start(timeout=300)
+def pg_live(tmp_path_factory, pg_module_url):
+    srv = LiveServer(tmp_path_factory.mktemp("mcp-pg") / "data", MUTOSCOPE_DATABASE_URL=pg_module_url).start(timeout=300)
     yield srv
     srv.stop()
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _envelope(error: dict, status: int, code: str) -> None:

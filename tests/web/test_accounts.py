@@ -11,44 +11,18 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import openai
 import pytest
 
 from tests.conftest import serve_live
+from tests.hooks import Receiver
 from tests.web.cdp import DESKTOP, MOBILE
 from tests.web.conftest import CSRF, signed_in_http
 
 PASSWORD = "correct horse battery staple"
 state: dict = {}
-
-
-class Receiver:
-    """A webhook receiver on loopback that records what it is sent."""
-
-    def __init__(self):
-        self.received: list[tuple[bytes, dict]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["content-length"]))
-                outer.received.append((body, {k.lower(): v for k, v in self.headers.items()}))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}/hook"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
 
 
 @pytest.fixture(scope="module")
