@@ -78,25 +78,18 @@ def _claim(request: Request, owner_id: str, key: str, fp: str) -> IdempotencyKey
                                                (IdempotencyKey.created_at <= t - TTL_S)
                                                | (IdempotencyKey.status_code.is_(None)
                                                   & (IdempotencyKey.created_at <= t - ABANDONED_S))))
-        s.add(IdempotencyKey(owner_id=owner_id, key=key, fingerprint=fp, created_at=t))
-        try:
-            s.commit()
-            return None
-        except IntegrityError:
-            s.rollback()
-        row = s.scalar(select(IdempotencyKey).where(IdempotencyKey.owner_id == owner_id, IdempotencyKey.key == key))
-        if row is None:  # released between our insert and this read: try once more
+        for _ in range(2):  # a key released between our insert and the read below is tried once more
             s.add(IdempotencyKey(owner_id=owner_id, key=key, fingerprint=fp, created_at=t))
             try:
                 s.commit()
                 return None
             except IntegrityError:
                 s.rollback()
-                row = s.scalar(select(IdempotencyKey).where(IdempotencyKey.owner_id == owner_id,
-                                                            IdempotencyKey.key == key))
-        if row is not None:
-            s.expunge(row)
-        return row
+            row = s.scalar(select(IdempotencyKey).where(IdempotencyKey.owner_id == owner_id, IdempotencyKey.key == key))
+            if row is not None:
+                s.expunge(row)
+                return row
+        return None
 
 
 def _finish(request: Request, owner_id: str, key: str, response: Response | None) -> None:

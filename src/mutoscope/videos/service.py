@@ -17,7 +17,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -250,6 +250,9 @@ class ModelChoice:
 
 
 # A video's generation settings beyond OpenAI's fields, as stored in Video.params.
+# An extension or an edit: a request whose source is a completed video or an uploaded clip.
+SourcedRequest = TypeVar("SourcedRequest", ExtendVideoRequest, EditVideoRequest)
+
 GENERATION_KEYS = ("seed", "negative_prompt", "num_inference_steps", "guidance_scale")
 
 
@@ -579,18 +582,26 @@ class VideoService:
                               cameo_ids=cameo_ids)
         return video, headers
 
-    def extend(self, who: Principal, body: Body) -> tuple[VideoObject, dict[str, str]]:
-        """Continue a completed video (`video: {id}`) or an uploaded clip; the new video is the source followed
-        by `seconds` more (its `seconds` is the stitched total). Limits per lineage:
-        Settings.max_extensions_per_lineage / max_lineage_seconds."""
+    @staticmethod
+    def _source_or_upload(body: Body, request_cls: type[SourcedRequest]) -> tuple[SourcedRequest, Upload | None,
+                                                                                 dict[str, Any]]:
+        """An extension's or an edit's request: its source is a completed video (`video: {id}`) or an uploaded
+        `video` file, exactly one of them."""
         fields = dict(body.fields)
         upload = body.files.get("video")
         if upload is not None:
             fields.pop("video", None)
-        req: ExtendVideoRequest = parse(ExtendVideoRequest, fields)
+        req = parse(request_cls, fields)
         if (upload is None) == (req.video is None):
             raise InvalidRequest("Provide exactly one of video.id or an uploaded video file.", param="video",
                                  code="missing_required_parameter" if upload is None else "invalid_value")
+        return req, upload, fields
+
+    def extend(self, who: Principal, body: Body) -> tuple[VideoObject, dict[str, str]]:
+        """Continue a completed video (`video: {id}`) or an uploaded clip; the new video is the source followed
+        by `seconds` more (its `seconds` is the stitched total). Limits per lineage:
+        Settings.max_extensions_per_lineage / max_lineage_seconds."""
+        req, upload, fields = self._source_or_upload(body, ExtendVideoRequest)
         plan = self.plan_of(who)
         if not plan.extensions:
             raise PermissionDenied(f"Your plan '{plan.name}' does not include extensions.", param="video",
@@ -657,13 +668,7 @@ class VideoService:
 
     def edit(self, who: Principal, body: Body) -> tuple[VideoObject, dict[str, str]]:
         """Video-to-video: a completed video (`video: {id}`) or an uploaded one, re-generated under `prompt`."""
-        fields = dict(body.fields)
-        upload = body.files.get("video")
-        if upload is not None:
-            fields.pop("video", None)
-        req: EditVideoRequest = parse(EditVideoRequest, fields)
-        if (upload is None) == (req.video is None):
-            raise InvalidRequest("Provide exactly one of video.id or an uploaded video file.", param="video")
+        req, upload, fields = self._source_or_upload(body, EditVideoRequest)
         if req.video is not None:
             with self.sessions() as s:
                 src = self._completed_source(s, who, req.video.id, "edited")
