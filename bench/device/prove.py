@@ -132,6 +132,19 @@ def check_imports() -> dict[str, str]:
     return versions
 
 
+def built_in_bf16(cls, folder: Path):
+    """One component from its config folder with random weights, in bf16: diffusers' classes build from
+    `load_config`, transformers' from their config class (under the caller's device and default dtype)."""
+    import torch
+
+    if hasattr(cls, "extract_init_dict"):
+        built = cls.from_config(cls.load_config(str(folder)))
+    else:
+        config = cls.config_class.from_dict(json.loads((folder / "config.json").read_text()))
+        built = cls._from_config(config, dtype=torch.bfloat16)
+    return built.to(torch.bfloat16).eval() if isinstance(built, torch.nn.Module) else built
+
+
 def build_real(entry, device: str):
     """`entry`'s components from its fixture's configs, full size, bf16, random weights, built on `device`."""
     import torch
@@ -152,15 +165,8 @@ def build_real(entry, device: str):
                 if name.startswith("_") or not isinstance(value, list) or len(value) != 2 or value[0] is None:
                     continue
                 cls = component_class(*value)
-                if cls is None or not builds_from_config(cls):
-                    components[name] = None
-                elif hasattr(cls, "extract_init_dict"):
-                    config = cls.load_config(str(folder / name))
-                    built = cls.from_config(config)
-                    components[name] = built.to(torch.bfloat16) if isinstance(built, torch.nn.Module) else built
-                else:
-                    config = cls.config_class.from_dict(json.loads((folder / name / "config.json").read_text()))
-                    components[name] = cls._from_config(config, dtype=torch.bfloat16).eval()
+                components[name] = built_in_bf16(cls, folder / name) if cls is not None and builds_from_config(cls) \
+                    else None
             upsampler = None
             if entry.recipe == "two_stage":
                 config = LTX2LatentUpsamplerModel.load_config(str(folder / entry.upsampler))
@@ -280,12 +286,7 @@ def build_h3(entry, device: str):
                 cls = component_class(value[0], value[1])
                 if cls is None or not builds_from_config(cls) or not (folder / name).is_dir():
                     continue
-                if hasattr(cls, "extract_init_dict"):
-                    built = cls.from_config(cls.load_config(str(folder / name)))
-                else:
-                    config = cls.config_class.from_dict(json.loads((folder / name / "config.json").read_text()))
-                    built = cls._from_config(config, dtype=torch.bfloat16)
-                components[name] = built.to(torch.bfloat16).eval() if isinstance(built, torch.nn.Module) else built
+                components[name] = built_in_bf16(cls, folder / name)
     finally:
         torch.set_default_dtype(previous)
     tokenizer = tiny_qwen_tokenizer()
