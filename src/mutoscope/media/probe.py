@@ -336,18 +336,29 @@ def read_audio(source: Source) -> tuple[np.ndarray, int] | None:
         if not c.streams.audio or c.streams.audio[0].codec_context is None:
             return None
         a = c.streams.audio[0]
-        rate = a.codec_context.sample_rate
-        layout = "mono" if a.codec_context.channels == 1 else "stereo"
-        # Normalize whatever the decoder emits (fltp for AAC, s16 elsewhere)
-        # to planar float; >2 channels are downmixed to stereo.
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
-        parts = []
-        for frame in c.decode(a):
-            parts.extend(f.to_ndarray() for f in resampler.resample(frame))
-        parts.extend(f.to_ndarray() for f in resampler.resample(None))
+        audio, rate = decode_audio_stream(c, a)
         # FFmpeg drops the leading priming samples but not the encoder's
         # padding of the last AAC frame; the stream duration says where it ends.
         end = round(a.duration * a.time_base * rate) if a.duration else None
-    channels = 1 if layout == "mono" else 2
-    audio = np.concatenate(parts, axis=1) if parts else np.zeros((channels, 0), np.float32)
     return np.ascontiguousarray(audio[:, :end], dtype=np.float32), rate
+
+
+def decode_audio_stream(c: av.container.InputContainer, a: av.audio.stream.AudioStream,
+                        cap_samples: int | None = None, too_long: str = "") -> tuple[np.ndarray, int]:
+    """Stream `a` of the open container `c` as ((channels, samples) planar float32, sample_rate): whatever
+    the decoder emits (fltp for AAC, s16 elsewhere) normalized, more than two channels downmixed to stereo.
+    `cap_samples`: MediaError(`too_long`) as soon as decoding passes that many samples."""
+    rate = a.codec_context.sample_rate
+    layout = "mono" if a.codec_context.channels == 1 else "stereo"
+    resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+    parts: list[np.ndarray] = []
+    total = 0
+    for frame in c.decode(a):
+        for f in resampler.resample(frame):
+            parts.append(f.to_ndarray())
+            total += parts[-1].shape[1]
+        if cap_samples is not None and total > cap_samples:
+            raise MediaError(too_long)
+    parts.extend(f.to_ndarray() for f in resampler.resample(None))
+    channels = 1 if layout == "mono" else 2
+    return (np.concatenate(parts, axis=1) if parts else np.zeros((channels, 0), np.float32)), rate

@@ -15,7 +15,7 @@ import av
 import numpy as np
 
 from mutoscope.media.arrays import MediaError
-from mutoscope.media.probe import Source, _decoding, _open
+from mutoscope.media.probe import Source, _decoding, _open, decode_audio_stream
 
 
 @dataclass(frozen=True)
@@ -43,20 +43,8 @@ def decode_sound(source: Source, limits: SoundLimits) -> tuple[np.ndarray, int]:
             declared = c.duration / av.time_base
         if declared is not None and declared > limits.max_seconds:
             raise MediaError(f"it lasts {declared:.1f} s; at most {limits.max_seconds:g} s are accepted")
-        layout = "mono" if a.codec_context.channels == 1 else "stereo"
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
-        parts: list[np.ndarray] = []
         cap = int(limits.max_seconds * rate)
-        total = 0
-        for frame in c.decode(a):
-            for f in resampler.resample(frame):
-                parts.append(f.to_ndarray())
-                total += parts[-1].shape[1]
-            if total > cap:
-                raise MediaError(f"it lasts more than {limits.max_seconds:g} s")
-        parts.extend(f.to_ndarray() for f in resampler.resample(None))
-    channels = 1 if layout == "mono" else 2
-    audio = np.concatenate(parts, axis=1) if parts else np.zeros((channels, 0), np.float32)
+        audio, _ = decode_audio_stream(c, a, cap, f"it lasts more than {limits.max_seconds:g} s")
     if audio.shape[1] > cap:
         raise MediaError(f"it lasts more than {limits.max_seconds:g} s")
     if audio.shape[1] < limits.min_seconds * rate:
