@@ -80,8 +80,6 @@ def clip_mp4(seconds: float, width: int = 160, height: int = 96, fps: float = 24
     return buf.getvalue()
 
 
-# -- extensions ------------------------------------------------------------------------
-
 
 def test_extension_stitches_source_and_continuation(client, source, extension):
     assert extension.status == "completed", extension.error
@@ -121,8 +119,6 @@ def test_extension_refusals(srv, client):
         r = h.post("/v1/videos/extensions", json={"prompt": "more", "seconds": "4"})
     assert r.status_code == 400 and r.json()["error"]["param"] == "video"
 
-
-# -- edits -----------------------------------------------------------------------------
 
 
 def test_edit_of_a_completed_video(client, source):
@@ -174,8 +170,6 @@ def test_edit_refuses_bad_uploads(srv, client):
     with pytest.raises(openai.NotFoundError):
         by_reference(client, "/videos/edits", video={"id": "video_nope"}, prompt="x")
 
-
-# -- edit strength ---------------------------------------------------------------------
 
 
 def stored(srv, video_id: str) -> tuple[dict, dict]:

@@ -224,8 +224,6 @@ def test_a_model_without_weights_is_refused_with_the_fix(server, client):
     assert len(client.videos.list(limit=100).data) == before  # no job was made
 
 
-# --- errors ----------------------------------------------------------------------------------------
-
 @pytest.mark.parametrize("kwargs,param", [
     ({"size": "640x480"}, "size"),
     ({"seconds": "7"}, "seconds"),

@@ -76,8 +76,6 @@ def spec(**overrides) -> GenerationSpec:
     return GenerationSpec(**values)
 
 
-# -- the models file (torch-free) -------------------------------------------------------
-
 
 def test_models_file_parses_adapters_and_prompts(tmp_path):
     entry = load_registry(tiny_cam_file(tmp_path)).resolve(MODEL)
@@ -153,8 +151,6 @@ def test_check_move_is_a_400_naming_the_models_moves(tmp_path):
     assert camera.fold("A boat!  ", "The camera pans.") == "A boat! The camera pans."
 
 
-# -- pulling hub camera LoRAs (a fake hub: huggingface_hub's two calls read a local folder) ----------
-
 
 @pytest.fixture
 def hub(tmp_path, monkeypatch):
@@ -214,8 +210,6 @@ def test_pull_fetches_sizes_and_verifies_camera_loras(hub, tmp_path):
     assert weights.adapter_installed(entry.camera["dolly_in"], target)
     assert not weights.adapter_installed(entry.camera["dolly_out"], target)
 
-
-# -- adapters on the tiny LTX-2 ------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")

@@ -57,8 +57,6 @@ def blocks(transformer):
     return getattr(transformer, "blocks", None) or transformer.transformer_blocks
 
 
-# -- what runs on the CPU -------------------------------------------------------------
-
 
 def test_cpu_auto_picks_the_cpu_path_and_reports_it(tmp_path):
     engine = engine_with(tmp_path, "tiny-wan", memory="auto", vae_tiling="auto")
@@ -159,8 +157,6 @@ def test_taylorseer_predicts_attention_between_full_steps(tmp_path, model):
     assert out.resolved["modes"]["cache"] == "taylorseer"
 
 
-# -- what needs a GPU: refused on the CPU, policy checked with numbers ------------------
-
 
 @pytest.mark.parametrize(
     ("override", "words"),
@@ -224,8 +220,6 @@ def test_layerwise_fp8_keeps_the_sensitive_ltx_modules_in_the_compute_dtype(tmp_
     assert stored["transformer_blocks.0.attn1.to_q"] == torch.float8_e4m3fn
     assert any(dtype == torch.float8_e4m3fn for n, dtype in stored.items() if ".ff." in n)
 
-
-# -- validation ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

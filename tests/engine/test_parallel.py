@@ -43,8 +43,6 @@ class Hooks:
         return self.cancel_after is not None and self.steps > self.cancel_after
 
 
-# -- the models file ------------------------------------------------------------------
-
 def test_context_parallel_values_and_backends_are_checked_at_start():
     assert load_registry(mode_overrides={"tiny-wan.context_parallel": "ulysses"}).resolve(
         "tiny-wan").context_parallel == "ulysses"
@@ -96,8 +94,6 @@ def test_gpu_lists():
         with pytest.raises(ValueError):
             gpus.parse(bad)
 
-
-# -- two ranks, one job ---------------------------------------------------------------
 
 def _rank(rank: int, world: int, port: int, out: str) -> None:
     import torch

@@ -45,8 +45,6 @@ def gradient_image(width: int, height: int) -> Image.Image:
     return Image.fromarray(rgb.astype(np.uint8))
 
 
-# -- generation -----------------------------------------------------------------
-
 
 @pytest.mark.slow  # a 720p render on the CPU: about 40 s
 def test_ltx2_text_to_video_at_real_size(engine):
@@ -150,8 +148,6 @@ def test_explicit_steps_guidance_and_negative_prompt_are_resolved(engine):
     assert out.resolved["negative_prompt"] == "blurry"
 
 
-# -- errors -----------------------------------------------------------------------
-
 
 def test_unknown_model(engine):
     with pytest.raises(ModelNotAvailable, match="no-such-model"):
@@ -179,8 +175,6 @@ def test_list_and_resolve(engine):
     assert engine.resolve("sora-2-pro").name == "tiny-ltx2"
     assert {"sora-2", "sora-2-pro"} <= set(names["tiny-ltx2"].aliases)
 
-
-# -- registry -----------------------------------------------------------------------
 
 
 def test_shipped_registry_aliases():
@@ -230,8 +224,6 @@ def test_unknown_family_and_field_name_the_entry_line(tmp_path):
         load_registry(path)
 
 
-# -- rules and helpers ---------------------------------------------------------------
-
 
 def test_family_size_and_frame_rules():
     ltx2, wan = FAMILIES["ltx2"], FAMILIES["wan"]
@@ -277,8 +269,6 @@ def test_is_local_path():
     assert not weights.is_local_path("Lightricks/LTX-2")
     assert Path(weights.model_dir(load_registry().resolve("ltx-2"), Path("/w"))) == Path("/w/ltx-2")
 
-
-# -- the real loading path (from_pretrained, local files only) ----------------------------
 
 
 def test_real_loading_path_round_trips_a_saved_pipeline(tmp_path):

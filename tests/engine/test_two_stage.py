@@ -130,8 +130,6 @@ def test_two_stage_at_real_size(engine):
     assert out.resolved["generation_frames"] == 97
 
 
-# -- the models file -------------------------------------------------------------
-
 ENTRY = """[[models]]
 name = "pro"
 family = "{family}"
@@ -186,8 +184,6 @@ def test_pull_fetches_the_upsampler_and_refine_lora():
     distilled = load_registry().resolve("sora-2")
     assert weights._recipe_files(distilled) == (("latent_upsampler",), ())
 
-
-# -- the reference recipes ----------------------------------------------------------
 
 
 @pytest.fixture

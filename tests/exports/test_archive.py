@@ -206,8 +206,6 @@ def test_export_is_scoped_to_its_owner(site_a):
     assert ids == [mine]
 
 
-# --- bad archives: a clear error and nothing left behind ------------------------------------------
-
 def _rebuild(src, dest, *, drop=(), replace=None, add=(), manifest_edit=None, compression=zipfile.ZIP_STORED):
     """Copy an archive entry by entry, with changes; `replace` keeps the manifest's (now wrong) checksum."""
     replace = replace or {}

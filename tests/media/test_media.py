@@ -66,8 +66,6 @@ def png_bytes(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-# --- encode / probe / read back -------------------------------------------------
-
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> tuple[Path, np.ndarray, np.ndarray]:
@@ -233,8 +231,6 @@ def test_probe_rejects_non_video(tmp_path):
     assert str(tmp_path) not in str(exc.value)
 
 
-# --- previews -------------------------------------------------------------------
-
 
 def test_thumbnail_webp_middle_frame_and_aspect(clip):
     frames = solid_frames([10, 20, 200, 30, 40], h=160, w=90)  # portrait, like 720x1280
@@ -274,8 +270,6 @@ def test_spritesheet_grid(clip):
     _, clip_frames, _ = clip
     assert Image.open(io.BytesIO(spritesheet_jpeg(clip_frames))).size == (800, 5 * 96)
 
-
-# --- images ---------------------------------------------------------------------
 
 
 def three_bands(w: int, h: int) -> Image.Image:
@@ -383,8 +377,6 @@ def test_load_image_guards_pixel_count():
         load_image(png_bytes(Image.new("RGB", (100, 100))), max_pixels=5000)
 
 
-# --- data URLs ------------------------------------------------------------------
-
 
 def test_decode_data_url():
     payload = png_bytes(Image.new("RGB", (3, 3), "green"))
@@ -417,8 +409,6 @@ def test_decode_data_url_size_limit():
     with pytest.raises(MediaError, match="too long"):
         decode_data_url("data:image/png;base64," + "A" * 100, max_chars=50)
 
-
-# --- stitch ---------------------------------------------------------------------
 
 
 def test_concat_frames_and_audio():

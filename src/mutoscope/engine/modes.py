@@ -220,8 +220,6 @@ def reset_step_caches(pipes: "LoadedPipelines") -> None:
             HookRegistry.check_if_exists_or_initialize(t).reset_stateful_hooks()
 
 
-# -- helpers ------------------------------------------------------------------
-
 
 def _place(pipes: "LoadedPipelines", memory: str, device: str) -> None:
     """Put the components where `memory` says; the pipelines share modules."""

@@ -334,8 +334,6 @@ def _progress_tqdm(report: Progress, label: str) -> Any:
     return _Reporting
 
 
-# -- camera LoRAs ------------------------------------------------------------------------
-
 
 def adapter_folder(move: "CameraMove", weights_dir: Path) -> Path:
     """Where a move's LoRA lives: its local folder (or a local file's folder), or the shared hub download."""

@@ -198,8 +198,6 @@ class Family(abc.ABC):
         """Last adjustment of the call's arguments once the pipeline is chosen (default: none)."""
         return kwargs
 
-    # -- conditioning on a source clip (extensions and edits) ---------------------
-
     def extend_overlap(self, pipes: LoadedPipelines, available: int) -> int:
         """How many of the source's last frames the continuation is conditioned on.
 
@@ -233,8 +231,6 @@ class Family(abc.ABC):
         """(pipeline, call kwargs) that re-generate `frames` ((num_frames, H, W, 3) uint8 at the
         generation size) guided by the prompt; `strength` in (0, 1] is how much noise replaces the source."""
 
-    # -- the two-stage recipe (families with supports_two_stage) -----------------------
-
     def read_latents(self, output: Any) -> tuple[Any, Any]:
         """(video latents, audio latents or None) from a call made with output_type='latent'."""
         raise NotImplementedError(f"family {self.name!r} has no two-stage recipe")
@@ -254,8 +250,6 @@ class Family(abc.ABC):
         """(pipeline, call kwargs) that re-noise the upsampled latents to the refine schedule's first sigma
         and denoise them along it; `kwargs` are `call_kwargs` at the full generation size."""
         raise NotImplementedError(f"family {self.name!r} has no two-stage recipe")
-
-    # -- LoRA adapters (the refine LoRA, camera moves) -------------------------------------
 
     def load_adapter(self, pipes: LoadedPipelines, name: str, file: Path) -> None:
         """Load a LoRA file as the named adapter on the pipelines' shared transformer, switched off.
@@ -301,8 +295,6 @@ class Family(abc.ABC):
             if isinstance(module, BaseTunerLayer) and not module.disable_adapters and not module.merged:
                 names.update(a for a in module.active_adapters if a in module.lora_A)
         return sorted(names)
-
-    # -- references and a supplied soundtrack (cameos, characters, audio_reference) --------------
 
     # The family conditions one generation on an ordered list of references (`reference_call`).
     supports_references: bool = False

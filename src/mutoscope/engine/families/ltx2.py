@@ -513,8 +513,6 @@ class LTX2Family(Family):
             pipe.set_progress_bar_config(disable=True)
         return pipes
 
-    # -- extensions and edits -------------------------------------------------------
-
     def extend_overlap(self, pipes: LoadedPipelines, available: int) -> int:
         if pipes.condition is None:
             return 1
@@ -641,8 +639,6 @@ class LTX2Family(Family):
             mean.view(1, 1, -1).expand(1, length, -1), length, num_mel_bins=mel_bins
         )
         return pipe, kwargs
-
-    # -- the two-stage recipe -------------------------------------------------------
 
     def read_latents(self, output: Any) -> tuple[Any, Any]:
         # output_type="latent": video (B, C, F, H, W) and audio (B, C, L, M), both denormalized,
@@ -781,9 +777,7 @@ class LTX2Family(Family):
         )
 
 
-# -- generating the picture to a supplied soundtrack ---------------------------------------------
-#
-# The mel front end of Lightricks' LTX-2 audio VAE: 16 kHz, a 1024-point STFT (Hann window) every 160
+# Generating the picture to a supplied soundtrack. The mel front end of Lightricks' LTX-2 audio VAE: 16 kHz, a 1024-point STFT (Hann window) every 160
 # samples, Slaney mel filters up to 8 kHz, log of the magnitude floored at 1e-5. diffusers ships only the
 # decoding half (mel -> vocoder), so the encoding half is here.
 MEL_N_FFT = 1024
