@@ -32,7 +32,7 @@ def big_pipelines(megabytes: int):
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration
 
     from mutoscope.engine.families import FAMILIES
-    from mutoscope.engine.families.ltx2 import build_tiny_components
+    from mutoscope.engine.testkit.ltx2 import build_tiny_components
 
     components = build_tiny_components(0)
     small = components["text_encoder"].config

@@ -13,7 +13,7 @@ Pillow wins, the vendor folder is searched last). The engine itself comes from s
 
 What runs, per model (its alias resolved by the shipped models file, built from the configs in
 tests/engine/fixtures at full size, bf16, random weights, directly on the GPU; tokenized by the tiny
-Gemma tokenizer of families/tiny_text.py, whose ids all lie inside the real vocabularies):
+Gemma tokenizer of testkit/tiny_text.py, whose ids all lie inside the real vocabularies):
 - plain: diffusers' LTX2Pipeline as its documentation runs LTX-2 on one GPU: `enable_model_cpu_offload()`,
   tiled VAE, one call at the generation size with the model's own steps, sigmas and guidance;
 - ours (default): `DiffusersEngine.generate` with the model's shipped modes (`memory = "auto"`: the plan of
@@ -152,7 +152,7 @@ def build_real(entry, device: str):
 
     from mutoscope.engine.families import FAMILIES
     from mutoscope.engine.families.base import builds_from_config, component_class
-    from mutoscope.engine.families.tiny_text import tiny_gemma_tokenizer
+    from mutoscope.engine.testkit.tiny_text import tiny_gemma_tokenizer
 
     folder = FIXTURES / entry.weights
     index = json.loads((folder / "model_index.json").read_text())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-# The tiny transformer's (`families/ltx2.py` build_tiny_components) video self-attention: 2 heads of 8,
+# The tiny transformer's (`engine/testkit/ltx2.py` build_tiny_components) video self-attention: 2 heads of 8,
 # so every projection is 16 -> 16; one block.
 TINY_LTX2_TARGETS = {f"transformer_blocks.0.attn1.{name}": (16, 16)
                      for name in ("to_q", "to_k", "to_v", "to_out.0")}

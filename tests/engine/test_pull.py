@@ -138,7 +138,7 @@ def test_processors_and_tokenizers_need_files_not_a_config(wan, tmp_path):
 def upsampler_repo(hub, tmp_path):
     """A hub repo holding a latent upsampler in diffusers' layout (real, tiny) beside a Lightricks-style single
     file that diffusers cannot load as is."""
-    from mutoscope.engine.families.ltx2 import build_tiny_upsampler
+    from mutoscope.engine.testkit.ltx2 import build_tiny_upsampler
 
     root = tmp_path / "upsampler-hub"
     build_tiny_upsampler().save_pretrained(root / "latent_upsampler")

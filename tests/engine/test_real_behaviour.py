@@ -21,7 +21,8 @@ from mutoscope.engine import modes  # noqa: E402
 from mutoscope.engine.base import EngineError, GenerationSpec  # noqa: E402
 from mutoscope.engine.diffusers_engine import DiffusersEngine  # noqa: E402
 from mutoscope.engine.families import FAMILIES  # noqa: E402
-from mutoscope.engine.families.ltx2 import LTX2Family, build_tiny_components  # noqa: E402
+from mutoscope.engine.families.ltx2 import LTX2Family  # noqa: E402
+from mutoscope.engine.testkit.ltx2 import build_tiny_components  # noqa: E402
 from mutoscope.engine.registry import Registry, RegistryError, load_registry, mask_free_backends  # noqa: E402
 
 FIXTURES = Path(__file__).with_name("fixtures")

@@ -31,6 +31,15 @@ def browser():
     b.close()
 
 
+@pytest.fixture(autouse=True)
+def _each_test_checks_its_own_pages(request):
+    """The browser is shared by a module's tests, and an earlier test may end on a page that answered an
+    error on purpose (a refused form is a 400); its log is that test's business, not the next one's."""
+    if "browser" in request.fixturenames:
+        request.getfixturevalue("browser").console_errors()
+    yield
+
+
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

@@ -1,7 +1,6 @@
 """Wan 2.2 TI2V-5B: video only, `WanPipeline` / `WanImageToVideoPipeline`.
 
-PUT HERE: everything Wan specific: the tiny random-weight test components,
-loading real weights, the pipeline call's arguments, reading the video.
+PUT HERE: everything Wan specific: loading real weights, the pipeline call's arguments, reading the video.
 DO NOT PUT HERE: fitting to the exact output size/duration (diffusers_engine.py).
 
 Rules of the 5B "TI2V" variant, kept by the tiny one too: its VAE packs 2x2
@@ -24,73 +23,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
     from mutoscope.engine.registry import ModelEntry
-
-
-def build_tiny_components(seed: int = 0) -> dict[str, Any]:
-    """Random-weight Wan 2.2 TI2V-5B-shaped components, built without the hub."""
-    import torch
-    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
-    from transformers import UMT5Config, UMT5EncoderModel
-
-    from mutoscope.engine.families.tiny_text import VOCAB_SIZE, tiny_t5_tokenizer
-
-    torch.manual_seed(seed)
-    text_encoder = UMT5EncoderModel(
-        UMT5Config(
-            vocab_size=VOCAB_SIZE,
-            d_model=16,
-            d_kv=8,
-            d_ff=32,
-            num_layers=1,
-            num_heads=2,
-            relative_attention_num_buckets=8,
-            dropout_rate=0.0,
-        )
-    )
-    # eval() turns dropout off: the same seed must give the same video.
-    text_encoder.eval()
-
-    torch.manual_seed(seed)
-    vae = AutoencoderKLWan(
-        base_dim=1,
-        z_dim=48,
-        in_channels=12,  # 3 colours x 2x2 pixel patch
-        out_channels=12,
-        is_residual=True,
-        patch_size=2,
-        latents_mean=[0.0] * 48,
-        latents_std=[1.0] * 48,
-        dim_mult=[1, 1, 1, 1],
-        num_res_blocks=0,
-        scale_factor_spatial=16,
-        scale_factor_temporal=4,
-        temperal_downsample=[False, True, True],
-    )
-
-    torch.manual_seed(seed)
-    transformer = WanTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=8,
-        in_channels=48,
-        out_channels=48,
-        text_dim=16,
-        freq_dim=32,
-        ffn_dim=16,
-        # Two blocks, as in diffusers' own Wan test model: the first-block cache skips "the rest".
-        num_layers=2,
-        cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=64,
-    )
-
-    return {
-        "tokenizer": tiny_t5_tokenizer(),
-        "text_encoder": text_encoder,
-        "vae": vae,
-        "scheduler": UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=5.0),
-        "transformer": transformer,
-    }
 
 
 # The canvas Wan 2.2 TI2V-5B was trained at for 720p (model card; diffusers' Wan 2.2 TI2V-5B example,
@@ -125,6 +57,8 @@ class WanFamily(Family):
     def build_tiny(self, builtin: str) -> LoadedPipelines:
         if builtin != "tiny-wan":
             raise ValueError(f"unknown builtin Wan model {builtin!r} (known: tiny-wan)")
+        from mutoscope.engine.testkit.wan import build_tiny_components
+
         return self._pipelines(build_tiny_components())
 
     def load(self, entry: "ModelEntry", source: Path, dtype: "torch.dtype",

@@ -3,7 +3,7 @@
 Every component is the real diffusers / transformers class, at toy width: the transformer, the video
 VAE (16x spatial, 17n+5 frames), the stereo 32 kHz audio VAE, and a Qwen3-VL conditioner with the 51
 decoder layers the pipeline needs to read `hidden_states[50]` (each 16 wide). The tokenizer is the
-byte-fallback vocabulary of `families/tiny_text.py` plus Qwen's vision tokens, so every prompt and every
+byte-fallback vocabulary of `testkit/tiny_text.py` plus Qwen's vision tokens, so every prompt and every
 `<Picture i>` label encodes without the hub.
 """
 
@@ -21,7 +21,7 @@ def tiny_qwen_tokenizer() -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import Qwen2TokenizerFast
 
-    from mutoscope.engine.families.tiny_text import byte_fallback_vocab
+    from mutoscope.engine.testkit.tiny_text import byte_fallback_vocab
 
     tok = Tokenizer(models.BPE(vocab=byte_fallback_vocab(), merges=[], unk_token="<unk>", byte_fallback=True))
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="never")
