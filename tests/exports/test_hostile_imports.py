@@ -286,6 +286,16 @@ def test_cli_import_does_the_same(server, other_user_key, tmp_path):
     wait_for(lambda: _usage(server, other_user_key)["active_jobs"] == 0, timeout=120)
 
 
+def test_cli_import_says_what_became_of_cameos(server, other_user_key, tmp_path):
+    rec, files = cameo_record("cameo_" + secrets.token_hex(8), _handle(), references=1,
+                              grants=[{"user_id": "user_x", "user_name": "bob", "created_at": 1, "revoked_at": None}])
+    archive, _ = _cameo_archive(tmp_path / "c.zip", rec, files)
+    out = server.cli("import", str(archive), "--user", "mallory")
+    assert f"Cameo @{rec['handle']} (cameo_" in out.stdout and "is unverified" in out.stdout, out.stdout
+    assert "grants not carried over: bob" in out.stdout
+    assert [c["status"] for c in _cameos(server, other_user_key) if c["handle"] == rec["handle"]] == ["unverified"]
+
+
 def test_600_entries_of_1_mib_are_refused_before_staging(server, other_user_key, tmp_path):
     bomb = tmp_path / "bomb.zip"
     chunk = b"\0" * (1024 * 1024)
