@@ -226,7 +226,7 @@ class CameoRecord(BaseModel):
     status: Literal["verifying", "active", "failed", "unverified"]
     policy: Literal["only_me", "approved", "everyone"] = "only_me"
     preferences: str | None = Field(None, max_length=2000)
-    blocked_terms: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=50)
+    blocked_terms: list[Annotated[str, Field(max_length=2000)]] = Field(default_factory=list, max_length=50)
     voice_consent: bool = False
     created_at: Timestamp
     verified_at: Timestamp | None = None
