@@ -169,6 +169,16 @@ def test_an_imported_cameo_is_usable_by_nobody_until_verified_here(server, other
     with pytest.raises(openai.PermissionDeniedError) as e:
         server.client(other_user_key).videos.remix(r.json()["id_map"][vid], prompt="again")
     assert e.value.response.json()["error"]["code"] == "cameo_permission_denied"
+    # The web app says what it is and how to make it usable.
+    from tests.web.conftest import signed_in_http
+
+    web, _ = signed_in_http(server.base_url, other_user_key)
+    try:
+        page = web.get(f"/cameos/{imported['id']}").text
+        assert "Imported from an archive" in page and f"<code>{rec['handle']}</code>" in page
+        assert "Imported: record it again to verify" in web.get("/cameos").text
+    finally:
+        web.close()
 
 
 def test_links_inside_the_archive_and_to_own_videos_are_kept(server, other_user_key, tmp_path):
