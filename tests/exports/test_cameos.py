@@ -256,3 +256,25 @@ def test_a_video_may_name_only_the_archives_or_the_importers_cameos(site_a, site
     with site_b.sessions() as s:
         uses = {u.cameo_id for u in s.query(CameoUse).all()}
     assert uses == {imp.cameos[0]["id"]}  # an archive adds no use to a cameo that was already here
+
+
+def test_an_import_that_loses_the_audit_chains_tail_tries_again(site_b, tmp_path, monkeypatch):
+    from sqlalchemy.exc import IntegrityError
+
+    from mutoscope.exports import importer
+
+    real, calls = importer.restore, []
+
+    def raced(s, owner_id, incoming):
+        calls.append(owner_id)
+        if len(calls) == 1:  # what PostgreSQL says when another audited change took the tail meanwhile
+            raise IntegrityError("INSERT INTO cameo_audit", {}, Exception("duplicate key value: prev_hash"))
+        return real(s, owner_id, incoming)
+
+    monkeypatch.setattr(importer, "restore", raced)
+    rec, files = cameo_record("cameo_a1", "ada", references=1)
+    imp, _ = import_archive(site_b.sessions, site_b.storage, site_b.owner_id, _one(tmp_path, rec, files, ["cameo_a1"]),
+                            catalog=CATALOG)
+    assert len(calls) == 2 and imp.video_count == 1 and len(imp.cameos) == 1
+    with site_b.sessions() as s:
+        assert s.query(Cameo).count() == 1 and s.query(CameoUse).count() == 1 and audit.verify_chain(s).valid
