@@ -164,7 +164,8 @@ def test_round_trip_brings_cameos_back_unusable_until_verified(site_a, site_b):
 
 def _refused(site, archive, code, limits=Limits(), words=()):
     with site.sessions() as s:
-        before = (s.query(Cameo).count(), s.query(CameoUse).count(), s.query(CameoAudit).count())
+        before = (s.query(Cameo).count(), s.query(CameoUse).count(), s.query(CameoAudit).count(),
+                  s.query(Import).count())
     videos, stored = site.video_ids(), _stored(site)
     with pytest.raises(InvalidRequest) as e:
         import_archive(site.sessions, site.storage, site.owner_id, archive, limits, catalog=CATALOG)
@@ -172,8 +173,8 @@ def _refused(site, archive, code, limits=Limits(), words=()):
     for w in words:
         assert w in e.value.message, e.value.message
     with site.sessions() as s:
-        assert (s.query(Cameo).count(), s.query(CameoUse).count(), s.query(CameoAudit).count()) == before
-        assert s.query(Import).count() == 0
+        assert (s.query(Cameo).count(), s.query(CameoUse).count(), s.query(CameoAudit).count(),
+                s.query(Import).count()) == before
     assert site.video_ids() == videos and site.leftovers() == [] and _stored(site) == stored
     return e.value
 
@@ -278,3 +279,32 @@ def test_an_import_that_loses_the_audit_chains_tail_tries_again(site_b, tmp_path
     assert len(calls) == 2 and imp.video_count == 1 and len(imp.cameos) == 1
     with site_b.sessions() as s:
         assert s.query(Cameo).count() == 1 and s.query(CameoUse).count() == 1 and audit.verify_chain(s).valid
+
+
+def test_an_account_has_only_so_many_cameos_waiting(site_b, tmp_path):
+    limits = Limits(max_cameos=3)
+    first = build_archive(tmp_path / "1.zip", cameos=[cameo_record(f"cameo_{i}", f"person{i}") for i in range(2)])
+    import_archive(site_b.sessions, site_b.storage, site_b.owner_id, first, limits, catalog=CATALOG)
+    second = build_archive(tmp_path / "2.zip", cameos=[cameo_record(f"cameo_{i}", f"other{i}") for i in range(2)])
+    err = _refused(site_b, second, "too_many_cameos", limits=limits, words=["2 waiting"])
+    assert "Verify or delete" in err.message
+
+
+def test_a_taken_handle_gets_the_first_free_number_and_never_a_long_search(site_b, tmp_path):
+    with site_b.sessions() as s:
+        other = create_user(s, "stranger").id
+    for h in ["ada", *(f"ada_{n}" for n in range(2, 21))]:
+        add_cameo(site_b, h, owner_id=other)
+    imp, _ = import_archive(site_b.sessions, site_b.storage, site_b.owner_id,
+                            build_archive(tmp_path / "a.zip", cameos=[cameo_record("cameo_1", "ada")]),
+                            catalog=CATALOG)
+    handle = imp.cameos[0]["handle"]
+    assert handle.startswith("ada_") and len(handle) == len("ada_") + 8
+    long = "a" * 28 + ".b"  # 30 characters, the longest a handle may be
+    add_cameo(site_b, long, owner_id=other)
+    imp, _ = import_archive(site_b.sessions, site_b.storage, site_b.owner_id,
+                            build_archive(tmp_path / "b.zip", cameos=[cameo_record("cameo_2", long)]),
+                            catalog=CATALOG)
+    from mutoscope.likeness.portable import valid_handle
+
+    assert imp.cameos[0]["handle"] == "a" * 28 + "_2" and valid_handle(imp.cameos[0]["handle"])

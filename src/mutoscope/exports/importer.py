@@ -53,7 +53,7 @@ from mutoscope.exports.format import (CAMEOS, FORMAT, ID_RE, MANIFEST, SUPPORTED
                                       CameoRecord, RecordParams, VideoRecord, cameo_reference_path, cameo_voice_path,
                                       is_known, is_unsafe, shot_image_path)
 from mutoscope.exports.scratch import ScratchArea
-from mutoscope.likeness.portable import Incoming, restore, restore_uses, valid_handle
+from mutoscope.likeness.portable import Incoming, restore, restore_uses, valid_handle, waiting
 from mutoscope.media import MediaError, load_image
 from mutoscope.media.sound import SoundLimits, decode_sound
 from mutoscope.protocol.base import nesting_within
@@ -83,7 +83,7 @@ class Limits:
         max_manifest_bytes: manifest.json, uncompressed.
         max_record_bytes: one line of videos.jsonl.
         max_json_depth: how deeply any JSON document in the archive may nest.
-        max_cameos: lines of cameos.jsonl.
+        max_cameos: lines of cameos.jsonl, and the cameos one account may have waiting for verification.
         max_cameo_record_bytes: one line of cameos.jsonl (a cameo's uses can be many).
         max_cameo_file_bytes: one reference frame or voice sample.
         max_cameo_pixels: one reference frame, by its header before it is decoded (a face crop is small).
@@ -792,6 +792,14 @@ def import_archive(sessions: sessionmaker[Session], storage: Storage, owner_id: 
         for st in videos:
             _check_record(st, catalog, max_lineage_seconds)
         _check_links(sessions, owner_id, videos, cameos)
+        if cameos:
+            # Each waits under its handle; without a bound, imports could hold handles by the thousand.
+            with sessions() as s:
+                held = waiting(s, owner_id)
+            if held + len(cameos) > limits.max_cameos:
+                raise _bad(f"The archive brings {len(cameos)} cameos and your account already has {held} waiting "
+                           f"for verification; at most {limits.max_cameos} may wait. Verify or delete some first.",
+                           "too_many_cameos")
         row = Import(owner_id=owner_id, sha256=digest, format_version=int(manifest["format_version"]))
         try:
             place(sessions, storage, owner_id, videos, f"archive:{digest}", import_row=row, cameos=cameos)
