@@ -162,12 +162,50 @@ def record(vid: str, *, status: str = "completed", kind: str = "generate", model
     return rec, files
 
 
+def jpeg(seed: int = 0, size: tuple[int, int] = (64, 64)) -> bytes:
+    """A small real JPEG, as a cameo's reference frame is stored."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(
+        out, format="JPEG")
+    return out.getvalue()
+
+
+def wav(seconds: float = 2.0, seed: int = 0) -> bytes:
+    """A voice sample as the server keeps one: 16 kHz mono float WAV."""
+    import numpy as np
+
+    from mutoscope.media.sound import wav_bytes
+
+    return wav_bytes((np.random.default_rng(seed).standard_normal(int(16000 * seconds)) * 0.1).astype(np.float32),
+                     16000)
+
+
+def cameo_record(cid: str, handle: str, *, references: int = 0, voice: bool = False, **fields
+                 ) -> tuple[dict, dict[str, bytes]]:
+    """One cameos.jsonl line as an exporter writes it, with its files (real JPEGs and a real WAV)."""
+    files = {f"cameos/{cid}/reference-{i}.jpg": jpeg(i) for i in range(references)}
+    if voice:
+        files[f"cameos/{cid}/voice.wav"] = wav()
+    rec = {"id": cid, "object": "cameo", "handle": handle, "status": "active", "policy": "only_me",
+           "preferences": None, "blocked_terms": [], "voice_consent": voice, "created_at": 1_700_000_000,
+           "verified_at": 1_700_000_010, "grants": [], "uses": [],
+           "files": {"references": [p for p in files if p.endswith(".jpg")],
+                     "voice": f"cameos/{cid}/voice.wav" if voice else None}, **fields}
+    return rec, files
+
+
 def build_archive(path: Path, *recs: tuple[dict, dict[str, bytes]], manifest: bytes | None = None,
-                  jsonl: bytes | None = None) -> Path:
+                  jsonl: bytes | None = None, cameos: list[tuple[dict, dict[str, bytes]]] = ()) -> Path:
     """A well-formed archive of the given records (manifest with every checksum) unless told otherwise."""
     entries = {"videos.jsonl": jsonl if jsonl is not None else
-               "".join(json.dumps(r) + "\n" for r, _ in recs).encode(), "cameos.jsonl": b""}
-    for _, files in recs:
+               "".join(json.dumps(r) + "\n" for r, _ in recs).encode(),
+               "cameos.jsonl": "".join(json.dumps(c) + "\n" for c, _ in cameos).encode()}
+    for _, files in [*recs, *cameos]:
         entries.update(files)
     if manifest is None:
         manifest = json.dumps({"format": "mutoscope-export", "format_version": 1, "files": {

@@ -11,7 +11,7 @@ import pytest
 
 from mutoscope.videos.service import to_video_object
 from mutoscope.db.models import Export, Import
-from mutoscope.errors import InvalidRequest, NotImplementedYet, PayloadTooLarge
+from mutoscope.errors import InvalidRequest, PayloadTooLarge
 from mutoscope.exports.importer import Limits, import_archive
 from mutoscope.exports.writer import ExportState
 from mutoscope.storage.keys import input_key, published_key, variant_key
@@ -292,14 +292,15 @@ def test_not_a_zip(site_b, tmp_path):
     _refused(site_b, bad, code="archive_truncated")
 
 
-def test_an_archive_with_cameos_is_refused_as_not_supported(site_b, good, tmp_path):
+def test_a_cameo_line_that_is_not_a_cameo_is_refused(site_b, good, tmp_path):
     line = b'{"id": "cameo_1"}\n'
 
     def edit(m):
         m["files"]["cameos.jsonl"] = {"sha256": hashlib.sha256(line).hexdigest(), "bytes": len(line)}
 
     bad = _rebuild(good, tmp_path / "cameo.zip", replace={"cameos.jsonl": line}, manifest_edit=edit)
-    _refused(site_b, bad, NotImplementedYet, code="cameos_not_supported")
+    err = _refused(site_b, bad, code="invalid_cameo")
+    assert "cameos.jsonl line 1" in err.message
 
 
 def test_file_missing_midway_rolls_back_moved_files(site_a, site_b, good, tmp_path):

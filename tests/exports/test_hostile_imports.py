@@ -16,7 +16,7 @@ import pytest
 
 from mutoscope.exports.scratch import ScratchArea
 from tests.conftest import LiveServer, wait_for
-from tests.exports.conftest import build_archive, record
+from tests.exports.conftest import build_archive, cameo_record, jpeg, record
 
 
 def _vid(tag: str) -> str:
@@ -44,14 +44,20 @@ def _scratch(server) -> list[str]:
                   if p.name.startswith(("import-", "upload-")))
 
 
+def _cameos(server, key) -> list[dict]:
+    with server.http(key) as h:
+        return h.get("/v1/cameos").json()["data"]
+
+
 def _refused(server, key, archive, code: str, unfinished: str | None = None) -> dict:
-    before, usage = _ids(server, key), _usage(server, key)
+    before, usage, cameos = _ids(server, key), _usage(server, key), _cameos(server, key)
     r = _post(server, key, archive, unfinished)
     assert r.status_code == 400, r.text
     err = r.json()["error"]
     assert err["code"] == code and err["param"] == "file" and err["type"] == "invalid_request_error", err
     assert "/" + "tmp" not in err["message"] and "Traceback" not in err["message"]
     assert _ids(server, key) == before, "nothing was written"
+    assert _cameos(server, key) == cameos, "no cameo was written"
     assert _usage(server, key) == usage, "nothing was charged or reserved"
     assert _scratch(server) == [], "the upload and staging are gone"
     return err
@@ -95,6 +101,84 @@ def test_finished_records_and_cameos_may_not_link_out_either(server, other_user_
     cameo = record(_vid("b"), cameo_ids=["cameo_" + secrets.token_hex(12)])
     err = _refused(server, other_user_key, build_archive(tmp_path / "c.zip", cameo), "invalid_reference")
     assert "cameo_ids" in err["message"]
+
+
+def _handle() -> str:
+    return f"p{secrets.token_hex(5)}"
+
+
+def _cameo_archive(path, rec, files, named: bool = True):
+    video = record(_vid("c"), prompt=f"@{rec['handle']} waves", cameo_ids=[rec["id"]] if named else [])
+    return build_archive(path, video, cameos=[(rec, files)]), video[0]["video"]["id"]
+
+
+@pytest.mark.parametrize("case,code", [
+    ("missing", "archive_incomplete"), ("oversized", "invalid_cameo"), ("not_an_image", "invalid_image"),
+    ("claims_verified", "invalid_cameo"), ("brings_embeddings", "invalid_cameo"), ("too_many", "too_many_cameos"),
+])
+def test_a_hostile_cameo_line_refuses_the_archive(server, other_user_key, tmp_path, case, code):
+    rec, files = cameo_record("cameo_" + secrets.token_hex(8), _handle(), references=2)
+    first = rec["files"]["references"][0]
+    cameos = [(rec, files)]
+    if case == "missing":
+        files.pop(first)
+    elif case == "oversized":  # over the 8 MiB a reference frame may have; refused before it is decoded
+        files[first] = jpeg() + os.urandom(8 * 1024 * 1024)
+    elif case == "not_an_image":
+        files[first] = b"GIF89a" + os.urandom(500)
+    elif case == "claims_verified":
+        rec["verification"] = {"passed": True, "checks": []}
+    elif case == "brings_embeddings":
+        rec["face_embedding"] = [0.0] * 128
+    elif case == "too_many":
+        cameos += [cameo_record("cameo_" + secrets.token_hex(8), _handle()) for _ in range(100)]
+    archive = build_archive(tmp_path / "c.zip", record(_vid("c"), cameo_ids=[rec["id"]]), cameos=cameos)
+    err = _refused(server, other_user_key, archive, code)
+    assert "cameos.jsonl" in err["message"] or first in err["message"], err
+
+
+def test_an_imported_cameo_is_usable_by_nobody_until_verified_here(server, other_user_key, tmp_path):
+    import openai
+
+    rec, files = cameo_record("cameo_" + secrets.token_hex(8), _handle(), references=3, voice=True,
+                              policy="everyone", grants=[{"user_id": "user_elsewhere", "user_name": "bob",
+                                                          "created_at": 1_700_000_100, "revoked_at": None}])
+    archive, vid = _cameo_archive(tmp_path / "ok.zip", rec, files)
+    r = _post(server, other_user_key, archive)
+    assert r.status_code == 200, r.text
+    [imported] = r.json()["cameos"]
+    assert imported["archive_id"] == rec["id"] and imported["id"] != rec["id"]
+    assert imported["status"] == "unverified" and imported["handle"] == rec["handle"]
+    assert imported["grants_dropped"] == ["bob"]
+    with server.http(other_user_key) as h:
+        cameo = h.get(f"/v1/cameos/{imported['id']}").json()
+        assert cameo["status"] == "unverified" and cameo["policy"] == "everyone" and cameo["voice_consent"]
+        assert cameo["voice_sample"] is False and cameo["verification"] is None
+        assert h.get(f"/v1/cameos/{imported['id']}/grants").json()["data"] == []
+        uses = h.get(f"/v1/cameos/{imported['id']}/videos").json()["data"]
+        assert [u["video_id"] for u in uses] == [r.json()["id_map"][vid]]
+    # Neither its importer nor anyone else (its policy says everyone) may put it in a video, by handle,
+    # by id, or through a remix of the imported video that shows it.
+    for key in (other_user_key, None):
+        c = server.client(key)
+        for kw in ({"prompt": f"@{rec['handle']} waves"},
+                   {"prompt": "a wave", "extra_body": {"characters": [{"id": imported["id"]}]}}):
+            with pytest.raises(openai.PermissionDeniedError) as e:
+                c.videos.create(seconds="4", size="720x1280", **kw)
+            assert e.value.response.json()["error"]["code"] == "cameo_permission_denied"
+    with pytest.raises(openai.PermissionDeniedError) as e:
+        server.client(other_user_key).videos.remix(r.json()["id_map"][vid], prompt="again")
+    assert e.value.response.json()["error"]["code"] == "cameo_permission_denied"
+    # The web app says what it is and how to make it usable.
+    from tests.web.conftest import signed_in_http
+
+    web, _ = signed_in_http(server.base_url, other_user_key)
+    try:
+        page = web.get(f"/cameos/{imported['id']}").text
+        assert "Imported from an archive" in page and f"<code>{rec['handle']}</code>" in page
+        assert "Imported: record it again to verify" in web.get("/cameos").text
+    finally:
+        web.close()
 
 
 def test_links_inside_the_archive_and_to_own_videos_are_kept(server, other_user_key, tmp_path):
@@ -210,6 +294,16 @@ def test_cli_import_does_the_same(server, other_user_key, tmp_path):
         assert h.get(f"/v1/videos/{new}").json()["status"] in ("queued", "in_progress", "completed")
         assert h.delete(f"/v1/videos/{new}").status_code == 200
     wait_for(lambda: _usage(server, other_user_key)["active_jobs"] == 0, timeout=120)
+
+
+def test_cli_import_says_what_became_of_cameos(server, other_user_key, tmp_path):
+    rec, files = cameo_record("cameo_" + secrets.token_hex(8), _handle(), references=1,
+                              grants=[{"user_id": "user_x", "user_name": "bob", "created_at": 1, "revoked_at": None}])
+    archive, _ = _cameo_archive(tmp_path / "c.zip", rec, files)
+    out = server.cli("import", str(archive), "--user", "mallory")
+    assert f"Cameo @{rec['handle']} (cameo_" in out.stdout and "is unverified" in out.stdout, out.stdout
+    assert "grants not carried over: bob" in out.stdout
+    assert [c["status"] for c in _cameos(server, other_user_key) if c["handle"] == rec["handle"]] == ["unverified"]
 
 
 def test_600_entries_of_1_mib_are_refused_before_staging(server, other_user_key, tmp_path):

@@ -47,7 +47,7 @@ def to_import_object(sessions: sessionmaker[Session], i: Import, already: bool =
     not_run, resubmitted = unfinished_outcome(sessions, i)
     return ImportObject(id=i.id, created_at=i.created_at, sha256=i.sha256, format_version=i.format_version,
                         video_count=i.video_count, id_map=dict(i.id_map or {}), already_imported=already,
-                        not_run=not_run, resubmitted=resubmitted)
+                        not_run=not_run, resubmitted=resubmitted, cameos=list(i.cameos or []))
 
 
 def import_limits(settings: Settings) -> Limits:

@@ -152,6 +152,11 @@ def import_cmd(file: Annotated[Path, typer.Argument(help="An archive made by `mu
     if obj.not_run:
         console.print(f"{len(obj.not_run)} unfinished video(s) were imported without running "
                       f"(not_run_imported): {', '.join(obj.not_run)}", soft_wrap=True)
+    for c in obj.cameos:
+        renamed = f" (@{c.archive_handle} was taken here)" if c.handle != c.archive_handle else ""
+        dropped = f"; grants not carried over: {', '.join(c.grants_dropped)}" if c.grants_dropped else ""
+        console.print(f"Cameo @{c.handle} ({c.id}){renamed} is unverified: nobody can use it until its person "
+                      f"records a verification on this server under that handle{dropped}.", soft_wrap=True)
 
 
 def migrate_cmd(source: Annotated[str, typer.Option("--from", help="Base URL of the source API, e.g. "

@@ -337,6 +337,8 @@ class Import(Base):
     format_version: Mapped[int] = mapped_column(Integer)
     video_count: Mapped[int] = mapped_column(Integer, default=0)
     id_map: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # archive id -> id here
+    # One entry per archive cameo: its id here, its handle, and the grants and uses it left behind.
+    cameos: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
 
     __table_args__ = (Index("ux_imports_owner_sha", "owner_id", "sha256", unique=True),)
@@ -386,7 +388,8 @@ class Cameo(Base):
     id: Mapped[str] = mapped_column(String(64), unique=True, default=lambda: new_id("cameo_"))
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     handle: Mapped[str] = mapped_column(String(40), unique=True)
-    status: Mapped[str] = mapped_column(String(20), default="verifying")  # verifying|active|failed|deleted
+    # verifying|active|failed|deleted, or unverified: imported, usable by nobody until its person verifies live here
+    status: Mapped[str] = mapped_column(String(20), default="verifying")
     policy: Mapped[str] = mapped_column(String(20), default="only_me")  # only_me|approved|everyone
     preferences: Mapped[str | None] = mapped_column(Text, nullable=True)
     blocked_terms: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
@@ -405,6 +408,8 @@ class Cameo(Base):
     deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     purge_after: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     purged_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # When the cameo came in from an archive; a failed live verification of it leaves it `unverified`.
+    imported_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class CameoGrant(Base):

@@ -6,6 +6,7 @@ verified all-or-nothing import (`importer.py`) and migration from any OpenAI-com
 (`migrate.py`).
 DO NOT PUT HERE: HTTP (that is `api/serving_exports.py` and `api/routes/exports.py`), wire types
 (`protocol/exports.py`), command-line parsing and progress bars (`cli/exports.py`), anything from
-`engine/` but its torch-free camera moves. Functions here take what they need (sessions, storage, a `video_object` function) as
+`engine/` but its torch-free camera moves, anything of `likeness/` but `portable.py` (which decides what of a
+cameo travels and what an imported one may do). Functions here take what they need (sessions, storage, a `video_object` function) as
 arguments instead of importing other rooms' internals.
 """

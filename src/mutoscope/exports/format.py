@@ -4,10 +4,12 @@
                        files: {path: {sha256, bytes}} for every other entry of the zip
     README.txt         what this is, for a human who opens the zip
     videos.jsonl       one VideoRecord per line
-    cameos.jsonl       one cameo per line, with consent settings and grant history (always empty:
-                       a cameo stays on the server that verified it; an importer refuses lines it cannot honour)
+    cameos.jsonl       one CameoRecord per line: the exporter's own cameos (not deleted), with their consent
+                       settings, grant history and uses; never another account's cameo
     videos/<id>/video.mp4, thumbnail.webp, spritesheet.jpg, input.png   (each only where it exists)
     videos/<id>/shot-<i>.png   a storyboard shot's first-frame image, named by its record's params
+    cameos/<id>/reference-<i>.jpg   a verified cameo's reference frames (face crops, at most three)
+    cameos/<id>/voice.wav      its voice sample, only while its owner's voice consent is given
     provenance/...     reserved; nothing is written there (each MP4 carries its own C2PA manifest and watermark)
 """
 
@@ -28,12 +30,15 @@ MANIFEST, README, VIDEOS, CAMEOS = "manifest.json", "README.txt", "videos.jsonl"
 # Archive file name of each stored variant (the same names as in storage, see storage/keys.py).
 VIDEO_FILES = {"video": "video.mp4", "thumbnail": "thumbnail.webp", "spritesheet": "spritesheet.jpg",
                "input": "input.png"}
-RESERVED_PREFIXES = ("provenance/", "cameos/")
+RESERVED_PREFIXES = ("provenance/",)
+MAX_CAMEO_REFERENCES = 3  # what a verification keeps (likeness/verify.py)
+VOICE_FILE = "voice.wav"
 
 ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _KNOWN = re.compile(r"^(manifest\.json|README\.txt|videos\.jsonl|cameos\.jsonl|"
                     r"videos/[A-Za-z0-9_\-]{1,64}/(video\.mp4|thumbnail\.webp|spritesheet\.jpg|input\.png|"
-                    r"shot-[0-9]{1,3}\.png))$")
+                    r"shot-[0-9]{1,3}\.png)|"
+                    r"cameos/[A-Za-z0-9_\-]{1,64}/(reference-[0-9]\.jpg|voice\.wav))$")
 
 
 def video_path(video_id: str, what: str) -> str:
@@ -42,6 +47,14 @@ def video_path(video_id: str, what: str) -> str:
 
 def shot_image_path(video_id: str, index: int) -> str:
     return f"videos/{video_id}/shot-{int(index)}.png"
+
+
+def cameo_reference_path(cameo_id: str, index: int) -> str:
+    return f"cameos/{cameo_id}/reference-{int(index)}.jpg"
+
+
+def cameo_voice_path(cameo_id: str) -> str:
+    return f"cameos/{cameo_id}/{VOICE_FILE}"
 
 
 def is_unsafe(name: str) -> bool:
@@ -128,7 +141,8 @@ class Reproduce(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)  # seed, steps, guidance, negative prompt as asked
     resolved: dict[str, Any] | None = None  # what the engine used: model, weights revision, steps, …
     lineage: Lineage = Field(default_factory=Lineage)
-    cameo_ids: list[Ref] = Field(default_factory=list, max_length=16)  # empty until cameos travel in archives
+    # The exporter's own cameos this video shows (each a line of cameos.jsonl); another account's never.
+    cameo_ids: list[Ref] = Field(default_factory=list, max_length=16)
     input_reference: str | None = Field(None, max_length=300)  # archive path of the first-frame image, if any
     files: dict[str, str] = Field(default_factory=dict, max_length=8)  # variant -> archive path
     started_at: float | None = Field(None, ge=0, allow_inf_nan=False)
@@ -163,6 +177,64 @@ class VideoRecord(BaseModel):
     mutoscope: Reproduce = Field(default_factory=Reproduce)
 
 
+Handle = Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class CameoGrantRecord(BaseModel):
+    """Someone the owner let use the cameo on the server that exported it (an account of that server)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    user_id: Ref
+    user_name: str | None = Field(None, max_length=200)
+    created_at: Timestamp
+    revoked_at: Timestamp | None = None
+
+
+class CameoUseRecord(BaseModel):
+    """A video that used the cameo, whoever made it, as its owner sees it in GET /v1/cameos/{id}/videos."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    video_id: Ref
+    user_id: Ref
+    created_at: Timestamp
+    taken_down_at: Timestamp | None = None
+    takedown_reason: str | None = Field(None, max_length=500)
+
+
+class CameoFiles(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    references: list[str] = Field(default_factory=list, max_length=MAX_CAMEO_REFERENCES)
+    voice: str | None = Field(None, max_length=300)
+
+
+class CameoRecord(BaseModel):
+    """One line of cameos.jsonl: a cameo as its owner knows it, never as proof of anything.
+
+    `status` and `verified_at` say what the exporting server had found; no field can say that a face or
+    voice is verified anywhere else, and a line with any other field (a verification report, embeddings)
+    is refused rather than ignored: an archive that tries to vouch for a face is not an honest export.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    id: Annotated[str, Field(pattern=ID_RE.pattern)]
+    object: Literal["cameo"] = "cameo"
+    handle: Handle
+    status: Literal["verifying", "active", "failed", "unverified"]
+    policy: Literal["only_me", "approved", "everyone"] = "only_me"
+    preferences: str | None = Field(None, max_length=2000)
+    blocked_terms: list[Annotated[str, Field(max_length=2000)]] = Field(default_factory=list, max_length=50)
+    voice_consent: bool = False
+    created_at: Timestamp
+    verified_at: Timestamp | None = None
+    files: CameoFiles = Field(default_factory=CameoFiles)
+    grants: list[CameoGrantRecord] = Field(default_factory=list, max_length=10_000)
+    uses: list[CameoUseRecord] = Field(default_factory=list, max_length=100_000)
+
+
 README_TEXT = """\
 Mutoscope export
 ================
@@ -178,10 +250,13 @@ This zip holds everything account "{owner}" made on a Mutoscope server, exported
                                 it ("video") and everything needed to reproduce it ("mutoscope":
                                 kind, requested params, resolved model/weights/seed/steps,
                                 remix/extension lineage, cameo ids)
-  cameos.jsonl                  cameos with consent settings and grant history (empty for now)
+  cameos/<id>/reference-<i>.jpg your cameo's verified reference frames
+  cameos/<id>/voice.wav         its voice sample (only while you consent to the use of your voice)
+  cameos.jsonl                  your cameos: consent settings, grant history and uses. Imported
+                                elsewhere, a cameo waits until you verify yourself live there again.
   manifest.json                 format version, counts and a SHA-256 for every file
 
-Videos: {videos}. Files: {files}. Format: {format} version {version}.
+Videos: {videos}. Cameos: {cameos}. Files: {files}. Format: {format} version {version}.
 
 To bring this into another Mutoscope server:  mutoscope import THIS.zip --user NAME
 (or POST it to /v1/imports). Importing the same archive twice changes nothing.

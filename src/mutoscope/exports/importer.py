@@ -14,9 +14,11 @@ Order of work, so that a bad archive leaves nothing behind:
     against the manifest;
  4. parse videos.jsonl (bounded lines and nesting) and check each record: its paths, its model, size and
     seconds against this server's catalog, its params by the API's own rules, and that its lineage and
-    cameo links point only into the archive or at the importer's own objects;
+    cameo links point only into the archive or at the importer's own objects; parse cameos.jsonl the same
+    way, each cameo's reference frames and voice sample bounded and decoded;
  5. move the files under their (possibly new) ids, insert every row in ONE transaction; if that fails,
-    remove the moved files again. The staging folder is always removed.
+    remove the moved files again. The staging folder is always removed. Cameos arrive `unverified` and
+    without their files (likeness/portable.py says why): nothing in an archive vouches for a face.
  6. Videos unfinished at export time arrive `failed` with `not_run_imported`, uncharged. Only if the
     importer asks (`unfinished="resubmit"`) are they handed, one by one, to a `Resubmit` callable that
     the caller builds from the normal admission path (plan, budget, concurrency, consent); what that
@@ -27,6 +29,7 @@ A second import of the same archive into the same account is found by its SHA-25
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import math
@@ -44,12 +47,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mutoscope.db.models import Cameo, CameoUse, Import, ImportedVideo, UsageRecord, Video, new_id, now
-from mutoscope.errors import InvalidRequest, MutoscopeError, NotImplementedYet, PayloadTooLarge
+from mutoscope.errors import InvalidRequest, MutoscopeError, PayloadTooLarge
 from mutoscope.engine.camera import moves_of
 from mutoscope.exports.format import (CAMEOS, FORMAT, ID_RE, MANIFEST, SUPPORTED_VERSIONS, VIDEO_FILES, VIDEOS,
-                                      RecordParams, VideoRecord, is_known, is_unsafe, shot_image_path)
+                                      CameoRecord, RecordParams, VideoRecord, cameo_reference_path, cameo_voice_path,
+                                      is_known, is_unsafe, shot_image_path)
 from mutoscope.exports.scratch import ScratchArea
+from mutoscope.likeness.portable import Incoming, restore, restore_uses, valid_handle, waiting
 from mutoscope.media import MediaError, load_image
+from mutoscope.media.sound import SoundLimits, decode_sound
 from mutoscope.protocol.base import nesting_within
 from mutoscope.storage.keys import attempt_prefix, input_key, shot_input_key, variant_key
 from mutoscope.storage import Storage
@@ -77,6 +83,11 @@ class Limits:
         max_manifest_bytes: manifest.json, uncompressed.
         max_record_bytes: one line of videos.jsonl.
         max_json_depth: how deeply any JSON document in the archive may nest.
+        max_cameos: lines of cameos.jsonl, and the cameos one account may have waiting for verification.
+        max_cameo_record_bytes: one line of cameos.jsonl (a cameo's uses can be many).
+        max_cameo_file_bytes: one reference frame or voice sample.
+        max_cameo_pixels: one reference frame, by its header before it is decoded (a face crop is small).
+        max_voice_seconds: one voice sample (the server keeps 8 s).
     """
 
     max_archive_bytes: int = 50 * 1024**3
@@ -87,6 +98,11 @@ class Limits:
     max_manifest_bytes: int = 64 * 1024 * 1024
     max_record_bytes: int = 1024 * 1024
     max_json_depth: int = 32
+    max_cameos: int = 100
+    max_cameo_record_bytes: int = 16 * 1024 * 1024
+    max_cameo_file_bytes: int = 8 * 1024 * 1024
+    max_cameo_pixels: int = 4096 * 4096
+    max_voice_seconds: float = 30.0
 
 
 class CatalogEntry(Protocol):
@@ -138,6 +154,15 @@ class Staged:
     # Filled by the record checks; place() derives them itself for migrated videos.
     params: dict[str, Any] | None = None
     links: dict[str, str | None] | None = None
+
+
+@dataclass
+class StagedCameo:
+    """One line of cameos.jsonl, checked. Its files were read, bounded and decoded, and are not kept: an
+    imported cameo's references come only from its person's live verification here (likeness/portable.py)."""
+
+    record: CameoRecord
+    line: int
 
 
 def _bad(message: str, code: str = "invalid_archive") -> InvalidRequest:
@@ -279,9 +304,6 @@ def _stage(zf: zipfile.ZipFile, files: dict[str, dict], staging: Path) -> dict[s
 def _records(staged: dict[str, Path], limits: Limits) -> list[Staged]:
     if VIDEOS not in staged:
         raise _bad("The archive has no videos.jsonl.", "archive_incomplete")
-    if CAMEOS in staged and staged[CAMEOS].read_bytes().strip():
-        raise NotImplementedYet("The archive contains cameos, which this server cannot import yet. "
-                                "Nothing was imported.", param="file", code="cameos_not_supported")
     out: list[Staged] = []
     ids: set[str] = set()
     with open(staged[VIDEOS], "rb") as f:
@@ -335,6 +357,80 @@ def _records(staged: dict[str, Path], limits: Limits) -> list[Staged]:
                                    f"image ({e}).", "invalid_image") from None
             out.append(Staged(record=rec, files=files, source_id=vid, line=n))
     return out
+
+
+def _cameos(staged: dict[str, Path], limits: Limits) -> list[StagedCameo]:
+    """cameos.jsonl, each line checked with its files, before anything is written."""
+    if CAMEOS not in staged:
+        return []
+    out: list[StagedCameo] = []
+    ids: set[str] = set()
+    handles: set[str] = set()
+    with open(staged[CAMEOS], "rb") as f:
+        n = 0
+        while line := f.readline(limits.max_cameo_record_bytes + 1):
+            n += 1
+            where = f"cameos.jsonl line {n}"
+            if len(line) > limits.max_cameo_record_bytes:
+                raise _bad(f"{where} is longer than {limits.max_cameo_record_bytes} bytes.", "invalid_cameo")
+            if not line.strip():
+                continue
+            if len(out) >= limits.max_cameos:
+                raise _bad(f"cameos.jsonl holds more than {limits.max_cameos} cameos; this server imports at "
+                           f"most {limits.max_cameos} from one archive.", "too_many_cameos")
+            if not nesting_within(line, limits.max_json_depth):
+                raise _bad(f"{where} is not valid JSON or nests deeper than {limits.max_json_depth} levels.",
+                           "invalid_json")
+            try:
+                rec = CameoRecord.model_validate_json(line)
+            except ValidationError as e:
+                first = e.errors()[0]
+                if first["type"] == "extra_forbidden":
+                    raise _bad(f"{where}: {'.'.join(str(p) for p in first['loc'])}: not a field an export writes. "
+                               "An archive cannot carry a verification or biometrics: an imported cameo is "
+                               "verified again, live, on this server.", "invalid_cameo") from None
+                raise _bad(f"{where}: {_first_error(e)}.", "invalid_cameo") from None
+            where = f"{where} (cameo {rec.id})"
+            if rec.id in ids:
+                raise _bad(f"cameos.jsonl lists cameo {rec.id} twice.", "invalid_cameo")
+            if not valid_handle(rec.handle) or rec.handle in handles:
+                raise _bad(f"{where}: handle: '{rec.handle}' is not a valid handle, or another line has it too.",
+                           "invalid_cameo")
+            ids.add(rec.id)
+            handles.add(rec.handle)
+            refs = rec.files.references
+            if refs and rec.status != "active":
+                raise _bad(f"{where}: files.references: only a verified cameo has reference frames.", "invalid_cameo")
+            if rec.files.voice is not None and not rec.voice_consent:
+                raise _bad(f"{where}: files.voice: a voice sample leaves only with its owner's voice consent.",
+                           "invalid_cameo")
+            for i, path in enumerate(refs):
+                data = _cameo_file(staged, path, cameo_reference_path(rec.id, i), where, limits)
+                try:
+                    load_image(data, max_pixels=limits.max_cameo_pixels, formats=("JPEG",))
+                except MediaError as e:
+                    raise _bad(f"{where}: {path} is not a usable JPEG image ({e}).", "invalid_image") from None
+            if rec.files.voice is not None:
+                data = _cameo_file(staged, rec.files.voice, cameo_voice_path(rec.id), where, limits)
+                try:
+                    decode_sound(io.BytesIO(data), SoundLimits(max_seconds=limits.max_voice_seconds))
+                except MediaError as e:
+                    raise _bad(f"{where}: {rec.files.voice} is not a usable voice sample: {e}.",
+                               "invalid_audio") from None
+            out.append(StagedCameo(record=rec, line=n))
+    return out
+
+
+def _cameo_file(staged: dict[str, Path], path: str, expected: str, where: str, limits: Limits) -> bytes:
+    if path != expected:
+        raise _bad(f"{where}: unexpected file {path!r} (expected {expected!r}).", "invalid_cameo")
+    if path not in staged:
+        raise _bad(f"{where} names {path}, which is not in the archive.", "archive_incomplete")
+    size = staged[path].stat().st_size
+    if size > limits.max_cameo_file_bytes:
+        raise _bad(f"{where}: {path} is {size} bytes; a cameo's file may be at most {limits.max_cameo_file_bytes} "
+                   "bytes.", "invalid_cameo")
+    return staged[path].read_bytes()
 
 
 def _lineage_of(rec: VideoRecord) -> dict[str, str | None]:
@@ -438,7 +534,8 @@ def _check_storyboard(board: Any, entry: Any, seconds: str, where: str) -> None:
         raise _bad(f"{where}: video.seconds: '{seconds}', but its shots last {total:g} s.", "invalid_seconds")
 
 
-def _check_links(sessions: sessionmaker[Session], owner_id: str, videos: list[Staged]) -> None:
+def _check_links(sessions: sessionmaker[Session], owner_id: str, videos: list[Staged],
+                 cameos: Sequence[StagedCameo] = ()) -> None:
     """Lineage and cameo links may point only into the archive or at the importer's own objects.
 
     Anything else would let an archive reach another account's data through the worker (an extension
@@ -447,7 +544,8 @@ def _check_links(sessions: sessionmaker[Session], owner_id: str, videos: list[St
     """
     in_archive = {st.source_id for st in videos}
     refs = {ref for st in videos for ref in (st.links or {}).values() if ref and ref not in in_archive}
-    cameo_refs = {c for st in videos for c in st.record.mutoscope.cameo_ids}
+    archive_cameos = {c.record.id for c in cameos}
+    cameo_refs = {c for st in videos for c in st.record.mutoscope.cameo_ids} - archive_cameos
     with sessions() as s:
         own = _found(s, Video.id, refs, Video.owner_id == owner_id)
         own_cameos = _found(s, Cameo.id, cameo_refs, Cameo.owner_id == owner_id, Cameo.deleted_at.is_(None))
@@ -456,10 +554,13 @@ def _check_links(sessions: sessionmaker[Session], owner_id: str, videos: list[St
             if ref and ref not in in_archive and ref not in own:
                 raise _bad(f"{_where(st)}: {name} points at video {ref!r}, which is neither in this archive nor "
                            "a video of your account. Nothing was imported.", "invalid_reference")
-        for ref in st.record.mutoscope.cameo_ids:
-            if ref not in own_cameos:
-                raise _bad(f"{_where(st)}: cameo_ids names cameo {ref!r}, which is not a cameo of your account. "
-                           "Nothing was imported.", "invalid_reference")
+        named = st.record.mutoscope.cameo_ids
+        if len(set(named)) != len(named):
+            raise _bad(f"{_where(st)}: cameo_ids names a cameo twice.", "invalid_reference")
+        for ref in named:
+            if ref not in own_cameos and ref not in archive_cameos:
+                raise _bad(f"{_where(st)}: cameo_ids names cameo {ref!r}, which is neither in this archive's "
+                           "cameos.jsonl nor a cameo of your account. Nothing was imported.", "invalid_reference")
 
 
 # 5: placing
@@ -519,14 +620,17 @@ def _taken(s: Session, ids: list[str]) -> set[str]:
 
 
 def place(sessions: sessionmaker[Session], storage: Storage, owner_id: str, videos: list[Staged], source: str,
-          *, known: Callable[[str], str | None] = lambda _: None, import_row: Import | None = None) -> dict[str, str]:
+          *, known: Callable[[str], str | None] = lambda _: None, import_row: Import | None = None,
+          cameos: Sequence[StagedCameo] = ()) -> dict[str, str]:
     """Put staged videos in storage and the database in one transaction; returns source id -> local id.
 
     Ids are kept where free on this server and replaced where taken; lineage links to videos of the
     same batch follow the new ids, links to earlier imports from the same source go through `known`,
     links to the owner's own videos stay; any other link is dropped (a migrated remix whose source the
     source service no longer has), never kept pointing at an id that may be, or become, someone else's.
-    Archive imports have refused such links already (`_check_links`).
+    Archive imports have refused such links already (`_check_links`). The archive's `cameos` come in
+    the same transaction as unverified cameos (likeness/portable.py), and the videos' links to them follow
+    their new ids.
     """
     with sessions() as s:
         taken = _taken(s, [st.record.video.id for st in videos if ID_RE.match(st.record.video.id)])
@@ -560,22 +664,44 @@ def place(sessions: sessionmaker[Session], storage: Storage, owner_id: str, vide
                     continue  # a video that did not complete has no content
                 storage.put_file(input_key(vid, attempt) if what == "input" else variant_key(vid, what, attempt),
                                  path)
-        with sessions() as s:
-            for st in videos:
-                sid = st.source_id or st.record.video.id
-                transitions.insert_finished(s, *_row(st, id_map[sid], owner_id, link, attempt))
-                s.add(ImportedVideo(owner_id=owner_id, source=source, source_id=sid, video_id=id_map[sid],
-                                    meta=st.meta))
-            if import_row is not None:
-                import_row.id_map = dict(id_map)
-                import_row.video_count = len(videos)
-                s.add(import_row)
-            s.commit()
+        incoming = [_incoming(c.record) for c in cameos]
+        shows = {st.source_id or st.record.video.id: list(st.record.mutoscope.cameo_ids) for st in videos}
+        # Cameos are audited, and the audit chain's tail is taken by whoever commits first: an import that
+        # lost it to a cameo action elsewhere tries again, as every audited change does (likeness/service.py).
+        tries = 5 if incoming else 1
+        for n in range(tries):
+            try:
+                with sessions() as s:
+                    report = restore(s, owner_id, incoming)
+                    for st in videos:
+                        sid = st.source_id or st.record.video.id
+                        transitions.insert_finished(s, *_row(st, id_map[sid], owner_id, link, attempt))
+                        s.add(ImportedVideo(owner_id=owner_id, source=source, source_id=sid, video_id=id_map[sid],
+                                            meta=st.meta))
+                    restore_uses(s, owner_id, incoming, report, shows, id_map)
+                    if import_row is not None:
+                        import_row.cameos = list(report.values())
+                        import_row.id_map = dict(id_map)
+                        import_row.video_count = len(videos)
+                        s.add(import_row)
+                    s.commit()
+                break
+            except IntegrityError:
+                if n == tries - 1:
+                    raise
     except BaseException:
         for vid in moved:
             storage.delete_prefix(attempt_prefix(vid, attempt))
         raise
     return id_map
+
+
+def _incoming(rec: CameoRecord) -> Incoming:
+    return Incoming(archive_id=rec.id, handle=rec.handle, policy=rec.policy, preferences=rec.preferences,
+                    blocked_terms=list(rec.blocked_terms), voice_consent=rec.voice_consent,
+                    created_at=rec.created_at,
+                    grantees=[g.user_name or g.user_id for g in rec.grants if g.revoked_at is None],
+                    uses=[u.model_dump() for u in rec.uses])
 
 
 def _existing(sessions: sessionmaker[Session], owner_id: str, digest: str) -> Import | None:
@@ -662,12 +788,21 @@ def import_archive(sessions: sessionmaker[Session], storage: Storage, owner_id: 
             manifest = _manifest(zf, limits)
             staged = _stage(zf, manifest["files"], staging.path)
         videos = _records(staged, limits)
+        cameos = _cameos(staged, limits)
         for st in videos:
             _check_record(st, catalog, max_lineage_seconds)
-        _check_links(sessions, owner_id, videos)
+        _check_links(sessions, owner_id, videos, cameos)
+        if cameos:
+            # Each waits under its handle; without a bound, imports could hold handles by the thousand.
+            with sessions() as s:
+                held = waiting(s, owner_id)
+            if held + len(cameos) > limits.max_cameos:
+                raise _bad(f"The archive brings {len(cameos)} cameos and your account already has {held} waiting "
+                           f"for verification; at most {limits.max_cameos} may wait. Verify or delete some first.",
+                           "too_many_cameos")
         row = Import(owner_id=owner_id, sha256=digest, format_version=int(manifest["format_version"]))
         try:
-            place(sessions, storage, owner_id, videos, f"archive:{digest}", import_row=row)
+            place(sessions, storage, owner_id, videos, f"archive:{digest}", import_row=row, cameos=cameos)
         except IntegrityError:
             # The same archive, imported concurrently, won the race (or an id was taken meanwhile).
             found = _existing(sessions, owner_id, digest)

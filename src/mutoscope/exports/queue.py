@@ -17,8 +17,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mutoscope.db.models import Export, User, Video, now
-from mutoscope.exports.format import shot_image_path, video_path
+from mutoscope.exports.format import cameo_reference_path, cameo_voice_path, shot_image_path, video_path
 from mutoscope.exports.writer import Entry, ExportState, Item, finish, write_archive
+from mutoscope.likeness.portable import own_cameos_of, owned
 from mutoscope.storage.keys import published_key
 from mutoscope.storage import Storage
 from mutoscope.storage.keys import archive_key
@@ -120,7 +121,7 @@ class ExportQueue:
         try:
             write_archive(part, state, lambda vid: self._item(owner_id, vid), owner=owner_name,
                           created_at=created_at, exporter=self.exporter, checkpoint=checkpoint, progress=progress,
-                          checkpoint_every=self.checkpoint_every)
+                          checkpoint_every=self.checkpoint_every, cameos=lambda: self._cameos(owner_id))
             size, digest = finish(part, final)
             if local is None:
                 self.storage.put_file(archive_key(export_id), final)
@@ -178,13 +179,32 @@ class ExportQueue:
                     "lineage": {"remixed_from_video_id": v.remixed_from_video_id,
                                 "extended_from_video_id": v.extended_from_video_id,
                                 "edited_from_video_id": v.edited_from_video_id},
-                    "cameo_ids": [],  # cameos do not travel in archives yet
+                    "cameo_ids": own_cameos_of(s, owner_id, v.id),
                     "input_reference": files.pop("input", None),
                     "files": files, "started_at": v.started_at,
                     "error": {"code": v.error_code, "message": v.error_message} if v.error_code else None,
                 },
             }
         return Item(record=record, entries=entries)
+
+    def _cameos(self, owner_id: str) -> list[Item]:
+        """The owner's cameos, each with its reference frames and (only with voice consent) its voice sample."""
+        with self.sessions() as s:
+            cameos = owned(s, self.storage, owner_id)
+        items = []
+        for c in cameos:
+            cid, entries = c.record["id"], []
+            refs = []
+            for i, key in enumerate(c.references):
+                if (size := self.storage.size(key)) is not None:
+                    refs.append(cameo_reference_path(cid, i))
+                    entries.append(Entry(refs[-1], size, lambda key=key: self.storage.open(key)))
+            voice = None
+            if c.voice is not None and (size := self.storage.size(c.voice)) is not None:
+                voice = cameo_voice_path(cid)
+                entries.append(Entry(voice, size, lambda key=c.voice: self.storage.open(key)))
+            items.append(Item(record={**c.record, "files": {"references": refs, "voice": voice}}, entries=entries))
+        return items
 
     def _storyboard(self, video_id: str, board: dict[str, Any], entries: list[Entry]) -> dict[str, Any]:
         """The storyboard with each shot's stored first frame as an archive entry named in the shot, in place

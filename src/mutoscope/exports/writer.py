@@ -57,7 +57,7 @@ class Entry:
 
 @dataclass
 class Item:
-    """One video: its videos.jsonl record and its files. None from the source = the video is gone; skip it."""
+    """One video (or cameo): its record and its files. None from the source = the video is gone; skip it."""
 
     record: dict[str, Any]
     entries: list[Entry]
@@ -89,7 +89,7 @@ def _add_bytes(zf: zipfile.ZipFile, name: str, data: bytes, when: int) -> dict:
 def write_archive(part: Path, state: ExportState, load: Callable[[str], Item | None], *, owner: str, created_at: int,
                   exporter: str, checkpoint: Callable[[ExportState], None],
                   progress: Callable[[int, int], None] = lambda done, total: None,
-                  checkpoint_every: float = 5.0) -> None:
+                  checkpoint_every: float = 5.0, cameos: Callable[[], list[Item]] = lambda: []) -> None:
     """Write (or go on writing) the archive at `part`.
 
     Args:
@@ -98,6 +98,9 @@ def write_archive(part: Path, state: ExportState, load: Callable[[str], Item | N
         load: a video id -> its Item (re-read when its turn comes, so it is never stale).
         checkpoint: persists the state; called after the zip on disk is valid up to `state.offset`.
         checkpoint_every: seconds between checkpoints (each rewrites the central directory).
+        cameos: the owner's cameos (a record with an `id` each, and their files), read once the videos are
+            written; a video's `cameo_ids` keep only ids among them, so no record names a cameo the archive
+            lacks (one deleted meanwhile, or another account's).
     """
     part.parent.mkdir(parents=True, exist_ok=True)
     if state.offset and part.exists() and part.stat().st_size >= state.offset:
@@ -125,19 +128,30 @@ def write_archive(part: Path, state: ExportState, load: Callable[[str], Item | N
                 checkpoint(state)
                 zf = zipfile.ZipFile(part, "a", allowZip64=True)
                 last = time.monotonic()
+        # Cameos are a few small files each, written after the last checkpoint: a resume writes them again.
+        cameo_items = cameos()
+        for item in cameo_items:
+            for e in item.entries:
+                with e.open() as src:
+                    state.files[e.path] = _add_stream(zf, e.path, src, e.size, created_at, compress=False)
+        exported = {item.record["id"] for item in cameo_items}
+        for r in state.records:
+            r["mutoscope"]["cameo_ids"] = [c for c in r["mutoscope"].get("cameo_ids", []) if c in exported]
         # The small files last, so a resume never has to rewrite them.
         jsonl = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in state.records).encode()
         state.files[VIDEOS] = _add_bytes(zf, VIDEOS, jsonl, created_at)
-        state.files[CAMEOS] = _add_bytes(zf, CAMEOS, b"", created_at)
+        cameo_jsonl = "".join(json.dumps(item.record, ensure_ascii=False, sort_keys=True) + "\n"
+                              for item in cameo_items).encode()
+        state.files[CAMEOS] = _add_bytes(zf, CAMEOS, cameo_jsonl, created_at)
         n_files = len(state.files) + 2
         readme = README_TEXT.format(owner=owner, when=time.strftime("%Y-%m-%d %H:%M", time.gmtime(created_at)),
-                                    videos=len(state.records), files=n_files, format=FORMAT,
-                                    version=FORMAT_VERSION).encode()
+                                    videos=len(state.records), cameos=len(cameo_items), files=n_files,
+                                    format=FORMAT, version=FORMAT_VERSION).encode()
         state.files[README] = _add_bytes(zf, README, readme, created_at)
         manifest = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "created_at": created_at, "exporter": exporter,
             "owner": owner,
-            "counts": {"videos": len(state.records), "cameos": 0, "files": len(state.files)},
+            "counts": {"videos": len(state.records), "cameos": len(cameo_items), "files": len(state.files)},
             "files": dict(sorted(state.files.items())),
         }
         _add_bytes(zf, MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode(), created_at)

@@ -21,7 +21,7 @@ from mutoscope.db.models import CameoAudit, now
 
 GENESIS = "0" * 64
 ACTIONS = ("create", "verify", "verify_failed", "policy", "grant", "revoke", "use", "deny", "takedown",
-           "delete", "purge", "character", "character_delete", "reference", "voice_consent")
+           "delete", "purge", "character", "character_delete", "reference", "voice_consent", "import")
 
 
 def digest(text: str) -> str:

@@ -25,6 +25,7 @@ from mutoscope.db.models import Cameo, CameoAudit, CameoChallenge, CameoGrant, C
 from mutoscope.errors import Conflict, InvalidRequest, NotFound
 from mutoscope.likeness import audit, consent
 from mutoscope.likeness.challenge import DEFAULT_TTL_S, Challenge, new_challenge
+from mutoscope.likeness.portable import IMPORTED
 from mutoscope.likeness.runtime import LikenessUnavailable, install_hint
 from mutoscope.storage import Storage
 from mutoscope.storage.keys import cameo_prefix, upload_key, voice_sample_key
@@ -139,16 +140,26 @@ class CameoService:
             if ch.used_at is not None or ch.expires_at < now():
                 raise InvalidRequest("This challenge was already used or has expired; get a new one and record "
                                      "again.", param="challenge_id", code="challenge_expired")
-            if s.scalar(select(Cameo).where(Cameo.handle == handle)) is not None:
+            held = s.scalar(select(Cameo).where(Cameo.handle == handle))
+            if held is not None and not (held.owner_id == user_id and held.status == IMPORTED
+                                         and held.deleted_at is None):
                 raise Conflict(f"The handle @{handle} is taken.", param="handle", code="handle_taken")
             ch.used_at = now()
-            cameo = Cameo(owner_id=user_id, handle=handle, challenge_id=ch.id, status="verifying",
-                          keep_upload=keep_upload, voice_consent=voice_consent)
-            s.add(cameo)
-            s.flush()
+            if held is not None:
+                # An imported cameo's own live verification: the same cameo, its consent settings kept, and
+                # (like any cameo) usable only once this recording passes.
+                cameo = held
+                cameo.challenge_id, cameo.status, cameo.keep_upload = ch.id, "verifying", keep_upload
+                cameo.voice_consent = voice_consent or cameo.voice_consent
+            else:
+                cameo = Cameo(owner_id=user_id, handle=handle, challenge_id=ch.id, status="verifying",
+                              keep_upload=keep_upload, voice_consent=voice_consent)
+                s.add(cameo)
+                s.flush()
             cameo.upload_key = upload_key(cameo.id)
             audit.append(s, "create", actor_id=user_id, owner_id=user_id, cameo_id=cameo.id, subject_id=ch.id,
-                         detail={"upload_sha256": hashlib.sha256(video).hexdigest()})
+                         detail={"upload_sha256": hashlib.sha256(video).hexdigest(),
+                                 **({"imported": True} if held is not None else {})})
             return cameo
 
         cameo = self._tx(tx)
@@ -167,7 +178,7 @@ class CameoService:
             with self.sessions() as s:
                 c = s.scalar(select(Cameo).where(Cameo.id == cameo_id))
                 if c is not None and c.status == "verifying":
-                    c.status = "failed"
+                    c.status = IMPORTED if c.imported_at is not None else "failed"
                     c.verification = {"passed": False, "checks": [], "error": "internal_error"}
                     s.commit()
 
@@ -209,7 +220,8 @@ class CameoService:
                 c.face_embedding, c.voice_embedding = report.face_embedding, report.voice_embedding
                 c.voice_sample_key = sample
             else:
-                c.status = "failed"
+                # An imported cameo stays waiting for a verification that passes, under its handle.
+                c.status = IMPORTED if c.imported_at is not None else "failed"
             audit.append(s, "verify" if report.passed else "verify_failed", actor_id=c.owner_id,
                          owner_id=c.owner_id, cameo_id=c.id,
                          detail={"failed": report.failed, "references": len(refs)})

@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field
 
 from mutoscope.protocol.base import OpenAIBaseModel
 
-CameoStatus = Literal["verifying", "active", "failed", "deleted"]
+# "unverified": imported from an archive; usable by nobody until its person verifies live on this server.
+CameoStatus = Literal["verifying", "active", "failed", "deleted", "unverified"]
 CameoPolicy = Literal["only_me", "approved", "everyone"]
 
 

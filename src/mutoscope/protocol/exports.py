@@ -48,6 +48,19 @@ class DeletedExport(BaseModel):
     deleted: bool = True
 
 
+class ImportedCameo(BaseModel):
+    archive_id: str
+    id: str  # the cameo here
+    handle: str  # here: the archive's, or `<handle>_<n>` where that one was taken on this server
+    archive_handle: str
+    status: Literal["unverified"] = "unverified"
+    # Names (on the exporting server) of the people who held a grant: accounts of another server are not
+    # accounts here, so the owner grants again here.
+    grants_dropped: list[str] = []
+    # Uses of videos the archive did not bring (another account's, or deleted): not restored.
+    uses_dropped: int = 0
+
+
 class ImportObject(BaseModel):
     id: str
     object: Literal["import"] = "import"
@@ -65,3 +78,6 @@ class ImportObject(BaseModel):
     not_run: list[str] = []
     # With unfinished=resubmit: archive id -> the new job each admitted one became (also in id_map).
     resubmitted: dict[str, str] = {}
+    # The archive's cameos, each now a cameo of the importer that nobody can use until its person verifies
+    # live here (POST /v1/cameos with `handle`).
+    cameos: list[ImportedCameo] = []

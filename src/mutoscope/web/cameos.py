@@ -44,7 +44,8 @@ POLICY_LABELS = {
     "approved": "Me and the people I approve",
     "everyone": "Everyone on this server",
 }
-CAMEO_STATUS = {"verifying": "Verifying", "active": "Active", "failed": "Verification failed", "deleted": "Deleted"}
+CAMEO_STATUS = {"verifying": "Verifying", "active": "Active", "failed": "Verification failed", "deleted": "Deleted",
+                "unverified": "Imported: record it again to verify"}
 
 
 def _cameos(request: Request):
