@@ -72,7 +72,6 @@ class BatchLine:
     custom_id: str
 
 
-
 # An extension or an edit: a request whose source is a completed video or an uploaded clip.
 SourcedRequest = TypeVar("SourcedRequest", ExtendVideoRequest, EditVideoRequest)
 
