@@ -13,7 +13,7 @@ from mutoscope.cli.main import app
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SRC = ROOT / "src" / "mutoscope"
-# Where a doc's relative path may start: the repository, the package (docs say `videos/service.py`), the
+# Where a doc's relative path may start: the repository, the package (docs say `videos/queries.py`), the
 # docs folder, and the folder beside the checkout that holds the shared spec and style guide.
 BASES = (ROOT, SRC, ROOT / "docs", ROOT.parent)
 SUFFIXES = (".py", ".md", ".toml", ".yaml", ".yml", ".json", ".html", ".css", ".js", ".txt", ".lock", ".sh")
@@ -106,6 +106,6 @@ def test_the_docs_checks_find_what_is_missing():
     assert command_problems("mutoscope userz create", root)
     assert command_problems("mutoscope users [list\\|nope]", root)
     assert command_problems("mutoscope serve --no-such-flag", root)
-    assert _paths("`videos/service.py`, `docs/nothing-here.md`, `video/mp4`, `tools/call`") == [
-        "videos/service.py", "docs/nothing-here.md"]
-    assert path_exists("videos/service.py") and not path_exists("docs/nothing-here.md")
+    assert _paths("`videos/queries.py`, `docs/nothing-here.md`, `video/mp4`, `tools/call`") == [
+        "videos/queries.py", "docs/nothing-here.md"]
+    assert path_exists("videos/queries.py") and not path_exists("docs/nothing-here.md")

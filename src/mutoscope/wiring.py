@@ -175,11 +175,13 @@ def build_server(settings: Settings, worker: bool = True):
     return app, owner_key
 
 
-def build_video_service(settings: Settings, worker: bool = True):
-    """`VideoService` and its runner outside `serve` (the stdio MCP server): the same parts `build_server`
-    hands to `build_app`. The caller starts and stops the runner."""
+def build_video_services(settings: Settings, worker: bool = True):
+    """The video commands and queries and their runner outside `serve` (the stdio MCP server): the same parts
+    `build_server` hands to `build_app`. The caller starts and stops the runner."""
     from mutoscope.accounts.plans import load_plans
-    from mutoscope.videos.service import VideoService
+    from mutoscope.videos.admission import Admission
+    from mutoscope.videos.commands import VideoCommands
+    from mutoscope.videos.queries import VideoQueries
 
     runs_jobs = worker and settings.runner != "celery"
     ctx = build_job_context(settings, with_engine=runs_jobs)
@@ -188,4 +190,5 @@ def build_video_service(settings: Settings, worker: bool = True):
     if settings.default_plan not in plans:
         raise ValueError(f"MUTOSCOPE_DEFAULT_PLAN={settings.default_plan!r} is not a plan in the plans file "
                          f"({', '.join(plans)})")
-    return VideoService(ctx.sessions, ctx.engine, ctx.storage, runner, settings, plans), runner
+    commands = VideoCommands(Admission(ctx.sessions, ctx.engine, settings, plans), ctx.storage, runner)
+    return commands, VideoQueries(ctx.sessions, ctx.storage, settings), runner

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mutoscope.accounts.service import create_user
-from mutoscope.videos.service import to_video_object
+from mutoscope.videos.objects import to_video_object
 from mutoscope.db.migrate import upgrade
 from mutoscope.db.models import Video, new_id
 from mutoscope.db.session import make_engine, make_sessionmaker

@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from mutoscope.videos.service import to_video_object
+from mutoscope.videos.objects import to_video_object
 from mutoscope.db.models import Export, Import
 from mutoscope.errors import InvalidRequest, PayloadTooLarge
 from mutoscope.exports.importer import Limits, import_archive

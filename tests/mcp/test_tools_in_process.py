@@ -1,5 +1,5 @@
 """The MCP tools in this process (fast tier): the official mcp client connected in memory to the server
-`mutoscope mcp` builds, over the in-process app's `VideoService`. What the transports add (streamable HTTP,
+`mutoscope mcp` builds, over the in-process app's video commands and queries. What the transports add (streamable HTTP,
 stdio, a worker finishing the video) is in the live tests beside this file."""
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ BASE = "http://videos.example:9000"
 @pytest.fixture(scope="module")
 def endpoint(app_server):
     def of(key: str) -> StdioEndpoint:
-        return StdioEndpoint(app_server.app.state.videos, app_server.app.state.sessions, key, BASE)
+        return StdioEndpoint(app_server.app.state.videos, app_server.app.state.video_queries,
+                             app_server.app.state.sessions, key, BASE)
 
     return of
 

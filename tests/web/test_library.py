@@ -101,7 +101,7 @@ def option_labels(html: str) -> list[str]:
 
 
 def test_test_fixtures_are_offered_only_when_the_operator_turns_them_on(tmp_path):
-    """The create form's rule (VideoService.model_choices) over a stand-in catalog: which models exist is the
+    """The create form's rule (web/choices.py `model_choices`) over a stand-in catalog: which models exist is the
     subject here, and the shipped registry has no real model installed on a test machine."""
     from dataclasses import replace
 
@@ -111,7 +111,8 @@ def test_test_fixtures_are_offered_only_when_the_operator_turns_them_on(tmp_path
     from mutoscope.db.migrate import upgrade
     from mutoscope.db.session import make_engine, make_sessionmaker
     from mutoscope.engine.base import ModelInfo
-    from mutoscope.videos.service import VideoService
+    from mutoscope.videos.admission import Admission
+    from mutoscope.web.choices import model_choices
 
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     upgrade(url)
@@ -134,8 +135,8 @@ def test_test_fixtures_are_offered_only_when_the_operator_turns_them_on(tmp_path
 
     def offered(models, mode, plan="unlimited"):
         who = Principal(user_id="user_x", user_name="x", role="member", key_id="key_x", plan=plan)
-        svc = VideoService(sessions, Catalog(models), None, None, Settings(data_dir=tmp_path), plans)
-        return [m.label for m in svc.model_choices(who, mode)]
+        admission = Admission(sessions, Catalog(models), Settings(data_dir=tmp_path), plans)
+        return [m.label for m in model_choices(admission, who, mode)]
 
     # Noise only when the operator turned the fixtures on, even while nothing real is installed.
     assert offered([tiny, absent], "never") == []

@@ -29,7 +29,10 @@ from mutoscope.api.serving_verify import VerifyService
 from mutoscope.api.serving_exports import ExportService
 from mutoscope.api.serving_files import FileService
 from mutoscope.batches.service import BatchService
-from mutoscope.videos.service import ModelCatalog, VideoService
+from mutoscope.videos.admission import Admission
+from mutoscope.videos.catalog import ModelCatalog
+from mutoscope.videos.commands import VideoCommands
+from mutoscope.videos.queries import VideoQueries
 from mutoscope.config import Settings
 from mutoscope.lifecycle import service as lifecycle
 from mutoscope.sealing import SecretBox
@@ -110,7 +113,9 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
         raise ValueError(f"MUTOSCOPE_DEFAULT_PLAN={settings.default_plan!r} is not a plan in the plans file "
                          f"({', '.join(plans)})")
     app.state.phase = PhaseCache(sessions)
-    app.state.videos = VideoService(sessions, catalog, storage, runner, settings, plans)
+    app.state.admission = Admission(sessions, catalog, settings, plans)
+    app.state.videos = VideoCommands(app.state.admission, storage, runner)
+    app.state.video_queries = VideoQueries(sessions, storage, settings)
     app.state.accounts = AccountService(sessions, settings, plans)
     app.state.files = FileService(sessions, storage)
     app.state.batches = BatchService(sessions, storage, app.state.videos, settings)
@@ -133,8 +138,8 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
     app.include_router(account.router)
     app.include_router(webhooks.router)
     app.include_router(account.admin)
-    # MCP for chat assistants: the same VideoService and API keys as /v1 (assistants/).
-    app.state.mcp = HttpEndpoint(app.state.videos, sessions, settings.public_url,
+    # MCP for chat assistants: the same video commands and queries and API keys as /v1 (assistants/).
+    app.state.mcp = HttpEndpoint(app.state.videos, app.state.video_queries, sessions, settings.public_url,
                                  max_body=settings.max_upload_bytes + SLACK)
     app.router.routes.append(Route("/mcp", endpoint=app.state.mcp, include_in_schema=False))
     mount_web(app, settings)  # the browser front end at / (web/): same services, a session cookie

@@ -52,7 +52,7 @@ def _measured(v: Any, cameo_id: str) -> dict[str, Any]:
     """This cameo's entry of a video's `cameos` (conditioned, face and voice match), as the video shows it."""
     if v is None:
         return {}
-    from mutoscope.videos.service import to_video_object
+    from mutoscope.videos.objects import to_video_object
 
     for c in to_video_object(v).cameos or []:
         if c.id == cameo_id:

@@ -19,7 +19,9 @@ from mutoscope import __version__
 from mutoscope.accounts.service import Principal
 from mutoscope.api.body import SLACK, bounded_stream
 from mutoscope.protocol.base import Body, Upload, cursor_page
-from mutoscope.videos.service import ModelCatalog, VideoService, to_video_object
+from mutoscope.videos.catalog import ModelCatalog
+from mutoscope.videos.commands import VideoCommands
+from mutoscope.videos.objects import to_video_object
 from mutoscope.config import Settings
 from mutoscope.db.models import Export, Import, now
 from mutoscope.errors import InvalidRequest, NotFound, PayloadTooLarge, PermissionDenied
@@ -56,9 +58,9 @@ def import_limits(settings: Settings) -> Limits:
                   max_entries=settings.max_import_entries, max_manifest_bytes=settings.max_import_manifest_bytes)
 
 
-def resubmitter(videos: VideoService, who: Principal) -> Resubmit:
+def resubmitter(videos: VideoCommands, who: Principal) -> Resubmit:
     """The importer's way into admission: each unfinished record becomes the request its kind is
-    (create, remix, extend, edit) and goes through VideoService exactly as if `who` had sent it, so
+    (create, remix, extend, edit) and goes through the video commands exactly as if `who` had sent it, so
     the model's lifecycle, the plan's limits, the budget reservation, concurrency, the request rate
     and cameo consent all apply, and the plan's output policy replaces whatever the archive said."""
 
@@ -109,18 +111,18 @@ class ReceivedArchive:
 
 class ExportService:
     """Args:
-        catalog: the models imported records are checked against (the same one VideoService uses).
+        catalog: the models imported records are checked against (the same one admission uses).
         videos: the admission path that `unfinished=resubmit` re-submits through.
     """
 
     def __init__(self, sessions: sessionmaker[Session], storage: Storage, settings: Settings, jobs: ExportQueue,
-                 catalog: ModelCatalog, videos: VideoService):
+                 catalog: ModelCatalog, videos: VideoCommands):
         self.sessions, self.storage, self.settings, self.jobs = sessions, storage, settings, jobs
         self.catalog, self.videos = catalog, videos
 
     @classmethod
     def start(cls, sessions: sessionmaker[Session], storage: Storage, settings: Settings, catalog: ModelCatalog,
-              videos: VideoService) -> "ExportService":
+              videos: VideoCommands) -> "ExportService":
         """Build the service, sweep the scratch of imports a stopped process left, and start the export
         worker, which first resumes interrupted exports."""
         sweep(storage.scratch_dir())

@@ -22,7 +22,8 @@ from mutoscope.accounts.service import Principal, authenticate
 from mutoscope.assistants.tools import INSTRUCTIONS, VideoTools
 from mutoscope.errors import MutoscopeError
 from mutoscope.protocol.base import error_body
-from mutoscope.videos.service import VideoService
+from mutoscope.videos.commands import VideoCommands
+from mutoscope.videos.queries import VideoQueries
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +55,10 @@ class HttpEndpoint:
     """/mcp as an ASGI app: every request must carry an API key (`Authorization: Bearer`, as on /v1);
     a missing or bad one is answered 401 with the API's error envelope before MCP sees the request."""
 
-    def __init__(self, videos: VideoService, sessions: sessionmaker[Session], public_url: str | None = None,
-                 max_body: int = 4 * 1024 * 1024):
+    def __init__(self, videos: VideoCommands, queries: VideoQueries, sessions: sessionmaker[Session],
+                 public_url: str | None = None, max_body: int = 4 * 1024 * 1024):
         self.sessions, self.public_url = sessions, public_url
-        self.tools = VideoTools(videos, self._who, self._base_url)
+        self.tools = VideoTools(videos, queries, self._who, self._base_url)
         self.server = build_mcp_server(self.tools)
         # SSE responses, not JSON: progress notifications ride the call's own stream. DNS-rebinding checks are
         # off because a browser page cannot supply the API key every request needs.
@@ -111,9 +112,10 @@ async def _refuse(send: Send, e: MutoscopeError) -> None:
 class StdioEndpoint:
     """`mutoscope mcp`: one user's key, checked again on every call so a revoked key stops working at once."""
 
-    def __init__(self, videos: VideoService, sessions: sessionmaker[Session], api_key: str, base_url: str):
+    def __init__(self, videos: VideoCommands, queries: VideoQueries, sessions: sessionmaker[Session], api_key: str,
+                 base_url: str):
         self.sessions, self.api_key, self.base = sessions, api_key, base_url
-        self.tools = VideoTools(videos, self._who, lambda ctx: self.base)
+        self.tools = VideoTools(videos, queries, self._who, lambda ctx: self.base)
         self.server = build_mcp_server(self.tools)
 
     def check_key(self) -> Principal:

@@ -1,8 +1,9 @@
-"""The MCP tools: JSON schemas and descriptions for a model to read, and handlers that call `VideoService`.
+"""The MCP tools: JSON schemas and descriptions for a model to read, and handlers that call the video services.
 
 Each handler turns its arguments into the same `Body` a /v1 route would build and makes the same
-`VideoService` call, so validation, plans, quotas, consent and owner scoping are the API's, and so are
-the error messages: a `MutoscopeError` becomes a tool error (`isError`) carrying its plain message.
+`VideoCommands` or `VideoQueries` call, so validation, plans, quotas, consent and owner scoping are the
+API's, and so are the error messages: a `MutoscopeError` becomes a tool error (`isError`) carrying its
+plain message.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from mutoscope.protocol.base import (
     unstorable_at,
 )
 from mutoscope.protocol.videos import VideoObject
-from mutoscope.videos.service import VideoService
+from mutoscope.videos.commands import VideoCommands
+from mutoscope.videos.queries import VideoQueries
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ thumbnail and the MP4. Cancelling a call that is waiting cancels the video it wa
 
 
 class _ToolArgs(BaseModel):
-    # The tool's own arguments; the video fields go to VideoService as a Body, which checks them.
+    # The tool's own arguments; the video fields go to VideoCommands as a Body, which checks them.
     model_config = ConfigDict(extra="ignore")
 
 
@@ -267,8 +269,8 @@ class VideoTools:
     """The tools of one MCP endpoint. `who` finds the caller of a request, `base_url` the address its links
     should use; both differ between the HTTP endpoint and stdio."""
 
-    def __init__(self, videos: VideoService, who: WhoFn, base_url: BaseUrlFn):
-        self.videos, self.who, self.base_url = videos, who, base_url
+    def __init__(self, videos: VideoCommands, queries: VideoQueries, who: WhoFn, base_url: BaseUrlFn):
+        self.videos, self.queries, self.who, self.base_url = videos, queries, who, base_url
         # Set while the process shuts down: a wait cancelled then is not a client giving up on its video.
         self.shutting_down = False
         self._handlers: dict[str, Callable[[ServerRequestContext, Principal, dict[str, Any]],
@@ -303,7 +305,7 @@ class VideoTools:
             return error_result(GENERIC_ERROR, InternalError(GENERIC_ERROR))
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        # VideoService is synchronous (database, storage, image fetches): keep it off the event loop.
+        # The video services are synchronous (database, storage, image fetches): keep it off the event loop.
         return await anyio.to_thread.run_sync(partial(fn, *args))
 
     async def _start(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -352,16 +354,16 @@ class VideoTools:
 
     async def get_video(self, ctx: ServerRequestContext, who: Principal, args: dict[str, Any]):
         ref = parse(_VideoId, args)
-        return await self._result(ctx, who, await self._call(self.videos.retrieve, who, ref.video_id))
+        return await self._result(ctx, who, await self._call(self.queries.retrieve, who, ref.video_id))
 
     async def wait_for_video(self, ctx: ServerRequestContext, who: Principal, args: dict[str, Any]):
         ref = parse(_WaitFor, args)
-        video = await self._call(self.videos.retrieve, who, ref.video_id)
+        video = await self._call(self.queries.retrieve, who, ref.video_id)
         return await self._result(ctx, who, await self._wait(ctx, who, video, ref.timeout_seconds))
 
     async def list_videos(self, ctx: ServerRequestContext, who: Principal, args: dict[str, Any]):
         q = parse(_List, args)
-        page = await self._call(self.videos.list, who, q.after, q.limit, q.order)
+        page = await self._call(self.queries.list, who, q.after, q.limit, q.order)
         lines = [f"{v.id}: {v.status}" + (f" {v.progress}%" if v.status == "in_progress" else "")
                  + f", {v.model}, {v.size}, {v.seconds} s, prompt: {v.prompt!r}" for v in page.data]
         if not lines:
@@ -388,7 +390,7 @@ class VideoTools:
                                     structured_content=deleted.model_dump(mode="json"))
 
     def _read(self, who: Principal, video_id: str, variant: str) -> tuple[bytes, str]:
-        stored = self.videos.content(who, video_id, variant)
+        stored = self.queries.content(who, video_id, variant)
         if stored.size > MAX_INLINE_BYTES:
             raise PayloadTooLarge(f"The {variant} of video {video_id} is over {MAX_INLINE_BYTES // 2**20} MB, too "
                                   "large to send through MCP; use its link instead.", param="variant")
@@ -418,9 +420,9 @@ class VideoTools:
                 remaining = deadline - anyio.current_time()
                 if video.status in _TERMINAL or remaining <= 0:
                     return video
-                delay = await self._call(self.videos.poll_after_ms, video.id) / 1000
+                delay = await self._call(self.queries.poll_after_ms, video.id) / 1000
                 await anyio.sleep(max(0.1, min(delay, 1.0, remaining)))
-                video = await self._call(self.videos.retrieve, who, video.id)
+                video = await self._call(self.queries.retrieve, who, video.id)
         except anyio.get_cancelled_exc_class():
             if not self.shutting_down:
                 with anyio.CancelScope(shield=True):
@@ -429,7 +431,7 @@ class VideoTools:
 
     def _abandon(self, who: Principal, video_id: str) -> None:
         try:
-            if self.videos.retrieve(who, video_id).status not in _TERMINAL:
+            if self.queries.retrieve(who, video_id).status not in _TERMINAL:
                 self.videos.delete(who, video_id)
                 logger.info("cancelled video %s: its MCP call was cancelled", video_id)
         except NotFound:
@@ -475,7 +477,7 @@ class VideoTools:
                              ) -> types.ListResourcesResult:
         """The caller's latest completed videos, as the MP4 resources the tool results link to."""
         who = await self.who(ctx)
-        page = await self._call(self.videos.list, who, None, 50, "desc")
+        page = await self._call(self.queries.list, who, None, 50, "desc")
         base = self.base_url(ctx)
         return types.ListResourcesResult(resources=[
             types.Resource(uri=_links(base, v.id).content_url, name=f"{v.id}.mp4", title=v.prompt,

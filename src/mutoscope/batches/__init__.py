@@ -1,6 +1,6 @@
 """The batches room: OpenAI's Batch API for `POST /v1/videos`.
 
-PUT HERE: reading and bounding a batch's input file, admitting each line through `VideoService.create`
+PUT HERE: reading and bounding a batch's input file, admitting each line through `VideoCommands.create`
 (`service.py`), and settling a batch from its rows: expiry, cancellation, the output and error files, its
 final status and webhook (`finalizer.py`).
 DO NOT PUT HERE: HTTP (api/routes/batches.py), running jobs (jobs/), a video's own rules (videos/).

@@ -23,7 +23,7 @@ from mutoscope.protocol.batches import BatchErrors, BatchObject, BatchRequestCou
 from mutoscope.storage import Storage
 from mutoscope.storage.keys import batch_file_key
 from mutoscope.videos import transitions
-from mutoscope.videos.service import public_error_message, to_video_object
+from mutoscope.videos.objects import public_error_message, to_video_object
 from mutoscope.webhooks import service as webhooks
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Creating, reading and cancelling batches; each line admitted exactly as `POST /v1/videos` would be.
 
 A batch is bounded before anything is written (the file's size, its number of lines, unique custom_ids),
-refused with a 400 naming what is over. Then each line is admitted on its own through `VideoService.create`
+refused with a 400 naming what is over. Then each line is admitted on its own through `VideoCommands.create`
 (plan, consent, likeness guard, sizes): an accepted line is a queued video tagged with the batch, a refused
 one a `batch_errors` row holding the answer a single request would have had. Admission picks up where it
 stopped if the process died mid-way (the lines already decided are in those rows).
@@ -25,7 +25,7 @@ from mutoscope.errors import InvalidRequest, MutoscopeError, NotFound
 from mutoscope.protocol.base import Body, parse
 from mutoscope.protocol.batches import BatchList, BatchObject, CreateBatchRequest
 from mutoscope.storage import Storage
-from mutoscope.videos.service import BatchLine, VideoService
+from mutoscope.videos.commands import BatchLine, VideoCommands
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ STALE_VALIDATION_S = 120
 
 
 class BatchService:
-    def __init__(self, sessions: sessionmaker[Session], storage: Storage, videos: VideoService, settings: Settings):
+    def __init__(self, sessions: sessionmaker[Session], storage: Storage, videos: VideoCommands, settings: Settings):
         self.sessions, self.storage, self.videos, self.settings = sessions, storage, videos, settings
 
     def create(self, who: Principal, body: Body) -> BatchObject:
@@ -77,8 +77,9 @@ class BatchService:
                                      "custom_id must be unique.", param="input_file_id", code="duplicate_custom_id")
             if cid is not None:
                 seen[cid] = i
-        plan = self.videos.plan_of(who)
-        self.videos.limiter.hit(who.user_id, plan.requests_per_minute)  # the batch is one request; its lines are not
+        admission = self.videos.admission
+        plan = admission.plan_of(who)
+        admission.limiter.hit(who.user_id, plan.requests_per_minute)  # the batch is one request; its lines are not
         with self.sessions() as s:
             b = Batch(owner_id=who.user_id, status="validating", endpoint=req.endpoint,
                       input_file_id=req.input_file_id, completion_window=req.completion_window, meta=req.metadata,

@@ -38,7 +38,7 @@ def mcp_cmd(api_key: Annotated[Optional[str], typer.Option(
     from mutoscope.cli.common import fail, settings_for
     from mutoscope.engine import RegistryError
     from mutoscope.errors import MutoscopeError
-    from mutoscope.wiring import build_video_service
+    from mutoscope.wiring import build_video_services
 
     logging.basicConfig(stream=sys.stderr, level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -48,10 +48,10 @@ def mcp_cmd(api_key: Annotated[Optional[str], typer.Option(
     # Until the SDK claims stdout for the protocol, anything a library prints must not reach the client.
     with contextlib.redirect_stdout(sys.stderr):
         try:
-            videos, runner = build_video_service(settings, worker=not no_worker)
+            videos, queries, runner = build_video_services(settings, worker=not no_worker)
         except (RegistryError, PlansError, ValueError) as e:
             fail(str(e))
-        endpoint = StdioEndpoint(videos, videos.sessions, api_key,
+        endpoint = StdioEndpoint(videos, queries, videos.sessions, api_key,
                                  settings.public_url or f"http://{settings.host}:{settings.port}")
         try:
             who = endpoint.check_key()

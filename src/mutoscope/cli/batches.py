@@ -33,7 +33,8 @@ def _services(data_dir: Path | None, user: str):
     from mutoscope.batches.service import BatchService
     from mutoscope.cli.exports import _QueueOnly, _open
     from mutoscope.errors import MutoscopeError
-    from mutoscope.videos.service import VideoService
+    from mutoscope.videos.admission import Admission
+    from mutoscope.videos.commands import VideoCommands
     from mutoscope.wiring import build_catalog
 
     settings, sessions, storage = _open(data_dir)
@@ -43,8 +44,8 @@ def _services(data_dir: Path | None, user: str):
         except MutoscopeError as e:
             _fail(e.message)
         who = Principal(user_id=u.id, user_name=u.name, role=u.role, key_id="cli", plan=u.plan)
-    videos = VideoService(sessions, build_catalog(settings), storage, _QueueOnly(), settings,
-                          load_plans(settings.plans_file))
+    admission = Admission(sessions, build_catalog(settings), settings, load_plans(settings.plans_file))
+    videos = VideoCommands(admission, storage, _QueueOnly())
     return who, BatchService(sessions, storage, videos, settings), FileService(sessions, storage)
 
 

@@ -53,7 +53,7 @@ def export_cmd(output: Annotated[Path, typer.Option("-o", "--output", help="Wher
                user: UserOpt = "owner", data_dir: DataDir = None) -> None:
     """Export everything an account owns (videos, previews, metadata, lineage) into one zip."""
     from mutoscope import __version__
-    from mutoscope.videos.service import to_video_object
+    from mutoscope.videos.objects import to_video_object
     from mutoscope.db.models import Export, now
     from mutoscope.exports.queue import ExportQueue
     from mutoscope.storage.keys import archive_key
@@ -110,7 +110,8 @@ def import_cmd(file: Annotated[Path, typer.Argument(help="An archive made by `mu
     from mutoscope.accounts.plans import load_plans
     from mutoscope.accounts.service import Principal
     from mutoscope.api.serving_exports import import_limits, resubmitter, to_import_object
-    from mutoscope.videos.service import VideoService
+    from mutoscope.videos.admission import Admission
+    from mutoscope.videos.commands import VideoCommands
     from mutoscope.db.models import User
     from mutoscope.errors import MutoscopeError
     from mutoscope.exports.importer import import_archive
@@ -129,7 +130,8 @@ def import_cmd(file: Annotated[Path, typer.Argument(help="An archive made by `mu
     with sessions() as s:
         u = s.get(User, owner_id)
         who = Principal(user_id=u.id, user_name=u.name, role=u.role, key_id="cli", plan=u.plan)
-    videos = VideoService(sessions, catalog, storage, _QueueOnly(), settings, load_plans(settings.plans_file))
+    admission = Admission(sessions, catalog, settings, load_plans(settings.plans_file))
+    videos = VideoCommands(admission, storage, _QueueOnly())
     with err.status(f"verifying and importing {file.name}"):
         try:
             row, already = import_archive(sessions, storage, owner_id, file, limits, catalog=catalog,

@@ -168,8 +168,8 @@ class Video(Base):
     completed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    # Sharing (videos/service.py decides who may see and remix): private (the owner only), unlisted (anyone
-    # signed in here who has the link with `share_token`), everyone (also listed in the feed).
+    # Sharing (`may_view` in videos/queries.py decides who may see and remix): private (the owner only),
+    # unlisted (anyone signed in here who has the link with `share_token`), everyone (also listed in the feed).
     visibility: Mapped[str] = mapped_column(String(20), default="private", server_default="private")
     # The secret of the /s/<token> link; made when a video is first shared, dropped when it goes private.
     share_token: Mapped[str | None] = mapped_column(String(64), nullable=True)

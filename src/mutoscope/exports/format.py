@@ -88,7 +88,7 @@ class RecordError(BaseModel):
 
 
 class RecordPolicy(BaseModel):
-    """The output policy a plan fixed when the job was admitted (see VideoService._enqueue)."""
+    """The output policy a plan fixed when the job was admitted (see VideoCommands._enqueue)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 

@@ -112,7 +112,7 @@ class CatalogEntry(Protocol):
 
 
 class Catalog(Protocol):
-    """The server's models as the API sees them (videos.service.ModelCatalog, engine.catalog.Catalog)."""
+    """The server's models as the API sees them (videos.catalog.ModelCatalog, engine.catalog.Catalog)."""
 
     def resolve(self, name: str) -> CatalogEntry:
         """Raises LookupError for an unknown name."""

@@ -26,7 +26,7 @@ from mutoscope.storage.keys import archive_key
 
 logger = logging.getLogger(__name__)
 
-VideoObjectFn = Callable[[Video], Any]  # videos.service.to_video_object: the exact public object
+VideoObjectFn = Callable[[Video], Any]  # videos.objects.to_video_object: the exact public object
 
 
 

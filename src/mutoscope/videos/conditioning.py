@@ -24,7 +24,7 @@ from mutoscope.protocol.base import Upload
 
 if TYPE_CHECKING:  # pragma: no cover
     from mutoscope.accounts.service import Principal
-    from mutoscope.videos.service import VideoService
+    from mutoscope.videos.commands import VideoCommands
 
 PARAM = "audio_reference"
 # The longest clip accepted: a minute covers every length a model here generates (the rest is cut off);
@@ -58,7 +58,7 @@ def takes_audio_reference(entry: Any) -> bool:
                 and type(family).audio_call is not _base_audio_call())
 
 
-def read_audio_reference(service: VideoService, who: Principal, fields: dict[str, Any],
+def read_audio_reference(service: VideoCommands, who: Principal, fields: dict[str, Any],
                          files: dict[str, Upload], entry: Any, model: str) -> AudioInput | None:
     """The request's `audio_reference`, decoded and checked against the model; None when there is none."""
     upload = files.get(PARAM)
@@ -97,7 +97,7 @@ def _base_audio_call() -> Any:
     return Family.audio_call
 
 
-def _fetch(service: VideoService, who: Principal, value: dict[str, Any]) -> tuple[bytes, str]:
+def _fetch(service: VideoCommands, who: Principal, value: dict[str, Any]) -> tuple[bytes, str]:
     from mutoscope.db import repositories as repo
     from mutoscope.storage.keys import file_key
 
@@ -129,7 +129,7 @@ def _fetch(service: VideoService, who: Principal, value: dict[str, Any]) -> tupl
     if not url.startswith("https://"):
         raise InvalidRequest("audio_reference.audio_url must be an https URL or a base64 data URL.", param=param,
                              code="invalid_url")
-    return service._download(url, param), param
+    return service.download(url, param), param
 
 
 def needs_picture(entry: Any, model: str, audio: AudioInput | None, plan: dict[str, Any], has_image: bool) -> None:

@@ -6,8 +6,11 @@ PUT HERE:
   live-status fragment, usage, exports, the sunset banner. People pages (`accounts.py`): sign in with
   a password or an API key, sign-up, invites, and the settings pages (account, sessions, API keys,
   webhooks, usage). Each handler calls the same service that the matching /v1 route calls (`videos`,
-  `accounts`, `exports` on `app.state`, `accounts/people.py`, `webhooks/service.py`), so plans,
-  quotas, consent and lifecycle rules apply to a click exactly as to an API call.
+  `video_queries`, `admission`, `accounts`, `exports` on `app.state`, `accounts/people.py`,
+  `webhooks/service.py`), so plans, quotas, consent and lifecycle rules apply to a click exactly as to
+  an API call.
+- The create and edit forms' choices (`choices.py`): the models a plan may pick, each size and length
+  labelled, greyed out with the reason when the plan does not allow it.
 - Cameo and character pages (`cameos.py`): recording a cameo with the camera, its checks, consent,
   grants, uses and takedowns, characters, and the `@` mention data of the create form, over
   `app.state.cameos` and `likeness/`.

@@ -59,7 +59,7 @@ def public_file(request: Request, token: str, variant: Literal["video", "thumbna
     # the same retention and takedown rules as for the owner.
     owner = Principal(user_id=v.owner_id, user_name="", role="member", key_id=None, plan=None)
     try:
-        stored = request.app.state.videos.content(owner, v.id, variant)
+        stored = request.app.state.video_queries.content(owner, v.id, variant)
     except MutoscopeError:
         return _gone(request)
     return stored_response(request, stored, headers=PRIVATE_HEADERS)
@@ -91,5 +91,5 @@ async def _refused(request: Request, who: Principal, video_id: str, e) -> Respon
     from mutoscope.web.routes import _video_page
 
     error = e if isinstance(e, MutoscopeError) else InvalidRequest(str(e), param="days", code="invalid_days")
-    found = request.app.state.videos.view(who, video_id)
+    found = request.app.state.video_queries.view(who, video_id)
     return _video_page(request, who, found, FormError.of(error), "public")

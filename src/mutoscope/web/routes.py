@@ -20,9 +20,11 @@ from mutoscope.engine import camera as camera_moves
 from mutoscope.protocol.base import Upload
 from mutoscope.errors import InvalidRequest, MutoscopeError, NotFound
 from mutoscope.protocol.videos import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE, VideoObject
-from mutoscope.videos.service import SharedVideo, VideoFilter
+from mutoscope.db.repositories import VideoFilter
+from mutoscope.videos.queries import SharedVideo
 from mutoscope.storage.http import stored_response
 from mutoscope.web import session
+from mutoscope.web.choices import edit_strength_of, model_choices
 from mutoscope.web.forms import FormError, WhoDep, form_fields, read_form, safe_next, see
 from mutoscope.web.pages import render
 from mutoscope.web.storyboard import CAMERA_LABELS
@@ -65,7 +67,7 @@ def library(request: Request, who: WhoDep, after: str | None = None, before: str
             q: str | None = None, status: str | None = None, model: str | None = None,
             date_from: str | None = Query(None, alias="from"), date_to: str | None = Query(None, alias="to"),
             batch: str | None = Query(None, max_length=64), notice: str | None = None) -> Response:
-    videos = request.app.state.videos
+    videos = request.app.state.video_queries
     filters = {k: v for k, v in (("q", q), ("status", status), ("model", model), ("from", date_from),
                                  ("to", date_to), ("batch", batch)) if v}
     error, items, has_newer, has_older = None, [], False, False
@@ -83,7 +85,8 @@ def library(request: Request, who: WhoDep, after: str | None = None, before: str
     return render(request, "library.html", status_code=error.status if error else 200, videos=items,
                   has_newer=has_newer and bool(items), has_older=has_older and bool(items),
                   live=any(v.status in ACTIVE for v in items), filters=filters, query=urlencode(filters),
-                  models_used=videos.models_used(who), batches_used=videos.batches_used(who), error=error, notice=NOTICES.get(notice or ""),
+                  models_used=videos.models_used(who), batches_used=videos.batches_used(who), error=error,
+                  notice=NOTICES.get(notice or ""),
                   **_sidebar(request, who))
 
 
@@ -114,7 +117,7 @@ async def bulk(request: Request, who: WhoDep) -> Response:
 
 @router.get("/feed")
 def feed(request: Request, who: WhoDep, after: str | None = None) -> Response:
-    items, more = request.app.state.videos.feed(who, after, PAGE_SIZE)
+    items, more = request.app.state.video_queries.feed(who, after, PAGE_SIZE)
     return render(request, "feed.html", items=items, has_older=more and bool(items), has_newer=after is not None)
 
 
@@ -124,7 +127,7 @@ def status_fragment(request: Request, who: WhoDep, ids: str = Query("", max_leng
     found = []
     for video_id in [i for i in ids.split(",") if i][:50]:
         try:
-            found.append(request.app.state.videos.retrieve(who, video_id))
+            found.append(request.app.state.video_queries.retrieve(who, video_id))
         except NotFound:  # gone, or never visible to this user: simply not in the answer
             pass
     return render(request, "_status_list.html", videos=found, headers={"Cache-Control": "no-store"})
@@ -133,8 +136,8 @@ def status_fragment(request: Request, who: WhoDep, ids: str = Query("", max_leng
 # Create.
 def _create_page(request: Request, who: Principal, values: dict[str, Any], error: FormError | None = None,
                  source: VideoObject | None = None) -> Response:
-    svc = request.app.state.videos
-    models = svc.model_choices(who, request.app.state.settings.web_test_models)
+    admission = request.app.state.admission
+    models = model_choices(admission, who, request.app.state.settings.web_test_models)
     values = {"model": DEFAULT_MODEL, **values}
     chosen = next((m for m in models if m.name == values["model"]), models[0] if models else None)
     if chosen is not None:
@@ -149,7 +152,7 @@ def _create_page(request: Request, who: Principal, values: dict[str, Any], error
     moves = {m.name: _moves(request, m.name) for m in models}
     return render(request, "create.html", status_code=error.status if error else 200, models=models,
                   chosen=chosen, values=values, error=error, usage=request.app.state.accounts.usage(who),
-                  plan=svc.plan_of(who), source=source, moves=moves.get(chosen.name, []) if chosen else [],
+                  plan=admission.plan_of(who), source=source, moves=moves.get(chosen.name, []) if chosen else [],
                   camera_labels=CAMERA_LABELS, examples=request.app.state.settings.prompt_examples,
                   model_data=[{"name": m.name, "sizes": [c.__dict__ for c in m.sizes],
                                "seconds": [c.__dict__ for c in m.seconds], "moves": moves[m.name],
@@ -171,8 +174,8 @@ def create_page(request: Request, who: WhoDep, source: str | None = Query(None, 
     values: dict[str, Any] = {}
     original = None
     if source:
-        values = request.app.state.videos.settings_of(who, source, token)
-        original = request.app.state.videos.retrieve(who, source) if token is None else None
+        values = request.app.state.video_queries.settings_of(who, source, token)
+        original = request.app.state.video_queries.retrieve(who, source) if token is None else None
         # A new take on the same idea: a new seed unless the person types the original one in.
         values["original_seed"] = values.pop("seed", None)
     return _create_page(request, who, values, source=original)
@@ -185,13 +188,12 @@ async def create(request: Request, who: WhoDep) -> Response:
     form = form_fields(body)
     fields = {k: v for k, v in form.items() if k in CREATE_FIELDS}
     files = {k: u for k, u in body.files.items() if k in ("input_reference", "audio_reference") and u.data}
-    svc = request.app.state.videos
     try:
         # "Reuse prompt" on a video started from an image: that image again, unless another file was chosen.
         if isinstance(again := form.get("first_frame_of"), str) and "input_reference" not in files:
-            data = await run_in_threadpool(svc.first_frame_of, who, again)
+            data = await run_in_threadpool(request.app.state.video_queries.first_frame_of, who, again)
             files["input_reference"] = Upload("first-frame.png", "image/png", data)
-        video, _ = await run_in_threadpool(svc.create, who, Body(fields, files))
+        video, _ = await run_in_threadpool(request.app.state.videos.create, who, Body(fields, files))
     except MutoscopeError as e:
         values = {**fields, **({"first_frame_of": again} if isinstance(again, str) else {})}
         return _create_page(request, who, values, FormError.of(e))
@@ -201,18 +203,18 @@ async def create(request: Request, who: WhoDep) -> Response:
 # Edit (video to video): one of the caller's finished videos, or an uploaded clip.
 def _edit_page(request: Request, who: Principal, values: dict[str, Any], error: FormError | None = None
                ) -> Response:
-    svc = request.app.state.videos
+    admission = request.app.state.admission
     source = None
     if values.get("video"):
-        found = svc.view(who, str(values["video"]))  # not the caller's to see: the 404 page
+        found = request.app.state.video_queries.view(who, str(values["video"]))  # not the caller's to see: the 404 page
         source = found.video if found.mine else None
         if source is None:
             raise NotFound(f"No video found with id '{values['video']}'.", param="video_id", code="video_not_found")
-    models = svc.model_choices(who, request.app.state.settings.web_test_models)
+    models = model_choices(admission, who, request.app.state.settings.web_test_models)
     # The strength control starts at the model's own (the source's; for an upload, the chosen model's).
-    strengths = {m.name: s for m in models if (s := svc.edit_strength_of(m.name)) is not None}
+    strengths = {m.name: s for m in models if (s := edit_strength_of(admission, m.name)) is not None}
     model = source.model if source else values.get("model") or (models[0].name if models else None)
-    default = svc.edit_strength_of(model) if model else None
+    default = edit_strength_of(admission, model) if model else None
     return render(request, "edit.html", status_code=error.status if error else 200, source=source, values=values,
                   models=models, error=error, usage=request.app.state.accounts.usage(who),
                   strengths=strengths, default_strength=default)
@@ -247,7 +249,7 @@ async def edit(request: Request, who: WhoDep) -> Response:
 # One video: its owner's page, or what others see (by id when shared with everyone, or by its link).
 def _video_page(request: Request, who: Principal, found: SharedVideo, error: FormError | None = None,
                 form: str | None = None, values: dict[str, Any] | None = None) -> Response:
-    svc, video = request.app.state.videos, found.video
+    video = found.video
     seconds, can_edit = [], True
     try:
         entry = request.app.state.catalog.resolve(video.model)
@@ -258,9 +260,11 @@ def _video_page(request: Request, who: Principal, found: SharedVideo, error: For
     # Someone else's video is reached through its share link; its files and remix go through the link too.
     base = f"/videos/{video.id}" if found.mine else f"/s/{found.token}"
     return render(request, "video.html", status_code=error.status if error else 200, video=video, found=found,
-                  mine=found.mine, base=base, lineage=svc.lineage(who, video.id, found.token),
-                  live=video.status in ACTIVE, extend_seconds=seconds, can_edit=can_edit, error=error, form=form, values=values or {},
-                  extensions=svc.plan_of(who).extensions, public_links=request.app.state.public_links.enabled,
+                  mine=found.mine, base=base,
+                  lineage=request.app.state.video_queries.lineage(who, video.id, found.token),
+                  live=video.status in ACTIVE, extend_seconds=seconds, can_edit=can_edit, error=error, form=form,
+                  values=values or {}, extensions=request.app.state.admission.plan_of(who).extensions,
+                  public_links=request.app.state.public_links.enabled,
                   public_link=_public_link(request, video.id) if found.mine else None)
 
 
@@ -278,7 +282,7 @@ def _public_link(request: Request, video_id: str):
 
 @router.get("/videos/{video_id}")
 def video_page(request: Request, who: WhoDep, video_id: str) -> Response:
-    found = request.app.state.videos.view(who, video_id)  # no access: the same 404 page as a missing id
+    found = request.app.state.video_queries.view(who, video_id)  # no access: the same 404 page as a missing id
     if not found.mine and found.token:
         return see(f"/s/{found.token}")
     return _video_page(request, who, found)
@@ -286,7 +290,7 @@ def video_page(request: Request, who: WhoDep, video_id: str) -> Response:
 
 def _content(request: Request, who: Principal, video_id: str, variant: str, download: bool,
              token: str | None = None) -> Response:
-    asset = request.app.state.videos.content(who, video_id, variant, token)
+    asset = request.app.state.video_queries.content(who, video_id, variant, token)
     # Range requests get 206 on every storage backend, so the player can seek.
     return stored_response(request, asset, disposition="attachment" if download else "inline",
                            headers={"Cache-Control": "private, max-age=3600"})
@@ -316,7 +320,7 @@ async def _remix(request: Request, who: Principal, found: SharedVideo) -> Respon
 
 @router.post("/videos/{video_id}/remix")
 async def remix(request: Request, who: WhoDep, video_id: str) -> Response:
-    return await _remix(request, who, request.app.state.videos.view(who, video_id))
+    return await _remix(request, who, request.app.state.video_queries.view(who, video_id))
 
 
 @router.post("/videos/{video_id}/extend")
@@ -326,7 +330,7 @@ async def extend(request: Request, who: WhoDep, video_id: str) -> Response:
     try:
         video, _ = await run_in_threadpool(request.app.state.videos.extend, who, body)
     except MutoscopeError as e:
-        return _video_page(request, who, request.app.state.videos.view(who, video_id), FormError.of(e), "extend",
+        return _video_page(request, who, request.app.state.video_queries.view(who, video_id), FormError.of(e), "extend",
                            fields)
     return see(f"/videos/{video.id}")
 
@@ -337,7 +341,7 @@ async def retry(request: Request, who: WhoDep, video_id: str) -> Response:
     try:
         video, _ = await run_in_threadpool(request.app.state.videos.retry, who, video_id)
     except MutoscopeError as e:
-        return _video_page(request, who, request.app.state.videos.view(who, video_id), FormError.of(e), "retry")
+        return _video_page(request, who, request.app.state.video_queries.view(who, video_id), FormError.of(e), "retry")
     return see(f"/videos/{video.id}")
 
 
@@ -349,7 +353,7 @@ async def visibility(request: Request, who: WhoDep, video_id: str) -> Response:
     except MutoscopeError as e:
         if isinstance(e, NotFound):
             raise
-        return _video_page(request, who, request.app.state.videos.view(who, video_id), FormError.of(e), "share")
+        return _video_page(request, who, request.app.state.video_queries.view(who, video_id), FormError.of(e), "share")
     return see(f"/videos/{video_id}#sharing")
 
 
@@ -363,20 +367,20 @@ async def delete(request: Request, who: WhoDep, video_id: str) -> Response:
 # Share links. Anyone signed in to this server who has the link (unlisted), or anyone at all (everyone).
 @router.get("/s/{token}")
 def shared_page(request: Request, who: WhoDep, token: str) -> Response:
-    return _video_page(request, who, request.app.state.videos.shared(who, token))
+    return _video_page(request, who, request.app.state.video_queries.shared(who, token))
 
 
 @router.api_route("/s/{token}/content", methods=["GET", "HEAD"], response_class=Response)
 def shared_content(request: Request, who: WhoDep, token: str,
                    variant: Literal["video", "thumbnail", "spritesheet"] = "video",
                    download: bool = Query(False)) -> Response:
-    found = request.app.state.videos.shared(who, token)
+    found = request.app.state.video_queries.shared(who, token)
     return _content(request, who, found.video.id, variant, download, token)
 
 
 @router.post("/s/{token}/remix")
 async def shared_remix(request: Request, who: WhoDep, token: str) -> Response:
-    return await _remix(request, who, request.app.state.videos.shared(who, token))
+    return await _remix(request, who, request.app.state.video_queries.shared(who, token))
 
 
 # Exports.

@@ -1,4 +1,4 @@
-"""The storyboard editor: shots as cards on a timeline, posted to the same `VideoService.create` as
+"""The storyboard editor: shots as cards on a timeline, posted to the same `VideoCommands.create` as
 `POST /v1/videos` with a `storyboard` (so shot rules, plans and consent are the API's, videos/storyboard.py).
 
 The cards are plain form fields (`storyboard[][prompt]`, `storyboard[][seconds]`, ...), repeated in card
@@ -22,6 +22,7 @@ from mutoscope.protocol.base import Body
 from mutoscope.protocol.videos import DEFAULT_MODEL
 from mutoscope.web import session
 from mutoscope.web.pages import render
+from mutoscope.web.choices import model_choices
 from mutoscope.web.forms import FormError, WhoDep, see
 
 router = APIRouter(include_in_schema=False)
@@ -32,8 +33,8 @@ EMPTY_SHOT = {"prompt": "", "seconds": "", "camera": "", "transition": "cut"}
 
 def _page(request: Request, who, values: dict[str, Any], shots: list[dict[str, Any]],
           error: FormError | None = None) -> Response:
-    svc = request.app.state.videos
-    models = svc.model_choices(who, request.app.state.settings.web_test_models)
+    admission = request.app.state.admission
+    models = model_choices(admission, who, request.app.state.settings.web_test_models)
     chosen = next((m for m in models if m.name == values.get("model")), None) or \
         next((m for m in models if m.name == DEFAULT_MODEL), models[0] if models else None)
     moves: dict[str, list[str]] = {}
@@ -48,7 +49,7 @@ def _page(request: Request, who, values: dict[str, Any], shots: list[dict[str, A
     return render(request, "storyboard.html", status_code=error.status if error else 200, models=models,
                   chosen=chosen, values=values, shots=shots or [dict(EMPTY_SHOT), dict(EMPTY_SHOT)],
                   moves=moves.get(chosen.name, []) if chosen else [], camera_labels=CAMERA_LABELS, error=error,
-                  plan=svc.plan_of(who), usage=request.app.state.accounts.usage(who),
+                  plan=admission.plan_of(who), usage=request.app.state.accounts.usage(who),
                   model_data=[{"name": m.name, "sizes": [c.__dict__ for c in m.sizes],
                                "seconds": [c.__dict__ for c in m.seconds], "moves": moves[m.name]}
                               for m in models])

@@ -1,4 +1,4 @@
-"""/v1/videos: thin handlers that call VideoService once and shape the HTTP response."""
+"""/v1/videos: thin handlers that call the video commands or queries once and shape the HTTP response."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from mutoscope.api.body import read_body
 from mutoscope.api.deps import PrincipalDep
 from mutoscope.api.idempotency import IdempotentRoute
-from mutoscope.videos.service import VideoService
+from mutoscope.videos.commands import VideoCommands
+from mutoscope.videos.queries import VideoQueries
 from mutoscope.protocol.videos import (CharacterList, CharacterObject, DeletedCharacter, DeletedVideo, VideoList,
                                        VideoObject)
 from mutoscope.storage.http import stored_response
@@ -19,20 +20,24 @@ from mutoscope.storage.http import stored_response
 router = APIRouter(prefix="/v1/videos", tags=["videos"], route_class=IdempotentRoute)
 
 
-def _svc(request: Request) -> VideoService:
+def _commands(request: Request) -> VideoCommands:
     return request.app.state.videos
+
+
+def _queries(request: Request) -> VideoQueries:
+    return request.app.state.video_queries
 
 
 def _poll_header(response: Response, request: Request, video: VideoObject) -> VideoObject:
     if video.status in ("queued", "in_progress"):
-        response.headers["openai-poll-after-ms"] = str(_svc(request).poll_after_ms(video.id))
+        response.headers["openai-poll-after-ms"] = str(_queries(request).poll_after_ms(video.id))
     return video
 
 
 @router.post("", response_model=VideoObject)
 async def create_video(request: Request, response: Response, who: PrincipalDep) -> VideoObject:
     body = await read_body(request, request.app.state.settings.max_upload_bytes)
-    video, headers = await run_in_threadpool(_svc(request).create, who, body)
+    video, headers = await run_in_threadpool(_commands(request).create, who, body)
     response.headers.update(headers)
     return _poll_header(response, request, video)
 
@@ -40,13 +45,13 @@ async def create_video(request: Request, response: Response, who: PrincipalDep) 
 @router.get("", response_model=VideoList)
 def list_videos(request: Request, who: PrincipalDep, after: str | None = None,
                 limit: int = Query(20, ge=0, le=100), order: Literal["asc", "desc"] = "desc") -> VideoList:
-    return _svc(request).list(who, after, limit, order)
+    return _queries(request).list(who, after, limit, order)
 
 
 @router.post("/extensions", response_model=VideoObject)
 async def extend_video(request: Request, response: Response, who: PrincipalDep) -> VideoObject:
     body = await read_body(request, request.app.state.settings.max_upload_bytes)
-    video, headers = await run_in_threadpool(_svc(request).extend, who, body)
+    video, headers = await run_in_threadpool(_commands(request).extend, who, body)
     response.headers.update(headers)
     return _poll_header(response, request, video)
 
@@ -54,7 +59,7 @@ async def extend_video(request: Request, response: Response, who: PrincipalDep) 
 @router.post("/edits", response_model=VideoObject)
 async def edit_video(request: Request, response: Response, who: PrincipalDep) -> VideoObject:
     body = await read_body(request, request.app.state.settings.max_upload_bytes)
-    video, headers = await run_in_threadpool(_svc(request).edit, who, body)
+    video, headers = await run_in_threadpool(_commands(request).edit, who, body)
     response.headers.update(headers)
     return _poll_header(response, request, video)
 
@@ -86,12 +91,12 @@ def delete_character(character_id: str, request: Request, who: PrincipalDep) -> 
 
 @router.get("/{video_id}", response_model=VideoObject)
 def retrieve_video(video_id: str, request: Request, response: Response, who: PrincipalDep) -> VideoObject:
-    return _poll_header(response, request, _svc(request).retrieve(who, video_id))
+    return _poll_header(response, request, _queries(request).retrieve(who, video_id))
 
 
 @router.delete("/{video_id}", response_model=DeletedVideo)
 def delete_video(video_id: str, request: Request, who: PrincipalDep) -> DeletedVideo:
-    return _svc(request).delete(who, video_id)
+    return _commands(request).delete(who, video_id)
 
 
 # GET and HEAD as two routes, so each has its own operation id in /openapi.json.
@@ -101,13 +106,13 @@ def video_content(video_id: str, request: Request, who: PrincipalDep,
                   variant: Literal["video", "thumbnail", "spritesheet"] = "video") -> Response:
     # Range requests get 206 so players can seek and downloads can resume, on every storage backend;
     # HEAD lets a client learn the size first.
-    return stored_response(request, _svc(request).content(who, video_id, variant))
+    return stored_response(request, _queries(request).content(who, video_id, variant))
 
 
 @router.post("/{video_id}/remix", response_model=VideoObject)
 async def remix_video(video_id: str, request: Request, response: Response, who: PrincipalDep) -> VideoObject:
     body = await read_body(request, request.app.state.settings.max_upload_bytes)
-    video, headers = await run_in_threadpool(_svc(request).remix, who, video_id, body)
+    video, headers = await run_in_threadpool(_commands(request).remix, who, video_id, body)
     response.headers.update(headers)
     return _poll_header(response, request, video)
 
@@ -116,4 +121,4 @@ async def remix_video(video_id: str, request: Request, response: Response, who: 
 @router.post("/{video_id}", response_model=VideoObject)
 async def update_video(video_id: str, request: Request, who: PrincipalDep) -> VideoObject:
     body = await read_body(request, 64 * 1024)
-    return await run_in_threadpool(_svc(request).set_visibility, who, video_id, body.fields.get("visibility"))
+    return await run_in_threadpool(_commands(request).set_visibility, who, video_id, body.fields.get("visibility"))
