@@ -88,12 +88,6 @@ class ServiceUnavailable(MutoscopeError):
     code = "service_unavailable"
 
 
-class NotImplementedYet(MutoscopeError):
-    status_code = 501
-    type = "invalid_request_error"
-    code = "not_implemented"
-
-
 def describe_validation(errors: list[dict]) -> tuple[str, str | None, str]:
     """(message, param, code) for pydantic's errors(): `param` from the first error's location.
     Built from errors(), never str(exc), which leaks file paths."""
