@@ -21,15 +21,17 @@ from mutoscope.accounts.plans import load_plans
 from mutoscope.api.routes import account, batches, files, models, videos, webhooks
 from mutoscope.webhooks.service import Deliverer, seal_plaintext_secrets
 from mutoscope.api.routes import cameos as cameo_routes
-from mutoscope.api.serving_cameos import CameoAPI
-from mutoscope.api.serving_accounts import AccountService
 from mutoscope.api.routes import exports as exports_routes
 from mutoscope.api.routes import verify as verify_routes
-from mutoscope.api.serving_verify import VerifyService
-from mutoscope.api.serving_exports import ExportService
-from mutoscope.api.serving_files import FileService
+from mutoscope.accounts.service import AccountService
 from mutoscope.batches.service import BatchService
-from mutoscope.videos.service import ModelCatalog, VideoService
+from mutoscope.exports.service import ExportService
+from mutoscope.files.service import FileService
+from mutoscope.likeness import guard as likeness_guard
+from mutoscope.likeness.service import CameoService
+from mutoscope.provenance.service import VerifyService
+from mutoscope.videos import transitions
+from mutoscope.videos.service import ModelCatalog, VideoService, to_video_object
 from mutoscope.config import Settings
 from mutoscope.lifecycle import service as lifecycle
 from mutoscope.sealing import SecretBox
@@ -84,6 +86,10 @@ class BodyLimit:
         await self.app(scope, bounded, send)
 
 
+def _fail_queued(s: "Session", video_id: str, code: str, message: str) -> bool:
+    return transitions.fail(s, video_id, code, message, only_queued=True)
+
+
 def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: ModelCatalog, storage: Storage,
               runner: "JobRunner") -> FastAPI:
     @asynccontextmanager
@@ -111,13 +117,13 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
                          f"({', '.join(plans)})")
     app.state.phase = PhaseCache(sessions)
     app.state.videos = VideoService(sessions, catalog, storage, runner, settings, plans)
-    app.state.accounts = AccountService(sessions, settings, plans)
+    app.state.accounts = AccountService(sessions, settings, plans, guard_status=likeness_guard.status)
     app.state.files = FileService(sessions, storage)
     app.state.batches = BatchService(sessions, storage, app.state.videos, settings)
     app.state.secret_box = SecretBox.load(settings)  # the key that seals stored secrets, kept outside the db
     seal_plaintext_secrets(sessions, app.state.secret_box)
     app.state.deliverer = Deliverer(sessions, settings, app.state.secret_box)  # sends the outbox jobs fill
-    app.state.cameos = CameoAPI(sessions, storage, settings)
+    app.state.cameos = CameoService(sessions, storage, settings, fail_video=_fail_queued, video_object=to_video_object)
     app.state.verify = VerifyService(sessions, settings.data_dir)
     # Resumes interrupted exports; imports check records against the catalog and re-submit through videos.
     app.state.exports = ExportService.start(sessions, storage, settings, catalog, app.state.videos)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from mutoscope.accounts.service import Principal
 from mutoscope.api.body import parse_model, read_body
 from mutoscope.api.deps import PrincipalDep, get_principal
-from mutoscope.api.serving_accounts import AccountService
+from mutoscope.accounts.service import AccountService
 from mutoscope.errors import NotFound
 from mutoscope.protocol.accounts import (
     CreateKeyRequest,

@@ -1,4 +1,4 @@
-"""/v1/cameos (Mutoscope extension): thin handlers that call CameoAPI once."""
+"""/v1/cameos (Mutoscope extension): thin handlers that call CameoService once."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from mutoscope.api.body import read_body
 from mutoscope.api.deps import PrincipalDep
-from mutoscope.api.serving_cameos import CameoAPI
+from mutoscope.likeness.service import CameoService
 from mutoscope.protocol.cameos import (
     AuditList,
     AuditVerification,
@@ -24,7 +24,7 @@ from mutoscope.protocol.cameos import (
 router = APIRouter(prefix="/v1/cameos", tags=["cameos"])
 
 
-def _svc(request: Request) -> CameoAPI:
+def _svc(request: Request) -> CameoService:
     return request.app.state.cameos
 
 

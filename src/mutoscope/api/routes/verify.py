@@ -7,7 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from mutoscope.api.body import read_body
 from mutoscope.api.deps import PrincipalDep
-from mutoscope.api.serving_verify import VerifyService
+from mutoscope.provenance.service import VerifyService
 from mutoscope.protocol.verify import VerifyResponse
 
 router = APIRouter(prefix="/v1/verify", tags=["provenance"])
