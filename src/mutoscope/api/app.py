@@ -19,7 +19,7 @@ from mutoscope.api.errors import install_error_handlers
 from mutoscope.assistants.server import HttpEndpoint
 from mutoscope.accounts.plans import load_plans
 from mutoscope.api.routes import account, batches, files, models, videos, webhooks
-from mutoscope.webhooks.service import Deliverer, seal_plaintext_secrets
+from mutoscope.webhooks.service import Deliverer, WebhookService, seal_plaintext_secrets
 from mutoscope.api.routes import cameos as cameo_routes
 from mutoscope.api.routes import exports as exports_routes
 from mutoscope.api.routes import verify as verify_routes
@@ -123,6 +123,7 @@ def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: Mo
     app.state.secret_box = SecretBox.load(settings)  # the key that seals stored secrets, kept outside the db
     seal_plaintext_secrets(sessions, app.state.secret_box)
     app.state.deliverer = Deliverer(sessions, settings, app.state.secret_box)  # sends the outbox jobs fill
+    app.state.webhooks = WebhookService(sessions, settings, app.state.secret_box)
     app.state.cameos = CameoService(sessions, storage, settings, fail_video=_fail_queued, video_object=to_video_object)
     app.state.verify = VerifyService(sessions, settings.data_dir)
     # Resumes interrupted exports; imports check records against the catalog and re-submit through videos.

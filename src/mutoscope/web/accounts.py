@@ -27,13 +27,12 @@ from mutoscope.accounts.service import (
     list_keys,
     revoke_own_key,
 )
-from mutoscope.api.body import bounded_stream, parse_model, read_body
+from mutoscope.api.body import bounded_stream, read_body
 from mutoscope.db.models import User, now
 from mutoscope.errors import InvalidRequest, MutoscopeError, NotFound
 from mutoscope.protocol.accounts import CreateKeyRequest
-from mutoscope.protocol.base import refuse_unstorable
+from mutoscope.protocol.base import parse, refuse_unstorable
 from mutoscope.protocol.webhooks import CreateWebhookEndpoint
-from mutoscope.sealing import SealError
 from mutoscope.web import session
 from mutoscope.web.forms import FormError, safe_next, see
 from mutoscope.web.pages import render, templates
@@ -369,7 +368,7 @@ async def key_create(request: Request, who: WhoDep) -> Response:
     fields = await _fields(request)
     values = {"name": fields.get("name", "")}
     try:
-        req = parse_model(CreateKeyRequest, values)
+        req = parse(CreateKeyRequest, values)
         made = await run_in_threadpool(request.app.state.accounts.create_key, who, who.user_id, req.name)
     except MutoscopeError as e:
         return _keys_page(request, who, _error(e, "name"), values)
@@ -390,20 +389,16 @@ async def key_revoke(request: Request, who: WhoDep, key_id: str) -> Response:
     return see("/settings/keys")
 
 
-def _hint(request: Request, ep) -> str | None:
-    try:
-        return hooks.reveal(request.app.state.secret_box, ep)[:10] + "…"
-    except SealError:
-        return None
-
-
 def _webhooks_page(request: Request, who: Principal, error: FormError | None = None,
                    values: dict | None = None) -> Response:
-    with _sessions(request) as s:
-        endpoints = hooks.list_endpoints(s, who.user_id)
+    endpoints = _webhooks(request).list(who).data
     values = values if values is not None else {"on_" + t: "on" for t in hooks.EVENT_TYPES}
     return _settings_page(request, "settings_webhooks.html", who, error, endpoints=endpoints, values=values,
                           event_types=hooks.EVENT_TYPES)
+
+
+def _webhooks(request: Request) -> hooks.WebhookService:
+    return request.app.state.webhooks
 
 
 @router.get("/settings/webhooks")
@@ -416,15 +411,12 @@ async def webhook_create(request: Request, who: WhoDep) -> Response:
     fields = await _fields(request)
     values = {"name": fields.get("name", ""), "url": fields.get("url", ""),
               **{k: "on" for k in fields if k.startswith("on_")}}
-    state = request.app.state
     events = [t for t in hooks.EVENT_TYPES if fields.get("on_" + t)]
 
     def create():  # in a worker thread: vetting the URL resolves its host
-        req = parse_model(CreateWebhookEndpoint, {"name": values["name"] or values["url"][:200],
-                                                  "url": values["url"], "event_types": events})
-        with state.sessions() as s:
-            return hooks.create_endpoint(s, state.settings, state.secret_box, who.user_id, name=req.name,
-                                         url=req.url, event_types=req.event_types)
+        req = parse(CreateWebhookEndpoint, {"name": values["name"] or values["url"][:200],
+                                            "url": values["url"], "event_types": events})
+        return _webhooks(request).create(who, req)
 
     try:
         ep = await run_in_threadpool(create)
@@ -433,17 +425,16 @@ async def webhook_create(request: Request, who: WhoDep) -> Response:
         if err.param == "event_types":
             err.param = "on_" + hooks.EVENT_TYPES[0]
         return _webhooks_page(request, who, err, values)
-    return _webhook_page(request, who, ep.id, secret=hooks.reveal(state.secret_box, ep))
+    return _webhook_page(request, who, ep.id, secret=ep.signing_secret)
 
 
 def _webhook_page(request: Request, who: Principal, endpoint_id: str, secret: str | None = None,
                   error: FormError | None = None) -> Response:
-    with _sessions(request) as s:
-        ep = hooks.get_endpoint(s, who.user_id, endpoint_id)  # someone else's: the 404 page
-        deliveries = hooks.recent_deliveries(s, who.user_id, endpoint_id)
-    live = any(d["state"] in ("pending", "retrying") for d in deliveries)
+    ep = _webhooks(request).retrieve(who, endpoint_id)  # someone else's: the 404 page
+    deliveries = _webhooks(request).deliveries(who, endpoint_id).data
+    live = any(d.state in ("pending", "retrying") for d in deliveries)
     return _settings_page(request, "settings_webhook.html", who, error, headers=NO_STORE if secret else None,
-                          ep=ep, hint=_hint(request, ep), secret=secret, deliveries=deliveries,
+                          ep=ep, hint=ep.signing_secret_hint, secret=secret, deliveries=deliveries,
                           event_types=hooks.EVENT_TYPES, live=live and not secret)
 
 
@@ -455,40 +446,25 @@ def webhook_page(request: Request, who: WhoDep, endpoint_id: str) -> Response:
 @router.post("/settings/webhooks/{endpoint_id}/rotate")
 async def webhook_rotate(request: Request, who: WhoDep, endpoint_id: str) -> Response:
     await _fields(request)
-    state = request.app.state
-
-    def rotate() -> str:
-        with state.sessions() as s:
-            return hooks.reveal(state.secret_box, hooks.rotate_secret(s, state.secret_box, who.user_id, endpoint_id))
-
-    return _webhook_page(request, who, endpoint_id, secret=await run_in_threadpool(rotate))
+    ep = await run_in_threadpool(_webhooks(request).rotate_secret, who, endpoint_id)
+    return _webhook_page(request, who, endpoint_id, secret=ep.signing_secret)
 
 
 @router.post("/settings/webhooks/{endpoint_id}/test")
 async def webhook_test(request: Request, who: WhoDep, endpoint_id: str) -> Response:
     fields = await _fields(request)
-
-    def queue() -> None:
-        with _sessions(request) as s:
-            hooks.queue_test_event(s, who.user_id, endpoint_id, fields.get("event_type", hooks.EVENT_TYPES[0]))
-
     try:
-        await run_in_threadpool(queue)
+        await run_in_threadpool(_webhooks(request).test, who, endpoint_id,
+                                fields.get("event_type", hooks.EVENT_TYPES[0]))
     except InvalidRequest as e:
         return _webhook_page(request, who, endpoint_id, error=_error(e))
-    request.app.state.deliverer.wake()
     return see(f"/settings/webhooks/{endpoint_id}#deliveries")
 
 
 @router.post("/settings/webhooks/{endpoint_id}/delete")
 async def webhook_delete(request: Request, who: WhoDep, endpoint_id: str) -> Response:
     await _fields(request)
-
-    def delete() -> None:
-        with _sessions(request) as s:
-            hooks.delete_endpoint(s, who.user_id, endpoint_id)
-
-    await run_in_threadpool(delete)
+    await run_in_threadpool(_webhooks(request).delete, who, endpoint_id)
     return see("/settings/webhooks")
 
 
