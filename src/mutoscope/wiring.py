@@ -155,7 +155,7 @@ def build_server(settings: Settings, worker: bool = True):
     """The embedded default: API + in-process worker on SQLite and a data folder. Without a worker here
     (`worker=False` or the Celery mode) the process never imports torch."""
     from mutoscope.accounts.service import ensure_owner
-    from mutoscope.api.app import build_app
+    from mutoscope.server import build_app
 
     runs_jobs = worker and settings.runner != "celery"
     # The API answers from the torch-free catalog. A worker here gets the engine built in the background,

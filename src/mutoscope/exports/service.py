@@ -26,7 +26,7 @@ from mutoscope.storage.keys import archive_key
 from mutoscope.exports.scratch import ScratchArea, sweep
 from mutoscope.protocol.exports import DeletedExport, ExportError, ExportList, ExportObject, ImportObject
 from mutoscope.storage import Storage
-from mutoscope.storage.http import StoredFile
+from mutoscope.storage import StoredFile
 
 UNFINISHED_CHOICES = ("not_run", "resubmit")
 

@@ -14,7 +14,7 @@ from mutoscope.storage.keys import file_key
 from mutoscope.protocol.base import Body, cursor_page
 from mutoscope.protocol.files import DeletedFile, FileList, FileObject
 from mutoscope.storage import Storage
-from mutoscope.storage.http import StoredFile
+from mutoscope.storage import StoredFile
 
 PURPOSES = ("vision", "user_data", "assistants", "batch")
 # Files the server writes (a batch's output and errors): listed and downloadable, never uploaded.

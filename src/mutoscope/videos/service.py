@@ -81,7 +81,7 @@ from mutoscope.protocol.videos import (
     parse_storyboard,
 )
 from mutoscope.storage import Storage
-from mutoscope.storage.http import StoredFile
+from mutoscope.storage import StoredFile
 from mutoscope.videos import conditioning
 from mutoscope.videos import storyboard as sb
 from mutoscope.videos import transitions

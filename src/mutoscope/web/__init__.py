@@ -16,8 +16,8 @@ PUT HERE:
   check of every POST form, and the resolution of a session to a `Principal`.
 - Jinja2 templates (`templates/`), plain CSS and a little vanilla JS (`static/`); no build step,
   nothing loaded from another host.
-- The HTML error page renderer that `api/errors.py` calls for non-/v1 paths when the client
-  accepts HTML (Datasette's one handler, two formats).
+- The HTML error page renderer that the server hands `http/errors.py` for non-/v1 paths when
+  the client accepts HTML (Datasette's one handler, two formats).
 
 DO NOT PUT HERE:
 - Business rules (validation, quotas, consent, ownership): they live in the services; a page that
@@ -28,5 +28,6 @@ DO NOT PUT HERE:
 """
 
 from mutoscope.web.app import mount_web
+from mutoscope.web.pages import render_error_page
 
-__all__ = ["mount_web"]
+__all__ = ["mount_web", "render_error_page"]

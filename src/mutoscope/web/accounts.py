@@ -27,7 +27,7 @@ from mutoscope.accounts.service import (
     list_keys,
     revoke_own_key,
 )
-from mutoscope.api.body import bounded_stream, read_body
+from mutoscope.http.body import bounded_stream, read_body
 from mutoscope.db.models import User, now
 from mutoscope.errors import InvalidRequest, MutoscopeError, NotFound
 from mutoscope.protocol.accounts import CreateKeyRequest

@@ -1,4 +1,4 @@
-"""Mount the web app on the API's FastAPI app: session middleware, static files, pages, HTML errors."""
+"""Mount the web app on the server's FastAPI app, beside `/v1`: session middleware, static files, pages."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from starlette.middleware.sessions import SessionMiddleware
 from mutoscope.config import Settings
 from mutoscope.videos.public_links import PublicLinks, RateLimit
 from mutoscope.web import accounts, cameos, public, session, storyboard
-from mutoscope.web.pages import render_error_page
 from mutoscope.web.routes import router
 
 STATIC = Path(__file__).parent / "static"
@@ -40,8 +39,6 @@ def mount_web(app: FastAPI, settings: Settings) -> None:
         # Browsers ask for /favicon.ico whatever the page links; an SVG there is what they all accept.
         return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml",
                             headers={"Cache-Control": "public, max-age=86400"})
-    # api/errors.py calls this for non-/v1 paths when the client accepts HTML (api never imports web/).
-    app.state.render_error_page = render_error_page
 
     @app.exception_handler(session.SignInRequired)
     async def _sign_in(request: Request, exc: session.SignInRequired):

@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from mutoscope.accounts.service import Principal
-from mutoscope.api.body import read_body
+from mutoscope.http.body import read_body
 from mutoscope.db.models import now
 from mutoscope.errors import MutoscopeError
 from mutoscope.likeness.challenge import DIGIT_WORDS, Challenge

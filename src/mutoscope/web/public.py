@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from mutoscope.accounts.service import Principal
 from mutoscope.errors import MutoscopeError
-from mutoscope.storage.http import stored_response
+from mutoscope.http.files import stored_response
 from mutoscope.web.forms import FormError, WhoDep, read_form, see
 from mutoscope.web.pages import templates
 

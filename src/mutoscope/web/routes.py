@@ -15,13 +15,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from mutoscope.accounts.service import Principal
-from mutoscope.api.body import Body, read_body
+from mutoscope.http.body import read_body
 from mutoscope.engine import camera as camera_moves
-from mutoscope.protocol.base import Upload
+from mutoscope.protocol.base import Body, Upload
 from mutoscope.errors import InvalidRequest, MutoscopeError, NotFound
 from mutoscope.protocol.videos import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE, VideoObject
 from mutoscope.videos.service import SharedVideo, VideoFilter
-from mutoscope.storage.http import stored_response
+from mutoscope.http.files import stored_response
 from mutoscope.web import session
 from mutoscope.web.forms import FormError, WhoDep, form_fields, read_form, safe_next, see
 from mutoscope.web.pages import render

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from mutoscope.api.body import read_body
+from mutoscope.http.body import read_body
 from mutoscope.engine import camera as camera_moves
 from mutoscope.errors import MutoscopeError
 from mutoscope.protocol.base import Body

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from mutoscope.api.body import read_body
+from mutoscope.http.body import read_body
 from mutoscope.api.deps import PrincipalDep
 from mutoscope.api.idempotency import IdempotentRoute
 from mutoscope.protocol.batches import BatchList, BatchObject

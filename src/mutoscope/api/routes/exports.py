@@ -9,14 +9,14 @@ from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from mutoscope.api.body import SLACK, bounded_stream
+from mutoscope.http.body import SLACK, bounded_stream
 from mutoscope.api.deps import PrincipalDep
 from mutoscope.api.idempotency import IdempotentRoute
 from mutoscope.errors import InvalidRequest, PayloadTooLarge
 from mutoscope.exports.scratch import ScratchArea
 from mutoscope.exports.service import UNFINISHED_CHOICES, ExportService, ReceivedArchive, import_limits
 from mutoscope.protocol.exports import DeletedExport, ExportList, ExportObject, ImportObject
-from mutoscope.storage.http import stored_response
+from mutoscope.http.files import stored_response
 
 router = APIRouter(tags=["exports"])
 

@@ -7,10 +7,10 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from mutoscope.api.body import read_body
+from mutoscope.http.body import read_body
 from mutoscope.api.deps import PrincipalDep
 from mutoscope.protocol.files import DeletedFile, FileList, FileObject
-from mutoscope.storage.http import stored_response
+from mutoscope.http.files import stored_response
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
 

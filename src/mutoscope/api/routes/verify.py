@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from mutoscope.api.body import read_body
+from mutoscope.http.body import read_body
 from mutoscope.api.deps import PrincipalDep
 from mutoscope.provenance.service import VerifyService
 from mutoscope.protocol.verify import VerifyResponse

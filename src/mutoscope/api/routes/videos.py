@@ -7,13 +7,13 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from mutoscope.api.body import read_body
+from mutoscope.http.body import read_body
 from mutoscope.api.deps import PrincipalDep
 from mutoscope.api.idempotency import IdempotentRoute
 from mutoscope.videos.service import VideoService
 from mutoscope.protocol.videos import (CharacterList, CharacterObject, DeletedCharacter, DeletedVideo, VideoList,
                                        VideoObject)
-from mutoscope.storage.http import stored_response
+from mutoscope.http.files import stored_response
 
 # Every POST here creates or charges (or is harmless to repeat): all honour Idempotency-Key.
 router = APIRouter(prefix="/v1/videos", tags=["videos"], route_class=IdempotentRoute)
