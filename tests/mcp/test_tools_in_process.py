@@ -17,7 +17,7 @@ BASE = "http://videos.example:9000"
 @pytest.fixture(scope="module")
 def endpoint(app_server):
     def of(key: str) -> StdioEndpoint:
-        return StdioEndpoint(app_server.app.state.videos, app_server.app.state.sessions, key, BASE)
+        return StdioEndpoint(app_server.app.state.services.videos, app_server.app.state.services.sessions, key, BASE)
 
     return of
 

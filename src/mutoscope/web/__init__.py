@@ -1,4 +1,4 @@
-"""web/: the browser front end — server-rendered pages over the same services as the API.
+"""web/: the browser front end — server-rendered pages over the same services as the API, its sibling.
 
 PUT HERE:
 - Page routes (`routes.py`): the library (search, filters, bulk delete and export), create and edit,
@@ -6,11 +6,11 @@ PUT HERE:
   live-status fragment, usage, exports, the sunset banner. People pages (`accounts.py`): sign in with
   a password or an API key, sign-up, invites, and the settings pages (account, sessions, API keys,
   webhooks, usage). Each handler calls the same service that the matching /v1 route calls (`videos`,
-  `accounts`, `exports` on `app.state`, `accounts/people.py`, `webhooks/service.py`), so plans,
+  `accounts`, `exports`, `webhooks` of the one `Services` container, and `accounts/people.py`), so plans,
   quotas, consent and lifecycle rules apply to a click exactly as to an API call.
 - Cameo and character pages (`cameos.py`): recording a cameo with the camera, its checks, consent,
   grants, uses and takedowns, characters, and the `@` mention data of the create form, over
-  `app.state.cameos` and `likeness/`.
+  the container's `cameos` and `likeness/`.
 - The browser session (`session.py`): the signing secret kept in the data folder, the session
   cookie (a random session token whose hash is a `WebSession` row, and the CSRF token), the CSRF
   check of every POST form, and the resolution of a session to a `Principal`.
@@ -23,7 +23,8 @@ DO NOT PUT HERE:
 - Business rules (validation, quotas, consent, ownership): they live in the services; a page that
   needs a new rule adds it there so the API gets it too.
 - `engine/` imports, torch, or anything that runs a model; the model list comes from the
-  `ModelCatalog` on `app.state`.
+  container's `ModelCatalog`.
+- Imports of `api/` or its helpers: what both front ends need from HTTP is in `http/`.
 - JSON endpoints for programs: that is /v1 in `api/`.
 """
 

@@ -2,8 +2,8 @@
 sessions, API keys, webhooks, usage and plan).
 
 Each handler calls the same service as the matching /v1 route or CLI command: accounts/people.py for
-passwords, invites and sessions, accounts/service.py and `app.state.accounts` for keys and usage,
-webhooks/service.py for endpoints. A refusal re-renders the form with what the person typed and the
+passwords, invites and sessions, `AccountService` for keys and usage, `WebhookService` for endpoints
+(both from `services(request)`, the objects /v1 calls). A refusal re-renders the form with what the person typed and the
 service's message next to the field it names. Pages that show a secret once (a new key, signing secret
 or invite link) answer the POST directly with `Cache-Control: no-store` instead of redirecting, because
 the secret must never be written to the cookie or a URL.
@@ -33,6 +33,7 @@ from mutoscope.errors import InvalidRequest, MutoscopeError, NotFound
 from mutoscope.protocol.accounts import CreateKeyRequest
 from mutoscope.protocol.base import parse, refuse_unstorable
 from mutoscope.protocol.webhooks import CreateWebhookEndpoint
+from mutoscope.services import services
 from mutoscope.web import session
 from mutoscope.web.forms import FormError, safe_next, see
 from mutoscope.web.pages import render, templates
@@ -73,7 +74,7 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 def link_base(request: Request) -> str:
     """Where a link handed to someone else points: the configured public URL, never the request's Host header
     (anyone can send any Host). Without one, only a server opened on this machine may make links, to itself."""
-    public = request.app.state.settings.public_url
+    public = services(request).settings.public_url
     if public:
         return public.rstrip("/")
     host = (request.url.hostname or "").lower()
@@ -92,11 +93,11 @@ def _error(e: Exception, fallback_param: str | None = None) -> FormError:
 
 
 def _sessions(request: Request):
-    return request.app.state.sessions()
+    return services(request).sessions()
 
 
 def _limits(request: Request) -> people.Limits:
-    st = request.app.state.settings
+    st = services(request).settings
     return people.Limits(per_account=st.signin_failures_per_account, per_ip=st.signin_failures_per_ip,
                          window_s=st.signin_window_s)
 
@@ -107,7 +108,7 @@ def _signin_page(request: Request, next_url: str, values: dict | None = None, er
                  form: str = "password", headers: dict[str, str] | None = None) -> Response:
     return render(request, "signin.html", status_code=error.status if error else 200, headers=headers,
                   next=next_url, values=values or {}, error=error, form=form,
-                  open_signup=request.app.state.settings.open_signup, keys_first=_nobody_has_a_password(request))
+                  open_signup=services(request).settings.open_signup, keys_first=_nobody_has_a_password(request))
 
 
 def _nobody_has_a_password(request: Request) -> bool:
@@ -117,7 +118,7 @@ def _nobody_has_a_password(request: Request) -> bool:
 
     from mutoscope.db.models import User
 
-    with request.app.state.sessions() as s:
+    with services(request).sessions() as s:
         return s.scalar(select(User.id).where(User.password_hash.is_not(None)).limit(1)) is None
 
 
@@ -186,7 +187,7 @@ def _signup_page(request: Request, action: str, values: dict, error: FormError |
 
 @router.get("/signup")
 def signup_page(request: Request) -> Response:
-    if not request.app.state.settings.open_signup:
+    if not services(request).settings.open_signup:
         raise NotFound("Sign-up is by invitation on this server. Ask its owner for an invite link.",
                        code="signup_closed")
     return _signup_page(request, "/signup", {})
@@ -194,7 +195,7 @@ def signup_page(request: Request) -> Response:
 
 @router.post("/signup")
 async def signup(request: Request) -> Response:
-    if not request.app.state.settings.open_signup:
+    if not services(request).settings.open_signup:
         raise NotFound("Sign-up is by invitation on this server. Ask its owner for an invite link.",
                        code="signup_closed")
     fields = await _fields(request)
@@ -369,7 +370,7 @@ async def key_create(request: Request, who: WhoDep) -> Response:
     values = {"name": fields.get("name", "")}
     try:
         req = parse(CreateKeyRequest, values)
-        made = await run_in_threadpool(request.app.state.accounts.create_key, who, who.user_id, req.name)
+        made = await run_in_threadpool(services(request).accounts.create_key, who, who.user_id, req.name)
     except MutoscopeError as e:
         return _keys_page(request, who, _error(e, "name"), values)
     return _keys_page(request, who, new_key=made.api_key)
@@ -398,7 +399,7 @@ def _webhooks_page(request: Request, who: Principal, error: FormError | None = N
 
 
 def _webhooks(request: Request) -> hooks.WebhookService:
-    return request.app.state.webhooks
+    return services(request).webhooks
 
 
 @router.get("/settings/webhooks")
@@ -470,7 +471,7 @@ async def webhook_delete(request: Request, who: WhoDep, endpoint_id: str) -> Res
 
 @router.get("/settings/usage")
 def usage_page(request: Request, who: WhoDep) -> Response:
-    accounts = request.app.state.accounts
+    accounts = services(request).accounts
     return _settings_page(request, "settings_usage.html", who, usage=accounts.usage(who),
                           plan=accounts.plan(who.plan))
 
@@ -484,9 +485,9 @@ def _invites_page(request: Request, who: Principal, error: FormError | None = No
                   link: str | None = None, reset: tuple[str, str] | None = None) -> Response:
     with _sessions(request) as s:
         pending = people.pending_invites(s, who)
-    st = request.app.state.settings
+    st = services(request).settings
     roles = [(r, r) for r in ROLES if who.role == "owner" or r == "member"]  # check_grant's rule, for the menu
-    plans = [("", f"default ({st.default_plan})")] + [(p, p) for p in request.app.state.accounts.plans]
+    plans = [("", f"default ({st.default_plan})")] + [(p, p) for p in services(request).accounts.plans]
     return _settings_page(request, "settings_invites.html", who, error, headers=NO_STORE if link else None,
                           pending=pending, values=values or {"days": f"{st.invite_days:g}", "role": "member"},
                           link=link, reset=reset, role_options=roles, plan_options=plans)
@@ -503,7 +504,7 @@ async def invite_create(request: Request, who: WhoDep) -> Response:
     _require_admin(who)
     fields = await _fields(request)
     values = {k: fields.get(k, "") for k in ("email", "name", "role", "plan", "days")}
-    plans = request.app.state.accounts.plans
+    plans = services(request).accounts.plans
     try:
         base = link_base(request)
     except MutoscopeError as e:
@@ -511,7 +512,7 @@ async def invite_create(request: Request, who: WhoDep) -> Response:
 
     def create() -> str:
         try:
-            days = float(values["days"] or request.app.state.settings.invite_days)
+            days = float(values["days"] or services(request).settings.invite_days)
         except ValueError:
             raise InvalidRequest("Enter a number of days, like 7.", param="days") from None
         with _sessions(request) as s:
@@ -542,7 +543,7 @@ async def reset_create(request: Request, who: WhoDep) -> Response:
     try:
         name, token = await run_in_threadpool(create)
     except MutoscopeError as e:
-        st = request.app.state.settings
+        st = services(request).settings
         return _invites_page(request, who, _error(e), {"user": fields.get("user", ""), "role": "member",
                                                        "days": f"{st.invite_days:g}"})
     base = link_base(request)

@@ -10,7 +10,6 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from mutoscope.config import Settings
-from mutoscope.videos.public_links import PublicLinks, RateLimit
 from mutoscope.web import accounts, cameos, public, session, storyboard
 from mutoscope.web.routes import router
 
@@ -24,11 +23,7 @@ def mount_web(app: FastAPI, settings: Settings) -> None:
                        # Self-hosted servers are often plain http on a LAN; set Secure only when behind TLS.
                        https_only=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    # Public links: off unless the operator allows them; their page needs no session.
-    app.state.public_links = PublicLinks(app.state.sessions, session.load_or_create_secret(settings.data_dir),
-                                         settings.public_links)
-    app.state.public_rate = RateLimit(settings.public_link_requests_per_minute)
-    app.include_router(public.router)
+    app.include_router(public.router)  # public links' page and files: no session needed
     app.include_router(accounts.router)  # sign-in, sign-up, invites, settings
     app.include_router(router)
     app.include_router(cameos.router)

@@ -22,6 +22,7 @@ from mutoscope.likeness.challenge import DIGIT_WORDS, Challenge
 from mutoscope.likeness.runtime import LikenessUnavailable
 from mutoscope.likeness.records import ensure_installed
 from mutoscope.protocol.base import Body
+from mutoscope.services import services
 from mutoscope.web import session
 from mutoscope.web.pages import render, templates
 from mutoscope.web.forms import FormError, WhoDep, form_fields, read_form, safe_next, see
@@ -48,7 +49,7 @@ CAMEO_STATUS = {"verifying": "Verifying", "active": "Active", "failed": "Verific
 
 
 def _cameos(request: Request):
-    return request.app.state.cameos
+    return services(request).cameos
 
 
 def mention_options(request: Request) -> list[dict[str, Any]]:
@@ -133,7 +134,7 @@ async def new_challenge(request: Request, who: WhoDep) -> Response:
 
 @router.post("/cameos")
 async def create_cameo(request: Request, who: WhoDep) -> Response:
-    body = await read_body(request, request.app.state.settings.max_upload_bytes)
+    body = await read_body(request, services(request).settings.max_upload_bytes)
     session.check_csrf(request, body.fields)
     fields = {k: v for k, v in form_fields(body).items() if k in ("handle", "challenge_id", "keep_upload")}
     files = {k: u for k, u in body.files.items() if k == "video" and u.data}  # no file chosen: none
@@ -227,7 +228,7 @@ def characters_page(request: Request, who: WhoDep, after: str | None = Query(Non
 
 @router.post("/characters")
 async def create_character(request: Request, who: WhoDep) -> Response:
-    body = await read_body(request, request.app.state.settings.max_upload_bytes)
+    body = await read_body(request, services(request).settings.max_upload_bytes)
     session.check_csrf(request, body.fields)
     fields = {k: v for k, v in form_fields(body).items() if k == "name"}
     files = {k: u for k, u in body.files.items() if k == "video" and u.data}

@@ -1,4 +1,4 @@
-"""The pages. Each handler calls the same service on app.state as the matching /v1 route.
+"""The pages. Each handler calls the same service (from `services(request)`) as the matching /v1 route.
 
 Forms post back to the page they came from; a success redirects (303, so reloading never
 re-submits), a `MutoscopeError` re-renders the form with the error's code and message.
@@ -20,6 +20,7 @@ from mutoscope.engine import camera as camera_moves
 from mutoscope.protocol.base import Body, Upload
 from mutoscope.errors import InvalidRequest, MutoscopeError, NotFound
 from mutoscope.protocol.videos import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE, VideoObject
+from mutoscope.services import services
 from mutoscope.videos.service import SharedVideo, VideoFilter
 from mutoscope.http.files import stored_response
 from mutoscope.web import session
@@ -38,8 +39,8 @@ CREATE_FIELDS = ("prompt", "model", "size", "seconds", "seed", "negative_prompt"
 
 # Library.
 def _sidebar(request: Request, who: Principal) -> dict[str, Any]:
-    exports = request.app.state.exports.list(who, None, 1).data
-    return {"usage": request.app.state.accounts.usage(who), "export": exports[0] if exports else None}
+    exports = services(request).exports.list(who, None, 1).data
+    return {"usage": services(request).accounts.usage(who), "export": exports[0] if exports else None}
 
 
 def _day(value: str | None, param: str, end: bool = False) -> int | None:
@@ -65,7 +66,7 @@ def library(request: Request, who: WhoDep, after: str | None = None, before: str
             q: str | None = None, status: str | None = None, model: str | None = None,
             date_from: str | None = Query(None, alias="from"), date_to: str | None = Query(None, alias="to"),
             batch: str | None = Query(None, max_length=64), notice: str | None = None) -> Response:
-    videos = request.app.state.videos
+    videos = services(request).videos
     filters = {k: v for k, v in (("q", q), ("status", status), ("model", model), ("from", date_from),
                                  ("to", date_to), ("batch", batch)) if v}
     error, items, has_newer, has_older = None, [], False, False
@@ -98,13 +99,13 @@ async def bulk(request: Request, who: WhoDep) -> Response:
     if not ids:
         return see(back + "notice=none")
     if fields.get("action") == "export":
-        await run_in_threadpool(request.app.state.exports.create, who, ids)
+        await run_in_threadpool(services(request).exports.create, who, ids)
         return see(back + "notice=exported#export")
 
     def delete_all() -> None:
         for video_id in ids:
             try:
-                request.app.state.videos.delete(who, video_id)
+                services(request).videos.delete(who, video_id)
             except NotFound:  # already gone (or never this user's): nothing to delete
                 pass
 
@@ -114,7 +115,7 @@ async def bulk(request: Request, who: WhoDep) -> Response:
 
 @router.get("/feed")
 def feed(request: Request, who: WhoDep, after: str | None = None) -> Response:
-    items, more = request.app.state.videos.feed(who, after, PAGE_SIZE)
+    items, more = services(request).videos.feed(who, after, PAGE_SIZE)
     return render(request, "feed.html", items=items, has_older=more and bool(items), has_newer=after is not None)
 
 
@@ -124,7 +125,7 @@ def status_fragment(request: Request, who: WhoDep, ids: str = Query("", max_leng
     found = []
     for video_id in [i for i in ids.split(",") if i][:50]:
         try:
-            found.append(request.app.state.videos.retrieve(who, video_id))
+            found.append(services(request).videos.retrieve(who, video_id))
         except NotFound:  # gone, or never visible to this user: simply not in the answer
             pass
     return render(request, "_status_list.html", videos=found, headers={"Cache-Control": "no-store"})
@@ -133,8 +134,8 @@ def status_fragment(request: Request, who: WhoDep, ids: str = Query("", max_leng
 # Create.
 def _create_page(request: Request, who: Principal, values: dict[str, Any], error: FormError | None = None,
                  source: VideoObject | None = None) -> Response:
-    svc = request.app.state.videos
-    models = svc.model_choices(who, request.app.state.settings.web_test_models)
+    svc = services(request).videos
+    models = svc.model_choices(who, services(request).settings.web_test_models)
     values = {"model": DEFAULT_MODEL, **values}
     chosen = next((m for m in models if m.name == values["model"]), models[0] if models else None)
     if chosen is not None:
@@ -148,9 +149,9 @@ def _create_page(request: Request, who: Principal, values: dict[str, Any], error
                 else next(iter(allowed_seconds), None)
     moves = {m.name: _moves(request, m.name) for m in models}
     return render(request, "create.html", status_code=error.status if error else 200, models=models,
-                  chosen=chosen, values=values, error=error, usage=request.app.state.accounts.usage(who),
+                  chosen=chosen, values=values, error=error, usage=services(request).accounts.usage(who),
                   plan=svc.plan_of(who), source=source, moves=moves.get(chosen.name, []) if chosen else [],
-                  camera_labels=CAMERA_LABELS, examples=request.app.state.settings.prompt_examples,
+                  camera_labels=CAMERA_LABELS, examples=services(request).settings.prompt_examples,
                   model_data=[{"name": m.name, "sizes": [c.__dict__ for c in m.sizes],
                                "seconds": [c.__dict__ for c in m.seconds], "moves": moves[m.name],
                                "audio": m.takes_audio} for m in models])
@@ -159,7 +160,7 @@ def _create_page(request: Request, who: Principal, values: dict[str, Any], error
 def _moves(request: Request, model: str) -> list[str]:
     """The camera moves a model offers (engine/camera.py); none when the catalog cannot say."""
     try:
-        return list(camera_moves.moves_of(request.app.state.catalog.resolve(model)))
+        return list(camera_moves.moves_of(services(request).catalog.resolve(model)))
     except LookupError:
         return []
 
@@ -171,8 +172,8 @@ def create_page(request: Request, who: WhoDep, source: str | None = Query(None, 
     values: dict[str, Any] = {}
     original = None
     if source:
-        values = request.app.state.videos.settings_of(who, source, token)
-        original = request.app.state.videos.retrieve(who, source) if token is None else None
+        values = services(request).videos.settings_of(who, source, token)
+        original = services(request).videos.retrieve(who, source) if token is None else None
         # A new take on the same idea: a new seed unless the person types the original one in.
         values["original_seed"] = values.pop("seed", None)
     return _create_page(request, who, values, source=original)
@@ -180,12 +181,12 @@ def create_page(request: Request, who: WhoDep, source: str | None = Query(None, 
 
 @router.post("/videos/new")
 async def create(request: Request, who: WhoDep) -> Response:
-    body = await read_body(request, request.app.state.settings.max_upload_bytes)
+    body = await read_body(request, services(request).settings.max_upload_bytes)
     session.check_csrf(request, body.fields)
     form = form_fields(body)
     fields = {k: v for k, v in form.items() if k in CREATE_FIELDS}
     files = {k: u for k, u in body.files.items() if k in ("input_reference", "audio_reference") and u.data}
-    svc = request.app.state.videos
+    svc = services(request).videos
     try:
         # "Reuse prompt" on a video started from an image: that image again, unless another file was chosen.
         if isinstance(again := form.get("first_frame_of"), str) and "input_reference" not in files:
@@ -201,20 +202,20 @@ async def create(request: Request, who: WhoDep) -> Response:
 # Edit (video to video): one of the caller's finished videos, or an uploaded clip.
 def _edit_page(request: Request, who: Principal, values: dict[str, Any], error: FormError | None = None
                ) -> Response:
-    svc = request.app.state.videos
+    svc = services(request).videos
     source = None
     if values.get("video"):
         found = svc.view(who, str(values["video"]))  # not the caller's to see: the 404 page
         source = found.video if found.mine else None
         if source is None:
             raise NotFound(f"No video found with id '{values['video']}'.", param="video_id", code="video_not_found")
-    models = svc.model_choices(who, request.app.state.settings.web_test_models)
+    models = svc.model_choices(who, services(request).settings.web_test_models)
     # The strength control starts at the model's own (the source's; for an upload, the chosen model's).
     strengths = {m.name: s for m in models if (s := svc.edit_strength_of(m.name)) is not None}
     model = source.model if source else values.get("model") or (models[0].name if models else None)
     default = svc.edit_strength_of(model) if model else None
     return render(request, "edit.html", status_code=error.status if error else 200, source=source, values=values,
-                  models=models, error=error, usage=request.app.state.accounts.usage(who),
+                  models=models, error=error, usage=services(request).accounts.usage(who),
                   strengths=strengths, default_strength=default)
 
 
@@ -225,7 +226,7 @@ def edit_page(request: Request, who: WhoDep, video: str | None = None) -> Respon
 
 @router.post("/videos/edit")
 async def edit(request: Request, who: WhoDep) -> Response:
-    body = await read_body(request, request.app.state.settings.max_upload_bytes)
+    body = await read_body(request, services(request).settings.max_upload_bytes)
     session.check_csrf(request, body.fields)
     form = form_fields(body)
     files = {k: u for k, u in body.files.items() if k == "video" and u.data}
@@ -236,7 +237,7 @@ async def edit(request: Request, who: WhoDep) -> Response:
         fields = {k: v for k, v in form.items()
                   if k in ("prompt", "seed", "model", "size", "seconds", "edit_strength")}
     try:
-        video, _ = await run_in_threadpool(request.app.state.videos.edit, who, Body(fields, files))
+        video, _ = await run_in_threadpool(services(request).videos.edit, who, Body(fields, files))
     except MutoscopeError as e:
         values = {k: v for k, v in form.items()
                   if k in ("prompt", "seed", "model", "size", "seconds", "video", "edit_strength")}
@@ -247,10 +248,10 @@ async def edit(request: Request, who: WhoDep) -> Response:
 # One video: its owner's page, or what others see (by id when shared with everyone, or by its link).
 def _video_page(request: Request, who: Principal, found: SharedVideo, error: FormError | None = None,
                 form: str | None = None, values: dict[str, Any] | None = None) -> Response:
-    svc, video = request.app.state.videos, found.video
+    svc, video = services(request).videos, found.video
     seconds, can_edit = [], True
     try:
-        entry = request.app.state.catalog.resolve(video.model)
+        entry = services(request).catalog.resolve(video.model)
         # A model that cannot re-generate a clip is offered neither edit nor remix (the service refuses both).
         seconds, can_edit = list(entry.seconds), getattr(entry, "can_edit", True)
     except LookupError:
@@ -260,7 +261,7 @@ def _video_page(request: Request, who: Principal, found: SharedVideo, error: For
     return render(request, "video.html", status_code=error.status if error else 200, video=video, found=found,
                   mine=found.mine, base=base, lineage=svc.lineage(who, video.id, found.token),
                   live=video.status in ACTIVE, extend_seconds=seconds, can_edit=can_edit, error=error, form=form, values=values or {},
-                  extensions=svc.plan_of(who).extensions, public_links=request.app.state.public_links.enabled,
+                  extensions=svc.plan_of(who).extensions, public_links=services(request).public_links.enabled,
                   public_link=_public_link(request, video.id) if found.mine else None)
 
 
@@ -268,17 +269,17 @@ def _public_link(request: Request, video_id: str):
     """The owner's live public link for this video, if any (videos/public_links.py)."""
     from mutoscope.db.models import Video
 
-    links = request.app.state.public_links
+    links = services(request).public_links
     if not links.enabled:
         return None
-    with request.app.state.sessions() as s:
+    with services(request).sessions() as s:
         row = s.query(Video).filter(Video.id == video_id).first()
         return links.current(row) if row is not None else None
 
 
 @router.get("/videos/{video_id}")
 def video_page(request: Request, who: WhoDep, video_id: str) -> Response:
-    found = request.app.state.videos.view(who, video_id)  # no access: the same 404 page as a missing id
+    found = services(request).videos.view(who, video_id)  # no access: the same 404 page as a missing id
     if not found.mine and found.token:
         return see(f"/s/{found.token}")
     return _video_page(request, who, found)
@@ -286,7 +287,7 @@ def video_page(request: Request, who: WhoDep, video_id: str) -> Response:
 
 def _content(request: Request, who: Principal, video_id: str, variant: str, download: bool,
              token: str | None = None) -> Response:
-    asset = request.app.state.videos.content(who, video_id, variant, token)
+    asset = services(request).videos.content(who, video_id, variant, token)
     # Range requests get 206 on every storage backend, so the player can seek.
     return stored_response(request, asset, disposition="attachment" if download else "inline",
                            headers={"Cache-Control": "private, max-age=3600"})
@@ -308,7 +309,7 @@ async def _remix(request: Request, who: Principal, found: SharedVideo) -> Respon
         fields["shot"] = int(fields["shot"])
     token = None if found.mine else found.token
     try:
-        video, _ = await run_in_threadpool(request.app.state.videos.remix, who, found.video.id, Body(fields), token)
+        video, _ = await run_in_threadpool(services(request).videos.remix, who, found.video.id, Body(fields), token)
     except MutoscopeError as e:
         return _video_page(request, who, found, FormError.of(e), "remix", fields)
     return see(f"/videos/{video.id}")
@@ -316,7 +317,7 @@ async def _remix(request: Request, who: Principal, found: SharedVideo) -> Respon
 
 @router.post("/videos/{video_id}/remix")
 async def remix(request: Request, who: WhoDep, video_id: str) -> Response:
-    return await _remix(request, who, request.app.state.videos.view(who, video_id))
+    return await _remix(request, who, services(request).videos.view(who, video_id))
 
 
 @router.post("/videos/{video_id}/extend")
@@ -324,9 +325,9 @@ async def extend(request: Request, who: WhoDep, video_id: str) -> Response:
     fields = await read_form(request)
     body = Body({"video": {"id": video_id}, **{k: v for k, v in fields.items() if k in ("prompt", "seconds")}})
     try:
-        video, _ = await run_in_threadpool(request.app.state.videos.extend, who, body)
+        video, _ = await run_in_threadpool(services(request).videos.extend, who, body)
     except MutoscopeError as e:
-        return _video_page(request, who, request.app.state.videos.view(who, video_id), FormError.of(e), "extend",
+        return _video_page(request, who, services(request).videos.view(who, video_id), FormError.of(e), "extend",
                            fields)
     return see(f"/videos/{video.id}")
 
@@ -335,9 +336,9 @@ async def extend(request: Request, who: WhoDep, video_id: str) -> Response:
 async def retry(request: Request, who: WhoDep, video_id: str) -> Response:
     await read_form(request)
     try:
-        video, _ = await run_in_threadpool(request.app.state.videos.retry, who, video_id)
+        video, _ = await run_in_threadpool(services(request).videos.retry, who, video_id)
     except MutoscopeError as e:
-        return _video_page(request, who, request.app.state.videos.view(who, video_id), FormError.of(e), "retry")
+        return _video_page(request, who, services(request).videos.view(who, video_id), FormError.of(e), "retry")
     return see(f"/videos/{video.id}")
 
 
@@ -345,48 +346,48 @@ async def retry(request: Request, who: WhoDep, video_id: str) -> Response:
 async def visibility(request: Request, who: WhoDep, video_id: str) -> Response:
     fields = await read_form(request)
     try:
-        await run_in_threadpool(request.app.state.videos.set_visibility, who, video_id, fields.get("visibility"))
+        await run_in_threadpool(services(request).videos.set_visibility, who, video_id, fields.get("visibility"))
     except MutoscopeError as e:
         if isinstance(e, NotFound):
             raise
-        return _video_page(request, who, request.app.state.videos.view(who, video_id), FormError.of(e), "share")
+        return _video_page(request, who, services(request).videos.view(who, video_id), FormError.of(e), "share")
     return see(f"/videos/{video_id}#sharing")
 
 
 @router.post("/videos/{video_id}/delete")
 async def delete(request: Request, who: WhoDep, video_id: str) -> Response:
     await read_form(request)
-    await run_in_threadpool(request.app.state.videos.delete, who, video_id)
+    await run_in_threadpool(services(request).videos.delete, who, video_id)
     return see("/")
 
 
 # Share links. Anyone signed in to this server who has the link (unlisted), or anyone at all (everyone).
 @router.get("/s/{token}")
 def shared_page(request: Request, who: WhoDep, token: str) -> Response:
-    return _video_page(request, who, request.app.state.videos.shared(who, token))
+    return _video_page(request, who, services(request).videos.shared(who, token))
 
 
 @router.api_route("/s/{token}/content", methods=["GET", "HEAD"], response_class=Response)
 def shared_content(request: Request, who: WhoDep, token: str,
                    variant: Literal["video", "thumbnail", "spritesheet"] = "video",
                    download: bool = Query(False)) -> Response:
-    found = request.app.state.videos.shared(who, token)
+    found = services(request).videos.shared(who, token)
     return _content(request, who, found.video.id, variant, download, token)
 
 
 @router.post("/s/{token}/remix")
 async def shared_remix(request: Request, who: WhoDep, token: str) -> Response:
-    return await _remix(request, who, request.app.state.videos.shared(who, token))
+    return await _remix(request, who, services(request).videos.shared(who, token))
 
 
 # Exports.
 @router.post("/exports")
 async def export(request: Request, who: WhoDep) -> Response:
     await read_form(request)
-    await run_in_threadpool(request.app.state.exports.create, who)
+    await run_in_threadpool(services(request).exports.create, who)
     return see("/#export")
 
 
 @router.get("/exports/{export_id}/download")
 def export_download(request: Request, who: WhoDep, export_id: str) -> Response:
-    return stored_response(request, request.app.state.exports.content(who, export_id), disposition="attachment")
+    return stored_response(request, services(request).exports.content(who, export_id), disposition="attachment")

@@ -23,12 +23,13 @@ from mutoscope.protocol.accounts import (
     UserObject,
 )
 from mutoscope.protocol.base import parse
+from mutoscope.services import services
 
 router = APIRouter(prefix="/v1", tags=["account"])
 
 
 def _svc(request: Request) -> AccountService:
-    return request.app.state.accounts
+    return services(request).accounts
 
 
 def require_admin(who: Principal = Depends(get_principal)) -> Principal:

@@ -20,16 +20,17 @@ from mutoscope.protocol.cameos import (
     GrantList,
     GrantObject,
 )
+from mutoscope.services import services
 
 router = APIRouter(prefix="/v1/cameos", tags=["cameos"])
 
 
 def _svc(request: Request) -> CameoService:
-    return request.app.state.cameos
+    return services(request).cameos
 
 
 async def _body(request: Request):
-    return await read_body(request, request.app.state.settings.max_upload_bytes)
+    return await read_body(request, services(request).settings.max_upload_bytes)
 
 
 @router.post("/challenges", response_model=ChallengeObject)

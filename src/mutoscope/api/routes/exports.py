@@ -17,12 +17,13 @@ from mutoscope.exports.scratch import ScratchArea
 from mutoscope.exports.service import UNFINISHED_CHOICES, ExportService, ReceivedArchive, import_limits
 from mutoscope.protocol.exports import DeletedExport, ExportList, ExportObject, ImportObject
 from mutoscope.http.files import stored_response
+from mutoscope.services import services
 
 router = APIRouter(tags=["exports"])
 
 
 def _svc(request: Request) -> ExportService:
-    return request.app.state.exports
+    return services(request).exports
 
 
 def create_export(request: Request, who: PrincipalDep) -> ExportObject:

@@ -18,6 +18,7 @@ from mutoscope.protocol.webhooks import (
     WebhookEndpointObject,
     WebhookTestResult,
 )
+from mutoscope.services import services
 from mutoscope.webhooks.service import WebhookService
 
 router = APIRouter(prefix="/v1/webhook_endpoints", tags=["webhooks"])
@@ -25,7 +26,7 @@ _LIMIT = 64 * 1024
 
 
 def _svc(request: Request) -> WebhookService:
-    return request.app.state.webhooks
+    return services(request).webhooks
 
 
 @router.post("", response_model=WebhookEndpointObject, response_model_exclude_none=False)
