@@ -19,7 +19,7 @@ HEADING = "## Which room may import which"
 # Every room may import these: the errors, the settings and the package itself (its `__version__`).
 EVERYONE = {("errors",), ("config",), ()}
 
-Name = tuple[str, ...]  # a module under mutoscope: ("api", "body") is mutoscope.http.body, () the package
+Name = tuple[str, ...]  # a module under mutoscope: ("api", "body") is mutoscope.api.body, () the package
 
 
 @dataclass(frozen=True)
