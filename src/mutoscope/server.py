@@ -78,9 +78,9 @@ def build_services(settings: Settings, sessions: "sessionmaker[Session]", catalo
     )
 
 
-def build_app(settings: Settings, sessions: "sessionmaker[Session]", catalog: ModelCatalog, storage: Storage,
-              runner: "JobRunner") -> FastAPI:
-    services = build_services(settings, sessions, catalog, storage, runner)
+def build_app(services: Services, runner: "JobRunner") -> FastAPI:
+    """The app over `services`; it starts and stops `runner` and the webhook deliverer with itself."""
+    settings = services.settings
     # MCP for chat assistants: the same services and API keys as /v1 (assistants/).
     mcp = HttpEndpoint(services, max_body=settings.max_upload_bytes + SLACK)
 
