@@ -157,7 +157,7 @@ class InProcessServer:
 
         from mutoscope.wiring import build_server
 
-        self.app, _ = build_server(self.settings, worker=False)
+        self.app = build_server(self.settings, worker=False).app
         self._lifespan = TestClient(self.app, base_url=self.base_url)
         self._lifespan.__enter__()  # runs the lifespan: runner, webhook deliverer, the MCP session manager
         return self

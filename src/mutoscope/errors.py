@@ -1,7 +1,7 @@
 """Errors that carry their own HTTP meaning.
 
 Serving code, services and jobs raise these instead of fastapi's HTTPException
-(vllm-omni's `OmniClientError` pattern): `api/errors.py` turns any of them into
+(vllm-omni's `OmniClientError` pattern): `http/errors.py` turns any of them into
 OpenAI's envelope `{"error": {"message", "type", "param", "code"}}` in one place.
 This module imports nothing from the rest of the package so every room may use it.
 """

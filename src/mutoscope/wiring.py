@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING, NamedTuple
 
 from mutoscope.batches import finalizer as batch_finalizer
 from mutoscope.config import Settings
@@ -19,6 +20,11 @@ from mutoscope.jobs.context import JobContext
 from mutoscope.sealing import SecretBox
 from mutoscope.storage import from_settings
 from mutoscope.storage.private import tighten
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from mutoscope.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -151,11 +157,21 @@ def celery_worker_app():
     return use_context_factory(lambda: build_job_context(Settings(), migrate=False))
 
 
-def build_server(settings: Settings, worker: bool = True):
+class Server(NamedTuple):
+    """What `serve` runs: the app, the owner's key when it was just created, the app's services, and the
+    engine to start loading once the server listens (None without a worker here)."""
+
+    app: "FastAPI"
+    owner_key: str | None
+    services: "Services"
+    engine_loader: "BackgroundEngine | None"
+
+
+def build_server(settings: Settings, worker: bool = True) -> Server:
     """The embedded default: API + in-process worker on SQLite and a data folder. Without a worker here
     (`worker=False` or the Celery mode) the process never imports torch."""
     from mutoscope.accounts.service import ensure_owner
-    from mutoscope.api.app import build_app
+    from mutoscope.server import build_app, build_services
 
     runs_jobs = worker and settings.runner != "celery"
     # The API answers from the torch-free catalog. A worker here gets the engine built in the background,
@@ -170,15 +186,15 @@ def build_server(settings: Settings, worker: bool = True):
     ctx = build_job_context(settings, with_engine=runs_jobs, engine=engine)
     with ctx.sessions() as s:
         owner_key = ensure_owner(s, settings.owner_key_file)
-    app = build_app(settings, ctx.sessions, catalog or ctx.engine, ctx.storage, build_runner(ctx, worker))
-    app.state.engine_loader = engine  # `serve` starts it once it listens
-    return app, owner_key
+    runner = build_runner(ctx, worker)
+    services = build_services(settings, ctx.sessions, catalog or ctx.engine, ctx.storage, runner)
+    return Server(build_app(services, runner), owner_key, services, engine)
 
 
 def build_video_services(settings: Settings, worker: bool = True):
     """The video commands and queries and their runner outside `serve` (the stdio MCP server): the same parts
     `build_server` hands to `build_app`. The caller starts and stops the runner."""
-    from mutoscope.accounts.plans import load_plans
+    from mutoscope.accounts.plans import server_plans
     from mutoscope.videos.admission import Admission
     from mutoscope.videos.commands import VideoCommands
     from mutoscope.videos.queries import VideoQueries
@@ -186,9 +202,6 @@ def build_video_services(settings: Settings, worker: bool = True):
     runs_jobs = worker and settings.runner != "celery"
     ctx = build_job_context(settings, with_engine=runs_jobs)
     runner = build_runner(ctx, worker)
-    plans = load_plans(settings.plans_file)
-    if settings.default_plan not in plans:
-        raise ValueError(f"MUTOSCOPE_DEFAULT_PLAN={settings.default_plan!r} is not a plan in the plans file "
-                         f"({', '.join(plans)})")
+    plans = server_plans(settings.plans_file, settings.default_plan)
     commands = VideoCommands(Admission(ctx.sessions, ctx.engine, settings, plans), ctx.storage, runner)
     return commands, VideoQueries(ctx.sessions, ctx.storage, settings), runner

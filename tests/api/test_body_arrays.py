@@ -6,7 +6,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from mutoscope.api.body import form_fields, read_body
+from mutoscope.http.body import form_fields, read_body
 from mutoscope.errors import InvalidRequest
 
 SHOTS = [{"prompt": "a", "seconds": "4", "transition": "cut"},

@@ -326,7 +326,7 @@ def test_openapi_has_the_key_scheme_create_bodies_and_unique_operation_ids(serve
         warnings.simplefilter("error")  # building the schema again warns of nothing (no duplicate ids)
         from fastapi.openapi.utils import get_openapi
 
-        from mutoscope.api.app import build_app  # noqa: F401  (the routers' import is what is checked)
+        from mutoscope.server import build_app  # noqa: F401  (the routers' import is what is checked)
         from mutoscope.api.routes import exports, videos
 
         get_openapi(title="t", version="1", routes=[*videos.router.routes, *exports.router.routes])

@@ -11,7 +11,7 @@ from mutoscope.db.models import Cameo, CameoAudit, User, Video
 from mutoscope.db.session import make_engine, make_sessionmaker
 from mutoscope.errors import PermissionDenied
 from mutoscope.likeness import audit, consent
-from mutoscope.likeness.service import CameoService, LikenessOptions
+from mutoscope.likeness.records import CameoRecords, LikenessOptions
 from mutoscope.storage import LocalStorage
 from mutoscope.videos import transitions
 
@@ -27,7 +27,7 @@ def world(tmp_path):
         refunded.append(vid)
         return transitions.fail(s, vid, code, message, only_queued=True)
 
-    svc = CameoService(sessions, LocalStorage(tmp_path / "assets"), LikenessOptions(purge_grace_days=30),
+    svc = CameoRecords(sessions, LocalStorage(tmp_path / "assets"), LikenessOptions(purge_grace_days=30),
                        fail_video=fail_video)
     with sessions() as s:
         owner, other = User(name="owner"), User(name="mallory")

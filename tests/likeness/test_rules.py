@@ -53,7 +53,7 @@ def test_turn_order_is_exact_and_relative_to_the_resting_pose():
 
 
 def test_character_refs_and_mentions():
-    from mutoscope.api.body import form_fields
+    from mutoscope.http.body import form_fields
     from mutoscope.likeness.consent import character_refs, mentions
 
     # what the openai SDK sends for characters=[{"id": a}, {"id": b}]

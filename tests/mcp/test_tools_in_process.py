@@ -17,8 +17,8 @@ BASE = "http://videos.example:9000"
 @pytest.fixture(scope="module")
 def endpoint(app_server):
     def of(key: str) -> StdioEndpoint:
-        return StdioEndpoint(app_server.app.state.videos, app_server.app.state.video_queries,
-                             app_server.app.state.sessions, key, BASE)
+        services = app_server.app.state.services
+        return StdioEndpoint(services.videos, services.video_queries, services.sessions, key, BASE)
 
     return of
 

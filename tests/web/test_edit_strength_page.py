@@ -48,7 +48,7 @@ def test_the_edit_form_has_a_labelled_strength_at_the_models_own(studio, page):
     html = c.get("/videos/edit").text
     control = RANGE.search(html)
     assert control, html
-    own = edit_strength_of(studio.app.state.admission, model_of(html))
+    own = edit_strength_of(studio.app.state.services.admission, model_of(html))
     assert own is not None and f'value="{own}"' in control.group(0)
     assert 'min="0.01"' in control.group(0) and 'max="1"' in control.group(0)
     assert '<label for="edit-strength">Edit strength</label>' in html
@@ -82,6 +82,6 @@ def test_editing_one_of_your_videos_starts_at_its_models_own(studio, page):
     c, _ = page
     video = studio.client().videos.create(prompt="a heron at dawn", extra_body={"seed": 1})  # stays queued here
     html = c.get("/videos/edit", params={"video": video.id}).text
-    own = edit_strength_of(studio.app.state.admission, video.model)
+    own = edit_strength_of(studio.app.state.services.admission, video.model)
     assert own is not None and f'value="{own}"' in RANGE.search(html).group(0)
     assert 'id="edit-model"' not in html  # the source's model, size and length are kept

@@ -116,7 +116,7 @@ def test_the_soundtrack_field_follows_the_model_and_reaches_the_job(models_page)
     video_id = r.headers["location"].rsplit("/", 1)[1]
     from mutoscope.storage.keys import input_audio_key
 
-    assert srv.app.state.videos.storage.size(input_audio_key(video_id))
+    assert srv.app.state.services.videos.storage.size(input_audio_key(video_id))
 
     r = c.post("/videos/new", data={"csrf_token": token, "prompt": "a silent drummer", "model": "tiny-wan",
                                     "seconds": "4"},

@@ -78,3 +78,13 @@ def load_plans(path: Path | None = None) -> dict[str, Plan]:
     if not plans:
         raise PlansError(f"{path}: defines no [plans.NAME] tables")
     return plans
+
+
+def server_plans(path: Path | None, default_plan: str) -> dict[str, Plan]:
+    """The plans a server runs with: the file's, refused at start when the default plan is not one of them
+    (every new account would otherwise get a plan that does not exist)."""
+    plans = load_plans(path)
+    if default_plan not in plans:
+        raise ValueError(f"MUTOSCOPE_DEFAULT_PLAN={default_plan!r} is not a plan in the plans file "
+                         f"({', '.join(plans)})")
+    return plans

@@ -4,6 +4,8 @@ Roles: the owner manages every account; an admin manages members (and its own ke
 admin or an owner, and can grant no role but member. So an admin cannot take over the server by minting
 the owner a key, promoting itself, or disabling the owner (`check_manage`). The CLI works on the
 database file directly: whoever can run it is the operator, with the owner's powers.
+
+`AccountService` is what the front ends call: usage, the service's status and the admin API.
 """
 
 from __future__ import annotations
@@ -11,15 +13,32 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from mutoscope.accounts import quota
+from mutoscope.accounts.plans import Plan
+from mutoscope.config import Settings
 from mutoscope.db import repositories as repo
 from mutoscope.db.models import ApiKey, User, now
-from mutoscope.errors import AuthenticationError, Conflict, NotFound, PermissionDenied
+from mutoscope.errors import AuthenticationError, Conflict, InvalidRequest, NotFound, PermissionDenied
+from mutoscope.lifecycle import service as lifecycle
+from mutoscope.protocol.accounts import (
+    MODEL_NAME_MAX,
+    CreateUserRequest,
+    DeprecateModelRequest,
+    Service,
+    SunsetRequest,
+    UpdateUserRequest,
+    Usage,
+    UserList,
+    UserObject,
+)
 from mutoscope.storage.private import private_dir
 
 KEY_PREFIX = "msk-"
@@ -165,3 +184,108 @@ def ensure_owner(session: Session, key_file: Path) -> str | None:
     with os.fdopen(fd, "w") as f:
         f.write(plaintext + "\n")
     return plaintext
+
+
+def to_user_object(u: User, api_key: str | None = None) -> UserObject:
+    return UserObject(id=u.id, name=u.name, role=u.role, plan=u.plan, created_at=u.created_at,
+                      disabled=u.disabled, api_key=api_key)
+
+
+class AccountService:
+    """Usage, the service's status and the admin API (users, keys, plans, model lifecycle, sunset), for
+    every front end.
+
+    Args:
+        guard_status: whether the likeness guard is on, off or unavailable (`likeness/guard.py`): the
+            likeness room sits above this one, so the composition root hands it in.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings, plans: dict[str, Plan], *,
+                 guard_status: Callable[[], Literal["on", "off", "unavailable"]]):
+        self.sessions, self.settings, self.plans = sessions, settings, plans
+        self._guard_status = guard_status
+
+    def plan(self, name: str | None) -> Plan:
+        return self.plans[name or self.settings.default_plan]
+
+    def usage(self, who: Principal) -> Usage:
+        with self.sessions() as s:
+            return Usage(**quota.usage(s, self.plan(who.plan), who.user_id))
+
+    def service(self) -> Service:
+        with self.sessions() as s:
+            return Service(**lifecycle.current_phase(s).as_dict(), likeness_guard=self._guard_status())
+
+    # The admin API. `who` is an owner or an admin (routes/account.py); accounts/service.py says which
+    # accounts each may manage.
+    def _check_plan(self, plan: str | None) -> None:
+        if plan is not None and plan not in self.plans:
+            raise InvalidRequest(f"Unknown plan '{plan}'. Configured: {', '.join(self.plans)}.", param="plan")
+
+    def list_users(self) -> UserList:
+        with self.sessions() as s:
+            return UserList(data=[to_user_object(u) for u in s.scalars(select(User).order_by(User.created_at))])
+
+    def create_user(self, who: Principal, req: CreateUserRequest) -> UserObject:
+        self._check_plan(req.plan)
+        check_grant(who, req.role)
+        with self.sessions() as s:
+            u = create_user(s, req.name, req.role)
+            u.plan = req.plan
+            _, key = create_key(s, u, name="created with user")
+            return to_user_object(u, key)
+
+    def update_user(self, who: Principal, user_id: str, req: UpdateUserRequest) -> UserObject:
+        self._check_plan(req.plan)
+        with self.sessions() as s:
+            u = s.get(User, user_id)
+            if u is None:
+                raise NotFound(f"No user found with id '{user_id}'.", param="user_id")
+            check_manage(who, u)
+            if req.role is not None and req.role != u.role:
+                check_grant(who, req.role)
+            check_keeps_an_owner(s, u, role=req.role if "role" in req.model_fields_set else None,
+                                 disabled=req.disabled if "disabled" in req.model_fields_set else None)
+            for field in ("role", "plan", "disabled"):
+                if field in req.model_fields_set:
+                    setattr(u, field, getattr(req, field))
+            s.commit()
+            return to_user_object(u)
+
+    def create_key(self, who: Principal, user_id: str, name: str) -> UserObject:
+        with self.sessions() as s:
+            u = get_user(s, user_id)
+            check_manage(who, u, keys=True)
+            _, key = create_key(s, u, name=name)
+            return to_user_object(u, key)
+
+    def list_keys(self) -> dict:
+        with self.sessions() as s:
+            return {"object": "list", "data": [
+                {"id": k.id, "object": "api_key", "prefix": k.prefix, "name": k.name, "user_id": u.id,
+                 "user": u.name, "created_at": k.created_at, "last_used_at": k.last_used_at,
+                 "expires_at": k.expires_at, "revoked_at": k.revoked_at} for k, u in list_keys(s)]}
+
+    def revoke_key(self, who: Principal, key_id: str) -> dict:
+        with self.sessions() as s:
+            owner = s.scalar(select(User).join(ApiKey, ApiKey.user_id == User.id)
+                             .where((ApiKey.id == key_id) | (ApiKey.prefix == key_id)))
+            if owner is not None:
+                check_manage(who, owner, keys=True)
+            k = revoke_key(s, key_id)
+            return {"id": k.id, "object": "api_key", "revoked_at": k.revoked_at}
+
+    def deprecate_model(self, model: str, req: DeprecateModelRequest) -> dict:
+        # Any name may be scheduled (an alias not configured yet), but only one the schedule's column holds.
+        if len(model) > MODEL_NAME_MAX:
+            raise InvalidRequest(f"A model name has at most {MODEL_NAME_MAX} characters.", param="model")
+        with self.sessions() as s:
+            row = lifecycle.deprecate_model(s, model, shutdown_at=req.shutdown_date,
+                                            deprecated_at=req.deprecation_date, replacement=req.replacement)
+            return {"model": row.model, "deprecated_at": row.deprecated_at, "shutdown_at": row.shutdown_at,
+                    "replacement": row.replacement}
+
+    def schedule_sunset(self, req: SunsetRequest) -> Service:
+        with self.sessions() as s:
+            lifecycle.schedule_sunset(s, **req.model_dump(exclude_unset=False, include=set(SunsetRequest.model_fields)))
+        return self.service()

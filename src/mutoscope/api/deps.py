@@ -10,10 +10,11 @@ from sqlalchemy.orm import Session
 
 from mutoscope.accounts.service import Principal, authenticate
 from mutoscope.lifecycle import service as lifecycle
+from mutoscope.services import services
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.sessions() as session:
+    with services(request).sessions() as session:
         yield session
 
 
@@ -25,9 +26,9 @@ def get_principal(request: Request) -> Principal:
     # life would double the connections each request needs and starve the pool under load.
     auth = request.headers.get("authorization", "")
     scheme, _, token = auth.partition(" ")
-    with request.app.state.sessions() as session:
+    with services(request).sessions() as session:
         who = authenticate(session, token.strip() if scheme.lower() == "bearer" else None)
-        phase = request.app.state.phase.get()
+        phase = services(request).phase.get()
         if phase.phase != "active":
             # Seeing the sunset headers is this user's notice and export offer; deletion waits for it.
             lifecycle.record_export_offer(session, who.user_id, phase)

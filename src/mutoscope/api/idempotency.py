@@ -38,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from mutoscope.api.deps import get_principal
 from mutoscope.db.models import IdempotencyKey
 from mutoscope.errors import Conflict, InvalidRequest, MutoscopeError
+from mutoscope.services import services
 
 HEADER = "idempotency-key"
 TTL_S = 24 * 3600
@@ -72,7 +73,7 @@ def fingerprint(method: str, path: str, content_type: str, body: bytes) -> str:
 def _claim(request: Request, owner_id: str, key: str, fp: str) -> IdempotencyKey | None:
     """Mark the key as taken by this request (None), or return the earlier request's row."""
     t = int(time.time())
-    with request.app.state.sessions() as s:
+    with services(request).sessions() as s:
         # Expired keys, and first tries that died mid-request, no longer hold their key.
         s.execute(delete(IdempotencyKey).where(IdempotencyKey.owner_id == owner_id, IdempotencyKey.key == key,
                                                (IdempotencyKey.created_at <= t - TTL_S)
@@ -93,7 +94,7 @@ def _claim(request: Request, owner_id: str, key: str, fp: str) -> IdempotencyKey
 
 
 def _finish(request: Request, owner_id: str, key: str, response: Response | None) -> None:
-    with request.app.state.sessions() as s:
+    with services(request).sessions() as s:
         where = (IdempotencyKey.owner_id == owner_id, IdempotencyKey.key == key, IdempotencyKey.status_code.is_(None))
         if response is None:
             s.execute(delete(IdempotencyKey).where(*where))

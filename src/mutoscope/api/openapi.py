@@ -1,5 +1,5 @@
 """What `/openapi.json` (and so `/docs`) says beyond what FastAPI infers: the API key scheme, and the request
-bodies of the routes that read their body themselves (`api/body.py`: JSON or multipart, so FastAPI sees none).
+bodies of the routes that read their body themselves (`http/body.py`: JSON or multipart, so FastAPI sees none).
 
 With the scheme, /docs shows *Authorize* and sends the key as a bearer token; with the bodies, it shows each
 create's fields and can send them, as JSON or as a multipart form with a file.

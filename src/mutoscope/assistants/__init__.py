@@ -10,8 +10,8 @@ PUT HERE:
 DO NOT PUT HERE:
 - Rules about videos (validation, plans, quotas, consent, ownership): the tools call `VideoCommands` and
   `VideoQueries`, so a rule added there applies to the API, the web app and the assistants alike.
-- Imports of `api/` or `engine/`: the parts arrive already built (`app.state.videos` and
-  `app.state.video_queries` in `serve`, `wiring.py` for stdio).
+- Imports of `api/`, `web/` or `engine/`: the parts arrive already built (the server's one
+  `Services` container in `serve`, from `server.py`; `wiring.py` for stdio).
 - An HTTP client of our own API: the tools call the service in-process, never loop back over HTTP.
 - The package name `mcp`, which would shadow the SDK.
 """

@@ -22,6 +22,7 @@ from mutoscope.accounts.service import Principal, authenticate
 from mutoscope.assistants.tools import INSTRUCTIONS, VideoTools
 from mutoscope.errors import MutoscopeError
 from mutoscope.protocol.base import error_body
+from mutoscope.services import Services
 from mutoscope.videos.commands import VideoCommands
 from mutoscope.videos.queries import VideoQueries
 
@@ -55,10 +56,10 @@ class HttpEndpoint:
     """/mcp as an ASGI app: every request must carry an API key (`Authorization: Bearer`, as on /v1);
     a missing or bad one is answered 401 with the API's error envelope before MCP sees the request."""
 
-    def __init__(self, videos: VideoCommands, queries: VideoQueries, sessions: sessionmaker[Session],
-                 public_url: str | None = None, max_body: int = 4 * 1024 * 1024):
-        self.sessions, self.public_url = sessions, public_url
-        self.tools = VideoTools(videos, queries, self._who, self._base_url)
+    def __init__(self, services: Services, max_body: int = 4 * 1024 * 1024):
+        """`services`: the server's one container, the same `/v1` and the pages call."""
+        self.sessions, self.public_url = services.sessions, services.settings.public_url
+        self.tools = VideoTools(services.videos, services.video_queries, self._who, self._base_url)
         self.server = build_mcp_server(self.tools)
         # SSE responses, not JSON: progress notifications ride the call's own stream. DNS-rebinding checks are
         # off because a browser page cannot supply the API key every request needs.

@@ -29,7 +29,7 @@ def _services(data_dir: Path | None, user: str):
     """The batch and file services of a data folder, acting as `user`."""
     from mutoscope.accounts.plans import load_plans
     from mutoscope.accounts.service import Principal, get_user
-    from mutoscope.api.serving_files import FileService
+    from mutoscope.files.service import FileService
     from mutoscope.batches.service import BatchService
     from mutoscope.cli.exports import _QueueOnly, _open
     from mutoscope.errors import MutoscopeError

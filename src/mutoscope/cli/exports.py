@@ -109,7 +109,7 @@ def import_cmd(file: Annotated[Path, typer.Argument(help="An archive made by `mu
 
     from mutoscope.accounts.plans import load_plans
     from mutoscope.accounts.service import Principal
-    from mutoscope.api.serving_exports import import_limits, resubmitter, to_import_object
+    from mutoscope.exports.service import import_limits, resubmitter, to_import_object
     from mutoscope.videos.admission import Admission
     from mutoscope.videos.commands import VideoCommands
     from mutoscope.db.models import User

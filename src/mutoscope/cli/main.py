@@ -67,7 +67,7 @@ def serve(data_dir: DataDir = None,
 
     settings = _settings(data_dir, host=host, port=port)
     try:
-        app_, owner_key = build_server(settings, worker=not no_worker)
+        app_, owner_key, services, loader = build_server(settings, worker=not no_worker)
     except (RegistryError, PlansError, ValueError, StorageUnavailable) as e:  # bad config or storage: one line
         _fail(str(e))
     if owner_key:
@@ -77,13 +77,13 @@ def serve(data_dir: DataDir = None,
                   f"http://{settings.host}:{settings.port}/v1  (data: {settings.data_dir})", markup=False)
     from mutoscope.web.setup import model_setup
 
-    for line in model_setup(app_.state.catalog).lines():
+    for line in model_setup(services.catalog).lines():
         console.print(line, markup=False, highlight=False)
     # Only a trusted proxy's X-Forwarded-* are read: the client address the sign-in limit counts and the
     # scheme that makes cookies Secure and turns HSTS on come from it, never from the client itself.
     server = uvicorn.Server(uvicorn.Config(app_, host=settings.host, port=settings.port, log_level=log_level,
                                            proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips))
-    if (loader := getattr(app_.state, "engine_loader", None)) is not None:
+    if loader is not None:
         _start_when_listening(server, loader)
     server.run()
 

@@ -19,7 +19,7 @@ def verify_cmd(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
                as_json: Annotated[bool, typer.Option("--json", help="Print the same JSON as POST /v1/verify.")] = False
                ) -> None:
     """Check a video's provenance: C2PA manifest (trusted/valid/tampered/absent) and invisible watermark."""
-    from mutoscope.api.serving_verify import VerifyService
+    from mutoscope.provenance.service import VerifyService
     from mutoscope.config import Settings
     from mutoscope.db.session import make_engine, make_sessionmaker
     from mutoscope.provenance import verify

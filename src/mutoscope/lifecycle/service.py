@@ -9,7 +9,7 @@ from email.utils import formatdate
 from urllib.parse import quote
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from mutoscope.db.models import ModelLifecycle, ServiceSchedule, User
 from mutoscope.errors import Gone, InvalidRequest, PermissionDenied
@@ -127,6 +127,20 @@ def current_phase(session: Session, t: int | None = None) -> ServicePhase:
     if t >= s.no_new_generations_at:
         return ServicePhase("no_new_generations", s)
     return ServicePhase("notice", s)
+
+
+class PhaseCache:
+    """The service phase, re-read at most every two seconds (it changes on a scale of days): every
+    answer's sunset headers and every caller's export offer read it."""
+
+    def __init__(self, sessions: "sessionmaker[Session]"):
+        self.sessions, self._value, self._at = sessions, None, 0.0
+
+    def get(self) -> ServicePhase:
+        if self._value is None or time.monotonic() - self._at > 2.0:
+            with self.sessions() as s:
+                self._value, self._at = current_phase(s), time.monotonic()
+        return self._value
 
 
 def record_export_offer(session: Session, user_id: str, phase: ServicePhase) -> None:

@@ -14,12 +14,13 @@ PUT HERE:
 - Characters (`characters.py`, OpenAI's `/v1/videos/characters`): a faceless clip, or one showing
   the creator's own cameo, which then binds the character to that cameo's consent.
 - Challenges (`challenge.py`), prompt/body mention parsing and the consent rules
-  (`consent.py`), the hash-chained audit log (`audit.py`), the cameo service over the
-  database (`service.py`): used by `api/`, `web/` and `jobs/`.
+  (`consent.py`), the hash-chained audit log (`audit.py`), the cameo records over the
+  database (`records.py`), and `CameoService` (`service.py`): the cameo and character use
+  cases that `/v1` and the web pages both call, shaping wire objects from `protocol/`.
 
 DO NOT PUT HERE:
-- HTTP (fastapi), multipart parsing, wire types: that is `api/serving_cameos.py` and
-  `protocol/cameos.py`.
+- HTTP (fastapi), reading request bodies (the front ends do), wire type definitions
+  (`protocol/cameos.py`).
 - The video job's state machine: `jobs/generation.py` calls `consent.recheck_video()` at start
   and before publishing (with `guard.check_frames()`), and fails the job with the code returned.
 - Biometrics in logs or in the audit chain: it holds ids and hashes only.

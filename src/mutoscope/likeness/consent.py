@@ -51,7 +51,7 @@ def character_refs(characters: Any) -> list[str]:
     if characters in (None, "", []):
         return []
     if isinstance(characters, dict):
-        # Multipart can't nest: the SDK sends characters[0][id]=..., which api/body.py reads as
+        # Multipart can't nest: the SDK sends characters[0][id]=..., which http/body.py reads as
         # {"0][id": ...}; a JSON string or {"0": {"id": ...}} also occurs.
         items = []
         for k in sorted(characters, key=lambda k: (len(k), k)):

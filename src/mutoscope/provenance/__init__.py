@@ -9,10 +9,11 @@ PUT HERE:
   visible creator-handle mark (`visible.py`), both on (T, H, W, 3) uint8 frames.
 - `verify(path)`: C2PA state and watermark payload of any file (`verify.py`).
 - `Stamp`, `mark_frames`, `sign_video`: the two calls the job makes.
+- `VerifyService` (`service.py`): what `/v1/verify` and `mutoscope verify` answer, including
+  whether the video a mark points to was made here.
 
 DO NOT PUT HERE:
-- HTTP (api/serving_verify.py), wire types (protocol/verify.py), database
-  lookups of the video a mark points to (serving does that), job state.
+- HTTP (api/routes/verify.py), wire type definitions (protocol/verify.py), job state.
 - MP4 encoding or decoding beyond sampling frames to read a mark (media/).
 - Plan rules deciding *whether* to stamp a visible mark: callers pass the handle.
 """

@@ -1,7 +1,7 @@
 """The storage room: save, open and delete artifacts by key.
 
 PUT HERE: the `Storage` interface and its backends (local folder; S3-compatible bucket), the factory that
-picks one from Settings, and serving a stored object over HTTP (`http.py`, shared by api/ and web/).
+picks one from Settings, and `StoredFile` (what a download serves; `http/files.py` sends it with Range).
 DO NOT PUT HERE: anything that knows what a video or a user is beyond its id. Keys are
 built in `keys.py` only, from server-generated ids, never from user input; every backend
 still refuses any key that would escape its root.
@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from mutoscope.storage.base import Storage, StorageUnavailable
+from mutoscope.storage.base import Storage, StorageUnavailable, StoredFile
 from mutoscope.storage.local import LocalStorage
 
 if TYPE_CHECKING:
     from mutoscope.config import Settings
 
-__all__ = ["LocalStorage", "Storage", "StorageUnavailable", "from_settings"]
+__all__ = ["LocalStorage", "Storage", "StorageUnavailable", "StoredFile", "from_settings"]
 
 
 def from_settings(settings: "Settings", check: bool = True) -> Storage:

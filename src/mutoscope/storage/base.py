@@ -3,6 +3,7 @@ from __future__ import annotations
 import abc
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -87,3 +88,14 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def scratch_dir(self) -> Path:
         """A local folder for temporary files of jobs (same filesystem as the store when local)."""
+
+
+@dataclass
+class StoredFile:
+    """What a download serves: an object that exists (`size` was just read) and how to name it."""
+
+    storage: Storage
+    key: str
+    size: int
+    media_type: str
+    filename: str

@@ -27,8 +27,7 @@ from mutoscope.errors import Gone, InvalidRequest, NotFound
 from mutoscope.likeness import consent as cameo_consent
 from mutoscope.protocol.base import cursor_page
 from mutoscope.protocol.videos import VideoList, VideoObject
-from mutoscope.storage import Storage
-from mutoscope.storage.http import StoredFile
+from mutoscope.storage import Storage, StoredFile
 from mutoscope.storage.keys import VARIANTS, published_key
 from mutoscope.videos.objects import to_video_object
 

@@ -2,8 +2,8 @@
 sessions, API keys, webhooks, usage and plan).
 
 Each handler calls the same service as the matching /v1 route or CLI command: accounts/people.py for
-passwords, invites and sessions, accounts/service.py and `app.state.accounts` for keys and usage,
-webhooks/service.py for endpoints. A refusal re-renders the form with what the person typed and the
+passwords, invites and sessions, `AccountService` for keys and usage, `WebhookService` for endpoints
+(both from `services(request)`, the objects /v1 calls). A refusal re-renders the form with what the person typed and the
 service's message next to the field it names. Pages that show a secret once (a new key, signing secret
 or invite link) answer the POST directly with `Cache-Control: no-store` instead of redirecting, because
 the secret must never be written to the cookie or a URL.
@@ -27,13 +27,13 @@ from mutoscope.accounts.service import (
     list_keys,
     revoke_own_key,
 )
-from mutoscope.api.body import bounded_stream, parse_model, read_body
+from mutoscope.http.body import bounded_stream, read_body
 from mutoscope.db.models import User, now
 from mutoscope.errors import InvalidRequest, MutoscopeError, NotFound
 from mutoscope.protocol.accounts import CreateKeyRequest
-from mutoscope.protocol.base import refuse_unstorable
+from mutoscope.protocol.base import parse, refuse_unstorable
 from mutoscope.protocol.webhooks import CreateWebhookEndpoint
-from mutoscope.sealing import SealError
+from mutoscope.services import services
 from mutoscope.web import session
 from mutoscope.web.forms import FormError, safe_next, see
 from mutoscope.web.pages import render, templates
@@ -74,7 +74,7 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 def link_base(request: Request) -> str:
     """Where a link handed to someone else points: the configured public URL, never the request's Host header
     (anyone can send any Host). Without one, only a server opened on this machine may make links, to itself."""
-    public = request.app.state.settings.public_url
+    public = services(request).settings.public_url
     if public:
         return public.rstrip("/")
     host = (request.url.hostname or "").lower()
@@ -93,11 +93,11 @@ def _error(e: Exception, fallback_param: str | None = None) -> FormError:
 
 
 def _sessions(request: Request):
-    return request.app.state.sessions()
+    return services(request).sessions()
 
 
 def _limits(request: Request) -> people.Limits:
-    st = request.app.state.settings
+    st = services(request).settings
     return people.Limits(per_account=st.signin_failures_per_account, per_ip=st.signin_failures_per_ip,
                          window_s=st.signin_window_s)
 
@@ -108,7 +108,7 @@ def _signin_page(request: Request, next_url: str, values: dict | None = None, er
                  form: str = "password", headers: dict[str, str] | None = None) -> Response:
     return render(request, "signin.html", status_code=error.status if error else 200, headers=headers,
                   next=next_url, values=values or {}, error=error, form=form,
-                  open_signup=request.app.state.settings.open_signup, keys_first=_nobody_has_a_password(request))
+                  open_signup=services(request).settings.open_signup, keys_first=_nobody_has_a_password(request))
 
 
 def _nobody_has_a_password(request: Request) -> bool:
@@ -118,7 +118,7 @@ def _nobody_has_a_password(request: Request) -> bool:
 
     from mutoscope.db.models import User
 
-    with request.app.state.sessions() as s:
+    with services(request).sessions() as s:
         return s.scalar(select(User.id).where(User.password_hash.is_not(None)).limit(1)) is None
 
 
@@ -187,7 +187,7 @@ def _signup_page(request: Request, action: str, values: dict, error: FormError |
 
 @router.get("/signup")
 def signup_page(request: Request) -> Response:
-    if not request.app.state.settings.open_signup:
+    if not services(request).settings.open_signup:
         raise NotFound("Sign-up is by invitation on this server. Ask its owner for an invite link.",
                        code="signup_closed")
     return _signup_page(request, "/signup", {})
@@ -195,7 +195,7 @@ def signup_page(request: Request) -> Response:
 
 @router.post("/signup")
 async def signup(request: Request) -> Response:
-    if not request.app.state.settings.open_signup:
+    if not services(request).settings.open_signup:
         raise NotFound("Sign-up is by invitation on this server. Ask its owner for an invite link.",
                        code="signup_closed")
     fields = await _fields(request)
@@ -369,8 +369,8 @@ async def key_create(request: Request, who: WhoDep) -> Response:
     fields = await _fields(request)
     values = {"name": fields.get("name", "")}
     try:
-        req = parse_model(CreateKeyRequest, values)
-        made = await run_in_threadpool(request.app.state.accounts.create_key, who, who.user_id, req.name)
+        req = parse(CreateKeyRequest, values)
+        made = await run_in_threadpool(services(request).accounts.create_key, who, who.user_id, req.name)
     except MutoscopeError as e:
         return _keys_page(request, who, _error(e, "name"), values)
     return _keys_page(request, who, new_key=made.api_key)
@@ -390,20 +390,16 @@ async def key_revoke(request: Request, who: WhoDep, key_id: str) -> Response:
     return see("/settings/keys")
 
 
-def _hint(request: Request, ep) -> str | None:
-    try:
-        return hooks.reveal(request.app.state.secret_box, ep)[:10] + "…"
-    except SealError:
-        return None
-
-
 def _webhooks_page(request: Request, who: Principal, error: FormError | None = None,
                    values: dict | None = None) -> Response:
-    with _sessions(request) as s:
-        endpoints = hooks.list_endpoints(s, who.user_id)
+    endpoints = _webhooks(request).list(who).data
     values = values if values is not None else {"on_" + t: "on" for t in hooks.EVENT_TYPES}
     return _settings_page(request, "settings_webhooks.html", who, error, endpoints=endpoints, values=values,
                           event_types=hooks.EVENT_TYPES)
+
+
+def _webhooks(request: Request) -> hooks.WebhookService:
+    return services(request).webhooks
 
 
 @router.get("/settings/webhooks")
@@ -416,15 +412,12 @@ async def webhook_create(request: Request, who: WhoDep) -> Response:
     fields = await _fields(request)
     values = {"name": fields.get("name", ""), "url": fields.get("url", ""),
               **{k: "on" for k in fields if k.startswith("on_")}}
-    state = request.app.state
     events = [t for t in hooks.EVENT_TYPES if fields.get("on_" + t)]
 
     def create():  # in a worker thread: vetting the URL resolves its host
-        req = parse_model(CreateWebhookEndpoint, {"name": values["name"] or values["url"][:200],
-                                                  "url": values["url"], "event_types": events})
-        with state.sessions() as s:
-            return hooks.create_endpoint(s, state.settings, state.secret_box, who.user_id, name=req.name,
-                                         url=req.url, event_types=req.event_types)
+        req = parse(CreateWebhookEndpoint, {"name": values["name"] or values["url"][:200],
+                                            "url": values["url"], "event_types": events})
+        return _webhooks(request).create(who, req)
 
     try:
         ep = await run_in_threadpool(create)
@@ -433,17 +426,16 @@ async def webhook_create(request: Request, who: WhoDep) -> Response:
         if err.param == "event_types":
             err.param = "on_" + hooks.EVENT_TYPES[0]
         return _webhooks_page(request, who, err, values)
-    return _webhook_page(request, who, ep.id, secret=hooks.reveal(state.secret_box, ep))
+    return _webhook_page(request, who, ep.id, secret=ep.signing_secret)
 
 
 def _webhook_page(request: Request, who: Principal, endpoint_id: str, secret: str | None = None,
                   error: FormError | None = None) -> Response:
-    with _sessions(request) as s:
-        ep = hooks.get_endpoint(s, who.user_id, endpoint_id)  # someone else's: the 404 page
-        deliveries = hooks.recent_deliveries(s, who.user_id, endpoint_id)
-    live = any(d["state"] in ("pending", "retrying") for d in deliveries)
+    ep = _webhooks(request).retrieve(who, endpoint_id)  # someone else's: the 404 page
+    deliveries = _webhooks(request).deliveries(who, endpoint_id).data
+    live = any(d.state in ("pending", "retrying") for d in deliveries)
     return _settings_page(request, "settings_webhook.html", who, error, headers=NO_STORE if secret else None,
-                          ep=ep, hint=_hint(request, ep), secret=secret, deliveries=deliveries,
+                          ep=ep, hint=ep.signing_secret_hint, secret=secret, deliveries=deliveries,
                           event_types=hooks.EVENT_TYPES, live=live and not secret)
 
 
@@ -455,46 +447,31 @@ def webhook_page(request: Request, who: WhoDep, endpoint_id: str) -> Response:
 @router.post("/settings/webhooks/{endpoint_id}/rotate")
 async def webhook_rotate(request: Request, who: WhoDep, endpoint_id: str) -> Response:
     await _fields(request)
-    state = request.app.state
-
-    def rotate() -> str:
-        with state.sessions() as s:
-            return hooks.reveal(state.secret_box, hooks.rotate_secret(s, state.secret_box, who.user_id, endpoint_id))
-
-    return _webhook_page(request, who, endpoint_id, secret=await run_in_threadpool(rotate))
+    ep = await run_in_threadpool(_webhooks(request).rotate_secret, who, endpoint_id)
+    return _webhook_page(request, who, endpoint_id, secret=ep.signing_secret)
 
 
 @router.post("/settings/webhooks/{endpoint_id}/test")
 async def webhook_test(request: Request, who: WhoDep, endpoint_id: str) -> Response:
     fields = await _fields(request)
-
-    def queue() -> None:
-        with _sessions(request) as s:
-            hooks.queue_test_event(s, who.user_id, endpoint_id, fields.get("event_type", hooks.EVENT_TYPES[0]))
-
     try:
-        await run_in_threadpool(queue)
+        await run_in_threadpool(_webhooks(request).test, who, endpoint_id,
+                                fields.get("event_type", hooks.EVENT_TYPES[0]))
     except InvalidRequest as e:
         return _webhook_page(request, who, endpoint_id, error=_error(e))
-    request.app.state.deliverer.wake()
     return see(f"/settings/webhooks/{endpoint_id}#deliveries")
 
 
 @router.post("/settings/webhooks/{endpoint_id}/delete")
 async def webhook_delete(request: Request, who: WhoDep, endpoint_id: str) -> Response:
     await _fields(request)
-
-    def delete() -> None:
-        with _sessions(request) as s:
-            hooks.delete_endpoint(s, who.user_id, endpoint_id)
-
-    await run_in_threadpool(delete)
+    await run_in_threadpool(_webhooks(request).delete, who, endpoint_id)
     return see("/settings/webhooks")
 
 
 @router.get("/settings/usage")
 def usage_page(request: Request, who: WhoDep) -> Response:
-    accounts = request.app.state.accounts
+    accounts = services(request).accounts
     return _settings_page(request, "settings_usage.html", who, usage=accounts.usage(who),
                           plan=accounts.plan(who.plan))
 
@@ -508,9 +485,9 @@ def _invites_page(request: Request, who: Principal, error: FormError | None = No
                   link: str | None = None, reset: tuple[str, str] | None = None) -> Response:
     with _sessions(request) as s:
         pending = people.pending_invites(s, who)
-    st = request.app.state.settings
+    st = services(request).settings
     roles = [(r, r) for r in ROLES if who.role == "owner" or r == "member"]  # check_grant's rule, for the menu
-    plans = [("", f"default ({st.default_plan})")] + [(p, p) for p in request.app.state.accounts.plans]
+    plans = [("", f"default ({st.default_plan})")] + [(p, p) for p in services(request).accounts.plans]
     return _settings_page(request, "settings_invites.html", who, error, headers=NO_STORE if link else None,
                           pending=pending, values=values or {"days": f"{st.invite_days:g}", "role": "member"},
                           link=link, reset=reset, role_options=roles, plan_options=plans)
@@ -527,7 +504,7 @@ async def invite_create(request: Request, who: WhoDep) -> Response:
     _require_admin(who)
     fields = await _fields(request)
     values = {k: fields.get(k, "") for k in ("email", "name", "role", "plan", "days")}
-    plans = request.app.state.accounts.plans
+    plans = services(request).accounts.plans
     try:
         base = link_base(request)
     except MutoscopeError as e:
@@ -535,7 +512,7 @@ async def invite_create(request: Request, who: WhoDep) -> Response:
 
     def create() -> str:
         try:
-            days = float(values["days"] or request.app.state.settings.invite_days)
+            days = float(values["days"] or services(request).settings.invite_days)
         except ValueError:
             raise InvalidRequest("Enter a number of days, like 7.", param="days") from None
         with _sessions(request) as s:
@@ -566,7 +543,7 @@ async def reset_create(request: Request, who: WhoDep) -> Response:
     try:
         name, token = await run_in_threadpool(create)
     except MutoscopeError as e:
-        st = request.app.state.settings
+        st = services(request).settings
         return _invites_page(request, who, _error(e), {"user": fields.get("user", ""), "role": "member",
                                                        "days": f"{st.invite_days:g}"})
     base = link_base(request)

@@ -1,4 +1,4 @@
-"""Mount the web app on the API's FastAPI app: session middleware, static files, pages, HTML errors."""
+"""Mount the web app on the server's FastAPI app, beside `/v1`: session middleware, static files, pages."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from mutoscope.config import Settings
-from mutoscope.videos.public_links import PublicLinks, RateLimit
 from mutoscope.web import accounts, cameos, public, session, storyboard
-from mutoscope.web.pages import render_error_page
 from mutoscope.web.routes import router
 
 STATIC = Path(__file__).parent / "static"
@@ -25,11 +23,7 @@ def mount_web(app: FastAPI, settings: Settings) -> None:
                        # Self-hosted servers are often plain http on a LAN; set Secure only when behind TLS.
                        https_only=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    # Public links: off unless the operator allows them; their page needs no session.
-    app.state.public_links = PublicLinks(app.state.sessions, session.load_or_create_secret(settings.data_dir),
-                                         settings.public_links)
-    app.state.public_rate = RateLimit(settings.public_link_requests_per_minute)
-    app.include_router(public.router)
+    app.include_router(public.router)  # public links' page and files: no session needed
     app.include_router(accounts.router)  # sign-in, sign-up, invites, settings
     app.include_router(router)
     app.include_router(cameos.router)
@@ -40,8 +34,6 @@ def mount_web(app: FastAPI, settings: Settings) -> None:
         # Browsers ask for /favicon.ico whatever the page links; an SVG there is what they all accept.
         return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml",
                             headers={"Cache-Control": "public, max-age=86400"})
-    # api/errors.py calls this for non-/v1 paths when the client accepts HTML (api never imports web/).
-    app.state.render_error_page = render_error_page
 
     @app.exception_handler(session.SignInRequired)
     async def _sign_in(request: Request, exc: session.SignInRequired):

@@ -1,9 +1,9 @@
 """Cameo and character pages: record a verification clip, consent and grants, uses and takedowns, characters.
 
-Every handler makes the same call as the matching /v1 route, on the same object (`app.state.cameos`: the
-cameo API's serving class over `likeness/`), so a click is verified, consent-checked and audited exactly
-like an API call. What only pages need (the uses of all of one's cameos, the grants with names, what
-`@` may offer in the create form) comes from `likeness.service.CameoService` too, never from here.
+Every handler makes the same call as the matching /v1 route, on the same object (`likeness.service.CameoService`),
+so a click is verified, consent-checked and audited exactly like an API call. What only pages need (the
+uses of all of one's cameos, the grants with names, what `@` may offer in the create form) comes from
+its `records` (`likeness/records.py`), never from here.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from mutoscope.accounts.service import Principal
-from mutoscope.api.body import read_body
+from mutoscope.http.body import read_body
 from mutoscope.db.models import now
 from mutoscope.errors import MutoscopeError
 from mutoscope.likeness.challenge import DIGIT_WORDS, Challenge
 from mutoscope.likeness.runtime import LikenessUnavailable
-from mutoscope.likeness.service import ensure_installed
+from mutoscope.likeness.records import ensure_installed
 from mutoscope.protocol.base import Body
+from mutoscope.services import services
 from mutoscope.web import session
 from mutoscope.web.pages import render, templates
 from mutoscope.web.forms import FormError, WhoDep, form_fields, read_form, safe_next, see
@@ -49,7 +50,7 @@ CAMEO_STATUS = {"verifying": "Verifying", "active": "Active", "failed": "Verific
 
 
 def _cameos(request: Request):
-    return request.app.state.cameos
+    return services(request).cameos
 
 
 def mention_options(request: Request) -> list[dict[str, Any]]:
@@ -62,7 +63,7 @@ def mention_options(request: Request) -> list[dict[str, Any]]:
         return []
     api = _cameos(request)
     out: list[dict[str, Any]] = []
-    for c, relation in api.service.usable(who.user_id):
+    for c, relation in api.records.usable(who.user_id):
         out.append({"kind": "cameo", "handle": c.handle, "label": f"@{c.handle}",
                     "note": "your cameo" if relation == "own" else "shared with you"})
     rows, _ = api.characters.list(who.user_id, None, 100)
@@ -81,7 +82,7 @@ templates.env.globals.update(mention_options=mention_options, check_labels=CHECK
 def cameos_page(request: Request, who: WhoDep) -> Response:
     api = _cameos(request)
     cameos = api.list(who).data
-    uses = api.service.all_uses(who.user_id)
+    uses = api.records.all_uses(who.user_id)
     return render(request, "cameos.html", cameos=cameos, uses=uses,
                   live=any(c.status == "verifying" for c in cameos))
 
@@ -91,7 +92,7 @@ def _cannot_verify(request: Request) -> str | None:
     """Why this server cannot verify a cameo now (an analyzer or model file missing), checked before anyone
     is handed a challenge and records for nothing; None when it can."""
     try:
-        ensure_installed(_cameos(request).service.options)
+        ensure_installed(_cameos(request).records.options)
     except LikenessUnavailable as e:
         return e.message
     return None
@@ -105,7 +106,7 @@ def _new_page(request: Request, who: Principal, challenge_id: str | None, error:
     challenge, state = None, None
     if challenge_id:
         try:
-            row = _cameos(request).service.challenge(who.user_id, challenge_id)
+            row = _cameos(request).records.challenge(who.user_id, challenge_id)
         except MutoscopeError:
             state = "missing"
         else:
@@ -134,7 +135,7 @@ async def new_challenge(request: Request, who: WhoDep) -> Response:
 
 @router.post("/cameos")
 async def create_cameo(request: Request, who: WhoDep) -> Response:
-    body = await read_body(request, request.app.state.settings.max_upload_bytes)
+    body = await read_body(request, services(request).settings.max_upload_bytes)
     session.check_csrf(request, body.fields)
     fields = {k: v for k, v in form_fields(body).items() if k in ("handle", "challenge_id", "keep_upload")}
     files = {k: u for k, u in body.files.items() if k == "video" and u.data}  # no file chosen: none
@@ -150,8 +151,8 @@ def _cameo_page(request: Request, who: Principal, cameo_id: str, error: FormErro
                 form: str | None = None, values: dict[str, Any] | None = None) -> Response:
     api = _cameos(request)
     cameo = api.retrieve(who, cameo_id)  # someone else's id: NotFound → 404 page
-    grants = api.service.grants(who.user_id, cameo_id)
-    uses = api.service.all_uses(who.user_id, cameo_id=cameo_id)
+    grants = api.records.grants(who.user_id, cameo_id)
+    uses = api.records.all_uses(who.user_id, cameo_id=cameo_id)
     return render(request, "cameo.html", status_code=error.status if error else 200, cameo=cameo, grants=grants,
                   uses=uses, live=cameo.status == "verifying", error=error, form=form, values=values or {})
 
@@ -228,7 +229,7 @@ def characters_page(request: Request, who: WhoDep, after: str | None = Query(Non
 
 @router.post("/characters")
 async def create_character(request: Request, who: WhoDep) -> Response:
-    body = await read_body(request, request.app.state.settings.max_upload_bytes)
+    body = await read_body(request, services(request).settings.max_upload_bytes)
     session.check_csrf(request, body.fields)
     fields = {k: v for k, v in form_fields(body).items() if k == "name"}
     files = {k: u for k, u in body.files.items() if k == "video" and u.data}

@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse
 
 from mutoscope.accounts.service import Principal
-from mutoscope.api.body import Body, read_body
+from mutoscope.http.body import read_body
+from mutoscope.protocol.base import Body
 from mutoscope.errors import MutoscopeError
 from mutoscope.web import session
 

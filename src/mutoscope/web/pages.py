@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from mutoscope import __version__
+from mutoscope.services import services
 from mutoscope.web import session
 from mutoscope.web.setup import model_setup
 
@@ -67,14 +68,14 @@ templates.env.globals.update(status_labels=STATUS_LABELS, version=__version__)
 
 def render(request: Request, name: str, status_code: int = 200, headers: dict[str, str] | None = None,
            **context) -> Response:
-    phase = request.app.state.phase.get()
+    phase = services(request).phase.get()
     who = getattr(request.state, "principal", None)
     # The 500 handler runs outside the session middleware: no session, no signed-in header there.
     has_session = "session" in request.scope
     if who is None and has_session and "sid" in request.session:
         who = session.current_principal(request)
     # Signed-in pages say when no real model is installed, and label the test models' videos as noise.
-    catalog = getattr(request.app.state, "catalog", None)
+    catalog = services(request).catalog
     setup = model_setup(catalog) if who is not None and catalog is not None else None
     ctx = {"who": who, "csrf_token": session.csrf_token(request) if has_session else "", "setup": setup,
            "noise": setup.noise if setup else frozenset(),

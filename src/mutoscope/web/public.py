@@ -12,7 +12,8 @@ from fastapi.responses import Response
 
 from mutoscope.accounts.service import Principal
 from mutoscope.errors import MutoscopeError
-from mutoscope.storage.http import stored_response
+from mutoscope.http.files import stored_response
+from mutoscope.services import services
 from mutoscope.web.forms import FormError, WhoDep, read_form, see
 from mutoscope.web.pages import templates
 
@@ -25,7 +26,7 @@ PRIVATE_HEADERS = {"X-Robots-Tag": "noindex, nofollow", "Referrer-Policy": "no-r
 
 def _limited(request: Request) -> Response | None:
     client = request.client.host if request.client else "-"
-    wait = request.app.state.public_rate.allow(client)
+    wait = services(request).public_rate.allow(client)
     if wait is None:
         return None
     return Response("Too many requests for public videos from this address; try again shortly.", status_code=429,
@@ -41,7 +42,7 @@ def _gone(request: Request) -> Response:
 def public_page(request: Request, token: str) -> Response:
     if (refused := _limited(request)) is not None:
         return refused
-    v = request.app.state.public_links.resolve(token)
+    v = services(request).public_links.resolve(token)
     if v is None:
         return _gone(request)
     return templates.TemplateResponse(request, "public.html", {"video": v, "token": token}, headers=PRIVATE_HEADERS)
@@ -52,14 +53,14 @@ def public_page(request: Request, token: str) -> Response:
 def public_file(request: Request, token: str, variant: Literal["video", "thumbnail"]) -> Response:
     if (refused := _limited(request)) is not None:
         return refused
-    v = request.app.state.public_links.resolve(token)
+    v = services(request).public_links.resolve(token)
     if v is None:
         return _gone(request)
     # The owner's own view of the file: the published attempt, with its watermark and signed manifest, and
     # the same retention and takedown rules as for the owner.
     owner = Principal(user_id=v.owner_id, user_name="", role="member", key_id=None, plan=None)
     try:
-        stored = request.app.state.video_queries.content(owner, v.id, variant)
+        stored = services(request).video_queries.content(owner, v.id, variant)
     except MutoscopeError:
         return _gone(request)
     return stored_response(request, stored, headers=PRIVATE_HEADERS)
@@ -71,7 +72,7 @@ async def make_public_link(request: Request, who: WhoDep, video_id: str) -> Resp
     days = fields.get("days")
     try:
         parsed = float(days) if days not in (None, "") else None
-        await run_in_threadpool(request.app.state.public_links.create, who.user_id, video_id, parsed)
+        await run_in_threadpool(services(request).public_links.create, who.user_id, video_id, parsed)
     except ValueError:
         return await _refused(request, who, video_id, "days must be a number of days, or empty for no expiry")
     except MutoscopeError as e:
@@ -82,7 +83,7 @@ async def make_public_link(request: Request, who: WhoDep, video_id: str) -> Resp
 @router.post("/videos/{video_id}/public-link/revoke")
 async def revoke_public_link(request: Request, who: WhoDep, video_id: str) -> Response:
     await read_form(request)
-    await run_in_threadpool(request.app.state.public_links.revoke, who.user_id, video_id)
+    await run_in_threadpool(services(request).public_links.revoke, who.user_id, video_id)
     return see(f"/videos/{video_id}#public-link")
 
 
@@ -91,5 +92,5 @@ async def _refused(request: Request, who: Principal, video_id: str, e) -> Respon
     from mutoscope.web.routes import _video_page
 
     error = e if isinstance(e, MutoscopeError) else InvalidRequest(str(e), param="days", code="invalid_days")
-    found = request.app.state.video_queries.view(who, video_id)
+    found = services(request).video_queries.view(who, video_id)
     return _video_page(request, who, found, FormError.of(error), "public")

@@ -1,4 +1,4 @@
-"""The pages. Each handler calls the same service on app.state as the matching /v1 route.
+"""The pages. Each handler calls the same service (from `services(request)`) as the matching /v1 route.
 
 Forms post back to the page they came from; a success redirects (303, so reloading never
 re-submits), a `MutoscopeError` re-renders the form with the error's code and message.
@@ -15,14 +15,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from mutoscope.accounts.service import Principal
-from mutoscope.api.body import Body, read_body
+from mutoscope.http.body import read_body
 from mutoscope.engine import camera as camera_moves
-from mutoscope.protocol.base import Upload
+from mutoscope.protocol.base import Body, Upload
 from mutoscope.errors import InvalidRequest, MutoscopeError, NotFound
 from mutoscope.protocol.videos import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE, VideoObject
 from mutoscope.db.repositories import VideoFilter
 from mutoscope.videos.queries import SharedVideo
-from mutoscope.storage.http import stored_response
+from mutoscope.http.files import stored_response
+from mutoscope.services import services
 from mutoscope.web import session
 from mutoscope.web.choices import edit_strength_of, model_choices
 from mutoscope.web.forms import FormError, WhoDep, form_fields, read_form, safe_next, see
@@ -40,8 +41,8 @@ CREATE_FIELDS = ("prompt", "model", "size", "seconds", "seed", "negative_prompt"
 
 # Library.
 def _sidebar(request: Request, who: Principal) -> dict[str, Any]:
-    exports = request.app.state.exports.list(who, None, 1).data
-    return {"usage": request.app.state.accounts.usage(who), "export": exports[0] if exports else None}
+    exports = services(request).exports.list(who, None, 1).data
+    return {"usage": services(request).accounts.usage(who), "export": exports[0] if exports else None}
 
 
 def _day(value: str | None, param: str, end: bool = False) -> int | None:
@@ -67,7 +68,7 @@ def library(request: Request, who: WhoDep, after: str | None = None, before: str
             q: str | None = None, status: str | None = None, model: str | None = None,
             date_from: str | None = Query(None, alias="from"), date_to: str | None = Query(None, alias="to"),
             batch: str | None = Query(None, max_length=64), notice: str | None = None) -> Response:
-    videos = request.app.state.video_queries
+    videos = services(request).video_queries
     filters = {k: v for k, v in (("q", q), ("status", status), ("model", model), ("from", date_from),
                                  ("to", date_to), ("batch", batch)) if v}
     error, items, has_newer, has_older = None, [], False, False
@@ -101,13 +102,13 @@ async def bulk(request: Request, who: WhoDep) -> Response:
     if not ids:
         return see(back + "notice=none")
     if fields.get("action") == "export":
-        await run_in_threadpool(request.app.state.exports.create, who, ids)
+        await run_in_threadpool(services(request).exports.create, who, ids)
         return see(back + "notice=exported#export")
 
     def delete_all() -> None:
         for video_id in ids:
             try:
-                request.app.state.videos.delete(who, video_id)
+                services(request).videos.delete(who, video_id)
             except NotFound:  # already gone (or never this user's): nothing to delete
                 pass
 
@@ -117,7 +118,7 @@ async def bulk(request: Request, who: WhoDep) -> Response:
 
 @router.get("/feed")
 def feed(request: Request, who: WhoDep, after: str | None = None) -> Response:
-    items, more = request.app.state.video_queries.feed(who, after, PAGE_SIZE)
+    items, more = services(request).video_queries.feed(who, after, PAGE_SIZE)
     return render(request, "feed.html", items=items, has_older=more and bool(items), has_newer=after is not None)
 
 
@@ -127,7 +128,7 @@ def status_fragment(request: Request, who: WhoDep, ids: str = Query("", max_leng
     found = []
     for video_id in [i for i in ids.split(",") if i][:50]:
         try:
-            found.append(request.app.state.video_queries.retrieve(who, video_id))
+            found.append(services(request).video_queries.retrieve(who, video_id))
         except NotFound:  # gone, or never visible to this user: simply not in the answer
             pass
     return render(request, "_status_list.html", videos=found, headers={"Cache-Control": "no-store"})
@@ -136,8 +137,8 @@ def status_fragment(request: Request, who: WhoDep, ids: str = Query("", max_leng
 # Create.
 def _create_page(request: Request, who: Principal, values: dict[str, Any], error: FormError | None = None,
                  source: VideoObject | None = None) -> Response:
-    admission = request.app.state.admission
-    models = model_choices(admission, who, request.app.state.settings.web_test_models)
+    admission = services(request).admission
+    models = model_choices(admission, who, services(request).settings.web_test_models)
     values = {"model": DEFAULT_MODEL, **values}
     chosen = next((m for m in models if m.name == values["model"]), models[0] if models else None)
     if chosen is not None:
@@ -151,9 +152,9 @@ def _create_page(request: Request, who: Principal, values: dict[str, Any], error
                 else next(iter(allowed_seconds), None)
     moves = {m.name: _moves(request, m.name) for m in models}
     return render(request, "create.html", status_code=error.status if error else 200, models=models,
-                  chosen=chosen, values=values, error=error, usage=request.app.state.accounts.usage(who),
+                  chosen=chosen, values=values, error=error, usage=services(request).accounts.usage(who),
                   plan=admission.plan_of(who), source=source, moves=moves.get(chosen.name, []) if chosen else [],
-                  camera_labels=CAMERA_LABELS, examples=request.app.state.settings.prompt_examples,
+                  camera_labels=CAMERA_LABELS, examples=services(request).settings.prompt_examples,
                   model_data=[{"name": m.name, "sizes": [c.__dict__ for c in m.sizes],
                                "seconds": [c.__dict__ for c in m.seconds], "moves": moves[m.name],
                                "audio": m.takes_audio} for m in models])
@@ -162,7 +163,7 @@ def _create_page(request: Request, who: Principal, values: dict[str, Any], error
 def _moves(request: Request, model: str) -> list[str]:
     """The camera moves a model offers (engine/camera.py); none when the catalog cannot say."""
     try:
-        return list(camera_moves.moves_of(request.app.state.catalog.resolve(model)))
+        return list(camera_moves.moves_of(services(request).catalog.resolve(model)))
     except LookupError:
         return []
 
@@ -174,8 +175,8 @@ def create_page(request: Request, who: WhoDep, source: str | None = Query(None, 
     values: dict[str, Any] = {}
     original = None
     if source:
-        values = request.app.state.video_queries.settings_of(who, source, token)
-        original = request.app.state.video_queries.retrieve(who, source) if token is None else None
+        values = services(request).video_queries.settings_of(who, source, token)
+        original = services(request).video_queries.retrieve(who, source) if token is None else None
         # A new take on the same idea: a new seed unless the person types the original one in.
         values["original_seed"] = values.pop("seed", None)
     return _create_page(request, who, values, source=original)
@@ -183,7 +184,7 @@ def create_page(request: Request, who: WhoDep, source: str | None = Query(None, 
 
 @router.post("/videos/new")
 async def create(request: Request, who: WhoDep) -> Response:
-    body = await read_body(request, request.app.state.settings.max_upload_bytes)
+    body = await read_body(request, services(request).settings.max_upload_bytes)
     session.check_csrf(request, body.fields)
     form = form_fields(body)
     fields = {k: v for k, v in form.items() if k in CREATE_FIELDS}
@@ -191,9 +192,9 @@ async def create(request: Request, who: WhoDep) -> Response:
     try:
         # "Reuse prompt" on a video started from an image: that image again, unless another file was chosen.
         if isinstance(again := form.get("first_frame_of"), str) and "input_reference" not in files:
-            data = await run_in_threadpool(request.app.state.video_queries.first_frame_of, who, again)
+            data = await run_in_threadpool(services(request).video_queries.first_frame_of, who, again)
             files["input_reference"] = Upload("first-frame.png", "image/png", data)
-        video, _ = await run_in_threadpool(request.app.state.videos.create, who, Body(fields, files))
+        video, _ = await run_in_threadpool(services(request).videos.create, who, Body(fields, files))
     except MutoscopeError as e:
         values = {**fields, **({"first_frame_of": again} if isinstance(again, str) else {})}
         return _create_page(request, who, values, FormError.of(e))
@@ -203,20 +204,20 @@ async def create(request: Request, who: WhoDep) -> Response:
 # Edit (video to video): one of the caller's finished videos, or an uploaded clip.
 def _edit_page(request: Request, who: Principal, values: dict[str, Any], error: FormError | None = None
                ) -> Response:
-    admission = request.app.state.admission
+    admission = services(request).admission
     source = None
     if values.get("video"):
-        found = request.app.state.video_queries.view(who, str(values["video"]))  # not the caller's to see: the 404 page
+        found = services(request).video_queries.view(who, str(values["video"]))  # not the caller's to see: the 404 page
         source = found.video if found.mine else None
         if source is None:
             raise NotFound(f"No video found with id '{values['video']}'.", param="video_id", code="video_not_found")
-    models = model_choices(admission, who, request.app.state.settings.web_test_models)
+    models = model_choices(admission, who, services(request).settings.web_test_models)
     # The strength control starts at the model's own (the source's; for an upload, the chosen model's).
     strengths = {m.name: s for m in models if (s := edit_strength_of(admission, m.name)) is not None}
     model = source.model if source else values.get("model") or (models[0].name if models else None)
     default = edit_strength_of(admission, model) if model else None
     return render(request, "edit.html", status_code=error.status if error else 200, source=source, values=values,
-                  models=models, error=error, usage=request.app.state.accounts.usage(who),
+                  models=models, error=error, usage=services(request).accounts.usage(who),
                   strengths=strengths, default_strength=default)
 
 
@@ -227,7 +228,7 @@ def edit_page(request: Request, who: WhoDep, video: str | None = None) -> Respon
 
 @router.post("/videos/edit")
 async def edit(request: Request, who: WhoDep) -> Response:
-    body = await read_body(request, request.app.state.settings.max_upload_bytes)
+    body = await read_body(request, services(request).settings.max_upload_bytes)
     session.check_csrf(request, body.fields)
     form = form_fields(body)
     files = {k: u for k, u in body.files.items() if k == "video" and u.data}
@@ -238,7 +239,7 @@ async def edit(request: Request, who: WhoDep) -> Response:
         fields = {k: v for k, v in form.items()
                   if k in ("prompt", "seed", "model", "size", "seconds", "edit_strength")}
     try:
-        video, _ = await run_in_threadpool(request.app.state.videos.edit, who, Body(fields, files))
+        video, _ = await run_in_threadpool(services(request).videos.edit, who, Body(fields, files))
     except MutoscopeError as e:
         values = {k: v for k, v in form.items()
                   if k in ("prompt", "seed", "model", "size", "seconds", "video", "edit_strength")}
@@ -252,7 +253,7 @@ def _video_page(request: Request, who: Principal, found: SharedVideo, error: For
     video = found.video
     seconds, can_edit = [], True
     try:
-        entry = request.app.state.catalog.resolve(video.model)
+        entry = services(request).catalog.resolve(video.model)
         # A model that cannot re-generate a clip is offered neither edit nor remix (the service refuses both).
         seconds, can_edit = list(entry.seconds), getattr(entry, "can_edit", True)
     except LookupError:
@@ -261,10 +262,10 @@ def _video_page(request: Request, who: Principal, found: SharedVideo, error: For
     base = f"/videos/{video.id}" if found.mine else f"/s/{found.token}"
     return render(request, "video.html", status_code=error.status if error else 200, video=video, found=found,
                   mine=found.mine, base=base,
-                  lineage=request.app.state.video_queries.lineage(who, video.id, found.token),
+                  lineage=services(request).video_queries.lineage(who, video.id, found.token),
                   live=video.status in ACTIVE, extend_seconds=seconds, can_edit=can_edit, error=error, form=form,
-                  values=values or {}, extensions=request.app.state.admission.plan_of(who).extensions,
-                  public_links=request.app.state.public_links.enabled,
+                  values=values or {}, extensions=services(request).admission.plan_of(who).extensions,
+                  public_links=services(request).public_links.enabled,
                   public_link=_public_link(request, video.id) if found.mine else None)
 
 
@@ -272,17 +273,17 @@ def _public_link(request: Request, video_id: str):
     """The owner's live public link for this video, if any (videos/public_links.py)."""
     from mutoscope.db.models import Video
 
-    links = request.app.state.public_links
+    links = services(request).public_links
     if not links.enabled:
         return None
-    with request.app.state.sessions() as s:
+    with services(request).sessions() as s:
         row = s.query(Video).filter(Video.id == video_id).first()
         return links.current(row) if row is not None else None
 
 
 @router.get("/videos/{video_id}")
 def video_page(request: Request, who: WhoDep, video_id: str) -> Response:
-    found = request.app.state.video_queries.view(who, video_id)  # no access: the same 404 page as a missing id
+    found = services(request).video_queries.view(who, video_id)  # no access: the same 404 page as a missing id
     if not found.mine and found.token:
         return see(f"/s/{found.token}")
     return _video_page(request, who, found)
@@ -290,7 +291,7 @@ def video_page(request: Request, who: WhoDep, video_id: str) -> Response:
 
 def _content(request: Request, who: Principal, video_id: str, variant: str, download: bool,
              token: str | None = None) -> Response:
-    asset = request.app.state.video_queries.content(who, video_id, variant, token)
+    asset = services(request).video_queries.content(who, video_id, variant, token)
     # Range requests get 206 on every storage backend, so the player can seek.
     return stored_response(request, asset, disposition="attachment" if download else "inline",
                            headers={"Cache-Control": "private, max-age=3600"})
@@ -312,7 +313,7 @@ async def _remix(request: Request, who: Principal, found: SharedVideo) -> Respon
         fields["shot"] = int(fields["shot"])
     token = None if found.mine else found.token
     try:
-        video, _ = await run_in_threadpool(request.app.state.videos.remix, who, found.video.id, Body(fields), token)
+        video, _ = await run_in_threadpool(services(request).videos.remix, who, found.video.id, Body(fields), token)
     except MutoscopeError as e:
         return _video_page(request, who, found, FormError.of(e), "remix", fields)
     return see(f"/videos/{video.id}")
@@ -320,7 +321,7 @@ async def _remix(request: Request, who: Principal, found: SharedVideo) -> Respon
 
 @router.post("/videos/{video_id}/remix")
 async def remix(request: Request, who: WhoDep, video_id: str) -> Response:
-    return await _remix(request, who, request.app.state.video_queries.view(who, video_id))
+    return await _remix(request, who, services(request).video_queries.view(who, video_id))
 
 
 @router.post("/videos/{video_id}/extend")
@@ -328,9 +329,9 @@ async def extend(request: Request, who: WhoDep, video_id: str) -> Response:
     fields = await read_form(request)
     body = Body({"video": {"id": video_id}, **{k: v for k, v in fields.items() if k in ("prompt", "seconds")}})
     try:
-        video, _ = await run_in_threadpool(request.app.state.videos.extend, who, body)
+        video, _ = await run_in_threadpool(services(request).videos.extend, who, body)
     except MutoscopeError as e:
-        return _video_page(request, who, request.app.state.video_queries.view(who, video_id), FormError.of(e), "extend",
+        return _video_page(request, who, services(request).video_queries.view(who, video_id), FormError.of(e), "extend",
                            fields)
     return see(f"/videos/{video.id}")
 
@@ -339,9 +340,9 @@ async def extend(request: Request, who: WhoDep, video_id: str) -> Response:
 async def retry(request: Request, who: WhoDep, video_id: str) -> Response:
     await read_form(request)
     try:
-        video, _ = await run_in_threadpool(request.app.state.videos.retry, who, video_id)
+        video, _ = await run_in_threadpool(services(request).videos.retry, who, video_id)
     except MutoscopeError as e:
-        return _video_page(request, who, request.app.state.video_queries.view(who, video_id), FormError.of(e), "retry")
+        return _video_page(request, who, services(request).video_queries.view(who, video_id), FormError.of(e), "retry")
     return see(f"/videos/{video.id}")
 
 
@@ -349,48 +350,48 @@ async def retry(request: Request, who: WhoDep, video_id: str) -> Response:
 async def visibility(request: Request, who: WhoDep, video_id: str) -> Response:
     fields = await read_form(request)
     try:
-        await run_in_threadpool(request.app.state.videos.set_visibility, who, video_id, fields.get("visibility"))
+        await run_in_threadpool(services(request).videos.set_visibility, who, video_id, fields.get("visibility"))
     except MutoscopeError as e:
         if isinstance(e, NotFound):
             raise
-        return _video_page(request, who, request.app.state.video_queries.view(who, video_id), FormError.of(e), "share")
+        return _video_page(request, who, services(request).video_queries.view(who, video_id), FormError.of(e), "share")
     return see(f"/videos/{video_id}#sharing")
 
 
 @router.post("/videos/{video_id}/delete")
 async def delete(request: Request, who: WhoDep, video_id: str) -> Response:
     await read_form(request)
-    await run_in_threadpool(request.app.state.videos.delete, who, video_id)
+    await run_in_threadpool(services(request).videos.delete, who, video_id)
     return see("/")
 
 
 # Share links. Anyone signed in to this server who has the link (unlisted), or anyone at all (everyone).
 @router.get("/s/{token}")
 def shared_page(request: Request, who: WhoDep, token: str) -> Response:
-    return _video_page(request, who, request.app.state.video_queries.shared(who, token))
+    return _video_page(request, who, services(request).video_queries.shared(who, token))
 
 
 @router.api_route("/s/{token}/content", methods=["GET", "HEAD"], response_class=Response)
 def shared_content(request: Request, who: WhoDep, token: str,
                    variant: Literal["video", "thumbnail", "spritesheet"] = "video",
                    download: bool = Query(False)) -> Response:
-    found = request.app.state.video_queries.shared(who, token)
+    found = services(request).video_queries.shared(who, token)
     return _content(request, who, found.video.id, variant, download, token)
 
 
 @router.post("/s/{token}/remix")
 async def shared_remix(request: Request, who: WhoDep, token: str) -> Response:
-    return await _remix(request, who, request.app.state.video_queries.shared(who, token))
+    return await _remix(request, who, services(request).video_queries.shared(who, token))
 
 
 # Exports.
 @router.post("/exports")
 async def export(request: Request, who: WhoDep) -> Response:
     await read_form(request)
-    await run_in_threadpool(request.app.state.exports.create, who)
+    await run_in_threadpool(services(request).exports.create, who)
     return see("/#export")
 
 
 @router.get("/exports/{export_id}/download")
 def export_download(request: Request, who: WhoDep, export_id: str) -> Response:
-    return stored_response(request, request.app.state.exports.content(who, export_id), disposition="attachment")
+    return stored_response(request, services(request).exports.content(who, export_id), disposition="attachment")

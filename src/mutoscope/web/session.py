@@ -20,6 +20,7 @@ from fastapi import Request
 
 from mutoscope.accounts import people
 from mutoscope.accounts.service import Principal
+from mutoscope.services import services
 from mutoscope.storage.private import private_dir
 from mutoscope.errors import PermissionDenied
 from mutoscope.lifecycle import service as lifecycle
@@ -87,7 +88,7 @@ def client_ip(request: Request) -> str:
 def sign_in(request: Request, who: Principal) -> None:
     """Start a server-side session for `who` (a password or an API key) and put its token in the cookie."""
     ua, ip = _client(request)
-    with request.app.state.sessions() as s:
+    with services(request).sessions() as s:
         _, token = people.start_session(s, who, ua, ip)
     # A fresh session: a new CSRF token, nothing carried over from before sign-in (no session fixation).
     request.session.clear()
@@ -99,19 +100,19 @@ def sign_in(request: Request, who: Principal) -> None:
 def sign_out(request: Request) -> None:
     token = request.session.get("sid")
     if isinstance(token, str):
-        with request.app.state.sessions() as s:
+        with services(request).sessions() as s:
             people.end_session(s, token)
     request.session.clear()
 
 
 def _resolve(request: Request, token: str) -> Principal | None:
-    with request.app.state.sessions() as s:
+    with services(request).sessions() as s:
         found = people.resolve_session(s, token)
         if found is None:
             return None
         who, row = found
         request.state.web_session_id = row.id
-        phase = request.app.state.phase.get()
+        phase = services(request).phase.get()
         if phase.phase != "active":
             # As for the API: seeing the sunset banner is this user's notice and export offer.
             lifecycle.record_export_offer(s, who.user_id, phase)

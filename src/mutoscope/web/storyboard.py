@@ -15,11 +15,12 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from mutoscope.api.body import read_body
+from mutoscope.http.body import read_body
 from mutoscope.engine import camera as camera_moves
 from mutoscope.errors import MutoscopeError
 from mutoscope.protocol.base import Body
 from mutoscope.protocol.videos import DEFAULT_MODEL
+from mutoscope.services import services
 from mutoscope.web import session
 from mutoscope.web.pages import render
 from mutoscope.web.choices import model_choices
@@ -33,14 +34,14 @@ EMPTY_SHOT = {"prompt": "", "seconds": "", "camera": "", "transition": "cut"}
 
 def _page(request: Request, who, values: dict[str, Any], shots: list[dict[str, Any]],
           error: FormError | None = None) -> Response:
-    admission = request.app.state.admission
-    models = model_choices(admission, who, request.app.state.settings.web_test_models)
+    admission = services(request).admission
+    models = model_choices(admission, who, services(request).settings.web_test_models)
     chosen = next((m for m in models if m.name == values.get("model")), None) or \
         next((m for m in models if m.name == DEFAULT_MODEL), models[0] if models else None)
     moves: dict[str, list[str]] = {}
     for m in models:
         try:
-            moves[m.name] = list(camera_moves.moves_of(request.app.state.catalog.resolve(m.name)))
+            moves[m.name] = list(camera_moves.moves_of(services(request).catalog.resolve(m.name)))
         except LookupError:
             moves[m.name] = []
     if chosen is not None and values.get("size") not in [c.value for c in chosen.sizes if c.allowed]:
@@ -49,7 +50,7 @@ def _page(request: Request, who, values: dict[str, Any], shots: list[dict[str, A
     return render(request, "storyboard.html", status_code=error.status if error else 200, models=models,
                   chosen=chosen, values=values, shots=shots or [dict(EMPTY_SHOT), dict(EMPTY_SHOT)],
                   moves=moves.get(chosen.name, []) if chosen else [], camera_labels=CAMERA_LABELS, error=error,
-                  plan=admission.plan_of(who), usage=request.app.state.accounts.usage(who),
+                  plan=admission.plan_of(who), usage=services(request).accounts.usage(who),
                   model_data=[{"name": m.name, "sizes": [c.__dict__ for c in m.sizes],
                                "seconds": [c.__dict__ for c in m.seconds], "moves": moves[m.name]}
                               for m in models])
@@ -81,7 +82,7 @@ def _shots(form: dict[str, Any], files: dict[str, Any]) -> list[dict[str, Any]]:
 
 @router.post("/storyboards/new")
 async def create_storyboard(request: Request, who: WhoDep) -> Response:
-    body = await read_body(request, request.app.state.settings.max_upload_bytes)
+    body = await read_body(request, services(request).settings.max_upload_bytes)
     session.check_csrf(request, body.fields)
     form = dict(body.fields)
     values = {k: form[k].strip() for k in ("prompt", "model", "size", "seed")
@@ -89,7 +90,7 @@ async def create_storyboard(request: Request, who: WhoDep) -> Response:
     shots = _shots(form, body.files)
     fields: dict[str, Any] = {**values, "storyboard": shots}
     try:
-        video, _ = await run_in_threadpool(request.app.state.videos.create, who, Body(fields, {}))
+        video, _ = await run_in_threadpool(services(request).videos.create, who, Body(fields, {}))
     except MutoscopeError as e:
         typed = [{**EMPTY_SHOT, **{k: v for k, v in s.items() if k != "image"}} for s in shots]
         return _page(request, who, values, typed, FormError.of(e))

@@ -1,4 +1,4 @@
-"""Webhook endpoints, the event outbox, signing and delivery."""
+"""Webhook endpoints, the event outbox, signing and delivery; `WebhookService`, what every front end calls."""
 
 from __future__ import annotations
 
@@ -19,9 +19,21 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mutoscope import outbound
+from mutoscope.accounts.service import Principal
 from mutoscope.db.models import (  # noqa: F401 (new_id re-exported)
     User, WebhookAttempt, WebhookDelivery, WebhookEndpoint, new_id, now)
 from mutoscope.errors import InvalidRequest, NotFound
+from mutoscope.protocol.base import cursor_page
+from mutoscope.protocol.webhooks import (
+    CreateWebhookEndpoint,
+    DeletedWebhookEndpoint,
+    UpdateWebhookEndpoint,
+    WebhookDeliveryList,
+    WebhookDeliveryObject,
+    WebhookEndpointList,
+    WebhookEndpointObject,
+    WebhookTestResult,
+)
 from mutoscope.sealing import SealError, SecretBox
 
 if TYPE_CHECKING:
@@ -154,21 +166,6 @@ def emit(session: Session, owner_id: str, event_type: str, data: dict) -> int:
     return count
 
 
-def queue_test_event(session: Session, owner_id: str, endpoint_id: str, event_type: str) -> WebhookDelivery:
-    """Put a sample event for one endpoint in the outbox: it is sent, retried and logged like a real one
-    (the /test route instead sends at once and keeps no record)."""
-    if event_type not in EVENT_TYPES:
-        raise InvalidRequest(f"Unsupported event type '{event_type}'.", param="event_type")
-    ep = get_endpoint(session, owner_id, endpoint_id)
-    event_id = new_id("evt_")
-    d = WebhookDelivery(id=event_id, endpoint_id=ep.id, event_type=event_type,
-                        payload=event_payload(event_id, event_type, {"id": "video_test", "test": True}),
-                        next_attempt_at=time.time())
-    session.add(d)
-    session.commit()
-    return d
-
-
 def recent_deliveries(session: Session, owner_id: str, endpoint_id: str, limit: int = 20) -> list[dict]:
     """An endpoint's latest events, newest first, each with its attempts (time, HTTP status, delivered or
     not). Why a connection failed is not told, for the reason `Undeliverable` gives."""
@@ -213,16 +210,42 @@ def post(http: httpx.Client, url: str, secret: str, event_id: str, body: str) ->
         raise Undeliverable(type(e).__name__) from None
 
 
-def send_test(settings: "Settings", box: SecretBox, ep: WebhookEndpoint, event_type: str) -> int:
-    """POST a signed sample event to the endpoint now (blocking). Raises Undeliverable."""
-    event_id = new_id("evt_")
-    body = event_payload(event_id, event_type, {"id": "video_test"})
+def claim_seconds(settings: "Settings") -> float:
+    """How long an event being sent is kept from every other sender: past the longest request, so one
+    server never sends an event another is still sending, short enough that a crash's claim expires soon."""
+    return settings.webhook_timeout_s * 2 + 30
+
+
+def attempt(http: httpx.Client, box: SecretBox, endpoint_id: str, url: str, sealed: str, event_id: str,
+            payload: str) -> tuple[int | None, str | None]:
+    """Send one event once: the receiver's HTTP status (None without an answer) and the error to log
+    (None when it was delivered)."""
     try:
-        secret = reveal(box, ep)
+        status = post(http, url, open_secret(box, endpoint_id, sealed), event_id, payload)
+    except Undeliverable as e:
+        return None, str(e)
     except SealError:
-        raise Undeliverable("SealError") from None
-    with outbound.client(settings, timeout=settings.webhook_timeout_s) as http:
-        return post(http, ep.url, secret, event_id, body)
+        logger.error("webhook endpoint %s: its secret does not open with this server's key", endpoint_id)
+        return None, "secret_unreadable"
+    except Exception:
+        logger.exception("webhook delivery %s failed", event_id)
+        return None, "internal_error"
+    return status, None if 200 <= status < 300 else f"HTTP {status}"
+
+
+def record_attempt(session: Session, delivery_id: str, started: float, status: int | None, error: str | None) -> None:
+    """Log one try at an event; a failed one is due again after its backoff."""
+    d = session.get(WebhookDelivery, delivery_id)
+    d.attempts += 1
+    d.last_status = status
+    session.add(WebhookAttempt(delivery_id=delivery_id, endpoint_id=d.endpoint_id, at=started, status=status,
+                               error=error, duration_ms=int((time.time() - started) * 1000)))
+    if error is None:
+        d.delivered_at = now()
+    else:
+        d.last_error = error
+        d.next_attempt_at = time.time() + 5 * 2 ** (d.attempts - 1)
+    session.commit()
 
 
 class Deliverer:
@@ -250,7 +273,7 @@ class Deliverer:
         self.sessions, self.settings, self.box, self.interval = sessions, settings, box, interval
         self.workers = settings.webhook_concurrency
         self.per_owner = max(2, self.workers // 2)
-        self.lease_s = settings.webhook_timeout_s * 2 + 30
+        self.lease_s = claim_seconds(settings)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()
@@ -381,31 +404,99 @@ class Deliverer:
             if claimed != 1:
                 return True  # another server took it
             url, sealed, delivery_id, payload = ep.url, ep.secret, delivery.id, delivery.payload
-        status, error = None, None
         started = time.time()
-        try:
-            secret = open_secret(self.box, endpoint_id, sealed)
-            status = post(self._http, url, secret, delivery_id, payload)
-            if not 200 <= status < 300:
-                error = f"HTTP {status}"
-        except Undeliverable as e:
-            error = str(e)
-        except SealError:
-            logger.error("webhook endpoint %s: its secret does not open with this server's key", endpoint_id)
-            error = "secret_unreadable"
-        except Exception:
-            logger.exception("webhook delivery %s failed", delivery_id)
-            error = "internal_error"
+        status, error = attempt(self._http, self.box, endpoint_id, url, sealed, delivery_id, payload)
         with self.sessions() as s:
-            d = s.get(WebhookDelivery, delivery_id)
-            d.attempts += 1
-            d.last_status = status
-            s.add(WebhookAttempt(delivery_id=delivery_id, endpoint_id=endpoint_id, at=started, status=status,
-                                 error=error, duration_ms=int((time.time() - started) * 1000)))
-            if error is None:
-                d.delivered_at = now()
-            else:
-                d.last_error = error
-                d.next_attempt_at = time.time() + 5 * 2 ** (d.attempts - 1)
-            s.commit()
+            record_attempt(s, delivery_id, started, status, error)
         return error is None
+
+
+class WebhookService:
+    """Webhook endpoints for every front end: `/v1/webhook_endpoints` and the settings pages make the
+    same calls, scoped to the caller (another account's endpoint is a 404).
+
+    A test event is one behaviour everywhere: sent at once, so the caller learns the receiver's answer
+    (or that there was none), and logged in the outbox like any event, so the delivery list shows it and
+    a failed one is retried like a real one.
+
+    `create`, `update` and `test` block (vetting a URL resolves its host; a test waits for the receiver):
+    async front ends call them in a worker thread.
+
+    Args:
+        box: seals new signing secrets and opens stored ones.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], settings: "Settings", box: SecretBox):
+        self.sessions, self.settings, self.box = sessions, settings, box
+
+    def _object(self, ep: WebhookEndpoint, with_secret: bool = False) -> WebhookEndpointObject:
+        try:
+            secret = reveal(self.box, ep)
+        except SealError:  # sealed under another key: the endpoint still lists, and rotating repairs it
+            secret = None
+        return WebhookEndpointObject(id=ep.id, created_at=ep.created_at, updated_at=ep.updated_at,
+                                     event_types=list(ep.event_types), name=ep.name, url=ep.url,
+                                     signing_secret_hint=secret[:10] + "…" if secret else None,
+                                     signing_secret=secret if with_secret else None)
+
+    def create(self, who: Principal, req: CreateWebhookEndpoint) -> WebhookEndpointObject:
+        """The new endpoint with its signing secret, shown this once."""
+        with self.sessions() as s:
+            ep = create_endpoint(s, self.settings, self.box, who.user_id, name=req.name, url=req.url,
+                                 event_types=req.event_types)
+            return self._object(ep, with_secret=True)
+
+    def list(self, who: Principal) -> WebhookEndpointList:
+        with self.sessions() as s:
+            data = [self._object(ep) for ep in list_endpoints(s, who.user_id)]
+        return cursor_page(WebhookEndpointList, data)
+
+    def retrieve(self, who: Principal, endpoint_id: str) -> WebhookEndpointObject:
+        with self.sessions() as s:
+            return self._object(get_endpoint(s, who.user_id, endpoint_id))
+
+    def update(self, who: Principal, endpoint_id: str, req: UpdateWebhookEndpoint) -> WebhookEndpointObject:
+        with self.sessions() as s:
+            return self._object(update_endpoint(s, self.settings, who.user_id, endpoint_id, name=req.name,
+                                                url=req.url, event_types=req.event_types))
+
+    def delete(self, who: Principal, endpoint_id: str) -> DeletedWebhookEndpoint:
+        with self.sessions() as s:
+            delete_endpoint(s, who.user_id, endpoint_id)
+        return DeletedWebhookEndpoint(id=endpoint_id)
+
+    def deliveries(self, who: Principal, endpoint_id: str, limit: int = 20) -> WebhookDeliveryList:
+        """The endpoint's latest events, newest first, each with its attempts."""
+        with self.sessions() as s:
+            rows = recent_deliveries(s, who.user_id, endpoint_id, limit + 1)
+        return WebhookDeliveryList(data=[WebhookDeliveryObject(**r) for r in rows[:limit]],
+                                   has_more=len(rows) > limit)
+
+    def rotate_secret(self, who: Principal, endpoint_id: str) -> WebhookEndpointObject:
+        """The endpoint with its new signing secret, shown this once."""
+        with self.sessions() as s:
+            return self._object(rotate_secret(s, self.box, who.user_id, endpoint_id), with_secret=True)
+
+    def test(self, who: Principal, endpoint_id: str, event_type: str) -> WebhookTestResult:
+        if event_type not in EVENT_TYPES:
+            raise InvalidRequest(f"Unsupported event type '{event_type}'.", param="event_type")
+        event_id = new_id("evt_")
+        payload = event_payload(event_id, event_type, {"id": "video_test", "test": True})
+        with self.sessions() as s:
+            ep = get_endpoint(s, who.user_id, endpoint_id)
+            # Claimed while it is sent here, so no deliverer sends it too; a crash leaves it to them.
+            s.add(WebhookDelivery(id=event_id, endpoint_id=ep.id, event_type=event_type, payload=payload,
+                                  next_attempt_at=time.time() + claim_seconds(self.settings)))
+            s.commit()
+            url, sealed = ep.url, ep.secret
+        started = time.time()
+        with outbound.client(self.settings, timeout=self.settings.webhook_timeout_s) as http:
+            status, error = attempt(http, self.box, endpoint_id, url, sealed, event_id, payload)
+        with self.sessions() as s:
+            record_attempt(s, event_id, started, status, error)
+        if status is None:
+            # One answer for every failure: naming the cause (refused, closed port, timeout) would turn this
+            # into a scanner of whatever networks the server can see.
+            raise InvalidRequest("The test event could not be delivered to this endpoint's url.", param="url",
+                                 code="webhook_unreachable")
+        return WebhookTestResult(webhook_endpoint_id=endpoint_id, event_type=event_type, status_code=status)

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from mutoscope.accounts.service import Principal
-from mutoscope.api.body import parse_model, read_body
+from mutoscope.http.body import read_body
 from mutoscope.api.deps import PrincipalDep, get_principal
-from mutoscope.api.serving_accounts import AccountService
+from mutoscope.accounts.service import AccountService
 from mutoscope.errors import NotFound
 from mutoscope.protocol.accounts import (
     CreateKeyRequest,
@@ -22,12 +22,14 @@ from mutoscope.protocol.accounts import (
     UserList,
     UserObject,
 )
+from mutoscope.protocol.base import parse
+from mutoscope.services import services
 
 router = APIRouter(prefix="/v1", tags=["account"])
 
 
 def _svc(request: Request) -> AccountService:
-    return request.app.state.accounts
+    return services(request).accounts
 
 
 def require_admin(who: Principal = Depends(get_principal)) -> Principal:
@@ -59,19 +61,19 @@ def admin_list_users(request: Request) -> UserList:
 @admin.post("/users", response_model=UserObject)
 async def admin_create_user(request: Request, who: AdminDep) -> UserObject:
     body = await read_body(request, 1024 * 1024)
-    return _svc(request).create_user(who, parse_model(CreateUserRequest, body.fields))
+    return _svc(request).create_user(who, parse(CreateUserRequest, body.fields))
 
 
 @admin.post("/users/{user_id}", response_model=UserObject)
 async def admin_update_user(user_id: str, request: Request, who: AdminDep) -> UserObject:
     body = await read_body(request, 1024 * 1024)
-    return _svc(request).update_user(who, user_id, parse_model(UpdateUserRequest, body.fields))
+    return _svc(request).update_user(who, user_id, parse(UpdateUserRequest, body.fields))
 
 
 @admin.post("/users/{user_id}/keys", response_model=UserObject)
 async def admin_create_key(user_id: str, request: Request, who: AdminDep) -> UserObject:
     body = await read_body(request, 1024 * 1024)
-    return _svc(request).create_key(who, user_id, parse_model(CreateKeyRequest, body.fields).name)
+    return _svc(request).create_key(who, user_id, parse(CreateKeyRequest, body.fields).name)
 
 
 @admin.get("/keys")
@@ -87,10 +89,10 @@ def admin_revoke_key(key_id: str, request: Request, who: AdminDep) -> dict:
 @admin.post("/models/{model_id}/deprecation")
 async def admin_deprecate_model(model_id: str, request: Request) -> dict:
     body = await read_body(request, 1024 * 1024)
-    return _svc(request).deprecate_model(model_id, parse_model(DeprecateModelRequest, body.fields))
+    return _svc(request).deprecate_model(model_id, parse(DeprecateModelRequest, body.fields))
 
 
 @admin.post("/service/sunset", response_model=Service)
 async def admin_sunset(request: Request) -> Service:
     body = await read_body(request, 1024 * 1024)
-    return _svc(request).schedule_sunset(parse_model(SunsetRequest, body.fields))
+    return _svc(request).schedule_sunset(parse(SunsetRequest, body.fields))

@@ -1,13 +1,13 @@
-"""/v1/cameos (Mutoscope extension): thin handlers that call CameoAPI once."""
+"""/v1/cameos (Mutoscope extension): thin handlers that call CameoService once."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from mutoscope.api.body import read_body
+from mutoscope.http.body import read_body
 from mutoscope.api.deps import PrincipalDep
-from mutoscope.api.serving_cameos import CameoAPI
+from mutoscope.likeness.service import CameoService
 from mutoscope.protocol.cameos import (
     AuditList,
     AuditVerification,
@@ -20,16 +20,17 @@ from mutoscope.protocol.cameos import (
     GrantList,
     GrantObject,
 )
+from mutoscope.services import services
 
 router = APIRouter(prefix="/v1/cameos", tags=["cameos"])
 
 
-def _svc(request: Request) -> CameoAPI:
-    return request.app.state.cameos
+def _svc(request: Request) -> CameoService:
+    return services(request).cameos
 
 
 async def _body(request: Request):
-    return await read_body(request, request.app.state.settings.max_upload_bytes)
+    return await read_body(request, services(request).settings.max_upload_bytes)
 
 
 @router.post("/challenges", response_model=ChallengeObject)

@@ -1,22 +1,29 @@
-"""/v1/exports and /v1/imports: thin handlers that call ExportService once."""
+"""/v1/exports and /v1/imports: thin handlers that call ExportService once; an import's upload is streamed
+to a scratch folder here, since reading a request is HTTP."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 
+from mutoscope.http.body import SLACK, bounded_stream
 from mutoscope.api.deps import PrincipalDep
 from mutoscope.api.idempotency import IdempotentRoute
-from mutoscope.api.serving_exports import ExportService
+from mutoscope.errors import InvalidRequest, PayloadTooLarge
+from mutoscope.exports.scratch import ScratchArea
+from mutoscope.exports.service import UNFINISHED_CHOICES, ExportService, ReceivedArchive, import_limits
 from mutoscope.protocol.exports import DeletedExport, ExportList, ExportObject, ImportObject
-from mutoscope.storage.http import stored_response
+from mutoscope.http.files import stored_response
+from mutoscope.services import services
 
 router = APIRouter(tags=["exports"])
 
 
 def _svc(request: Request) -> ExportService:
-    return request.app.state.exports
+    return services(request).exports
 
 
 def create_export(request: Request, who: PrincipalDep) -> ExportObject:
@@ -52,9 +59,75 @@ def export_content(export_id: str, request: Request, who: PrincipalDep) -> Respo
     return stored_response(request, _svc(request).content(who, export_id), disposition="attachment")
 
 
+CHUNK = 1024 * 1024
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The archive is larger than this server's import limit of {limit} bytes.",
+                           param="file", code="archive_too_large")
+
+
+async def receive(request: Request, svc: ExportService) -> ReceivedArchive:
+    """Stream an uploaded archive (multipart field `file`, or the raw body) to a locked scratch folder.
+
+    `unfinished` (not_run | resubmit) comes as a multipart field or a query parameter."""
+    limit = import_limits(svc.settings).max_archive_bytes
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit + 1024 * 1024:
+        raise _too_large(limit)
+    received = ReceivedArchive(ScratchArea(svc.storage.scratch_dir(), "upload-"))
+    choice = request.query_params.get("unfinished")
+    written = 0
+    try:
+        with open(received.path, "wb") as out:
+            if request.headers.get("content-type", "").startswith("multipart/form-data"):
+                # Counted while it streams in, like every other body: a chunked upload cannot spool
+                # more than the import limit to disk before it is refused.
+                try:
+                    form = await MultiPartParser(request.headers, bounded_stream(request, limit + SLACK),
+                                                 max_files=1, max_fields=8).parse()
+                except MultiPartException as e:
+                    raise InvalidRequest(f"We could not parse the form body of your request: {e.message}",
+                                         code="invalid_multipart") from None
+                except PayloadTooLarge:
+                    raise _too_large(limit) from None
+                upload = form.get("file")
+                if not isinstance(upload, UploadFile):
+                    raise InvalidRequest("Missing required parameter: 'file'.", param="file",
+                                         code="missing_required_parameter")
+                field = form.get("unfinished")
+                if isinstance(field, str):
+                    choice = field
+                try:
+                    while chunk := await upload.read(CHUNK):
+                        written += len(chunk)
+                        if written > limit:
+                            raise _too_large(limit)
+                        out.write(chunk)
+                finally:
+                    await form.close()  # the parser's spooled copy goes now, not at garbage collection
+            else:
+                async for chunk in bounded_stream(request, limit):
+                    written += len(chunk)
+                    if written > limit:
+                        raise _too_large(limit)
+                    out.write(chunk)
+        if written == 0:
+            raise InvalidRequest("Send the archive as the request body or as multipart field 'file'.",
+                                 param="file", code="missing_required_parameter")
+        if choice is not None and choice not in UNFINISHED_CHOICES:
+            raise InvalidRequest(f"unfinished must be one of {', '.join(UNFINISHED_CHOICES)}, got {choice!r}.",
+                                 param="unfinished")
+        received.unfinished = choice or "not_run"
+    except BaseException:
+        received.area.close()
+        raise
+    return received
+
+
 @router.post("/v1/imports", response_model=ImportObject)
 async def create_import(request: Request, who: PrincipalDep) -> ImportObject:
-    received = await _svc(request).receive(request)
+    received = await receive(request, _svc(request))
     return await run_in_threadpool(_svc(request).import_upload, who, received)
 
 

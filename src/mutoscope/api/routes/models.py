@@ -8,6 +8,7 @@ from mutoscope.api.deps import PrincipalDep
 from mutoscope.errors import NotFound
 from mutoscope.lifecycle import service as lifecycle
 from mutoscope.protocol.models import ModelCameraMove, ModelList, ModelObject
+from mutoscope.services import services
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -28,11 +29,11 @@ def _to_object(info, public_name: str, created: int, schedules: dict) -> ModelOb
 
 @router.get("", response_model=ModelList)
 def list_models(request: Request, who: PrincipalDep) -> ModelList:
-    created = request.app.state.started_at
-    with request.app.state.sessions() as s:
+    created = services(request).started_at
+    with services(request).sessions() as s:
         schedules = lifecycle.model_schedules(s)
     data = []
-    for info in request.app.state.catalog.list_models():
+    for info in services(request).catalog.list_models():
         data.append(_to_object(info, info.name, created, schedules))
         data.extend(_to_object(info, alias, created, schedules) for alias in info.aliases)
     return ModelList(data=data)
@@ -41,9 +42,9 @@ def list_models(request: Request, who: PrincipalDep) -> ModelList:
 @router.get("/{model_id}", response_model=ModelObject)
 def retrieve_model(model_id: str, request: Request, who: PrincipalDep) -> ModelObject:
     try:
-        info = request.app.state.catalog.resolve(model_id)
+        info = services(request).catalog.resolve(model_id)
     except LookupError:
         raise NotFound(f"The model '{model_id}' does not exist.", param="model", code="model_not_found") from None
-    with request.app.state.sessions() as s:
+    with services(request).sessions() as s:
         schedules = lifecycle.model_schedules(s)
-    return _to_object(info, model_id, request.app.state.started_at, schedules)
+    return _to_object(info, model_id, services(request).started_at, schedules)

@@ -5,16 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from mutoscope.api.body import read_body
+from mutoscope.http.body import read_body
 from mutoscope.api.deps import PrincipalDep
-from mutoscope.api.serving_verify import VerifyService
+from mutoscope.provenance.service import VerifyService
 from mutoscope.protocol.verify import VerifyResponse
+from mutoscope.services import services
 
 router = APIRouter(prefix="/v1/verify", tags=["provenance"])
 
 
 @router.post("", response_model=VerifyResponse)
 async def verify_file(request: Request, who: PrincipalDep) -> VerifyResponse:
-    svc: VerifyService = request.app.state.verify
-    body = await read_body(request, request.app.state.settings.max_upload_bytes)
+    svc: VerifyService = services(request).verify
+    body = await read_body(request, services(request).settings.max_upload_bytes)
     return await run_in_threadpool(svc.verify_upload, body.files.get("file"))

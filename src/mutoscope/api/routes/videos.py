@@ -7,25 +7,26 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from mutoscope.api.body import read_body
+from mutoscope.http.body import read_body
 from mutoscope.api.deps import PrincipalDep
 from mutoscope.api.idempotency import IdempotentRoute
+from mutoscope.services import services
 from mutoscope.videos.commands import VideoCommands
 from mutoscope.videos.queries import VideoQueries
 from mutoscope.protocol.videos import (CharacterList, CharacterObject, DeletedCharacter, DeletedVideo, VideoList,
                                        VideoObject)
-from mutoscope.storage.http import stored_response
+from mutoscope.http.files import stored_response
 
 # Every POST here creates or charges (or is harmless to repeat): all honour Idempotency-Key.
 router = APIRouter(prefix="/v1/videos", tags=["videos"], route_class=IdempotentRoute)
 
 
 def _commands(request: Request) -> VideoCommands:
-    return request.app.state.videos
+    return services(request).videos
 
 
 def _queries(request: Request) -> VideoQueries:
-    return request.app.state.video_queries
+    return services(request).video_queries
 
 
 def _poll_header(response: Response, request: Request, video: VideoObject) -> VideoObject:
@@ -36,7 +37,7 @@ def _poll_header(response: Response, request: Request, video: VideoObject) -> Vi
 
 @router.post("", response_model=VideoObject)
 async def create_video(request: Request, response: Response, who: PrincipalDep) -> VideoObject:
-    body = await read_body(request, request.app.state.settings.max_upload_bytes)
+    body = await read_body(request, services(request).settings.max_upload_bytes)
     video, headers = await run_in_threadpool(_commands(request).create, who, body)
     response.headers.update(headers)
     return _poll_header(response, request, video)
@@ -50,7 +51,7 @@ def list_videos(request: Request, who: PrincipalDep, after: str | None = None,
 
 @router.post("/extensions", response_model=VideoObject)
 async def extend_video(request: Request, response: Response, who: PrincipalDep) -> VideoObject:
-    body = await read_body(request, request.app.state.settings.max_upload_bytes)
+    body = await read_body(request, services(request).settings.max_upload_bytes)
     video, headers = await run_in_threadpool(_commands(request).extend, who, body)
     response.headers.update(headers)
     return _poll_header(response, request, video)
@@ -58,7 +59,7 @@ async def extend_video(request: Request, response: Response, who: PrincipalDep) 
 
 @router.post("/edits", response_model=VideoObject)
 async def edit_video(request: Request, response: Response, who: PrincipalDep) -> VideoObject:
-    body = await read_body(request, request.app.state.settings.max_upload_bytes)
+    body = await read_body(request, services(request).settings.max_upload_bytes)
     video, headers = await run_in_threadpool(_commands(request).edit, who, body)
     response.headers.update(headers)
     return _poll_header(response, request, video)
@@ -67,8 +68,8 @@ async def edit_video(request: Request, response: Response, who: PrincipalDep) ->
 # Characters are served by the cameo API: a character with a face is bound to a cameo's consent.
 @router.post("/characters", response_model=CharacterObject)
 async def create_character(request: Request, who: PrincipalDep) -> CharacterObject:
-    body = await read_body(request, request.app.state.settings.max_upload_bytes)
-    return await run_in_threadpool(request.app.state.cameos.create_character, who, body)
+    body = await read_body(request, services(request).settings.max_upload_bytes)
+    return await run_in_threadpool(services(request).cameos.create_character, who, body)
 
 
 # Before /{video_id}: "characters" is not a video id.
@@ -76,17 +77,17 @@ async def create_character(request: Request, who: PrincipalDep) -> CharacterObje
 def list_characters(request: Request, who: PrincipalDep, after: str | None = Query(None, max_length=64),
                     limit: int = Query(20, ge=0, le=100),
                     order: Literal["asc", "desc"] = "desc") -> CharacterList:
-    return request.app.state.cameos.list_characters(who, after, limit, order)
+    return services(request).cameos.list_characters(who, after, limit, order)
 
 
 @router.get("/characters/{character_id}", response_model=CharacterObject)
 def get_character(character_id: str, request: Request, who: PrincipalDep) -> CharacterObject:
-    return request.app.state.cameos.get_character(who, character_id)
+    return services(request).cameos.get_character(who, character_id)
 
 
 @router.delete("/characters/{character_id}", response_model=DeletedCharacter)
 def delete_character(character_id: str, request: Request, who: PrincipalDep) -> DeletedCharacter:
-    return request.app.state.cameos.delete_character(who, character_id)
+    return services(request).cameos.delete_character(who, character_id)
 
 
 @router.get("/{video_id}", response_model=VideoObject)
@@ -111,7 +112,7 @@ def video_content(video_id: str, request: Request, who: PrincipalDep,
 
 @router.post("/{video_id}/remix", response_model=VideoObject)
 async def remix_video(video_id: str, request: Request, response: Response, who: PrincipalDep) -> VideoObject:
-    body = await read_body(request, request.app.state.settings.max_upload_bytes)
+    body = await read_body(request, services(request).settings.max_upload_bytes)
     video, headers = await run_in_threadpool(_commands(request).remix, who, video_id, body)
     response.headers.update(headers)
     return _poll_header(response, request, video)

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mutoscope.api.errors import error_response
+from mutoscope.http.errors import error_response
 from mutoscope.protocol.base import unstorable_at
 
 # The web app: its own scripts and styles only (no inline code anywhere in the templates); images may be a

@@ -1,7 +1,8 @@
-"""Exports and imports over HTTP: ownership, status shaping, receiving an archive upload.
+"""Exports and imports for every front end: ownership, status shaping, importing a received archive.
 
-The work itself lives in the exports room (`exports/queue.py`, `exports/importer.py`); this class
-scopes it to the caller (another account's export id is a 404, like a video's) and shapes wire objects.
+The work itself lives in `queue.py` and `importer.py`; `ExportService` scopes it to the caller (another
+account's export id is a 404, like a video's) and shapes wire objects. Receiving the upload is HTTP and
+stays with the route that reads it (`api/routes/exports.py`), which hands over a `ReceivedArchive`.
 """
 
 from __future__ import annotations
@@ -9,31 +10,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 
 from mutoscope import __version__
 from mutoscope.accounts.service import Principal
-from mutoscope.api.body import SLACK, bounded_stream
 from mutoscope.protocol.base import Body, Upload, cursor_page
 from mutoscope.videos.catalog import ModelCatalog
 from mutoscope.videos.commands import VideoCommands
 from mutoscope.videos.objects import to_video_object
 from mutoscope.config import Settings
 from mutoscope.db.models import Export, Import, now
-from mutoscope.errors import InvalidRequest, NotFound, PayloadTooLarge, PermissionDenied
+from mutoscope.errors import InvalidRequest, NotFound, PermissionDenied
 from mutoscope.exports.importer import Limits, Resubmission, Resubmit, Unfinished, import_archive, unfinished_outcome
 from mutoscope.exports.queue import ExportQueue
 from mutoscope.storage.keys import archive_key
 from mutoscope.exports.scratch import ScratchArea, sweep
 from mutoscope.protocol.exports import DeletedExport, ExportError, ExportList, ExportObject, ImportObject
 from mutoscope.storage import Storage
-from mutoscope.storage.http import StoredFile
+from mutoscope.storage import StoredFile
 
-CHUNK = 1024 * 1024
 UNFINISHED_CHOICES = ("not_run", "resubmit")
 
 
@@ -174,63 +170,6 @@ class ExportService:
         return DeletedExport(id=export_id)
 
     # Imports.
-    async def receive(self, request: Request) -> ReceivedArchive:
-        """Stream an uploaded archive (multipart field `file`, or the raw body) to a locked scratch folder.
-
-        `unfinished` (not_run | resubmit) comes as a multipart field or a query parameter."""
-        limit = import_limits(self.settings).max_archive_bytes
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > limit + 1024 * 1024:
-            raise self._too_large(limit)
-        received = ReceivedArchive(ScratchArea(self.storage.scratch_dir(), "upload-"))
-        choice = request.query_params.get("unfinished")
-        written = 0
-        try:
-            with open(received.path, "wb") as out:
-                if request.headers.get("content-type", "").startswith("multipart/form-data"):
-                    # Counted while it streams in, like every other body: a chunked upload cannot spool
-                    # more than the import limit to disk before it is refused.
-                    try:
-                        form = await MultiPartParser(request.headers, bounded_stream(request, limit + SLACK),
-                                                     max_files=1, max_fields=8).parse()
-                    except MultiPartException as e:
-                        raise InvalidRequest(f"We could not parse the form body of your request: {e.message}",
-                                             code="invalid_multipart") from None
-                    except PayloadTooLarge:
-                        raise self._too_large(limit) from None
-                    upload = form.get("file")
-                    if not isinstance(upload, UploadFile):
-                        raise InvalidRequest("Missing required parameter: 'file'.", param="file",
-                                             code="missing_required_parameter")
-                    field = form.get("unfinished")
-                    if isinstance(field, str):
-                        choice = field
-                    try:
-                        while chunk := await upload.read(CHUNK):
-                            written += len(chunk)
-                            if written > limit:
-                                raise self._too_large(limit)
-                            out.write(chunk)
-                    finally:
-                        await form.close()  # the parser's spooled copy goes now, not at garbage collection
-                else:
-                    async for chunk in bounded_stream(request, limit):
-                        written += len(chunk)
-                        if written > limit:
-                            raise self._too_large(limit)
-                        out.write(chunk)
-            if written == 0:
-                raise InvalidRequest("Send the archive as the request body or as multipart field 'file'.",
-                                     param="file", code="missing_required_parameter")
-            if choice is not None and choice not in UNFINISHED_CHOICES:
-                raise InvalidRequest(f"unfinished must be one of {', '.join(UNFINISHED_CHOICES)}, got {choice!r}.",
-                                     param="unfinished")
-            received.unfinished = choice or "not_run"
-        except BaseException:
-            received.area.close()
-            raise
-        return received
-
     def import_upload(self, who: Principal, received: ReceivedArchive) -> ImportObject:
         try:
             row, already = import_archive(
@@ -247,12 +186,6 @@ class ExportService:
             if i is None:
                 raise NotFound(f"No import found with id '{import_id}'.", param="import_id", code="import_not_found")
             return to_import_object(self.sessions, i)
-
-    # Helpers.
-    @staticmethod
-    def _too_large(limit: int) -> PayloadTooLarge:
-        return PayloadTooLarge(f"The archive is larger than this server's import limit of {limit} bytes.",
-                               param="file", code="archive_too_large")
 
     @staticmethod
     def _get(s: Session, who: Principal, export_id: str) -> Export:

@@ -1,4 +1,5 @@
-"""Files API subset: uploads that `input_reference.file_id` can name."""
+"""The Files API subset for every front end: uploads that `input_reference.file_id` and a batch's
+`input_file_id` name, and the files the server writes (a batch's output and errors)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mutoscope.accounts.service import Principal
-from mutoscope.api.body import Body
 from mutoscope.db import repositories as repo
 from mutoscope.db.models import File, new_id, now
 from mutoscope.errors import InvalidRequest, NotFound
 from mutoscope.storage.keys import file_key
-from mutoscope.protocol.base import cursor_page
+from mutoscope.protocol.base import Body, cursor_page
 from mutoscope.protocol.files import DeletedFile, FileList, FileObject
 from mutoscope.storage import Storage
-from mutoscope.storage.http import StoredFile
+from mutoscope.storage import StoredFile
 
 PURPOSES = ("vision", "user_data", "assistants", "batch")
 # Files the server writes (a batch's output and errors): listed and downloadable, never uploaded.

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mutoscope.errors import InvalidRequest, PayloadTooLarge
-from mutoscope.protocol.base import Body, Upload, nesting_within, parse, refuse_unstorable
-
-M = TypeVar("M", bound=BaseModel)
+from mutoscope.protocol.base import Body, Upload, nesting_within, refuse_unstorable
 
 # Multipart framing (boundaries, part headers) and the other fields ride on top of a file of the limit.
 SLACK = 1024 * 1024
@@ -181,6 +179,30 @@ def _object_array(outer: str, items: list[tuple[str, str]]) -> list[dict[str, st
     return objects
 
 
-def parse_model(model_cls: type[M], fields: dict[str, Any]) -> M:
-    """Validate body fields; a failure is a 400 naming the param."""
-    return parse(model_cls, fields)
+class BodyLimit:
+    """A ceiling on every request body, counted as it arrives (Content-Length or chunked).
+
+    read_body applies each route's own, smaller limit; this is the backstop for a body read any other
+    way, so no route can be made to buffer more than the upload limit. Imports stream archives to disk
+    under their own, larger limit and are left to it.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, exempt: tuple[str, ...] = ()):
+        self.app, self.limit, self.exempt = app, limit, exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
+            await self.app(scope, receive, send)
+            return
+        seen = 0
+
+        async def bounded() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise too_large(self.limit)  # raised inside the route, so the envelope handler answers
+            return message
+
+        await self.app(scope, bounded, send)

@@ -1,4 +1,5 @@
-"""POST /v1/verify: read an uploaded file's provenance and say whether it points to a video made here."""
+"""Verification for every front end (`POST /v1/verify`, `mutoscope verify`): read a file's provenance and
+say whether it points to a video made here."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mutoscope.api.body import Upload
 from mutoscope.db.models import Video
 from mutoscope.errors import InvalidRequest
 from mutoscope.likeness import consent as cameo_consent
+from mutoscope.protocol.base import Upload
 from mutoscope.protocol.verify import C2paResult, VerifyResponse, VideoOrigin, WatermarkResult
 from mutoscope.provenance import Verification, verify
 

@@ -1,4 +1,4 @@
-"""Serving a stored object over HTTP with Range and HEAD, alike for every backend.
+"""Serving a stored object over HTTP with Range and HEAD, alike for every backend and both front ends.
 
 A local file goes out as Starlette's zero-copy `FileResponse`; a remote object is streamed from the
 backend with one ranged read. Both judge the Range header by the same rules, and a bad one raises our
@@ -7,7 +7,6 @@ own errors so the API answers with OpenAI's envelope (web/ renders its error pag
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -15,18 +14,7 @@ from starlette.responses import FileResponse, MalformedRangeHeader, Response, St
 from starlette.responses import RangeNotSatisfiable as _Unsatisfiable
 
 from mutoscope.errors import InvalidRequest, NotFound, RangeNotSatisfiable
-from mutoscope.storage.base import Storage
-
-
-@dataclass
-class StoredFile:
-    """What a download serves: an object that exists (`size` was just read) and how to name it."""
-
-    storage: Storage
-    key: str
-    size: int
-    media_type: str
-    filename: str
+from mutoscope.storage import StoredFile
 
 
 def _ranges(header: str, size: int) -> list[tuple[int, int]]:

@@ -1,9 +1,14 @@
-"""One place that turns every failure into OpenAI's error envelope."""
+"""One place that turns every failure into OpenAI's error envelope, or a browser's HTML error page.
+
+The composition root installs it on the one app that serves `/v1` and the pages; the page renderer is
+handed in (`web/pages.py`'s), so this module knows neither front end.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -32,17 +37,22 @@ def validation_error(errors: list[dict]) -> JSONResponse:
     return error_response(400, message, param=param, code=code)
 
 
-def _html(request: Request, status: int, message: str, code: str | None,
-          headers: dict[str, str] | None = None) -> Response | None:
-    """Datasette's one handler, two formats: a browser on a web page (not /v1) gets the web app's HTML
-    error page; every /v1 path keeps OpenAI's JSON envelope whatever the client accepts."""
-    render = getattr(request.app.state, "render_error_page", None)  # set by web/ when it is mounted
-    if render is None or request.url.path.startswith("/v1") or "text/html" not in request.headers.get("accept", ""):
-        return None
-    return render(request, status, without_addresses(message), code, headers)
+# (request, status, message, code, headers) -> the HTML error page.
+PageRenderer = Callable[[Request, int, str, str | None, dict[str, str] | None], Response]
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, render_page: PageRenderer | None = None) -> None:
+    """Envelope-returning handlers for our errors, validation, HTTP errors and crashes."""
+
+    def _html(request: Request, status: int, message: str, code: str | None,
+              headers: dict[str, str] | None = None) -> Response | None:
+        """Datasette's one handler, two formats: a browser on a web page (not /v1) gets the HTML error
+        page; every /v1 path keeps OpenAI's JSON envelope whatever the client accepts."""
+        if render_page is None or request.url.path.startswith("/v1") \
+                or "text/html" not in request.headers.get("accept", ""):
+            return None
+        return render_page(request, status, without_addresses(message), code, headers)
+
     @app.exception_handler(MutoscopeError)
     async def _ours(request: Request, exc: MutoscopeError):
         return _html(request, exc.status_code, exc.message, exc.code, exc.headers) or error_response(
