@@ -188,7 +188,7 @@ def _status_writes(path: Path) -> list[str]:
 
 
 # Cameos, exports and the web app's error type have statuses of their own.
-OTHER_STATUSES = {("likeness", "records.py", "c"), ("exports", "queue.py", "e"), ("web", "forms.py", "self")}
+OTHER_STATUSES = {("likeness", "records.py", "c"), ("likeness", "records.py", "cameo"), ("exports", "queue.py", "e"), ("web", "forms.py", "self")}
 
 
 def _is_other_table(path: Path, node: ast.Attribute) -> bool:
