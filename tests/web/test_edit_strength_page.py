@@ -1,4 +1,4 @@
-"""The edit form's strength control in this process (fast tier): shown at the model's own strength, sent
+"""The edit and remix forms' strength control in this process (fast tier): shown at the model's own strength, sent
 with the edit, and a bad value refused on the form with nothing queued. The script that keeps the shown
 value beside the range is static (web/static/edit.js), as the strict CSP requires."""
 
@@ -85,3 +85,30 @@ def test_editing_one_of_your_videos_starts_at_its_models_own(studio, page):
     own = edit_strength_of(studio.app.state.services.admission, video.model)
     assert own is not None and f'value="{own}"' in RANGE.search(html).group(0)
     assert 'id="edit-model"' not in html  # the source's model, size and length are kept
+
+
+REMIX_RANGE = re.compile(r'<input id="remix-strength" name="edit_strength" type="range"[^>]*>')
+
+
+def test_remixing_a_clip_has_the_strength_control_and_sends_it(studio, page):
+    c, token = page
+    video = studio.client().videos.create(prompt="a fox in the snow", extra_body={"seed": 2})
+    with sqlite3.connect(studio.data_dir / "mutoscope.db", timeout=30) as db:  # no worker in this process
+        db.execute("UPDATE videos SET status = 'completed', progress = 100 WHERE id = ?", (video.id,))
+    html = c.get(f"/videos/{video.id}").text
+    control = REMIX_RANGE.search(html)
+    assert control, html
+    own = edit_strength_of(studio.app.state.services.admission, video.model)
+    assert own is not None and f'value="{own}"' in control.group(0)
+    assert '<label for="remix-strength">Remix strength</label>' in html
+    assert f'<output id="remix-strength-value" for="remix-strength" aria-hidden="true">{own}</output>' in html
+    assert '<script src="/static/edit.js" defer></script>' in html
+    assert "remix-strength" in c.get("/static/edit.js").text
+    r = c.post(f"/videos/{video.id}/remix", data={"csrf_token": token, "prompt": "a fox at night",
+                                                  "edit_strength": "1.5"})
+    assert r.status_code == 400 and "edit_strength" in r.text
+    assert 'value="1.5"' in REMIX_RANGE.search(r.text).group(0)  # the form comes back as it was sent
+    r = c.post(f"/videos/{video.id}/remix", data={"csrf_token": token, "prompt": "a fox at night",
+                                                  "edit_strength": "0.3"})
+    assert r.status_code == 303, r.text
+    assert stored_params(studio)[-1]["edit_strength"] == 0.3

@@ -260,8 +260,11 @@ def _video_page(request: Request, who: Principal, found: SharedVideo, error: For
         pass
     # Someone else's video is reached through its share link; its files and remix go through the link too.
     base = f"/videos/{video.id}" if found.mine else f"/s/{found.token}"
+    # A remix of one clip re-generates it as an edit does, so it gets the same strength control, starting at the
+    # model's own; a storyboard's remix renders its shots afresh and has none.
+    strength = edit_strength_of(services(request).admission, video.model) if can_edit and not video.shots else None
     return render(request, "video.html", status_code=error.status if error else 200, video=video, found=found,
-                  mine=found.mine, base=base,
+                  mine=found.mine, base=base, default_strength=strength,
                   lineage=services(request).video_queries.lineage(who, video.id, found.token),
                   live=video.status in ACTIVE, extend_seconds=seconds, can_edit=can_edit, error=error, form=form,
                   values=values or {}, extensions=services(request).admission.plan_of(who).extensions,
@@ -306,7 +309,7 @@ def video_content(request: Request, who: WhoDep, video_id: str,
 
 async def _remix(request: Request, who: Principal, found: SharedVideo) -> Response:
     fields = await read_form(request)
-    fields = {k: v for k, v in fields.items() if k in ("prompt", "seed", "shot")}
+    fields = {k: v for k, v in fields.items() if k in ("prompt", "seed", "shot", "edit_strength")}
     if fields.get("shot") in ("", None):  # "the whole video"
         fields.pop("shot", None)
     elif isinstance(fields["shot"], str) and fields["shot"].isdigit():

@@ -1,16 +1,26 @@
-// The edit form's strength control: its value shown beside it, and, until it is moved, the chosen model's own.
+// The edit and remix forms' strength control: its value shown beside it, and, in the edit form, until it is
+// moved, the chosen model's own.
 (function () {
   "use strict";
 
+  // Two decimals at most, no trailing zeros: 0.7, 0.55, 1, as the server writes them.
+  function shows(range, shown) {
+    function show() { shown.textContent = String(Number(Number(range.value).toFixed(2))); }
+    show();
+    return show;
+  }
+
   function setup() {
+    var remix = document.getElementById("remix-strength");
+    var remixShown = document.getElementById("remix-strength-value");
+    if (remix && remixShown) remix.addEventListener("input", shows(remix, remixShown));
+
     var range = document.getElementById("edit-strength");
     var shown = document.getElementById("edit-strength-value");
     if (!range || !shown) return;
     var moved = false;
-    // Two decimals at most, no trailing zeros: 0.7, 0.55, 1, as the server writes them.
-    function show() { shown.textContent = String(Number(Number(range.value).toFixed(2))); }
+    var show = shows(range, shown);
     range.addEventListener("input", function () { moved = true; show(); });
-    show();
 
     var model = document.getElementById("edit-model");
     var data = document.getElementById("edit-strengths");
