@@ -156,7 +156,9 @@ def import_cmd(file: Annotated[Path, typer.Argument(help="An archive made by `mu
                       f"(not_run_imported): {', '.join(obj.not_run)}", soft_wrap=True)
     for c in obj.cameos:
         renamed = f" (@{c.archive_handle} was taken here)" if c.handle != c.archive_handle else ""
-        dropped = f"; grants not carried over: {', '.join(c.grants_dropped)}" if c.grants_dropped else ""
+        more = c.grants_dropped_count - len(c.grants_dropped)
+        named = ", ".join(c.grants_dropped) + (f" and {more} more" if more > 0 else "")
+        dropped = f"; grants not carried over: {named}" if c.grants_dropped else ""
         console.print(f"Cameo @{c.handle} ({c.id}){renamed} is unverified: nobody can use it until its person "
                       f"records a verification on this server under that handle{dropped}.", soft_wrap=True)
 

@@ -47,13 +47,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mutoscope.db.models import Cameo, CameoUse, Import, ImportedVideo, UsageRecord, Video, new_id, now
-from mutoscope.errors import InvalidRequest, MutoscopeError, PayloadTooLarge
+from mutoscope.errors import Conflict, InvalidRequest, MutoscopeError, PayloadTooLarge
 from mutoscope.engine.camera import moves_of
 from mutoscope.exports.format import (CAMEOS, FORMAT, ID_RE, MANIFEST, SUPPORTED_VERSIONS, VIDEO_FILES, VIDEOS,
                                       CameoRecord, RecordParams, VideoRecord, cameo_reference_path, cameo_voice_path,
                                       is_known, is_unsafe, shot_image_path)
 from mutoscope.exports.scratch import ScratchArea
-from mutoscope.likeness.portable import Incoming, restore, restore_uses, valid_handle, waiting
+from mutoscope.likeness.portable import (Incoming, carry_others_uses, restore, restore_uses, valid_handle,
+                                         waiting)
 from mutoscope.media import MediaError, load_image
 from mutoscope.media.sound import SoundLimits, decode_sound
 from mutoscope.protocol.base import nesting_within
@@ -100,6 +101,8 @@ class Limits:
     max_json_depth: int = 32
     max_cameos: int = 100
     max_cameo_record_bytes: int = 16 * 1024 * 1024
+    # All of cameos.jsonl: parsed, its lines are held at once, so the many-line worst case is bounded too.
+    max_cameos_bytes: int = 32 * 1024 * 1024
     max_cameo_file_bytes: int = 8 * 1024 * 1024
     max_cameo_pixels: int = 4096 * 4096
     max_voice_seconds: float = 30.0
@@ -366,6 +369,9 @@ def _cameos(staged: dict[str, Path], limits: Limits) -> list[StagedCameo]:
     out: list[StagedCameo] = []
     ids: set[str] = set()
     handles: set[str] = set()
+    if (size := staged[CAMEOS].stat().st_size) > limits.max_cameos_bytes:
+        raise _bad(f"cameos.jsonl is {size} bytes; this server reads at most {limits.max_cameos_bytes}.",
+                   "invalid_cameo")
     with open(staged[CAMEOS], "rb") as f:
         n = 0
         while line := f.readline(limits.max_cameo_record_bytes + 1):
@@ -412,6 +418,10 @@ def _cameos(staged: dict[str, Path], limits: Limits) -> list[StagedCameo]:
                     raise _bad(f"{where}: {path} is not a usable JPEG image ({e}).", "invalid_image") from None
             if rec.files.voice is not None:
                 data = _cameo_file(staged, rec.files.voice, cameo_voice_path(rec.id), where, limits)
+                # An export writes WAV; only a WAV reaches the decoder, which would otherwise follow whatever
+                # format it can detect (playlists included).
+                if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+                    raise _bad(f"{where}: {rec.files.voice} is not a WAV file.", "invalid_audio")
                 try:
                     decode_sound(io.BytesIO(data), SoundLimits(max_seconds=limits.max_voice_seconds))
                 except MediaError as e:
@@ -679,6 +689,8 @@ def place(sessions: sessionmaker[Session], storage: Storage, owner_id: str, vide
                         s.add(ImportedVideo(owner_id=owner_id, source=source, source_id=sid, video_id=id_map[sid],
                                             meta=st.meta))
                     restore_uses(s, owner_id, incoming, report, shows, id_map)
+                    if source.startswith("archive:"):
+                        carry_others_uses(s, owner_id, id_map)
                     if import_row is not None:
                         import_row.cameos = list(report.values())
                         import_row.id_map = dict(id_map)
@@ -688,7 +700,8 @@ def place(sessions: sessionmaker[Session], storage: Storage, owner_id: str, vide
                 break
             except IntegrityError:
                 if n == tries - 1:
-                    raise
+                    raise Conflict("The import collided with other changes made at the same moment; nothing was "
+                                   "imported. Send it again.", code="import_conflict") from None
     except BaseException:
         for vid in moved:
             storage.delete_prefix(attempt_prefix(vid, attempt))
@@ -798,8 +811,8 @@ def import_archive(sessions: sessionmaker[Session], storage: Storage, owner_id: 
                 held = waiting(s, owner_id)
             if held + len(cameos) > limits.max_cameos:
                 raise _bad(f"The archive brings {len(cameos)} cameos and your account already has {held} waiting "
-                           f"for verification; at most {limits.max_cameos} may wait. Verify or delete some first.",
-                           "too_many_cameos")
+                           f"for verification or imported in the last day; at most {limits.max_cameos} may. Verify "
+                           "the waiting ones and import the rest a day later.", "too_many_cameos")
         row = Import(owner_id=owner_id, sha256=digest, format_version=int(manifest["format_version"]))
         try:
             place(sessions, storage, owner_id, videos, f"archive:{digest}", import_row=row, cameos=cameos)
@@ -808,7 +821,8 @@ def import_archive(sessions: sessionmaker[Session], storage: Storage, owner_id: 
             found = _existing(sessions, owner_id, digest)
             if found is not None:
                 return found, True
-            raise
+            raise Conflict("The import collided with other changes made at the same moment; nothing was imported. "
+                           "Send it again.", code="import_conflict") from None
     if unfinished == "resubmit" and resubmit is not None:
         _resubmit_all(sessions, storage, owner_id, videos, row, resubmit)
     return row, False

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mutoscope.db.models import Export, User, Video, now
 from mutoscope.exports.format import cameo_reference_path, cameo_voice_path, shot_image_path, video_path
 from mutoscope.exports.writer import Entry, ExportState, Item, finish, write_archive
-from mutoscope.likeness.portable import own_cameos_of, owned
+from mutoscope.likeness.portable import own_cameos_of, owned, taken_down_by_others
 from mutoscope.storage.keys import published_key
 from mutoscope.storage import Storage
 from mutoscope.storage.keys import archive_key
@@ -153,6 +153,8 @@ class ExportQueue:
             v = s.scalar(select(Video).where(Video.id == video_id, Video.owner_id == owner_id,
                                              Video.deleted_at.is_(None)))
             if v is None:  # deleted since the export started
+                return None
+            if taken_down_by_others(s, owner_id, v.id):  # its link to that cameo could not travel with it
                 return None
             entries: list[Entry] = []
             files: dict[str, str] = {}

@@ -103,8 +103,10 @@ blocked_term = _blocked  # for likeness/guard.py: a face-matched cameo's prefere
 def resolve(s: Session, refs: Iterable[str]) -> list[tuple[str, Cameo | None]]:
     out = []
     for ref in refs:
-        ref_l = ref.lower().lstrip("@")
-        cameo = s.scalar(select(Cameo).where((Cameo.id == ref) | (Cameo.handle == ref_l)))
+        # An id first: a handle may be spelt like another cameo's id, and which row of an OR comes first is the
+        # database's choice.
+        cameo = s.scalar(select(Cameo).where(Cameo.id == ref)) or \
+            s.scalar(select(Cameo).where(Cameo.handle == ref.lower().lstrip("@")))
         out.append((ref, cameo))
     return out
 

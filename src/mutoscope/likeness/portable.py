@@ -12,6 +12,12 @@ until its person records a live verification on this server (POST /v1/cameos wit
 voice sample come only from that live recording, so an archive's pictures can never become a match target
 or condition a model. Handle and consent preferences are kept; grants name accounts of another server,
 so they are dropped and reported; uses of videos the archive does not bring are reported, not restored.
+
+Someone else's cameo in a video: its link cannot leave (the cameo is not the exporter's), so the takedown
+power must not be lost on the way. A video taken down through another person's cameo is left out of the
+export (`taken_down_by_others`: its content already answers 410 here), and an archive video brought back to
+the server it came from keeps its uses of other people's cameos (`carry_others_uses`), so their owners still
+see it among their uses and can take it down, and a takedown made since stays in force.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ from mutoscope.storage.keys import cameo_frame_key
 
 IMPORTED = "unverified"
 MAX_REFERENCES = 3
+# An import's report names this many of the grantees each cameo's grants named, and counts the rest: a cameo
+# may have thousands, and the report is kept with the import and returned by every read of it.
+GRANTEES_NAMED = 20
 
 
 @dataclass
@@ -78,6 +87,30 @@ def own_cameos_of(s: Session, owner_id: str, video_id: str) -> list[str]:
                                  Cameo.deleted_at.is_(None)).order_by(CameoUse.seq)))
 
 
+def taken_down_by_others(s: Session, owner_id: str, video_id: str) -> bool:
+    """Whether a video was taken down through a cameo `owner_id` does not own: it leaves in no export."""
+    return s.scalar(select(CameoUse.seq).join(Cameo, Cameo.id == CameoUse.cameo_id).where(
+        CameoUse.video_id == video_id, CameoUse.taken_down_at.is_not(None), Cameo.owner_id != owner_id)
+        .limit(1)) is not None
+
+
+def carry_others_uses(s: Session, owner_id: str, video_ids: dict[str, str]) -> None:
+    """Archive video id -> its new id here: where the archive's video is a video of this server, its uses of
+    other people's cameos follow the copy, takedowns included, audited in their owners' names. An archive
+    from elsewhere names no video here and carries nothing."""
+    olds = [old for old, new in video_ids.items() if old != new]
+    if not olds:
+        return
+    rows = s.execute(select(CameoUse, Cameo.owner_id).join(Cameo, Cameo.id == CameoUse.cameo_id).where(
+        CameoUse.video_id.in_(olds), Cameo.owner_id != owner_id).order_by(CameoUse.seq)).all()
+    for use, cameo_owner in rows:
+        video_id = video_ids[use.video_id]
+        s.add(CameoUse(cameo_id=use.cameo_id, video_id=video_id, user_id=owner_id, created_at=now(),
+                       taken_down_at=use.taken_down_at, takedown_reason=use.takedown_reason))
+        audit.append(s, "use", actor_id=owner_id, owner_id=cameo_owner, cameo_id=use.cameo_id, subject_id=video_id,
+                     detail={"imported": True, "copy_of": use.video_id})
+
+
 def valid_handle(handle: str) -> bool:
     return bool(HANDLE.match(handle))
 
@@ -116,9 +149,13 @@ def _free_handle(s: Session, handle: str, claimed: set[str]) -> str:
 
 
 def waiting(s: Session, owner_id: str) -> int:
-    """How many of the owner's cameos wait for a live verification (imported, not deleted)."""
+    """How many imported cameos count against the owner's bound: those waiting for a live verification, and
+    every one imported in the last day whatever became of it. A deleted cameo keeps its handle (handles are
+    never reused), so without the second term importing and deleting in a loop would hold handles without
+    end."""
     return s.scalar(select(func.count()).select_from(Cameo).where(
-        Cameo.owner_id == owner_id, Cameo.status == IMPORTED, Cameo.deleted_at.is_(None))) or 0
+        Cameo.owner_id == owner_id,
+        ((Cameo.status == IMPORTED) & Cameo.deleted_at.is_(None)) | (Cameo.imported_at >= now() - 86400))) or 0
 
 
 def restore(s: Session, owner_id: str, cameos: list[Incoming]) -> dict[str, dict[str, Any]]:
@@ -136,7 +173,8 @@ def restore(s: Session, owner_id: str, cameos: list[Incoming]) -> dict[str, dict
         s.flush()
         out[inc.archive_id] = {"archive_id": inc.archive_id, "id": c.id, "handle": handle,
                                "archive_handle": inc.handle, "status": IMPORTED,
-                               "grants_dropped": list(inc.grantees), "uses_dropped": 0}
+                               "grants_dropped": list(inc.grantees[:GRANTEES_NAMED]),
+                               "grants_dropped_count": len(inc.grantees), "uses_dropped": 0}
         audit.append(s, "import", actor_id=owner_id, owner_id=owner_id, cameo_id=c.id,
                      detail={"grants_dropped": len(inc.grantees), "handle_changed": handle != inc.handle})
     return out
@@ -147,14 +185,16 @@ def restore_uses(s: Session, owner_id: str, cameos: list[Incoming], report: dict
     """The uses of the imported videos (archive video id -> the archive cameo ids it names), as on the source:
     a takedown recorded there stays in force. Uses of videos the archive does not bring are counted in the
     report, never restored: their ids mean nothing here, or something else."""
-    by_id = {inc.archive_id: inc for inc in cameos}
+    # One index of the archive's uses, read once: a scan of a cameo's uses per (video, cameo) pair would let a
+    # small archive hold the import's transaction for minutes.
+    was_used = {(inc.archive_id, u.get("video_id")): u for inc in cameos for u in inc.uses}
     shown: dict[str, set[str]] = {}
     for archive_video, cameo_ids in videos.items():
         for archive_cameo in cameo_ids:
             if archive_cameo not in report:
                 continue  # one of the importer's own cameos here: the video does not add a use to it
             shown.setdefault(archive_cameo, set()).add(archive_video)
-            was = next((u for u in by_id[archive_cameo].uses if u.get("video_id") == archive_video), {})
+            was = was_used.get((archive_cameo, archive_video), {})
             cameo_id, video_id = report[archive_cameo]["id"], video_ids[archive_video]
             s.add(CameoUse(cameo_id=cameo_id, video_id=video_id, user_id=owner_id,
                            created_at=was.get("created_at") or now(), taken_down_at=was.get("taken_down_at"),

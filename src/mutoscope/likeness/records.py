@@ -151,7 +151,9 @@ class CameoRecords:
                 # (like any cameo) usable only once this recording passes.
                 cameo = held
                 cameo.challenge_id, cameo.status, cameo.keep_upload = ch.id, "verifying", keep_upload
-                cameo.voice_consent = voice_consent or cameo.voice_consent
+                # Voice consent is the recorder's answer now, never the archive's: an archive is a file anyone
+                # could have written, and a "no" given at this recording must hold.
+                cameo.voice_consent = voice_consent
             else:
                 cameo = Cameo(owner_id=user_id, handle=handle, challenge_id=ch.id, status="verifying",
                               keep_upload=keep_upload, voice_consent=voice_consent)

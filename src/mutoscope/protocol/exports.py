@@ -56,7 +56,8 @@ class ImportedCameo(BaseModel):
     status: Literal["unverified"] = "unverified"
     # Names (on the exporting server) of the people who held a grant: accounts of another server are not
     # accounts here, so the owner grants again here.
-    grants_dropped: list[str] = []
+    grants_dropped: list[str] = []  # the first 20 of them
+    grants_dropped_count: int = 0
     # Uses of videos the archive did not bring (another account's, or deleted): not restored.
     uses_dropped: int = 0
 
