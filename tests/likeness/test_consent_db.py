@@ -113,3 +113,19 @@ def test_audit_chain_detects_edit_and_removal(world):
         s.commit()
         check = audit.verify_chain(s)
         assert not check.valid and check.first_bad_seq == 3
+
+
+def test_reverifying_an_imported_cameo_takes_voice_consent_from_the_recording(world, whisper_dir, monkeypatch):
+    """An archive's `voice_consent: true` is a wish written into a file anyone could write: the live recording
+    under the cameo's handle answers for itself, and its "no" holds."""
+    svc, sessions, _, (owner, _, _) = world
+    monkeypatch.setenv("MUTOSCOPE_LIKENESS_WHISPER_MODEL", str(whisper_dir))  # create checks the analyzers first
+    with sessions() as s:
+        imported = Cameo(owner_id=owner, handle="migrated", challenge_id="", status="unverified", policy="everyone",
+                         voice_consent=True, imported_at=1_700_000_000)
+        s.add(imported)
+        s.commit()
+        cameo_id = imported.id
+    challenge = svc.new_challenge(owner)
+    made = svc.create(owner, "migrated", challenge.id, b"not a recording", voice_consent=False)
+    assert made.id == cameo_id and made.voice_consent is False
