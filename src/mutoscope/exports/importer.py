@@ -700,8 +700,7 @@ def place(sessions: sessionmaker[Session], storage: Storage, owner_id: str, vide
                 break
             except IntegrityError:
                 if n == tries - 1:
-                    raise Conflict("The import collided with other changes made at the same moment; nothing was "
-                                   "imported. Send it again.", code="import_conflict") from None
+                    raise  # the caller tells the same archive imported meanwhile from a real collision
     except BaseException:
         for vid in moved:
             storage.delete_prefix(attempt_prefix(vid, attempt))
