@@ -129,6 +129,12 @@ def test_hostile_input_files_are_refused_whole_or_line_by_line(srv, hooks, mallo
     assert done.request_counts.failed == 6 and done.request_counts.completed == 0
     assert "No file found" in done.errors.data[4].message
     wait_for(lambda: events(receiver, client, secret, done.id) == ["batch.failed"], timeout=30)
+    # A custom_id no database can store is the line's own refusal, not a failed insert that leaves the batch
+    # validating and every read of it a 500.
+    unstorable = json.dumps({"custom_id": "lone \ud800", "method": "POST", "url": "/v1/videos", "body": GOOD})
+    refused = finished(client, run(client, [unstorable]).id)
+    assert refused.status == "failed" and [(x.line, x.param) for x in refused.errors.data] == [(1, "custom_id")]
+    assert client.batches.list().data  # the owner's list still reads
     with pytest.raises(openai.NotFoundError):
         client.batches.retrieve("batch_nope")
     with pytest.raises(openai.NotFoundError):

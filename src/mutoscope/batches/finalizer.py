@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mutoscope.db.models import Batch, BatchError, File, Video, new_id, now
+from mutoscope.protocol.base import unstorable_at
 from mutoscope.protocol.batches import BatchErrors, BatchObject, BatchRequestCounts
 from mutoscope.storage import Storage
 from mutoscope.storage.keys import batch_file_key
@@ -84,13 +85,19 @@ def input_lines(storage: Storage, s: Session, b: Batch) -> list[bytes]:
     return [line for line in data.split(b"\n") if line.strip()]
 
 
+def valid_custom_id(value: Any) -> bool:
+    """What admission accepts as a line's custom_id: text of 1 to 64 characters that every database stores (a
+    NUL or a lone surrogate would fail the row's insert, and the refusal's too)."""
+    return isinstance(value, str) and 0 < len(value) <= 64 and unstorable_at(value) is None
+
+
 def custom_id_of(raw: bytes) -> str | None:
     """A line's custom_id as admission reads it (None when the line has no valid one)."""
     try:
         value = json.loads(raw).get("custom_id")
     except (ValueError, AttributeError, RecursionError):
         return None
-    return value if isinstance(value, str) and len(value) <= 64 else None
+    return value if valid_custom_id(value) else None
 
 
 def _records(s: Session, storage: Storage, b: Batch, why: str) -> tuple[list[dict], list[dict]]:

@@ -22,7 +22,7 @@ from mutoscope.config import Settings
 from mutoscope.db import repositories as repo
 from mutoscope.db.models import Batch, BatchError, Video, now
 from mutoscope.errors import InvalidRequest, MutoscopeError, NotFound
-from mutoscope.protocol.base import Body, parse
+from mutoscope.protocol.base import Body, cursor_page, nesting_within, parse
 from mutoscope.protocol.batches import BatchList, BatchObject, CreateBatchRequest
 from mutoscope.storage import Storage
 from mutoscope.videos.commands import BatchLine, VideoCommands
@@ -127,10 +127,10 @@ class BatchService:
                 raise InvalidRequest(f"Line {line + 1} is not a JSON object nesting at most {MAX_LINE_DEPTH} deep.",
                                      code="invalid_json")
             custom_id = item.get("custom_id")
-            if not isinstance(custom_id, str) or not 0 < len(custom_id) <= 64:
+            if not finalizer.valid_custom_id(custom_id):
                 custom_id = None
-                raise InvalidRequest("custom_id must be a string of 1 to 64 characters.", param="custom_id",
-                                     code="invalid_value")
+                raise InvalidRequest("custom_id must be a string of 1 to 64 characters a database can store (no "
+                                     "NUL, no lone surrogate).", param="custom_id", code="invalid_value")
             if item.get("method") != "POST":
                 raise InvalidRequest("method must be 'POST'.", param="method", code="invalid_value")
             if item.get("url") not in ENDPOINTS:
@@ -197,8 +197,7 @@ class BatchService:
             self._settle(who, bid)
         with self.sessions() as s:
             data = [finalizer.to_batch_object(s, self._get(s, who, bid)) for bid in ids]
-        return BatchList(data=data, first_id=data[0].id if data else None, last_id=data[-1].id if data else None,
-                         has_more=len(rows) > limit)
+        return cursor_page(BatchList, data, has_more=len(rows) > limit)
 
     def cancel(self, who: Principal, batch_id: str) -> BatchObject:
         """Lines not started are failed (refunded); running ones finish; then the batch is cancelled with the
@@ -214,20 +213,12 @@ class BatchService:
         return self.retrieve(who, batch_id)
 
 
-def _depth(value: object) -> int:
-    """How deep a parsed JSON value nests, counted without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        v, d = stack.pop()
-        if isinstance(v, (dict, list)):
-            deepest = max(deepest, d)
-            stack.extend((c, d + 1) for c in (v.values() if isinstance(v, dict) else v))
-    return deepest
-
-
 def parse_line(raw: bytes) -> object:
-    try:
-        item = json.loads(raw)
-    except (ValueError, RecursionError):
+    """A line's JSON, or None when it is not JSON or nests deeper than MAX_LINE_DEPTH (checked before parsing,
+    as every JSON document the server reads is)."""
+    if not nesting_within(raw, MAX_LINE_DEPTH):
         return None
-    return item if _depth(item) <= MAX_LINE_DEPTH else None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
