@@ -108,3 +108,19 @@ def test_webhook_endpoints_show_their_secret_once(client, http):
     client.webhooks.delete(ep.id)
     with pytest.raises(openai.NotFoundError):
         client.webhooks.retrieve(ep.id)
+
+
+def test_a_file_id_whose_bytes_are_gone_is_a_400_for_an_image_and_a_soundtrack(app_server, client):
+    """Every `file_id` a create reads (a first frame, a soundtrack) is read the one way, from where the file is
+    stored; a file whose bytes are gone is the request's 400, never a 500."""
+    import sqlite3
+
+    f = client.files.create(file=("a.png", b"\x89PNG\r\n\x1a\n", "image/png"), purpose="vision")
+    with sqlite3.connect(app_server.data_dir / "mutoscope.db", timeout=30) as db:
+        (key,) = db.execute("SELECT storage_key FROM files WHERE id = ?", (f.id,)).fetchone()
+    app_server.app.state.services.videos.storage.delete_prefix(key)
+    for extra, param in (({"input_reference": {"file_id": f.id}}, "input_reference.file_id"),
+                         ({"audio_reference": {"file_id": f.id}}, "audio_reference.file_id")):
+        with pytest.raises(openai.BadRequestError) as e:
+            client.videos.create(prompt="a kite", seconds="4", size="720x1280", extra_body=extra)
+        assert e.value.body["param"] == param and e.value.body["code"] == "file_not_found"

@@ -658,19 +658,27 @@ class VideoCommands:
                                  param="input_reference", code="invalid_image")
         return self._fit(upload.data, width, height, "input_reference")
 
+    def file_bytes(self, who: Principal, file_id: str, param: str) -> bytes:
+        """One of the caller's files (`/v1/files`, or a batch's output), read from where it is stored; another's
+        id, or a file whose bytes are gone, is a 400 naming `param`."""
+        with self.sessions() as s:
+            f = repo.get_file(s, who.user_id, file_id)
+        try:
+            if f is None:
+                raise FileNotFoundError(file_id)
+            with self.storage.open(f.storage_key) as fh:
+                return fh.read()
+        except FileNotFoundError:
+            raise InvalidRequest(f"No file found with id '{file_id}'. Upload it first with POST /v1/files.",
+                                 param=param, code="file_not_found") from None
+
     def _image_from_ref(self, who: Principal, ref: ImageRef, width: int, height: int,
                         param: str = "input_reference") -> bytes:
         """`param`: where the reference sits in the request (`input_reference`, `storyboard[2].image`)."""
         if (ref.image_url is None) == (ref.file_id is None):
             raise InvalidRequest(f"Provide exactly one of {param}.image_url or {param}.file_id.", param=param)
         if ref.file_id is not None:
-            with self.sessions() as s:
-                f = repo.get_file(s, who.user_id, ref.file_id)
-            if f is None:
-                raise InvalidRequest(f"No file found with id '{ref.file_id}'. Upload it first with POST /v1/files.",
-                                     param=f"{param}.file_id", code="file_not_found")
-            with self.storage.open(f.storage_key) as fh:
-                data = fh.read()
+            data = self.file_bytes(who, ref.file_id, f"{param}.file_id")
             return self._fit(data, width, height, f"{param}.file_id")
         url = ref.image_url
         if url.startswith("data:"):

@@ -98,21 +98,12 @@ def _base_audio_call() -> Any:
 
 
 def _fetch(service: VideoCommands, who: Principal, value: dict[str, Any]) -> tuple[bytes, str]:
-    from mutoscope.db import repositories as repo
-    from mutoscope.storage.keys import file_key
-
     file_id, url = value.get("file_id"), value.get("audio_url")
     if file_id is not None:
         param = f"{PARAM}.file_id"
         if not isinstance(file_id, str):
             raise InvalidRequest("audio_reference.file_id must be a string.", param=param)
-        with service.sessions() as s:
-            f = repo.get_file(s, who.user_id, file_id)
-        if f is None:
-            raise InvalidRequest(f"No file found with id '{file_id}'. Upload it first with POST /v1/files.",
-                                 param=param, code="file_not_found")
-        with service.storage.open(file_key(f.id)) as fh:
-            return fh.read(), param
+        return service.file_bytes(who, file_id, param), param
     param = f"{PARAM}.audio_url"
     if not isinstance(url, str):
         raise InvalidRequest("audio_reference.audio_url must be a string.", param=param)
