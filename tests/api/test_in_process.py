@@ -124,3 +124,19 @@ def test_a_file_id_whose_bytes_are_gone_is_a_400_for_an_image_and_a_soundtrack(a
         with pytest.raises(openai.BadRequestError) as e:
             client.videos.create(prompt="a kite", seconds="4", size="720x1280", extra_body=extra)
         assert e.value.body["param"] == param and e.value.body["code"] == "file_not_found"
+
+
+def test_a_plan_removed_from_the_plans_file_is_that_accounts_400_everywhere(app_server, http):
+    """Usage and creates read the account's plan the same one way: a plan the operator removed is a clear 400
+    naming the fix, never a 500 on every page that shows usage."""
+    import sqlite3
+
+    r = http.post("/v1/admin/users", json={"name": "inproc-planless"})
+    assert r.status_code == 200, r.text
+    user_id, key = r.json()["id"], r.json()["api_key"]
+    with sqlite3.connect(app_server.data_dir / "mutoscope.db", timeout=30) as db:
+        db.execute("UPDATE users SET plan = 'retired' WHERE id = ?", (user_id,))
+    member = app_server.http(key)
+    for r in (member.get("/v1/usage"),
+              member.post("/v1/videos", json={"prompt": "a kite", "seconds": "4", "size": "720x1280"})):
+        assert r.status_code == 400 and r.json()["error"]["code"] == "plan_not_configured", r.text

@@ -6,6 +6,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mutoscope.errors import InvalidRequest
+
 SHIPPED = Path(__file__).with_name("plans.toml")
 
 
@@ -88,3 +90,13 @@ def server_plans(path: Path | None, default_plan: str) -> dict[str, Plan]:
         raise ValueError(f"MUTOSCOPE_DEFAULT_PLAN={default_plan!r} is not a plan in the plans file "
                          f"({', '.join(plans)})")
     return plans
+
+
+def plan_for(plans: dict[str, Plan], name: str | None, default: str) -> Plan:
+    """An account's plan (`name`, or the default plan); a plan since removed from the plans file is a clear 400
+    for that account, not a failure of every page that shows its usage."""
+    name = name or default
+    if name not in plans:
+        raise InvalidRequest(f"Your account's plan '{name}' is not configured on this server; ask the operator.",
+                             code="plan_not_configured")
+    return plans[name]

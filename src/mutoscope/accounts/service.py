@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mutoscope.accounts import quota
-from mutoscope.accounts.plans import Plan
+from mutoscope.accounts.plans import Plan, plan_for
 from mutoscope.config import Settings
 from mutoscope.db import repositories as repo
 from mutoscope.db.models import ApiKey, User, now
@@ -206,7 +206,7 @@ class AccountService:
         self._guard_status = guard_status
 
     def plan(self, name: str | None) -> Plan:
-        return self.plans[name or self.settings.default_plan]
+        return plan_for(self.plans, name, self.settings.default_plan)
 
     def usage(self, who: Principal) -> Usage:
         with self.sessions() as s:

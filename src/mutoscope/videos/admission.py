@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from mutoscope.accounts import quota
-from mutoscope.accounts.plans import Plan
+from mutoscope.accounts.plans import Plan, plan_for
 from mutoscope.accounts.service import Principal
 from mutoscope.config import Settings
 from mutoscope.engine import camera as camera_moves
@@ -41,11 +41,7 @@ class Admission:
         self.limiter = quota.RateLimiter()
 
     def plan_of(self, who: Principal) -> Plan:
-        name = who.plan or self.settings.default_plan
-        if name not in self.plans:
-            raise InvalidRequest(f"Your account's plan '{name}' is not configured on this server; ask the "
-                                 "operator.", code="plan_not_configured")
-        return self.plans[name]
+        return plan_for(self.plans, who.plan, self.settings.default_plan)
 
     def admit(self, who: Principal, model: str, size: str, seconds: str, camera: str | None = None, *,
               steps: int | None = None, seconds_param: str | None = None, rated: bool = True) -> dict[str, str]:
