@@ -303,9 +303,6 @@ class Deliverer:
         if self._http is not None:
             self._http.close()
 
-    def wake(self) -> None:
-        self._wake.set()
-
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
