@@ -61,6 +61,9 @@ def test_another_users_video_is_not_found(app_server, endpoint):
     vid = made.structured_content["video"]["id"]
     _, (seen,) = call(endpoint(bob).server, ("get_video", {"video_id": vid}))
     assert seen.is_error and vid in text(seen)
+    # Not found, as for an id that never existed: a 403 would tell bob the video is there.
+    error = seen.structured_content["error"]
+    assert (error["status"], error["code"]) == (404, "video_not_found")
 
 
 def test_edit_and_remix_take_an_edit_strength_held_to_the_apis_range(app_server, endpoint):
