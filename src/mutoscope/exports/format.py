@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mutoscope.likeness.portable import MAX_REFERENCE_FRAMES
 from mutoscope.protocol.videos import MAX_STORYBOARD_SHOTS, EditStrength, GenerationParams
 
 FORMAT = "mutoscope-export"
@@ -31,7 +32,6 @@ MANIFEST, README, VIDEOS, CAMEOS = "manifest.json", "README.txt", "videos.jsonl"
 VIDEO_FILES = {"video": "video.mp4", "thumbnail": "thumbnail.webp", "spritesheet": "spritesheet.jpg",
                "input": "input.png"}
 RESERVED_PREFIXES = ("provenance/",)
-MAX_CAMEO_REFERENCES = 3  # what a verification keeps (likeness/verify.py)
 VOICE_FILE = "voice.wav"
 
 ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
@@ -206,7 +206,7 @@ class CameoUseRecord(BaseModel):
 class CameoFiles(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    references: list[str] = Field(default_factory=list, max_length=MAX_CAMEO_REFERENCES)
+    references: list[str] = Field(default_factory=list, max_length=MAX_REFERENCE_FRAMES)
     voice: str | None = Field(None, max_length=300)
 
 

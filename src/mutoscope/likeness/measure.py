@@ -24,11 +24,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mutoscope.db.models import Cameo
+from mutoscope.likeness.face import SAME_PERSON_DISTANCE
 
 logger = logging.getLogger(__name__)
 
 FACE_SAMPLES = 8
-SAME_PERSON_DISTANCE = 0.6
 
 
 def face_match(frames: np.ndarray, embedding: np.ndarray, samples: int = FACE_SAMPLES) -> dict[str, Any] | None:

@@ -31,12 +31,13 @@ from sqlalchemy.orm import Session
 
 from mutoscope.db.models import Cameo, CameoGrant, CameoUse, User, new_id, now
 from mutoscope.likeness import audit
+# Re-exported: the archive format bounds a cameo's frames by it, and exports/ may import only this module.
+from mutoscope.likeness.conditioning import MAX_REFERENCE_FRAMES as MAX_REFERENCE_FRAMES
+from mutoscope.likeness.conditioning import reference_frame_keys
 from mutoscope.likeness.consent import HANDLE
 from mutoscope.storage import Storage
-from mutoscope.storage.keys import cameo_frame_key
 
 IMPORTED = "unverified"
-MAX_REFERENCES = 3
 # An import's report names this many of the grantees each cameo's grants named, and counts the rest: a cameo
 # may have thousands, and the report is kept with the import and returned by every read of it.
 GRANTEES_NAMED = 20
@@ -61,10 +62,10 @@ def owned(s: Session, storage: Storage, owner_id: str) -> list[PortableCameo]:
         uses = s.scalars(select(CameoUse).where(CameoUse.cameo_id == c.id).order_by(CameoUse.seq)).all()
         refs = []
         if c.status == "active" and c.purged_at is None:
-            for i in range(MAX_REFERENCES):
-                if storage.size(cameo_frame_key(c.id, i)) is None:
+            for key in reference_frame_keys(c.id):
+                if storage.size(key) is None:
                     break
-                refs.append(cameo_frame_key(c.id, i))
+                refs.append(key)
         voice = None
         if c.voice_consent and c.voice_sample_key and storage.size(c.voice_sample_key) is not None:
             voice = c.voice_sample_key

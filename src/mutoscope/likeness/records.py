@@ -29,16 +29,12 @@ from mutoscope.likeness.challenge import DEFAULT_TTL_S, Challenge, new_challenge
 from mutoscope.likeness.portable import IMPORTED
 from mutoscope.likeness.runtime import LikenessUnavailable, install_hint
 from mutoscope.storage import Storage
-from mutoscope.storage.keys import cameo_prefix, upload_key, voice_sample_key
+from mutoscope.storage.keys import cameo_frame_key, cameo_prefix, upload_key, voice_sample_key
 
 logger = logging.getLogger(__name__)
 PURGE_GRACE_DAYS = 30
 
 
-
-
-def reference_key(cameo_id: str, i: int) -> str:
-    return f"{cameo_prefix(cameo_id)}/reference-{i}.jpg"
 
 
 @dataclass
@@ -208,8 +204,8 @@ class CameoRecords:
             for i, frame in enumerate(report.reference_frames):
                 buf = io.BytesIO()
                 Image.fromarray(frame).save(buf, format="JPEG", quality=90)
-                self.storage.put_bytes(reference_key(cameo_id, i), buf.getvalue())
-                refs.append(reference_key(cameo_id, i))
+                self.storage.put_bytes(cameo_frame_key(cameo_id, i), buf.getvalue())
+                refs.append(cameo_frame_key(cameo_id, i))
         sample = self._keep_voice(cameo_id, data, speech) if report.passed and voice else None
 
         def tx(s: Session) -> None:
