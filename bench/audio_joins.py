@@ -33,10 +33,12 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from mutoscope.engine.families.ltx2 import EXTEND_CONDITION_FRAMES as OVERLAP_FRAMES  # noqa: E402
+from mutoscope.jobs.storyboard import CONTINUOUS_BLEND_SECONDS  # noqa: E402
+from mutoscope.media.audio import rms as media_rms  # noqa: E402
+
 RATE = 24_000
 FPS = 24.0
-OVERLAP_FRAMES = 17  # what LTX-2 extensions are conditioned on (engine/families/ltx2.py)
-CONTINUOUS_BLEND_SECONDS = 0.005
 
 
 def ambience(seconds: float, seed: int, level: float) -> np.ndarray:
@@ -60,8 +62,7 @@ def ambience(seconds: float, seed: int, level: float) -> np.ndarray:
 def level_jump(audio: np.ndarray, at: int) -> float:
     win = round(0.2 * RATE)
     before, after = audio[:, at - win: at], audio[:, at: at + win]
-    rms = lambda x: np.sqrt(np.mean(x.astype(np.float64) ** 2)) + 1e-12  # noqa: E731
-    return abs(20 * np.log10(rms(after) / rms(before)))
+    return abs(20 * np.log10((media_rms(after) + 1e-12) / (media_rms(before) + 1e-12)))
 
 
 def spectral_jump(audio: np.ndarray, at: int) -> float:

@@ -81,8 +81,9 @@ def choose(sizes: Mapping[str, int], free_bytes: int) -> str:
     """The `memory = "auto"` choice for components of `sizes` (bytes) on a GPU with `free_bytes` free.
 
     All resident when the weights take under FULL_SHARE of it; else everything but the text encoder,
-    which runs once per job and is moved in only to encode (resident weights plus the encoder must fit
-    then, before any activation exists); else one module at a time; else group offload."""
+    which runs only to encode (one to three forward passes a job) and is moved in for each (resident
+    weights plus the encoder must fit then, before any activation exists); else one module at a time;
+    else group offload."""
     total = sum(sizes.values())
     text = sum(v for k, v in sizes.items() if is_text_encoder(k))
     if total < free_bytes * FULL_SHARE:

@@ -302,8 +302,10 @@ def _offload_one_at_a_time(pipes: "LoadedPipelines", device: str) -> None:
 
 
 def _text_encoder_offload(pipes: "LoadedPipelines", device: str) -> None:
-    """Everything resident but the text encoder(s), which run once per job: an accelerate hook moves an
-    encoder in before its forward pass and back out after it, so denoising has its memory."""
+    """Everything resident but the text encoder(s): an accelerate hook moves an encoder in before each of its
+    forward passes and back out after it, so denoising has its memory. A guided model encodes its negative
+    prompt in a second pass and a two-stage recipe's refine call encodes again, so that is one to three
+    round trips a job, not one."""
     import torch
     from accelerate.hooks import CpuOffload, add_hook_to_module
 
@@ -362,8 +364,7 @@ def _named_modules(pipes: "LoadedPipelines") -> dict[str, Any]:
     for pipe in pipes.all():
         for name, component in pipe.components.items():
             if isinstance(component, torch.nn.Module):
-                if name == "latent_upsampler" or id(component) not in seen:
-                    seen.setdefault(id(component), (name, component))
+                seen.setdefault(id(component), (name, component))
     return {name: module for name, module in seen.values()}
 
 
