@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
+import contextlib
 import json
 import os
 import shutil
@@ -145,34 +146,53 @@ def built_in_bf16(cls, folder: Path):
     return built.to(torch.bfloat16).eval() if isinstance(built, torch.nn.Module) else built
 
 
+@contextlib.contextmanager
+def in_bf16_on(device: str):
+    """Build under `device` with bf16 as the default dtype, so a full-size model never exists in float32 (a 19B
+    transformer would be 76 GB)."""
+    import torch
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        with torch.device(device):
+            yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def components_in_bf16(folder: Path, index: dict, device: str, skip: tuple[str, ...] = ()) -> dict:
+    """Each component a (modular) model index names, built from its config folder in bf16 on `device`; None for
+    those that do not build from a config (tokenizers, processors), which the caller supplies."""
+    from mutoscope.engine.families.base import builds_from_config, component_class
+
+    components = {}
+    with in_bf16_on(device):
+        for name, value in index.items():
+            if name.startswith("_") or name in skip or not isinstance(value, list) or value[0] is None:
+                continue
+            cls = component_class(value[0], value[1])
+            buildable = cls is not None and builds_from_config(cls) and (folder / name).is_dir()
+            components[name] = built_in_bf16(cls, folder / name) if buildable else None
+    return components
+
+
 def build_real(entry, device: str):
     """`entry`'s components from its fixture's configs, full size, bf16, random weights, built on `device`."""
     import torch
     from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
 
     from mutoscope.engine.families import FAMILIES
-    from mutoscope.engine.families.base import builds_from_config, component_class
     from mutoscope.engine.testkit.tiny_text import tiny_gemma_tokenizer
 
     folder = FIXTURES / entry.weights
     index = json.loads((folder / "model_index.json").read_text())
-    components = {}
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.bfloat16)
-    try:
-        with torch.device(device):
-            for name, value in index.items():
-                if name.startswith("_") or not isinstance(value, list) or len(value) != 2 or value[0] is None:
-                    continue
-                cls = component_class(*value)
-                components[name] = built_in_bf16(cls, folder / name) if cls is not None and builds_from_config(cls) \
-                    else None
-            upsampler = None
-            if entry.recipe == "two_stage":
-                config = LTX2LatentUpsamplerModel.load_config(str(folder / entry.upsampler))
-                upsampler = LTX2LatentUpsamplerModel.from_config(config).to(torch.bfloat16)
-    finally:
-        torch.set_default_dtype(previous)
+    components = components_in_bf16(folder, index, device)
+    upsampler = None
+    if entry.recipe == "two_stage":
+        with in_bf16_on(device):
+            config = LTX2LatentUpsamplerModel.load_config(str(folder / entry.upsampler))
+            upsampler = LTX2LatentUpsamplerModel.from_config(config).to(torch.bfloat16)
     components["tokenizer"] = tiny_gemma_tokenizer()
     return FAMILIES[entry.family]._pipelines(components, upsampler=upsampler)
 
@@ -263,10 +283,7 @@ def build_h3(entry, device: str):
     """MiniMax-H3's ref2va components from the fixture's configs, full size, bf16, random weights, built on
     `device` (no `transformer`: only text- and image-to-video run it). Its tokenizer is the tiny byte-fallback
     one with Qwen's vision tokens, and the conditioner is told their ids, all inside the real vocabulary."""
-    import torch
-
     from mutoscope.engine.families import FAMILIES
-    from mutoscope.engine.families.base import builds_from_config, component_class
     from mutoscope.engine.testkit.minimax_h3 import (
         VISION_TOKENS,
         tiny_processor,
@@ -275,20 +292,8 @@ def build_h3(entry, device: str):
 
     folder = FIXTURES / entry.weights
     index = json.loads((folder / "modular_model_index.json").read_text())
-    components = {}
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.bfloat16)
-    try:
-        with torch.device(device):
-            for name, value in index.items():
-                if name.startswith("_") or name == "transformer" or not isinstance(value, list) or value[0] is None:
-                    continue
-                cls = component_class(value[0], value[1])
-                if cls is None or not builds_from_config(cls) or not (folder / name).is_dir():
-                    continue
-                components[name] = built_in_bf16(cls, folder / name)
-    finally:
-        torch.set_default_dtype(previous)
+    components = {name: c for name, c in components_in_bf16(folder, index, device, skip=("transformer",)).items()
+                  if c is not None}
     tokenizer = tiny_qwen_tokenizer()
     config = components["text_encoder"].config
     for token, key in zip(VISION_TOKENS, ("vision_start_token_id", "vision_end_token_id", "image_token_id",
@@ -349,7 +354,7 @@ def conditioned_rows(args, registry, weights: Path) -> list[str]:
             secs, peak = measure(args.device, lambda: out.update(job(width, height, args.seconds, steps)))
             labels = [label for ref in out.get("references", []) for label in ref["labels"]]
             rows.append(f"| {H3_MODEL[0]} ({h3.name}) | ref2va: picture + voice | {steps} steps, received "
-                        f"{' '.join(labels)} | {secs:.1f} | {'-' if peak is None else f'{peak:.1f}'} |")
+                        f"{' '.join(labels)} | {secs:.3g} | {'-' if peak is None else f'{peak:.1f}'} |")
         except Exception as exc:  # a failed path still leaves the other's numbers
             rows.append(f"| {H3_MODEL[0]} ({h3.name}) | ref2va: picture + voice | failed: {type(exc).__name__}: "
                         f"{str(exc)[:200]} | - | - |")
@@ -367,7 +372,7 @@ def conditioned_rows(args, registry, weights: Path) -> list[str]:
         secs, peak = measure(args.device, lambda: out.update(job(width, height, args.seconds, args.steps)))
         held = out.get("audio_reference", {})
         rows.append(f"| {AUDIO_MODEL[0]} ({ltx.name}) | audio-to-video: supplied soundtrack | {held.get('steps')} "
-                    f"steps saw it clean ({held.get('conditioning')}) | {secs:.1f} | "
+                    f"steps saw it clean ({held.get('conditioning')}) | {secs:.3g} | "
                     f"{'-' if peak is None else f'{peak:.1f}'} |")
     except Exception as exc:  # reported in its row, like the table's runs
         rows.append(f"| {AUDIO_MODEL[0]} ({ltx.name}) | audio-to-video: supplied soundtrack | failed: "
@@ -490,8 +495,8 @@ def main() -> None:
                     m = out["modes"]
                     modes = (f"{m['memory']}, vae {'tiled' if m['vae_tiling'] else 'whole'}, cache {m['cache']}, "
                              f"{out['recipe']}")
-                rows.append(f"| {alias} ({entry.name}) | {label} | {modes} | {secs:.1f} | "
-                            f"{'-' if peak is None else f'{peak:.1f}'} | {floor:.2f} | {secs / floor:.1f} |")
+                rows.append(f"| {alias} ({entry.name}) | {label} | {modes} | {secs:.3g} | "
+                            f"{'-' if peak is None else f'{peak:.1f}'} | {floor:.2f} | {secs / floor:.2g} |")
             except Exception as exc:  # one failed configuration still leaves the others' numbers
                 rows.append(f"| {alias} ({entry.name}) | {label} | failed: {type(exc).__name__}: "
                             f"{str(exc)[:160]} | - | - | {floor:.2f} | - |")
