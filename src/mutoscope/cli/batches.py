@@ -15,37 +15,23 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mutoscope.cli.common import DataDir, console, err
+from mutoscope.cli.common import DataDir, UserOpt, cli_principal, cli_videos, console, err, open_data
 from mutoscope.cli.common import fail as _fail
 
 batch_app = typer.Typer(help="Batches of video requests (a JSONL file, as OpenAI's Batch API takes).",
                         no_args_is_help=True)
 
-UserOpt = Annotated[str, typer.Option("--user", "-u", envvar="MUTOSCOPE_USER", help="Account name or id.")]
 FINAL = ("completed", "failed", "expired", "cancelled")
 
 
 def _services(data_dir: Path | None, user: str):
     """The batch and file services of a data folder, acting as `user`."""
-    from mutoscope.accounts.plans import load_plans
-    from mutoscope.accounts.service import Principal, get_user
-    from mutoscope.files.service import FileService
     from mutoscope.batches.service import BatchService
-    from mutoscope.cli.exports import _QueueOnly, _open
-    from mutoscope.errors import MutoscopeError
-    from mutoscope.videos.admission import Admission
-    from mutoscope.videos.commands import VideoCommands
-    from mutoscope.wiring import build_catalog
+    from mutoscope.files.service import FileService
 
-    settings, sessions, storage = _open(data_dir)
-    with sessions() as s:
-        try:
-            u = get_user(s, user)
-        except MutoscopeError as e:
-            _fail(e.message)
-        who = Principal(user_id=u.id, user_name=u.name, role=u.role, key_id="cli", plan=u.plan)
-    admission = Admission(sessions, build_catalog(settings), settings, load_plans(settings.plans_file))
-    videos = VideoCommands(admission, storage, _QueueOnly())
+    settings, sessions, storage = open_data(data_dir)
+    who = cli_principal(sessions, user)
+    videos = cli_videos(settings, sessions, storage)
     return who, BatchService(sessions, storage, videos, settings), FileService(sessions, storage)
 
 

@@ -77,3 +77,50 @@ def open_sessions(settings: Settings):
     tighten(settings.data_dir)
     upgrade(settings.db_url)
     return make_sessionmaker(make_engine(settings.db_url))
+
+
+UserOpt = Annotated[str, typer.Option("--user", "-u", envvar="MUTOSCOPE_USER", help="Account name or id.")]
+
+
+def open_data(data_dir: Path | None):
+    """Settings, sessions and storage of a data folder (migrated to the current schema)."""
+    settings = settings_for(data_dir)
+    sessions = open_sessions(settings)
+    return settings, sessions, storage_or_fail(settings)
+
+
+def cli_principal(sessions, user: str):
+    """The account a command acts as (`--user`), as the services see a caller; an unknown one is the failure."""
+    from mutoscope.accounts.service import Principal, get_user
+    from mutoscope.errors import MutoscopeError
+
+    with sessions() as s:
+        try:
+            u = get_user(s, user)
+        except MutoscopeError as e:
+            fail(e.message)
+        return Principal(user_id=u.id, user_name=u.name, role=u.role, key_id="cli", plan=u.plan)
+
+
+class QueueOnly:
+    """The runner of a job made from the command line: the database is the queue, so a server on the same data
+    folder claims the job at its next poll (or when it next starts)."""
+
+    def submit(self, video_id: str) -> None:
+        pass
+
+    def cancel(self, video_id: str) -> None:
+        pass
+
+
+def cli_videos(settings, sessions, storage, catalog=None):
+    """The video commands a command line creates through (imports' re-submissions, batches): admission as a
+    server admits, jobs left queued for a server to run."""
+    from mutoscope.accounts.plans import server_plans
+    from mutoscope.videos.admission import Admission
+    from mutoscope.videos.commands import VideoCommands
+    from mutoscope.wiring import build_catalog
+
+    admission = Admission(sessions, catalog or build_catalog(settings), settings,
+                          server_plans(settings.plans_file, settings.default_plan))
+    return VideoCommands(admission, storage, QueueOnly())

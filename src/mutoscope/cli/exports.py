@@ -15,35 +15,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mutoscope.cli.common import DataDir, console, err
-UserOpt = Annotated[str, typer.Option("--user", "-u", envvar="MUTOSCOPE_USER", help="Account name or id.")]
-
-
-def _open(data_dir: Path | None):
-    """Settings, sessions and storage of a data folder (migrated to the current schema)."""
-    from mutoscope.cli.common import open_sessions, settings_for, storage_or_fail
-
-    settings = settings_for(data_dir)
-    sessions = open_sessions(settings)
-    return settings, sessions, storage_or_fail(settings)
-
-
-def _user_id(sessions, user: str) -> str:
-    from mutoscope.accounts.service import get_user
-    from mutoscope.errors import MutoscopeError
-
-    with sessions() as s:
-        try:
-            return get_user(s, user).id
-        except MutoscopeError as e:
-            fail(e.message)
-
-
-def fail(message: str) -> None:
-    err.print(f"[red]Error:[/red] {message}")
-    raise typer.Exit(1)
-
-
+from mutoscope.cli.common import DataDir, UserOpt, cli_principal, cli_videos, console, err, fail, open_data
 def _bar() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=err)
@@ -58,8 +30,9 @@ def export_cmd(output: Annotated[Path, typer.Option("-o", "--output", help="Wher
     from mutoscope.exports.queue import ExportQueue
     from mutoscope.storage.keys import archive_key
 
-    settings, sessions, storage = _open(data_dir)
-    owner_id = _user_id(sessions, user)
+    settings, sessions, storage = open_data(data_dir)
+    who = cli_principal(sessions, user)
+    owner_id = who.user_id
     jobs = ExportQueue(sessions, storage, to_video_object, exporter=f"mutoscope {__version__}")
     e = jobs.create(owner_id, claimed=True)
     with _bar() as bar:
@@ -85,17 +58,6 @@ def export_cmd(output: Annotated[Path, typer.Option("-o", "--output", help="Wher
         console.print(f"Wrote {output}: {row.video_count} videos, {row.bytes} bytes, sha256 {row.sha256}")
 
 
-class _QueueOnly:
-    """The runner of a re-submission made from the command line: the database is the queue, so a
-    server on the same data folder claims the job at its next poll (or when it next starts)."""
-
-    def submit(self, video_id: str) -> None:
-        pass
-
-    def cancel(self, video_id: str) -> None:
-        pass
-
-
 def import_cmd(file: Annotated[Path, typer.Argument(help="An archive made by `mutoscope export` or /v1/exports.",
                                                     exists=True, dir_okay=False)],
                user: UserOpt = "owner", data_dir: DataDir = None,
@@ -107,12 +69,7 @@ def import_cmd(file: Annotated[Path, typer.Argument(help="An archive made by `mu
     """Import an export archive into an account: verified first, then all or nothing; twice changes nothing."""
     from dataclasses import replace
 
-    from mutoscope.accounts.plans import load_plans
-    from mutoscope.accounts.service import Principal
     from mutoscope.exports.service import import_limits, resubmitter, to_import_object
-    from mutoscope.videos.admission import Admission
-    from mutoscope.videos.commands import VideoCommands
-    from mutoscope.db.models import User
     from mutoscope.errors import MutoscopeError
     from mutoscope.exports.importer import import_archive
     from mutoscope.exports.scratch import sweep
@@ -120,18 +77,15 @@ def import_cmd(file: Annotated[Path, typer.Argument(help="An archive made by `mu
 
     if unfinished not in ("not_run", "resubmit"):
         fail(f"--unfinished must be not_run or resubmit, got {unfinished!r}")
-    settings, sessions, storage = _open(data_dir)
-    owner_id = _user_id(sessions, user)
+    settings, sessions, storage = open_data(data_dir)
+    who = cli_principal(sessions, user)
+    owner_id = who.user_id
     sweep(storage.scratch_dir())
     limits = import_limits(settings)
     if max_bytes:
         limits = replace(limits, max_archive_bytes=max_bytes)
     catalog = build_catalog(settings)
-    with sessions() as s:
-        u = s.get(User, owner_id)
-        who = Principal(user_id=u.id, user_name=u.name, role=u.role, key_id="cli", plan=u.plan)
-    admission = Admission(sessions, catalog, settings, load_plans(settings.plans_file))
-    videos = VideoCommands(admission, storage, _QueueOnly())
+    videos = cli_videos(settings, sessions, storage, catalog)
     with err.status(f"verifying and importing {file.name}"):
         try:
             row, already = import_archive(sessions, storage, owner_id, file, limits, catalog=catalog,
@@ -175,8 +129,9 @@ def migrate_cmd(source: Annotated[str, typer.Option("--from", help="Base URL of 
 
     from mutoscope.exports.migrate import migrate, normalize_source
 
-    settings, sessions, storage = _open(data_dir)
-    owner_id = _user_id(sessions, user)
+    settings, sessions, storage = open_data(data_dir)
+    who = cli_principal(sessions, user)
+    owner_id = who.user_id
     client = OpenAI(base_url=normalize_source(source), api_key=api_key, max_retries=3, timeout=timeout)
     with _bar() as bar:
         task = bar.add_task(f"migrate from {source}", total=None)
