@@ -140,3 +140,30 @@ def test_a_plan_removed_from_the_plans_file_is_that_accounts_400_everywhere(app_
     for r in (member.get("/v1/usage"),
               member.post("/v1/videos", json={"prompt": "a kite", "seconds": "4", "size": "720x1280"})):
         assert r.status_code == 400 and r.json()["error"]["code"] == "plan_not_configured", r.text
+
+
+def test_an_idempotency_key_in_flight_is_409_and_a_refused_first_request_leaves_no_record(app_server, http):
+    """The two answers docs/security.md promises besides the replay: the same key while the first request still
+    runs is 409 `idempotency_key_in_progress` (the SDKs retry it), and a first request that was refused keeps
+    nothing, so the corrected request under the same key is a new one, not a reuse."""
+    import sqlite3
+
+    from mutoscope.api.idempotency import fingerprint
+
+    body = b'{"prompt": "a kite", "seconds": "4", "size": "720x1280"}'
+    with sqlite3.connect(app_server.data_dir / "mutoscope.db", timeout=30) as db:
+        (owner_id,) = db.execute("SELECT id FROM users WHERE role = 'owner'").fetchone()
+        db.execute("INSERT INTO idempotency_keys (owner_id, key, fingerprint, created_at) VALUES (?, ?, ?, ?)",
+                   (owner_id, "in-flight", fingerprint("POST", "/v1/videos", "application/json", body),
+                    int(time.time())))
+    r = http.post("/v1/videos", content=body, headers={"Idempotency-Key": "in-flight",
+                                                       "Content-Type": "application/json"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "idempotency_key_in_progress", r.text
+
+    refused = http.post("/v1/videos", json={"prompt": "a kite", "seconds": "4", "size": "1x1"},
+                        headers={"Idempotency-Key": "first-refused"})
+    assert refused.status_code == 400
+    fixed = http.post("/v1/videos", json={"prompt": "a kite", "seconds": "4", "size": "720x1280"},
+                      headers={"Idempotency-Key": "first-refused"})
+    assert fixed.status_code == 200 and fixed.json()["status"] == "queued", fixed.text
+    assert "idempotent-replayed" not in fixed.headers
