@@ -197,14 +197,14 @@ class ExportQueue:
         for c in cameos:
             cid, entries = c.record["id"], []
             refs = []
-            for i, key in enumerate(c.references):
-                if (size := self.storage.size(key)) is not None:
-                    refs.append(cameo_reference_path(cid, i))
-                    entries.append(Entry(refs[-1], size, lambda key=key: self.storage.open(key)))
+            for i, (key, size) in enumerate(c.references):
+                refs.append(cameo_reference_path(cid, i))
+                entries.append(Entry(refs[-1], size, lambda key=key: self.storage.open(key)))
             voice = None
-            if c.voice is not None and (size := self.storage.size(c.voice)) is not None:
+            if c.voice is not None:
+                key, size = c.voice
                 voice = cameo_voice_path(cid)
-                entries.append(Entry(voice, size, lambda key=c.voice: self.storage.open(key)))
+                entries.append(Entry(voice, size, lambda key=key: self.storage.open(key)))
             items.append(Item(record={**c.record, "files": {"references": refs, "voice": voice}}, entries=entries))
         return items
 

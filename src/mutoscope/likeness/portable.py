@@ -45,11 +45,12 @@ GRANTEES_NAMED = 20
 
 @dataclass
 class PortableCameo:
-    """One of the owner's cameos on its way out: its record (no files), and the storage keys of its files."""
+    """One of the owner's cameos on its way out: its record (no files), and the storage key and size of each of
+    its files (read once here, so the export does not ask storage again)."""
 
     record: dict[str, Any]
-    references: list[str] = field(default_factory=list)  # storage keys, reference-0, -1, … in order
-    voice: str | None = None  # storage key of the voice sample
+    references: list[tuple[str, int]] = field(default_factory=list)  # reference-0, -1, … in order
+    voice: tuple[str, int] | None = None
 
 
 def owned(s: Session, storage: Storage, owner_id: str) -> list[PortableCameo]:
@@ -63,12 +64,12 @@ def owned(s: Session, storage: Storage, owner_id: str) -> list[PortableCameo]:
         refs = []
         if c.status == "active" and c.purged_at is None:
             for key in reference_frame_keys(c.id):
-                if storage.size(key) is None:
+                if (size := storage.size(key)) is None:
                     break
-                refs.append(key)
+                refs.append((key, size))
         voice = None
-        if c.voice_consent and c.voice_sample_key and storage.size(c.voice_sample_key) is not None:
-            voice = c.voice_sample_key
+        if c.voice_consent and c.voice_sample_key and (size := storage.size(c.voice_sample_key)) is not None:
+            voice = (c.voice_sample_key, size)
         out.append(PortableCameo(record={
             "id": c.id, "object": "cameo", "handle": c.handle, "status": c.status, "policy": c.policy,
             "preferences": c.preferences, "blocked_terms": list(c.blocked_terms or []),
