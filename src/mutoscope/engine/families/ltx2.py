@@ -288,8 +288,8 @@ class LTX2Family(Family):
         return clean, overlap_mask(tokens, have), have / per_second
 
     def before_call(self, pipes: LoadedPipelines, pipe: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-        # kwargs["_audio_carry"] = (clean packed latents, keep mask, seconds) carries sound into the call:
-        # an extension's overlap here; audio-to-video is the same with a full mask (ltx2_audio.py). Only
+        # kwargs["_audio_carry"] = (clean packed latents, keep mask, seconds) carries sound into the call over
+        # an extension's overlap (audio-to-video holds its sound with a pre-hook instead). Only
         # the condition pipeline takes an audio scheduler; it is set for a call that carries sound and
         # cleared for every other, so no call ever inherits another's.
         carry = kwargs.pop("_audio_carry", None)
@@ -505,12 +505,8 @@ class LTX2Family(Family):
         )
 
 
-# Generating the picture to a supplied soundtrack. The mel front end of Lightricks' LTX-2 audio VAE: 16 kHz, a 1024-point STFT (Hann window) every 160
-# samples, Slaney mel filters up to 8 kHz, log of the magnitude floored at 1e-5. diffusers ships only the
-# decoding half (mel -> vocoder), so the encoding half is here.
-MEL_N_FFT = 1024
-MEL_F_MAX = 8000.0
-MEL_FLOOR = 1e-5
+# Generating the picture to a supplied soundtrack: the clip encoded by the audio VAE's own front end
+# (ltx2_audio.encode_waveform), held clean on every step.
 
 
 class AudioCondition:
@@ -527,34 +523,20 @@ class AudioCondition:
 
 def waveform_to_audio_latents(pipe: Any, audio: "np.ndarray", sample_rate: int, num_frames: int,
                               frame_rate: float) -> "torch.Tensor":
-    """A waveform as the (1, C, L, M) audio latents of a `num_frames`-frame clip: resampled to the audio VAE's
-    rate, mel-transformed, encoded (the posterior's mode), cut or zero-padded to the latent length the
-    pipeline gives that many frames."""
+    """A waveform as the (1, C, L, M) audio latents of a `num_frames`-frame clip: cut or zero-padded to the
+    clip's length, encoded (ltx2_audio.encode_waveform: resampled, mel-transformed, the posterior's mode), and
+    cut or padded to the latent length the pipeline gives that many frames."""
     import numpy as np
     import torch
-    from transformers.audio_utils import mel_filter_bank
 
-    from mutoscope.engine.audio import resample, with_channels
+    from mutoscope.engine.families.ltx2_audio import encode_waveform
 
-    vae = pipe.audio_vae
-    rate = int(vae.config.sample_rate)
-    channels = int(vae.config.in_channels)
-    wave = with_channels(resample(np.asarray(audio, np.float32), sample_rate, rate), channels)
+    wave = np.atleast_2d(np.asarray(audio, np.float32))
+    want = round(num_frames / frame_rate * sample_rate)
+    wave = wave[:, :want] if wave.shape[1] >= want else np.pad(wave, ((0, 0), (0, want - wave.shape[1])))
+    latents = encode_waveform(pipe, wave, sample_rate)
     per_second = pipe.audio_sampling_rate / pipe.audio_hop_length / float(pipe.audio_vae_temporal_compression_ratio)
     length = round(num_frames / frame_rate * per_second)
-    want = round(num_frames / frame_rate * rate)
-    wave = wave[:, :want] if wave.shape[1] >= want else np.pad(wave, ((0, 0), (0, want - wave.shape[1])))
-    filters = torch.from_numpy(mel_filter_bank(
-        num_frequency_bins=MEL_N_FFT // 2 + 1, num_mel_filters=int(vae.config.mel_bins), min_frequency=0.0,
-        max_frequency=min(MEL_F_MAX, rate / 2), sampling_rate=rate, norm="slaney", mel_scale="slaney",
-    )).float()
-    spec = torch.stft(torch.from_numpy(wave), n_fft=MEL_N_FFT, hop_length=int(vae.config.mel_hop_length),
-                      win_length=MEL_N_FFT, window=torch.hann_window(MEL_N_FFT), center=True, pad_mode="reflect",
-                      return_complex=True).abs()  # (channels, freq, time)
-    mel = torch.log(torch.clamp(torch.einsum("cft,fm->ctm", spec, filters), min=MEL_FLOOR))
-    device = pipe._execution_device
-    with torch.no_grad():
-        latents = vae.encode(mel.unsqueeze(0).to(device=device, dtype=vae.dtype)).latent_dist.mode()
     if latents.shape[2] >= length:
         return latents[:, :, :length]
     return torch.nn.functional.pad(latents, (0, 0, 0, length - latents.shape[2]))
@@ -574,9 +556,10 @@ def audio_conditioned_call(pipe: Any, kwargs: dict[str, Any], audio: "np.ndarray
     import numpy as np
     import torch
 
+    from mutoscope.engine.families.ltx2_audio import packed_clean
+
     latents = waveform_to_audio_latents(pipe, audio, sample_rate, kwargs["num_frames"], kwargs["frame_rate"])
-    clean = pipe._normalize_audio_latents(pipe._pack_audio_latents(latents.float()),
-                                          pipe.audio_vae.latents_mean, pipe.audio_vae.latents_std)
+    clean, _ = packed_clean(pipe, latents, latents.shape[2])
     record: dict[str, Any] = {
         "conditioning": "clean audio latents, audio timestep 0",
         "sample_rate": int(sample_rate),

@@ -2,7 +2,8 @@
 
 PUT HERE: the mel front end the LTX-2 audio VAE was trained on, encoding a waveform to its latents, and the
 carry-over of clean audio latents into a generation (`carry_scheduler`), which extensions and continuous
-storyboard shots use over their overlap and an audio-to-video path uses over the whole clip (a full mask).
+storyboard shots use over their overlap. Audio-to-video encodes its soundtrack with the same encoder and holds
+it clean with a pre-hook on the transformer instead (families/ltx2.py `audio_conditioned_call`).
 DO NOT PUT HERE: which frames overlap or how clips are joined (the engine and media/stitch.py).
 
 The carry-over is RePaint's replacement (Lugmayr et al., 2022) on the flow-matching path: after every
@@ -67,9 +68,10 @@ def encode_waveform(pipe: Any, audio: "np.ndarray", sample_rate: int) -> "torch.
     vae = pipe.audio_vae
     mel = waveform_to_mel(audio, sample_rate, target_rate=int(pipe.audio_sampling_rate), hop=int(pipe.audio_hop_length),
                           mel_bins=int(vae.config.mel_bins), channels=int(vae.config.in_channels))
-    param = next(vae.parameters())
+    # The pipeline's execution device, not the VAE's parameters': under model offload those sit on the CPU
+    # until the encode's hook moves the module, and that hook does not move its input.
     with torch.no_grad():
-        return vae.encode(mel.to(device=param.device, dtype=param.dtype)).latent_dist.mode()
+        return vae.encode(mel.to(device=pipe._execution_device, dtype=vae.dtype)).latent_dist.mode()
 
 
 def carry_scheduler(scheduler: Any, clean: "torch.Tensor", keep: "torch.Tensor",
