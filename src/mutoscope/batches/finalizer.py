@@ -151,6 +151,10 @@ def finish(sessions: sessionmaker[Session], storage: Storage, batch_id: str) -> 
                       .values(status="finalizing", finalizing_at=now()))
             s.commit()
             s.refresh(b)
+            # Another process may have moved it on meanwhile, even finished it: the conditional update below
+            # must never match a final status (completed -> completed would be a second event and file rows).
+            if b.status not in ("finalizing", "cancelling"):
+                return False
         final = "cancelled" if b.cancelling_at is not None else "expired" if b.expired_at is not None else "completed"
         out, errors = _records(s, storage, b, "cancelled" if final == "cancelled" else "expired")
         files: dict[str, tuple[str, bytes]] = {}
