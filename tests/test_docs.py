@@ -3,6 +3,7 @@ that README.md and docs/*.md mention."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -15,7 +16,9 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SRC = ROOT / "src" / "mutoscope"
 # Where a doc's relative path may start: the repository, the package (docs say `videos/queries.py`), the
 # docs folder, and the folder beside the checkout that holds the shared spec and style guide.
-BASES = (ROOT, SRC, ROOT / "docs", ROOT.parent)
+# A checkout elsewhere (a worktree, a scratch clone) names the spec with MUTOSCOPE_SPEC, as the fuzz tests do.
+SPEC = os.environ.get("MUTOSCOPE_SPEC")
+BASES = (ROOT, SRC, ROOT / "docs", ROOT.parent, *((Path(SPEC).resolve().parents[2],) if SPEC else ()))
 SUFFIXES = (".py", ".md", ".toml", ".yaml", ".yml", ".json", ".html", ".css", ".js", ".txt", ".lock", ".sh")
 # Files the docs name that live on a user's machine, not here.
 NOT_IN_THE_REPOSITORY = {"claude_desktop_config.json"}
